@@ -1,0 +1,104 @@
+"""hypersweep: hyperparameter optimization, embedded by default.
+
+``import hypersweep`` is lazy: the in-trial SDK (:func:`params`, :func:`report`,
+:func:`should_stop`) loads without numpy, scipy or SQLAlchemy; the rest of the API loads
+on first use.
+
+Example:
+    >>> import hypersweep as hs
+    >>> study = hs.Study("demo", space={"x": hs.Float(-5, 5)}, storage="memory", seed=1)
+    >>> best = study.optimize(lambda p: p["x"] ** 2, max_trials=30)
+    >>> abs(best.params["x"]) < 1.5
+    True
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from hypersweep.errors import (
+    HypersweepError,
+    SpaceError,
+    SpaceExhausted,
+    SpecError,
+    StorageError,
+    StudyNotFound,
+    TrialNotRunning,
+    TrialStopped,
+)
+from hypersweep.report import budget, params, report, should_stop
+
+if TYPE_CHECKING:
+    from hypersweep.execution.runner import Limits
+    from hypersweep.samplers.base import Sampler
+    from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Space
+    from hypersweep.stopping.base import Decision, Policy
+    from hypersweep.storage import open_storage
+    from hypersweep.study import Study
+    from hypersweep.trial import Objective, Trial, TrialState
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Study": "hypersweep.study",
+    "Space": "hypersweep.space",
+    "Float": "hypersweep.space",
+    "Int": "hypersweep.space",
+    "Normal": "hypersweep.space",
+    "Choice": "hypersweep.space",
+    "Bool": "hypersweep.space",
+    "Fixed": "hypersweep.space",
+    "Objective": "hypersweep.trial",
+    "Trial": "hypersweep.trial",
+    "TrialState": "hypersweep.trial",
+    "Sampler": "hypersweep.samplers.base",
+    "Policy": "hypersweep.stopping.base",
+    "Decision": "hypersweep.stopping.base",
+    "Limits": "hypersweep.execution.runner",
+    "open_storage": "hypersweep.storage",
+}
+
+__all__ = [
+    "Bool",
+    "Choice",
+    "Decision",
+    "Fixed",
+    "Float",
+    "HypersweepError",
+    "Int",
+    "Limits",
+    "Normal",
+    "Objective",
+    "Policy",
+    "Sampler",
+    "Space",
+    "SpaceError",
+    "SpaceExhausted",
+    "SpecError",
+    "StorageError",
+    "Study",
+    "StudyNotFound",
+    "Trial",
+    "TrialNotRunning",
+    "TrialState",
+    "TrialStopped",
+    "budget",
+    "open_storage",
+    "params",
+    "report",
+    "should_stop",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hypersweep' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

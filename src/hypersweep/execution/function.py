@@ -1,0 +1,341 @@
+"""Run a Python objective function: in worker processes, or inline in this process.
+
+Process mode keeps ``max_concurrent`` long-lived worker processes (``spawn`` start
+method: the same on every platform, no inherited locks or threads). The function is
+pickled once per worker, so it must be importable: defined at module level, not a lambda
+or a nested function. Each report travels to the runner over a pipe and the worker waits
+for the decision, so ``trial.report`` raises ``TrialStopped`` exactly when the policy says
+stop. A trial past its timeout has its worker process killed (and replaced).
+"""
+
+from __future__ import annotations
+
+import inspect
+import multiprocessing as mp
+import os
+import pickle
+import signal
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any
+
+from hypersweep.errors import HypersweepError, TrialStopped
+from hypersweep.execution.base import Executor, Outcome, ReportHandler
+from hypersweep.report import RunningTrial, _set_current
+from hypersweep.stopping.base import Decision
+from hypersweep.trial import Trial
+
+__all__ = ["FunctionExecutor"]
+
+
+def _arity(fn: Callable[..., Any]) -> int:
+    """1 if ``fn`` takes only ``params``, else 2 (``params, trial``)."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return 2
+    positional = [
+        p for p in sig.parameters.values()
+        if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+    ]
+    if any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()):
+        return 2
+    if not positional:
+        raise HypersweepError("the objective function must take (params) or (params, trial)")
+    return 1 if len(positional) == 1 else 2
+
+
+def _run_one(
+    fn: Callable[..., Any], arity: int, number: int, params: dict[str, Any],
+    budget: float | None, send: Callable[[int, dict[str, float]], bool],
+) -> tuple[str, Any]:
+    """Run one trial in this process; return (status, result-or-error-text)."""
+    handle = RunningTrial(number, params, send, budget)
+    _set_current(handle)
+    try:
+        result = fn(params) if arity == 1 else fn(params, handle)
+        return ("stopped" if handle.should_stop() else "completed"), result
+    except TrialStopped:
+        return "stopped", None
+    except Exception:
+        return "failed", traceback.format_exc()
+    finally:
+        _set_current(None)
+
+
+def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
+    """The loop of one worker process."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
+    while True:
+        try:
+            msg = conn.recv()
+        except (EOFError, OSError):
+            return
+        if msg[0] == "exit":
+            return
+        _, number, params, budget = msg
+
+        def send(step: int, metrics: dict[str, float], _n: int = number) -> bool:
+            conn.send(("report", _n, step, metrics))
+            reply = conn.recv()
+            return bool(reply[1])
+
+        status, payload = _run_one(fn, arity, number, params, budget, send)
+        try:
+            conn.send(("done", number, status, payload))
+        except Exception as e:  # the result could not be pickled
+            conn.send(("done", number, "failed",
+                       f"the objective's result could not be sent back: {e!r}"))
+
+
+@dataclass
+class _Worker:
+    process: Any
+    conn: Connection
+    number: int | None = None
+    deadline: float | None = None
+    stop_at: float | None = None  # when a stop was requested
+    started: float = field(default_factory=time.monotonic)
+
+
+class FunctionExecutor(Executor):
+    """Runs ``fn(params, trial)`` (or ``fn(params)``) for each trial.
+
+    Args:
+        fn: the objective function.
+        max_concurrent: how many trials at once.
+        trial_timeout: seconds per trial (process mode only).
+        isolation: ``"process"``, ``"inline"`` or ``"auto"`` (inline only when
+            ``max_concurrent == 1`` and no ``trial_timeout``).
+        grace: seconds a stopped trial has to end by itself before its process is killed.
+    """
+
+    def __init__(
+        self,
+        fn: Callable[..., Any],
+        max_concurrent: int = 1,
+        trial_timeout: float | None = None,
+        isolation: str = "auto",
+        grace: float = 5.0,
+    ) -> None:
+        if not callable(fn):
+            raise HypersweepError(f"optimize: fn must be callable, got {type(fn).__name__}")
+        if isolation not in ("auto", "process", "inline"):
+            raise HypersweepError(
+                f"isolation: must be 'auto', 'process' or 'inline', got {isolation!r}"
+            )
+        if isolation == "auto":
+            isolation = "inline" if max_concurrent == 1 and trial_timeout is None else "process"
+        if isolation == "inline" and trial_timeout is not None:
+            raise HypersweepError(
+                "trial_timeout needs isolation='process': an inline trial cannot be interrupted"
+            )
+        if isolation == "inline" and max_concurrent != 1:
+            raise HypersweepError("isolation='inline' runs one trial at a time: "
+                                  "use max_concurrent=1")
+        self.fn = fn
+        self.arity = _arity(fn)
+        self.capacity = max_concurrent
+        self.trial_timeout = trial_timeout
+        self.isolation = isolation
+        self.grace = grace
+        self._on_report: ReportHandler | None = None
+        self._workers: list[_Worker] = []
+        self._inline: list[tuple[Trial, float | None]] = []
+        self._stop_inline: set[int] = set()
+        if isolation == "process":
+            self._check_picklable()
+
+    def _check_picklable(self) -> None:
+        mod = getattr(self.fn, "__module__", None)
+        main = sys.modules.get("__main__")
+        if mod == "__main__" and not getattr(main, "__file__", None):
+            raise HypersweepError(
+                "optimize: the objective function is defined interactively (a notebook or "
+                "REPL), so worker processes cannot import it; move it to a module, or use "
+                "max_concurrent=1 with isolation='inline'"
+            )
+        try:
+            pickle.dumps(self.fn)
+        except Exception as e:
+            raise HypersweepError(
+                f"optimize: the objective function cannot be sent to worker processes "
+                f"({type(e).__name__}: {e}); define it at module level (not a lambda, a "
+                "nested function or a bound method of an unpicklable object), or use "
+                "max_concurrent=1 with isolation='inline'"
+            ) from None
+
+    # ------------------------------------------------------------------------------------
+    def open(self, on_report: ReportHandler) -> None:
+        self._on_report = on_report
+
+    @property
+    def running(self) -> set[int]:
+        if self.isolation == "inline":
+            return {t.number for t, _ in self._inline}
+        return {w.number for w in self._workers if w.number is not None}
+
+    def start(self, trial: Trial, budget: float | None = None) -> None:
+        if self.isolation == "inline":
+            self._inline.append((trial, budget))
+            return
+        w = next((w for w in self._workers if w.number is None), None)
+        if w is None:
+            if len(self._workers) >= self.capacity:
+                raise HypersweepError("executor is full")
+            w = self._spawn()
+        w.number = trial.number
+        w.started = time.monotonic()
+        w.deadline = None if self.trial_timeout is None else w.started + self.trial_timeout
+        w.stop_at = None
+        w.conn.send(("run", trial.number, dict(trial.params), budget))
+
+    def _spawn(self) -> _Worker:
+        ctx = mp.get_context("spawn")
+        parent, child = ctx.Pipe(duplex=True)
+        proc = ctx.Process(
+            target=_worker_main, args=(child, self.fn, self.arity), daemon=True,
+            name="hypersweep-worker",
+        )
+        proc.start()
+        child.close()
+        w = _Worker(proc, parent)
+        self._workers.append(w)
+        return w
+
+    def _kill(self, w: _Worker) -> None:
+        proc = w.process
+        if proc.is_alive():
+            proc.terminate()
+            proc.join(1.0)
+            if proc.is_alive():
+                os.kill(proc.pid, signal.SIGKILL)
+                proc.join(1.0)
+        w.conn.close()
+        self._workers.remove(w)
+
+    def poll(self, timeout: float) -> list[Outcome]:
+        if self.isolation == "inline":
+            return self._poll_inline()
+        busy = [w for w in self._workers if w.number is not None]
+        if not busy:
+            time.sleep(min(timeout, 0.05))
+            return []
+        out: list[Outcome] = []
+        now = time.monotonic()
+        limits = [w.deadline for w in busy if w.deadline is not None]
+        limits += [w.stop_at + self.grace for w in busy if w.stop_at is not None]
+        wait_for = max(0.0, min([timeout, *(d - now for d in limits)]))
+        by_conn = {w.conn: w for w in busy}
+        by_sentinel = {w.process.sentinel: w for w in busy}
+        ready = wait(list(by_conn) + list(by_sentinel), wait_for)
+        handled: set[int] = set()
+        for obj in ready:
+            w = by_conn.get(obj)  # type: ignore[call-overload]
+            if w is None or id(w) in handled:
+                continue
+            while w.number is not None and w.conn.poll():
+                try:
+                    msg = w.conn.recv()
+                except (EOFError, OSError):
+                    break
+                self._handle(w, msg, out)
+        for obj in ready:
+            w = by_sentinel.get(obj)  # type: ignore[call-overload]
+            if w is None or w not in self._workers or w.number is None:
+                continue
+            # drain what it said before dying
+            try:
+                while w.conn.poll():
+                    self._handle(w, w.conn.recv(), out)
+            except (EOFError, OSError):
+                pass
+            if w.number is not None:
+                code = w.process.exitcode
+                num = w.number
+                status = "stopped" if w.stop_at is not None else "failed"
+                out.append(Outcome(num, status, error=f"worker process died (exit code {code})"))
+                w.number = None
+                self._kill(w)
+        now = time.monotonic()
+        for w in list(self._workers):
+            if w.number is None:
+                continue
+            if w.deadline is not None and now >= w.deadline:
+                out.append(Outcome(w.number, "failed", error="timeout"))
+                w.number = None
+                self._kill(w)
+            elif w.stop_at is not None and now >= w.stop_at + self.grace:
+                out.append(Outcome(w.number, "stopped", error="killed after stop request"))
+                w.number = None
+                self._kill(w)
+        return out
+
+    def _handle(self, w: _Worker, msg: tuple[Any, ...], out: list[Outcome]) -> None:
+        kind = msg[0]
+        if kind == "report":
+            _, number, step, metrics = msg
+            stop = w.stop_at is not None
+            if not stop and self._on_report is not None:
+                stop = self._on_report(number, step, metrics) == Decision.STOP
+            if stop and w.stop_at is None:
+                w.stop_at = time.monotonic()
+            w.conn.send(("decision", stop))
+        elif kind == "done":
+            _, number, status, payload = msg
+            if status == "failed":
+                out.append(Outcome(number, "failed", error=str(payload)))
+            else:
+                if w.stop_at is not None:
+                    status = "stopped"
+                out.append(Outcome(number, status, result=payload))
+            w.number = None
+            w.deadline = None
+            w.stop_at = None
+
+    def _poll_inline(self) -> list[Outcome]:
+        if not self._inline:
+            return []
+        trial, budget = self._inline.pop(0)
+        n = trial.number
+        stopped = n in self._stop_inline
+
+        def send(step: int, metrics: dict[str, float]) -> bool:
+            nonlocal stopped
+            if not stopped and self._on_report is not None:
+                stopped = self._on_report(n, step, metrics) == Decision.STOP
+            return stopped
+
+        status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget, send)
+        self._stop_inline.discard(n)
+        if status == "failed":
+            return [Outcome(n, "failed", error=str(payload))]
+        if stopped:
+            status = "stopped"
+        return [Outcome(n, status, result=payload)]
+
+    def stop(self, number: int) -> None:
+        if self.isolation == "inline":
+            self._stop_inline.add(number)
+            return
+        for w in self._workers:
+            if w.number == number and w.stop_at is None:
+                w.stop_at = time.monotonic()
+
+    def close(self) -> None:
+        self._inline.clear()
+        for w in list(self._workers):
+            if w.number is None and w.process.is_alive():
+                try:
+                    w.conn.send(("exit",))
+                except OSError:
+                    pass
+        deadline = time.monotonic() + 2.0
+        for w in list(self._workers):
+            if w.number is None:
+                w.process.join(max(0.0, deadline - time.monotonic()))
+            self._kill(w)

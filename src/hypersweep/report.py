@@ -1,0 +1,223 @@
+"""The in-trial side: what code running *inside* a trial calls.
+
+In a Python objective function, use the ``trial`` argument (a :class:`RunningTrial`)::
+
+    def train(params, trial):
+        for epoch in range(20):
+            trial.report(step=epoch, accuracy=acc)   # raises TrialStopped when stopped
+
+In any process launched by hypersweep (a command trial), or inside an objective
+function, the module-level functions work the same::
+
+    import hypersweep
+    params = hypersweep.params()
+    hypersweep.report(step=epoch, val_accuracy=acc)
+    if hypersweep.should_stop():
+        break
+
+The command-trial protocol is plain files and environment variables, so it needs no
+database driver and nothing Python-specific:
+
+* ``HYPERSWEEP_PARAMS``: the parameters as a JSON object (``HYPERSWEEP_PARAMS_FILE`` names
+  a file holding the same, when parameters are delivered as ``json``);
+* ``HYPERSWEEP_METRICS_FILE``: a file to append JSON lines to, one report each:
+  ``{"step": 3, "val_accuracy": 0.91}``;
+* ``HYPERSWEEP_STOP_FILE``: a file that exists once the trial should stop; SIGINT means
+  the same.
+
+This module imports nothing heavy (no numpy, no SQLAlchemy): ``import hypersweep`` inside
+a trial script stays well under 50 ms.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hypersweep.errors import HypersweepError, TrialStopped
+
+__all__ = ["RunningTrial", "budget", "params", "report", "should_stop"]
+
+#: Reserved key of a report line that carries the step.
+STEP_KEY = "step"
+
+
+def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Check intermediate metrics: names are strings, values numbers (NaN/inf allowed)."""
+    out: dict[str, float] = {}
+    for k, v in metrics.items():
+        if k == STEP_KEY:
+            raise HypersweepError("report: 'step' is reserved; pass it as step=...")
+        if hasattr(v, "item") and callable(v.item):
+            try:
+                v = v.item()
+            except (TypeError, ValueError):
+                pass
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise HypersweepError(
+                f"report: metric {k!r} must be a number, got {type(v).__name__} {v!r}"
+            )
+        out[str(k)] = float(v)
+    if not out:
+        raise HypersweepError("report: give at least one metric, e.g. report(step=3, loss=0.2)")
+    return out
+
+
+class RunningTrial:
+    """The handle an objective function receives as its ``trial`` argument.
+
+    Attributes:
+        number: the trial number.
+        params: the configuration.
+        budget: the resource this trial may use (steps), or ``None`` for no limit.
+    """
+
+    def __init__(
+        self,
+        number: int,
+        params: Mapping[str, Any],
+        send: Callable[[int, dict[str, float]], bool],
+        budget: float | None = None,
+    ) -> None:
+        self.number = number
+        self.params = dict(params)
+        self.budget = budget
+        self._send = send
+        self._step = -1
+        self._stop = False
+
+    def report(self, step: int | None = None, **metrics: Any) -> None:
+        """Record intermediate metrics at ``step`` (default: the previous step + 1).
+
+        Raises:
+            TrialStopped: the stopping policy (or a step limit) ended this trial; let it
+                propagate: the trial is recorded as STOPPED with its last value.
+        """
+        if step is None:
+            step = self._step + 1
+        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+            if isinstance(step, float) and step.is_integer() and step >= 0:
+                step = int(step)
+            else:
+                raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
+        self._step = step
+        if self._send(step, clean_metrics(metrics)):
+            self._stop = True
+            raise TrialStopped(f"trial {self.number} stopped at step {step}")
+
+    def should_stop(self) -> bool:
+        """True once the trial has been told to stop."""
+        return self._stop
+
+    def __repr__(self) -> str:
+        return f"RunningTrial(number={self.number}, params={self.params!r})"
+
+
+# ------------------------------------------------------------------------------------------
+# Module-level SDK: the current in-process trial if there is one, else the env protocol.
+# ------------------------------------------------------------------------------------------
+_current: RunningTrial | None = None
+_env_step = -1
+_sigint = False
+_handler_installed = False
+
+
+def _set_current(trial: RunningTrial | None) -> None:
+    global _current
+    _current = trial
+
+
+def params(default: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """This trial's parameters.
+
+    Args:
+        default: returned when the code does not run under hypersweep (handy to run a
+            training script by hand).
+
+    Raises:
+        HypersweepError: not running under hypersweep and no default given.
+    """
+    if _current is not None:
+        return dict(_current.params)
+    raw = os.environ.get("HYPERSWEEP_PARAMS")
+    if raw is None and os.environ.get("HYPERSWEEP_PARAMS_FILE"):
+        with open(os.environ["HYPERSWEEP_PARAMS_FILE"], encoding="utf-8") as f:
+            raw = f.read()
+    if raw is None:
+        if default is not None:
+            return dict(default)
+        raise HypersweepError(
+            "hypersweep.params(): not running as a hypersweep trial (HYPERSWEEP_PARAMS is "
+            "not set); pass params(default={...}) to run by hand"
+        )
+    value = json.loads(raw)
+    if not isinstance(value, dict):
+        raise HypersweepError("HYPERSWEEP_PARAMS must hold a JSON object")
+    return value
+
+
+def budget() -> float | None:
+    """The resource (steps) this trial may use, or ``None`` when unlimited."""
+    if _current is not None:
+        return _current.budget
+    raw = os.environ.get("HYPERSWEEP_BUDGET")
+    return float(raw) if raw else None
+
+
+def report(step: int | None = None, **metrics: Any) -> None:
+    """Report intermediate (or final) metrics of this trial.
+
+    Under an objective function this is ``trial.report`` (and may raise
+    :class:`TrialStopped`); in a command trial it appends one JSON line to
+    ``HYPERSWEEP_METRICS_FILE``; outside hypersweep it does nothing.
+    """
+    global _env_step
+    if _current is not None:
+        _current.report(step=step, **metrics)
+        return
+    clean = clean_metrics(metrics)
+    if step is None:
+        step = _env_step + 1
+    _env_step = int(step)
+    path = os.environ.get("HYPERSWEEP_METRICS_FILE")
+    if not path:
+        return
+    line = {STEP_KEY: int(step)}
+    line.update({k: (v if math.isfinite(v) else str(v)) for k, v in clean.items()})
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(line) + "\n")
+
+
+def _on_sigint(signum: int, frame: Any) -> None:
+    global _sigint
+    _sigint = True
+
+
+def should_stop() -> bool:
+    """True once this trial should stop (early stopping, a limit, or Ctrl-C).
+
+    The first call in a command trial installs a SIGINT handler, so SIGINT then sets
+    this flag instead of raising KeyboardInterrupt: the script can save and exit.
+    """
+    global _handler_installed
+    if _current is not None:
+        return _current.should_stop()
+    if not _handler_installed and os.environ.get("HYPERSWEEP_METRICS_FILE"):
+        try:
+            signal.signal(signal.SIGINT, _on_sigint)
+        except ValueError:  # not the main thread
+            pass
+        _handler_installed = True
+    if _sigint:
+        return True
+    stop_file = os.environ.get("HYPERSWEEP_STOP_FILE")
+    return bool(stop_file) and os.path.exists(stop_file)
+
+
+def _now() -> float:
+    return time.time()

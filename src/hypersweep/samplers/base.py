@@ -1,0 +1,214 @@
+"""The sampler protocol and the history it reads.
+
+A sampler is a pure function of (space, history, rng): :meth:`Sampler.propose` returns
+configurations; it never runs, stores or schedules anything. The history includes RUNNING
+trials, so concurrent proposals can spread out.
+
+Lifecycle of one ``study.ask()``: the study syncs its :class:`History` incrementally from
+the storage, hands enqueued (QUEUED) configurations out first, and only then calls
+``propose(space, history, rng, n)``. If a proposal carries a ``key`` that another process
+has just used (two workers proposing the same grid cell), the study re-syncs and asks
+again.
+
+To add a sampler: subclass :class:`Sampler`, implement ``propose``, add one line to
+``hypersweep.samplers.REGISTRY`` and run the shared suite in
+:mod:`hypersweep.testing.samplers` over it.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hypersweep.space import Space
+from hypersweep.trial import Objective, Trial, TrialState
+
+__all__ = ["History", "Proposal", "Sampler"]
+
+_STATE_CODES = {s: i for i, s in enumerate(TrialState)}
+QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = (_STATE_CODES[s] for s in TrialState)
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One proposed configuration.
+
+    Attributes:
+        params: the configuration (active parameters only).
+        key: an optional de-duplication key, unique per study (e.g. ``"grid:17"``).
+        system_attrs: attributes to store on the trial (e.g. a bracket).
+    """
+
+    params: dict[str, Any]
+    key: str | None = None
+    system_attrs: dict[str, Any] = field(default_factory=dict)
+
+
+class History:
+    """The trials of a study as numpy arrays, updated incrementally.
+
+    Rows are trial numbers. Attributes (all length ``n``):
+
+    * ``X``: ``(n, D)`` unit-cube encoding of the params (``NaN`` where inactive; a whole
+      row of ``NaN`` with ``valid[i] = False`` when the params no longer fit the space).
+    * ``Y``: ``(n, M)`` objective values signed so that lower is better (``NaN`` when the
+      trial has no value).
+    * ``state``: state codes (see :data:`QUEUED` ... :data:`FAILED`).
+    * ``trials``: the latest snapshot of each trial.
+
+    ``version`` increases on every change, so a sampler may cache derived data.
+    """
+
+    def __init__(self, space: Space, objectives: Sequence[Objective]) -> None:
+        self.space = space
+        self.objectives = tuple(objectives)
+        self._signs = np.array([o.sign for o in self.objectives], dtype=float)
+        self.n = 0
+        cap = 64
+        self._X = np.full((cap, space.dim), np.nan)
+        self._Y = np.full((cap, len(self.objectives)), np.nan)
+        self._state = np.zeros(cap, dtype=np.int8)
+        self._valid = np.zeros(cap, dtype=bool)
+        self.trials: list[Trial] = []
+        self.version = 0
+
+    # views ------------------------------------------------------------------------------
+    @property
+    def X(self) -> np.ndarray:
+        return self._X[: self.n]
+
+    @property
+    def Y(self) -> np.ndarray:
+        return self._Y[: self.n]
+
+    @property
+    def state(self) -> np.ndarray:
+        return self._state[: self.n]
+
+    @property
+    def valid(self) -> np.ndarray:
+        return self._valid[: self.n]
+
+    def mask(self, *states: TrialState) -> np.ndarray:
+        """Boolean mask of valid rows in any of ``states``."""
+        codes = [_STATE_CODES[s] for s in states]
+        return np.isin(self.state, codes) & self.valid
+
+    @property
+    def n_observed(self) -> int:
+        """Rows with a value (COMPLETED, or STOPPED with a value)."""
+        return int((~np.isnan(self.Y).any(axis=1) & self.valid).sum()) if self.n else 0
+
+    def observed(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(X, Y)`` of rows with finite values, Y signed lower-is-better."""
+        ok = ~np.isnan(self.Y).any(axis=1) & self.valid
+        return self.X[ok], self.Y[ok]
+
+    def pending(self) -> np.ndarray:
+        """``X`` of RUNNING rows (configurations being evaluated right now)."""
+        return self.X[self.mask(TrialState.RUNNING)]
+
+    # updates ----------------------------------------------------------------------------
+    def _grow(self, need: int) -> None:
+        cap = self._X.shape[0]
+        if need <= cap:
+            return
+        new = max(need, cap * 2)
+
+        def grow(a: np.ndarray, fill: Any) -> np.ndarray:
+            b = np.full((new, *a.shape[1:]), fill, dtype=a.dtype)
+            b[:cap] = a
+            return b
+
+        self._X = grow(self._X, np.nan)
+        self._Y = grow(self._Y, np.nan)
+        self._state = grow(self._state, 0)
+        self._valid = grow(self._valid, False)
+
+    def update(self, trials: Iterable[Trial]) -> None:
+        """Merge changed trial snapshots (new ones are encoded once, in one batch)."""
+        trials = list(trials)
+        if not trials:
+            return
+        top = max(t.number for t in trials) + 1
+        self._grow(top)
+        if top > self.n:
+            self.trials.extend([None] * (top - self.n))  # type: ignore[list-item]
+            self.n = top
+        new = [t for t in trials if self.trials[t.number] is None]
+        for t in trials:
+            self.trials[t.number] = t
+            self._state[t.number] = _STATE_CODES[t.state]
+            if t.values is not None and len(t.values) == len(self._signs):
+                self._Y[t.number] = np.asarray(t.values, dtype=float) * self._signs
+            else:
+                self._Y[t.number] = np.nan
+        if new:
+            self._encode(new)
+        self.version += 1
+
+    def _encode(self, trials: list[Trial]) -> None:
+        rows = [t.number for t in trials]
+        try:
+            self._X[rows] = self.space.encode_many([t.params for t in trials])
+            self._valid[rows] = True
+            return
+        except Exception:  # a params dict that no longer fits the (changed) space
+            pass
+        for t in trials:
+            try:
+                self._X[t.number] = self.space.encode(self.space.validate(t.params))
+                self._valid[t.number] = True
+            except Exception:
+                self._X[t.number] = np.nan
+                self._valid[t.number] = False
+
+    def replace_space(self, space: Space) -> None:
+        """Re-encode every row for a new space (rows that no longer fit become invalid)."""
+        self.space = space
+        self._X = np.full((self._X.shape[0], space.dim), np.nan)
+        self._valid[:] = False
+        known = [t for t in self.trials if t is not None]
+        if known:
+            self._encode(known)
+        self.version += 1
+
+
+class Sampler(abc.ABC):
+    """Proposes configurations. Subclasses implement :meth:`propose` only.
+
+    Args:
+        seed: an optional seed for state that must be identical across processes (a
+            scrambled Sobol sequence, a grid order). Per-proposal randomness comes from
+            the ``rng`` passed to :meth:`propose`.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.seed = seed
+
+    @abc.abstractmethod
+    def propose(
+        self, space: Space, history: History, rng: np.random.Generator, n: int = 1
+    ) -> list[Proposal]:
+        """Return ``n`` proposals for the next trials.
+
+        Raises:
+            SpaceExhausted: nothing is left to propose (the study then ends).
+        """
+
+    def config(self) -> dict[str, Any]:
+        """The sampler's settings, as the sweep file would write them."""
+        out: dict[str, Any] = {"name": self.name}
+        if self.seed is not None:
+            out["seed"] = self.seed
+        return out
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")
+        return f"{type(self).__name__}({args})"

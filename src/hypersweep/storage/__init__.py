@@ -1,0 +1,58 @@
+"""Storage backends: in-memory, and SQL (SQLite and PostgreSQL) on SQLAlchemy Core.
+
+Use :func:`open_storage` with a URL:
+
+* ``None`` -> the default, ``sqlite:///.hypersweep/studies.db`` (relative to the working
+  directory);
+* ``"memory"`` -> :class:`InMemoryStorage`;
+* ``"sqlite:///path.db"`` or ``"postgresql://user@host/db"`` -> :class:`SQLStorage`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from hypersweep.errors import StorageError
+from hypersweep.storage.base import Report, Storage, StudyRecord, SyncResult
+from hypersweep.storage.memory import InMemoryStorage
+
+if TYPE_CHECKING:
+    from hypersweep.storage.sql import SQLStorage
+
+__all__ = [
+    "DEFAULT_URL",
+    "InMemoryStorage",
+    "Report",
+    "SQLStorage",
+    "Storage",
+    "StudyRecord",
+    "SyncResult",
+    "open_storage",
+]
+
+DEFAULT_URL = "sqlite:///.hypersweep/studies.db"
+
+
+def open_storage(storage: str | Storage | None = None) -> Storage:
+    """Open a storage from a URL (or return a :class:`Storage` unchanged)."""
+    if isinstance(storage, Storage):
+        return storage
+    url = DEFAULT_URL if storage is None else str(storage)
+    if url in ("memory", ":memory:", "memory://"):
+        return InMemoryStorage()
+    if url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+        from hypersweep.storage.sql import SQLStorage
+
+        return SQLStorage(url)
+    raise StorageError(
+        f"storage: unsupported URL {url!r}; use sqlite:///path.db, "
+        "postgresql://user@host/db or memory"
+    )
+
+
+def __getattr__(name: str) -> Any:
+    if name == "SQLStorage":
+        from hypersweep.storage.sql import SQLStorage
+
+        return SQLStorage
+    raise AttributeError(name)

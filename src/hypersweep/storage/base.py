@@ -1,0 +1,213 @@
+"""The storage protocol: the single source of truth of every study.
+
+Contract (every backend; run by :mod:`hypersweep.testing.storage`):
+
+* Safe to use from several threads of one process (memory) or several processes and
+  machines (SQL). Every state change is one transaction.
+* Returned :class:`~hypersweep.trial.Trial` objects are snapshots; later writes never
+  change them.
+* Trial numbers are assigned 0, 1, 2, ... per study, unique, never reused.
+* A trial moves QUEUED -> RUNNING -> (COMPLETED | STOPPED | FAILED); a finished trial is
+  immutable: :meth:`Storage.report` and :meth:`Storage.finish_trial` on it raise
+  :class:`~hypersweep.errors.TrialNotRunning`.
+* Every change to a study's trials (creation, claim, finish, attributes) and every report
+  gets a per-study, strictly increasing *sequence number*, assigned in commit order.
+  :meth:`Storage.sync` returns everything after a watermark, so readers are incremental.
+  Heartbeats do not advance the sequence.
+* :meth:`Storage.create_study` is idempotent and race-free: many processes creating the
+  same study get one study.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypersweep.trial import Objective, Trial, TrialState
+
+__all__ = ["Report", "Storage", "StudyRecord", "SyncResult"]
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class StudyRecord:
+    """A study as stored: its identity, objectives, space and system attributes."""
+
+    id: int
+    name: str
+    objectives: tuple[Objective, ...]
+    space: dict[str, Any] | None
+    attrs: dict[str, Any] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Report:
+    """One intermediate report row: ``metrics`` of trial ``number`` at ``step``."""
+
+    number: int
+    step: int
+    metrics: dict[str, float]
+
+
+@dataclass(frozen=True)
+class SyncResult:
+    """What changed in a study since a watermark.
+
+    Attributes:
+        trials: snapshots of trials created or changed (their ``reports`` are empty:
+            intermediate reports come separately in ``reports``).
+        reports: report rows added, in sequence order.
+        watermark: pass it to the next :meth:`Storage.sync`.
+        attrs: the study's system attributes now (stop requests, stop reason, ...).
+    """
+
+    trials: list[Trial]
+    reports: list[Report]
+    watermark: int
+    attrs: dict[str, Any]
+
+
+class Storage(abc.ABC):
+    """Where studies and trials live. See the module docstring for the contract."""
+
+    url: str = ""
+
+    # --- studies ----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_study(
+        self,
+        name: str,
+        objectives: Sequence[Objective],
+        space: Mapping[str, Any] | None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        """Create the study, or return the existing one of that name unchanged."""
+
+    @abc.abstractmethod
+    def get_study(self, name: str) -> StudyRecord:
+        """The study of that name; raises :class:`~hypersweep.errors.StudyNotFound`."""
+
+    @abc.abstractmethod
+    def list_studies(self) -> list[StudyRecord]:
+        """Every study, oldest first."""
+
+    @abc.abstractmethod
+    def delete_study(self, name: str) -> None:
+        """Delete a study with its trials and reports."""
+
+    @abc.abstractmethod
+    def update_study(
+        self, study_id: int, *, attrs: Mapping[str, Any] | None = None,
+        space: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        """Merge ``attrs`` into the study's attributes and/or replace its space."""
+
+    @abc.abstractmethod
+    def count_trials(self, study_id: int) -> dict[TrialState, int]:
+        """Number of trials per state."""
+
+    # --- trials -----------------------------------------------------------------------
+    @abc.abstractmethod
+    def create_trial(
+        self,
+        study_id: int,
+        params: Mapping[str, Any],
+        *,
+        state: TrialState = TrialState.RUNNING,
+        worker_id: str | None = None,
+        key: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        now: float | None = None,
+    ) -> Trial:
+        """Create a QUEUED or RUNNING trial with the next number.
+
+        Args:
+            key: optional de-duplication key, unique per study (a grid cell, a Sobol
+                index). A second trial with the same key raises
+                :class:`~hypersweep.errors.DuplicateTrialError`.
+        """
+
+    @abc.abstractmethod
+    def claim_trial(
+        self, study_id: int, worker_id: str | None, now: float | None = None
+    ) -> Trial | None:
+        """Move the lowest-numbered QUEUED trial to RUNNING and return it (or ``None``).
+
+        Two concurrent claims never get the same trial.
+        """
+
+    @abc.abstractmethod
+    def report(
+        self, study_id: int, trial_id: int, step: int, metrics: Mapping[str, float],
+        now: float | None = None,
+    ) -> None:
+        """Store an intermediate report (also refreshes the trial's heartbeat)."""
+
+    @abc.abstractmethod
+    def finish_trial(
+        self,
+        study_id: int,
+        trial_id: int,
+        state: TrialState,
+        *,
+        values: Sequence[float] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        now: float | None = None,
+    ) -> Trial:
+        """Move a RUNNING (or QUEUED) trial to an end state; raises ``TrialNotRunning``."""
+
+    @abc.abstractmethod
+    def set_trial_attrs(
+        self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
+        system: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        """Merge user and/or system attributes into a trial."""
+
+    @abc.abstractmethod
+    def heartbeat(
+        self, study_id: int, trial_ids: Iterable[int], now: float | None = None
+    ) -> None:
+        """Refresh the heartbeat of RUNNING trials (does not advance the sequence)."""
+
+    @abc.abstractmethod
+    def fail_stale_trials(
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
+        now: float | None = None,
+    ) -> list[int]:
+        """FAIL ("worker lost") RUNNING trials whose heartbeat is older than ``stale_before``
+        or whose worker is in ``dead_workers``; return their numbers."""
+
+    @abc.abstractmethod
+    def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
+        """Everything that changed in the study after ``watermark`` (0: everything)."""
+
+    @abc.abstractmethod
+    def get_trials(
+        self, study_id: int, states: Iterable[TrialState] | None = None
+    ) -> list[Trial]:
+        """Full snapshots (reports included), by number."""
+
+    def get_trial(self, study_id: int, number: int) -> Trial:
+        """One full snapshot by number; raises ``KeyError`` if there is none."""
+        for t in self.get_trials(study_id):
+            if t.number == number:
+                return t
+        raise KeyError(number)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections."""
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

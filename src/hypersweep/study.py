@@ -1,0 +1,628 @@
+"""The study: ask / tell / report over a storage, a sampler and a stopping policy.
+
+The study is orchestration only. It keeps no state the storage does not have, except a
+:class:`~hypersweep.samplers.base.History` cache that it refreshes incrementally (only
+trials changed since its last watermark) before every decision.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import os
+import re
+import socket
+import time
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from hypersweep.errors import (
+    DuplicateTrialError,
+    HypersweepError,
+    SpecError,
+    StudyNotFound,
+)
+from hypersweep.report import clean_metrics
+from hypersweep.samplers import make_sampler
+from hypersweep.samplers.base import History, Sampler
+from hypersweep.space import Space
+from hypersweep.stopping.base import Decision, Policy
+from hypersweep.storage import Storage, open_storage
+from hypersweep.trial import Objective, Trial, TrialState, coerce_values
+
+__all__ = ["Study"]
+
+log = logging.getLogger("hypersweep")
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+ObjectiveLike = Objective | str | Mapping[str, Any]
+
+
+def _objectives(objective: ObjectiveLike | Sequence[ObjectiveLike] | None) -> tuple[Objective, ...]:
+    if objective is None:
+        return (Objective("value", "minimize"),)
+    items = objective if isinstance(objective, (list, tuple)) else [objective]
+    out = []
+    for o in items:
+        if isinstance(o, Objective):
+            out.append(o)
+        elif isinstance(o, str):
+            out.append(Objective(o))
+        elif isinstance(o, Mapping):
+            extra = set(o) - {"metric", "goal"}
+            if extra:
+                raise SpecError(f"objective.{sorted(extra)[0]}: unknown key; use metric and goal")
+            if "metric" not in o:
+                raise SpecError("objective.metric: missing, e.g. {metric: val_accuracy, "
+                                "goal: maximize}")
+            out.append(Objective(o["metric"], o.get("goal", "minimize")))
+        else:
+            raise SpecError(f"objective: expected a metric name or {{metric, goal}}, got {o!r}")
+    names = [o.metric for o in out]
+    if len(set(names)) != len(names):
+        raise SpecError(f"objective: metric {names[0]!r} is listed twice")
+    if not out:
+        raise SpecError("objective: give at least one metric")
+    return tuple(out)
+
+
+def make_worker_id() -> str:
+    """``host:pid:token``: unique per process, and tells whether a local worker is alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def _worker_dead(worker_id: str | None, me: str) -> bool:
+    if not worker_id or worker_id == me:
+        return False
+    parts = worker_id.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True  # an earlier life of this pid: our own id differs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+class Study:
+    """A named optimization: a space, one or more objectives, and every trial so far.
+
+    Creating a study with the name of an existing one resumes it (same objectives
+    required). ``Study("name")`` with no space loads an existing study as stored.
+
+    Args:
+        name: the study name (letters, digits, ``_ . -``).
+        space: a :class:`~hypersweep.space.Space`, or a dict of parameters in any form.
+        objective: a metric name, an :class:`~hypersweep.trial.Objective`, a
+            ``{metric, goal}`` mapping, or a list of these (multi-objective). Default: minimize
+            ``"value"``.
+        sampler: a :class:`~hypersweep.samplers.Sampler`, a registry name, or
+            ``{name: ..., option: ...}``. Default: ``auto`` where available, else random.
+        policy: an early-stopping :class:`~hypersweep.stopping.Policy`, or ``None``.
+        storage: a storage URL or instance; default ``sqlite:///.hypersweep/studies.db``.
+        seed: makes proposals reproducible.
+
+    Example:
+        >>> import hypersweep as hs
+        >>> study = hs.Study("doc-quad", space={"x": hs.Float(-2, 2)}, storage="memory",
+        ...                  seed=0)
+        >>> for _ in range(20):
+        ...     t = study.ask()
+        ...     _ = study.tell(t, (t.params["x"] - 1) ** 2)
+        >>> round(study.best_params["x"], 1)
+        1.0
+    """
+
+    def __init__(
+        self,
+        name: str,
+        space: Space | Mapping[str, Any] | None = None,
+        objective: ObjectiveLike | Sequence[ObjectiveLike] | None = None,
+        *,
+        sampler: Sampler | str | Mapping[str, Any] | None = None,
+        policy: Policy | None = None,
+        storage: Storage | str | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not _NAME_RE.match(name):
+            raise SpecError(
+                f"name: {name!r} is not a valid study name; use letters, digits, '_', '.', "
+                "'-' (at most 200 characters, starting with a letter or digit)"
+            )
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise SpecError(f"seed: must be an integer, got {seed!r}")
+        self.name = name
+        self.storage = open_storage(storage)
+        self.worker_id = make_worker_id()
+        new_space = None if space is None else (space if isinstance(space, Space) else Space(space))
+        if new_space is None:
+            try:
+                rec = self.storage.get_study(name)
+            except StudyNotFound:
+                raise SpecError(
+                    f"space: study {name!r} does not exist in {self.storage.url}; a new study "
+                    "needs a space"
+                ) from None
+            if objective is not None and _objectives(objective) != rec.objectives:
+                raise SpecError(f"objective: study {name!r} was created with "
+                                f"{_describe(rec.objectives)}")
+        else:
+            objs = _objectives(objective)
+            study_seed = seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+            rec = self.storage.create_study(
+                name, objs, new_space.to_spec(), attrs={"seed": study_seed}
+            )
+            if rec.objectives != objs:
+                raise SpecError(
+                    f"objective: study {name!r} already exists with {_describe(rec.objectives)}, "
+                    f"not {_describe(objs)}; use a new study name"
+                )
+            if rec.space != new_space.to_spec():
+                log.warning("study %r: the search space differs from the stored one; "
+                            "using the new space for new trials", name)
+                rec = self.storage.update_study(rec.id, space=new_space.to_spec())
+        self._record = rec
+        self._id = rec.id
+        self.objectives: tuple[Objective, ...] = rec.objectives
+        self.space = new_space if new_space is not None else Space(rec.space or {})
+        self.sampler = make_sampler(sampler)
+        if self.sampler.seed is None:
+            self.sampler.seed = int(rec.attrs.get("seed", 0))
+        self.policy = policy
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self._history = History(self.space, self.objectives)
+        self._watermark = 0
+        self._attrs: dict[str, Any] = dict(rec.attrs)
+
+    @classmethod
+    def load(cls, name: str, storage: Storage | str | None = None) -> Study:
+        """Open an existing study as stored (for reading results)."""
+        return cls(name, storage=storage)
+
+    # ------------------------------------------------------------------------------------
+    # storage sync
+    # ------------------------------------------------------------------------------------
+    def sync(self) -> None:
+        """Fetch what changed in the storage since the last sync (incremental)."""
+        res = self.storage.sync(self._id, self._watermark)
+        self._attrs = res.attrs
+        if not res.trials and not res.reports:
+            self._watermark = res.watermark
+            return
+        cached = self._history.trials
+        merged: dict[int, Trial] = {}
+        for t in res.trials:
+            old = cached[t.number] if t.number < len(cached) else None
+            merged[t.number] = t.with_(reports=old.reports) if old is not None else t
+        for r in res.reports:
+            t = merged.get(r.number)
+            if t is None:
+                t = cached[r.number]
+            reps = dict(t.reports)
+            reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
+            merged[r.number] = t.with_(reports=reps)
+        self._history.update(merged.values())
+        self._watermark = res.watermark
+
+    def _absorb(self, trial: Trial) -> Trial:
+        cached = self._history.trials
+        if trial.number < len(cached) and cached[trial.number] is not None and not trial.reports:
+            trial = trial.with_(reports=cached[trial.number].reports)
+        self._history.update([trial])
+        return trial
+
+    @property
+    def history(self) -> History:
+        """The cached trial arrays (call :meth:`sync` first for the newest)."""
+        return self._history
+
+    @property
+    def attrs(self) -> dict[str, Any]:
+        """The study's system attributes as of the last sync (seed, stop request, ...)."""
+        return dict(self._attrs)
+
+    # ------------------------------------------------------------------------------------
+    # ask / tell / report
+    # ------------------------------------------------------------------------------------
+    def ask(self, n: int | None = None) -> Any:
+        """Start new trials: enqueued configurations first, then the sampler's proposals.
+
+        Args:
+            n: how many; ``None`` returns one :class:`Trial`, an integer a list of them.
+
+        Raises:
+            SpaceExhausted: the sampler has nothing left (a finished grid).
+        """
+        k = 1 if n is None else n
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
+        self.sync()
+        out: list[Trial] = []
+        if (self._history.state == 0).any():  # QUEUED rows exist
+            while len(out) < k:
+                t = self.storage.claim_trial(self._id, self.worker_id)
+                if t is None:
+                    break
+                out.append(self._absorb(t))
+        conflicts = 0
+        while len(out) < k:
+            for p in self.sampler.propose(self.space, self._history, self.rng, k - len(out)):
+                try:
+                    t = self.storage.create_trial(
+                        self._id, p.params, state=TrialState.RUNNING, worker_id=self.worker_id,
+                        key=p.key, system_attrs=p.system_attrs,
+                    )
+                except DuplicateTrialError:
+                    conflicts += 1
+                    if conflicts > 1000:
+                        raise
+                    self.sync()  # another process took it: look again
+                    break
+                out.append(self._absorb(t))
+        return out[0] if n is None else out
+
+    def _resolve(self, trial: Trial | int) -> Trial:
+        number = trial if isinstance(trial, int) else trial.number
+        if isinstance(trial, bool) or not isinstance(number, int):
+            raise HypersweepError(f"expected a Trial or a trial number, got {trial!r}")
+        cached = self._history.trials
+        if number >= len(cached) or cached[number] is None:
+            self.sync()
+            cached = self._history.trials
+            if number >= len(cached) or cached[number] is None:
+                raise HypersweepError(f"study {self.name!r} has no trial {number}")
+        return cached[number]
+
+    def tell(
+        self,
+        trial: Trial | int,
+        values: Any = None,
+        *,
+        state: TrialState | str | None = None,
+        error: str | None = None,
+    ) -> Trial:
+        """Finish a trial.
+
+        Args:
+            trial: the trial (or its number).
+            values: a number, one number per objective, or a dict of metrics holding
+                every objective metric.
+            state: ``COMPLETED`` (default), ``STOPPED`` (keeps the last reported value
+                when ``values`` is omitted) or ``FAILED``.
+            error: why it failed (implies ``FAILED``).
+
+        A value that is missing, not a number, NaN or infinite fails the trial with that
+        reason (and logs a warning) instead of raising.
+
+        Returns:
+            The finished trial.
+
+        Raises:
+            TrialNotRunning: the trial has already finished.
+        """
+        t = self._resolve(trial)
+        if state is None:
+            st = TrialState.FAILED if error is not None else TrialState.COMPLETED
+        else:
+            try:
+                st = TrialState(str(state).upper())
+            except ValueError:
+                raise HypersweepError(f"tell: state must be COMPLETED, STOPPED or FAILED, got "
+                                      f"{state!r}") from None
+            if not st.is_finished:
+                raise HypersweepError(f"tell: state must be an end state, got {st}")
+        vals: tuple[float, ...] | None = None
+        metrics: dict[str, Any] = {}
+        if st != TrialState.FAILED:
+            if values is None and st == TrialState.STOPPED:
+                vals = self._last_values(t)
+            else:
+                try:
+                    vals, metrics = coerce_values(values, self.objectives)
+                except ValueError as e:
+                    st, error = TrialState.FAILED, str(e)
+                    log.warning("trial %d failed: %s", t.number, e)
+        done = self.storage.finish_trial(
+            self._id, t.id, st, values=vals, metrics=metrics, error=error
+        )
+        return self._absorb(done)
+
+    def _last_values(self, t: Trial) -> tuple[float, ...] | None:
+        out = []
+        for o in self.objectives:
+            v = next((r[o.metric] for _, r in sorted(t.reports.items(), reverse=True)
+                      if o.metric in r and np.isfinite(r[o.metric])), None)
+            if v is None:
+                return None
+            out.append(float(v))
+        return tuple(out)
+
+    def report(self, trial: Trial | int, step: int | None = None, **metrics: Any) -> Decision:
+        """Store intermediate metrics of a RUNNING trial and ask the stopping policy.
+
+        Args:
+            step: the step (epoch); default: the trial's last step + 1.
+
+        Returns:
+            The policy's decision (``CONTINUE`` when there is no policy).
+        """
+        t = self._resolve(trial)
+        clean = clean_metrics(metrics)
+        if step is None:
+            step = 0 if not t.reports else max(t.reports) + 1
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
+            raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
+        step = int(step)
+        self.storage.report(self._id, t.id, step, clean)
+        reps = dict(t.reports)
+        reps[step] = {**reps.get(step, {}), **clean}
+        t = t.with_(reports=reps)
+        self._history.trials[t.number] = t
+        if self.policy is None:
+            return Decision.CONTINUE
+        self.sync()
+        return self.policy.decide(self._history.trials[t.number], self._history)
+
+    def enqueue(
+        self, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
+    ) -> Trial:
+        """Queue a configuration to be run before any proposal (validated first)."""
+        clean = self.space.validate(params, "enqueue")
+        return self._absorb(self.storage.create_trial(
+            self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
+        ))
+
+    def set_user_attr(self, trial: Trial | int, key: str, value: Any) -> Trial:
+        """Attach a JSON-serializable attribute to a trial."""
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            raise HypersweepError(f"user attribute {key!r} is not JSON-serializable") from None
+        t = self._resolve(trial)
+        return self._absorb(self.storage.set_trial_attrs(self._id, t.id, user={key: value}))
+
+    # ------------------------------------------------------------------------------------
+    # liveness
+    # ------------------------------------------------------------------------------------
+    def heartbeat(self, trials: Iterable[Trial | int]) -> None:
+        """Refresh the heartbeat of running trials this process owns."""
+        ids = [self._resolve(t).id for t in trials]
+        if ids:
+            self.storage.heartbeat(self._id, ids)
+
+    def recover(self, stale_after: float = 60.0) -> list[int]:
+        """Fail ("worker lost") RUNNING trials whose worker is gone.
+
+        A worker on this machine is gone when its process no longer exists; any other
+        is gone when its trials' heartbeats are older than ``stale_after`` seconds.
+
+        Returns:
+            The numbers of the trials failed.
+        """
+        self.sync()
+        running = self._history.mask(TrialState.RUNNING)
+        dead = {
+            t.worker_id for t in (self._history.trials[i] for i in np.nonzero(running)[0])
+            if _worker_dead(t.worker_id, self.worker_id)
+        }
+        lost = self.storage.fail_stale_trials(
+            self._id, time.time() - stale_after, dead_workers=[d for d in dead if d]
+        )
+        if lost:
+            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name, lost)
+            self.sync()
+        return lost
+
+    def stop(self, reason: str = "stop requested") -> None:
+        """Ask every process running this study to stop (seen at their next sync)."""
+        self.storage.update_study(self._id, attrs={"stop_requested": reason})
+
+    def _set_attrs(self, **attrs: Any) -> None:
+        self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)
+
+    # ------------------------------------------------------------------------------------
+    # results
+    # ------------------------------------------------------------------------------------
+    def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
+        """Every trial (or those in ``states``), by number, with their reports."""
+        self.sync()
+        wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
+        return [t for t in self._history.trials
+                if t is not None and (wanted is None or t.state in wanted)]
+
+    def _best_index(self) -> int | None:
+        if len(self.objectives) != 1:
+            raise HypersweepError(
+                f"study {self.name!r} has {len(self.objectives)} objectives: use best_trials "
+                "(the Pareto front)"
+            )
+        self.sync()
+        h = self._history
+        if h.n == 0:
+            return None
+        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        if not ok.any():
+            return None
+        y = np.where(ok, h.Y[:, 0], np.inf)
+        return int(np.argmin(y))  # first minimum: ties go to the earlier trial
+
+    @property
+    def best_trial(self) -> Trial | None:
+        """The best COMPLETED or STOPPED trial (single objective); ties go to the earlier."""
+        i = self._best_index()
+        return None if i is None else self._history.trials[i]
+
+    @property
+    def best_params(self) -> dict[str, Any] | None:
+        t = self.best_trial
+        return None if t is None else dict(t.params)
+
+    @property
+    def best_value(self) -> float | None:
+        t = self.best_trial
+        return None if t is None else t.value
+
+    @property
+    def best_trials(self) -> list[Trial]:
+        """The Pareto front over every objective (also works with one objective)."""
+        from hypersweep.analysis.pareto import pareto_mask
+
+        self.sync()
+        h = self._history
+        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
+        idx = np.nonzero(ok)[0]
+        if idx.size == 0:
+            return []
+        front = idx[pareto_mask(h.Y[idx])]
+        return [h.trials[i] for i in front]
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One flat dict per trial: number, state, objective values, params, times, error."""
+        metric_names = [o.metric for o in self.objectives]
+        rows = []
+        for t in self.trials():
+            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+            for i, m in enumerate(metric_names):
+                row[m] = t.values[i] if t.values is not None else None
+            for k, v in t.params.items():
+                row[f"params.{k}"] = v
+            for k, v in t.metrics.items():
+                if k not in metric_names:
+                    row[f"metrics.{k}"] = v
+            row["started_at"] = t.started_at
+            row["finished_at"] = t.finished_at
+            row["duration"] = t.duration
+            row["last_step"] = t.last_step
+            row["error"] = t.error
+            for k, v in t.user_attrs.items():
+                row[f"user_attrs.{k}"] = v
+            rows.append(row)
+        return rows
+
+    def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
+        """Write every trial to CSV or JSON (by ``format`` or the file suffix)."""
+        p = Path(path)
+        fmt = (format or p.suffix.lstrip(".")).lower()
+        if fmt not in ("csv", "json"):
+            raise HypersweepError(f"export: unknown format {fmt!r}; use .csv or .json")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if fmt == "json":
+            data = {
+                "study": self.name,
+                "objectives": [o.to_dict() for o in self.objectives],
+                "space": self.space.to_spec(),
+                "trials": [_trial_json(t) for t in self.trials()],
+            }
+            p.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+            return p
+        rows = self.rows()
+        cols: list[str] = []
+        for r in rows:
+            cols.extend(k for k in r if k not in cols)
+        with p.open("w", newline="", encoding="utf-8") as f:
+            w = csv.DictWriter(f, fieldnames=cols or ["number"])
+            w.writeheader()
+            for r in rows:
+                w.writerow({k: "" if v is None else v for k, v in r.items()})
+        return p
+
+    def summary(self) -> dict[str, Any]:
+        """Counts by state, the best value and params, and the stop reason."""
+        self.sync()
+        counts = {s.value: 0 for s in TrialState}
+        for code, cnt in zip(*np.unique(self._history.state, return_counts=True)):
+            counts[list(TrialState)[int(code)].value] = int(cnt)
+        out: dict[str, Any] = {"name": self.name, "trials": self._history.n, "states": counts,
+                               "objectives": [o.to_dict() for o in self.objectives]}
+        if len(self.objectives) == 1:
+            b = self.best_trial
+            out["best"] = None if b is None else {"number": b.number, "value": b.value,
+                                                   "params": b.params}
+        out["stop_reason"] = self._attrs.get("stop_reason")
+        return out
+
+    # ------------------------------------------------------------------------------------
+    # the optimization loop
+    # ------------------------------------------------------------------------------------
+    def optimize(
+        self,
+        fn: Callable[..., Any],
+        max_trials: int | None = None,
+        max_concurrent: int = 1,
+        timeout: float | None = None,
+        trial_timeout: float | None = None,
+        target: float | None = None,
+        patience: int | None = None,
+        callbacks: Sequence[Callable[[Study, Trial], Any]] | None = None,
+        *,
+        max_steps: int | None = None,
+        isolation: str = "auto",
+        progress: Any = None,
+    ) -> Trial | None:
+        """Run trials of ``fn(params, trial)`` until a limit is reached.
+
+        ``fn`` returns a number or a dict of metrics; it may call ``trial.report(step=...,
+        metric=...)`` for intermediate values (raises ``TrialStopped`` when stopped).
+
+        Args:
+            max_trials: stop when the study holds this many trials (counted over the whole
+                study, so re-running after an interruption resumes up to the same total).
+            max_concurrent: trials at once; above 1 each runs in its own process.
+            timeout: seconds for this call; running trials are then stopped.
+            trial_timeout: seconds per trial; the trial's process is ended and the trial
+                FAILED with reason "timeout".
+            target: stop once the best value reaches it (goal-aware).
+            patience: stop after this many COMPLETED trials without improvement.
+            callbacks: ``callback(study, trial)`` after each finished trial.
+            max_steps: stop a trial (STOPPED) once it has reported this many steps.
+            isolation: ``"process"`` (each trial in a worker process), ``"inline"`` (in
+                this process: no pickling, no timeout) or ``"auto"`` (inline only when
+                ``max_concurrent == 1`` and there is no ``trial_timeout``).
+            progress: a progress display (see :mod:`hypersweep.execution.runner`).
+
+        Returns:
+            The best trial (single objective), else ``None``.
+        """
+        from hypersweep.execution.function import FunctionExecutor
+        from hypersweep.execution.runner import Limits, Runner
+
+        limits = Limits(
+            max_trials=max_trials, max_concurrent=max_concurrent, timeout=timeout,
+            trial_timeout=trial_timeout, max_steps=max_steps, target=target, patience=patience,
+        )
+        executor = FunctionExecutor(
+            fn, max_concurrent=limits.max_concurrent, trial_timeout=trial_timeout,
+            isolation=isolation,
+        )
+        Runner(self, executor, limits, callbacks=callbacks or (), progress=progress).run()
+        return self.best_trial if len(self.objectives) == 1 else None
+
+    def __repr__(self) -> str:
+        return f"Study({self.name!r}, storage={self.storage.url!r})"
+
+
+def _describe(objs: Sequence[Objective]) -> str:
+    return ", ".join(f"{o.goal} {o.metric}" for o in objs)
+
+
+def _trial_json(t: Trial) -> dict[str, Any]:
+    return {
+        "number": t.number, "state": t.state.value, "params": t.params,
+        "values": list(t.values) if t.values is not None else None, "metrics": t.metrics,
+        "reports": {str(k): v for k, v in sorted(t.reports.items())},
+        "started_at": t.started_at, "finished_at": t.finished_at, "worker_id": t.worker_id,
+        "error": t.error, "user_attrs": t.user_attrs, "system_attrs": t.system_attrs,
+    }
