@@ -1,0 +1,689 @@
+"""SQL storage on SQLAlchemy Core: SQLite (embedded default) and PostgreSQL (psycopg 3).
+
+Design (see :mod:`hypersweep.storage.base` for the contract):
+
+* Every change is one short transaction. Writers first bump the study row
+  (``UPDATE hs_studies SET seq = seq + 1 ... RETURNING``): that takes the study's row lock
+  (PostgreSQL) or the database write lock (SQLite ``BEGIN IMMEDIATE``), serializes trial
+  numbering, and hands out the sequence number stamped on every row the transaction
+  changes. Because a sequence number becomes visible only when its transaction commits,
+  and the lock orders commits, a reader that sees ``hs_studies.seq = W`` knows every
+  change numbered ``<= W`` is visible: :meth:`SQLStorage.sync` reads ``(watermark, W]``
+  and never misses a change.
+* One transaction per ask (``create_trial``) and one per tell (``finish_trial``); the
+  sync before an ask is one indexed query when nothing changed, three otherwise.
+* SQLite runs in WAL mode with a 30 s busy timeout and ``synchronous=NORMAL`` (a killed
+  process loses nothing committed); writers use ``BEGIN IMMEDIATE`` so lock waits happen
+  up front, never as a failed upgrade. Transient lock/serialization errors are retried.
+* Supported concurrency: SQLite — many processes on one machine (one writer at a time;
+  tens of trials per second in total); PostgreSQL — many processes on many machines.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from hypersweep.errors import (
+    DuplicateTrialError,
+    StorageError,
+    StudyNotFound,
+    TrialNotRunning,
+)
+from hypersweep.storage.base import SCHEMA_VERSION, Report, Storage, StudyRecord, SyncResult
+from hypersweep.trial import Objective, Trial, TrialState
+
+__all__ = ["SQLStorage"]
+
+T = TypeVar("T")
+
+metadata = sa.MetaData()
+
+schema_table = sa.Table(
+    "hs_schema", metadata,
+    sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+)
+
+studies = sa.Table(
+    "hs_studies", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("name", sa.String(200), nullable=False),
+    sa.Column("objectives", sa.Text, nullable=False),
+    sa.Column("space", sa.Text),
+    sa.Column("attrs", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("n_trials", sa.Integer, nullable=False),
+    sa.UniqueConstraint("name", name="uq_hs_studies_name"),
+)
+
+trials = sa.Table(
+    "hs_trials", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("trial_values", sa.Text),
+    sa.Column("metrics", sa.Text),
+    sa.Column("started_at", sa.Double),
+    sa.Column("finished_at", sa.Double),
+    sa.Column("heartbeat_at", sa.Double),
+    sa.Column("worker_id", sa.String(255)),
+    sa.Column("error", sa.Text),
+    sa.Column("user_attrs", sa.Text),
+    sa.Column("system_attrs", sa.Text),
+    sa.Column("dedup_key", sa.String(255)),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.UniqueConstraint("study_id", "number", name="uq_hs_trials_number"),
+    sa.UniqueConstraint("study_id", "dedup_key", name="uq_hs_trials_key"),
+    sa.Index("ix_hs_trials_study_seq", "study_id", "seq"),
+    sa.Index("ix_hs_trials_study_state", "study_id", "state"),
+)
+
+reports = sa.Table(
+    "hs_reports", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("trial_id", sa.Integer, sa.ForeignKey("hs_trials.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("number", sa.Integer, nullable=False),
+    sa.Column("step", sa.Integer, nullable=False),
+    sa.Column("metrics", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Index("ix_hs_reports_study_seq", "study_id", "seq"),
+    sa.Index("ix_hs_reports_trial", "trial_id"),
+)
+
+_TRIAL_COLS = [
+    trials.c.id, trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
+    trials.c.metrics, trials.c.started_at, trials.c.finished_at, trials.c.heartbeat_at,
+    trials.c.worker_id, trials.c.error, trials.c.user_attrs, trials.c.system_attrs,
+]
+
+
+def _dumps(x: Any) -> str:
+    return json.dumps(x, separators=(",", ":"), allow_nan=True)
+
+
+def _loads(s: str | None, default: Any = None) -> Any:
+    return default if s is None else json.loads(s)
+
+
+def _row_to_trial(r: Any) -> Trial:
+    vals = _loads(r.trial_values)
+    return Trial(
+        number=r.number, state=TrialState(r.state), params=_loads(r.params, {}),
+        values=tuple(vals) if vals is not None else None, metrics=_loads(r.metrics, {}),
+        started_at=r.started_at, finished_at=r.finished_at, heartbeat_at=r.heartbeat_at,
+        worker_id=r.worker_id, error=r.error, user_attrs=_loads(r.user_attrs, {}),
+        system_attrs=_loads(r.system_attrs, {}), id=r.id,
+    )
+
+
+def _normalize_url(url: str) -> str:
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _is_transient(e: BaseException) -> bool:
+    """A lock timeout, deadlock or serialization failure worth retrying."""
+    if isinstance(e, OperationalError):
+        msg = str(e.orig).lower() if e.orig is not None else str(e).lower()
+        if "locked" in msg or "busy" in msg:
+            return True
+    if isinstance(e, DBAPIError):
+        code = getattr(e.orig, "sqlstate", None) or getattr(e.orig, "pgcode", None)
+        if code in ("40001", "40P01", "55P03"):
+            return True
+        if e.connection_invalidated:
+            return True
+    return False
+
+
+class SQLStorage(Storage):
+    """Studies in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
+
+    Args:
+        url: the database URL. ``postgresql://`` uses the psycopg 3 driver. A relative
+            SQLite path is relative to the working directory; its folder is created.
+        retries: attempts for a transaction that hits a transient lock/serialization
+            error.
+
+    Example:
+        >>> import tempfile, os
+        >>> d = tempfile.mkdtemp()
+        >>> s = SQLStorage(f"sqlite:///{os.path.join(d, 'x.db')}")
+        >>> s.create_study("demo", [Objective("loss")], None).name
+        'demo'
+    """
+
+    def __init__(self, url: str, retries: int = 20) -> None:
+        self.url = url
+        self.retries = retries
+        full = _normalize_url(url)
+        try:
+            sa_url = sa.engine.make_url(full)
+        except sa.exc.ArgumentError as e:
+            raise StorageError(f"storage: invalid URL {url!r}: {e}") from None
+        self.dialect = sa_url.get_backend_name()
+        kwargs: dict[str, Any] = {"isolation_level": "AUTOCOMMIT"}
+        if self.dialect == "sqlite":
+            db = sa_url.database
+            if not db or db == ":memory:":
+                raise StorageError(
+                    "storage: an in-memory SQLite database cannot be shared between "
+                    "processes; use storage='memory' or sqlite:///path.db"
+                )
+            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
+            self._begin = "BEGIN IMMEDIATE"
+        elif self.dialect == "postgresql":
+            kwargs["pool_size"] = 2
+            kwargs["max_overflow"] = 8
+            self._begin = "BEGIN"
+        else:
+            raise StorageError(
+                f"storage: unsupported database {self.dialect!r}; use sqlite or postgresql"
+            )
+        try:
+            self._engine: Engine = sa.create_engine(full, **kwargs)
+        except ModuleNotFoundError as e:
+            raise StorageError(
+                f"storage: the driver for {self.dialect} is missing ({e.name}); "
+                "pip install 'psycopg[binary]'"
+            ) from None
+        if self.dialect == "sqlite":
+            sa.event.listen(self._engine, "connect", self._sqlite_pragmas)
+        self._returning = self.dialect == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
+        self._pid = os.getpid()
+        self._lock = threading.RLock()
+        self._init_schema()
+
+    @staticmethod
+    def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA synchronous=NORMAL")
+        cur.execute("PRAGMA busy_timeout=30000")
+        cur.execute("PRAGMA foreign_keys=ON")
+        cur.close()
+
+    # ------------------------------------------------------------------------------------
+    # connection and transaction helpers
+    # ------------------------------------------------------------------------------------
+    def _check_fork(self) -> None:
+        if os.getpid() != self._pid:  # never share pooled connections across a fork
+            self._engine.dispose(close=False)
+            self._pid = os.getpid()
+
+    def _write(self, fn: Callable[[Connection], T]) -> T:
+        """Run ``fn`` in one write transaction, retrying transient lock errors."""
+        self._check_fork()
+        delay = 0.005
+        for attempt in range(self.retries):
+            try:
+                with self._lock, self._engine.connect() as conn:
+                    conn.exec_driver_sql(self._begin)
+                    try:
+                        result = fn(conn)
+                    except BaseException:
+                        try:
+                            conn.exec_driver_sql("ROLLBACK")
+                        except Exception:
+                            conn.invalidate()
+                        raise
+                    conn.exec_driver_sql("COMMIT")
+                    return result
+            except (OperationalError, DBAPIError) as e:
+                if isinstance(e, IntegrityError) or not _is_transient(e) or (
+                    attempt == self.retries - 1
+                ):
+                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        self._check_fork()
+        delay = 0.005
+        for attempt in range(self.retries):
+            try:
+                with self._lock, self._engine.connect() as conn:
+                    return fn(conn)
+            except (OperationalError, DBAPIError) as e:
+                if not _is_transient(e) or attempt == self.retries - 1:
+                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _init_schema(self) -> None:
+        def create(conn: Connection) -> int | None:
+            if self.dialect == "postgresql":
+                conn.exec_driver_sql("SELECT pg_advisory_xact_lock(827364519)")
+            metadata.create_all(conn, checkfirst=True)
+            v = conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
+            if v is None:
+                conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
+            return v  # type: ignore[no-any-return]
+
+        try:
+            version = self._write(create)
+        except StorageError as e:
+            raise StorageError(f"storage: cannot open {self.url}: {e}") from None
+        except DBAPIError as e:
+            raise StorageError(f"storage: cannot open {self.url}: {e.orig}") from None
+        if version is not None and version > SCHEMA_VERSION:
+            raise StorageError(
+                f"storage: {self.url} has schema version {version}, newer than this "
+                f"hypersweep understands ({SCHEMA_VERSION}); upgrade hypersweep"
+            )
+
+    def _bump(self, conn: Connection, study_id: int, new_trials: int = 0) -> tuple[int, int]:
+        """Take the study's write lock; return (new seq, n_trials after the bump)."""
+        stmt = (
+            studies.update().where(studies.c.id == study_id)
+            .values(seq=studies.c.seq + 1, n_trials=studies.c.n_trials + new_trials)
+        )
+        if self._returning:
+            row = conn.execute(stmt.returning(studies.c.seq, studies.c.n_trials)).first()
+        else:
+            conn.execute(stmt)
+            row = conn.execute(
+                sa.select(studies.c.seq, studies.c.n_trials).where(studies.c.id == study_id)
+            ).first()
+        if row is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        return int(row[0]), int(row[1])
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {"url": self.url, "retries": self.retries}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(state["url"], state["retries"])  # type: ignore[misc]
+
+    # ------------------------------------------------------------------------------------
+    # studies
+    # ------------------------------------------------------------------------------------
+    @staticmethod
+    def _record(r: Any) -> StudyRecord:
+        objs = tuple(Objective(o["metric"], o["goal"]) for o in json.loads(r.objectives))
+        return StudyRecord(
+            id=r.id, name=r.name, objectives=objs, space=_loads(r.space),
+            attrs=_loads(r.attrs, {}), created_at=r.created_at,
+        )
+
+    def create_study(
+        self, name: str, objectives: Sequence[Objective], space: Mapping[str, Any] | None,
+        attrs: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        values = {
+            "name": name, "objectives": _dumps([o.to_dict() for o in objectives]),
+            "space": None if space is None else _dumps(space), "attrs": _dumps(dict(attrs or {})),
+            "created_at": time.time(), "seq": 0, "n_trials": 0,
+        }
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+            stmt: Any = pg_insert(studies).values(**values).on_conflict_do_nothing(
+                index_elements=["name"])
+        else:
+            from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+            stmt = sqlite_insert(studies).values(**values).on_conflict_do_nothing(
+                index_elements=["name"])
+
+        def run(conn: Connection) -> StudyRecord:
+            conn.execute(stmt)
+            row = conn.execute(sa.select(studies).where(studies.c.name == name)).first()
+            return self._record(row)
+
+        return self._write(run)
+
+    def get_study(self, name: str) -> StudyRecord:
+        row = self._read(
+            lambda c: c.execute(sa.select(studies).where(studies.c.name == name)).first()
+        )
+        if row is None:
+            raise StudyNotFound(f"no study named {name!r} in {self.url}")
+        return self._record(row)
+
+    def list_studies(self) -> list[StudyRecord]:
+        rows = self._read(lambda c: c.execute(sa.select(studies).order_by(studies.c.id)).all())
+        return [self._record(r) for r in rows]
+
+    def delete_study(self, name: str) -> None:
+        def run(conn: Connection) -> None:
+            sid = conn.execute(sa.select(studies.c.id).where(studies.c.name == name)).scalar()
+            if sid is None:
+                raise StudyNotFound(f"no study named {name!r} in {self.url}")
+            conn.execute(reports.delete().where(reports.c.study_id == sid))
+            conn.execute(trials.delete().where(trials.c.study_id == sid))
+            conn.execute(studies.delete().where(studies.c.id == sid))
+
+        self._write(run)
+
+    def update_study(
+        self, study_id: int, *, attrs: Mapping[str, Any] | None = None,
+        space: Mapping[str, Any] | None = None,
+    ) -> StudyRecord:
+        def run(conn: Connection) -> StudyRecord:
+            q = sa.select(studies).where(studies.c.id == study_id)
+            if self.dialect == "postgresql":
+                q = q.with_for_update()
+            row = conn.execute(q).first()
+            if row is None:
+                raise StudyNotFound(f"no study with id {study_id}")
+            changes: dict[str, Any] = {}
+            if attrs:
+                changes["attrs"] = _dumps({**_loads(row.attrs, {}), **attrs})
+            if space is not None:
+                changes["space"] = _dumps(space)
+            if changes:
+                conn.execute(studies.update().where(studies.c.id == study_id).values(**changes))
+                row = conn.execute(sa.select(studies).where(studies.c.id == study_id)).first()
+            return self._record(row)
+
+        return self._write(run)
+
+    def count_trials(self, study_id: int) -> dict[TrialState, int]:
+        rows = self._read(lambda c: c.execute(
+            sa.select(trials.c.state, sa.func.count()).where(trials.c.study_id == study_id)
+            .group_by(trials.c.state)
+        ).all())
+        counts = dict.fromkeys(TrialState, 0)
+        for state, n in rows:
+            counts[TrialState(state)] = int(n)
+        return counts
+
+    # ------------------------------------------------------------------------------------
+    # trials
+    # ------------------------------------------------------------------------------------
+    def create_trial(
+        self, study_id: int, params: Mapping[str, Any], *,
+        state: TrialState = TrialState.RUNNING, worker_id: str | None = None,
+        key: str | None = None, user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None, now: float | None = None,
+    ) -> Trial:
+        if state not in (TrialState.QUEUED, TrialState.RUNNING):
+            raise ValueError(f"a new trial is QUEUED or RUNNING, not {state}")
+        now = time.time() if now is None else now
+        running = state == TrialState.RUNNING
+        sys_attrs = dict(system_attrs or {})
+        if key is not None:
+            sys_attrs["key"] = key
+        p_json, u_json, s_json = _dumps(dict(params)), _dumps(dict(user_attrs or {})), _dumps(
+            sys_attrs)
+
+        def run(conn: Connection) -> Trial:
+            seq, n = self._bump(conn, study_id, 1)
+            if key is not None:
+                taken = conn.execute(
+                    sa.select(trials.c.id).where(
+                        trials.c.study_id == study_id, trials.c.dedup_key == key)
+                ).first()
+                if taken is not None:
+                    raise DuplicateTrialError(f"a trial with key {key!r} exists")
+            values = {
+                "study_id": study_id, "number": n - 1, "state": state.value, "params": p_json,
+                "started_at": now if running else None,
+                "heartbeat_at": now if running else None,
+                "worker_id": worker_id if running else None, "user_attrs": u_json,
+                "system_attrs": s_json, "dedup_key": key, "seq": seq,
+            }
+            if self._returning:
+                stmt = trials.insert().values(**values).returning(trials.c.id)
+                tid = conn.execute(stmt).scalar()
+            else:
+                tid = conn.execute(trials.insert().values(**values)).inserted_primary_key[0]
+            return Trial(
+                number=n - 1, state=state, params=dict(params),
+                started_at=values["started_at"], heartbeat_at=values["heartbeat_at"],
+                worker_id=values["worker_id"], user_attrs=dict(user_attrs or {}),
+                system_attrs=sys_attrs, id=int(tid),
+            )
+
+        try:
+            return self._write(run)
+        except StorageError as e:
+            if isinstance(e.__cause__, IntegrityError):
+                raise DuplicateTrialError(f"a trial with key {key!r} exists") from None
+            raise
+
+    def claim_trial(
+        self, study_id: int, worker_id: str | None, now: float | None = None
+    ) -> Trial | None:
+        now = time.time() if now is None else now
+
+        class _Empty(Exception):
+            pass
+
+        def run(conn: Connection) -> Trial:
+            seq, _ = self._bump(conn, study_id)
+            q = (
+                sa.select(*_TRIAL_COLS)
+                .where(trials.c.study_id == study_id, trials.c.state == TrialState.QUEUED.value)
+                .order_by(trials.c.number).limit(1)
+            )
+            if self.dialect == "postgresql":
+                q = q.with_for_update(skip_locked=True)
+            row = conn.execute(q).first()
+            if row is None:
+                raise _Empty
+            conn.execute(trials.update().where(trials.c.id == row.id).values(
+                state=TrialState.RUNNING.value, started_at=now, heartbeat_at=now,
+                worker_id=worker_id, seq=seq,
+            ))
+            return _row_to_trial(row).with_(
+                state=TrialState.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id
+            )
+
+        try:
+            return self._write(run)
+        except _Empty:
+            return None
+
+    def _locked_trial(self, conn: Connection, study_id: int, trial_id: int) -> Any:
+        row = conn.execute(
+            sa.select(*_TRIAL_COLS).where(trials.c.id == trial_id, trials.c.study_id == study_id)
+        ).first()
+        if row is None:
+            raise KeyError(f"no trial with id {trial_id} in study {study_id}")
+        return row
+
+    def report(
+        self, study_id: int, trial_id: int, step: int, metrics: Mapping[str, float],
+        now: float | None = None,
+    ) -> None:
+        now = time.time() if now is None else now
+        m_json = _dumps({k: float(v) for k, v in metrics.items()})
+
+        def run(conn: Connection) -> None:
+            seq, _ = self._bump(conn, study_id)
+            row = conn.execute(
+                sa.select(trials.c.state, trials.c.number)
+                .where(trials.c.id == trial_id, trials.c.study_id == study_id)
+            ).first()
+            if row is None:
+                raise KeyError(f"no trial with id {trial_id}")
+            if row.state != TrialState.RUNNING.value:
+                raise TrialNotRunning(f"trial {row.number} is {row.state}, cannot report")
+            conn.execute(reports.insert().values(
+                study_id=study_id, trial_id=trial_id, number=row.number, step=int(step),
+                metrics=m_json, created_at=now, seq=seq,
+            ))
+            conn.execute(trials.update().where(trials.c.id == trial_id).values(heartbeat_at=now))
+
+        self._write(run)
+
+    def finish_trial(
+        self, study_id: int, trial_id: int, state: TrialState, *,
+        values: Sequence[float] | None = None, metrics: Mapping[str, Any] | None = None,
+        error: str | None = None, now: float | None = None,
+    ) -> Trial:
+        if not state.is_finished:
+            raise ValueError(f"finish_trial needs an end state, got {state}")
+        now = time.time() if now is None else now
+        vals = None if values is None else tuple(float(v) for v in values)
+        if vals is not None and not all(math.isfinite(v) for v in vals):
+            raise ValueError(f"objective values must be finite, got {vals}")
+        v_json = None if vals is None else _dumps(list(vals))
+        m_json = _dumps(dict(metrics or {}))
+
+        def run(conn: Connection) -> Trial:
+            seq, _ = self._bump(conn, study_id)
+            row = self._locked_trial(conn, study_id, trial_id)
+            if TrialState(row.state).is_finished:
+                raise TrialNotRunning(f"trial {row.number} is already {row.state}")
+            conn.execute(trials.update().where(trials.c.id == trial_id).values(
+                state=state.value, trial_values=v_json, metrics=m_json, error=error,
+                finished_at=now, seq=seq,
+            ))
+            return _row_to_trial(row).with_(
+                state=state, values=vals, metrics=dict(metrics or {}), error=error,
+                finished_at=now,
+            )
+
+        return self._write(run)
+
+    def set_trial_attrs(
+        self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
+        system: Mapping[str, Any] | None = None,
+    ) -> Trial:
+        def run(conn: Connection) -> Trial:
+            seq, _ = self._bump(conn, study_id)
+            row = self._locked_trial(conn, study_id, trial_id)
+            ua = {**_loads(row.user_attrs, {}), **(user or {})}
+            sa_ = {**_loads(row.system_attrs, {}), **(system or {})}
+            conn.execute(trials.update().where(trials.c.id == trial_id).values(
+                user_attrs=_dumps(ua), system_attrs=_dumps(sa_), seq=seq))
+            return _row_to_trial(row).with_(user_attrs=ua, system_attrs=sa_)
+
+        return self._write(run)
+
+    def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
+        ids = list(trial_ids)
+        if not ids:
+            return
+        now = time.time() if now is None else now
+        stmt = trials.update().where(
+            trials.c.study_id == study_id, trials.c.id.in_(ids),
+            trials.c.state == TrialState.RUNNING.value,
+        ).values(heartbeat_at=now)
+        self._write(lambda c: c.execute(stmt))
+
+    def fail_stale_trials(
+        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        now: float | None = None,
+    ) -> list[int]:
+        now = time.time() if now is None else now
+        dead = [d for d in dead_workers if d]
+        cond = trials.c.heartbeat_at < stale_before
+        if dead:
+            cond = sa.or_(cond, trials.c.worker_id.in_(dead))
+        where = sa.and_(trials.c.study_id == study_id,
+                        trials.c.state == TrialState.RUNNING.value, cond)
+
+        # cheap check without the write lock first: most of the time nothing is stale
+        probe = sa.select(trials.c.id).where(where).limit(1)
+        if not self._read(lambda c: c.execute(probe).first()):
+            return []
+
+        def run(conn: Connection) -> list[int]:
+            seq, _ = self._bump(conn, study_id)
+            rows = conn.execute(sa.select(trials.c.id, trials.c.number).where(where)).all()
+            if rows:
+                conn.execute(trials.update().where(trials.c.id.in_([r.id for r in rows])).values(
+                    state=TrialState.FAILED.value, error="worker lost", finished_at=now, seq=seq))
+            return [int(r.number) for r in rows]
+
+        return self._write(run)
+
+    def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
+        def run(conn: Connection) -> SyncResult:
+            head = conn.execute(
+                sa.select(studies.c.seq, studies.c.attrs).where(studies.c.id == study_id)
+            ).first()
+            if head is None:
+                raise StudyNotFound(f"no study with id {study_id}")
+            top, attrs = int(head.seq), _loads(head.attrs, {})
+            if top <= watermark:
+                return SyncResult([], [], top, attrs)
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLS).where(
+                    trials.c.study_id == study_id, trials.c.seq > watermark, trials.c.seq <= top
+                ).order_by(trials.c.number)
+            ).all()
+            reps = conn.execute(
+                sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
+                    reports.c.study_id == study_id, reports.c.seq > watermark,
+                    reports.c.seq <= top,
+                ).order_by(reports.c.seq, reports.c.id)
+            ).all()
+            return SyncResult(
+                [_row_to_trial(r) for r in rows],
+                [Report(r.number, r.step, json.loads(r.metrics)) for r in reps], top, attrs,
+            )
+
+        return self._read(run)
+
+    def get_trials(
+        self, study_id: int, states: Iterable[TrialState] | None = None
+    ) -> list[Trial]:
+        wanted = None if states is None else [s.value for s in states]
+
+        def run(conn: Connection) -> tuple[list[Any], list[Any]]:
+            q = sa.select(*_TRIAL_COLS).where(trials.c.study_id == study_id)
+            if wanted is not None:
+                q = q.where(trials.c.state.in_(wanted))
+            rows = conn.execute(q.order_by(trials.c.number)).all()
+            reps = conn.execute(
+                sa.select(reports.c.number, reports.c.step, reports.c.metrics)
+                .where(reports.c.study_id == study_id).order_by(reports.c.seq, reports.c.id)
+            ).all()
+            return rows, reps
+
+        rows, reps = self._read(run)
+        by_trial: dict[int, dict[int, dict[str, float]]] = {}
+        for r in reps:
+            by_trial.setdefault(r.number, {}).setdefault(r.step, {}).update(json.loads(r.metrics))
+        return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
+
+    def get_trial(self, study_id: int, number: int) -> Trial:
+        def run(conn: Connection) -> tuple[Any, list[Any]]:
+            row = conn.execute(sa.select(*_TRIAL_COLS).where(
+                trials.c.study_id == study_id, trials.c.number == number)).first()
+            if row is None:
+                raise KeyError(number)
+            reps = conn.execute(
+                sa.select(reports.c.step, reports.c.metrics)
+                .where(reports.c.trial_id == row.id).order_by(reports.c.seq, reports.c.id)
+            ).all()
+            return row, reps
+
+        row, reps = self._read(run)
+        merged: dict[int, dict[str, float]] = {}
+        for r in reps:
+            merged.setdefault(r.step, {}).update(json.loads(r.metrics))
+        return _row_to_trial(row).with_(reports=merged)

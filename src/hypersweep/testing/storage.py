@@ -1,0 +1,197 @@
+"""The storage contract suite: every :class:`~hypersweep.storage.Storage` must pass it.
+
+Use it for a new backend by subclassing with a ``storage`` fixture::
+
+    import pytest
+    from hypersweep.testing.storage import StorageContract
+
+    class TestMyStorage(StorageContract):
+        @pytest.fixture
+        def storage(self):
+            s = MyStorage(...)
+            yield s
+            s.close()
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from hypersweep.errors import DuplicateTrialError, StudyNotFound, TrialNotRunning
+from hypersweep.storage.base import Storage
+from hypersweep.trial import Objective, TrialState
+
+__all__ = ["StorageContract"]
+
+OBJ = (Objective("loss", "minimize"),)
+
+
+class StorageContract:
+    """Behaviour every storage backend guarantees (see :mod:`hypersweep.storage.base`)."""
+
+    @pytest.fixture
+    def storage(self) -> Storage:  # pragma: no cover - provided by the subclass
+        raise NotImplementedError
+
+    @pytest.fixture
+    def sid(self, storage: Storage) -> int:
+        return storage.create_study("s", OBJ, {"x": {"type": "float", "low": 0, "high": 1}}).id
+
+    # --- studies ----------------------------------------------------------------------
+    def test_create_study_is_idempotent(self, storage: Storage) -> None:
+        a = storage.create_study("same", OBJ, None, attrs={"seed": 1})
+        b = storage.create_study("same", (Objective("acc", "maximize"),), None, attrs={"seed": 2})
+        assert a.id == b.id
+        assert b.objectives == OBJ and b.attrs == {"seed": 1}
+        assert [s.name for s in storage.list_studies()].count("same") == 1
+
+    def test_get_unknown_study_raises(self, storage: Storage) -> None:
+        with pytest.raises(StudyNotFound):
+            storage.get_study("nope")
+
+    def test_study_roundtrip_and_update(self, storage: Storage) -> None:
+        objs = (Objective("a", "maximize"), Objective("b", "minimize"))
+        rec = storage.create_study("multi", objs, {"x": 1}, attrs={"k": "v"})
+        got = storage.get_study("multi")
+        assert got.objectives == objs and got.space == {"x": 1} and got.attrs == {"k": "v"}
+        rec2 = storage.update_study(rec.id, attrs={"stop_requested": "yes"}, space={"y": 2})
+        assert rec2.attrs == {"k": "v", "stop_requested": "yes"} and rec2.space == {"y": 2}
+        assert storage.sync(rec.id, 0).attrs["stop_requested"] == "yes"
+
+    def test_delete_study(self, storage: Storage, sid: int) -> None:
+        t = storage.create_trial(sid, {"x": 0.5})
+        storage.report(sid, t.id, 0, {"loss": 1.0})
+        storage.delete_study("s")
+        with pytest.raises(StudyNotFound):
+            storage.get_study("s")
+        with pytest.raises(StudyNotFound):
+            storage.delete_study("s")
+
+    # --- trials -----------------------------------------------------------------------
+    def test_numbers_are_dense_and_params_roundtrip(self, storage: Storage, sid: int) -> None:
+        params: dict[str, Any] = {"f": 0.1 + 0.2, "i": 3, "s": "a b;$(x)", "b": True, "n": None,
+                                  "tiny": 5e-324, "big": 1.7976931348623157e308}
+        made = [storage.create_trial(sid, params) for _ in range(5)]
+        assert [t.number for t in made] == [0, 1, 2, 3, 4]
+        got = storage.get_trials(sid)
+        assert [t.number for t in got] == [0, 1, 2, 3, 4]
+        for t in got:
+            assert t.params == params
+            assert type(t.params["i"]) is int and type(t.params["b"]) is bool
+            assert t.state == TrialState.RUNNING and t.started_at and t.heartbeat_at
+
+    def test_queued_trials_are_claimed_in_order_once(self, storage: Storage, sid: int) -> None:
+        q = [storage.create_trial(sid, {"x": i / 10}, state=TrialState.QUEUED) for i in range(3)]
+        assert all(t.state == TrialState.QUEUED and t.started_at is None for t in q)
+        a = storage.claim_trial(sid, "w1")
+        b = storage.claim_trial(sid, "w2")
+        assert a is not None and b is not None
+        assert (a.number, b.number) == (0, 1)
+        assert a.state == TrialState.RUNNING and a.worker_id == "w1"
+        c = storage.claim_trial(sid, "w3")
+        assert c is not None and c.number == 2
+        assert storage.claim_trial(sid, "w4") is None
+
+    def test_dedup_key(self, storage: Storage, sid: int) -> None:
+        storage.create_trial(sid, {"x": 0.1}, key="grid:1")
+        with pytest.raises(DuplicateTrialError):
+            storage.create_trial(sid, {"x": 0.1}, key="grid:1")
+        storage.create_trial(sid, {"x": 0.2}, key="grid:2")
+        storage.create_trial(sid, {"x": 0.3})
+        storage.create_trial(sid, {"x": 0.3})  # no key: never a conflict
+        nums = [t.number for t in storage.get_trials(sid)]
+        assert nums == [0, 1, 2, 3]  # a refused trial does not consume a number
+        assert storage.get_trials(sid)[0].system_attrs["key"] == "grid:1"
+
+    def test_finish_and_immutability(self, storage: Storage, sid: int) -> None:
+        t = storage.create_trial(sid, {"x": 0.5})
+        done = storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.1 + 0.2],
+                                    metrics={"loss": 0.30000000000000004, "acc": 0.9})
+        assert done.values == (0.30000000000000004,) and done.finished_at is not None
+        assert t.state == TrialState.RUNNING  # the earlier snapshot did not change
+        with pytest.raises(TrialNotRunning):
+            storage.finish_trial(sid, t.id, TrialState.FAILED, error="x")
+        with pytest.raises(TrialNotRunning):
+            storage.report(sid, t.id, 1, {"loss": 1.0})
+        got = storage.get_trial(sid, t.number)
+        assert got.state == TrialState.COMPLETED and got.metrics["acc"] == 0.9
+
+    def test_failed_keeps_error_and_stopped_keeps_values(self, storage: Storage, sid: int) -> None:
+        a = storage.create_trial(sid, {"x": 0.1})
+        b = storage.create_trial(sid, {"x": 0.2})
+        storage.finish_trial(sid, a.id, TrialState.FAILED, error="Traceback...\nValueError: x")
+        storage.finish_trial(sid, b.id, TrialState.STOPPED, values=[0.7])
+        got = {t.number: t for t in storage.get_trials(sid)}
+        assert got[0].state == TrialState.FAILED and got[0].error.endswith("ValueError: x")
+        assert got[0].values is None
+        assert got[1].state == TrialState.STOPPED and got[1].values == (0.7,)
+
+    def test_reports_merge_by_step(self, storage: Storage, sid: int) -> None:
+        t = storage.create_trial(sid, {"x": 0.5})
+        storage.report(sid, t.id, 0, {"loss": 1.0})
+        storage.report(sid, t.id, 1, {"loss": 0.5})
+        storage.report(sid, t.id, 1, {"acc": 0.8})
+        got = storage.get_trial(sid, t.number)
+        assert got.reports == {0: {"loss": 1.0}, 1: {"loss": 0.5, "acc": 0.8}}
+        assert storage.get_trials(sid)[0].reports == got.reports
+
+    def test_states_filter_and_counts(self, storage: Storage, sid: int) -> None:
+        a = storage.create_trial(sid, {"x": 0.1})
+        storage.create_trial(sid, {"x": 0.2})
+        storage.create_trial(sid, {"x": 0.3}, state=TrialState.QUEUED)
+        storage.finish_trial(sid, a.id, TrialState.COMPLETED, values=[1.0])
+        assert [t.number for t in storage.get_trials(sid, [TrialState.RUNNING])] == [1]
+        counts = storage.count_trials(sid)
+        assert counts[TrialState.COMPLETED] == 1 and counts[TrialState.RUNNING] == 1
+        assert counts[TrialState.QUEUED] == 1 and counts[TrialState.FAILED] == 0
+
+    def test_attrs_merge(self, storage: Storage, sid: int) -> None:
+        t = storage.create_trial(sid, {"x": 0.5}, user_attrs={"a": 1}, system_attrs={"b": 2})
+        t2 = storage.set_trial_attrs(sid, t.id, user={"c": [1, 2]}, system={"b": 3})
+        assert t2.user_attrs == {"a": 1, "c": [1, 2]} and t2.system_attrs == {"b": 3}
+        assert storage.get_trial(sid, 0).user_attrs == {"a": 1, "c": [1, 2]}
+
+    # --- incremental sync -------------------------------------------------------------
+    def test_sync_is_incremental(self, storage: Storage, sid: int) -> None:
+        first = storage.sync(sid, 0)
+        assert first.trials == [] and first.reports == []
+        a = storage.create_trial(sid, {"x": 0.1})
+        b = storage.create_trial(sid, {"x": 0.2})
+        r1 = storage.sync(sid, first.watermark)
+        assert [t.number for t in r1.trials] == [0, 1]
+        r2 = storage.sync(sid, r1.watermark)
+        assert r2.trials == [] and r2.reports == [] and r2.watermark == r1.watermark
+        storage.report(sid, a.id, 0, {"loss": 2.0})
+        storage.finish_trial(sid, b.id, TrialState.COMPLETED, values=[1.0])
+        r3 = storage.sync(sid, r2.watermark)
+        assert [t.number for t in r3.trials] == [1]
+        assert r3.trials[0].state == TrialState.COMPLETED
+        assert [(r.number, r.step, r.metrics) for r in r3.reports] == [(0, 0, {"loss": 2.0})]
+        assert r3.watermark > r2.watermark
+
+    def test_heartbeat_does_not_advance_sync(self, storage: Storage, sid: int) -> None:
+        t = storage.create_trial(sid, {"x": 0.1}, now=1000.0)
+        w = storage.sync(sid, 0).watermark
+        storage.heartbeat(sid, [t.id], now=2000.0)
+        assert storage.sync(sid, w).trials == []
+        assert storage.get_trial(sid, 0).heartbeat_at == 2000.0
+
+    # --- liveness ---------------------------------------------------------------------
+    def test_stale_and_dead_workers_are_failed(self, storage: Storage, sid: int) -> None:
+        now = time.time()
+        old = storage.create_trial(sid, {"x": 0.1}, worker_id="h:1:a", now=now - 600)
+        fresh = storage.create_trial(sid, {"x": 0.2}, worker_id="h:2:b", now=now)
+        dead = storage.create_trial(sid, {"x": 0.3}, worker_id="h:3:c", now=now)
+        done = storage.create_trial(sid, {"x": 0.4}, worker_id="h:1:a", now=now - 600)
+        storage.finish_trial(sid, done.id, TrialState.COMPLETED, values=[1.0])
+        lost = storage.fail_stale_trials(sid, now - 60, dead_workers=["h:3:c"])
+        assert sorted(lost) == [old.number, dead.number]
+        got = {t.number: t for t in storage.get_trials(sid)}
+        assert got[old.number].state == TrialState.FAILED
+        assert got[old.number].error == "worker lost"
+        assert got[fresh.number].state == TrialState.RUNNING
+        assert got[done.number].state == TrialState.COMPLETED
+        assert storage.fail_stale_trials(sid, now - 60) == []

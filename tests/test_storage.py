@@ -1,0 +1,206 @@
+"""Storage: the contract suite on every backend, concurrency, and crash recovery."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import hypersweep as hs
+from hypersweep.errors import StorageError
+from hypersweep.storage import InMemoryStorage, Storage, open_storage
+from hypersweep.testing.storage import StorageContract
+from hypersweep.trial import TrialState
+
+
+class TestStorageContract(StorageContract):
+    """The shared suite, once per backend (memory, SQLite file, PostgreSQL)."""
+
+    @pytest.fixture
+    def storage(self, storage_url: str) -> Iterator[Storage]:
+        s = open_storage(storage_url)
+        yield s
+        s.close()
+
+
+def test_open_storage_urls(tmp_path: Path) -> None:
+    assert isinstance(open_storage("memory"), InMemoryStorage)
+    s = open_storage(f"sqlite:///{tmp_path}/sub/dir/x.db")  # folders are created
+    assert (tmp_path / "sub/dir/x.db").exists()
+    s.close()
+    with pytest.raises(StorageError, match="unsupported URL"):
+        open_storage("mysql://x")
+    with pytest.raises(StorageError, match="in-memory SQLite"):
+        open_storage("sqlite://")
+
+
+def test_sqlite_uses_wal(sqlite_url: str) -> None:
+    s = open_storage(sqlite_url)
+    s.create_study("x", [hs.Objective("loss")], None)
+    import sqlite3
+
+    path = sqlite_url.removeprefix("sqlite:///")
+    assert sqlite3.connect(path).execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+
+
+def test_newer_schema_is_refused(sqlite_url: str) -> None:
+    import sqlite3
+
+    open_storage(sqlite_url).close()
+    path = sqlite_url.removeprefix("sqlite:///")
+    con = sqlite3.connect(path)
+    con.execute("UPDATE hs_schema SET version = 99")
+    con.commit()
+    con.close()
+    with pytest.raises(StorageError, match="newer than this hypersweep"):
+        open_storage(sqlite_url)
+
+
+def test_default_storage_is_sqlite_under_dot_hypersweep(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    study = hs.Study("default-url", space={"x": hs.Float(0, 1)}, sampler="random")
+    study.tell(study.ask(), 0.5)
+    assert (tmp_path / ".hypersweep" / "studies.db").exists()
+    assert study.storage.url == "sqlite:///.hypersweep/studies.db"
+
+
+# --------------------------------------------------------------------------------------
+# concurrency: 8 processes x 250 trials on one database
+# --------------------------------------------------------------------------------------
+def _ask_tell_worker(url: str, n: int, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    errors = []
+    numbers = []
+    try:
+        study = hs.Study("conc", space={"x": hs.Float(-1, 1), "c": hs.Choice(["a", "b"])},
+                         storage=url, sampler="random")
+        for _ in range(n):
+            try:
+                t = study.ask()
+                numbers.append(t.number)
+                study.tell(t, t.params["x"] ** 2)
+            except Exception as e:  # counted, never hidden
+                errors.append(repr(e))
+    except Exception as e:
+        errors.append(repr(e))
+    out.put((numbers, errors))
+
+
+def _run_concurrently(url: str, procs: int = 8, per_proc: int = 250) -> None:
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    ps = [ctx.Process(target=_ask_tell_worker, args=(url, per_proc, q)) for _ in range(procs)]
+    for p in ps:
+        p.start()
+    results = [q.get(timeout=600) for _ in ps]
+    for p in ps:
+        p.join(60)
+    errors = [e for _, errs in results for e in errs]
+    numbers = [n for nums, _ in results for n in nums]
+    assert errors == []
+    assert len(numbers) == procs * per_proc
+    assert sorted(numbers) == list(range(procs * per_proc))
+    study = hs.Study.load("conc", storage=url)
+    trials = study.trials()
+    assert len(trials) == procs * per_proc
+    assert all(t.state == TrialState.COMPLETED for t in trials)
+
+
+@pytest.mark.slow
+def test_eight_processes_on_one_sqlite_file(sqlite_url: str) -> None:
+    _run_concurrently(sqlite_url)
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_eight_processes_on_postgres(postgres_url: str) -> None:
+    _run_concurrently(postgres_url)
+
+
+def _create_same_study(url: str, out: mp.Queue) -> None:  # type: ignore[type-arg]
+    try:
+        s = hs.Study("race", space={"x": hs.Float(0, 1)}, storage=url)
+        out.put(("ok", s._id))
+    except Exception as e:
+        out.put(("error", repr(e)))
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_concurrent_creation_yields_one_study(backend: str, request) -> None:
+    url = request.getfixturevalue(f"{backend}_url")
+    ctx = mp.get_context("spawn")
+    q = ctx.Queue()
+    ps = [ctx.Process(target=_create_same_study, args=(url, q)) for _ in range(6)]
+    for p in ps:
+        p.start()
+    results = [q.get(timeout=120) for _ in ps]
+    for p in ps:
+        p.join(30)
+    assert all(kind == "ok" for kind, _ in results), results
+    assert len({sid for _, sid in results}) == 1
+    assert [s.name for s in open_storage(url).list_studies()] == ["race"]
+
+
+# --------------------------------------------------------------------------------------
+# crash: SIGKILL the optimizing process, then resume
+# --------------------------------------------------------------------------------------
+CRASH_SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    import hypersweep as hs
+
+    def slow(params, trial):
+        time.sleep(0.4)
+        return params["x"] ** 2
+
+    if __name__ == "__main__":
+        study = hs.Study("crash", space={"x": hs.Float(-1, 1)}, storage=sys.argv[1],
+                         sampler="random")
+        study.optimize(slow, max_trials=12, max_concurrent=2)
+    """
+)
+
+
+@pytest.mark.slow
+def test_sigkill_mid_run_then_resume(tmp_path: Path, sqlite_url: str) -> None:
+    script = tmp_path / "crash_run.py"
+    script.write_text(CRASH_SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
+    proc = subprocess.Popen([sys.executable, str(script), sqlite_url], env=env)
+    storage = open_storage(sqlite_url)
+    deadline = time.time() + 60
+    running: list[int] = []
+    while time.time() < deadline:
+        try:
+            sid = storage.get_study("crash").id
+            trials = storage.get_trials(sid)
+        except Exception:
+            time.sleep(0.1)
+            continue
+        done = [t for t in trials if t.state == TrialState.COMPLETED]
+        running = [t.number for t in trials if t.state == TrialState.RUNNING]
+        if len(done) >= 2 and running:
+            break
+        time.sleep(0.05)
+    assert running, "the run never had trials in flight"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(10)
+    sid = storage.get_study("crash").id
+    still = [t.number for t in storage.get_trials(sid, [TrialState.RUNNING])]
+    assert still, "SIGKILL should leave the in-flight trials RUNNING in storage"
+
+    subprocess.run([sys.executable, str(script), sqlite_url], env=env, check=True, timeout=120)
+    trials = storage.get_trials(sid)
+    by_number = {t.number: t for t in trials}
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    for n in still:  # none vanish: they are FAILED with the reason
+        assert by_number[n].state == TrialState.FAILED
+        assert by_number[n].error == "worker lost"
+    assert len(trials) == 12  # max_trials counts over the whole study: the re-run resumed
