@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -19,7 +20,9 @@ __all__ = ["InMemoryStorage"]
 class _Study:
     record: StudyRecord
     trials: list[Trial] = field(default_factory=list)
-    trial_seq: list[int] = field(default_factory=list)
+    # change log: trial numbers in sequence order, with their sequence numbers (bisectable)
+    changed: list[int] = field(default_factory=list)
+    changed_seq: list[int] = field(default_factory=list)
     reports: list[tuple[int, Report]] = field(default_factory=list)  # (seq, report)
     keys: set[str] = field(default_factory=set)
     seq: int = 0
@@ -55,10 +58,10 @@ class InMemoryStorage(Storage):
         seq = self._bump(st)
         if trial.number == len(st.trials):
             st.trials.append(trial)
-            st.trial_seq.append(seq)
         else:
             st.trials[trial.number] = trial
-            st.trial_seq[trial.number] = seq
+        st.changed.append(trial.number)
+        st.changed_seq.append(seq)
         return trial
 
     def _trial(self, st: _Study, trial_id: int) -> Trial:
@@ -238,7 +241,8 @@ class InMemoryStorage(Storage):
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
         with self._lock:
             st = self._study(study_id)
-            trials = [t for t, s in zip(st.trials, st.trial_seq) if s > watermark]
+            start = bisect.bisect_right(st.changed_seq, watermark)
+            trials = [st.trials[n] for n in sorted(set(st.changed[start:]))]
             # reports are appended in seq order: bisect would do, a scan from the end is enough
             reps: list[Report] = []
             for s, r in reversed(st.reports):
