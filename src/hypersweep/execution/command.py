@@ -1,0 +1,970 @@
+"""Run each trial as an external command: an existing training script, unchanged.
+
+A command is an argv template: a string split with shell rules (``shlex``) but never run
+by a shell, or a list used as is. ``{name}`` placeholders are replaced by the parameter's
+value *after* splitting, so a value is always data: ``"; rm -rf ~"`` or ``$(touch x)``
+arrive in the script as one literal argument. See :func:`render_command` for how the
+parameters the template does not mention are delivered, and for the value formatting.
+
+Each trial runs in its own process group (its own session) with stdout and stderr going
+to files under ``<runs_dir>/<study>/<trial number>/``:
+
+* ``stdout.log``, ``stderr.log``: what the process printed;
+* ``metrics.jsonl``: the in-trial SDK's reports (``HYPERSWEEP_METRICS_FILE``);
+* ``params.json``: the parameters, when delivered as ``json``;
+* ``STOP``: created when the trial is asked to stop (``HYPERSWEEP_STOP_FILE``).
+
+Python trials run with ``PYTHONUNBUFFERED=1`` (unless ``env`` or the environment sets
+it): a script's ``print`` reaches ``stdout.log`` at once even though stdout is a file,
+so its metrics arrive while it runs (other programs must flush their output themselves).
+
+Metrics come in two ways, both read incrementally (each poll reads only the bytes
+written since the last one; a partial last line waits for its end):
+
+* the SDK's JSON lines ``{"step": 3, "val_acc": 0.91}`` (every key is kept). Once a trial
+  has written one, its stdout is no longer parsed for metrics;
+* stdout lines that mention a declared metric name (``CommandExecutor(metrics=...)``):
+  ``val_acc=0.91``, ``val_acc: 0.91``, ``epoch 3 val_acc=0.91 loss=0.2`` (several pairs on
+  one line), ``{'val_acc': 0.91}``, or a JSON object on a line of its own. A ``step`` or
+  ``epoch`` on the same line (``step=3``, ``epoch: 3``, ``Epoch 3/10``) gives the step;
+  otherwise each line that reports a declared metric is the next step. A value is the
+  token after ``=`` or ``:`` up to white space, ``,`` or ``;``; surrounding quotes and
+  brackets and a trailing ``.`` are ignored. A name must stand alone (``loss`` does not
+  match ``val_loss=...``); ``loss 0.2`` (no ``=`` or ``:``) is not read. Lines are split
+  on ``\\n`` and ``\\r`` (progress bars).
+
+A report's values are numbers (NaN and infinities included); an objective metric that
+is text, NaN or infinite ends the trial at once (stopped as below) and FAILS it with
+that reason. The trial's final value of each metric is reduced over its reports
+(``reduce``: last, min or max). Reports written after a stop request are not counted:
+a STOPPED trial keeps the value it had when it was told to stop.
+
+Stopping a trial (a stop decision of the policy or ``max_steps``, :meth:`CommandExecutor.stop`,
+the trial timeout, an invalid objective value, :meth:`CommandExecutor.close`): the ``STOP``
+file is created and SIGINT goes to the trial's whole process group; after ``grace``
+seconds SIGTERM; after ``min(2, max(0.5, grace / 5))`` more seconds SIGKILL. Nothing
+blocks: :meth:`CommandExecutor.poll` checks these deadlines. When a trial's main process
+ends, whatever is left in its process group is killed (SIGKILL) before the main process
+is reaped (so the group id cannot have been reused), and no orphan keeps a GPU. A
+``PAUSE`` decision is treated as ``CONTINUE``: a process cannot be paused here.
+
+POSIX only (process groups and signals).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import re
+import select
+import shlex
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from hypersweep.errors import HypersweepError
+from hypersweep.execution.base import Executor, Outcome, ReportHandler
+from hypersweep.stopping.base import Decision
+from hypersweep.trial import Trial
+
+__all__ = [
+    "CommandExecutor",
+    "command_line",
+    "command_placeholders",
+    "format_value",
+    "param_env_name",
+    "render_command",
+]
+
+log = logging.getLogger("hypersweep")
+
+PARAMS_AS = ("args", "env", "json")
+REDUCE = ("last", "min", "max")
+
+#: Seconds between reads of a running trial's output files while :meth:`poll` waits.
+TAIL_INTERVAL = 0.05
+#: On :meth:`CommandExecutor.close`, the SIGINT grace is at most this many seconds.
+CLOSE_GRACE = 2.0
+#: Bytes of stderr kept in a failed trial's error (at most :data:`STDERR_TAIL_LINES` lines).
+STDERR_TAIL_BYTES = 2048
+STDERR_TAIL_LINES = 20
+#: Longest line (bytes) parsed for metrics; a longer line is skipped.
+MAX_LINE = 65536
+_CHUNK = 1 << 20
+
+# Environment variables of the trial protocol: never inherited from our own environment
+# (a sweep started from inside a trial must not leak its trial's settings).
+_PROTOCOL_ENV = (
+    "HYPERSWEEP_PARAMS", "HYPERSWEEP_PARAMS_FILE", "HYPERSWEEP_METRICS_FILE",
+    "HYPERSWEEP_STOP_FILE", "HYPERSWEEP_TRIAL", "HYPERSWEEP_STUDY", "HYPERSWEEP_RUN_DIR",
+    "HYPERSWEEP_BUDGET",
+)
+_PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
+
+
+# ------------------------------------------------------------------------------------------
+# The argv template
+# ------------------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """The text of a parameter value on a command line or in an environment variable.
+
+    One formatting everywhere (trial launch and ``hypersweep best``):
+
+    * strings: unchanged;
+    * booleans: ``true`` / ``false`` (as in the sweep file and JSON);
+    * ``None``: ``null``;
+    * integers: decimal digits;
+    * floats: Python's shortest round-trip ``repr``: ``0.001``, ``1e-05``, ``3.0``,
+      ``nan``, ``inf`` (parsing the text gives back exactly the same float);
+    * lists and dicts (fixed values): compact JSON.
+
+    Example:
+        >>> [format_value(v) for v in ("a b", True, None, 3, 1e-5, 0.1, [1, 2])]
+        ['a b', 'true', 'null', '3', '1e-05', '0.1', '[1,2]']
+    """
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict)):
+        try:  # numpy scalars
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def param_env_name(name: str) -> str:
+    """The environment variable of parameter ``name`` under ``params_as="env"``.
+
+    Example:
+        >>> param_env_name("General/lr")
+        'HYPERSWEEP_PARAM_GENERAL_LR'
+    """
+    return _PARAM_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def _split(command: str | Sequence[str]) -> list[str]:
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as e:
+            raise HypersweepError(f"command: cannot split {command!r}: {e}") from None
+    elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
+        argv = list(command)
+        bad = [a for a in argv if not isinstance(a, str)]
+        if bad:
+            raise HypersweepError(
+                f"command: every item of a command list must be a string, got {bad[0]!r}"
+            )
+    else:
+        raise HypersweepError(
+            f"command: expected a string or a list of strings, got {type(command).__name__}"
+        )
+    if not argv:
+        raise HypersweepError("command: empty; e.g. command: python train.py --lr {lr}")
+    return argv
+
+
+def _template(item: str) -> list[tuple[bool, str]]:
+    """Parse one argv item into (is_placeholder, text) parts; ``{{``/``}}`` are braces."""
+    parts: list[tuple[bool, str]] = []
+    text: list[str] = []
+    i, n = 0, len(item)
+    while i < n:
+        c = item[i]
+        if c == "{":
+            if item.startswith("{{", i):
+                text.append("{")
+                i += 2
+                continue
+            end = item.find("}", i + 1)
+            if end < 0 or "{" in item[i + 1:end]:
+                raise HypersweepError(
+                    f"command: unclosed '{{' in {item!r}; write {{{{ for a literal brace"
+                )
+            name = item[i + 1:end]
+            if not name:
+                raise HypersweepError(
+                    f"command: empty placeholder {{}} in {item!r}; write {{{{}}}} for "
+                    "literal braces"
+                )
+            if text:
+                parts.append((False, "".join(text)))
+                text = []
+            parts.append((True, name))
+            i = end + 1
+        elif c == "}":
+            if item.startswith("}}", i):
+                text.append("}")
+                i += 2
+                continue
+            raise HypersweepError(
+                f"command: single '}}' in {item!r}; write }}}} for a literal brace"
+            )
+        else:
+            text.append(c)
+            i += 1
+    if text:
+        parts.append((False, "".join(text)))
+    return parts
+
+
+def command_placeholders(command: str | Sequence[str]) -> set[str]:
+    """The parameter names that ``command`` uses as ``{name}`` placeholders.
+
+    Raises:
+        HypersweepError: the command cannot be split or has unbalanced braces.
+
+    Example:
+        >>> sorted(command_placeholders("python train.py --lr {lr} --h={hidden} {{x}}"))
+        ['hidden', 'lr']
+    """
+    return {t for item in _split(command) for ph, t in _template(item) if ph}
+
+
+def render_command(
+    command: str | Sequence[str],
+    params: Mapping[str, Any],
+    params_as: str = "args",
+    *,
+    params_file: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and the extra environment of one trial.
+
+    ``{name}`` placeholders in argv items are replaced by the value (see
+    :func:`format_value`); ``{{`` and ``}}`` are literal braces. A string command is
+    split with shell rules first, so a value never becomes more than the one argument it
+    stands in. Parameters that no placeholder uses are delivered per ``params_as``:
+
+    * ``"args"``: ``--name=value`` appended, in parameter order;
+    * ``"env"``: ``HYPERSWEEP_PARAM_<NAME>=value`` (see :func:`param_env_name`);
+    * ``"json"``: ``HYPERSWEEP_PARAMS_FILE`` names a file holding every parameter as a
+      JSON object; the caller writes that file (pass its path as ``params_file``).
+
+    ``HYPERSWEEP_PARAMS`` (every parameter as JSON) is always set.
+
+    Args:
+        command: a string (split like a shell would, never run by one) or a list.
+        params: the trial's parameters.
+        params_as: ``"args"``, ``"env"`` or ``"json"``.
+        params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
+
+    Returns:
+        ``(argv, env)``: the argument list and the variables to add to the environment.
+
+    Raises:
+        HypersweepError: a placeholder names no parameter, braces are unbalanced, or
+            ``params_as`` is unknown.
+
+    Example:
+        >>> render_command("train.py --lr {lr} --tag '{tag}'", {"lr": 0.1, "tag": "a; b",
+        ...                "deep": True})[0]
+        ['train.py', '--lr', '0.1', '--tag', 'a; b', '--deep=true']
+    """
+    if params_as not in PARAMS_AS:
+        raise HypersweepError(
+            f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
+        )
+    argv: list[str] = []
+    used: set[str] = set()
+    for item in _split(command):
+        if "{" not in item and "}" not in item:
+            argv.append(item)
+            continue
+        out = []
+        for is_ph, text in _template(item):
+            if not is_ph:
+                out.append(text)
+                continue
+            if text not in params:
+                known = ", ".join(params) or "none"
+                raise HypersweepError(
+                    f"command: placeholder {{{text}}} names no parameter of this trial "
+                    f"(parameters: {known}); write {{{{ and }}}} for literal braces"
+                )
+            used.add(text)
+            out.append(format_value(params[text]))
+        argv.append("".join(out))
+    env = {"HYPERSWEEP_PARAMS": json.dumps(_plain(params), default=str)}
+    rest = [k for k in params if k not in used]
+    if params_as == "args":
+        argv.extend(f"--{k}={format_value(params[k])}" for k in rest)
+    elif params_as == "env":
+        for k in rest:
+            var = param_env_name(k)
+            if var in env:
+                other = next(o for o in rest if o != k and param_env_name(o) == var)
+                raise HypersweepError(
+                    f"params_as: parameters {other!r} and {k!r} both map to {var}; "
+                    "rename one, or use params_as: args or json"
+                )
+            env[var] = format_value(params[k])
+    elif params_file is not None:
+        env["HYPERSWEEP_PARAMS_FILE"] = str(params_file)
+    return argv, env
+
+
+def command_line(
+    command: str | Sequence[str], params: Mapping[str, Any], params_as: str = "args"
+) -> str:
+    """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
+
+    The ``env`` variables (``json``: ``HYPERSWEEP_PARAMS``) are written as assignments in
+    front of the command, every word is quoted for a POSIX shell.
+
+    Example:
+        >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
+        'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
+    """
+    argv, env = render_command(command, params, params_as)
+    wanted = [k for k in env if k.startswith(_PARAM_ENV_PREFIX)]
+    if params_as == "json":
+        wanted = ["HYPERSWEEP_PARAMS"]
+    assigns = [f"{k}={shlex.quote(env[k])}" for k in wanted]
+    return " ".join([*assigns, shlex.join(argv)])
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if hasattr(v, "item") and callable(v.item) and not isinstance(v, (list, dict)):
+            try:
+                v = v.item()
+            except (TypeError, ValueError):
+                pass
+        out[str(k)] = v
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Metric capture
+# ------------------------------------------------------------------------------------------
+_STEP_RE = re.compile(
+    r"(?<![\w.\-/])(['\"]?)(?:step|epoch)\1(?:\s*[:=]\s*|\s+)(\d+)(?![\w.])", re.IGNORECASE
+)
+_STEP_KEYS = ("step", "epoch")
+_STRIP = "'\"()[]{}<>"
+
+
+def _number(raw: Any) -> float | str:
+    """A reported value as a float (NaN/inf included), or its text when it is no number."""
+    if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
+        return json.dumps(raw)
+    if isinstance(raw, (int, float)):
+        try:
+            return float(raw)
+        except OverflowError:  # an integer beyond float range
+            return math.inf if raw > 0 else -math.inf
+    text = str(raw).strip()
+    token = text.strip(_STRIP)
+    if token.endswith(".") and len(token) > 1:
+        token = token[:-1]
+    try:
+        return float(token)
+    except ValueError:
+        return text
+
+
+def _json_step(v: Any) -> int | None:
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, float) and v.is_integer():
+        v = int(v)
+    if isinstance(v, int) and v >= 0:
+        return v
+    if isinstance(v, str) and v.strip().isdigit():
+        return int(v.strip())
+    return None
+
+
+class _Tail:
+    """Reads a growing file from where it left off; yields complete lines only."""
+
+    def __init__(self, path: str, split_cr: bool = False) -> None:
+        self.path = path
+        self.f: IO[bytes] | None = None
+        self.buf = b""
+        self.split_cr = split_cr
+        self.skipping = False  # inside an over-long line
+
+    def lines(self, final: bool = False) -> list[bytes]:
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
+            except FileNotFoundError:
+                return []
+        out: list[bytes] = []
+        while True:
+            data = self.f.read(_CHUNK)
+            if not data:
+                break
+            self._feed(data, out)
+        if final and self.buf:
+            if not self.skipping:
+                out.append(self.buf)
+            self.buf = b""
+        if self.split_cr:
+            out = [seg for line in out for seg in line.split(b"\r")]
+        return out
+
+    def _feed(self, data: bytes, out: list[bytes]) -> None:
+        start = 0
+        if self.skipping:  # the rest of an over-long line: drop it
+            nl = data.find(b"\n")
+            if nl < 0:
+                return
+            self.skipping = False
+            start = nl + 1
+        elif self.buf:
+            data = self.buf + data
+        self.buf = b""
+        while True:
+            nl = data.find(b"\n", start)
+            if nl < 0:
+                break
+            out.append(data[start:nl])
+            start = nl + 1
+        rest = data[start:]
+        if len(rest) > MAX_LINE:  # no metric line is that long: skip to the next newline
+            self.skipping = True
+            rest = b""
+        self.buf = rest
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+
+def _tail_text(path: str) -> str:
+    """The last lines of a file (at most STDERR_TAIL_BYTES / STDERR_TAIL_LINES), read from
+    its end only."""
+    try:
+        with open(path, "rb") as f:
+            size = f.seek(0, os.SEEK_END)
+            start = max(0, size - STDERR_TAIL_BYTES)
+            f.seek(start)
+            data = f.read()
+    except OSError:
+        return ""
+    text = data.decode("utf-8", errors="replace")
+    lines = text.splitlines()
+    if start > 0 and lines:
+        lines = lines[1:]  # cut mid-line
+    return "\n".join(lines[-STDERR_TAIL_LINES:]).strip("\n")
+
+
+# ------------------------------------------------------------------------------------------
+# The executor
+# ------------------------------------------------------------------------------------------
+_RUNNING, _INT, _TERM, _KILL = range(4)
+#: Seconds to wait for a process to end after SIGKILL before giving up on it.
+KILL_WAIT = 5.0
+
+
+def _base_env() -> dict[str, str]:
+    """``os.environ`` without the trial-protocol variables."""
+    return {k: v for k, v in os.environ.items()
+            if k not in _PROTOCOL_ENV and not k.startswith(_PARAM_ENV_PREFIX)}
+
+
+def _has_exited(popen: subprocess.Popen[bytes]) -> bool:
+    """True once the process has ended, without reaping it (its pid stays reserved)."""
+    if popen.returncode is not None:
+        return True
+    try:
+        info = os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return popen.poll() is not None
+    except AttributeError:  # no waitid on this platform
+        return popen.poll() is not None
+    return info is not None
+
+
+@dataclass
+class _Proc:
+    number: int
+    popen: subprocess.Popen[bytes]
+    run_dir: str
+    stdout: _Tail
+    metrics_file: _Tail
+    stop_file: str
+    pidfd: int | None
+    deadline: float | None
+    agg: dict[str, float] = field(default_factory=dict)
+    last_step: int = -1
+    sdk_seen: bool = False
+    invalid: str | None = None  # why the trial fails (a bad objective value)
+    stop_kind: str | None = None  # "stop" (decision / stop()), "timeout", "invalid", "close"
+    exited: bool = False  # the main process has ended (not yet reaped)
+    phase: int = _RUNNING
+    next_at: float | None = None  # when to escalate to the next signal
+
+
+class CommandExecutor(Executor):
+    """Runs each trial as an external command (see the module docs for the protocol).
+
+    Args:
+        command: the argv template: a string (split with shell rules, never run by a
+            shell) or a list; ``{name}`` placeholders take parameter values.
+        study_name: names the trial directory ``<runs_dir>/<study_name>/<number>/`` and
+            ``HYPERSWEEP_STUDY``.
+        metrics: the metric names to capture from stdout (the objective metrics). An
+            objective metric reported as text, NaN or infinite stops the trial, which
+            FAILS with that reason. Other metrics that the SDK reports are kept too.
+        reduce: the trial's final value of each metric over its reports: ``"last"``,
+            ``"min"`` or ``"max"``.
+        params_as: how parameters that no placeholder uses are delivered: ``"args"``,
+            ``"env"`` or ``"json"`` (see :func:`render_command`).
+        max_concurrent: trials at once.
+        trial_timeout: seconds per trial; then it is stopped and FAILS with "timeout".
+        grace: seconds between SIGINT and SIGTERM when a trial is stopped (on
+            :meth:`close` at most :data:`CLOSE_GRACE`).
+        workdir: the trials' working directory (default: this process's).
+        env: variables added to the trials' environment.
+        runs_dir: where trial directories go.
+
+    Raises:
+        HypersweepError: an invalid argument, or a program that cannot be found.
+
+    Example:
+        >>> ex = CommandExecutor("python train.py --lr {lr}", study_name="demo",
+        ...                      metrics=["val_acc"], max_concurrent=2)
+        >>> ex.capacity
+        2
+    """
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        study_name: str,
+        metrics: Sequence[str],
+        reduce: str = "last",
+        params_as: str = "args",
+        max_concurrent: int = 1,
+        trial_timeout: float | None = None,
+        grace: float = 10.0,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
+    ) -> None:
+        argv = _split(command)
+        for item in argv:
+            _template(item)  # braces are checked now, not at the first trial
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
+            raise HypersweepError(
+                f"metrics: give the objective metric names as a list, got {metrics!r}"
+            )
+        for m in metrics:
+            if not isinstance(m, str) or not m or m == "step":
+                raise HypersweepError(f"metrics: {m!r} cannot be a metric name")
+        if reduce not in REDUCE:
+            raise HypersweepError(
+                f"metrics.reduce: must be one of {', '.join(REDUCE)}, got {reduce!r}"
+            )
+        if params_as not in PARAMS_AS:
+            raise HypersweepError(
+                f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
+            )
+        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) \
+                or max_concurrent < 1:
+            raise HypersweepError(
+                f"max_concurrent: must be a positive integer, got {max_concurrent!r}"
+            )
+        if trial_timeout is not None and not (
+            isinstance(trial_timeout, (int, float)) and trial_timeout > 0
+        ):
+            raise HypersweepError(
+                f"trial_timeout: must be a positive number of seconds, got {trial_timeout!r}"
+            )
+        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not grace >= 0:
+            raise HypersweepError(f"grace: must be >= 0 seconds, got {grace!r}")
+        if workdir is not None and not os.path.isdir(workdir):
+            raise HypersweepError(f"workdir: {workdir!r} is not a directory")
+        extra = dict(env or {})
+        for k, v in extra.items():
+            if not isinstance(k, str) or not isinstance(v, str):
+                raise HypersweepError(
+                    f"env: names and values must be strings, got {k!r}: {v!r}"
+                )
+        self.command = command
+        self.study_name = study_name
+        self.metrics = tuple(metrics)
+        self.reduce = reduce
+        self.params_as = params_as
+        self.capacity = max_concurrent
+        self.trial_timeout = None if trial_timeout is None else float(trial_timeout)
+        self.grace = float(grace)
+        self.workdir = workdir
+        self.env = extra
+        self.runs_dir = str(Path(runs_dir).resolve())
+        self._check_program(argv[0])
+        names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
+        self._pair_re = re.compile(
+            rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)"
+        )
+        self._on_report: ReportHandler | None = None
+        self._procs: dict[int, _Proc] = {}
+        self._pending: list[Outcome] = []
+        self._stuck: list[subprocess.Popen[bytes]] = []
+        self._closing = False
+        self._base_env = _base_env()
+
+    def _check_program(self, program: str) -> None:
+        if "{" in program:
+            return
+        path = (self.env.get("PATH") or os.environ.get("PATH")) or os.defpath
+        if os.sep in program:
+            full = os.path.join(self.workdir or os.getcwd(), program)
+            ok = os.path.isfile(full) and os.access(full, os.X_OK)
+        else:
+            ok = shutil.which(program, path=path) is not None
+        if not ok:
+            where = f" in {self.workdir!r}" if os.sep in program else " on the PATH"
+            raise HypersweepError(
+                f"command: program {program!r} not found{where} (or not executable)"
+            )
+
+    # ------------------------------------------------------------------------------------
+    def open(self, on_report: ReportHandler) -> None:
+        """Prepare to run; the trials' environment is based on ``os.environ`` as of now."""
+        self._on_report = on_report
+        self._closing = False
+        self._base_env = _base_env()
+
+    @property
+    def running(self) -> set[int]:
+        return set(self._procs)
+
+    def start(self, trial: Trial, budget: float | None = None) -> None:
+        if len(self._procs) + len(self._pending) >= self.capacity:
+            raise HypersweepError("executor is full")
+        number = trial.number
+        run_dir = os.path.join(self.runs_dir, self.study_name, str(number))
+        try:
+            self._launch(number, dict(trial.params), budget, run_dir)
+        except (HypersweepError, OSError, ValueError) as e:
+            msg = str(e)
+            if isinstance(e, OSError):
+                msg = f"cannot start the command: {e}"
+            self._pending.append(Outcome(number, "failed", error=msg))
+
+    def _launch(
+        self, number: int, params: dict[str, Any], budget: float | None, run_dir: str
+    ) -> None:
+        os.makedirs(run_dir, exist_ok=True)
+        join = os.path.join
+        stop_file = join(run_dir, "STOP")
+        metrics_path = join(run_dir, "metrics.jsonl")
+        params_path = join(run_dir, "params.json")
+        stdout_path = join(run_dir, "stdout.log")
+        try:  # a directory reused by an earlier study of the same name
+            os.unlink(stop_file)
+        except FileNotFoundError:
+            pass
+        argv, extra = render_command(
+            self.command, params, self.params_as,
+            params_file=params_path if self.params_as == "json" else None,
+        )
+        if self.params_as == "json":
+            with open(params_path, "w", encoding="utf-8") as f:
+                f.write(extra["HYPERSWEEP_PARAMS"])
+        with open(metrics_path, "wb"):
+            pass
+        env = dict(self._base_env)
+        env.update(self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # print() reaches stdout.log at once
+        env.update(extra)
+        env["HYPERSWEEP_METRICS_FILE"] = metrics_path
+        env["HYPERSWEEP_STOP_FILE"] = stop_file
+        env["HYPERSWEEP_TRIAL"] = str(number)
+        env["HYPERSWEEP_STUDY"] = self.study_name
+        env["HYPERSWEEP_RUN_DIR"] = run_dir
+        if budget is not None:
+            env["HYPERSWEEP_BUDGET"] = format_value(budget)
+        with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:
+            popen = subprocess.Popen(
+                argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=err, start_new_session=True, close_fds=True,
+            )
+        now = time.monotonic()
+        proc = self._procs[number] = _Proc(  # tracked at once: it must never be forgotten
+            number=number, popen=popen, run_dir=run_dir,
+            stdout=_Tail(stdout_path, split_cr=True), metrics_file=_Tail(metrics_path),
+            stop_file=stop_file, pidfd=None,
+            deadline=None if self.trial_timeout is None else now + self.trial_timeout,
+        )
+        if hasattr(os, "pidfd_open"):  # wakes poll() the moment the process ends
+            try:
+                proc.pidfd = os.pidfd_open(popen.pid)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------------------------
+    def poll(self, timeout: float) -> list[Outcome]:
+        end = time.monotonic() + max(0.0, timeout)
+        out: list[Outcome] = []
+        while True:
+            if self._pending:
+                out.extend(self._pending)
+                self._pending.clear()
+            self._service(out)
+            now = time.monotonic()
+            if out or now >= end:
+                return out
+            if not self._procs:
+                time.sleep(min(end - now, TAIL_INTERVAL))
+                return out
+            wait = min(end - now, TAIL_INTERVAL)
+            marks = [t for p in self._procs.values()
+                     if (t := p.deadline if p.stop_kind is None else p.next_at) is not None]
+            if marks:
+                wait = max(0.0, min(wait, min(marks) - now))
+            self._wait_exit(wait)
+
+    def _wait_exit(self, wait: float) -> None:
+        """Sleep up to ``wait`` seconds, waking as soon as a trial process exits."""
+        fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
+        if fds and len(fds) == len(self._procs):
+            poller = select.poll()
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+            poller.poll(wait * 1000.0)
+            return
+        end = time.monotonic() + wait  # no pidfd: check often
+        while True:
+            if any(_has_exited(p.popen) for p in self._procs.values()):
+                return
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.005))
+
+    def _service(self, out: list[Outcome]) -> None:
+        """Read new output, enforce deadlines, collect ended trials."""
+        now = time.monotonic()
+        for p in list(self._procs.values()):
+            p.exited = _has_exited(p.popen)
+            self._read(p, final=p.exited)
+            if p.exited:
+                self._procs.pop(p.number)
+                out.append(self._finish(p))
+                continue
+            if p.stop_kind is None and p.deadline is not None and now >= p.deadline:
+                self._begin_stop(p, "timeout")
+            elif p.next_at is not None and now >= p.next_at:
+                if p.phase == _KILL:  # SIGKILL did not end it: stuck in the kernel
+                    self._procs.pop(p.number)
+                    self._stuck.append(p.popen)
+                    self._release(p)
+                    out.append(Outcome(p.number, "failed", error=(
+                        f"process {p.popen.pid} did not end after SIGKILL "
+                        f"({p.stop_kind or 'stop'})")))
+                else:
+                    self._escalate(p, now)
+        self._stuck = [s for s in self._stuck if s.poll() is None]
+
+    # ------------------------------------------------------------------------------------
+    def _read(self, p: _Proc, final: bool = False) -> None:
+        for raw in p.metrics_file.lines(final):
+            line = raw.strip()
+            if not line:
+                continue
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if not isinstance(obj, dict):
+                log.warning("trial %d: metrics.jsonl: ignored a line that is not a JSON "
+                            "object: %.80r", p.number, line)
+                continue
+            p.sdk_seen = True
+            step = _json_step(obj.pop("step", None))
+            self._record(p, step, {str(k): _number(v) for k, v in obj.items()})
+        for raw in p.stdout.lines(final):
+            if p.sdk_seen:
+                continue  # drain: a trial that uses the SDK is read from its metrics file
+            self._parse_stdout(p, raw)
+
+    def _parse_stdout(self, p: _Proc, raw: bytes) -> None:
+        line = raw.decode("utf-8", errors="replace").strip()
+        if not line:
+            return
+        found: dict[str, float | str] = {}
+        step: int | None = None
+        if line.startswith("{") and line.endswith("}"):
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                obj = None
+            if isinstance(obj, dict):
+                for m in self.metrics:
+                    if m in obj:
+                        found[m] = _number(obj[m])
+                for k in _STEP_KEYS:
+                    if step is None and k in obj:
+                        step = _json_step(obj[k])
+                if found:
+                    self._record(p, step, found)
+                return
+        for m in self._pair_re.finditer(line):
+            found[m.group(2)] = _number(m.group(3))
+        if not found:
+            return
+        s = _STEP_RE.search(line)
+        if s is not None:
+            step = int(s.group(2))
+        self._record(p, step, found)
+
+    def _record(self, p: _Proc, step: int | None, values: dict[str, float | str]) -> None:
+        """One report: validate, aggregate, forward to the runner, act on its decision."""
+        if p.stop_kind is not None:
+            return  # reports after a stop request are not counted
+        if step is None:
+            step = p.last_step + 1
+        p.last_step = step
+        numeric: dict[str, float] = {}
+        for k, v in values.items():
+            if isinstance(v, str):
+                if k in self.metrics and p.invalid is None:
+                    p.invalid = f"metric {k!r} is not a number: {v!r} (step {step})"
+                continue
+            if k in self.metrics and not math.isfinite(v) and p.invalid is None:
+                p.invalid = f"metric {k!r} is {v!r} (step {step})"
+            numeric[k] = v
+            self._aggregate(p, k, v)
+        decision = Decision.CONTINUE
+        if numeric and self._on_report is not None and not self._closing:
+            decision = self._on_report(p.number, step, numeric)
+        if p.invalid is not None:
+            self._begin_stop(p, "invalid")
+        elif decision == Decision.STOP:
+            self._begin_stop(p, "stop")
+
+    def _aggregate(self, p: _Proc, k: str, v: float) -> None:
+        old = p.agg.get(k)
+        if old is None or self.reduce == "last" or (math.isnan(old) and not math.isnan(v)):
+            p.agg[k] = v
+        elif not math.isnan(v):
+            p.agg[k] = min(old, v) if self.reduce == "min" else max(old, v)
+
+    # ------------------------------------------------------------------------------------
+    def _signal(self, p: _Proc, sig: signal.Signals) -> None:
+        try:
+            os.killpg(p.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def _term_wait(self) -> float:
+        return min(2.0, max(0.5, self.grace / 5))
+
+    def _begin_stop(self, p: _Proc, kind: str, grace: float | None = None) -> None:
+        if p.stop_kind is not None or p.exited:
+            return
+        p.stop_kind = kind
+        try:
+            with open(p.stop_file, "w", encoding="utf-8") as f:
+                f.write(kind + "\n")
+        except OSError:
+            pass
+        self._signal(p, signal.SIGINT)
+        p.phase = _INT
+        p.next_at = time.monotonic() + (self.grace if grace is None else grace)
+
+    def _escalate(self, p: _Proc, now: float) -> None:
+        if p.phase == _INT:
+            self._signal(p, signal.SIGTERM)
+            p.phase = _TERM
+            p.next_at = now + self._term_wait()
+        elif p.phase == _TERM:
+            self._signal(p, signal.SIGKILL)
+            p.phase = _KILL
+            p.next_at = now + KILL_WAIT
+
+    def _finish(self, p: _Proc) -> Outcome:
+        """The outcome of a trial whose main process has ended; clean up after it."""
+        self._signal(p, signal.SIGKILL)  # whatever is left in its process group
+        code = p.popen.wait()  # reap the main process only now
+        self._release(p)
+        result = dict(p.agg)
+        if p.stop_kind == "timeout":
+            return Outcome(p.number, "failed", error="timeout")
+        if p.invalid is not None:
+            return Outcome(p.number, "failed", error=p.invalid)
+        if p.stop_kind is not None:
+            return Outcome(p.number, "stopped", result=result or None)
+        if code == 0:
+            return Outcome(p.number, "completed", result=result)
+        if code < 0:
+            try:
+                what = f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                what = f"killed by signal {-code}"
+        else:
+            what = f"exit code {code}"
+        tail = _tail_text(os.path.join(p.run_dir, "stderr.log"))
+        error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
+        return Outcome(p.number, "failed", result=result or None, error=error)
+
+    def _release(self, p: _Proc) -> None:
+        p.stdout.close()
+        p.metrics_file.close()
+        if p.pidfd is not None:
+            try:
+                os.close(p.pidfd)
+            except OSError:
+                pass
+            p.pidfd = None
+
+    # ------------------------------------------------------------------------------------
+    def stop(self, number: int) -> None:
+        p = self._procs.get(number)
+        if p is not None:
+            self._begin_stop(p, "stop")
+
+    def close(self) -> None:
+        """End every trial quickly: the same SIGINT / SIGTERM / SIGKILL sequence with the
+        SIGINT grace cut to at most :data:`CLOSE_GRACE` seconds; returns once every trial
+        process has ended. Outcomes of trials ended here are dropped (the runner fails
+        them as interrupted)."""
+        self._closing = True
+        self._pending.clear()
+        grace = min(self.grace, CLOSE_GRACE)
+        now = time.monotonic()
+        for p in self._procs.values():
+            if p.stop_kind is None:
+                self._begin_stop(p, "close", grace)
+            elif p.phase == _INT and p.next_at is not None:
+                p.next_at = min(p.next_at, now + grace)
+        limit = now + grace + self._term_wait() + 2.0
+        dropped: list[Outcome] = []
+        while self._procs and time.monotonic() < limit:
+            self._service(dropped)
+            if self._procs:
+                self._wait_exit(TAIL_INTERVAL)
+        for p in list(self._procs.values()):  # still there: a process stuck in the kernel
+            self._signal(p, signal.SIGKILL)
+            self._release(p)
+            self._stuck.append(p.popen)
+        self._procs.clear()
+        for popen in self._stuck:
+            try:
+                popen.wait(1.0)
+            except subprocess.TimeoutExpired:
+                log.warning("process %d did not end after SIGKILL", popen.pid)
+        self._stuck.clear()
