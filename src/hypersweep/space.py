@@ -328,7 +328,8 @@ class Int(_Numeric):
 class Normal(_Numeric):
     """A normally distributed real: ``mu + sigma * N(0, 1)``; ``log=True`` gives ``exp`` of it.
 
-    ``step`` rounds to multiples of ``step`` (``qnormal`` / ``qlognormal``). The value is
+    ``step`` rounds to multiples of ``step`` (``qnormal`` / ``qlognormal``); a
+    ``qlognormal`` value stays positive, so its smallest value is ``step``. The value is
     unbounded; the encoding clips the normal CDF at 1e-12 from either end (about 7 sigma).
 
     Example:
@@ -356,7 +357,10 @@ class Normal(_Numeric):
         if self.log:
             x = np.exp(x)
         if self.step is not None:
-            x = np.round(np.rint(x / self.step) * self.step, _decimals(self.step))
+            k = np.rint(x / self.step)
+            if self.log:  # a log-normal value is positive: the smallest one is ``step``
+                k = np.maximum(k, 1.0)
+            x = np.round(k * self.step, _decimals(self.step))
         return x
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
@@ -418,7 +422,36 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
             u[idx[ok]] = cand[idx[ok]]
             bad[idx[ok]] = False
         if not bad.any():
+            return u
+    # Rare (an ill-conditioned inverse such as the normal CDF's): ``decode`` is monotone
+    # up to a few ulps, so bisect for the smallest u with decode(u) >= x, then scan the
+    # floats around it for an exact hit.
+    idx = np.nonzero(bad)[0]
+    xs = x[idx]
+    width = np.maximum(np.spacing(u[idx]) * 64, 1e-300)
+    lo, hi = u[idx] - width, u[idx] + width
+    for _ in range(40):
+        lo_out, hi_out = decode(np.clip(lo, 0.0, 1.0)) > xs, decode(np.clip(hi, 0.0, 1.0)) < xs
+        if not (lo_out.any() or hi_out.any()):
             break
+        width = width * 4
+        lo = np.where(lo_out, lo - width, lo)
+        hi = np.where(hi_out, hi + width, hi)
+    lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+    for _ in range(100):
+        mid = lo + (hi - lo) / 2
+        below = decode(mid) < xs
+        lo, hi = np.where(below, mid, lo), np.where(below, hi, mid)
+        if (np.nextafter(lo, np.inf) >= hi).all():
+            break
+    ok = decode(hi) == xs
+    u[idx[ok]] = hi[ok]
+    for i in np.nonzero(~ok)[0]:
+        steps = np.arange(-128, 129) * np.spacing(hi[i])
+        cand = np.clip(hi[i] + steps[np.argsort(np.abs(steps), kind="stable")], 0.0, 1.0)
+        hit = np.nonzero(decode(cand) == xs[i])[0]
+        if hit.size:
+            u[idx[i]] = cand[hit[0]]
     return u
 
 
@@ -580,7 +613,8 @@ class Fixed(Param):
         self.value = value
 
     def validate(self, value: Any, path: str = "") -> Any:
-        if _py(value) != self.value or (type(_py(value)) is bool and type(self.value) is not bool):
+        v = _py(value)
+        if v != self.value or (type(v) is bool) != (type(self.value) is bool):
             raise SpaceError(path, f"is fixed to {self.value!r}, got {value!r}")
         return self.value
 
@@ -717,6 +751,8 @@ class Space:
         u = np.atleast_2d(u)
         n = u.shape[0]
         mask = np.ones((n, self.dim), dtype=bool)
+        if not self.is_conditional:
+            return mask
         for j, c in enumerate(self.columns):
             if c.parent < 0:
                 continue
@@ -740,16 +776,24 @@ class Space:
         mask = self.active_mask(u)
         out: list[dict[str, Any]] = [{} for _ in range(n)]
         choice_idx = np.zeros((n, self.dim), dtype=int)
+        conditional = self.is_conditional
         for j, c in enumerate(self.columns):
-            rows = np.nonzero(mask[:, j])[0]
-            if rows.size == 0:
-                continue
-            col = np.nan_to_num(u[rows, j], nan=0.5)
+            if conditional:
+                rows = np.nonzero(mask[:, j])[0]
+                if rows.size == 0:
+                    continue
+                col = u[rows, j]
+                row_list = rows.tolist()
+            else:
+                col = u[:, j]
+                row_list = range(n)
+            if np.isnan(col).any():
+                col = np.where(np.isnan(col), 0.5, col)
             vals = c.param._decode(col)
-            for r, v in zip(rows.tolist(), vals):
+            for r, v in zip(row_list, vals):
                 out[r][c.name] = v
-            if c.param.n_options:
-                choice_idx[rows, j] = np.clip(
+            if c.param.n_options and self._fixed:
+                choice_idx[row_list, j] = np.clip(
                     np.floor(np.clip(col, 0, 1) * c.param.n_options), 0, c.param.n_options - 1
                 )
         for f in self._fixed:
@@ -840,7 +884,9 @@ class Space:
                         f"{path}.{k}", "is not active in this configuration (its group's "
                         "option was not chosen); leave it out"
                     )
-                raise SpaceError(f"{path}.{k}", f"unknown parameter{_did_you_mean(k, self._order)}")
+                raise SpaceError(
+                    f"{path}.{k}", f"unknown parameter{_did_you_mean(k, self._order)}"
+                )
         return {k: out[k] for k in self._order if k in out}
 
     # --- grid --------------------------------------------------------------------------
@@ -966,7 +1012,11 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
     if len(toks) < 3 or toks[0][0] != "word" or toks[1] != ("punct", "(") or toks[-1] != (
         "punct", ")"
     ):
-        raise SpaceError(path, f"cannot parse {text!r}: expected name(arg, ...)")
+        hint = ""
+        if text.count("(") > text.count(")"):  # YAML split "{a: f(1, 2)}" at the comma
+            hint = ("; inside a YAML {...} mapping quote the value, e.g. "
+                    "{beta1: 'uniform(0.8, 0.99)'}, or write one key per line")
+        raise SpaceError(path, f"cannot parse {text!r}: expected name(arg, ...){hint}")
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     body = toks[2:-1]
@@ -1013,7 +1063,7 @@ _ARGS = {
     "bool": (),
     "fixed": ("value",),
 }
-_FLAGS = {"int": ("log",), "float": ("log",), "uniform": ("log",)}
+_FLAGS = {"int": ("log",), "float": ("log",), "uniform": ("log",), "normal": ("log", "q")}
 
 
 def _make(kind: str, a: dict[str, Any], path: str) -> Param:
@@ -1035,7 +1085,8 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
         if kind == "qloguniform":
             return Float(a["low"], a["high"], log=True, step=a["q"])
         if kind in ("normal", "qnormal", "lognormal", "qlognormal"):
-            return Normal(a["mu"], a["sigma"], log=kind.endswith("lognormal"), step=a.get("q"))
+            log = kind.endswith("lognormal") or bool(a.get("log", False))
+            return Normal(a["mu"], a["sigma"], log=log, step=a.get("q"))
         if kind == "int":
             return Int(a["low"], a["high"], log=bool(a.get("log", False)), step=a.get("step", 1))
         if kind == "randint":
@@ -1052,7 +1103,8 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
     except SpaceError as e:
         if e.path:
             raise
-        raise SpaceError(path, e.detail.replace("Float", kind).replace("Int", kind)) from None
+        detail = e.detail.replace("Float", kind).replace("Int", kind).replace("Normal", kind)
+        raise SpaceError(path, detail) from None
     except KeyError as e:
         raise SpaceError(path, f"{kind} needs {e.args[0]}") from None
     raise SpaceError(path, f"unknown parameter type {kind!r}{_did_you_mean(kind, _FUNCS)}")
@@ -1066,7 +1118,7 @@ def _parse_compact(text: str, path: str) -> Param:
     if name == "choice":
         if kwargs:
             raise SpaceError(path, "choice takes options only, e.g. choice(16, 32, 64)")
-        return Choice(args)
+        return _wrap(lambda: Choice(args), path)
     names = _ARGS[name]
     if name == "randint" and len(args) == 1:
         names = ("low",)
@@ -1113,7 +1165,7 @@ def parse_param(value: Any, path: str = "space.param") -> Param:
             return _parse_compact(value, path)
         return Fixed(value)
     if isinstance(value, list):
-        return Choice(value)
+        return _wrap(lambda: Choice(value), path)
     if isinstance(value, Mapping):
         return _parse_long(value, path)
     if value is None or isinstance(value, (int, float, bool)):
@@ -1167,6 +1219,18 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         a["high"] = a.pop("max")
     if kind in ("int", "float", "uniform") and "q" in a:
         a["step"] = a.pop("q")
+    if kind in ("normal", "qnormal", "lognormal", "qlognormal") and "step" in a:
+        a["q"] = a.pop("step")  # the long form of Normal.to_spec() writes step
+    allowed = set(_ARGS[kind]) | set(_FLAGS.get(kind, ()))
+    if kind == "uniform":
+        allowed.add("step")
+    if kind.endswith("normal"):
+        allowed |= {"q", "log"} if kind == "normal" else {"q"}
+    for k in a:
+        if k not in allowed:
+            known = ", ".join(sorted(allowed)) or "none"
+            raise SpaceError(f"{path}.{k}", f"{kind} has no key {k!r}"
+                             f"{_did_you_mean(str(k), sorted(allowed))}; its keys: {known}")
     return _make(kind, a, path)
 
 

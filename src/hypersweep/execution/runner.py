@@ -7,9 +7,10 @@ Stopping the study:
 
 * *soft* reasons (``max_trials``, ``target``, ``patience``, an exhausted grid) stop
   launching new trials and let running ones finish;
-* *hard* reasons (``timeout``, a stop request from ``hypersweep stop``/``Study.stop``,
-  Ctrl-C) stop running trials too: they end FAILED with reason ``interrupted (...)``, so
-  no trial is left RUNNING; re-running resumes the study.
+* *hard* reasons (``timeout``, ``max_trial_seconds``, a stop request from
+  ``hypersweep stop``/``Study.stop``, Ctrl-C) stop running trials too: they end FAILED
+  with reason ``interrupted (...)``, so no trial is left RUNNING; re-running resumes the
+  study.
 
 Progress displays implement :class:`Progress` (all methods optional).
 """
@@ -62,6 +63,9 @@ class Limits:
         max_steps: a trial is STOPPED once it has reported this many steps.
         target: stop once the best value reaches this (single objective).
         patience: stop after this many COMPLETED trials without improvement.
+        max_trial_seconds: a cost cap: stop the study (like ``timeout``, running trials
+            too) once the total trial time of the study (durations of finished trials plus
+            the elapsed time of running ones) reaches this many seconds.
     """
 
     max_trials: int | None = None
@@ -71,6 +75,7 @@ class Limits:
     max_steps: int | None = None
     target: float | None = None
     patience: int | None = None
+    max_trial_seconds: float | None = None
 
     def __post_init__(self) -> None:
         _pos("max_trials", self.max_trials, True)
@@ -79,6 +84,7 @@ class Limits:
         _pos("trial_timeout", self.trial_timeout, False)
         _pos("max_steps", self.max_steps, True)
         _pos("patience", self.patience, True)
+        _pos("max_trial_seconds", self.max_trial_seconds, False)
         if self.target is not None and (
             isinstance(self.target, bool) or not isinstance(self.target, (int, float))
             or not math.isfinite(self.target)
@@ -159,6 +165,11 @@ class Runner:
                 self._stop_cause.setdefault(number, "study")
                 self.executor.stop(number)
 
+    def _interrupted_error(self) -> str:
+        """The error text of a trial ended by a hard stop: ``interrupted (<reason>)``."""
+        reason = self.stop_reason or "stopped"
+        return reason if reason.startswith("interrupted") else f"interrupted ({reason})"
+
     def _n_started(self) -> int:
         h = self.study.history
         return int((h.state != 0).sum())  # every state but QUEUED
@@ -167,10 +178,29 @@ class Runner:
         lim = self.limits
         if lim.timeout is not None and self.elapsed >= lim.timeout:
             self._set_stop(f"timeout ({lim.timeout:g} s) reached", hard=True)
+        if lim.max_trial_seconds is not None:
+            used = self.trial_seconds()
+            if used >= lim.max_trial_seconds:
+                self._set_stop(f"max_trial_seconds ({lim.max_trial_seconds:g} s) reached: "
+                               f"{used:.1f} s of trial time", hard=True)
         req = self.study.attrs.get("stop_requested")
         if req:
             self._set_stop(f"stop requested ({req})" if req is not True else "stop requested",
                            hard=True)
+
+    def trial_seconds(self) -> float:
+        """Total trial time of the study: finished trials' durations plus the elapsed
+        time of running ones."""
+        now = time.time()
+        total = 0.0
+        for t in self.study.history.trials:
+            if t is None or t.started_at is None:
+                continue
+            end = t.finished_at if t.finished_at is not None else (
+                now if t.state == TrialState.RUNNING else None)
+            if end is not None:
+                total += max(0.0, end - t.started_at)
+        return total
 
     def _check_after_trial(self) -> None:
         lim = self.limits
@@ -220,7 +250,7 @@ class Runner:
                 return study.tell(out.number, state=TrialState.FAILED, error=out.error)
             if cause == "study" and out.status == "stopped":
                 return study.tell(out.number, state=TrialState.FAILED,
-                                  error=f"interrupted ({self.stop_reason})")
+                                  error=self._interrupted_error())
             if out.status == "stopped" or cause in ("policy", "max_steps"):
                 return study.tell(out.number, out.result, state=TrialState.STOPPED)
             return study.tell(out.number, out.result)
@@ -240,7 +270,12 @@ class Runner:
             except SpaceExhausted as e:
                 self._set_stop(f"search space exhausted: {e}")
                 return
-            budget = trial.system_attrs.get("budget", lim.max_steps)
+            budget = trial.system_attrs.get("budget")
+            if budget is None:  # the policy's budget (ASHA: max_resource), capped by max_steps
+                policy = self.study.policy
+                caps = [b for b in (policy.budget(trial.number) if policy else None,
+                                    lim.max_steps) if b is not None]
+                budget = min(caps) if caps else None
             self.running[trial.number] = trial
             self.executor.start(trial, budget)
 
@@ -306,7 +341,7 @@ class Runner:
             for number in list(self.running):
                 try:
                     self.study.tell(number, state=TrialState.FAILED,
-                                    error=f"interrupted ({self.stop_reason})")
+                                    error=self._interrupted_error())
                 except TrialNotRunning:
                     pass
             self.running.clear()

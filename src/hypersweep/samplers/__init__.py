@@ -10,7 +10,7 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from hypersweep.errors import SpecError
+from hypersweep.errors import HypersweepError, SpecError
 from hypersweep.samplers.base import History, Proposal, Sampler
 
 __all__ = ["REGISTRY", "History", "Proposal", "Sampler", "make_sampler"]
@@ -72,6 +72,6 @@ def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
     try:
         return cls(**opts)
     except (TypeError, ValueError) as e:
-        if isinstance(e, SpecError):
+        if isinstance(e, HypersweepError):  # already names the option
             raise
         raise SpecError(f"sampler: {e}") from None

@@ -24,6 +24,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hypersweep.errors import SpaceError
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -39,7 +40,7 @@ class Proposal:
 
     Attributes:
         params: the configuration (active parameters only).
-        key: an optional de-duplication key, unique per study (e.g. ``"grid:17"``).
+        key: an optional de-duplication key, unique per study (e.g. ``"sobol:17"``).
         system_attrs: attributes to store on the trial (e.g. a bracket).
     """
 
@@ -152,20 +153,21 @@ class History:
         self.version += 1
 
     def _encode(self, trials: list[Trial]) -> None:
-        rows = [t.number for t in trials]
-        try:
-            self._X[rows] = self.space.encode_many([t.params for t in trials])
-            self._valid[rows] = True
-            return
-        except Exception:  # a params dict that no longer fits the (changed) space
-            pass
+        # Validate first: encode_many does not, and would clip an out-of-range value of an
+        # edited space to the boundary instead of marking the row invalid.
+        rows: list[int] = []
+        configs: list[dict[str, Any]] = []
         for t in trials:
             try:
-                self._X[t.number] = self.space.encode(self.space.validate(t.params))
-                self._valid[t.number] = True
-            except Exception:
+                configs.append(self.space.validate(t.params))
+            except (SpaceError, TypeError, ValueError):  # no longer fit the (edited) space
                 self._X[t.number] = np.nan
                 self._valid[t.number] = False
+            else:
+                rows.append(t.number)
+        if rows:
+            self._X[rows] = self.space.encode_many(configs)
+            self._valid[rows] = True
 
     def replace_space(self, space: Space) -> None:
         """Re-encode every row for a new space (rows that no longer fit become invalid)."""

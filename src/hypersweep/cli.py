@@ -1,0 +1,689 @@
+"""The ``hypersweep`` command.
+
+::
+
+    hypersweep run sweep.yaml             # create or resume the study, run trials, live progress
+    hypersweep status NAME                # counts by state, best so far, stop reason
+    hypersweep best NAME                  # best parameters and the command line that reruns it
+    hypersweep export NAME --csv out.csv  # every trial (or --json out.json)
+    hypersweep ls                         # every study in the storage
+    hypersweep stop NAME                  # ask a running sweep to stop (through the storage)
+
+Exit status: 0 success, 2 bad input (an invalid sweep file, an unknown study, a bad
+option), 1 when the sweep could not run (or every trial of it failed), 130 after Ctrl-C
+(once running trials were ended and marked FAILED, so a re-run resumes cleanly).
+
+Errors are one line on standard error, ``error: <what and how to fix it>``; ``--debug``
+adds the traceback of unexpected errors.
+"""
+
+from __future__ import annotations
+
+import argparse
+import difflib
+import json
+import logging
+import math
+import os
+import shlex
+import signal
+import sys
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from hypersweep.errors import HypersweepError, SpecError, StorageError, StudyNotFound
+
+if TYPE_CHECKING:
+    from hypersweep.storage import Storage
+    from hypersweep.study import Study
+    from hypersweep.trial import Trial
+
+__all__ = ["main"]
+
+DEFAULT_STORAGE = "sqlite:///.hypersweep/studies.db"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+log = logging.getLogger("hypersweep")
+
+
+class UsageError(HypersweepError):
+    """Bad command-line input (exit status 2)."""
+
+
+class RunFailed(HypersweepError):
+    """The sweep ran but could not do its job (exit status 1)."""
+
+
+# ======================================================================================
+# Argument parsing
+# ======================================================================================
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``error: <message> (see 'hypersweep run --help')``."""
+
+    def error(self, message: str) -> NoReturn:
+        sys.stderr.write(f"error: {message} (see '{self.prog} --help')\n")
+        raise SystemExit(EXIT_USAGE)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if v < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return v
+
+
+def _int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+
+
+def _duration(text: str) -> float:
+    from hypersweep.spec import parse_duration
+
+    try:
+        v = parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"cannot read {text!r} as a duration; use seconds or e.g. 90s, 10m, 2h, 1h30m"
+        ) from None
+    if not (v > 0 and math.isfinite(v)):
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+    return v
+
+
+def _storage_url(text: str) -> str:
+    from hypersweep.spec import storage_url_problem
+
+    problem = storage_url_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem)
+    return text
+
+
+EPILOGS = {
+    "main": """\
+examples:
+  hypersweep run examples/digits/sweep.yaml
+  hypersweep status digits-mlp
+  hypersweep best digits-mlp
+  hypersweep export digits-mlp --csv trials.csv
+  hypersweep ls
+  hypersweep stop digits-mlp
+
+Studies live in --storage (default sqlite:///.hypersweep/studies.db, relative to the
+current directory). Run 'hypersweep COMMAND --help' for the options of each command.""",
+    "run": """\
+examples:
+  hypersweep run sweep.yaml
+  hypersweep run sweep.yaml --max-trials 50 --max-concurrent 4 --timeout 1h
+  hypersweep run sweep.yaml --name digits-try2 --seed 1
+  hypersweep run sweep.yaml --storage postgresql://user@host/db
+
+Re-running the same file resumes the study of that name: max_trials counts every trial
+of the study, so an interrupted sweep continues up to the same total. Ctrl-C (or
+'hypersweep stop NAME' from another shell) ends running trials cleanly.""",
+    "status": """\
+examples:
+  hypersweep status digits-mlp
+  hypersweep status examples/digits/sweep.yaml     # name and storage from the file
+  hypersweep status digits-mlp --json""",
+    "best": """\
+examples:
+  hypersweep best digits-mlp
+  hypersweep best digits-mlp --json
+  hypersweep best digits-mlp --storage sqlite:///runs/studies.db
+
+For a command sweep the last line is a shell command that reruns the best trial.""",
+    "export": """\
+examples:
+  hypersweep export digits-mlp --csv trials.csv
+  hypersweep export digits-mlp --json trials.json""",
+    "ls": """\
+examples:
+  hypersweep ls
+  hypersweep ls --storage postgresql://user@host/db""",
+    "stop": """\
+examples:
+  hypersweep stop digits-mlp
+
+The running 'hypersweep run' sees the request through the storage within a few seconds,
+ends its running trials (marked FAILED, reason 'interrupted') and exits with status 0.""",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``hypersweep`` command."""
+    fmt = argparse.RawDescriptionHelpFormatter
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--storage", metavar="URL", type=_storage_url, default=None,
+        help="storage URL: sqlite:///path.db, postgresql://user@host/db or memory "
+             f"(default: the sweep file's, else {DEFAULT_STORAGE})",
+    )
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show debug logs and the traceback of unexpected errors")
+
+    p = _Parser(
+        prog="hypersweep", formatter_class=fmt, epilog=EPILOGS["main"],
+        description="Hyperparameter sweeps: run a sweep file, watch it, read its results.",
+    )
+    from hypersweep import __version__
+
+    p.add_argument("--version", action="version", version=f"hypersweep {__version__}")
+    p.add_argument("--debug", action="store_true", default=False,
+                   help="show debug logs and the traceback of unexpected errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+
+    r = sub.add_parser("run", parents=[common], formatter_class=fmt, epilog=EPILOGS["run"],
+                       help="create or resume a study and run its trials",
+                       description="Run the sweep a sweep file describes (live progress).")
+    r.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
+    r.add_argument("--name", help="study name (overrides the file's name)")
+    r.add_argument("--max-trials", type=_positive_int, metavar="N",
+                   help="total trials of the study")
+    r.add_argument("--max-concurrent", type=_positive_int, metavar="N",
+                   help="trials running at once")
+    r.add_argument("--timeout", type=_duration, metavar="DURATION",
+                   help="time limit of this run (90s, 10m, 2h, 1h30m or seconds)")
+    r.add_argument("--seed", type=_int, metavar="N", help="sampler seed")
+    r.add_argument("--progress", choices=("auto", "rich", "plain", "off"), default="auto",
+                   help="live display: rich on a terminal, plain lines otherwise (auto)")
+    r.set_defaults(func=cmd_run)
+
+    s = sub.add_parser("status", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["status"], help="show a study's progress",
+                       description="Counts by state, the best trial so far and the stop "
+                                   "reason of a study.")
+    s.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    s.add_argument("--json", action="store_true", help="print JSON")
+    s.set_defaults(func=cmd_status)
+
+    b = sub.add_parser("best", parents=[common], formatter_class=fmt, epilog=EPILOGS["best"],
+                       help="print the best trial and how to rerun it",
+                       description="The best trial's value and parameters, and for a "
+                                   "command sweep the exact command line that reruns it.")
+    b.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    b.add_argument("--json", action="store_true", help="print JSON")
+    b.set_defaults(func=cmd_best)
+
+    e = sub.add_parser("export", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["export"], help="write every trial to CSV or JSON",
+                       description="Write every trial of a study to a CSV or JSON file.")
+    e.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    fmt_group = e.add_mutually_exclusive_group(required=True)
+    fmt_group.add_argument("--csv", metavar="FILE", help="write CSV (one row per trial)")
+    fmt_group.add_argument("--json", metavar="FILE",
+                           help="write JSON (with every intermediate report)")
+    e.set_defaults(func=cmd_export)
+
+    ls = sub.add_parser("ls", parents=[common], formatter_class=fmt, epilog=EPILOGS["ls"],
+                        help="list the studies in the storage",
+                        description="Every study in the storage, with trial counts and "
+                                    "best value.")
+    ls.set_defaults(func=cmd_ls)
+
+    st = sub.add_parser("stop", parents=[common], formatter_class=fmt, epilog=EPILOGS["stop"],
+                        help="ask a running sweep to stop",
+                        description="Ask every process running the study to stop.")
+    st.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    st.set_defaults(func=cmd_stop)
+    return p
+
+
+# ======================================================================================
+# Output helpers
+# ======================================================================================
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+class _StderrHandler(logging.Handler):
+    """Log records as ``warning: ...`` lines on the *current* ``sys.stderr`` (so a live
+    display that redirects standard error prints them above itself)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = record.getMessage()
+            if record.exc_info and record.levelno >= logging.ERROR:
+                msg += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            sys.stderr.write(f"{record.levelname.lower()}: {msg}\n")
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+@contextmanager
+def _logging(debug: bool) -> Iterator[None]:
+    handler = _StderrHandler()
+    old_level, old_propagate = log.level, log.propagate
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG if debug else logging.WARNING)
+    log.propagate = False
+    try:
+        yield
+    finally:
+        log.removeHandler(handler)
+        log.setLevel(old_level)
+        log.propagate = old_propagate
+
+
+# ======================================================================================
+# Signals: Ctrl-C (and SIGTERM) end the run cleanly
+# ======================================================================================
+@contextmanager
+def _interrupts(grace: float) -> Iterator[None]:
+    """The first SIGINT/SIGTERM raises KeyboardInterrupt (the runner then ends its trials);
+    the next one says to wait; a third abandons the clean-up."""
+    count = 0
+
+    def handler(signum: int, frame: Any) -> None:
+        nonlocal count
+        count += 1
+        if count == 1 or count >= 3:
+            raise KeyboardInterrupt
+        _err(f"hypersweep: ending running trials (up to {grace:g}s); press Ctrl-C again to "
+             "abandon them")
+
+    try:
+        old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        for sig, h in old.items():
+            signal.signal(sig, h)
+
+
+# ======================================================================================
+# Opening studies
+# ======================================================================================
+def _sqlite_path(url: str) -> Path | None:
+    if not url.startswith("sqlite:///"):
+        return None
+    path = url[len("sqlite:///"):].split("?", 1)[0]
+    return Path(path).expanduser() if path and path != ":memory:" else None
+
+
+def _target(args: argparse.Namespace) -> tuple[str, str]:
+    """The study name and storage URL of a NAME argument (a study name or a sweep file)."""
+    name: str = args.name
+    storage: str | None = args.storage
+    if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+        from hypersweep.spec import load
+
+        spec = load(name)
+        if spec.name is None:
+            raise UsageError(f"{name} has no name: key; pass the study name instead")
+        name = spec.name
+        storage = storage or spec.storage
+    return name, storage or DEFAULT_STORAGE
+
+
+def _open_storage(url: str, must_exist: bool = True) -> Storage:
+    from hypersweep.storage import open_storage
+
+    path = _sqlite_path(url)
+    if must_exist and path is not None and not path.exists():
+        raise UsageError(f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
+                         "first, or pass --storage)")
+    return open_storage(url)
+
+
+def _open_study(name: str, url: str) -> Study:
+    from hypersweep.study import Study
+
+    storage = _open_storage(url)
+    try:
+        storage.get_study(name)
+    except StudyNotFound:
+        names = [s.name for s in storage.list_studies()]
+        close = difflib.get_close_matches(name, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        known = f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}" \
+            if names else "; it holds no study yet"
+        raise StudyNotFound(f"no study named {name!r} in {url}{hint}{known}") from None
+    return Study.load(name, storage=storage)
+
+
+# ======================================================================================
+# Formatting results
+# ======================================================================================
+def _value(v: Any) -> str:
+    from hypersweep.progress import fmt_value
+
+    return fmt_value(v)
+
+
+def _exact(params: Mapping[str, Any]) -> str:
+    """Parameters with their exact values (what a rerun needs)."""
+    from hypersweep.execution.command import format_value
+
+    return " ".join(f"{k}={shlex.quote(format_value(v))}" for k, v in params.items())
+
+
+def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+    """The shell line that reruns a trial of a command sweep, or ``None``.
+
+    ``cd WORKDIR && [VAR=value ...] argv...``: the same argv and parameter environment the
+    trial had (see :func:`hypersweep.execution.command.command_line`).
+    """
+    if not sweep or not sweep.get("command"):
+        return None
+    from hypersweep.execution.command import command_line
+
+    line = command_line(sweep["command"], params, sweep.get("params_as", "args"))
+    workdir = sweep.get("workdir")
+    if workdir:
+        line = f"cd {shlex.quote(str(workdir))} && {line}"
+    return line
+
+
+def _counts_text(counts: Mapping[str, int]) -> str:
+    order = ("COMPLETED", "STOPPED", "FAILED", "RUNNING", "QUEUED")
+    parts = [f"{counts.get(k, 0)} {k.lower()}" for k in order
+             if counts.get(k, 0) or k in ("COMPLETED", "FAILED")]
+    return ", ".join(parts)
+
+
+def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> None:
+    metrics = [o.metric for o in study.objectives]
+    if trial is None:
+        _out(f"{label}no completed trial yet")
+        return
+    vals = ", ".join(f"{m}={_value(v)}" for m, v in zip(metrics, trial.values or ()))
+    _out(f"{label}trial {trial.number}  {vals}")
+    _out(f"  params: {_exact(trial.params)}")
+    sweep = study.attrs.get("sweep")
+    line = rerun_command(sweep, trial.params)
+    if line:
+        _out(f"  command: {line}")
+        env_names = (sweep or {}).get("env_names") or []
+        if env_names:
+            _out(f"  (plus the sweep file's env: {', '.join(env_names)})")
+    elif sweep and sweep.get("function"):
+        _out(f"  function: {sweep['function']}")
+
+
+def _trial_dict(study: Study, t: Trial, with_command: bool = True) -> dict[str, Any]:
+    d: dict[str, Any] = {
+        "number": t.number, "state": t.state.value, "params": t.params,
+        "values": dict(zip([o.metric for o in study.objectives], t.values or ())),
+        "duration": t.duration,
+    }
+    if with_command:
+        d["command"] = rerun_command(study.attrs.get("sweep"), t.params)
+    return d
+
+
+# ======================================================================================
+# Commands
+# ======================================================================================
+def cmd_run(args: argparse.Namespace) -> int:
+    """``hypersweep run FILE``: create or resume the study and run its trials."""
+    from hypersweep.progress import RichProgress, make_progress
+    from hypersweep.spec import Overrides, build, load
+
+    spec = load(args.file)
+    if args.name is not None:
+        from hypersweep.study import _NAME_RE
+
+        if not _NAME_RE.match(args.name):
+            raise UsageError(f"--name: {args.name!r} is not a valid study name; use letters, "
+                             "digits, '_', '.', '-'")
+    for w in spec.warnings:
+        _err(f"warning: {w}")
+    progress = make_progress(args.progress)
+    overrides = Overrides(
+        name=args.name, storage=args.storage, seed=args.seed, max_trials=args.max_trials,
+        max_concurrent=args.max_concurrent, timeout=args.timeout,
+    )
+    study, runner = build(spec, overrides, progress=progress)
+    study.sync()
+    before = study.history.n
+    lim = runner.limits
+    what = [f"{lim.max_trials} trials" if lim.max_trials else "no trial limit",
+            f"{lim.max_concurrent} at a time"]
+    if lim.timeout:
+        from hypersweep.progress import fmt_duration
+
+        what.append(f"timeout {fmt_duration(lim.timeout)}")
+    state = f"resuming with {before} trials" if before else "new study"
+    _out(f"hypersweep: study {study.name!r} in {study.storage.url} ({state}); "
+         f"{', '.join(what)}")
+    interrupted = False
+    try:
+        with _interrupts(spec.grace):
+            runner.run()
+    except KeyboardInterrupt:
+        interrupted = True
+    except HypersweepError as e:  # the sweep started but could not go on
+        raise RunFailed(str(e)) from e
+    finally:
+        if isinstance(progress, RichProgress):
+            progress.close()
+    _summary(study, runner, before)
+    if interrupted:
+        _err("interrupted: running trials were ended and marked FAILED; run the same "
+             "command again to resume")
+        return EXIT_INTERRUPTED
+    # trials ended by the stop itself ("interrupted (...)") say nothing about the sweep
+    ran = [t for t in runner.finished if not (t.error or "").startswith("interrupted")]
+    ok = [t for t in ran if t.state.value in ("COMPLETED", "STOPPED")]
+    if ran and not ok and (len(study.objectives) > 1 or study.best_trial is None):
+        last = next((t for t in reversed(ran) if t.error), None)
+        reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
+        raise RunFailed(f"all {len(ran)} trials of this run failed; the last one: {reason} "
+                        f"(logs under .hypersweep/runs/{study.name}/)")
+    return EXIT_OK
+
+
+def _summary(study: Study, runner: Any, before: int) -> None:
+    """The end of ``run``: stop reason, counts, best trial and its command line."""
+    from hypersweep.progress import fmt_duration
+
+    summary = study.summary()
+    n = summary["trials"]
+    ran = len(runner.finished)
+    _out(f"stopped: {runner.stop_reason or 'interrupted'}")
+    _out(f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
+         f"in this run, {fmt_duration(runner.elapsed)}")
+    if len(study.objectives) == 1:
+        _print_best(study, study.best_trial)
+    else:
+        front = study.best_trials
+        _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    """``hypersweep status NAME``: counts by state, best so far, stop reason."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    summary = study.summary()
+    if args.json:
+        summary["storage"] = url
+        _out(json.dumps(summary, indent=2, default=str))
+        return EXIT_OK
+    objs = ", ".join(f"{o.goal} {o.metric}" for o in study.objectives)
+    _out(f"study:     {study.name}  ({url})")
+    _out(f"objective: {objs}")
+    _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
+    if len(study.objectives) == 1:
+        b = study.best_trial
+        if b is None:
+            _out("best:      no completed trial yet")
+        else:
+            _out(f"best:      {_value(b.value)} (trial {b.number})  {_exact(b.params)}")
+    else:
+        _out(f"pareto:    {len(study.best_trials)} trials on the front")
+    running = summary["states"].get("RUNNING", 0)
+    if study.attrs.get("stop_requested") and running:
+        _out(f"state:     stop requested ({study.attrs['stop_requested']})")
+    elif running:
+        _out("state:     running")
+    elif summary.get("stop_reason"):
+        _out(f"stopped:   {summary['stop_reason']}")
+    failed = study.trials(["FAILED"])
+    if failed:
+        t = failed[-1]
+        _out(f"last failure: trial {t.number}: {_one_line(t.error or '')[:200]}")
+    return EXIT_OK
+
+
+def cmd_best(args: argparse.Namespace) -> int:
+    """``hypersweep best NAME``: the best trial (or Pareto front) and how to rerun it."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    if len(study.objectives) == 1:
+        t = study.best_trial
+        if args.json:
+            _out(json.dumps(None if t is None else _trial_dict(study, t), indent=2))
+            return EXIT_OK if t is not None else EXIT_FAILED
+        if t is None:
+            raise RunFailed(f"study {name!r} has no completed trial yet")
+        _print_best(study, t)
+        return EXIT_OK
+    front = study.best_trials
+    if args.json:
+        _out(json.dumps([_trial_dict(study, t) for t in front], indent=2))
+        return EXIT_OK if front else EXIT_FAILED
+    if not front:
+        raise RunFailed(f"study {name!r} has no completed trial yet")
+    _out(f"pareto front of {study.name}: {len(front)} trials")
+    for t in front:
+        _print_best(study, t, label="")
+    return EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    """``hypersweep export NAME --csv FILE | --json FILE``."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    path, fmt = (args.csv, "csv") if args.csv else (args.json, "json")
+    try:
+        out = study.export(path, format=fmt)
+    except OSError as e:
+        raise RunFailed(f"cannot write {path!r}: {e.strerror or e}") from None
+    _out(f"wrote {len(study.trials())} trials of {study.name!r} to {out}")
+    return EXIT_OK
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    """``hypersweep ls``: every study with its trial counts and best value."""
+    import numpy as np
+
+    from hypersweep.trial import TrialState
+
+    url = args.storage or DEFAULT_STORAGE
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        _out(f"no studies in {url} (the file does not exist yet)")
+        return EXIT_OK
+    storage = _open_storage(url)
+    studies = storage.list_studies()
+    if not studies:
+        _out(f"no studies in {url}")
+        return EXIT_OK
+    rows = [("NAME", "TRIALS", "COMPLETED", "FAILED", "RUNNING", "BEST", "OBJECTIVE")]
+    for rec in studies:
+        counts = storage.count_trials(rec.id)
+        total = sum(counts.values())
+        best = "-"
+        if len(rec.objectives) == 1:
+            o = rec.objectives[0]
+            done = storage.get_trials(rec.id, [TrialState.COMPLETED, TrialState.STOPPED])
+            vals = [t.values[0] for t in done if t.values and not np.isnan(t.values[0])]
+            if vals:
+                best = _value(min(vals) if o.goal == "minimize" else max(vals))
+        objective = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
+        rows.append((rec.name, str(total), str(counts.get(TrialState.COMPLETED, 0)),
+                     str(counts.get(TrialState.FAILED, 0)),
+                     str(counts.get(TrialState.RUNNING, 0)), best, objective))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for r in rows:
+        _out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+    return EXIT_OK
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    """``hypersweep stop NAME``: ask every process running the study to stop."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    study.stop(f"'hypersweep stop' from pid {os.getpid()}")
+    running = study.summary()["states"].get("RUNNING", 0)
+    note = (f"{running} trial{'s' * (running != 1)} running now" if running
+            else "no trial is running now")
+    _out(f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
+         "few seconds")
+    return EXIT_OK
+
+
+# ======================================================================================
+# Entry point
+# ======================================================================================
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the ``hypersweep`` command; return the exit status."""
+    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv:
+        parser.print_help()
+        return EXIT_USAGE
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, --version, or a usage error already printed
+        return e.code if isinstance(e.code, int) else EXIT_USAGE
+    debug = bool(getattr(args, "debug", False))
+    func: Callable[[argparse.Namespace], int] = args.func
+    with _logging(debug):
+        try:
+            return func(args)
+        except KeyboardInterrupt:
+            _err("interrupted")
+            return EXIT_INTERRUPTED
+        except (RunFailed, StorageError) as e:
+            _err(f"error: {_one_line(str(e))}")
+            if debug:
+                traceback.print_exc()
+            return EXIT_FAILED
+        except (HypersweepError, SpecError) as e:
+            _err(f"error: {_one_line(str(e))}")
+            if debug:
+                traceback.print_exc()
+            return EXIT_USAGE
+        except BrokenPipeError:  # `hypersweep ls | head`
+            try:
+                sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - silence the final flush
+            except OSError:
+                pass
+            return EXIT_OK
+        except Exception as e:
+            if debug:
+                traceback.print_exc()
+            else:
+                _err(f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} "
+                     "(rerun with --debug for the traceback)")
+            return EXIT_FAILED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1074 @@
+"""The sweep file: load, validate, and build the Study and Runner it describes.
+
+A sweep file (``sweep.yaml``) is the YAML form of :class:`~hypersweep.study.Study` plus a
+run configuration (DESIGN.md §2)::
+
+    name: digits-mlp
+    command: python train.py --lr {lr}       # or  function: train_fn:train
+    space:
+      lr: loguniform(1e-5, 1e-1)
+      hidden: {type: int, low: 32, high: 512, log: true}
+    objective: {metric: val_accuracy, goal: maximize}
+    limits: {max_trials: 24, max_concurrent: 2, timeout: 10m}
+
+:func:`load` parses and validates the whole file up front into a frozen
+:class:`SweepSpec`; every problem is a :class:`SweepFileError` whose message is one line
+carrying the file, the line and the key path::
+
+    sweep.yaml:12 space.lr: loguniform needs 0 < low < high, got low=0 ...
+
+:func:`build` turns a spec into the same objects the Python API uses: ``Study(...)``,
+:class:`~hypersweep.execution.runner.Limits`, a
+:class:`~hypersweep.execution.function.FunctionExecutor` or a command executor, and a
+:class:`~hypersweep.execution.runner.Runner`.
+
+Keys (all optional unless marked):
+
+* ``name`` (required unless given on the command line): the study name; re-running
+  resumes the study.
+* ``command`` or ``function`` (exactly one). ``command`` is an argv template, a string
+  split with shell rules (never run by a shell) or a list; ``{name}`` placeholders must
+  name parameters of the space. ``function`` is ``"module:attr"`` (imported with the
+  sweep file's directory first on ``sys.path``) or ``"path/to/file.py:attr"`` (relative
+  to the sweep file).
+* ``workdir`` (command sweeps): the trial's working directory, relative to the sweep
+  file; default: the sweep file's directory.
+* ``env`` (command sweeps): extra environment variables, ``NAME: value``.
+* ``space`` (required): see :func:`hypersweep.space.parse_space`.
+* ``objective`` (required): ``{metric, goal}`` or a list of them (multi-objective);
+  ``goal`` is ``minimize`` or ``maximize``.
+* ``sampler``: a name or ``{name: ..., seed: ..., option: ...}``.
+* ``early_stopping``: ``{policy: median|bandit|truncation|threshold|asha|hyperband, ...}``,
+  validated and built by :func:`hypersweep.stopping.make_policy` (the same registry as
+  ``Study(policy=...)``). Where no stopping registry is installed, only the policy name is
+  checked and a warning says the policy is not applied.
+* ``limits``: every field of :class:`~hypersweep.execution.runner.Limits`:
+  ``max_trials``, ``max_concurrent``, ``timeout``, ``trial_timeout``, ``max_steps``,
+  ``target``, ``patience``, ... Durations are seconds or strings such as ``90s``, ``10m``,
+  ``2h``, ``1h30m``, ``500ms``, ``1d``.
+* ``storage``: a storage URL (``sqlite:///.hypersweep/studies.db`` when omitted).
+* ``params_as`` (command sweeps): ``args``, ``env`` or ``json``.
+* ``metrics`` (command sweeps): ``{reduce: last|min|max}``.
+* ``grace``: a duration a stopped trial has to end by itself before it is killed.
+
+Unknown keys anywhere are errors, with a "did you mean" suggestion.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import importlib
+import logging
+import math
+import os
+import re
+import shlex
+import sys
+import types
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from hypersweep.errors import HypersweepError, SpaceError, SpecError
+from hypersweep.execution.runner import Limits
+from hypersweep.space import Space, parse_space
+from hypersweep.trial import Objective
+
+if TYPE_CHECKING:
+    from hypersweep.execution.base import Executor
+    from hypersweep.execution.runner import Progress, Runner
+    from hypersweep.study import Study
+    from hypersweep.trial import Trial
+
+__all__ = [
+    "DEFAULT_GRACE",
+    "EarlyStopping",
+    "Overrides",
+    "SweepFileError",
+    "SweepSpec",
+    "build",
+    "effective",
+    "load",
+    "load_text",
+    "parse_duration",
+    "resolve_function",
+    "storage_url_problem",
+]
+
+log = logging.getLogger("hypersweep")
+
+#: Seconds a stopped trial has to end by itself (SIGINT) before SIGTERM, then SIGKILL.
+DEFAULT_GRACE = 10.0
+
+_TOP_KEYS = (
+    "name", "command", "function", "workdir", "env", "space", "objective", "sampler",
+    "early_stopping", "limits", "storage", "params_as", "metrics", "grace",
+)
+#: Every field of :class:`~hypersweep.execution.runner.Limits` is a ``limits:`` key.
+_LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
+_OBJECTIVE_KEYS = ("metric", "goal")
+_METRICS_KEYS = ("reduce",)
+_REDUCE = ("last", "min", "max")
+_PARAMS_AS = ("args", "env", "json")
+_GOALS = ("minimize", "maximize", "min", "max")
+_COMMAND_ONLY = ("workdir", "env", "params_as", "metrics")
+_STORAGE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+
+#: Early-stopping policies (used to check ``early_stopping.policy`` when the stopping
+#: registry is not available; otherwise the registry validates every option).
+POLICIES = ("median", "bandit", "truncation", "threshold", "asha", "hyperband")
+
+# Keys that belong one level down: "max_trials" at the top level means limits.max_trials.
+_NESTED_HOME = {
+    **{k: "limits" for k in _LIMIT_KEYS},
+    "seed": "sampler", "metric": "objective", "goal": "objective", "reduce": "metrics",
+    "policy": "early_stopping",
+}
+_DURATION_RE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$", re.IGNORECASE)
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_FUNCTION_RE = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
+
+
+# ======================================================================================
+# Errors
+# ======================================================================================
+class SweepFileError(SpecError):
+    """A problem in a sweep file, located by file, line and key path.
+
+    ``str(error)`` is one line: ``sweep.yaml:12 space.lr: <what is wrong and the fix>``.
+
+    Attributes:
+        file: the sweep file as the user named it.
+        line: the 1-based line number.
+        path: the key path (``space.lr``, ``limits.timeout``, ``objective[1].goal``), or
+            ``""`` for the file as a whole.
+        detail: the message without the location.
+    """
+
+    def __init__(self, file: str, line: int, path: str, detail: str) -> None:
+        self.file = file
+        self.line = line
+        self.path = path
+        self.detail = _one_line(detail)
+        where = f"{file}:{line}"
+        super().__init__(f"{where} {path}: {self.detail}" if path else f"{where} {self.detail}")
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+_LEADING_PATH = re.compile(r"^(?P<path>[A-Za-z_][\w./\-\[\]]*): (?P<rest>.*)$", re.DOTALL)
+
+
+class _Locator:
+    """Maps key paths to line numbers and makes located errors."""
+
+    def __init__(self, file: str, lines: Mapping[str, int]) -> None:
+        self.file = file
+        self.lines = lines
+
+    def line(self, path: str) -> int:
+        """The line of ``path``, else of its nearest ancestor present in the file, else 1."""
+        p = path
+        while p:
+            if p in self.lines:
+                return self.lines[p]
+            cut = max(p.rfind("."), p.rfind("["))
+            p = p[:cut] if cut > 0 else ""
+        return 1
+
+    def error(self, path: str, detail: str) -> SweepFileError:
+        return SweepFileError(self.file, self.line(path), path, detail)
+
+    def wrap(self, exc: Exception, default_path: str) -> SweepFileError:
+        """Locate an error raised by library code (its message starts with a key path)."""
+        if isinstance(exc, SweepFileError):
+            return exc
+        if isinstance(exc, SpaceError):
+            return self.error(exc.path or default_path, exc.detail)
+        text = _one_line(str(exc))
+        m = _LEADING_PATH.match(text)
+        if m and (m.group("path").split(".")[0].split("[")[0] in (*_TOP_KEYS, "seed")):
+            return self.error(m.group("path"), m.group("rest"))
+        return self.error(default_path, text)
+
+
+# ======================================================================================
+# YAML with line numbers
+# ======================================================================================
+class _Loader(yaml.SafeLoader):
+    """The safe loader, plus YAML 1.2 floats without a dot (``1e-5``)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:\d[\d_]*)(?:\.[\d_]*)?[eE][-+]?\d+$"),
+    list("-+0123456789"),
+)
+
+
+def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
+    """Parse YAML text into Python data and a map of key path -> 1-based line."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            raise SweepFileError(
+                file, 1, "", "the file is empty; a sweep file needs at least name, command "
+                "(or function), space and objective"
+            )
+        _rejoin_calls(node, text, set())
+        lines: dict[str, int] = {}
+        _walk(node, "", "", lines, file, set())
+        data = loader.construct_document(node)
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        col = f" (column {mark.column + 1})" if mark is not None else ""
+        what = e.problem or e.context or "invalid YAML"
+        raise SweepFileError(file, line, "", f"YAML syntax error: {what}{col}") from None
+    except yaml.YAMLError as e:
+        raise SweepFileError(file, 1, "", f"YAML syntax error: {_one_line(str(e))}") from None
+    finally:
+        loader.dispose()
+    return data, lines
+
+
+def _balanced_end(text: str, start: int, limit: int) -> int | None:
+    """The index just past the ``)`` closing the first ``(`` at or after ``start``."""
+    depth, quote = 0, ""
+    i = start
+    while i < limit:
+        c = text[i]
+        if quote:
+            if c == "\\":
+                i += 1
+            elif c == quote:
+                quote = ""
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+            if depth == 0:
+                return i + 1
+        elif c in "\n#" and depth == 0:
+            return None
+        i += 1
+    return None
+
+
+def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
+    """Undo YAML's split of compact forms at commas inside flow collections.
+
+    In ``{beta1: uniform(0.8, 0.99)}`` YAML ends the plain scalar at the comma, giving
+    ``beta1: "uniform(0.8"`` plus a stray key ``"0.99)"``. A plain value with an unclosed
+    ``(`` is re-read from the source up to its closing ``)``, and the stray fragments
+    (plain keys without a value) inside that span are dropped.
+    """
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        pairs = list(node.value)
+        out: list[tuple[yaml.Node, yaml.Node]] = []
+        i = 0
+        while i < len(pairs):
+            key, value = pairs[i]
+            i += 1
+            fixed = _rejoined(value, text, node) if node.flow_style else None
+            if fixed is not None:
+                new, end = fixed
+                j = i
+                while j < len(pairs) and pairs[j][0].start_mark.index < end:
+                    k, v = pairs[j]
+                    if not (isinstance(k, yaml.ScalarNode) and k.style is None
+                            and isinstance(v, yaml.ScalarNode) and v.value == ""):
+                        break
+                    j += 1
+                if j > i and (j == len(pairs) or pairs[j][0].start_mark.index >= end):
+                    value, i = new, j
+            out.append((key, value))
+            _rejoin_calls(value, text, seen)
+        node.value[:] = out
+    elif isinstance(node, yaml.SequenceNode):
+        items = list(node.value)
+        kept: list[yaml.Node] = []
+        i = 0
+        while i < len(items):
+            item = items[i]
+            i += 1
+            fixed = _rejoined(item, text, node) if node.flow_style else None
+            if fixed is not None:
+                new, end = fixed
+                j = i
+                while j < len(items) and items[j].start_mark.index < end and isinstance(
+                    items[j], yaml.ScalarNode
+                ) and items[j].style is None:
+                    j += 1
+                if j > i and (j == len(items) or items[j].start_mark.index >= end):
+                    item, i = new, j
+            kept.append(item)
+            _rejoin_calls(item, text, seen)
+        node.value[:] = kept
+
+
+def _rejoined(value: yaml.Node, text: str, parent: yaml.Node) -> tuple[yaml.Node, int] | None:
+    if not (isinstance(value, yaml.ScalarNode) and value.style is None):
+        return None
+    if value.value.count("(") <= value.value.count(")"):
+        return None
+    start = value.start_mark.index
+    end = _balanced_end(text, start, parent.end_mark.index)
+    if end is None:
+        return None
+    joined = yaml.ScalarNode("tag:yaml.org,2002:str", text[start:end], value.start_mark,
+                             value.end_mark, style=None)
+    return joined, end
+
+
+def _walk(
+    node: yaml.Node, path: str, alias: str, lines: dict[str, int], file: str,
+    seen: set[int],
+) -> None:
+    """Record the line of every key path (and its space alias without ``choice``)."""
+    if id(node) in seen:
+        return
+    seen.add(id(node))
+    if isinstance(node, yaml.MappingNode):
+        first: dict[str, int] = {}
+        in_space = path == "space" or path.startswith("space.")
+        for key_node, value_node in node.value:
+            line = key_node.start_mark.line + 1
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise SweepFileError(file, line, path, "keys must be plain names")
+            key = str(key_node.value)
+            child = f"{path}.{key}" if path else key
+            if key == "<<":
+                _walk(value_node, path, alias, lines, file, seen)
+                continue
+            if key in first:
+                raise SweepFileError(
+                    file, line, child, f"key {key!r} is given twice (first on line "
+                    f"{first[key]}); keep one"
+                )
+            first[key] = line
+            lines[child] = line
+            # a group's sub-parameters are named space.<group>.<option>.<param> in errors
+            child_alias = alias if (in_space and key == "choice") else (
+                f"{alias}.{key}" if alias else key
+            )
+            lines.setdefault(child_alias, line)
+            _walk(value_node, child, child_alias, lines, file, seen)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            child = f"{path}[{i}]"
+            lines[child] = item.start_mark.line + 1
+            lines.setdefault(f"{alias}[{i}]", item.start_mark.line + 1)
+            _walk(item, child, f"{alias}[{i}]", lines, file, seen)
+
+
+# ======================================================================================
+# The typed configuration
+# ======================================================================================
+@dataclass(frozen=True)
+class EarlyStopping:
+    """An early-stopping configuration, as the sweep file gives it.
+
+    Attributes:
+        policy: the registry name (``median``, ``bandit``, ``asha``, ...).
+        options: the policy's options (``delay``, ``interval``, ...).
+    """
+
+    policy: str
+    options: Mapping[str, Any] = field(default_factory=lambda: types.MappingProxyType({}))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"policy": self.policy, **self.options}
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    """A validated sweep file.
+
+    Attributes:
+        file: the sweep file as named by the user (for messages).
+        name: the study name (``None`` when the file has none: give it on the command
+            line).
+        space: the search space.
+        objectives: one or more objectives.
+        command: the argv template (a string split with shell rules, or a tuple), or
+            ``None`` for a function sweep.
+        function: ``"module:attr"`` or ``"file.py:attr"``, or ``None``.
+        base_dir: the sweep file's directory (absolute).
+        workdir: the trial working directory (absolute).
+        env: extra environment variables of command trials.
+        sampler: the sampler configuration (``{name: ..., ...}``), or ``None`` for the
+            default.
+        early_stopping: the early-stopping configuration, or ``None``.
+        limits: the run limits.
+        storage: the storage URL, or ``None`` for the default.
+        params_as: how command trials receive parameters not in the template.
+        reduce: how a command trial's value is taken from its reports.
+        grace: seconds a stopped trial has to end by itself.
+        warnings: one-line notes to show the user (each carries file and line).
+    """
+
+    file: str
+    name: str | None
+    space: Space
+    objectives: tuple[Objective, ...]
+    command: str | tuple[str, ...] | None
+    function: str | None
+    base_dir: Path
+    workdir: Path
+    env: Mapping[str, str]
+    sampler: Mapping[str, Any] | None
+    early_stopping: EarlyStopping | None
+    limits: Limits
+    storage: str | None
+    params_as: str = "args"
+    reduce: str = "last"
+    grace: float = DEFAULT_GRACE
+    warnings: tuple[str, ...] = ()
+    lines: Mapping[str, int] = field(
+        default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
+    )
+
+    def error(self, path: str, detail: str) -> SweepFileError:
+        """A :class:`SweepFileError` located at ``path`` of this file."""
+        return _Locator(self.file, self.lines).error(path, detail)
+
+    def sweep_attrs(self) -> dict[str, Any]:
+        """What ``hypersweep best`` needs to rebuild a trial's command line (JSON-ready).
+
+        Environment variable *values* are left out (they may hold secrets); only their
+        names are kept.
+        """
+        cmd: Any = self.command if isinstance(self.command, str) or self.command is None \
+            else list(self.command)
+        return {
+            "file": str(self.base_dir / Path(self.file).name),
+            "command": cmd,
+            "function": self.function,
+            "params_as": self.params_as,
+            "workdir": str(self.workdir),
+            "env_names": sorted(self.env),
+        }
+
+
+def load(path: str | os.PathLike[str]) -> SweepSpec:
+    """Load and validate a sweep file.
+
+    Raises:
+        SweepFileError: the file is missing, unreadable, not YAML, or invalid; the message
+            is one line with file, line and key path.
+    """
+    file = os.fspath(path)
+    p = Path(file)
+    if not p.exists():
+        raise SweepFileError(file, 1, "", "no such file")
+    if p.is_dir():
+        raise SweepFileError(file, 1, "", "is a directory, not a sweep file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise SweepFileError(file, 1, "", f"not UTF-8 text ({e.reason})") from None
+    except OSError as e:
+        raise SweepFileError(file, 1, "", f"cannot read it: {e.strerror}") from None
+    return load_text(text, file, base_dir=p.resolve().parent)
+
+
+def load_text(
+    text: str, file: str = "<sweep>", base_dir: str | os.PathLike[str] | None = None
+) -> SweepSpec:
+    r"""Validate sweep-file text; ``base_dir`` (default: the current directory) is where
+    relative paths (``workdir``, ``function: file.py:attr``) start.
+
+    Example:
+        >>> spec = load_text(
+        ...     "name: demo\n"
+        ...     "function: math:hypot\n"
+        ...     "space: {x: uniform(0, 1), act: choice(relu, tanh)}\n"
+        ...     "objective: {metric: loss, goal: minimize}\n"
+        ...     "limits: {max_trials: 20, timeout: 1h30m}\n", "demo.yaml")
+        >>> spec.limits.max_trials, spec.limits.timeout
+        (20, 5400.0)
+        >>> try:
+        ...     load_text("name: demo\nfunction: math:hypot\nspace: {x: uniform(0, 1)}\n"
+        ...               "objective: {metric: loss, goal: minimise}\n", "demo.yaml")
+        ... except SweepFileError as e:
+        ...     print(e)  # doctest: +ELLIPSIS
+        demo.yaml:4 objective.goal: must be one of ... (did you mean 'minimize'?)
+    """
+    data, lines = _compose(text, file)
+    loc = _Locator(file, lines)
+    base = Path(base_dir if base_dir is not None else os.getcwd()).resolve()
+    if not isinstance(data, Mapping):
+        raise loc.error("", f"expected a mapping of keys (name:, command:, space:, "
+                            f"objective:, ...), got {_kind(data)}")
+    return _Parser(loc, base).parse(data)
+
+
+def _kind(v: Any) -> str:
+    if v is None:
+        return "nothing"
+    if isinstance(v, bool):
+        return f"a boolean ({v!r})"
+    if isinstance(v, (int, float)):
+        return f"a number ({v!r})"
+    if isinstance(v, str):
+        return f"a string ({v!r})"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, Mapping):
+        return "a mapping"
+    return type(v).__name__
+
+
+def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def parse_duration(value: Any, what: str = "duration") -> float:
+    """Seconds from a number or a string such as ``90s``, ``10m``, ``2h``, ``1h30m``.
+
+    Raises:
+        ValueError: not a duration (the message says what is accepted).
+
+    Example:
+        >>> parse_duration("1h30m"), parse_duration(90), parse_duration("2.5s")
+        (5400.0, 90.0, 2.5)
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected seconds or a duration like 90s, 10m, 2h, 1h30m, "
+                         f"got {value!r}")
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        s = value.strip()
+        try:
+            return float(s)
+        except ValueError:
+            pass
+        if _DURATION_RE.match(s):
+            return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(s))
+    raise ValueError(f"{what}: cannot read {value!r} as a duration; use seconds or e.g. 90s, "
+                     "10m, 2h, 1h30m")
+
+
+class _Parser:
+    """Validates the data of one sweep file."""
+
+    def __init__(self, loc: _Locator, base: Path) -> None:
+        self.loc = loc
+        self.base = base
+
+    def err(self, path: str, detail: str) -> SweepFileError:
+        return self.loc.error(path, detail)
+
+    # --- helpers ----------------------------------------------------------------------
+    def keys(self, d: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
+        for k in d:
+            if k in allowed:
+                continue
+            key = str(k)
+            full = f"{path}.{key}" if path else key
+            hint = _did_you_mean(key, allowed)
+            if not path and (not hint or key in _NESTED_HOME):
+                # a key of a section written at the top level: max_trials -> limits.max_trials
+                close = difflib.get_close_matches(key, list(_NESTED_HOME), n=1, cutoff=0.75)
+                if close:
+                    hint = f" (did you mean {_NESTED_HOME[close[0]]}.{close[0]}?)"
+            where = f"{path} takes" if path else "known keys:"
+            raise self.err(full, f"unknown key {key!r}{hint}; {where} {', '.join(allowed)}")
+
+    def mapping(self, v: Any, path: str, example: str) -> Mapping[str, Any]:
+        if not isinstance(v, Mapping):
+            raise self.err(path, f"expected a mapping such as {example}, got {_kind(v)}")
+        return v
+
+    def string(self, v: Any, path: str) -> str:
+        if not isinstance(v, str) or not v.strip():
+            raise self.err(path, f"expected a non-empty string, got {_kind(v)}")
+        return v
+
+    def choice(self, v: Any, options: Sequence[str], path: str) -> str:
+        if not isinstance(v, str) or v.lower() not in options:
+            hint = _did_you_mean(str(v).lower(), options) if isinstance(v, str) else ""
+            raise self.err(path, f"must be one of {', '.join(options)}, got {v!r}{hint}")
+        return v.lower()
+
+    def integer(self, v: Any, path: str, minimum: int = 1) -> int:
+        ok = (isinstance(v, int) and not isinstance(v, bool)) or (
+            isinstance(v, float) and v.is_integer()
+        )
+        if not ok or int(v) < minimum:
+            kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+            raise self.err(path, f"must be {kind}, got {v!r}")
+        return int(v)
+
+    def number(self, v: Any, path: str) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise self.err(path, f"must be a finite number, got {v!r}")
+        return float(v)
+
+    def duration(self, v: Any, path: str, allow_zero: bool = False) -> float:
+        try:
+            s = parse_duration(v, path)
+        except ValueError as e:
+            raise self.err(path, str(e).split(": ", 1)[1]) from None
+        if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
+            raise self.err(path, f"must be a positive duration, got {v!r}")
+        return s
+
+    # --- the file ---------------------------------------------------------------------
+    def parse(self, d: Mapping[str, Any]) -> SweepSpec:
+        for k in d:
+            if not isinstance(k, str):
+                raise self.err(str(k), f"keys must be names, got {_kind(k)}")
+        self.keys(d, _TOP_KEYS, "")
+        name = self.name(d)
+        command, function = self.target(d)
+        if function is not None:
+            for k in _COMMAND_ONLY:
+                if k in d:
+                    raise self.err(k, "only for command sweeps; a function sweep runs the "
+                                      "function in hypersweep's own processes")
+        if "space" not in d:
+            raise self.err("space", "missing; e.g. space: {lr: loguniform(1e-5, 1e-1)}")
+        try:
+            space = parse_space(self.mapping(
+                d["space"], "space", "{lr: loguniform(1e-5, 1e-1)}"
+            ))
+        except SpaceError as e:
+            raise self.loc.wrap(e, "space") from None
+        if command is not None:
+            self.check_placeholders(command, space)
+        objectives = self.objectives(d)
+        sampler = self.sampler(d.get("sampler"))
+        early, warnings = self.early_stopping(d.get("early_stopping"), objectives)
+        limits = self.limits(d.get("limits"))
+        if len(objectives) > 1 and (limits.target is not None or limits.patience is not None):
+            key = "target" if limits.target is not None else "patience"
+            raise self.err(f"limits.{key}", "only for single-objective sweeps")
+        workdir = self.base
+        if "workdir" in d:
+            wd = Path(self.string(d["workdir"], "workdir")).expanduser()
+            workdir = (self.base / wd).resolve()
+            if not workdir.is_dir():
+                raise self.err("workdir", f"directory {str(workdir)!r} does not exist")
+        env = self.env(d.get("env"))
+        storage = self.storage(d.get("storage"))
+        params_as = self.choice(d["params_as"], _PARAMS_AS, "params_as") \
+            if "params_as" in d else "args"
+        reduce = "last"
+        if d.get("metrics") is not None:
+            m = self.mapping(d["metrics"], "metrics", "{reduce: last}")
+            self.keys(m, _METRICS_KEYS, "metrics")
+            if "reduce" in m:
+                reduce = self.choice(m["reduce"], _REDUCE, "metrics.reduce")
+        grace = self.duration(d["grace"], "grace", allow_zero=True) \
+            if "grace" in d else DEFAULT_GRACE
+        return SweepSpec(
+            file=self.loc.file, name=name, space=space, objectives=objectives,
+            command=command, function=function, base_dir=self.base, workdir=workdir,
+            env=types.MappingProxyType(env), sampler=sampler, early_stopping=early,
+            limits=limits, storage=storage, params_as=params_as, reduce=reduce, grace=grace,
+            warnings=tuple(warnings), lines=types.MappingProxyType(dict(self.loc.lines)),
+        )
+
+    def name(self, d: Mapping[str, Any]) -> str | None:
+        if "name" not in d:
+            return None
+        from hypersweep.study import _NAME_RE
+
+        v = d["name"]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            v = str(v)
+        if not isinstance(v, str) or not _NAME_RE.match(v):
+            raise self.err("name", f"{v!r} is not a valid study name; use letters, digits, "
+                                   "'_', '.', '-' (starting with a letter or digit)")
+        return v
+
+    def target(self, d: Mapping[str, Any]) -> tuple[str | tuple[str, ...] | None, str | None]:
+        has_cmd, has_fn = d.get("command") is not None, d.get("function") is not None
+        if has_cmd and has_fn:
+            raise self.err("function", "give either command or function, not both")
+        if not has_cmd and not has_fn:
+            raise self.err("command", "missing; give command: python train.py --lr {lr} "
+                                      "(or function: module:attr)")
+        if has_fn:
+            ref = self.string(d["function"], "function").strip()
+            m = _FUNCTION_RE.match(ref)
+            if not m:
+                raise self.err("function", f"expected 'module:attr' or 'path/file.py:attr', "
+                                           f"got {ref!r}")
+            return None, ref
+        cmd = d["command"]
+        if isinstance(cmd, str):
+            try:
+                argv = shlex.split(cmd)
+            except ValueError as e:
+                raise self.err("command", f"cannot split {cmd!r} into arguments: {e}") from None
+            if not argv:
+                raise self.err("command", "is empty")
+            return cmd, None
+        if isinstance(cmd, list):
+            if not cmd:
+                raise self.err("command", "is an empty list")
+            out = []
+            for i, a in enumerate(cmd):
+                if isinstance(a, bool) or not isinstance(a, (str, int, float)):
+                    raise self.err(f"command[{i}]", f"each argument must be a string, got "
+                                                    f"{_kind(a)}")
+                out.append(str(a))
+            return tuple(out), None
+        raise self.err("command", f"expected a string or a list of arguments, got {_kind(cmd)}")
+
+    def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
+        from hypersweep.execution.command import command_placeholders
+
+        names: list[str] = list(space._order)
+        parts = [command] if isinstance(command, str) else list(command)
+        for i, part in enumerate(parts):
+            path = "command" if isinstance(command, str) else f"command[{i}]"
+            try:
+                refs = command_placeholders(part if isinstance(command, str) else [part])
+            except HypersweepError as e:
+                raise self.loc.wrap(e, path) from None
+            for ref in sorted(refs):
+                if ref not in names:
+                    raise self.err(path, f"placeholder {{{ref}}} is not a parameter of the "
+                                         f"space{_did_you_mean(ref, names)}; parameters: "
+                                         f"{', '.join(names)}")
+
+    def objectives(self, d: Mapping[str, Any]) -> tuple[Objective, ...]:
+        if d.get("objective") is None:
+            raise self.err("objective", "missing; e.g. objective: {metric: val_accuracy, "
+                                        "goal: maximize}")
+        raw = d["objective"]
+        items = list(enumerate(raw)) if isinstance(raw, list) else [(None, raw)]
+        if not items:
+            raise self.err("objective", "is an empty list; give at least one {metric, goal}")
+        out: list[Objective] = []
+        for i, o in items:
+            path = "objective" if i is None else f"objective[{i}]"
+            o = self.mapping(o, path, "{metric: val_accuracy, goal: maximize}")
+            self.keys(o, _OBJECTIVE_KEYS, path)
+            if "metric" not in o:
+                raise self.err(path, "metric: missing; e.g. {metric: val_accuracy, goal: "
+                                     "maximize}")
+            metric = o["metric"]
+            if not isinstance(metric, str) or not metric.strip():
+                raise self.err(f"{path}.metric", f"expected a metric name, got {_kind(metric)}")
+            if metric == "step":
+                raise self.err(f"{path}.metric", "'step' is reserved for the report step; "
+                                                 "name the metric differently")
+            if "goal" not in o:
+                raise self.err(path, "goal: missing; say goal: maximize or goal: minimize")
+            goal = self.choice(o["goal"], _GOALS, f"{path}.goal")
+            if any(prev.metric == metric for prev in out):
+                raise self.err(f"{path}.metric", f"metric {metric!r} is listed twice")
+            out.append(Objective(metric, goal))
+        return tuple(out)
+
+    def sampler(self, v: Any) -> Mapping[str, Any] | None:
+        from hypersweep.samplers import make_sampler
+
+        if v is None:
+            return None
+        if isinstance(v, str):
+            v = {"name": v}
+        cfg = dict(self.mapping(v, "sampler", "{name: random, seed: 0}"))
+        seed = cfg.get("seed")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise self.err("sampler.seed", f"must be an integer, got {seed!r}")
+        try:
+            make_sampler(cfg)
+        except HypersweepError as e:
+            raise self.loc.wrap(e, "sampler") from None
+        return types.MappingProxyType(cfg)
+
+    def early_stopping(
+        self, v: Any, objectives: Sequence[Objective]
+    ) -> tuple[EarlyStopping | None, list[str]]:
+        if v is None:
+            return None, []
+        path = "early_stopping"
+        if isinstance(v, str):
+            v = {"policy": v}
+        d = dict(self.mapping(v, path, "{policy: median, delay: 5, interval: 1}"))
+        if "policy" not in d:
+            raise self.err(path, f"policy: missing; one of {', '.join(POLICIES)}")
+        if not _has_policies():  # no stopping registry: check the name, keep the options
+            policy = self.choice(d.pop("policy"), POLICIES, f"{path}.policy")
+            for k, val in d.items():
+                if isinstance(val, (Mapping, list)):
+                    raise self.err(f"{path}.{k}", f"expected a single value, got {_kind(val)}")
+            warning = (
+                f"{self.loc.file}:{self.loc.line(path)} early_stopping: accepted but not "
+                "applied (this installation has no stopping policies); trials run to their end"
+            )
+            return EarlyStopping(policy, types.MappingProxyType(d)), [warning]
+        from hypersweep.stopping import make_policy
+
+        try:
+            built = make_policy(d)
+            bind = getattr(built, "bind", None)
+            if built is not None and callable(bind):
+                bind(objectives)
+        except HypersweepError as e:
+            raise self.loc.wrap(e, path) from None
+        name = str(d.pop("policy"))
+        return EarlyStopping(name, types.MappingProxyType(d)), []
+
+    def limits(self, v: Any) -> Limits:
+        if v is None:
+            return Limits()
+        d = self.mapping(v, "limits", "{max_trials: 50, max_concurrent: 2, timeout: 1h}")
+        self.keys(d, _LIMIT_KEYS, "limits")
+        vals: dict[str, Any] = {}
+        for k, val in d.items():
+            p = f"limits.{k}"
+            if val is None:
+                continue
+            if k in ("timeout", "trial_timeout") or k.endswith("_seconds"):
+                vals[k] = self.duration(val, p)
+            elif k.startswith("max_") or k == "patience":
+                vals[k] = self.integer(val, p)
+            elif k == "target":
+                vals[k] = self.number(val, p)
+            else:  # a newer limit: Limits checks it
+                vals[k] = val
+        try:
+            return Limits(**vals)
+        except SpecError as e:
+            raise self.loc.wrap(e, "limits") from None
+
+    def env(self, v: Any) -> dict[str, str]:
+        if v is None:
+            return {}
+        d = self.mapping(v, "env", "{OMP_NUM_THREADS: 1}")
+        out: dict[str, str] = {}
+        for k, val in d.items():
+            p = f"env.{k}"
+            if not _ENV_NAME.match(str(k)):
+                raise self.err(p, f"{k!r} is not a valid environment variable name")
+            if isinstance(val, bool) or val is None or not isinstance(val, (str, int, float)):
+                raise self.err(p, f"expected a string or a number, got {_kind(val)}; quote "
+                                  "it, e.g. \"true\"")
+            out[str(k)] = str(val)
+        return out
+
+    def storage(self, v: Any) -> str | None:
+        if v is None:
+            return None
+        url = self.string(v, "storage").strip()
+        problem = storage_url_problem(url)
+        if problem:
+            raise self.err("storage", problem)
+        return url
+
+
+def storage_url_problem(url: str) -> str | None:
+    """Why ``url`` is not a storage URL hypersweep supports, or ``None`` when it is."""
+    if url in ("memory", ":memory:", "memory://") or url.startswith(_STORAGE_SCHEMES):
+        return None
+    return (f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db "
+            "or memory")
+
+
+# ======================================================================================
+# Building the Study and Runner
+# ======================================================================================
+@dataclass(frozen=True)
+class Overrides:
+    """Command-line values that replace the sweep file's (``None``: keep the file's).
+
+    Attributes:
+        name: the study name.
+        storage: the storage URL.
+        seed: the sampler seed (and the study's random generator seed).
+        max_trials, max_concurrent, timeout: replace the same limits.
+    """
+
+    name: str | None = None
+    storage: str | None = None
+    seed: int | None = None
+    max_trials: int | None = None
+    max_concurrent: int | None = None
+    timeout: float | None = None
+
+
+def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
+    """Import the callable named by ``"module:attr"`` or ``"path/file.py:attr"``.
+
+    The module's directory (the sweep file's directory for ``module:attr``) is put first
+    on ``sys.path``, so worker processes (which inherit ``sys.path``) import it too.
+
+    Raises:
+        HypersweepError: it cannot be imported or is not callable.
+    """
+    m = _FUNCTION_RE.match(ref)
+    if not m:
+        raise HypersweepError(f"function: expected 'module:attr' or 'path/file.py:attr', "
+                              f"got {ref!r}")
+    target, attr = m.group("target"), m.group("attr")
+    if target.endswith(".py") or "/" in target or os.sep in target:
+        file = (base_dir / target).resolve()
+        if not file.is_file():
+            raise HypersweepError(f"function: file {str(file)!r} does not exist")
+        directory, module_name = str(file.parent), file.stem
+    else:
+        directory, module_name = str(base_dir), target
+    if directory not in sys.path:
+        sys.path.insert(0, directory)
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise HypersweepError(f"function: cannot import {module_name!r}: {e}") from None
+    except Exception as e:
+        raise HypersweepError(
+            f"function: importing {module_name!r} failed: {type(e).__name__}: {e}"
+        ) from None
+    if target.endswith(".py"):
+        loaded = Path(getattr(module, "__file__", "") or "").resolve()
+        if loaded != (base_dir / target).resolve():
+            raise HypersweepError(
+                f"function: the module name {module_name!r} is taken by {str(loaded)!r}; "
+                "rename the file"
+            )
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            names = [n for n in dir(module) if not n.startswith("_")]
+            raise HypersweepError(f"function: {module_name!r} has no attribute {part!r}"
+                                  f"{_did_you_mean(part, names)}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise HypersweepError(f"function: {ref!r} is not callable")
+    return obj  # type: ignore[no-any-return]
+
+
+def effective(spec: SweepSpec, overrides: Overrides | None = None) -> SweepSpec:
+    """The spec with command-line overrides applied (validated like the file)."""
+    o = overrides or Overrides()
+    lim = spec.limits
+    changes: dict[str, Any] = {}
+    for k in ("max_trials", "max_concurrent", "timeout"):
+        v = getattr(o, k)
+        if v is not None:
+            changes[k] = v
+    if changes:
+        lim = replace(lim, **changes)  # Limits validates: "limits.timeout: must be ..."
+    sampler = spec.sampler
+    if o.seed is not None:
+        cfg = dict(sampler or {"name": "auto"})
+        from hypersweep.samplers import REGISTRY
+
+        if cfg["name"] not in REGISTRY:  # "auto" before it is registered
+            cfg["name"] = "random"
+        cfg["seed"] = o.seed
+        sampler = types.MappingProxyType(cfg)
+    return replace(
+        spec, name=o.name or spec.name, storage=o.storage or spec.storage, limits=lim,
+        sampler=sampler,
+    )
+
+
+def build(
+    spec: SweepSpec,
+    overrides: Overrides | None = None,
+    *,
+    progress: Progress | None = None,
+    callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
+) -> tuple[Study, Runner]:
+    """Create (or resume) the study and the runner a sweep file describes.
+
+    This is the Python API's own path: ``Study(...)``, ``Limits(...)``, an executor and
+    ``Runner(...)``. The sweep's command, ``params_as`` and ``workdir`` are stored in the
+    study's attributes (``sweep``) so ``hypersweep best`` can print a trial's command line.
+
+    Raises:
+        SweepFileError: a value the file holds is refused (located in the file).
+        SpecError: an override is invalid.
+        StorageError: the storage cannot be opened.
+    """
+    from hypersweep.execution.runner import Runner
+    from hypersweep.study import Study
+
+    spec = effective(spec, overrides)
+    if spec.name is None:
+        raise spec.error("name", "missing; give the study a name, e.g. name: digits-mlp "
+                                 "(or pass --name)")
+    seed = None
+    if spec.sampler is not None and spec.sampler.get("seed") is not None:
+        seed = int(spec.sampler["seed"])
+    policy = None
+    if spec.early_stopping is not None and _has_policies():
+        policy = spec.early_stopping.to_dict()  # the study builds it from the registry
+    executor = _executor(spec)
+    try:
+        study = Study(
+            spec.name, spec.space, list(spec.objectives),
+            sampler=dict(spec.sampler) if spec.sampler is not None else None,
+            policy=policy, storage=spec.storage, seed=seed,
+        )
+    except SpaceError as e:
+        raise _Locator(spec.file, spec.lines).wrap(e, "space") from None
+    except SpecError as e:
+        raise _Locator(spec.file, spec.lines).wrap(e, "name") from None
+    study._set_attrs(sweep=spec.sweep_attrs())
+    runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
+    return study, runner
+
+
+def _has_policies() -> bool:
+    try:
+        from hypersweep.stopping import make_policy  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _executor(spec: SweepSpec) -> Executor:
+    lim = spec.limits
+    if spec.function is not None:
+        from hypersweep.execution.function import FunctionExecutor
+
+        try:
+            fn = resolve_function(spec.function, spec.base_dir)
+            return FunctionExecutor(
+                fn, max_concurrent=lim.max_concurrent, trial_timeout=lim.trial_timeout,
+                grace=spec.grace,
+            )
+        except HypersweepError as e:
+            raise _Locator(spec.file, spec.lines).wrap(e, "function") from None
+    from hypersweep.execution.command import CommandExecutor
+
+    command = spec.command if isinstance(spec.command, str) else list(spec.command or ())
+    try:
+        return CommandExecutor(
+            command,
+            study_name=spec.name or "",
+            metrics=[o.metric for o in spec.objectives],
+            reduce=spec.reduce,
+            params_as=spec.params_as,
+            max_concurrent=lim.max_concurrent,
+            trial_timeout=lim.trial_timeout,
+            grace=spec.grace,
+            workdir=str(spec.workdir),
+            env=dict(spec.env),
+        )
+    except HypersweepError as e:
+        raise _Locator(spec.file, spec.lines).wrap(e, "command") from None

@@ -1,0 +1,56 @@
+"""Median stopping (Azure ML's median policy; Google Vizier's automated stopping rule).
+
+Reference: Golovin et al., "Google Vizier: A Service for Black-Box Optimization", KDD 2017
+(Sec. 3.2.2, the median stopping rule).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import numpy as np
+
+from hypersweep.stopping._common import CurvePolicy, Report, check_int
+
+__all__ = ["MedianPolicy"]
+
+
+class MedianPolicy(CurvePolicy):
+    """Stop a trial whose best value so far is worse than the median of the other trials'
+    running averages up to the same step.
+
+    At a judged step ``s``, each other trial that has reached step ``s`` (reported at
+    ``s`` or later; any state but FAILED) contributes the mean of its values at steps
+    ``<= s``. The trial stops when its best value at steps ``<= s`` is strictly worse than
+    the median of those means. Nothing is judged until ``min_trials`` other trials have
+    reached the step.
+
+    Args:
+        min_trials: how many other trials must have reached the step before the rule
+            applies (Azure's policy applies from the first one).
+        metric, goal, interval, delay: see :class:`~hypersweep.stopping._common.CurvePolicy`.
+
+    Example:
+        >>> from hypersweep.stopping import make_policy
+        >>> make_policy({"policy": "median", "delay": 5}).config()["delay"]
+        5
+    """
+
+    name: ClassVar[str] = "median"
+
+    def __init__(
+        self, *, min_trials: int = 1, metric: str | None = None, goal: str | None = None,
+        interval: int = 1, delay: int = 0,
+    ) -> None:
+        super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
+        self.min_trials = check_int("min_trials", min_trials, 1)
+
+    def _stop(self, rep: Report) -> bool:
+        means = rep.curves.running_mean(rep.others(), rep.step)
+        means = means[~np.isnan(means)]
+        if means.size < self.min_trials:
+            return False
+        return bool(rep.y.min() > np.median(means))
+
+    def _options(self) -> dict[str, Any]:
+        return {"min_trials": self.min_trials}

@@ -1,0 +1,11 @@
+"""Importable contract suites (pytest): every implementation of a protocol passes its suite.
+
+* :mod:`hypersweep.testing.samplers` — :class:`~hypersweep.testing.samplers.SamplerContract`
+  for every :class:`~hypersweep.samplers.Sampler`.
+* :mod:`hypersweep.testing.storage` — the storage contract suite.
+
+Import the submodule you need; this package imports nothing itself (pytest is only needed
+by the suites).
+"""
+
+from __future__ import annotations

@@ -1,0 +1,339 @@
+"""The sampler contract suite: every registered :class:`~hypersweep.samplers.Sampler` passes it.
+
+Run it over a sampler by subclassing :class:`SamplerContract` and providing a
+``sampler_factory`` fixture that returns a function ``seed -> fresh sampler``::
+
+    import pytest
+    from hypersweep.testing.samplers import SamplerContract
+
+    class TestMySampler(SamplerContract):
+        @pytest.fixture
+        def sampler_factory(self):
+            return lambda seed: MySampler(seed=seed)
+
+What the suite checks, on a space that uses every parameter type (with nested conditional
+groups):
+
+* every proposal passes :meth:`Space.validate <hypersweep.space.Space.validate>` unchanged:
+  in range, on its step, only the active parameters, every parameter reachable;
+* values are plain Python types (``int``, ``float``, ``str``, ``bool``, ``None``), never
+  numpy scalars;
+* the same seed and the same history give the same proposals, also in a fresh process with
+  a different ``PYTHONHASHSEED`` (so samplers must be picklable);
+* enqueued configurations come first; ``ask(n)`` with ``n > 1`` works;
+* proposals made while trials are RUNNING differ from each other;
+* a history holding FAILED trials, multi-objective values, or trials whose parameters no
+  longer fit the space does not break the sampler, and ``propose`` never changes it.
+
+The factory's samplers may end a study with
+:class:`~hypersweep.errors.SpaceExhausted` only on a finite space; the spaces used here
+are large enough (a grid sampler needs ``grid_points``, about 3, for continuous
+parameters).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+import pytest
+
+from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Param, Space
+from hypersweep.storage.memory import InMemoryStorage
+from hypersweep.study import Study
+from hypersweep.trial import Objective, Trial, TrialState
+
+__all__ = [
+    "SamplerContract",
+    "SamplerFactory",
+    "check_proposal",
+    "continuous_space",
+    "deterministic_value",
+    "every_type_space",
+    "run_study",
+    "seeded_run",
+]
+
+#: ``factory(seed) -> a fresh sampler``
+SamplerFactory = Callable[[int], Sampler]
+
+_PLAIN = (int, float, str, bool, type(None))
+
+
+def every_type_space() -> Space:
+    """A space with every parameter type, step and scale, and nested conditional groups."""
+    return Space({
+        "lr": Float(1e-5, 1e-1, log=True),
+        "dropout": Float(0.0, 0.5),
+        "decay": Float(0.0, 1.0, step=0.25),
+        "scale": Float(0.5, 8.0, log=True, step=0.5),
+        "layers": Int(1, 4),
+        "units": Int(8, 512, log=True),
+        "batch": Int(16, 128, step=16),
+        "noise": Normal(0.0, 1.0),
+        "gain": Normal(0.0, 0.5, log=True),
+        "shift": Normal(10.0, 3.0, step=1.0),
+        "ratio": Normal(1.0, 0.5, log=True, step=0.5),
+        "act": Choice(["relu", "tanh", "gelu"]),
+        "width": Choice([16, 32, 64]),
+        "mode": Choice([1, 2.5, "auto", None]),
+        "bias": Bool(),
+        "epochs": Fixed(10),
+        "tag": Fixed("v1"),
+        "optimizer": Choice({
+            "adam": {
+                "beta1": Float(0.8, 0.99),
+                "amsgrad": Bool(),
+                "schedule": Choice({"cosine": {"warmup": Int(0, 10)}, "constant": {}}),
+            },
+            "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Fixed(True)},
+        }),
+    })
+
+
+def continuous_space() -> Space:
+    """Three continuous parameters: every proposal should be new."""
+    return Space({"x": Float(-5.0, 5.0), "y": Float(1e-3, 1.0, log=True), "z": Float(0.0, 1.0)})
+
+
+def _expected_type(param: Param, value: Any) -> type:
+    if isinstance(param, Int):
+        return int
+    if isinstance(param, (Float, Normal)):
+        return float
+    if isinstance(param, Choice):
+        return type(param.options[param.index(value)])
+    raise TypeError(param)
+
+
+def check_proposal(space: Space, params: Any) -> None:
+    """Assert that ``params`` is a valid configuration of ``space`` in plain Python types.
+
+    Valid means :meth:`Space.validate` accepts it and returns it unchanged: every value in
+    range and on its step, exactly the active parameters (no inactive or unknown ones), and
+    each value of its parameter's type (``int`` for :class:`Int`, ``float`` for
+    :class:`Float` and :class:`Normal`, the option's own type for :class:`Choice`).
+    """
+    assert type(params) is dict, f"params must be a dict, got {type(params).__name__}"
+    for name, value in params.items():
+        assert isinstance(name, str)
+        assert type(value) in _PLAIN, (
+            f"{name}={value!r} is a {type(value).__module__}.{type(value).__name__}, "
+            "not a plain Python value"
+        )
+    clean = space.validate(params)  # raises SpaceError naming what is wrong
+    assert clean == params, f"validate() changed {params} into {clean}"
+    for c in space.columns:
+        if c.name in params:
+            want = _expected_type(c.param, params[c.name])
+            assert type(params[c.name]) is want, (
+                f"{c.name}={params[c.name]!r} should be a {want.__name__}"
+            )
+    for f in space._fixed:
+        if f.name in params:
+            assert type(params[f.name]) is type(f.value) and params[f.name] == f.value
+
+
+def deterministic_value(space: Space, params: dict[str, Any]) -> float:
+    """An objective that depends on every parameter and on nothing else."""
+    u = space.encode(params)
+    return float(np.nansum(u * np.arange(1, u.size + 1)) / (u.size + 1))
+
+
+def run_study(
+    study: Study, n_trials: int, fail_every: int = 0, leave_running: Sequence[int] = ()
+) -> list[dict[str, Any]]:
+    """Ask and tell ``n_trials`` trials one at a time; return their params in order.
+
+    Every ``fail_every``-th trial is told as FAILED; trial numbers in ``leave_running`` are
+    not told at all.
+    """
+    out = []
+    for i in range(n_trials):
+        t = study.ask()
+        out.append(t.params)
+        if t.number in leave_running:
+            continue
+        if fail_every and i % fail_every == fail_every - 1:
+            study.tell(t, error="failed on purpose")
+        else:
+            study.tell(t, deterministic_value(study.space, t.params))
+    return out
+
+
+def seeded_run(sampler: Sampler, seed: int = 7, n_trials: int = 16) -> list[dict[str, Any]]:
+    """The params of a seeded study's trials (used in this process and a fresh one)."""
+    study = Study("determinism", space=every_type_space(), sampler=sampler, storage="memory",
+                  seed=seed)
+    return run_study(study, n_trials, fail_every=5)
+
+
+def _seeded_run_main() -> None:  # pragma: no cover - runs in a subprocess
+    sampler = pickle.loads(sys.stdin.buffer.read())
+    seed, n_trials = int(sys.argv[1]), int(sys.argv[2])
+    print(json.dumps(seeded_run(sampler, seed, n_trials)))
+
+
+class SamplerContract:
+    """Behaviour every sampler guarantees (see :mod:`hypersweep.samplers.base`).
+
+    Subclasses provide the ``sampler_factory`` fixture.
+    """
+
+    n_trials = 20
+
+    @pytest.fixture
+    def sampler_factory(self) -> SamplerFactory:  # pragma: no cover - the subclass gives it
+        raise NotImplementedError("subclass SamplerContract with a sampler_factory fixture")
+
+    def study(
+        self, factory: SamplerFactory, space: Space | None = None, seed: int = 0,
+        name: str = "contract", storage: Any = "memory", objective: Any = None,
+    ) -> Study:
+        return Study(name, space=space if space is not None else every_type_space(),
+                     objective=objective, sampler=factory(seed), storage=storage, seed=seed)
+
+    # --- validity ----------------------------------------------------------------------
+    def test_proposals_are_valid_for_every_parameter_type(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        study = self.study(sampler_factory, objective={"metric": "score", "goal": "maximize"})
+        space = study.space
+        proposed = run_study(study, self.n_trials, fail_every=4)
+        for params in proposed:
+            check_proposal(space, params)
+        seen = set().union(*proposed)
+        missing = set(space.names) - seen
+        assert not missing, f"never proposed (nested groups not explored?): {sorted(missing)}"
+        assert {p["optimizer"] for p in proposed} == {"adam", "sgd"}
+
+    def test_propose_returns_n_valid_proposals(self, sampler_factory: SamplerFactory) -> None:
+        space = every_type_space()
+        history = History(space, [Objective("loss")])
+        proposals = sampler_factory(0).propose(space, history, np.random.default_rng(0), 6)
+        assert len(proposals) == 6
+        for p in proposals:
+            assert isinstance(p, Proposal)
+            check_proposal(space, p.params)
+
+    def test_ask_n_gives_n_running_trials(self, sampler_factory: SamplerFactory) -> None:
+        study = self.study(sampler_factory)
+        run_study(study, 3)
+        trials = study.ask(4)
+        assert len(trials) == 4
+        assert [t.number for t in trials] == [3, 4, 5, 6]
+        assert all(t.state == TrialState.RUNNING for t in trials)
+        for t in trials:
+            check_proposal(study.space, t.params)
+        assert len(study.trials(states=[TrialState.RUNNING])) == 4
+
+    # --- reproducibility --------------------------------------------------------------
+    def test_same_seed_same_proposals(self, sampler_factory: SamplerFactory) -> None:
+        first = seeded_run(sampler_factory(7))
+        second = seeded_run(sampler_factory(7))
+        assert first == second
+        assert repr(first) == repr(second)  # same types too (1 vs 1.0)
+
+    def test_same_seed_same_proposals_in_a_fresh_process(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        here = json.loads(json.dumps(seeded_run(sampler_factory(11), seed=11, n_trials=12)))
+        hash_seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
+        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
+               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        code = "from hypersweep.testing.samplers import _seeded_run_main; _seeded_run_main()"
+        proc = subprocess.run(
+            [sys.executable, "-c", code, "11", "12"], input=pickle.dumps(sampler_factory(11)),
+            capture_output=True, env=env, timeout=120, check=False,
+        )
+        assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
+        there = json.loads(proc.stdout.decode())
+        assert there == here
+
+    # --- the study around the sampler -------------------------------------------------
+    def test_enqueued_trials_come_first(self, sampler_factory: SamplerFactory) -> None:
+        study = self.study(sampler_factory)
+        run_study(study, 3)
+        queued = study.space.sample(np.random.default_rng(123), 2)
+        for params in queued:
+            study.enqueue(params)
+        first = study.ask()
+        assert first.params == queued[0]
+        rest = study.ask(2)
+        assert rest[0].params == queued[1]
+        check_proposal(study.space, rest[1].params)
+        assert rest[1].number == 5  # the sampler's proposal comes after the queue
+        assert not study.trials(states=[TrialState.QUEUED])
+
+    def test_running_trials_get_distinct_configurations(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        study = self.study(sampler_factory, space=continuous_space())
+        run_study(study, 2)
+        asked = [study.ask() for _ in range(5)]  # no tell: all five RUNNING
+        configs = {tuple(sorted(t.params.items())) for t in asked}
+        assert len(configs) == 5, [t.params for t in asked]
+        batch = study.ask(5)
+        configs |= {tuple(sorted(t.params.items())) for t in batch}
+        assert len(configs) == 10
+
+    def test_history_with_failed_and_unfit_trials(self, sampler_factory: SamplerFactory) -> None:
+        storage = InMemoryStorage()
+        old = Space({"x": Float(0.0, 10.0), "gone": Int(1, 5), "act": Choice(["a", "b", "c"])})
+        study = self.study(sampler_factory, space=old, storage=storage, name="edited")
+        run_study(study, 8, fail_every=2, leave_running=[6])
+        study.tell(study.ask(), float("nan"))  # a NaN value: FAILED too
+        # the user edits the space and resumes: the old params no longer fit
+        new = Space({"x": Float(0.0, 1.0), "act": Choice(["a", "d"]), "n": Int(1, 3)})
+        resumed = self.study(sampler_factory, space=new, storage=storage, name="edited")
+        resumed.sync()
+        assert not resumed.history.valid[:9].any()
+        proposed = run_study(resumed, 6, fail_every=3)
+        for params in proposed:
+            check_proposal(new, params)
+
+    def test_history_snapshots_of_every_state(self, sampler_factory: SamplerFactory) -> None:
+        space = every_type_space()
+        objectives = [Objective("loss"), Objective("acc", "maximize")]
+        history = History(space, objectives)
+        configs = space.sample(np.random.default_rng(5), 6)
+        history.update([
+            Trial(0, TrialState.COMPLETED, configs[0], values=(0.5, 0.9)),
+            Trial(1, TrialState.FAILED, configs[1], error="boom"),
+            Trial(2, TrialState.RUNNING, configs[2]),
+            Trial(3, TrialState.STOPPED, configs[3], values=(0.7, 0.2)),
+            Trial(4, TrialState.QUEUED, configs[4]),
+            Trial(5, TrialState.COMPLETED, {"unknown": 1, "lr": 5.0}, values=(0.1, 0.1)),
+            Trial(6, TrialState.FAILED, {}, error="no params"),
+            Trial(7, TrialState.COMPLETED, configs[5], values=(0.3, 0.8)),
+        ])
+        assert history.valid.tolist() == [True] * 5 + [False, False, True]
+        before = (history.version, history.X.copy(), history.Y.copy(), history.state.copy())
+        proposals = sampler_factory(0).propose(space, history, np.random.default_rng(1), 3)
+        assert len(proposals) == 3
+        for p in proposals:
+            check_proposal(space, p.params)
+        # a sampler is pure: it never changes the history it reads
+        assert history.version == before[0]
+        np.testing.assert_array_equal(history.X, before[1])
+        np.testing.assert_array_equal(history.Y, before[2])
+        np.testing.assert_array_equal(history.state, before[3])
+
+    def test_multi_objective_study(self, sampler_factory: SamplerFactory) -> None:
+        study = self.study(
+            sampler_factory, space=continuous_space(),
+            objective=[{"metric": "loss"}, {"metric": "acc", "goal": "maximize"}],
+        )
+        for i in range(12):
+            t = study.ask()
+            check_proposal(study.space, t.params)
+            x, y = t.params["x"], t.params["y"]
+            study.tell(t, {"loss": x * x + i, "acc": y})
+        assert study.best_trials
