@@ -19,6 +19,8 @@ REGISTRY: dict[str, str] = {
     "random": "hypersweep.samplers.random:RandomSampler",
     "grid": "hypersweep.samplers.grid:GridSampler",
     "sobol": "hypersweep.samplers.sobol:SobolSampler",
+    "anneal": "hypersweep.samplers.anneal:AnnealSampler",
+    "cmaes": "hypersweep.samplers.cmaes:CMAESSampler",
 }
 
 
