@@ -81,8 +81,8 @@ import numpy as np
 
 FLOOR = 1e-8  # precision floor of the log10 tables (BBOB's final target)
 LOW, HIGH = -5.0, 5.0
-NON_SEARCH = {"grid", "pbt"}  # registry names that are not black-box search samplers
-GP_SAMPLERS = {"gp", "optuna-gp"}
+NON_SEARCH = {"grid", "pbt", "bohb"}  # registry names that are not black-box search samplers
+GP_SAMPLERS = {"gp", "auto", "optuna-gp"}  # auto is GP within 100 evaluations
 PEERS = (
     "optuna-tpe",
     "optuna-tpe-mv",

@@ -472,6 +472,7 @@ def test_registry_builds_every_policy_and_config_round_trips() -> None:
         "threshold": {"threshold": 0.5, "metric": "loss", "goal": "minimize"},
         "asha": {"min_resource": 1, "max_resource": 27},
         "hyperband": {"max_resource": 27, "reduction_factor": 3},
+        "pbt": {},
     }
     assert set(specs) == set(REGISTRY)
     for name, opts in specs.items():

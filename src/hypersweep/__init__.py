@@ -27,7 +27,14 @@ from hypersweep.errors import (
     TrialNotRunning,
     TrialStopped,
 )
-from hypersweep.report import budget, params, report, should_stop
+from hypersweep.report import (
+    budget,
+    checkpoint_dir,
+    params,
+    report,
+    restore_from,
+    should_stop,
+)
 
 if TYPE_CHECKING:
     from hypersweep.execution.runner import Limits
@@ -84,9 +91,11 @@ __all__ = [
     "TrialState",
     "TrialStopped",
     "budget",
+    "checkpoint_dir",
     "open_storage",
     "params",
     "report",
+    "restore_from",
     "should_stop",
 ]
 

@@ -23,7 +23,11 @@ database driver and nothing Python-specific:
 * ``HYPERSWEEP_METRICS_FILE``: a file to append JSON lines to, one report each:
   ``{"step": 3, "val_accuracy": 0.91}``;
 * ``HYPERSWEEP_STOP_FILE``: a file that exists once the trial should stop; SIGINT means
-  the same.
+  the same;
+* ``HYPERSWEEP_CHECKPOINT_DIR``: this trial's checkpoint directory
+  (``<runs_dir>/<study>/<trial number>/checkpoint``); ``HYPERSWEEP_RESTORE_FROM``: the
+  checkpoint directory to start from (set only when the trial resumes another one, as a
+  PBT segment does; see :mod:`hypersweep.samplers.pbt`).
 
 This module imports nothing heavy (no numpy, no SQLAlchemy): ``import hypersweep`` inside
 a trial script stays well under 50 ms.
@@ -41,7 +45,15 @@ from typing import Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
 
-__all__ = ["RunningTrial", "budget", "params", "report", "should_stop"]
+__all__ = [
+    "RunningTrial",
+    "budget",
+    "checkpoint_dir",
+    "params",
+    "report",
+    "restore_from",
+    "should_stop",
+]
 
 #: Reserved key of a report line that carries the step.
 STEP_KEY = "step"
@@ -75,6 +87,8 @@ class RunningTrial:
         number: the trial number.
         params: the configuration.
         budget: the resource this trial may use (steps), or ``None`` for no limit.
+        restore_from: the checkpoint directory to start from (a resumed PBT segment), or
+            ``None`` for a fresh start.
     """
 
     def __init__(
@@ -83,10 +97,14 @@ class RunningTrial:
         params: Mapping[str, Any],
         send: Callable[[int, dict[str, float]], bool],
         budget: float | None = None,
+        checkpoint_dir: str | None = None,
+        restore_from: str | None = None,
     ) -> None:
         self.number = number
         self.params = dict(params)
         self.budget = budget
+        self.restore_from = restore_from
+        self._checkpoint_dir = checkpoint_dir
         self._send = send
         self._step = -1
         self._stop = False
@@ -113,6 +131,14 @@ class RunningTrial:
     def should_stop(self) -> bool:
         """True once the trial has been told to stop."""
         return self._stop
+
+    @property
+    def checkpoint_dir(self) -> str | None:
+        """This trial's checkpoint directory (created on first use), or ``None`` when the
+        executor gives none. Save state here before reporting a step."""
+        if self._checkpoint_dir is not None:
+            os.makedirs(self._checkpoint_dir, exist_ok=True)
+        return self._checkpoint_dir
 
     def __repr__(self) -> str:
         return f"RunningTrial(number={self.number}, params={self.params!r})"
@@ -167,6 +193,33 @@ def budget() -> float | None:
         return _current.budget
     raw = os.environ.get("HYPERSWEEP_BUDGET")
     return float(raw) if raw else None
+
+
+def checkpoint_dir() -> str | None:
+    """This trial's checkpoint directory (created if needed), or ``None`` outside hypersweep.
+
+    Save the state to resume from (weights, optimizer, the step) here before reporting a
+    step: a resumed trial (a PBT segment) starts from it.
+    """
+    if _current is not None:
+        return _current.checkpoint_dir
+    path = os.environ.get("HYPERSWEEP_CHECKPOINT_DIR")
+    if not path:
+        return None
+    os.makedirs(path, exist_ok=True)
+    return path
+
+
+def restore_from() -> str | None:
+    """The checkpoint directory this trial starts from, or ``None`` for a fresh start.
+
+    Set when the trial resumes another trial's training (a PBT segment continues its own
+    member or copies a better one): load the state saved there, and continue the step
+    count from the step saved with it.
+    """
+    if _current is not None:
+        return _current.restore_from
+    return os.environ.get("HYPERSWEEP_RESTORE_FROM") or None
 
 
 def report(step: int | None = None, **metrics: Any) -> None:

@@ -120,7 +120,7 @@ _STORAGE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:"
 
 #: Early-stopping policies (used to check ``early_stopping.policy`` when the stopping
 #: registry is not available; otherwise the registry validates every option).
-POLICIES = ("median", "bandit", "truncation", "threshold", "asha", "hyperband")
+POLICIES = ("median", "bandit", "truncation", "threshold", "asha", "hyperband", "pbt")
 
 # Keys that belong one level down: "max_trials" at the top level means limits.max_trials.
 _NESTED_HOME = {
@@ -1050,7 +1050,7 @@ def _executor(spec: SweepSpec) -> Executor:
             fn = resolve_function(spec.function, spec.base_dir)
             return FunctionExecutor(
                 fn, max_concurrent=lim.max_concurrent, trial_timeout=lim.trial_timeout,
-                grace=spec.grace,
+                grace=spec.grace, study_name=spec.name,
             )
         except HypersweepError as e:
             raise _Locator(spec.file, spec.lines).wrap(e, "function") from None

@@ -188,13 +188,15 @@ class Study:
         self.objectives: tuple[Objective, ...] = rec.objectives
         self.space = new_space if new_space is not None else Space(rec.space or {})
         self.sampler = make_sampler(sampler)
+        sampler_seed = self.sampler.seed
         if self.sampler.seed is None:
             self.sampler.seed = int(rec.attrs.get("seed", 0))
         self.policy = make_policy(policy)
         if self.policy is not None:
             self.policy.bind(self.objectives)
         self.seed = seed
-        self.rng = np.random.default_rng(seed)
+        # a seed given to the study or, failing that, to the sampler makes proposals repeatable
+        self.rng = np.random.default_rng(seed if seed is not None else sampler_seed)
         self._history = History(self.space, self.objectives)
         self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
@@ -593,6 +595,7 @@ class Study:
         max_trial_seconds: float | None = None,
         isolation: str = "auto",
         progress: Any = None,
+        runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -616,6 +619,8 @@ class Study:
                 this process: no pickling, no timeout) or ``"auto"`` (inline only when
                 ``max_concurrent == 1`` and there is no ``trial_timeout``).
             progress: a progress display (see :mod:`hypersweep.execution.runner`).
+            runs_dir: where the trials' directories go
+                (``<runs_dir>/<study>/<number>/checkpoint``: ``trial.checkpoint_dir``).
 
         Returns:
             The best trial (single objective), else ``None``.
@@ -630,7 +635,7 @@ class Study:
         )
         executor = FunctionExecutor(
             fn, max_concurrent=limits.max_concurrent, trial_timeout=trial_timeout,
-            isolation=isolation,
+            isolation=isolation, study_name=self.name, runs_dir=runs_dir,
         )
         Runner(self, executor, limits, callbacks=callbacks or (), progress=progress).run()
         return self.best_trial if len(self.objectives) == 1 else None

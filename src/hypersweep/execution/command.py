@@ -12,7 +12,10 @@ to files under ``<runs_dir>/<study>/<trial number>/``:
 * ``stdout.log``, ``stderr.log``: what the process printed;
 * ``metrics.jsonl``: the in-trial SDK's reports (``HYPERSWEEP_METRICS_FILE``);
 * ``params.json``: the parameters, when delivered as ``json``;
-* ``STOP``: created when the trial is asked to stop (``HYPERSWEEP_STOP_FILE``).
+* ``STOP``: created when the trial is asked to stop (``HYPERSWEEP_STOP_FILE``);
+* ``checkpoint/``: the trial's checkpoint directory (``HYPERSWEEP_CHECKPOINT_DIR``). A
+  trial whose ``restore_from`` system attribute names another trial (a PBT segment) gets
+  that trial's checkpoint directory as ``HYPERSWEEP_RESTORE_FROM``.
 
 Python trials run with ``PYTHONUNBUFFERED=1`` (unless ``env`` or the environment sets
 it): a script's ``print`` reaches ``stdout.log`` at once even though stdout is a file,
@@ -104,7 +107,7 @@ _CHUNK = 1 << 20
 _PROTOCOL_ENV = (
     "HYPERSWEEP_PARAMS", "HYPERSWEEP_PARAMS_FILE", "HYPERSWEEP_METRICS_FILE",
     "HYPERSWEEP_STOP_FILE", "HYPERSWEEP_TRIAL", "HYPERSWEEP_STUDY", "HYPERSWEEP_RUN_DIR",
-    "HYPERSWEEP_BUDGET",
+    "HYPERSWEEP_BUDGET", "HYPERSWEEP_CHECKPOINT_DIR", "HYPERSWEEP_RESTORE_FROM",
 )
 _PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 
@@ -656,8 +659,12 @@ class CommandExecutor(Executor):
             raise HypersweepError("executor is full")
         number = trial.number
         run_dir = os.path.join(self.runs_dir, self.study_name, str(number))
+        src = trial.system_attrs.get("restore_from")
+        restore = (os.path.join(self.runs_dir, self.study_name, str(src), "checkpoint")
+                   if isinstance(src, int) and not isinstance(src, bool) and src >= 0
+                   else None)
         try:
-            self._launch(number, dict(trial.params), budget, run_dir)
+            self._launch(number, dict(trial.params), budget, run_dir, restore)
         except (HypersweepError, OSError, ValueError) as e:
             msg = str(e)
             if isinstance(e, OSError):
@@ -665,7 +672,8 @@ class CommandExecutor(Executor):
             self._pending.append(Outcome(number, "failed", error=msg))
 
     def _launch(
-        self, number: int, params: dict[str, Any], budget: float | None, run_dir: str
+        self, number: int, params: dict[str, Any], budget: float | None, run_dir: str,
+        restore: str | None = None,
     ) -> None:
         os.makedirs(run_dir, exist_ok=True)
         join = os.path.join
@@ -695,6 +703,10 @@ class CommandExecutor(Executor):
         env["HYPERSWEEP_TRIAL"] = str(number)
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
+        env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
+        os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
+        if restore is not None:
+            env["HYPERSWEEP_RESTORE_FROM"] = restore
         if budget is not None:
             env["HYPERSWEEP_BUDGET"] = format_value(budget)
         with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:

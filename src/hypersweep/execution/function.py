@@ -6,6 +6,11 @@ pickled once per worker, so it must be importable: defined at module level, not 
 or a nested function. Each report travels to the runner over a pipe and the worker waits
 for the decision, so ``trial.report`` raises ``TrialStopped`` exactly when the policy says
 stop. A trial past its timeout has its worker process killed (and replaced).
+
+Each trial has a checkpoint directory, ``<runs_dir>/<study>/<trial number>/checkpoint``
+(the layout of command trials), created when the trial first asks for it
+(``trial.checkpoint_dir``); a trial whose ``restore_from`` system attribute names another
+trial gets that trial's checkpoint directory as ``trial.restore_from``.
 """
 
 from __future__ import annotations
@@ -31,6 +36,9 @@ from hypersweep.trial import Trial
 
 __all__ = ["FunctionExecutor"]
 
+#: seconds a worker may take to pick up a trial (start-up and imports) under a trial_timeout
+_START_LIMIT = 300.0
+
 
 def _arity(fn: Callable[..., Any]) -> int:
     """1 if ``fn`` takes only ``params``, else 2 (``params, trial``)."""
@@ -52,9 +60,12 @@ def _arity(fn: Callable[..., Any]) -> int:
 def _run_one(
     fn: Callable[..., Any], arity: int, number: int, params: dict[str, Any],
     budget: float | None, send: Callable[[int, dict[str, float]], bool],
+    dirs: tuple[str | None, str | None] = (None, None),
 ) -> tuple[str, Any]:
-    """Run one trial in this process; return (status, result-or-error-text)."""
-    handle = RunningTrial(number, params, send, budget)
+    """Run one trial in this process; return (status, result-or-error-text).
+
+    ``dirs`` is (checkpoint directory, directory to restore from)."""
+    handle = RunningTrial(number, params, send, budget, *dirs)
     _set_current(handle)
     try:
         result = fn(params) if arity == 1 else fn(params, handle)
@@ -77,14 +88,15 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             return
         if msg[0] == "exit":
             return
-        _, number, params, budget = msg
+        _, number, params, budget, *dirs = msg
+        conn.send(("started", number))  # the trial's time limit starts now
 
         def send(step: int, metrics: dict[str, float], _n: int = number) -> bool:
             conn.send(("report", _n, step, metrics))
             reply = conn.recv()
             return bool(reply[1])
 
-        status, payload = _run_one(fn, arity, number, params, budget, send)
+        status, payload = _run_one(fn, arity, number, params, budget, send, (*dirs,))
         try:
             conn.send(("done", number, status, payload))
         except Exception as e:  # the result could not be pickled
@@ -112,6 +124,9 @@ class FunctionExecutor(Executor):
         isolation: ``"process"``, ``"inline"`` or ``"auto"`` (inline only when
             ``max_concurrent == 1`` and no ``trial_timeout``).
         grace: seconds a stopped trial has to end by itself before its process is killed.
+        study_name: names the trials' directories ``<runs_dir>/<study_name>/<number>/``;
+            ``None``: trials get no checkpoint directory.
+        runs_dir: where trial directories go.
     """
 
     def __init__(
@@ -121,6 +136,8 @@ class FunctionExecutor(Executor):
         trial_timeout: float | None = None,
         isolation: str = "auto",
         grace: float = 5.0,
+        study_name: str | None = None,
+        runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
     ) -> None:
         if not callable(fn):
             raise HypersweepError(f"optimize: fn must be callable, got {type(fn).__name__}")
@@ -143,6 +160,8 @@ class FunctionExecutor(Executor):
         self.trial_timeout = trial_timeout
         self.isolation = isolation
         self.grace = grace
+        self.study_name = study_name
+        self.runs_dir = os.path.abspath(runs_dir)
         self._on_report: ReportHandler | None = None
         self._workers: list[_Worker] = []
         self._inline: list[tuple[Trial, float | None]] = []
@@ -190,9 +209,21 @@ class FunctionExecutor(Executor):
             w = self._spawn()
         w.number = trial.number
         w.started = time.monotonic()
-        w.deadline = None if self.trial_timeout is None else w.started + self.trial_timeout
+        # the time limit starts when the worker acknowledges the trial (a fresh worker
+        # first imports the objective's module); a worker that never does is failed
+        w.deadline = None if self.trial_timeout is None else w.started + _START_LIMIT
         w.stop_at = None
-        w.conn.send(("run", trial.number, dict(trial.params), budget))
+        w.conn.send(("run", trial.number, dict(trial.params), budget, *self._dirs(trial)))
+
+    def _dirs(self, trial: Trial) -> tuple[str | None, str | None]:
+        """(its checkpoint directory, the checkpoint directory to restore from)."""
+        if self.study_name is None:
+            return None, None
+        base = os.path.join(self.runs_dir, self.study_name)
+        src = trial.system_attrs.get("restore_from")
+        ok = isinstance(src, int) and not isinstance(src, bool) and src >= 0
+        return (os.path.join(base, str(trial.number), "checkpoint"),
+                os.path.join(base, str(src), "checkpoint") if ok else None)
 
     def _spawn(self) -> _Worker:
         ctx = mp.get_context("spawn")
@@ -277,6 +308,10 @@ class FunctionExecutor(Executor):
 
     def _handle(self, w: _Worker, msg: tuple[Any, ...], out: list[Outcome]) -> None:
         kind = msg[0]
+        if kind == "started":
+            if self.trial_timeout is not None and w.number == msg[1]:
+                w.deadline = time.monotonic() + self.trial_timeout
+            return
         if kind == "report":
             _, number, step, metrics = msg
             stop = w.stop_at is not None
@@ -310,7 +345,8 @@ class FunctionExecutor(Executor):
                 stopped = self._on_report(n, step, metrics) == Decision.STOP
             return stopped
 
-        status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget, send)
+        status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget, send,
+                                   self._dirs(trial))
         self._stop_inline.discard(n)
         if status == "failed":
             return [Outcome(n, "failed", error=str(payload))]

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ class Runner:
         self.started_at = time.time()
         self._t0 = time.monotonic()
         self._stop_cause: dict[int, str] = {}
+        self._beating = threading.Event()  # set: stop the heartbeat thread
 
     # ------------------------------------------------------------------------------------
     @property
@@ -268,6 +270,8 @@ class Runner:
             try:
                 trial = self.study.ask()
             except SpaceExhausted as e:
+                if self.running:  # a running trial may open new proposals (a PBT member)
+                    return
                 self._set_stop(f"search space exhausted: {e}")
                 return
             budget = trial.system_attrs.get("budget")
@@ -294,6 +298,9 @@ class Runner:
         self._call_progress("start")
         last_beat = time.monotonic()
         interrupted = False
+        beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat",
+                                 daemon=True)
+        beats.start()
         try:
             while True:
                 self._check_limits()
@@ -314,18 +321,30 @@ class Runner:
                     self._check_after_trial()
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
                     last_beat = time.monotonic()
-                    study.heartbeat(list(self.running))
                     study.recover(self.stale_after)
                 self._call_progress("update")
         except KeyboardInterrupt:
             interrupted = True
             self._set_stop("interrupted (Ctrl-C)", hard=True)
         finally:
+            self._beating.set()
             self._cleanup()
+            beats.join(5.0)
         self._call_progress("end")
         if interrupted:
             raise KeyboardInterrupt
         return self.stop_reason or ""
+
+    def _heartbeats(self) -> None:
+        """Refresh running trials' heartbeats from a thread, so that a long inline trial
+        (which blocks the loop) is never mistaken for a lost one."""
+        storage, study_id = self.study.storage, self.study._id
+        while not self._beating.wait(self.heartbeat_interval):
+            ids = [t.id for t in list(self.running.values())]
+            try:
+                storage.heartbeat(study_id, ids)
+            except Exception:  # the next beat retries; staleness needs many misses
+                log.debug("heartbeat failed", exc_info=True)
 
     def _poll_timeout(self) -> float:
         t = min(0.5, self.heartbeat_interval)

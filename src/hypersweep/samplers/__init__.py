@@ -21,6 +21,7 @@ REGISTRY: dict[str, str] = {
     "sobol": "hypersweep.samplers.sobol:SobolSampler",
     "anneal": "hypersweep.samplers.anneal:AnnealSampler",
     "cmaes": "hypersweep.samplers.cmaes:CMAESSampler",
+    "pbt": "hypersweep.samplers.pbt:PBTSampler",
 }
 
 

@@ -30,6 +30,7 @@ REGISTRY: dict[str, str] = {
     "threshold": "hypersweep.stopping.threshold:ThresholdPolicy",
     "asha": "hypersweep.stopping.asha:ASHAPolicy",
     "hyperband": "hypersweep.stopping.hyperband:HyperbandPolicy",
+    "pbt": "hypersweep.stopping.pbt:PBTPolicy",
 }
 
 
