@@ -29,7 +29,7 @@ from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["Report", "Storage", "StudyRecord", "SyncResult"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 @dataclass(frozen=True)

@@ -65,6 +65,8 @@ studies = sa.Table(
     sa.Column("attrs", sa.Text, nullable=False),
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("trial_seq", sa.BigInteger, nullable=False),  # last seq that changed a trial
+    sa.Column("report_seq", sa.BigInteger, nullable=False),  # last seq that added a report
     sa.Column("n_trials", sa.Integer, nullable=False),
     sa.UniqueConstraint("name", name="uq_hs_studies_name"),
 )
@@ -283,6 +285,10 @@ class SQLStorage(Storage):
             v = conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
             if v is None:
                 conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
+            elif v < SCHEMA_VERSION:
+                self._migrate(conn, int(v))
+                conn.execute(schema_table.delete())
+                conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
             return v  # type: ignore[no-any-return]
 
         try:
@@ -297,11 +303,27 @@ class SQLStorage(Storage):
                 f"hypersweep understands ({SCHEMA_VERSION}); upgrade hypersweep"
             )
 
-    def _bump(self, conn: Connection, study_id: int, new_trials: int = 0) -> tuple[int, int]:
-        """Take the study's write lock; return (new seq, n_trials after the bump)."""
+    @staticmethod
+    def _migrate(conn: Connection, version: int) -> None:
+        """Upgrade an older schema in place (inside the schema transaction)."""
+        if version < 2:  # v2: per-kind change markers on studies (sync skips idle queries)
+            for col in ("trial_seq", "report_seq"):
+                conn.exec_driver_sql(
+                    f"ALTER TABLE hs_studies ADD COLUMN {col} BIGINT NOT NULL DEFAULT 0")
+            conn.exec_driver_sql("UPDATE hs_studies SET trial_seq = seq, report_seq = seq")
+
+    def _bump(
+        self, conn: Connection, study_id: int, new_trials: int = 0, kind: str = "trial"
+    ) -> tuple[int, int]:
+        """Take the study's write lock; return (new seq, n_trials after the bump).
+
+        ``kind`` says what the transaction changes ("trial" or "report"), so a reader can
+        skip the query for the other kind."""
+        marker = studies.c.trial_seq if kind == "trial" else studies.c.report_seq
         stmt = (
             studies.update().where(studies.c.id == study_id)
-            .values(seq=studies.c.seq + 1, n_trials=studies.c.n_trials + new_trials)
+            .values({studies.c.seq: studies.c.seq + 1, marker: studies.c.seq + 1,
+                     studies.c.n_trials: studies.c.n_trials + new_trials})
         )
         if self._returning:
             row = conn.execute(stmt.returning(studies.c.seq, studies.c.n_trials)).first()
@@ -341,7 +363,8 @@ class SQLStorage(Storage):
         values = {
             "name": name, "objectives": _dumps([o.to_dict() for o in objectives]),
             "space": None if space is None else _dumps(space), "attrs": _dumps(dict(attrs or {})),
-            "created_at": time.time(), "seq": 0, "n_trials": 0,
+            "created_at": time.time(), "seq": 0, "trial_seq": 0, "report_seq": 0,
+            "n_trials": 0,
         }
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -418,6 +441,73 @@ class SQLStorage(Storage):
         return counts
 
     # ------------------------------------------------------------------------------------
+    # PostgreSQL single-statement paths: the study bump and the trial write in one
+    # data-modifying CTE (one round trip, atomic on its own; the row lock on the study is
+    # held to the statement's commit, so sequence numbers still become visible in order)
+    # ------------------------------------------------------------------------------------
+    def _single(self, stmt: Any, params: dict[str, Any]) -> Any:
+        def run(conn: Connection) -> Any:
+            return conn.execute(stmt, params).first()
+
+        return self._read(run)  # autocommit: the statement is its own transaction
+
+    _PG_CREATE = sa.text(
+        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1, "
+        "n_trials = n_trials + 1 WHERE id = :sid RETURNING seq, n_trials) "
+        "INSERT INTO hs_trials (study_id, number, state, params, started_at, heartbeat_at, "
+        "worker_id, user_attrs, system_attrs, dedup_key, seq) "
+        "SELECT :sid, s.n_trials - 1, :state, :params, :started, :started, :worker, :ua, "
+        ":sa, :key, s.seq FROM s RETURNING id, number"
+    )
+
+    def _pg_create_trial(
+        self, study_id: int, state: TrialState, params: Mapping[str, Any], p_json: str,
+        u_json: str, s_json: str, sys_attrs: dict[str, Any],
+        user_attrs: Mapping[str, Any] | None, worker_id: str | None, key: str | None,
+        now: float,
+    ) -> Trial:
+        running = state == TrialState.RUNNING
+        started = now if running else None
+        worker = worker_id if running else None
+        try:
+            row = self._single(self._PG_CREATE, {
+                "sid": study_id, "state": state.value, "params": p_json, "started": started,
+                "worker": worker, "ua": u_json, "sa": s_json, "key": key,
+            })
+        except StorageError as e:
+            if isinstance(e.__cause__, IntegrityError):
+                raise DuplicateTrialError(f"a trial with key {key!r} exists") from None
+            raise
+        if row is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        return Trial(
+            number=int(row.number), state=state, params=dict(params), started_at=started,
+            heartbeat_at=started, worker_id=worker, user_attrs=dict(user_attrs or {}),
+            system_attrs=sys_attrs, id=int(row.id),
+        )
+
+    _PG_FINISH = sa.text(
+        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
+        "WHERE id = :sid RETURNING seq) "
+        "UPDATE hs_trials AS t SET state = :state, trial_values = :vals, metrics = :metrics, "
+        "error = :error, finished_at = :now, seq = s.seq FROM s "
+        "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
+        "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
+        "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
+        "t.system_attrs"
+    )
+
+    def _pg_finish_trial(
+        self, study_id: int, trial_id: int, state: TrialState, v_json: str | None,
+        m_json: str, error: str | None, now: float,
+    ) -> Trial | None:
+        row = self._single(self._PG_FINISH, {
+            "sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
+            "metrics": m_json, "error": error, "now": now,
+        })
+        return None if row is None else _row_to_trial(row)
+
+    # ------------------------------------------------------------------------------------
     # trials
     # ------------------------------------------------------------------------------------
     def create_trial(
@@ -465,6 +555,9 @@ class SQLStorage(Storage):
             )
 
         try:
+            if self.dialect == "postgresql":
+                return self._pg_create_trial(study_id, state, params, p_json, u_json, s_json,
+                                             sys_attrs, user_attrs, worker_id, key, now)
             return self._write(run)
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
@@ -520,7 +613,7 @@ class SQLStorage(Storage):
         m_json = _dumps({k: float(v) for k, v in metrics.items()})
 
         def run(conn: Connection) -> None:
-            seq, _ = self._bump(conn, study_id)
+            seq, _ = self._bump(conn, study_id, kind="report")
             row = conn.execute(
                 sa.select(trials.c.state, trials.c.number)
                 .where(trials.c.id == trial_id, trials.c.study_id == study_id)
@@ -550,6 +643,12 @@ class SQLStorage(Storage):
             raise ValueError(f"objective values must be finite, got {vals}")
         v_json = None if vals is None else _dumps(list(vals))
         m_json = _dumps(dict(metrics or {}))
+
+        if self.dialect == "postgresql":
+            done = self._pg_finish_trial(study_id, trial_id, state, v_json, m_json, error, now)
+            if done is not None:
+                return done.with_(values=vals, metrics=dict(metrics or {}))
+            # not RUNNING/QUEUED (or missing): the locked path below raises the right error
 
         def run(conn: Connection) -> Trial:
             seq, _ = self._bump(conn, study_id)
@@ -623,24 +722,30 @@ class SQLStorage(Storage):
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
         def run(conn: Connection) -> SyncResult:
             head = conn.execute(
-                sa.select(studies.c.seq, studies.c.attrs).where(studies.c.id == study_id)
+                sa.select(studies.c.seq, studies.c.trial_seq, studies.c.report_seq,
+                          studies.c.attrs).where(studies.c.id == study_id)
             ).first()
             if head is None:
                 raise StudyNotFound(f"no study with id {study_id}")
             top, attrs = int(head.seq), _loads(head.attrs, {})
             if top <= watermark:
                 return SyncResult([], [], top, attrs)
-            rows = conn.execute(
-                sa.select(*_TRIAL_COLS).where(
-                    trials.c.study_id == study_id, trials.c.seq > watermark, trials.c.seq <= top
-                ).order_by(trials.c.number)
-            ).all()
-            reps = conn.execute(
-                sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
-                    reports.c.study_id == study_id, reports.c.seq > watermark,
-                    reports.c.seq <= top,
-                ).order_by(reports.c.seq, reports.c.id)
-            ).all()
+            rows: Sequence[Any] = []
+            reps: Sequence[Any] = []
+            if head.trial_seq > watermark:
+                rows = conn.execute(
+                    sa.select(*_TRIAL_COLS).where(
+                        trials.c.study_id == study_id, trials.c.seq > watermark,
+                        trials.c.seq <= top,
+                    ).order_by(trials.c.number)
+                ).all()
+            if head.report_seq > watermark:
+                reps = conn.execute(
+                    sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
+                        reports.c.study_id == study_id, reports.c.seq > watermark,
+                        reports.c.seq <= top,
+                    ).order_by(reports.c.seq, reports.c.id)
+                ).all()
             return SyncResult(
                 [_row_to_trial(r) for r in rows],
                 [Report(r.number, r.step, json.loads(r.metrics)) for r in reps], top, attrs,
