@@ -181,7 +181,7 @@ def test_incremental_cache_matches_a_fresh_sampler(multivariate: bool) -> None:
         a = kept.propose(space, h, np.random.default_rng(stop), n=2)
         b = fresh.propose(space, h, np.random.default_rng(stop), n=2)
         assert [p.params for p in a] == [p.params for p in b]
-        for mine, theirs in zip(kept._cache.const, fresh._cache.const):  # the kernel rows
+        for mine, theirs in zip(kept._cache.b, fresh._cache.b):  # the kernel rows
             np.testing.assert_allclose(mine[: h.n], theirs[: h.n], rtol=1e-12)
 
 

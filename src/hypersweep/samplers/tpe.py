@@ -58,8 +58,9 @@ the ones ``benchmarks/bbob.py`` reports; nothing depends on the function.
 Cost per proposal is ``O(n d)`` numpy work with no Python loop over trials: a density is
 one matrix product between the candidates' and the kernels' features (Gaussian exponents
 expand into ``|x|^2 + |mu|^2 - 2 x.mu``; categorical matches are one-hot products), and
-the bad set's kernel rows are cached across asks (:class:`_BadCache`). The univariate
-option evaluates each numeric column separately, ``O(n d c)`` for ``c`` candidates.
+the bad set's kernel rows are cached across asks (:class:`_BadCache`), as is ``l`` while
+the good set stays the same. The univariate option evaluates each numeric column
+separately, ``O(n d c)`` for ``c`` candidates.
 """
 
 from __future__ import annotations
@@ -72,10 +73,9 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.samplers.base import RUNNING, History, Proposal, Sampler
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Float, Int, Normal, Space
-from hypersweep.trial import TrialState
 
 __all__ = ["TPESampler"]
 
@@ -196,9 +196,15 @@ def _gemm_nt(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _logsumexp_rows(comp: np.ndarray, extra: np.ndarray) -> np.ndarray:
-    """``log(sum(exp(comp), axis=1) + exp(extra))``; overwrites ``comp``."""
+    """``log(sum(exp(comp), axis=1) + exp(extra))``; overwrites ``comp``.
+
+    Terms more than 60 below a row's largest are raised to ``-60`` first: that changes
+    the sum by less than ``n * 1e-26`` of its value, and keeps ``exp`` off its slow
+    underflow path (ten times slower on far-away kernels, which are most of them).
+    """
     top = np.maximum(comp.max(axis=1), extra) if comp.shape[1] else extra.copy()
     comp -= top[:, None]
+    np.maximum(comp, -60.0, out=comp)
     np.exp(comp, out=comp)
     return np.log(comp.sum(axis=1) + np.exp(extra - top)) + top  # type: ignore[no-any-return]
 
@@ -249,7 +255,8 @@ class _Kernel:
         self.log_match = np.log(1.0 - lam + lam / self.n_opt)
         self.log_miss = np.log(lam / self.n_opt)
         self.offsets = (np.cumsum(self.n_opt) - self.n_opt).astype(int)
-        self.width = len(self.num) + int(self.n_opt.sum())
+        # [x~ | one-hot options | 1] . [m~ | delta * one-hot | const]
+        self.width = len(self.num) + int(self.n_opt.sum()) + 1
         self.prior = float(-np.log(self.n_opt).sum())  # log density of the uniform prior
 
     @classmethod
@@ -285,36 +292,37 @@ class _Kernel:
         )
 
     def codes(self, points: np.ndarray) -> np.ndarray:
-        u = points[:, self.cat]
-        return np.clip(np.floor(u * self.n_opt), 0, self.n_opt - 1).astype(int)
+        """Option indices of the categorical columns of ``points`` (encoded in ``[0, 1]``)."""
+        return np.minimum((points[:, self.cat] * self.n_opt).astype(int), self.n_opt - 1)
 
     def log_z(self, mu: np.ndarray) -> np.ndarray:
         """``log`` normalizer of each truncated kernel, per numeric column."""
         z = ndtr((1.0 - mu) / self.h) - ndtr(-mu / self.h)
         return np.log(np.maximum(z, 1e-300)) + np.log(self.h) + _LOG_SQRT_2PI  # type: ignore[no-any-return]
 
-    def kernel_rows(self, points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Kernel features ``(n, width)`` and constants ``(n,)`` of centres ``points``."""
+    def kernel_rows(self, points: np.ndarray) -> np.ndarray:
+        """Kernel features ``(n, width)`` of centres ``points``; the last column holds
+        each kernel's constant ``-|m~|^2 / 2 - sum_j log Z_j + sum_c log(lam_c / k_c)``."""
         mu = points[:, self.num]
         ms = mu / self.h
         b = np.zeros((points.shape[0], self.width))
         b[:, : len(self.num)] = ms
-        const = -0.5 * (ms * ms).sum(axis=1) - self.log_z(mu).sum(axis=1)
+        b[:, -1] = -0.5 * (ms * ms).sum(axis=1) - self.log_z(mu).sum(axis=1)
         if len(self.cat):
             cols = self.codes(points) + self.offsets + len(self.num)
-            delta = self.log_match - self.log_miss
-            np.put_along_axis(b, cols, np.broadcast_to(delta, cols.shape), axis=1)
-            const += self.log_miss.sum()
-        return b, const
+            b[np.arange(b.shape[0])[:, None], cols] = self.log_match - self.log_miss
+            b[:, -1] += self.log_miss.sum()
+        return b
 
     def query_rows(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Query features ``(c, width)`` of points ``x`` and their term ``-|x~|^2 / 2``."""
         xs = x[:, self.num] / self.h
         a = np.zeros((x.shape[0], self.width))
         a[:, : len(self.num)] = xs
+        a[:, -1] = 1.0
         if len(self.cat):
             cols = self.codes(x) + self.offsets + len(self.num)
-            np.put_along_axis(a, cols, 1.0, axis=1)
+            a[np.arange(a.shape[0])[:, None], cols] = 1.0
         return a, -0.5 * (xs * xs).sum(axis=1)
 
 
@@ -335,7 +343,8 @@ class _Parzen:
             ``None`` when ``rows`` are given and the mixture is only evaluated.
         p: ``(n + 1,)`` mixture probabilities, the prior's last.
         multivariate: one joint kernel per point, else a product of per-column mixtures.
-        rows: precomputed ``kernel.kernel_rows(points)`` (multivariate only).
+        rows: precomputed ``kernel.kernel_rows(points)`` (multivariate only); the
+            mixture's log weights are added to its constant column in place.
     """
 
     def __init__(
@@ -344,7 +353,7 @@ class _Parzen:
         points: np.ndarray | None,
         p: np.ndarray,
         multivariate: bool,
-        rows: tuple[np.ndarray, np.ndarray] | None = None,
+        rows: np.ndarray | None = None,
     ) -> None:
         self.k = kernel
         self.n = p.shape[0] - 1
@@ -353,6 +362,8 @@ class _Parzen:
         self.logw = np.log(np.maximum(p, 1e-300))
         self.multivariate = multivariate
         self._rows = rows
+        if rows is not None:
+            rows[:, -1] += self.logw[:-1]
 
     def logpdf(self, x: np.ndarray) -> np.ndarray:
         """``log`` density at the rows of ``x`` (``(c, d)``, all columns active)."""
@@ -364,12 +375,10 @@ class _Parzen:
                 return prior
             if self._rows is None:
                 self._rows = k.kernel_rows(self.points)
-            b, const = self._rows
+                self._rows[:, -1] += self.logw[:-1]
             a, row = k.query_rows(x)
-            comp = _gemm_nt(a, b)
-            comp += (const + self.logw[:-1])[None, :]
-            comp += row[:, None]
-            return _logsumexp_rows(comp, prior)
+            comp = _gemm_nt(a, self._rows)  # log w_k + log kernel_k(x), less the row term
+            return row + _logsumexp_rows(comp, prior - row)  # type: ignore[no-any-return]
         # univariate: a product over columns of one-dimensional mixtures
         out = np.zeros(c)
         lw = self.logw[:-1]
@@ -397,22 +406,25 @@ class _Parzen:
         k = self.k
         dn, dc = len(k.num), len(k.cat)
         out = np.empty((c, dn + dc))
-        comp = rng.choice(self.n + 1, size=(c, 1 if self.multivariate else dn + dc), p=self.p)
+        cdf = np.cumsum(self.p)
+        shape = (c, 1) if self.multivariate else (c, dn + dc)
+        comp = np.minimum(np.searchsorted(cdf, rng.random(shape) * cdf[-1], side="right"), self.n)
         comp = np.broadcast_to(comp, (c, dn + dc))
+        centre = np.minimum(comp, max(self.n - 1, 0))  # the prior's draws use any centre
         if dn:  # numeric: truncated normal around the centre, or uniform (the prior)
             ci = comp[:, :dn]
             u = rng.random((c, dn))
             if self.n:
-                mu = self.points[np.minimum(ci, self.n - 1), k.num[None, :]]
+                mu = self.points[centre[:, :dn], k.num]
                 lo, hi = ndtr(-mu / k.h), ndtr((1.0 - mu) / k.h)
-                x = np.clip(mu + k.h * ndtri(lo + u * (hi - lo)), 0.0, 1.0)
+                x = np.minimum(np.maximum(mu + k.h * ndtri(lo + u * (hi - lo)), 0.0), 1.0)
                 u = np.where(ci == self.n, u, x)
             out[:, k.num] = u
         if dc:  # categorical: keep the centre's option with probability 1 - lam
             ci = comp[:, dn:]
-            code = np.floor(rng.random((c, dc)) * k.n_opt).astype(int)
+            code = (rng.random((c, dc)) * k.n_opt).astype(int)
             if self.n:
-                own = k.codes(self.points)[np.minimum(ci, self.n - 1), np.arange(dc)[None, :]]
+                own = k.codes(self.points)[centre[:, dn:], np.arange(dc)]
                 keep = (rng.random((c, dc)) >= k.lam) & (ci < self.n)
                 code = np.where(keep, own, code)
             out[:, k.cat] = (code + 0.5) / k.n_opt
@@ -437,9 +449,9 @@ class _BadCache:
         self.rows_done = 0
         self.kernels: list[_Kernel | None] = []
         self.b: list[np.ndarray] = []
-        self.const: list[np.ndarray] = []
         self.done = np.zeros(0, dtype=bool)  # rows whose kernel rows are computed
         self.fit_key = (-1, -1)  # (prefix, observed rows in it) of the current fit
+        self.good: dict[int, tuple[bytes, _Parzen]] = {}  # group -> (good rows, l)
 
     def update(self, sampler: TPESampler, layout: _Layout, history: History) -> None:
         """Refit the bandwidths; bring the kernel rows up to date."""
@@ -449,9 +461,9 @@ class _BadCache:
             self.history, self.space, self.rows_done = history, history.space, 0
             self.kernels = [None] * len(layout.groups)
             self.b = [np.zeros((0, 0)) for _ in layout.groups]
-            self.const = [np.zeros(0) for _ in layout.groups]
             self.done = np.zeros(0, dtype=bool)
             self.fit_key = (-1, -1)
+            self.good = {}
         x_all = history.X
         lo, hi = self.rows_done, history.n
         valid = history.valid
@@ -479,16 +491,14 @@ class _BadCache:
             if not sampler.multivariate:
                 continue
             if self.b[gi].shape[0] < self.done.shape[0] or self.b[gi].shape[1] != k.width:
-                b, const = np.zeros((self.done.shape[0], k.width)), np.zeros(self.done.shape[0])
+                b = np.zeros((self.done.shape[0], k.width))
                 if self.b[gi].shape[1] == k.width:
-                    b[:lo], const[:lo] = self.b[gi][:lo], self.const[gi][:lo]
-                self.b[gi], self.const[gi] = b, const
+                    b[:lo] = self.b[gi][:lo]
+                self.b[gi] = b
             sub = x_all[rows]
             on = ~np.isnan(sub[:, g.cols[0]])
             if on.any():
-                self.b[gi][rows[on]], self.const[gi][rows[on]] = k.kernel_rows(
-                    sub[on][:, g.cols]
-                )
+                self.b[gi][rows[on]] = k.kernel_rows(sub[on][:, g.cols])
         self.done[new] = True
         self.rows_done = hi
 
@@ -575,13 +585,14 @@ class TPESampler(Sampler):
         SpecError: an option out of range.
 
     Example:
-        >>> import numpy as np
-        >>> from hypersweep.space import Float
-        >>> sp = Space({"x": Float(-2, 2)})
-        >>> h = History(sp, [])
-        >>> [p.params["x"] for p in TPESampler(seed=0).propose(sp, h, np.random.default_rng(0))]
-        ... # doctest: +ELLIPSIS
-        [...]
+        >>> import hypersweep as hs
+        >>> study = hs.Study("tpe-doc", space={"x": hs.Float(-2, 2), "y": hs.Int(0, 9)},
+        ...                  storage="memory", sampler="tpe", seed=0)
+        >>> for _ in range(40):
+        ...     t = study.ask()
+        ...     _ = study.tell(t, (t.params["x"] - 1) ** 2 + abs(t.params["y"] - 3))
+        >>> round(study.best_params["x"]), study.best_params["y"]
+        (1, 3)
     """
 
     name = "tpe"
@@ -669,7 +680,7 @@ class TPESampler(Sampler):
 
     def n_good(self, n: int) -> int:
         """Size of the good set among ``n`` observed trials."""
-        return min(math.ceil(self.gamma * n), self.max_good, n)
+        return min(math.ceil(self.gamma * n - 1e-9), self.max_good, n)  # 0.15 * 20 is 3
 
     # ----------------------------------------------------------------------------------
     def propose(
@@ -705,7 +716,7 @@ class TPESampler(Sampler):
         self._cache.update(self, layout, history)
         w_bad = self._bad_weights(bad_idx.size)
         if self.constant_liar:  # RUNNING trials count as bad observations
-            running = np.flatnonzero(history.mask(TrialState.RUNNING))
+            running = np.flatnonzero((history.state == RUNNING) & history.valid)
             bad_idx = np.concatenate([bad_idx, running])
             w_bad = np.concatenate([w_bad, np.ones(running.size)])
         x_all = history.X
@@ -751,11 +762,10 @@ class TPESampler(Sampler):
         if not self.multivariate:
             pts = np.concatenate([x_all[idx][:, group.cols], extra[:, group.cols]])
             return _Parzen(kernel, pts, p, False)
-        b, const = self._cache.b[gi][idx], self._cache.const[gi][idx]
+        b = self._cache.b[gi][idx]  # a copy: fancy indexing
         if extra.shape[0]:
-            eb, ec = kernel.kernel_rows(extra[:, group.cols])
-            b, const = np.concatenate([b, eb]), np.concatenate([const, ec])
-        return _Parzen(kernel, None, p, True, (b, const))
+            b = np.concatenate([b, kernel.kernel_rows(extra[:, group.cols])])
+        return _Parzen(kernel, None, p, True, b)
 
     def _propose_one(
         self,
@@ -780,20 +790,35 @@ class TPESampler(Sampler):
             else:  # candidates whose parent column chose this group's option
                 parent_rows = active_rows[g.parent_group]
                 k = layout.parent_options[g.parent]
-                code = np.floor(np.clip(cand[parent_rows, g.parent], 0, 1) * k)
-                rows = parent_rows[np.minimum(code, k - 1) == g.option]
+                code = np.minimum((cand[parent_rows, g.parent] * k).astype(int), k - 1)
+                rows = parent_rows[code == g.option]
             active_rows.append(rows)
             if rows.size == 0:
                 continue
-            first = g.cols[0]
-            good_act = ~np.isnan(x_good[:, first])
-            bad_act = ~np.isnan(x_all[bad_idx, first])
-            extra_act = extra[~np.isnan(extra[:, first])] if extra.shape[0] else extra
-            lx = self._fit(x_good[good_act], w_good[good_act], g)
-            gx = self._bad_density(gi, g, x_all, bad_idx[bad_act], w_bad[bad_act], extra_act)
+            # l changes only with the good set (rarely, in a long study): reuse it
+            key = good_idx.tobytes()
+            hit = self._cache.good.get(gi)
+            if g.parent < 0:  # top level: active on every trial
+                lx = hit[1] if hit and hit[0] == key else self._fit(x_good, w_good, g)
+                gx = self._bad_density(gi, g, x_all, bad_idx, w_bad, extra)
+            else:
+                first = g.cols[0]
+                if hit and hit[0] == key:
+                    lx = hit[1]
+                else:
+                    good_act = ~np.isnan(x_good[:, first])
+                    lx = self._fit(x_good[good_act], w_good[good_act], g)
+                bad_act = ~np.isnan(x_all[bad_idx, first])
+                extra_act = extra[~np.isnan(extra[:, first])] if extra.shape[0] else extra
+                gx = self._bad_density(gi, g, x_all, bad_idx[bad_act], w_bad[bad_act], extra_act)
+            self._cache.good[gi] = (key, lx)
             draws = lx.sample(rng, rows.size)
             for pos, j in g.discrete:
                 draws[:, pos] = layout.snap(j, draws[:, pos])
-            cand[np.ix_(rows, g.cols)] = draws
-            score[rows] += lx.logpdf(draws) - gx.logpdf(draws)
+            if g.parent < 0:
+                cand[:, g.cols] = draws
+                score += lx.logpdf(draws) - gx.logpdf(draws)
+            else:
+                cand[np.ix_(rows, g.cols)] = draws
+                score[rows] += lx.logpdf(draws) - gx.logpdf(draws)
         return cand[int(np.argmax(score))]
