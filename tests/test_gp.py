@@ -71,10 +71,15 @@ def best_regret(problem: str, sampler: str, seed: int, n_trials: int = 60) -> fl
 # search quality
 # ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize(
-    ("problem", "factor"), [("sphere", 1e-3), ("branin", 0.05), ("hartmann6", 0.25)]
+    ("problem", "factor"), [("sphere", 1e-3), ("branin", 0.01), ("hartmann6", 0.25)]
 )
 def test_gp_beats_random_search_clearly(problem: str, factor: float) -> None:
-    seeds = (0, 1, 2)
+    """Mean best regret after 60 trials over two seeds, against random search's.
+
+    Measured: gp reaches ~1e-6 on sphere and Branin (random: ~3 and ~0.8) and 0.06 on
+    Hartmann-6 (random: 1.3), so the factors leave room for numerical noise.
+    """
+    seeds = (0, 1)
     gp = np.mean([best_regret(problem, "gp", s) for s in seeds])
     rnd = np.mean([best_regret(problem, "random", s) for s in seeds])
     assert gp < factor * rnd, f"{problem}: gp regret {gp:.4g} vs random {rnd:.4g}"
