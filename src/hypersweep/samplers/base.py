@@ -105,8 +105,13 @@ class History:
         return int((~np.isnan(self.Y).any(axis=1) & self.valid).sum()) if self.n else 0
 
     def observed(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, Y)`` of rows with finite values, Y signed lower-is-better."""
-        ok = ~np.isnan(self.Y).any(axis=1) & self.valid
+        """``(X, Y)`` of rows with finite values, Y signed lower-is-better.
+
+        ``tell`` already rejects NaN and infinite values; rows written some other way (an
+        older store, a hand-edited database) with a non-finite value are left out here too,
+        so no model ever sees one.
+        """
+        ok = np.isfinite(self.Y).all(axis=1) & self.valid
         return self.X[ok], self.Y[ok]
 
     def pending(self) -> np.ndarray:

@@ -487,7 +487,7 @@ class GPSampler(Sampler):
     process starts its fits from the prior medians instead, which may end in a
     different (equally likely) optimum of the marginal likelihood.
 
-    BLAS calls run single-threaded while proposing when ``threadpoolctl`` is installed:
+    BLAS calls run single-threaded while proposing (``threadpoolctl``, a core dependency):
     the matrices are small, and threads only contend (4x slower on a busy 2-core machine).
 
     Args:
@@ -549,8 +549,6 @@ class GPSampler(Sampler):
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
         X, Y = history.observed()
-        ok = np.isfinite(Y).all(axis=1)
-        X, Y = X[ok], Y[ok]
         if D == 0 or X.shape[0] < max(n_startup, 2):
             return self._startup(space, history, rng, n)
         y = Y[:, 0] if Y.shape[1] == 1 else _scalarize(Y, rng)

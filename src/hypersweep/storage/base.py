@@ -53,6 +53,20 @@ class Report:
     metrics: dict[str, float]
 
 
+def group_reports(
+    rows: Iterable[tuple[int, int, Mapping[str, float]]],
+) -> dict[int, dict[int, dict[str, float]]]:
+    """``{trial number: {step: metrics}}`` from ``(number, step, metrics)`` rows in seq order.
+
+    A later report of the same step adds to (and overrides) the metrics of an earlier one,
+    which is what :attr:`Trial.reports <hypersweep.trial.Trial.reports>` holds.
+    """
+    out: dict[int, dict[int, dict[str, float]]] = {}
+    for number, step, metrics in rows:
+        out.setdefault(number, {}).setdefault(step, {}).update(metrics)
+    return out
+
+
 @dataclass(frozen=True)
 class SyncResult:
     """What changed in a study since a watermark.

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hypersweep.errors import DuplicateTrialError, StudyNotFound, TrialNotRunning
-from hypersweep.storage.base import Report, Storage, StudyRecord, SyncResult
+from hypersweep.storage.base import Report, Storage, StudyRecord, SyncResult, group_reports
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["InMemoryStorage"]
@@ -258,9 +258,7 @@ class InMemoryStorage(Storage):
         with self._lock:
             st = self._study(study_id)
             wanted = set(states) if states is not None else None
-            by_trial: dict[int, dict[int, dict[str, float]]] = {}
-            for _, r in st.reports:
-                by_trial.setdefault(r.number, {}).setdefault(r.step, {}).update(r.metrics)
+            by_trial = group_reports((r.number, r.step, r.metrics) for _, r in st.reports)
             return [
                 t.with_(reports=by_trial.get(t.number, {}))
                 for t in st.trials

@@ -42,7 +42,14 @@ from hypersweep.errors import (
     StudyNotFound,
     TrialNotRunning,
 )
-from hypersweep.storage.base import SCHEMA_VERSION, Report, Storage, StudyRecord, SyncResult
+from hypersweep.storage.base import (
+    SCHEMA_VERSION,
+    Report,
+    Storage,
+    StudyRecord,
+    SyncResult,
+    group_reports,
+)
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["SQLStorage"]
@@ -770,9 +777,7 @@ class SQLStorage(Storage):
             return rows, reps
 
         rows, reps = self._read(run)
-        by_trial: dict[int, dict[int, dict[str, float]]] = {}
-        for r in reps:
-            by_trial.setdefault(r.number, {}).setdefault(r.step, {}).update(json.loads(r.metrics))
+        by_trial = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
         return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
     def get_trial(self, study_id: int, number: int) -> Trial:
@@ -788,7 +793,5 @@ class SQLStorage(Storage):
             return row, reps
 
         row, reps = self._read(run)
-        merged: dict[int, dict[str, float]] = {}
-        for r in reps:
-            merged.setdefault(r.step, {}).update(json.loads(r.metrics))
-        return _row_to_trial(row).with_(reports=merged)
+        merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
+        return _row_to_trial(row).with_(reports=merged.get(number, {}))
