@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,6 +30,7 @@ from hypersweep.stopping.hyperband import HyperbandPolicy
 from hypersweep.stopping.median import MedianPolicy
 from hypersweep.stopping.threshold import ThresholdPolicy
 from hypersweep.stopping.truncation import TruncationPolicy
+from hypersweep.testing.policies import PolicyContract, random_history
 from hypersweep.trial import Objective, Trial, TrialState
 
 CONT, STOP = Decision.CONTINUE, Decision.STOP
@@ -390,28 +391,44 @@ def test_hyperband_compares_only_within_a_bracket() -> None:
 # ------------------------------------------------------------------------------------------
 # the curve cache: incremental refresh == rebuilt from scratch
 # ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("spec", [
-    {"policy": "median"}, {"policy": "bandit", "slack_factor": 0.1},
-    {"policy": "truncation", "percentage": 30},
-    {"policy": "asha", "max_resource": 20, "reduction_factor": 2},
-    {"policy": "hyperband", "max_resource": 20, "reduction_factor": 2},
-])
-def test_incremental_cache_matches_a_fresh_policy(spec: dict[str, Any]) -> None:
-    rng = np.random.default_rng(0)
-    kept = make_policy(spec)
-    assert kept is not None
-    h = History(SPACE, [Objective("acc", "maximize")])
-    curves: dict[int, dict[int, float]] = {}
-    for _ in range(300):
-        number = int(rng.integers(0, 25))
-        c = curves.setdefault(number, {})
-        step = max(c, default=-1) + int(rng.integers(1, 4))
-        c[step] = float(rng.random())
-        state = FAIL if rng.random() < 0.05 else RUN
-        t = set_curve(h, number, dict(c), state)
-        fresh = make_policy(spec)
-        assert fresh is not None
-        assert kept.decide(t, h) == fresh.decide(t, h)
+#: Every registered policy, with options that make it judge often on short random curves.
+CONTRACT_SPECS: dict[str, dict[str, Any]] = {
+    "median": {"min_trials": 2},
+    "bandit": {"slack_factor": 0.1},
+    "truncation": {"percentage": 30},
+    "threshold": {"threshold": 0.3, "delay": 2},
+    "asha": {"max_resource": 20, "reduction_factor": 2},
+    "hyperband": {"max_resource": 20, "reduction_factor": 2},
+    "pbt": {},
+}
+
+
+@pytest.fixture(params=sorted(REGISTRY))
+def policy_name(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+class TestEveryRegisteredPolicy(PolicyContract):
+    @pytest.fixture
+    def policy_factory(self, policy_name: str) -> Callable[[], Policy]:
+        assert set(CONTRACT_SPECS) == set(REGISTRY), "give every policy contract options"
+
+        def make() -> Policy:
+            p = make_policy({"policy": policy_name, **CONTRACT_SPECS[policy_name]})
+            assert p is not None
+            return p
+
+        return make
+
+
+def test_the_contract_histories_make_every_policy_stop_some_trials() -> None:
+    """The contract's random histories exercise the STOP path, not only CONTINUE."""
+    for name, opts in CONTRACT_SPECS.items():
+        p = make_policy({"policy": name, **opts})
+        assert p is not None
+        p.bind([Objective("acc", "maximize")])
+        decisions = {p.decide(t, h) for h, t in random_history(seed=0)}
+        assert STOP in decisions, name
 
 
 def test_curve_queries_match_a_naive_reading() -> None:

@@ -3,6 +3,8 @@
 * :mod:`hypersweep.testing.samplers` — :class:`~hypersweep.testing.samplers.SamplerContract`
   for every :class:`~hypersweep.samplers.Sampler`.
 * :mod:`hypersweep.testing.storage` — the storage contract suite.
+* :mod:`hypersweep.testing.policies` — :class:`~hypersweep.testing.policies.PolicyContract`
+  for every early-stopping :class:`~hypersweep.stopping.Policy`.
 
 Import the submodule you need; this package imports nothing itself (pytest is only needed
 by the suites).
