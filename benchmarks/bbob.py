@@ -494,8 +494,11 @@ def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str],
         "",
         seconds_table(by_sampler, dims),
         "",
-        f"Runs executed with --jobs {args.jobs}; seconds include the objective (microseconds "
-        "per BBOB evaluation). On a shared machine compare ratios, not absolute times.",
+        ("Seconds were measured by the runs that wrote the results file (this report was "
+         "printed with --report-only)" if args.report_only else
+         f"Runs executed with --jobs {args.jobs}") + "; seconds include the objective "
+        "(microseconds per BBOB evaluation). On a shared machine compare ratios, not "
+        "absolute times.",
         "",
     ]
     return "\n".join(out)
