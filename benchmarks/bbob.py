@@ -29,17 +29,19 @@ best precision after each evaluation (``trace``) and the wall-clock seconds of t
 appended to ``--out`` as runs finish. A restarted command skips the runs already in the
 file, so an interrupted benchmark resumes where it stopped.
 
-GP subset: Optuna's ``GPSampler`` costs about half a minute per 100-evaluation run, so the
-GP samplers (``gp`` and ``optuna-gp``) run only on the problems selected by
-``--gp-instances`` / ``--gp-functions`` / ``--gp-dims`` (by default instances 1 and 2 of every
-function and dimension). Our ``gp`` and Optuna's run on exactly the same subset, and the
-report has a second set of tables restricted to the problems every sampler ran.
+GP subset: Optuna's ``GPSampler`` costs 10-45 s per 100-evaluation run on a 2-core machine
+(idle to busy), so the GP samplers (``gp``, ``auto`` -- which is GP within 100 evaluations
+-- and ``optuna-gp``) can be restricted with ``--gp-instances`` / ``--gp-functions`` /
+``--gp-dims``; by default they run on every problem. Our ``gp`` and Optuna's always run on
+exactly the same subset, and when it is smaller than the full set the report adds tables
+restricted to the problems every sampler ran.
 
 Report (printed; written as markdown to ``--report`` when given): mean
-``log10(max(precision, 1e-8))`` after 25, 50 and ``budget`` evaluations per dimension; the
-average rank of each sampler per (function, dimension, instance) after ``budget``
-evaluations (ties share their mean rank), over the problems every compared sampler ran; and
-mean seconds per run. Absolute seconds on a shared machine are noise: compare ratios.
+``log10(max(precision, 1e-8))`` after each ``--checkpoints`` count (default 25 and 50) and
+``budget`` evaluations per dimension; the average rank of each sampler per (function,
+dimension, instance) after ``budget`` evaluations (ties share their mean rank), over the
+problems every compared sampler ran; and mean seconds per run. Absolute seconds on a
+shared machine are noise: compare ratios.
 
 Examples:
     A quick subset while developing::
@@ -47,9 +49,16 @@ Examples:
         nice -n 10 python benchmarks/bbob.py --samplers random,sobol,anneal,hyperopt-anneal \\
             --functions 1,2,8,15 --dims 2,5 --instances 1,2
 
-    The full benchmark (all samplers, all 360 problems; GP samplers on instances 1-2)::
+    The full benchmark (all samplers, all 360 problems; about 2 hours on 2 cores, most of
+    it Optuna's GPSampler)::
 
-        nice -n 10 python benchmarks/bbob.py --jobs 2 --report docs/benchmarks-bbob.md
+        nice -n 10 python benchmarks/bbob.py --jobs 2 --report benchmarks/results/bbob-report.md
+
+    Longer studies (where ``auto`` hands over from GP to TPE)::
+
+        python benchmarks/bbob.py --samplers gp,auto,tpe,anneal,cmaes,optuna-tpe --dims 5,10 \\
+            --instances 1 --gp-instances 1 --budget 400 --checkpoints 50,100,200,300 \\
+            --out benchmarks/results/bbob-400.jsonl --jobs 2
 
 Threads: the script pins BLAS/OpenMP/torch to one thread per process (set before numpy is
 imported) so that ``--jobs`` processes do not oversubscribe the cores; ``--jobs 1`` is the
@@ -442,7 +451,7 @@ def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str],
     if not by_sampler:
         return "No runs recorded for this selection yet.\n"
     dims = [d for d in args.dims if any(k[1] == d for runs in by_sampler.values() for k in runs)]
-    checkpoints = sorted({c for c in (25, 50, args.budget) if c <= args.budget})
+    checkpoints = sorted({c for c in (*args.checkpoints, args.budget) if c <= args.budget})
     sets = {n: set(runs) for n, runs in by_sampler.items()}
     common = set.intersection(*sets.values())
     largest = max(sets.values(), key=len)
@@ -530,7 +539,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--dims", type=_ints, default=[2, 5, 10])
     p.add_argument("--instances", type=_ints, default=[1, 2, 3, 4, 5])
     p.add_argument("--budget", type=int, default=100, help="evaluations per run")
-    p.add_argument("--gp-instances", type=_ints, default=[1, 2],
+    p.add_argument("--checkpoints", type=_ints, default=[25, 50],
+                   help="evaluation counts at which the precision tables report, besides "
+                   "the budget")
+    p.add_argument("--gp-instances", type=_ints, default=[1, 2, 3, 4, 5],
                    help="instances on which the GP samplers (gp, optuna-gp) run")
     p.add_argument("--gp-functions", type=_ints, default=list(range(1, 25)),
                    help="functions on which the GP samplers run")
