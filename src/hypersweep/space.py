@@ -21,7 +21,7 @@ The unit-cube encoding (what samplers work on)
       numeric columns) so a sampler can one-hot or model categories as it likes.
     * A parameter that is not active in a configuration (its group's option was not chosen)
       encodes to ``NaN``. :meth:`Space.active_mask` recomputes activity from the choice
-      columns, top down.
+      columns, top down. Decoding reads ``NaN`` in an active column as 0.5 (the middle).
     * ``Fixed`` parameters have no column; decoding adds them.
 
     Round trip: ``decode(encode(p)) == p`` exactly for every discrete parameter (ints,
@@ -68,6 +68,15 @@ __all__ = [
 ]
 
 JsonScalar = str | int | float | bool | None
+
+
+def _clip(a: Any, lo: Any, hi: Any) -> Any:
+    """``np.clip`` for ``lo <= hi`` (NaN stays NaN), without its wrapper's overhead.
+
+    Encoding and decoding call it a few dozen times per proposal on arrays of a few
+    elements, where ``np.clip``'s dispatch costs several times the two ufuncs.
+    """
+    return np.minimum(np.maximum(a, lo), hi)
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
 _EPS = 1e-12
 
@@ -198,10 +207,10 @@ class Float(_Numeric):
         return math.log(lo), math.log(self.high + self.step / 2)
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        u = np.clip(u, 0.0, 1.0)
+        u = _clip(u, 0.0, 1.0)
         if self.step is not None and not self.log:
             n = self._n_points()
-            k = np.clip(np.floor(u * n), 0, n - 1)
+            k = _clip(np.floor(u * n), 0, n - 1)
             return self._point(k)
         if self.log:
             a, b = self._log_range()
@@ -209,9 +218,9 @@ class Float(_Numeric):
         else:
             x = self.low + u * (self.high - self.low)
         if self.step is not None:
-            k = np.clip(np.rint((x - self.low) / self.step), 0, self._n_points() - 1)
+            k = _clip(np.rint((x - self.low) / self.step), 0, self._n_points() - 1)
             return self._point(k)
-        return np.clip(x, self.low, self.high)
+        return _clip(x, self.low, self.high)
 
     def _encode_array(self, x: np.ndarray) -> np.ndarray:
         if self.step is not None and not self.log:
@@ -223,7 +232,7 @@ class Float(_Numeric):
             u = (np.log(x) - a) / (b - a)
         else:
             u = (x - self.low) / (self.high - self.low)
-        u = np.clip(u, 0.0, 1.0)
+        u = _clip(u, 0.0, 1.0)
         if self.step is None:
             u = _nudge_exact(u, x, self._decode_array)
         return u
@@ -284,14 +293,14 @@ class Int(_Numeric):
         self.low, self.high, self.log, self.step = int(low), int(high), bool(log), int(step)
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        u = np.clip(u, 0.0, 1.0)
+        u = _clip(u, 0.0, 1.0)
         n = self._n_points()
         if not self.log:
-            k = np.clip(np.floor(u * n), 0, n - 1)
+            k = _clip(np.floor(u * n), 0, n - 1)
             return self._point(k)
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
         x = np.exp(a + u * (b - a))
-        return np.clip(np.rint(x), self.low, self.high)
+        return _clip(np.rint(x), self.low, self.high)
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
@@ -299,7 +308,7 @@ class Int(_Numeric):
             n = self._n_points()
             return (np.rint((x - self.low) / self.step) + 0.5) / n
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
-        return np.clip((np.log(x) - a) / (b - a), 0.0, 1.0)
+        return _clip((np.log(x) - a) / (b - a), 0.0, 1.0)
 
     def _decode(self, u: np.ndarray) -> list[Any]:
         return self._finish(self._decode_array(u))
@@ -352,7 +361,7 @@ class Normal(_Numeric):
         self.low = 0.0  # step grid origin: multiples of step
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        z = ndtri(np.clip(u, _EPS, 1 - _EPS))
+        z = ndtri(_clip(u, _EPS, 1 - _EPS))
         x = self.mu + self.sigma * z
         if self.log:
             x = np.exp(x)
@@ -366,7 +375,7 @@ class Normal(_Numeric):
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
         y = np.log(x) if self.log else x
-        u = np.clip(ndtr((y - self.mu) / self.sigma), _EPS, 1 - _EPS)
+        u = _clip(ndtr((y - self.mu) / self.sigma), _EPS, 1 - _EPS)
         if self.step is None:
             u = _nudge_exact(u, x, self._decode_array)
         return u
@@ -431,13 +440,13 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     width = np.maximum(np.spacing(u[idx]) * 64, 1e-300)
     lo, hi = u[idx] - width, u[idx] + width
     for _ in range(40):
-        lo_out, hi_out = decode(np.clip(lo, 0.0, 1.0)) > xs, decode(np.clip(hi, 0.0, 1.0)) < xs
+        lo_out, hi_out = decode(_clip(lo, 0.0, 1.0)) > xs, decode(_clip(hi, 0.0, 1.0)) < xs
         if not (lo_out.any() or hi_out.any()):
             break
         width = width * 4
         lo = np.where(lo_out, lo - width, lo)
         hi = np.where(hi_out, hi + width, hi)
-    lo, hi = np.clip(lo, 0.0, 1.0), np.clip(hi, 0.0, 1.0)
+    lo, hi = _clip(lo, 0.0, 1.0), _clip(hi, 0.0, 1.0)
     for _ in range(100):
         mid = lo + (hi - lo) / 2
         below = decode(mid) < xs
@@ -448,7 +457,7 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     u[idx[ok]] = hi[ok]
     for i in np.nonzero(~ok)[0]:
         steps = np.arange(-128, 129) * np.spacing(hi[i])
-        cand = np.clip(hi[i] + steps[np.argsort(np.abs(steps), kind="stable")], 0.0, 1.0)
+        cand = _clip(hi[i] + steps[np.argsort(np.abs(steps), kind="stable")], 0.0, 1.0)
         hit = np.nonzero(decode(cand) == xs[i])[0]
         if hit.size:
             u[idx[i]] = cand[hit[0]]
@@ -569,7 +578,7 @@ class Choice(Param):
         return (idx + 0.5) / self.n_options
 
     def _decode(self, u: np.ndarray) -> list[Any]:
-        k = np.clip(np.floor(np.clip(u, 0, 1) * self.n_options), 0, self.n_options - 1)
+        k = _clip(np.floor(_clip(u, 0, 1) * self.n_options), 0, self.n_options - 1)
         return [self.options[int(i)] for i in k]
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
@@ -693,6 +702,20 @@ class Space:
         self.is_conditional = bool((self.parents >= 0).any()) or any(
             f.parent >= 0 for f in self._fixed
         )
+        # Column groups that encode/decode as one array operation (elementwise the same
+        # arithmetic as their Param's own methods, so the results are identical): linear
+        # floats without a step, and choices.
+        lin = [j for j, c in enumerate(self.columns) if type(c.param) is Float
+               and not c.param.log and c.param.step is None]
+        self._lin_cols = lin
+        self._lin_names = [self.columns[j].name for j in lin]
+        self._lin_low = np.array([self.columns[j].param.low for j in lin], dtype=float)
+        self._lin_high = np.array([self.columns[j].param.high for j in lin], dtype=float)
+        self._lin_span = self._lin_high - self._lin_low
+        self._cho_cols = [j for j, c in enumerate(self.columns)
+                          if type(c.param) in (Choice, Bool)]
+        self._cho_n = np.array([self.columns[j].param.n_options for j in self._cho_cols],
+                               dtype=float)
 
     def _flatten(
         self, params: Mapping[str, Param], parent: int, option: int, prefix: str,
@@ -757,8 +780,9 @@ class Space:
             if c.parent < 0:
                 continue
             par = self.columns[c.parent].param
-            k = np.floor(np.clip(u[:, c.parent], 0, 1) * par.n_options)
-            k = np.clip(np.nan_to_num(k, nan=-1), -1, par.n_options - 1)
+            col = u[:, c.parent]
+            col = np.where(np.isnan(col), 0.5, col)  # as decode_many reads an active NaN
+            k = _clip(np.floor(_clip(col, 0, 1) * par.n_options), 0, par.n_options - 1)
             mask[:, j] = mask[:, c.parent] & (k == c.option)
         return mask
 
@@ -777,6 +801,7 @@ class Space:
         out: list[dict[str, Any]] = [{} for _ in range(n)]
         choice_idx = np.zeros((n, self.dim), dtype=int)
         conditional = self.is_conditional
+        grouped = self._decode_groups(u)
         for j, c in enumerate(self.columns):
             if conditional:
                 rows = np.nonzero(mask[:, j])[0]
@@ -789,12 +814,15 @@ class Space:
                 row_list = range(n)
             if np.isnan(col).any():
                 col = np.where(np.isnan(col), 0.5, col)
-            vals = c.param._decode(col)
+            if j in grouped:
+                vals = grouped[j] if not conditional else [grouped[j][r] for r in row_list]
+            else:
+                vals = c.param._decode(col)
             for r, v in zip(row_list, vals):
                 out[r][c.name] = v
             if c.param.n_options and self._fixed:
-                choice_idx[row_list, j] = np.clip(
-                    np.floor(np.clip(col, 0, 1) * c.param.n_options), 0, c.param.n_options - 1
+                choice_idx[row_list, j] = _clip(
+                    np.floor(_clip(col, 0, 1) * c.param.n_options), 0, c.param.n_options - 1
                 )
         for f in self._fixed:
             for r in range(n):
@@ -803,6 +831,24 @@ class Space:
         if self._fixed:  # keep declaration order stable: columns then fixed, by tree order
             order = self._order
             out = [{k: d[k] for k in order if k in d} for d in out]
+        return out
+
+    def _decode_groups(self, u: np.ndarray) -> dict[int, list[Any]]:
+        """Decoded values of every row of the grouped columns (``NaN`` read as 0.5)."""
+        out: dict[int, list[Any]] = {}
+        if self._lin_cols:
+            b = u[:, self._lin_cols]
+            b = np.where(np.isnan(b), 0.5, b)
+            x = _clip(self._lin_low + _clip(b, 0.0, 1.0) * self._lin_span, self._lin_low,
+                      self._lin_high)
+            out.update(zip(self._lin_cols, x.T.tolist()))
+        if self._cho_cols:
+            b = u[:, self._cho_cols]
+            b = np.where(np.isnan(b), 0.5, b)
+            k = _clip(np.floor(_clip(b, 0, 1) * self._cho_n), 0, self._cho_n - 1)
+            for j, ks in zip(self._cho_cols, k.T.astype(int).tolist()):
+                opts = self.columns[j].param.options  # type: ignore[attr-defined]
+                out[j] = [opts[i] for i in ks]
         return out
 
     @property
@@ -830,11 +876,32 @@ class Space:
         """
         n = len(configs)
         u = np.full((n, self.dim), np.nan)
+        if self._lin_cols and n:
+            self._encode_linear(configs, u)
+        skip = set(self._lin_cols)
         for j, c in enumerate(self.columns):
+            if j in skip:
+                continue
             rows = [i for i, p in enumerate(configs) if c.name in p]
             if rows:
                 u[rows, j] = c.param._encode([configs[i][c.name] for i in rows])
         return u
+
+    def _encode_linear(self, configs: Sequence[Mapping[str, Any]], u: np.ndarray) -> None:
+        """Encode the linear float columns into ``u`` as one array operation."""
+        nan = math.nan
+        x = np.array([[p.get(k, nan) for k in self._lin_names] for p in configs], dtype=float)
+        low, high, span = self._lin_low, self._lin_high, self._lin_span
+        ux = _clip((x - low) / span, 0.0, 1.0)
+        # Float._encode_array nudges u by a few ulps where decoding would not give x back;
+        # that is rare, and those columns take the Param's own path.
+        back = _clip(low + ux * span, low, high)
+        bad = (back != x) & ~np.isnan(x)
+        for k in np.flatnonzero(bad.any(axis=0)).tolist():
+            c = self.columns[self._lin_cols[k]]
+            rows = [i for i, p in enumerate(configs) if c.name in p]
+            ux[rows, k] = c.param._encode([configs[i][c.name] for i in rows])
+        u[:, self._lin_cols] = ux
 
     # --- sampling ----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[dict[str, Any]]:

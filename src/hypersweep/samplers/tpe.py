@@ -167,7 +167,7 @@ class _Layout:
         """Draws ``u`` of the discrete column ``j`` moved to their bin centres."""
         n = self.bins.get(j)
         if n is not None:
-            return (np.clip(np.floor(u * n), 0, n - 1) + 0.5) / n
+            return (np.minimum(np.maximum(np.floor(u * n), 0), n - 1) + 0.5) / n
         p = self.irregular[j]
         return np.asarray(p._encode(p._decode(u)), dtype=float)
 
