@@ -291,6 +291,25 @@ def test_function_trials_restore_their_parents_checkpoints(tmp_path: Path) -> No
     assert chain[-1] is best and chain[0].system_attrs["pbt"]["parent"] is None
 
 
+def test_best_shows_a_pbt_segments_schedule(tmp_path: Path,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    from hypersweep import cli
+
+    study = _pbt_study("sched", {"lr": Float(1e-4, 1.0, log=True)}, population_size=2,
+                       perturbation_interval=2, max_steps=6)
+    study.optimize(_train, runs_dir=tmp_path)
+    best = max((t for t in study.trials() if t.last_step == 6), key=lambda t: t.value)
+    cli._print_best(study, best)
+    out = capsys.readouterr().out
+    chain = lineage(study.trials(), best.number)
+    assert len(chain) == 3
+    sched = next(line for line in out.splitlines() if "pbt schedule:" in line)
+    assert sched.count("->") == 2
+    for t in chain:
+        assert f"#{t.number} from step {t.system_attrs['pbt']['step']} " in sched
+    assert f"resumed from trial {chain[-2].number}'s checkpoint" in out
+
+
 def test_process_isolation_hands_off_checkpoints_and_waits_for_slow_members(
     tmp_path: Path,
 ) -> None:

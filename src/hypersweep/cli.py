@@ -423,6 +423,17 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
             _out(f"  (plus the sweep file's env: {', '.join(env_names)})")
     elif sweep and sweep.get("function"):
         _out(f"  function: {sweep['function']}")
+    lin = trial.system_attrs.get("pbt")
+    if isinstance(lin, dict) and lin.get("parent") is not None:
+        from hypersweep.samplers.pbt import lineage
+
+        chain = lineage(study.trials(), trial.number)
+        steps = " -> ".join(
+            f"#{t.number} from step {t.system_attrs.get('pbt', {}).get('step', 0)} "
+            f"{_exact(t.params)}" for t in chain)
+        _out(f"  pbt schedule: {steps}")
+        _out(f"  (a PBT segment: it resumed from trial {lin['parent']}'s checkpoint; the "
+             "command alone trains from scratch with the last parameters)")
 
 
 def _trial_dict(study: Study, t: Trial, with_command: bool = True) -> dict[str, Any]:
