@@ -165,7 +165,7 @@ def available(name: str) -> str | None:
             if name == "optuna-gp":
                 import torch  # noqa: F401
         except ImportError as e:
-            return f"{e.name} is not installed (pip install 'hypersweep[bench]'; torch for GP)"
+            return f"{e.name} is not installed (pip install -e '.[bench]')"
         return None
     if name.startswith("optuna-"):
         return "only optuna-tpe and optuna-gp are measured here"
