@@ -28,26 +28,30 @@ class AutoSampler(Sampler):
       conditional branch separately, handles any number of options and objectives, and
       costs a few milliseconds per proposal in studies of thousands of trials.
 
-    Evidence for the switch points (the ``benchmarks/bbob.py`` protocol -- COCO BBOB, 24
-    noiseless functions, box ``[-5, 5]^d``, instances 1-2, seeded by the instance --
-    measured while tuning; ``docs/benchmarks.md`` has the full run):
+    Evidence for the switch points (``benchmarks/bbob.py``: COCO BBOB, the 24 noiseless
+    functions at d = 2, 5, 10, instances 1-5, box ``[-5, 5]^d``, seeded by the instance;
+    ``docs/benchmarks.md`` has the tables and the raw traces):
 
     * *numeric spaces, up to 100 trials*: GP has the best mean log10 precision and the
-      best average rank (among gp, tpe, anneal, cmaes, random and Optuna's TPE, CMA-ES
-      and GP, Hyperopt's TPE and anneal) at d = 2, 5 and 10. Mean log10 precision at 100
-      evaluations, gp / tpe: -1.80 / -0.18 (d = 2), 0.11 / 1.29 (d = 5), 0.73 / 2.20
-      (d = 10); average rank among those 10: gp 2.9 / 3.3 / 2.2, the runner-up 4.3
-      (Optuna GP) / 4.6 (Optuna TPE) / 4.2 (Hyperopt anneal).
-    * *longer studies* (d = 5, 300 evaluations, instance 1): GP still leads at every
-      checkpoint (mean log10 precision -0.38 vs 0.88 at 200, -0.62 vs 0.72 at 300; better
-      on 18-19 of 24 functions), but its cost grows with the trials it is fit on: about
-      25 ms per proposal at 100 trials, 40 ms at 200, 180 ms from 300 on for 10 floats
-      (400 ms for 40 floats), against 1-2 ms for TPE. At ``max_gp_trials = 300`` -- where
-      the GP would start fitting a subset of the history (``max_points``) -- the study
-      goes on with TPE, which then sees the full history; a long study is where
-      per-proposal overhead adds up.
+      best average rank of the 13 samplers measured (ours, Optuna's TPE, GP and CMA-ES,
+      Hyperopt's TPE and anneal) in every dimension. Mean log10 precision at 100
+      evaluations, gp / tpe: -1.70 / -0.19 (d = 2), 0.13 / 1.23 (d = 5), 0.87 / 2.07
+      (d = 10); average rank: gp 3.8 / 4.0 / 3.2, the best peer 5.1 (Optuna GP) / 6.0
+      (Optuna TPE) / 5.6 (Hyperopt anneal).
+    * *longer studies* (d = 5 and 10, 400 evaluations, instance 1,
+      ``benchmarks/results/bbob-400-report.md``): GP keeps the lead in precision at every
+      checkpoint, but it gains little after 300 evaluations, while its cost keeps
+      growing. Mean log10 precision at 300 and then 400 evaluations: gp -0.61 and -0.64
+      (d = 5), 0.07 and -0.02 (d = 10). ``auto``, which hands over to TPE at 300, gets
+      -0.65 and 0.06 at 400. The last 100 proposals cost gp about 17 s per run (170 ms
+      each, fitting ``max_points = 300`` observations) and TPE under 1 s. At d = 5,
+      CMA-ES catches up by 400 evaluations (average rank 2.5, against 2.8 for auto and
+      2.9 for gp). So ``max_gp_trials = 300`` keeps nearly all of the GP's precision, and
+      studies longer than that pay milliseconds per proposal rather than a fifth of a
+      second.
     * *dimension*: quality was measured up to 10; ``max_gp_dim = 40`` bounds the cost
-      (a proposal at 40 dimensions and 300 trials takes about 0.4 s).
+      (a proposal at 40 dimensions and 300 trials takes about 0.2 s on average: 0.35 s
+      when it refits the hyperparameters, 0.07 s when it reuses them).
     * *conditional and large categorical spaces* are not in BBOB: the GP handles them
       (constant fill for inactive columns, one-hot categoricals) but TPE models them
       natively, so they go to TPE.

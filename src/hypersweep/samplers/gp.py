@@ -489,8 +489,10 @@ class GPSampler(Sampler):
     **Cost bound.** With more than ``max_points`` observations the GP is fit on exactly
     ``max_points`` of them: the ``max_points // 2`` best, plus an evenly spaced (by trial
     number) selection of the others. Each fitting step is then ``O(max_points^3)`` and
-    an ask costs the same however long the study grows (about 25 ms per ask at 100
-    observations, 40 ms at 200 and 180 ms from 300 on, for 10 floats on this machine).
+    an ask costs the same however long the study grows. For 10 floats on this machine: about
+    9 ms per ask over the first 100 trials and 60 ms at trials 201-300
+    (``benchmarks/overhead_samplers.py``); from 300 observations on, 40 ms when the fit
+    is reused and 120-300 ms when it is redone, depending on how hard the fit is.
 
     **Determinism.** Proposals depend on (space, history, rng, seed) and on the warm start,
     i.e. on the fits made earlier in this process: a study replayed in the same order
