@@ -807,13 +807,14 @@ class Space:
                 rows = np.nonzero(mask[:, j])[0]
                 if rows.size == 0:
                     continue
-                col = u[rows, j]
-                row_list = rows.tolist()
+                row_list: Sequence[int] = rows.tolist()
             else:
-                col = u[:, j]
-                row_list = range(n)
-            if np.isnan(col).any():
-                col = np.where(np.isnan(col), 0.5, col)
+                rows, row_list = slice(None), range(n)
+            needs_col = j not in grouped or (c.param.n_options and self._fixed)
+            if needs_col:  # the grouped columns were decoded above, NaN read as 0.5 there
+                col = u[rows, j]
+                if np.isnan(col).any():
+                    col = np.where(np.isnan(col), 0.5, col)
             if j in grouped:
                 vals = grouped[j] if not conditional else [grouped[j][r] for r in row_list]
             else:
