@@ -73,6 +73,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from hypersweep._bounded_yaml import BoundedLoader, YamlLimitError, check_graph
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.execution.runner import Limits
 from hypersweep.space import Space, parse_space
@@ -128,8 +129,11 @@ _NESTED_HOME = {
     "seed": "sampler", "metric": "objective", "goal": "objective", "reduce": "metrics",
     "policy": "early_stopping",
 }
-_DURATION_RE = re.compile(r"^(?:\s*\d+(?:\.\d+)?\s*(?:ms|s|m|h|d)\s*)+$", re.IGNORECASE)
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
+#: One ``<number><unit>`` of a duration; matched repeatedly, so parsing is linear.
+_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
+_MAX_DURATION_CHARS = 200
+#: The largest sweep file :func:`load_text` reads (characters).
+MAX_FILE_CHARS = 1_000_000
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FUNCTION_RE = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
@@ -154,7 +158,8 @@ class SweepFileError(SpecError):
     def __init__(self, file: str, line: int, path: str, detail: str) -> None:
         self.file = file
         self.line = line
-        self.path = path
+        self.path = path if path.isprintable() else repr(path)
+        path = self.path
         self.detail = _one_line(detail)
         where = f"{file}:{line}"
         super().__init__(f"{where} {path}: {self.detail}" if path else f"{where} {self.detail}")
@@ -203,8 +208,9 @@ class _Locator:
 # ======================================================================================
 # YAML with line numbers
 # ======================================================================================
-class _Loader(yaml.SafeLoader):
-    """The safe loader, plus YAML 1.2 floats without a dot (``1e-5``)."""
+class _Loader(BoundedLoader):
+    """The safe loader (with bounded depth and integers), plus YAML 1.2 floats without a
+    dot (``1e-5``)."""
 
 
 _Loader.add_implicit_resolver(
@@ -216,18 +222,30 @@ _Loader.add_implicit_resolver(
 
 def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
     """Parse YAML text into Python data and a map of key path -> 1-based line."""
-    loader = _Loader(text)
+    loader: _Loader | None = None
     try:
+        loader = _Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise SweepFileError(
                 file, 1, "", "the file is empty; a sweep file needs at least name, command "
                 "(or function), space and objective"
             )
+        check_graph(node)
         _rejoin_calls(node, text, set())
         lines: dict[str, int] = {}
         _walk(node, "", "", lines, file, set())
         data = loader.construct_document(node)
+    except YamlLimitError as e:
+        mark = e.problem_mark
+        raise SweepFileError(file, mark.line + 1 if mark is not None else 1, "",
+                             str(e.problem)) from None
+    except yaml.reader.ReaderError as e:
+        line = text.count("\n", 0, max(0, e.position)) + 1
+        raise SweepFileError(
+            file, line, "", f"the file holds the control character U+{e.character:04X}; "
+            "remove it (in a double-quoted string write it as an escape, e.g. \\x1b)"
+        ) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 1
@@ -236,8 +254,16 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
         raise SweepFileError(file, line, "", f"YAML syntax error: {what}{col}") from None
     except yaml.YAMLError as e:
         raise SweepFileError(file, 1, "", f"YAML syntax error: {_one_line(str(e))}") from None
+    except SweepFileError:
+        raise
+    except (ValueError, OverflowError) as e:  # e.g. chr() of a "\U0011ffff" escape
+        mark = loader.get_mark() if loader is not None else None
+        line = mark.line + 1 if mark is not None else 1
+        raise SweepFileError(file, line, "", f"YAML syntax error: {_one_line(str(e))} (an "
+                                             "escape that is not a character?)") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     return data, lines
 
 
@@ -321,13 +347,17 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
         node.value[:] = kept
 
 
+_MAX_CALL_CHARS = 10_000
+
+
 def _rejoined(value: yaml.Node, text: str, parent: yaml.Node) -> tuple[yaml.Node, int] | None:
     if not (isinstance(value, yaml.ScalarNode) and value.style is None):
         return None
     if value.value.count("(") <= value.value.count(")"):
         return None
     start = value.start_mark.index
-    end = _balanced_end(text, start, parent.end_mark.index)
+    # bounded: a compact form is short, and a scan never runs to the end of a long file
+    end = _balanced_end(text, start, min(parent.end_mark.index, start + _MAX_CALL_CHARS))
     if end is None:
         return None
     joined = yaml.ScalarNode("tag:yaml.org,2002:str", text[start:end], value.start_mark,
@@ -509,6 +539,10 @@ def load_text(
         ...     print(e)  # doctest: +ELLIPSIS
         demo.yaml:4 objective.goal: must be one of ... (did you mean 'minimize'?)
     """
+    if len(text) > MAX_FILE_CHARS:
+        raise SweepFileError(file, 1, "", f"the file has {len(text)} characters, more than "
+                             f"{MAX_FILE_CHARS}; a sweep file describes a sweep, keep data "
+                             "elsewhere")
     data, lines = _compose(text, file)
     loc = _Locator(file, lines)
     base = Path(base_dir if base_dir is not None else os.getcwd()).resolve()
@@ -518,15 +552,26 @@ def load_text(
     return _Parser(loc, base).parse(data)
 
 
+_MAX_INT = 2**63 - 1
+
+
+def _shown(v: Any) -> str:
+    """A bounded one-line repr of a user value."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
+        return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
+
+
 def _kind(v: Any) -> str:
     if v is None:
         return "nothing"
     if isinstance(v, bool):
         return f"a boolean ({v!r})"
     if isinstance(v, (int, float)):
-        return f"a number ({v!r})"
+        return f"a number ({_shown(v)})"
     if isinstance(v, str):
-        return f"a string ({v!r})"
+        return f"a string ({_shown(v)})"
     if isinstance(v, list):
         return "a list"
     if isinstance(v, Mapping):
@@ -553,16 +598,27 @@ def parse_duration(value: Any, what: str = "duration") -> float:
         raise ValueError(f"{what}: expected seconds or a duration like 90s, 10m, 2h, 1h30m, "
                          f"got {value!r}")
     if isinstance(value, (int, float)):
-        return float(value)
-    if isinstance(value, str):
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf  # callers refuse it as not a positive finite duration
+    if isinstance(value, str) and len(value) <= _MAX_DURATION_CHARS:
         s = value.strip()
         try:
             return float(s)
         except ValueError:
             pass
-        if _DURATION_RE.match(s):
-            return sum(float(n) * _UNIT_SECONDS[u.lower()] for n, u in _DURATION_PART.findall(s))
-    raise ValueError(f"{what}: cannot read {value!r} as a duration; use seconds or e.g. 90s, "
+        total, pos, parts = 0.0, 0, 0
+        while pos < len(s):
+            m = _DURATION_PART.match(s, pos)
+            if m is None:
+                break
+            total += float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+            pos, parts = m.end(), parts + 1
+        if parts and s[pos:].strip() == "":
+            return total
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."
+    raise ValueError(f"{what}: cannot read {shown} as a duration; use seconds or e.g. 90s, "
                      "10m, 2h, 1h30m")
 
 
@@ -612,14 +668,19 @@ class _Parser:
         ok = (isinstance(v, int) and not isinstance(v, bool)) or (
             isinstance(v, float) and v.is_integer()
         )
-        if not ok or int(v) < minimum:
+        if not ok or not minimum <= int(v) <= _MAX_INT:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise self.err(path, f"must be {kind}, got {v!r}")
+            raise self.err(path, f"must be {kind} (at most 2**63-1), got {_shown(v)}")
         return int(v)
 
     def number(self, v: Any, path: str) -> float:
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise self.err(path, f"must be a finite number, got {v!r}")
+        ok = not isinstance(v, bool) and isinstance(v, (int, float))
+        try:
+            ok = ok and math.isfinite(float(v))
+        except OverflowError:
+            ok = False
+        if not ok:
+            raise self.err(path, f"must be a finite number, got {_shown(v)}")
         return float(v)
 
     def duration(self, v: Any, path: str, allow_zero: bool = False) -> float:
@@ -628,7 +689,7 @@ class _Parser:
         except ValueError as e:
             raise self.err(path, str(e).split(": ", 1)[1]) from None
         if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
-            raise self.err(path, f"must be a positive duration, got {v!r}")
+            raise self.err(path, f"must be a positive duration, got {_shown(v)}")
         return s
 
     # --- the file ---------------------------------------------------------------------
@@ -695,8 +756,8 @@ class _Parser:
         v = d["name"]
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             v = str(v)
-        if not isinstance(v, str) or not _NAME_RE.match(v):
-            raise self.err("name", f"{v!r} is not a valid study name; use letters, digits, "
+        if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
+            raise self.err("name", f"{_shown(v)} is not a valid study name; use letters, digits, "
                                    "'_', '.', '-' (starting with a letter or digit)")
         return v
 
@@ -791,8 +852,10 @@ class _Parser:
             v = {"name": v}
         cfg = dict(self.mapping(v, "sampler", "{name: random, seed: 0}"))
         seed = cfg.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise self.err("sampler.seed", f"must be an integer, got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed <= _MAX_INT):
+            raise self.err("sampler.seed", f"must be an integer from 0 to 2**63-1, got "
+                                           f"{_shown(seed)}")
         try:
             make_sampler(cfg)
         except HypersweepError as e:
