@@ -24,10 +24,11 @@ The unit-cube encoding (what samplers work on)
       columns, top down. Decoding reads ``NaN`` in an active column as 0.5 (the middle).
     * ``Fixed`` parameters have no column; decoding adds them.
 
-    Round trip: ``decode(encode(p)) == p`` exactly for every discrete parameter (ints,
-    steps, choices, bools, fixed values) and for every continuous value that ``decode``
-    produces. A continuous value typed in by hand (an enqueued configuration) is stored as
-    given; its encoding is exact up to floating-point rounding (relative error < 1e-12).
+    Round trip: ``decode(encode(p)) == p`` exactly for every discrete parameter (ints with
+    up to 2**50 values, steps, choices, bools, fixed values) and for every continuous value
+    that ``decode`` produces. A continuous value typed in by hand (an enqueued
+    configuration) is stored as given; its encoding is exact up to floating-point rounding
+    (relative error < 1e-12).
 
 The sweep-file forms (``parse_space``)
     Compact strings such as ``loguniform(1e-5, 1e-1)``, ``qnormal(10, 3, 1)``,
@@ -42,8 +43,10 @@ The sweep-file forms (``parse_space``)
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import re
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -77,8 +80,83 @@ def _clip(a: Any, lo: Any, hi: Any) -> Any:
     elements, where ``np.clip``'s dispatch costs several times the two ufuncs.
     """
     return np.minimum(np.maximum(a, lo), hi)
-_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-/]*$")
+#: A parameter name: a letter (any script) or ``_``, then letters, digits, ``_.-/``.
+_NAME_RE = re.compile(r"[^\W\d][\w.\-/]{0,199}")
 _EPS = 1e-12
+#: Integers in a space stay within +-2**53: exact as float64 (the unit-cube encoding) and
+#: as JSON numbers in every reader.
+_INT_LIMIT = 2**53
+#: The most grid points a stepped Float may have. (An Int has at most 2**54 within
+#: +-2**53; its encoding round trip is exact up to 2**50 values, and every decoded value
+#: is a valid one at any size.)
+_MAX_POINTS = 2**50
+#: |z| of the normal CDF clipped at 1e-12 (``Normal``'s encoding) is below this.
+_Z_MAX = 7.1
+#: Conditional groups nest at most this deep.
+_MAX_GROUP_DEPTH = 32
+
+
+def _as_float(v: Any) -> float | None:
+    """``float(v)`` when ``v`` is a finite number that a float can hold, else ``None``."""
+    if not _is_number(v):
+        return None
+    try:
+        f = float(v)
+    except (OverflowError, ValueError, TypeError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def _short(v: Any) -> str:
+    """A one-line, bounded ``repr`` of a user value for messages."""
+    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
+        digits = int(v.bit_length() * 0.30103) + 1
+        return f"an integer of about {digits} digits"
+    text = repr(v)
+    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
+
+
+def _show_name(name: Any) -> str:
+    """A parameter name as it appears in a key path (odd names quoted, one line)."""
+    if isinstance(name, str) and name.isprintable() and len(name) <= 200:
+        return name
+    return _short(name)
+
+
+def _text_problem(s: str) -> str | None:
+    """Why ``s`` cannot be a parameter value or name (``None`` when it can)."""
+    if "\x00" in s:
+        return "contains a NUL character, which no command line or environment can carry"
+    try:
+        s.encode("utf-8")
+    except UnicodeEncodeError:
+        return "is not valid Unicode text (it holds a lone surrogate)"
+    return None
+
+
+def _int_problem(v: Any) -> str | None:
+    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and abs(
+        int(v)
+    ) > _INT_LIMIT:
+        return (f"integers in a space must lie within +-2**53 (9007199254740992), got "
+                f"{_short(int(v))}; quote it to make it a string")
+    return None
+
+
+def _on_grid(k: float, magnitude: float, step: float) -> bool:
+    """Is ``k = (v - low) / step`` an integer up to float rounding?"""
+    tol = 1e-9 * max(1.0, abs(k)) + 8 * np.spacing(magnitude) / step
+    return abs(k - round(k)) <= tol
+
+
+def _safe_round(vals: np.ndarray, decimals: int, step: float) -> np.ndarray:
+    """``np.round(vals, decimals)`` where that only removes float noise (and is finite)."""
+    if decimals > 15:
+        return vals
+    with np.errstate(all="ignore"):
+        r = np.round(vals, decimals)
+        ok = np.isfinite(r) & (np.abs(r - vals) <= 1e-6 * step)
+    return np.where(ok, r, vals)
 
 
 def _is_number(x: Any) -> bool:
@@ -148,20 +226,29 @@ class _Numeric(Param):
     # --- discrete grid (Int, stepped Float) -------------------------------------------
     def _n_points(self) -> int:
         assert self.step is not None
+        if self._integer:
+            return (int(self.high) - int(self.low)) // int(self.step) + 1
         return int(round((self.high - self.low) / self.step)) + 1
 
     def _point(self, k: np.ndarray) -> np.ndarray:
+        """The grid values ``low + k*step``, always inside ``[low, high]``."""
         assert self.step is not None
+        if self._integer:  # exact: |low|, |high| <= 2**53 and k < 2**50
+            ki = np.asarray(np.nan_to_num(k), dtype=np.int64)
+            return np.minimum(int(self.low) + ki * int(self.step), int(self.high))
         vals = self.low + k * self.step
-        if self._integer:
-            return np.rint(vals)
-        return np.round(vals, max(_decimals(self.low), _decimals(self.step)))
+        vals = _safe_round(vals, max(_decimals(self.low), _decimals(self.step)), self.step)
+        return _clip(vals, self.low, self.high)
 
     def _check_on_step(self, v: float, path: str) -> None:
         if self.step is None:
             return
-        k = (v - self.low) / self.step
-        if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
+        if self._integer:
+            on_grid = (int(v) - int(self.low)) % int(self.step) == 0
+        else:
+            k = (v - self.low) / self.step
+            on_grid = _on_grid(k, max(abs(self.low), abs(self.high), abs(v)), self.step)
+        if not on_grid:
             raise SpaceError(
                 path,
                 f"{v!r} is not on the step grid low + k*step (low={_fmt(self.low)}, "
@@ -245,11 +332,12 @@ class Float(_Numeric):
 
     def validate(self, value: Any, path: str = "") -> float:
         if not _is_number(value):
-            raise SpaceError(path, f"expected a number, got {type(value).__name__} {value!r}")
-        v = float(value)
-        if not math.isfinite(v) or v < self.low or v > self.high:
+            raise SpaceError(path, f"expected a number, got {type(value).__name__} "
+                                   f"{_short(value)}")
+        v = _as_float(value)
+        if v is None or v < self.low or v > self.high:
             raise SpaceError(
-                path, f"{v!r} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
+                path, f"{_short(value)} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
             )
         self._check_on_step(v, path)
         return v
@@ -314,11 +402,16 @@ class Int(_Numeric):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> int:
-        if not _is_number(value) or (isinstance(value, float) and not value.is_integer()):
-            raise SpaceError(path, f"expected an integer, got {type(value).__name__} {value!r}")
-        v = int(value)
+        if _is_number(value) and isinstance(value, (int, np.integer)):
+            v = int(value)
+        else:
+            f = _as_float(value)
+            if f is None or not f.is_integer():
+                raise SpaceError(path, f"expected an integer, got {type(value).__name__} "
+                                       f"{_short(value)}")
+            v = int(f)
         if v < self.low or v > self.high:
-            raise SpaceError(path, f"{v} is outside [{self.low}, {self.high}]")
+            raise SpaceError(path, f"{_short(v)} is outside [{self.low}, {self.high}]")
         self._check_on_step(v, path)
         return v
 
@@ -350,12 +443,15 @@ class Normal(_Numeric):
         self, mu: float, sigma: float, log: bool = False, step: float | None = None
     ) -> None:
         name = "Normal"
-        if not _is_number(mu) or not math.isfinite(mu):
-            raise SpaceError("", f"{name} needs a finite mu, got mu={mu!r}")
-        if not _is_number(sigma) or not (sigma > 0) or not math.isfinite(sigma):
-            raise SpaceError("", f"{name} needs sigma > 0, got sigma={sigma!r}")
-        if step is not None and (not _is_number(step) or not step > 0):
-            raise SpaceError("", f"{name} needs step > 0, got step={step!r}")
+        fmu, fsigma = _as_float(mu), _as_float(sigma)
+        if fmu is None:
+            raise SpaceError("", f"{name} needs a finite mu, got mu={_short(mu)}")
+        if fsigma is None or not fsigma > 0:
+            raise SpaceError("", f"{name} needs sigma > 0, got sigma={_short(sigma)}")
+        fstep = None if step is None else _as_float(step)
+        if step is not None and (fstep is None or not fstep > 0):
+            raise SpaceError("", f"{name} needs step > 0, got step={_short(step)}")
+        _check_normal_range(name, fmu, fsigma, bool(log), fstep)
         self.mu, self.sigma, self.log = float(mu), float(sigma), bool(log)
         self.step = None if step is None else float(step)
         self.low = 0.0  # step grid origin: multiples of step
@@ -369,13 +465,14 @@ class Normal(_Numeric):
             k = np.rint(x / self.step)
             if self.log:  # a log-normal value is positive: the smallest one is ``step``
                 k = np.maximum(k, 1.0)
-            x = np.round(k * self.step, _decimals(self.step))
+            x = _safe_round(k * self.step, _decimals(self.step), self.step)
         return x
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
         y = np.log(x) if self.log else x
-        u = _clip(ndtr((y - self.mu) / self.sigma), _EPS, 1 - _EPS)
+        with np.errstate(over="ignore"):  # far in a tail (a tiny sigma): clipped below
+            u = _clip(ndtr((y - self.mu) / self.sigma), _EPS, 1 - _EPS)
         if self.step is None:
             u = _nudge_exact(u, x, self._decode_array)
         return u
@@ -384,9 +481,10 @@ class Normal(_Numeric):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> float:
-        if not _is_number(value) or not math.isfinite(float(value)):
-            raise SpaceError(path, f"expected a finite number, got {value!r}")
-        v = float(value)
+        f = _as_float(value)
+        if f is None:
+            raise SpaceError(path, f"expected a finite number, got {_short(value)}")
+        v = f
         if self.log and v <= 0:
             raise SpaceError(path, f"a log-normal value must be > 0, got {v!r}")
         if self.step is not None:
@@ -412,6 +510,33 @@ class Normal(_Numeric):
         if self.step is not None:
             d["step"] = self.step
         return d
+
+
+def _check_normal_range(
+    name: str, mu: float, sigma: float, log: bool, step: float | None
+) -> None:
+    """Refuse a normal whose values (mu +- 7 sigma, the encoding's range) overflow."""
+    lo, hi = mu - _Z_MAX * sigma, mu + _Z_MAX * sigma
+    if log:
+        if not (lo >= -700.0 and hi <= 700.0):
+            raise SpaceError(
+                "", f"{name} with log=True needs -700 <= mu - 7.1*sigma and mu + 7.1*sigma "
+                f"<= 700 (exp() of it must be a positive float), got mu={mu!r}, "
+                f"sigma={sigma!r}"
+            )
+        top = math.exp(hi)
+    else:
+        top = max(abs(lo), abs(hi))
+        if not math.isfinite(top) or top > 1e300:
+            raise SpaceError(
+                "", f"{name} needs |mu| + 7.1*sigma <= 1e300 (its values must be finite "
+                f"floats), got mu={mu!r}, sigma={sigma!r}"
+            )
+    if step is not None and top / step > 2.0**53:
+        raise SpaceError(
+            "", f"{name}: step={step!r} is too fine for values up to {top:.3g} (more than "
+            f"2**53 multiples); use step >= {top / 2.0**53:.3g} or no step"
+        )
 
 
 def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
@@ -467,27 +592,54 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
 def _check_bounds(
     name: str, low: Any, high: Any, log: bool, step: Any, integer: bool
 ) -> None:
+    """Refuse bounds whose values a float64 encoding cannot represent exactly."""
     kind = "an integer" if integer else "a number"
     for key, v in (("low", low), ("high", high)):
-        ok = _is_number(v) and math.isfinite(float(v))
-        if ok and integer and not float(v).is_integer():
-            ok = False
+        f = _as_float(v)
+        ok = f is not None and not (integer and not f.is_integer())
         if not ok:
-            raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={v!r}")
+            raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={_short(v)}")
+        if integer and abs(f) > _INT_LIMIT:
+            raise SpaceError("", f"{name} needs |{key}| <= 2**53 (9007199254740992), got "
+                                 f"{key}={_short(v)}; integers beyond are not exact as floats")
     if not low < high:
         raise SpaceError("", f"{name} needs low < high, got low={low!r}, high={high!r}")
     if log and low <= 0:
         raise SpaceError(
             "", f"{name} with log=True needs 0 < low < high, got low={low!r}"
         )
+    flo, fhi = float(low), float(high)
+    if not math.isfinite(fhi - flo):
+        raise SpaceError("", f"{name} needs high - low to be a finite float, got "
+                             f"low={low!r}, high={high!r}; narrow the range")
     if step is not None:
-        if not _is_number(step) or not step > 0 or (integer and not float(step).is_integer()):
-            raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={step!r}")
+        fstep = _as_float(step)
+        if fstep is None or not fstep > 0 or (integer and not fstep.is_integer()):
+            raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={_short(step)}")
         if integer and log and step != 1:
             raise SpaceError("", f"{name} with log=True supports only step=1, got step={step!r}")
-        k = (high - low) / step
-        if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
-            fixed_high = low + math.floor(k) * step
+        if not (math.isfinite(fhi + fstep) and math.isfinite(flo - fstep)):
+            raise SpaceError("", f"{name}: low - step and high + step must be finite floats, "
+                                 f"got step={step!r}; use a smaller step")
+        magnitude = max(abs(flo), abs(fhi))
+        ulp = float(np.spacing(magnitude))
+        if not integer and fstep < 1024 * ulp:
+            raise SpaceError(
+                "", f"{name}: step={step!r} is too fine for values near {magnitude!r} "
+                f"(floats there are {ulp!r} apart); use step >= {1024 * ulp:.3g}"
+            )
+        k = (fhi - flo) / fstep
+        if not integer and k > _MAX_POINTS:  # (ints: at most 2**54 within +-2**53)
+            raise SpaceError(
+                "", f"{name}: (high - low) / step = {k:.3g} grid points, more than 2**50; "
+                "use a larger step" + ("" if integer else " or no step (a continuous range)")
+            )
+        if integer:
+            multiple = (int(high) - int(low)) % int(step) == 0
+        else:
+            multiple = _on_grid(k, magnitude, fstep)
+        if not multiple:
+            fixed_high = flo + math.floor(k) * fstep
             raise SpaceError(
                 "",
                 f"{name}: high - low = {high - low!r} is not a multiple of step={step!r}; "
@@ -523,7 +675,14 @@ class Choice(Param):
             self.subspaces = {}
             for key, sub in options.items():
                 if not isinstance(key, str) or not key:
-                    raise SpaceError("", f"group option names must be strings, got {key!r}")
+                    raise SpaceError("", f"group option names must be strings, got "
+                                         f"{_short(key)}")
+                problem = _text_problem(key)
+                if problem:
+                    raise SpaceError("", f"group option name {_short(key)} {problem}")
+                if isinstance(sub, Space) and sub._depth >= _MAX_GROUP_DEPTH:
+                    raise SpaceError("", f"conditional groups nest more than "
+                                         f"{_MAX_GROUP_DEPTH} levels deep; flatten the space")
                 self.options.append(key)
                 self.subspaces[key] = sub if isinstance(sub, Space) else Space(sub or {})
         else:
@@ -539,16 +698,22 @@ class Choice(Param):
                 if not (o is None or isinstance(o, (str, int, float, bool))):
                     raise SpaceError(
                         "", f"Choice options must be strings, numbers, booleans or null, "
-                        f"got {type(o).__name__} {o!r}"
+                        f"got {type(o).__name__} {_short(o)}"
                     )
                 if isinstance(o, float) and not math.isfinite(o):
                     raise SpaceError("", f"Choice options must be finite, got {o!r}")
+                problem = _int_problem(o) or (_text_problem(o) if isinstance(o, str) else None)
+                if problem:
+                    raise SpaceError("", f"Choice option {_short(o)}: {problem}"
+                                     if isinstance(o, str) else f"Choice options: {problem}")
                 self.options.append(o)
             self.subspaces = None
         keys = [self._key(o) for o in self.options]
         if len(set(keys)) != len(keys):
-            dup = next(o for o, k in zip(self.options, keys) if keys.count(k) > 1)
-            raise SpaceError("", f"Choice has the option {dup!r} twice")
+            seen_keys: set[Any] = set()
+            dup_key = next(k for k in keys if k in seen_keys or seen_keys.add(k))  # type: ignore[func-returns-value]
+            dup = self.options[keys.index(dup_key)]
+            raise SpaceError("", f"Choice has the option {_short(dup)} twice")
         self._index = {k: i for i, k in enumerate(keys)}
         self.n_options = len(self.options)
 
@@ -564,10 +729,10 @@ class Choice(Param):
         """The option index of ``value``; raises :class:`SpaceError` if it is not an option."""
         try:
             return self._index[self._key(_py(value))]
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, OverflowError):
             shown = ", ".join(repr(o) for o in self.options[:10])
             raise SpaceError(
-                path, f"{value!r} is not one of the options [{shown}]"
+                path, f"{_short(value)} is not one of the options [{shown}]"
             ) from None
 
     def validate(self, value: Any, path: str = "") -> Any:
@@ -619,12 +784,23 @@ class Fixed(Param):
         value = _py(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpaceError("", f"a fixed value must be finite, got {value!r}")
+        problem = _int_problem(value) or (
+            _text_problem(value) if isinstance(value, str) else None
+        )
+        if problem is None and not (value is None or isinstance(value, (str, int, float))):
+            try:
+                json.dumps(value, allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                problem = (f"must be JSON data (strings, numbers, booleans, null, lists, "
+                           f"mappings), got {type(value).__name__} {_short(value)}")
+        if problem:
+            raise SpaceError("", f"a fixed value: {problem}")
         self.value = value
 
     def validate(self, value: Any, path: str = "") -> Any:
         v = _py(value)
         if v != self.value or (type(v) is bool) != (type(self.value) is bool):
-            raise SpaceError(path, f"is fixed to {self.value!r}, got {value!r}")
+            raise SpaceError(path, f"is fixed to {_short(self.value)}, got {_short(value)}")
         return self.value
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
@@ -683,13 +859,18 @@ class Space:
                              f"{type(params).__name__}")
         self.params: dict[str, Param] = {}
         for name, p in params.items():
-            path = f"space.{name}"
-            if not isinstance(name, str) or not _NAME_RE.match(name):
+            path = f"space.{_show_name(name)}"
+            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
                 raise SpaceError(
-                    f"space.{name}", "parameter names must start with a letter or '_' and "
-                    "use only letters, digits, '_', '-', '.', '/'"
+                    path, "parameter names must start with a letter or '_' and use only "
+                    "letters, digits, '_', '-', '.', '/' (at most 200 characters)"
                 )
             self.params[name] = p if isinstance(p, Param) else parse_param(p, path)
+        self._depth = 1 + max(
+            (sub._depth for p in self.params.values()
+             if isinstance(p, Choice) and p.subspaces is not None
+             for sub in p.subspaces.values()), default=0,
+        )
         self.columns: list[Column] = []
         self._fixed: list[_FixedEntry] = []
         seen: dict[str, str] = {}
@@ -919,6 +1100,10 @@ class Space:
         """
         if not isinstance(params, Mapping):
             raise SpaceError(path, f"expected a dict of parameters, got {type(params).__name__}")
+        for k in params:
+            if not isinstance(k, str):
+                raise SpaceError(path, f"parameter names must be strings, got "
+                                       f"{type(k).__name__} {_short(k)}")
         out: dict[str, Any] = {}
         active: set[str] = set()
         chosen: dict[int, int] = {}
@@ -953,7 +1138,8 @@ class Space:
                         "option was not chosen); leave it out"
                     )
                 raise SpaceError(
-                    f"{path}.{k}", f"unknown parameter{_did_you_mean(k, self._order)}"
+                    f"{path}.{_show_name(k)}", f"unknown parameter"
+                    f"{_did_you_mean(k, self._order)}"
                 )
         return {k: out[k] for k in self._order if k in out}
 
@@ -980,17 +1166,30 @@ class Grid:
             raise SpaceError("grid_points", f"must be a positive integer, got {grid_points!r}")
         self._tree = self._build(space.params, grid_points, "space")
         self._order = space._order
+        size = self._size(self._tree)
+        if size > _MAX_GRID:
+            raise SpaceError(
+                "space", f"the grid has about {float(size):.3g} points, more than 2**62; give "
+                "the integer and stepped parameters fewer values (a larger step) or use "
+                "another sampler (random, tpe, auto)"
+            )
 
     def _build(self, params: Mapping[str, Param], gp: int | None, prefix: str) -> list[Any]:
         items: list[Any] = []
         for name, p in params.items():
             path = f"{prefix}.{name}"
-            values = p.grid_values(path, gp)
+            values: Sequence[Any]
+            if isinstance(p, (Int, Float)) and p.step is not None:
+                values = _GridValues(p)  # lazy: int(0, 10**12) has 10**12 values
+            else:
+                values = p.grid_values(path, gp)
             subs = None
+            sizes: list[int] | None = None
             if isinstance(p, Choice) and p.subspaces is not None:
                 subs = [self._build(p.subspaces[o].params, gp, f"{path}.{o}") for o in values]
-            sizes = [self._size(s) for s in subs] if subs is not None else [1] * len(values)
-            items.append((name, values, subs, sizes, sum(sizes)))
+                sizes = [self._size(s) for s in subs]
+            total = sum(sizes) if sizes is not None else len(values)
+            items.append((name, values, subs, sizes, total))
         return items
 
     @staticmethod
@@ -1013,6 +1212,9 @@ class Grid:
     def _fill(self, items: list[Any], i: int, out: dict[str, Any]) -> None:
         for name, values, subs, sizes, total in reversed(items):
             i, r = divmod(i, total)
+            if sizes is None:  # one grid value per index
+                out[name] = values[r]
+                continue
             for k, s in enumerate(sizes):
                 if r < s:
                     out[name] = values[k]
@@ -1026,6 +1228,29 @@ class Grid:
             yield self[i]
 
 
+#: The most points a grid may have (its length must fit an index).
+_MAX_GRID = 2**62
+
+
+class _GridValues(Sequence[Any]):
+    """The grid values of an Int or stepped Float, computed on demand."""
+
+    def __init__(self, p: _Numeric) -> None:
+        self._p = p
+        self._n = p._n_points()
+
+    def __len__(self) -> int:
+        return self._n
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(self._n))]
+        if not -self._n <= i < self._n:
+            raise IndexError(i)
+        i = i % self._n
+        return self._p._finish(self._p._point(np.array([i], dtype=float)))[0]
+
+
 # ======================================================================================
 # Sweep-file forms
 # ======================================================================================
@@ -1036,9 +1261,9 @@ _FUNCS = (
 )
 _TOKEN_RE = re.compile(
     r"""\s*(?:
-        (?P<num>[-+]?(?:\d+\.?\d*(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf))(?![\w.])
+        (?P<num>[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf))(?![\w.])
       | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
-      | (?P<word>[A-Za-z_][A-Za-z0-9_.\-/]*)
+      | (?P<word>[^\W\d][\w.\-/]*)
       | (?P<punct>[(),=\[\]])
     )""",
     re.VERBOSE,
@@ -1052,19 +1277,23 @@ def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN_RE.match(text, pos)
         if not m or m.end() == pos:
-            raise SpaceError(path, f"cannot parse {text!r} near {text[pos:pos + 10]!r}")
+            raise SpaceError(path, f"cannot parse {_short(text)} near "
+                                   f"{text[pos:pos + 10]!r}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()
     return out
 
 
-def _literal(kind: str, tok: str) -> Any:
+def _literal(kind: str, tok: str, path: str = "") -> Any:
     if kind == "num":
+        if len(tok) > _MAX_NUMBER_CHARS:
+            raise SpaceError(path, f"a number of {len(tok)} characters; at most "
+                                   f"{_MAX_NUMBER_CHARS}")
         v = float(tok)
         return int(tok) if re.fullmatch(r"[-+]?\d+", tok) else v
     if kind == "str":
-        return tok[1:-1].encode().decode("unicode_escape")
+        return _unescape(tok[1:-1], path)
     low = tok.lower()
     if low in ("true", "yes"):
         return True
@@ -1073,6 +1302,48 @@ def _literal(kind: str, tok: str) -> Any:
     if low in ("null", "none"):
         return None
     return tok
+
+
+_MAX_NUMBER_CHARS = 1000
+_SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r",
+                   "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
+_HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _unescape(body: str, path: str) -> str:
+    """Decode the backslash escapes of a quoted compact-form string (UTF-8 text kept).
+
+    ``\\n``, ``\\t``, ``\\'``, ``\\xHH``, ``\\uHHHH``, ``\\UHHHHHHHH`` and the other Python
+    escapes; an unknown escape such as ``\\d`` is kept as written (as Python does).
+    """
+    out: list[str] = []
+    i = 0
+    while True:
+        j = body.find("\\", i)
+        if j < 0 or j + 1 >= len(body):
+            out.append(body[i:])
+            return "".join(out)
+        out.append(body[i:j])
+        c = body[j + 1]
+        if c in _SIMPLE_ESCAPES:
+            out.append(_SIMPLE_ESCAPES[c])
+            i = j + 2
+        elif c in _HEX_ESCAPES:
+            width = _HEX_ESCAPES[c]
+            digits = body[j + 2:j + 2 + width]
+            if len(digits) < width or not _HEX.issuperset(digits):
+                raise SpaceError(path, f"bad escape {body[j:j + 2 + width]!r}: \\{c} needs "
+                                       f"{width} hex digits (write \\\\ for a backslash)")
+            code = int(digits, 16)
+            if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                raise SpaceError(path, f"bad escape {body[j:j + 2 + width]!r}: not a Unicode "
+                                       "character")
+            out.append(chr(code))
+            i = j + 2 + width
+        else:
+            out.append(body[j:j + 2])
+            i = j + 2
 
 
 def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
@@ -1084,7 +1355,7 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
         if text.count("(") > text.count(")"):  # YAML split "{a: f(1, 2)}" at the comma
             hint = ("; inside a YAML {...} mapping quote the value, e.g. "
                     "{beta1: 'uniform(0.8, 0.99)'}, or write one key per line")
-        raise SpaceError(path, f"cannot parse {text!r}: expected name(arg, ...){hint}")
+        raise SpaceError(path, f"cannot parse {_short(text)}: expected name(arg, ...){hint}")
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     body = toks[2:-1]
@@ -1093,20 +1364,20 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
         kind, tok = body[i]
         if kind == "word" and i + 1 < len(body) and body[i + 1] == ("punct", "="):
             if i + 2 >= len(body) or body[i + 2][0] == "punct":
-                raise SpaceError(path, f"cannot parse {text!r}: {tok}= needs a value")
-            kwargs[tok] = _literal(*body[i + 2])
+                raise SpaceError(path, f"cannot parse {_short(text)}: {tok}= needs a value")
+            kwargs[tok] = _literal(*body[i + 2], path)
             i += 3
         elif kind == "punct":
-            raise SpaceError(path, f"cannot parse {text!r}: unexpected {tok!r}")
+            raise SpaceError(path, f"cannot parse {_short(text)}: unexpected {_short(tok)}")
         else:
             if kwargs:
-                raise SpaceError(path, f"cannot parse {text!r}: positional after keyword")
-            args.append(_literal(kind, tok))
+                raise SpaceError(path, f"cannot parse {_short(text)}: positional after keyword")
+            args.append(_literal(kind, tok, path))
             i += 1
         if i < len(body):
             if body[i] != ("punct", ","):
-                raise SpaceError(path, f"cannot parse {text!r}: expected ',' before "
-                                 f"{body[i][1]!r}")
+                raise SpaceError(path, f"cannot parse {_short(text)}: expected ',' before "
+                                 f"{_short(body[i][1])}")
             i += 1
     return toks[0][1].lower(), args, kwargs
 
@@ -1161,8 +1432,9 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             if "high" not in a:  # randint(upper): [0, upper)
                 a = {"low": 0, "high": a["low"]}
             hi = a["high"]
-            if not (_is_number(hi) and float(hi).is_integer()):
-                raise SpaceError(path, f"randint needs integer bounds, got high={hi!r}")
+            fhi = _as_float(hi)
+            if fhi is None or not fhi.is_integer():
+                raise SpaceError(path, f"randint needs integer bounds, got high={_short(hi)}")
             return Int(a["low"], int(hi) - 1)
         if kind == "bool":
             return Bool()
@@ -1311,8 +1583,19 @@ def _wrap(make: Any, path: str) -> Param:
         raise SpaceError(path, e.detail) from None
 
 
+_nesting = threading.local()
+
+
 def _sub_space(params: Mapping[str, Any], path: str) -> Space:
-    return Space({k: parse_param(v, f"{path}.{k}") for k, v in params.items()})
+    depth = getattr(_nesting, "depth", 0)
+    if depth >= _MAX_GROUP_DEPTH:
+        raise SpaceError(path, f"conditional groups nest more than {_MAX_GROUP_DEPTH} levels "
+                               "deep; flatten the space")
+    _nesting.depth = depth + 1
+    try:
+        return Space({k: parse_param(v, f"{path}.{_show_name(k)}") for k, v in params.items()})
+    finally:
+        _nesting.depth = depth
 
 
 def parse_space(spec: Mapping[str, Any]) -> Space:
