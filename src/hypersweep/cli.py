@@ -72,17 +72,23 @@ def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r:.80}"
+                                         ) from None
+    if not 1 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"expected a positive integer below 2**63, got "
+                                         f"{text!r:.80}")
     return v
 
 
 def _int(text: str) -> int:
     try:
-        return int(text)
+        v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r:.80}") from None
+    if not 0 <= v < 2**63:
+        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63-1, got "
+                                         f"{text!r:.80}")
+    return v
 
 
 def _duration(text: str) -> float:
@@ -92,10 +98,10 @@ def _duration(text: str) -> float:
         v = parse_duration(text)
     except ValueError:
         raise argparse.ArgumentTypeError(
-            f"cannot read {text!r} as a duration; use seconds or e.g. 90s, 10m, 2h, 1h30m"
+            f"cannot read {text!r:.80} as a duration; use seconds or e.g. 90s, 10m, 2h, 1h30m"
         ) from None
     if not (v > 0 and math.isfinite(v)):
-        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r}")
+        raise argparse.ArgumentTypeError(f"expected a positive duration, got {text!r:.80}")
     return v
 
 
@@ -459,8 +465,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.name is not None:
         from hypersweep.study import _NAME_RE
 
-        if not _NAME_RE.match(args.name):
-            raise UsageError(f"--name: {args.name!r} is not a valid study name; use letters, "
+        if not _NAME_RE.fullmatch(args.name):
+            raise UsageError(f"--name: {args.name!r:.80} is not a valid study name; use letters, "
                              "digits, '_', '.', '-'")
     for w in spec.warnings:
         _err(f"warning: {w}")

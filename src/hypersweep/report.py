@@ -74,7 +74,10 @@ def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
             raise HypersweepError(
                 f"report: metric {k!r} must be a number, got {type(v).__name__} {v!r}"
             )
-        out[str(k)] = float(v)
+        try:
+            out[str(k)] = float(v)
+        except OverflowError:  # an int beyond 1.8e308: as large as a float gets
+            out[str(k)] = math.inf if v > 0 else -math.inf
     if not out:
         raise HypersweepError("report: give at least one metric, e.g. report(step=3, loss=0.2)")
     return out

@@ -142,13 +142,14 @@ class Study:
         storage: Storage | str | None = None,
         seed: int | None = None,
     ) -> None:
-        if not isinstance(name, str) or not _NAME_RE.match(name):
+        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise SpecError(
                 f"name: {name!r} is not a valid study name; use letters, digits, '_', '.', "
                 "'-' (at most 200 characters, starting with a letter or digit)"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
-            raise SpecError(f"seed: must be an integer, got {seed!r}")
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed < 2**63):
+            raise SpecError(f"seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}")
         self.name = name
         self.storage = open_storage(storage)
         self.worker_id = make_worker_id()

@@ -204,7 +204,11 @@ def _finite(name: str, v: Any) -> float:
             pass
     if isinstance(v, bool) or not isinstance(v, (int, float)):
         raise ValueError(f"metric {name!r} is not a number: {v!r}")
-    f = float(v)
+    try:
+        f = float(v)
+    except OverflowError:  # an int beyond 1.8e308
+        raise ValueError(f"metric {name!r} is an integer too large for a float (about "
+                         f"{int(v.bit_length() * 0.30103) + 1} digits)") from None
     if not math.isfinite(f):
         raise ValueError(f"metric {name!r} is {f!r}")
     return f

@@ -43,13 +43,15 @@ log = logging.getLogger("hypersweep")
 def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
     if v is None:
         return
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
+    ok = ok and abs(v) <= 2**63 - 1 and math.isfinite(v)  # huge ints: no float overflow
     ok = ok and (v >= 0 if allow_zero else v > 0)
     if integer:
         ok = ok and float(v).is_integer()
     if not ok:
         kind = "a positive integer" if integer else "a positive number of seconds"
-        raise SpecError(f"limits.{name}: must be {kind}, got {v!r}")
+        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:30] + "..."
+        raise SpecError(f"limits.{name}: must be {kind} (at most 2**63-1), got {shown}")
 
 
 @dataclass(frozen=True)
