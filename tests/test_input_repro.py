@@ -212,3 +212,45 @@ def test_api_repro_spaces_sample_only_valid_values(param):
     assert space.decode_many(space.encode_many(configs)) == configs
     if isinstance(param, hs.Float) and param.step is None:
         assert len({c["x"] for c in configs}) > 1000  # not one degenerate value (A4)
+
+
+# Linear parsers: inputs that took exponential (R01) or quadratic (R24) time before. Each
+# would take minutes to hours unfixed; the bounds are generous (pytest-timeout).
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("text", [
+    "uniform(" + "1" * 200_000 + "a, 2)",  # R24 at 25x its size
+    "choice(" + ", ".join(["'é\\u00e9'"] * 20_000) + ")",
+    "choice('" + "\\\\" * 100_000 + "x', b)",
+    "choice(" + "a" * 200_000 + ", b)",
+])
+def test_compact_form_parsing_is_linear(text):
+    from hypersweep.space import parse_param
+
+    try:
+        parse_param(text, "space.x")
+    except SpaceError as e:
+        assert "\n" not in str(e) and len(str(e)) < 300
+
+
+@pytest.mark.timeout(30)
+@pytest.mark.parametrize("value", ["1s " * 16 + "x", "1s" * 100 + "x", " 1s" * 66 + "!",
+                                   "1" * 10_000 + "s", "1h" * 5000])
+def test_duration_parsing_is_linear(value):
+    from hypersweep.spec import parse_duration
+
+    try:
+        parse_duration(value, "limits.timeout")
+    except ValueError as e:
+        assert "cannot read" in str(e) and len(str(e)) < 300
+
+
+@pytest.mark.timeout(60)
+def test_a_flow_mapping_of_many_unclosed_calls_loads_in_linear_time():
+    from hypersweep.spec import SweepFileError, load_text
+
+    body = ", ".join(f"p{i}: f(" for i in range(5_000))  # 34 s unfixed, ~1 s now
+    text = ("name: a\ncommand: python t.py\nobjective: {metric: l, goal: min}\n"
+            f"space: {{{body}}}\n")
+    with pytest.raises(SweepFileError) as info:
+        load_text(text, "s.yaml")
+    assert "\n" not in str(info.value)

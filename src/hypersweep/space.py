@@ -145,7 +145,7 @@ def _int_problem(v: Any) -> str | None:
 
 def _on_grid(k: float, magnitude: float, step: float) -> bool:
     """Is ``k = (v - low) / step`` an integer up to float rounding?"""
-    tol = 1e-9 * max(1.0, abs(k)) + 8 * np.spacing(magnitude) / step
+    tol = 1e-9 * max(1.0, abs(k)) + 8 * math.ulp(magnitude) / step
     return abs(k - round(k)) <= tol
 
 
@@ -291,6 +291,7 @@ class Float(_Numeric):
             return math.log(self.low), math.log(self.high)
         lo = self.low - self.step / 2
         lo = lo if lo > 0 else self.low / 2
+        lo = lo if lo > 0 else self.low  # a subnormal low: low / 2 is 0
         return math.log(lo), math.log(self.high + self.step / 2)
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
@@ -352,10 +353,13 @@ class Float(_Numeric):
                 "set the grid sampler's grid_points (e.g. grid_points: 5)",
             )
         if self.log:
-            pts = np.geomspace(self.low, self.high, grid_points)
+            with np.errstate(all="ignore"):  # it overflows in between near the float max
+                pts = np.geomspace(self.low, self.high, grid_points)
+            if not np.isfinite(pts).all():
+                pts = np.exp(np.linspace(math.log(self.low), math.log(self.high), grid_points))
         else:
             pts = np.linspace(self.low, self.high, grid_points)
-        return [float(p) for p in pts]
+        return list(dict.fromkeys(float(p) for p in _clip(pts, self.low, self.high)))
 
     def to_spec(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high}
@@ -622,7 +626,7 @@ def _check_bounds(
             raise SpaceError("", f"{name}: low - step and high + step must be finite floats, "
                                  f"got step={step!r}; use a smaller step")
         magnitude = max(abs(flo), abs(fhi))
-        ulp = float(np.spacing(magnitude))
+        ulp = math.ulp(magnitude)
         if not integer and fstep < 1024 * ulp:
             raise SpaceError(
                 "", f"{name}: step={step!r} is too fine for values near {magnitude!r} "

@@ -132,8 +132,8 @@ _NESTED_HOME = {
 #: One ``<number><unit>`` of a duration; matched repeatedly, so parsing is linear.
 _DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
 _MAX_DURATION_CHARS = 200
-#: The largest sweep file :func:`load_text` reads (characters).
-MAX_FILE_CHARS = 1_000_000
+#: The largest sweep file :func:`load_text` reads (characters; PyYAML reads ~50 KB/s here).
+MAX_FILE_CHARS = 200_000
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _FUNCTION_RE = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
@@ -303,6 +303,7 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
     if id(node) in seen:
         return
     seen.add(id(node))
+    failed: list[bool] = []  # a scan of this collection found no ")": do not scan again
     if isinstance(node, yaml.MappingNode):
         pairs = list(node.value)
         out: list[tuple[yaml.Node, yaml.Node]] = []
@@ -310,7 +311,7 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
         while i < len(pairs):
             key, value = pairs[i]
             i += 1
-            fixed = _rejoined(value, text, node) if node.flow_style else None
+            fixed = _rejoined(value, text, node, failed) if node.flow_style else None
             if fixed is not None:
                 new, end = fixed
                 j = i
@@ -332,7 +333,7 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
         while i < len(items):
             item = items[i]
             i += 1
-            fixed = _rejoined(item, text, node) if node.flow_style else None
+            fixed = _rejoined(item, text, node, failed) if node.flow_style else None
             if fixed is not None:
                 new, end = fixed
                 j = i
@@ -350,15 +351,18 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
 _MAX_CALL_CHARS = 10_000
 
 
-def _rejoined(value: yaml.Node, text: str, parent: yaml.Node) -> tuple[yaml.Node, int] | None:
+def _rejoined(
+    value: yaml.Node, text: str, parent: yaml.Node, failed: list[bool]
+) -> tuple[yaml.Node, int] | None:
     if not (isinstance(value, yaml.ScalarNode) and value.style is None):
         return None
-    if value.value.count("(") <= value.value.count(")"):
+    if failed or value.value.count("(") <= value.value.count(")"):
         return None
     start = value.start_mark.index
     # bounded: a compact form is short, and a scan never runs to the end of a long file
     end = _balanced_end(text, start, min(parent.end_mark.index, start + _MAX_CALL_CHARS))
-    if end is None:
+    if end is None:  # unbalanced: its error says to quote it; later scans would fail too
+        failed.append(True)
         return None
     joined = yaml.ScalarNode("tag:yaml.org,2002:str", text[start:end], value.start_mark,
                              value.end_mark, style=None)

@@ -404,6 +404,12 @@ class Study:
     ) -> Trial:
         """Queue a configuration to be run before any proposal (validated first)."""
         clean = self.space.validate(params, "enqueue")
+        if user_attrs is not None:
+            try:
+                json.dumps(dict(user_attrs), allow_nan=False)
+            except (TypeError, ValueError, RecursionError):
+                raise HypersweepError("enqueue: user_attrs must be a JSON-serializable "
+                                      "mapping") from None
         return self._absorb(self.storage.create_trial(
             self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
         ))

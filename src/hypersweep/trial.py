@@ -64,6 +64,9 @@ class Objective:
 
         if not isinstance(self.metric, str) or not self.metric:
             raise SpecError(f"objective.metric: must be a non-empty string, got {self.metric!r}")
+        if not self.metric.isprintable() or len(self.metric) > 200:
+            raise SpecError(f"objective.metric: must be printable text of at most 200 "
+                            f"characters, got {self.metric!r:.80}")
         goal = str(self.goal).lower()
         aliases = {"min": "minimize", "max": "maximize"}
         goal = aliases.get(goal, goal)

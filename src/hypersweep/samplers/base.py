@@ -197,6 +197,12 @@ class Sampler(abc.ABC):
     name: ClassVar[str] = ""
 
     def __init__(self, seed: int | None = None) -> None:
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
+                                 or not 0 <= seed < 2**63):
+            from hypersweep.errors import SpecError
+
+            raise SpecError(f"sampler.seed: must be an integer from 0 to 2**63-1, got "
+                            f"{seed!r:.60}")
         self.seed = seed
 
     @abc.abstractmethod

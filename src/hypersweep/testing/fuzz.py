@@ -501,6 +501,14 @@ def python_case(src: Source) -> Callable[[], str]:
                for _ in range(2)]
     use_validate = src.integer(0, 1)
     extra = _py_value(src)
+    objective = None if calm else src.pick((
+        None, "loss", {"metric": "acc", "goal": "maximize"}, "a\nb", "", 3, [],
+        [{"metric": "a"}, {"metric": "a"}], {"metric": "l", "goal": "up"}, {"metric": "l", 1: 2}))
+    sampler = src.pick((None, "random", "tpe", "sobol")) if calm else src.pick((
+        None, "random", "grid", "bogus", 3, {"name": "random", "seed": -1},
+        {"name": "tpe", "seed": 10**400}, {"name": "tpe", "n_startup": -1},
+        {"name": "grid", "grid_points": 2}, {"seed": 1}, {"name": "anneal", "bogus": 1}))
+    user_attrs = src.pick((None, None, {"a": 1}, {"a": math.nan}, {"a": object()}, {1: 2}))
 
     def case() -> str:
         spec = {k: _build(m) for k, m in makers}
@@ -511,16 +519,18 @@ def python_case(src: Source) -> Callable[[], str]:
                 space.validate({"x": extra} if isinstance(extra, (int, float, str)) else extra)
             except hs.SpaceError:
                 pass
-        study = hs.Study(name, space, storage="memory", seed=seed)  # type: ignore[arg-type]
+        study = hs.Study(name, space, objective, storage="memory", seed=seed,  # type: ignore[arg-type]
+                         sampler=sampler)  # type: ignore[arg-type]
         for e in enq:
             try:
-                study.enqueue(e)  # type: ignore[arg-type]
+                study.enqueue(e, user_attrs)  # type: ignore[arg-type]
             except hs.HypersweepError as err:
                 _expect_error(err)
         for r in results:
             t = study.ask()
             _check_values(space, [t.params], "ask")
-            done = study.tell(t, r)
+            done = study.tell(t, r if len(study.objectives) == 1 else [r] * len(
+                study.objectives))
             if done.state.value == "RUNNING":
                 raise FuzzFailure("bare", "tell left the trial RUNNING")
         return "ok"
