@@ -606,13 +606,13 @@ def _check_bounds(
         if integer and abs(f) > _INT_LIMIT:
             raise SpaceError("", f"{name} needs |{key}| <= 2**53 (9007199254740992), got "
                                  f"{key}={_short(v)}; integers beyond are not exact as floats")
-    if not low < high:
+    flo, fhi = float(low), float(high)  # exact for ints (within 2**53); no numpy casts
+    if not flo < fhi:
         raise SpaceError("", f"{name} needs low < high, got low={low!r}, high={high!r}")
-    if log and low <= 0:
+    if log and flo <= 0:
         raise SpaceError(
             "", f"{name} with log=True needs 0 < low < high, got low={low!r}"
         )
-    flo, fhi = float(low), float(high)
     if not math.isfinite(fhi - flo):
         raise SpaceError("", f"{name} needs high - low to be a finite float, got "
                              f"low={low!r}, high={high!r}; narrow the range")

@@ -674,7 +674,9 @@ class _Parser:
         )
         if not ok or not minimum <= int(v) <= _MAX_INT:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise self.err(path, f"must be {kind} (at most 2**63-1), got {_shown(v)}")
+            if ok and int(v) > _MAX_INT:
+                kind += " of at most 2**63-1"
+            raise self.err(path, f"must be {kind}, got {_shown(v)}")
         return int(v)
 
     def number(self, v: Any, path: str) -> float:

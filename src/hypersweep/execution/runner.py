@@ -51,7 +51,9 @@ def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
     if not ok:
         kind = "a positive integer" if integer else "a positive number of seconds"
         shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:30] + "..."
-        raise SpecError(f"limits.{name}: must be {kind} (at most 2**63-1), got {shown}")
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > 2**63 - 1:
+            kind += " of at most 2**63-1"
+        raise SpecError(f"limits.{name}: must be {kind}, got {shown}")
 
 
 @dataclass(frozen=True)
