@@ -29,7 +29,7 @@ _COMMON = {"deadline": 1000, "derandomize": True, "database": None,
 #: Drawing every choice from Hypothesis (shrinkable failures, ~80 ms an example) ...
 FUZZ = settings(max_examples=60, **_COMMON)
 #: ... and many more cases from seeds (a failure names its seed: RandomSource(seed)).
-FUZZ_SEEDS = settings(max_examples=400, **_COMMON)
+FUZZ_SEEDS = settings(max_examples=300, **_COMMON)
 
 
 class _DataSource:

@@ -15,7 +15,7 @@ import hypersweep as hs
 from hypersweep.errors import SpaceError
 from hypersweep.testing.fuzz import value_problem
 
-PROPS = settings(max_examples=300, deadline=1000, derandomize=True, database=None,
+PROPS = settings(max_examples=200, deadline=1000, derandomize=True, database=None,
                  suppress_health_check=[HealthCheck.too_slow])
 
 special = st.sampled_from([0.0, -0.0, 1.0, -1.0, 5e-324, -5e-324, 1e-300, 1e300, 1e308,
@@ -105,7 +105,7 @@ def test_the_grid_of_a_discrete_space_is_inside_and_lazy(make):
         assert len(set(map(repr, values))) == n  # no point twice
 
 
-@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("seed", [0])
 def test_model_based_samplers_propose_inside_a_hostile_space(seed):
     space = {"a": hs.Float(-63, -11.200000000000003, step=0.7),
              "b": hs.Float(5e-324, 211, step=0.5),
