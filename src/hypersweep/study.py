@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep._sequence import Repeats, proposal_rng
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
@@ -118,7 +119,12 @@ class Study:
             ``{policy: median, delay: 5, ...}``; ``None``: no early stopping. The study
             binds it to its objectives (:meth:`~hypersweep.stopping.Policy.bind`).
         storage: a storage URL or instance; default ``sqlite:///.hypersweep/studies.db``.
-        seed: makes proposals reproducible.
+        seed: the study seed: every proposal's randomness is derived from it and the
+            number of trials the study holds (:mod:`hypersweep._sequence`), so a resumed
+            study or an extra process continues the sequence. ``None``: the sampler's
+            seed if it has one, else the seed stored with the study (drawn at random
+            once, when the study is created). A sampler passed in is never changed; one
+            without a seed of its own uses this one.
 
     Example:
         >>> import hypersweep as hs
@@ -187,17 +193,14 @@ class Study:
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
         self.space = new_space if new_space is not None else Space(rec.space or {})
-        self.sampler = make_sampler(sampler)
-        sampler_seed = self.sampler.seed
-        if self.sampler.seed is None:
-            self.sampler.seed = int(rec.attrs.get("seed", 0))
+        self.sampler = make_sampler(sampler)  # never changed: the seed reaches it by History
         self.policy = make_policy(policy)
         if self.policy is not None:
             self.policy.bind(self.objectives)
-        self.seed = seed
-        # a seed given to the study or, failing that, to the sampler makes proposals repeatable
-        self.rng = np.random.default_rng(seed if seed is not None else sampler_seed)
-        self._history = History(self.space, self.objectives)
+        #: the effective study seed: the one given, else the sampler's, else the stored one
+        self.seed: int = _study_seed(seed, self.sampler.seed, rec)
+        self._history = History(self.space, self.objectives, seed=self.seed)
+        self._repeats = Repeats(self.space)
         self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
 
@@ -274,13 +277,15 @@ class Study:
                 out.append(self._absorb(t))
         conflicts = 0
         while len(out) < k:
+            rng = proposal_rng(self.seed, self._history.n, conflicts)
             try:
-                proposals = self.sampler.propose(self.space, self._history, self.rng,
-                                                 k - len(out))
+                proposals = self.sampler.propose(self.space, self._history, rng, k - len(out))
             except SpaceExhausted:
                 if out:  # hand out what was created; never leave a trial nobody holds
                     break
                 raise
+            if not self.sampler.allows_repeats:
+                proposals = self._repeats.screen(proposals, self._history, rng)
             for p in proposals:
                 try:
                     t = self.storage.create_trial(
@@ -642,6 +647,21 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, storage={self.storage.url!r})"
+
+
+def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
+    """The study seed: the one given, else the sampler's, else the stored one (a study
+    stored without one gets a seed derived from its name, the same in every process)."""
+    if seed is not None:
+        return int(seed)
+    if sampler_seed is not None:
+        return int(sampler_seed)
+    stored = rec.attrs.get("seed")
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
 
 
 def _describe(objs: Sequence[Objective]) -> str:
