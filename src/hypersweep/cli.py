@@ -495,18 +495,34 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
     _summary(study, runner, before)
     if interrupted:
-        _err("interrupted: running trials were ended and marked FAILED; run the same "
-             "command again to resume")
+        _err("interrupted: running trials were ended and re-queued (up to limits.retries "
+             "times); run the same command again to resume")
         return EXIT_INTERRUPTED
+    if runner.failed_fast:
+        raise RunFailed(f"{runner.failed_fast} (logs under .hypersweep/runs/{study.name}/)")
+    return _run_status(study, runner)
+
+
+def _run_status(study: Study, runner: Any) -> int:
+    """``run``'s exit status: a run that completes no trial fails (1), unless it had
+    nothing to do for a study that already has results."""
     # trials ended by the stop itself ("interrupted (...)") say nothing about the sweep
     ran = [t for t in runner.finished if not (t.error or "").startswith("interrupted")]
     ok = [t for t in ran if t.state.value in ("COMPLETED", "STOPPED")]
-    if ran and not ok and (len(study.objectives) > 1 or study.best_trial is None):
+    if ok:
+        return EXIT_OK
+    if ran:
         last = next((t for t in reversed(ran) if t.error), None)
         reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
-        raise RunFailed(f"all {len(ran)} trials of this run failed; the last one: {reason} "
-                        f"(logs under .hypersweep/runs/{study.name}/)")
-    return EXIT_OK
+        raise RunFailed(f"no trial of this run completed: all {len(ran)} failed; the last "
+                        f"one: {reason} (logs under .hypersweep/runs/{study.name}/)")
+    counts = study.summary()["states"]
+    if counts.get("COMPLETED", 0) or counts.get("STOPPED", 0):
+        return EXIT_OK  # nothing left to do (limits reached) for a study with results
+    raise RunFailed(f"no trial ran and the study holds no completed trial "
+                    f"({_counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
+                    f"raise --max-trials, or start over with 'hypersweep delete "
+                    f"{study.name}'")
 
 
 def _summary(study: Study, runner: Any, before: int) -> None:
