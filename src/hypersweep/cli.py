@@ -8,6 +8,8 @@
     hypersweep export NAME --csv out.csv  # every trial (or --json out.json)
     hypersweep ls                         # every study in the storage
     hypersweep stop NAME                  # ask a running sweep to stop (through the storage)
+    hypersweep validate sweep.yaml        # check a file completely, print the first command
+    hypersweep delete NAME [--yes]        # remove a study with its trials
 
 Exit status: 0 success, 2 bad input (an invalid sweep file, an unknown study, a bad
 option), 1 when the sweep could not run (or every trial of it failed), 130 after Ctrl-C
@@ -150,6 +152,21 @@ examples:
 examples:
   hypersweep ls
   hypersweep ls --storage postgresql://user@host/db""",
+    "validate": """\
+examples:
+  hypersweep validate sweep.yaml
+
+Checks the whole file and reports every error at once (one line each), then builds the
+study in memory (nothing is written to the storage, nothing runs) and prints the exact
+command of its first trial.""",
+    "delete": """\
+examples:
+  hypersweep delete digits-mlp          # asks for confirmation
+  hypersweep delete digits-mlp --yes
+
+Removes the study with its trials and reports from the storage (trial logs under
+.hypersweep/runs/ stay). Without --yes it asks first, and refuses when there is no
+terminal to ask on.""",
     "stop": """\
 examples:
   hypersweep stop digits-mlp
@@ -236,6 +253,21 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Ask every process running the study to stop.")
     st.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     st.set_defaults(func=cmd_stop)
+
+    v = sub.add_parser("validate", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["validate"], help="check a sweep file without running it",
+                       description="Check a sweep file completely (every error at once), "
+                                   "build its study without running it and print the first "
+                                   "trial's command.")
+    v.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("delete", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["delete"], help="remove a study and its trials",
+                       description="Remove a study with its trials from the storage.")
+    d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    d.set_defaults(func=cmd_delete)
     return p
 
 
@@ -662,6 +694,54 @@ def cmd_stop(args: argparse.Namespace) -> int:
             else "no trial is running now")
     _out(f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
          "few seconds")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``hypersweep validate FILE``: every error of the file, else its first trial's command."""
+    from hypersweep.spec import Overrides, build, check
+
+    spec, errors = check(args.file)
+    if spec is None:
+        for e in errors:
+            _err(f"error: {e}")
+        _err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
+        return EXIT_USAGE
+    for w in spec.warnings:
+        _err(f"warning: {w}")
+    storage_url = args.storage or spec.storage or DEFAULT_STORAGE
+    study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
+    first = study.ask()
+    params = _exact(first.params)
+    _out(f"{args.file}: valid; study {study.name!r} ({len(study.space)} parameters, "
+         f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
+         f"{study.sampler.name}) in {storage_url}")
+    line = rerun_command(spec.sweep_attrs(), first.params)
+    if line:
+        _out(f"first trial: {line}")
+    else:
+        _out(f"first trial: {spec.function}({params})")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """``hypersweep delete NAME [--yes]``: remove a study with its trials."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    counts = study.summary()["states"]
+    total = sum(counts.values())
+    what = f"study {name!r} ({total} trials: {_counts_text(counts)}) from {url}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"delete: not deleting {what} without confirmation; pass --yes")
+        sys.stderr.write(f"delete {what}? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            _out(f"kept study {name!r}")
+            return EXIT_FAILED
+    study.storage.delete_study(name)
+    _out(f"deleted {what}")
     return EXIT_OK
 
 

@@ -618,6 +618,7 @@ class CommandExecutor(Executor):
         self.env = extra
         self.runs_dir = str(Path(runs_dir).resolve())
         self._check_program(argv[0])
+        self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
         self._pair_re = re.compile(
             rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)"
@@ -642,6 +643,20 @@ class CommandExecutor(Executor):
             where = f" in {self.workdir!r}" if os.sep in program else " on the PATH"
             raise HypersweepError(
                 f"command: program {program!r} not found{where} (or not executable)"
+            )
+
+    def _check_script(self, argv: Sequence[str]) -> None:
+        """``python missing.py ...`` would fail every trial alike: refuse it now."""
+        if not re.fullmatch(r"python[\d.]*", os.path.basename(argv[0])) or len(argv) < 2:
+            return
+        script = argv[1]
+        if script.startswith("-") or "{" in script or not script.endswith(".py"):
+            return
+        full = os.path.join(self.workdir or os.getcwd(), os.path.expanduser(script))
+        if not os.path.isfile(full):
+            raise HypersweepError(
+                f"command: script {script!r} not found in {self.workdir or os.getcwd()!r}; "
+                "fix the path (relative to workdir, the sweep file's folder by default)"
             )
 
     # ------------------------------------------------------------------------------------
