@@ -289,6 +289,7 @@ class FunctionExecutor(Executor):
             except (EOFError, OSError):
                 pass
             if w.number is not None:
+                w.process.join(1.0)  # reap it: its exit code tells a kill from a crash
                 code = w.process.exitcode
                 num = w.number
                 status = "stopped" if w.stop_at is not None else "failed"

@@ -197,13 +197,15 @@ def shared_run(
         run_study(study, n, fail_every=3)
 
 
-def _shared_run_main() -> None:  # pragma: no cover - runs in a subprocess
-    with open(sys.argv[1], "rb") as f:
-        sampler = pickle.load(f)
-    storage, seed, n_cont, n_fin = sys.argv[2], *map(int, sys.argv[3:6])
-    print("ready", flush=True)
-    sys.stdin.readline()  # start together with the parent process
-    shared_run(sampler, storage, seed, n_cont, n_fin)
+def _shared_run_child(blob: bytes, storage: str, go: Any, done: Any) -> None:  # pragma: no cover
+    sampler = pickle.loads(blob)  # a copy, as another process would build it
+    go.wait(60)  # start together with the parent process
+    try:
+        shared_run(sampler, storage, 5, 4, 3)
+    except BaseException as e:
+        done.put(repr(e))
+        raise
+    done.put("ok")
 
 
 def _seeded_run_main() -> None:  # pragma: no cover - runs in a subprocess
@@ -291,27 +293,24 @@ class SamplerContract:
     def test_resumed_and_shared_studies_never_repeat_a_configuration(
         self, sampler_factory: SamplerFactory, tmp_path: Any
     ) -> None:
+        import multiprocessing as mp
+
         url = f"sqlite:///{tmp_path / 'shared.db'}"
         shared_run(sampler_factory(5), url, 5, 4, 3)  # then resumed by two processes:
-        blob = tmp_path / "sampler.pickle"
-        blob.write_bytes(pickle.dumps(sampler_factory(5)))
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
-        code = "from hypersweep.testing.samplers import _shared_run_main; _shared_run_main()"
-        proc = subprocess.Popen([sys.executable, "-c", code, str(blob), url, "5", "4", "3"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, env=env)
+        ctx = mp.get_context("fork")  # a second process, started without the import cost
+        go, done = ctx.Event(), ctx.Queue()
+        child = ctx.Process(target=_shared_run_child,
+                            args=(pickle.dumps(sampler_factory(5)), url, go, done))
+        child.start()
         try:
-            assert proc.stdout is not None and proc.stdin is not None
-            ready = proc.stdout.readline()
-            assert ready.strip() == b"ready", proc.stderr.read().decode(errors="replace")[-2000:]
-            proc.stdin.write(b"go\n")
-            proc.stdin.flush()
+            go.set()
             shared_run(sampler_factory(5), url, 5, 4, 3)  # this process, at the same time
-            _, err = proc.communicate(timeout=180)
+            result = done.get(timeout=180)
+            child.join(60)
         finally:
-            if proc.poll() is None:
-                proc.kill()
-        assert proc.returncode == 0, err.decode(errors="replace")[-2000:]
+            if child.is_alive():
+                child.kill()
+        assert result == "ok" and child.exitcode == 0, result
         for name, n in (("shared-continuous", 12), ("shared-finite", 9)):
             trials = Study(name, storage=url).trials()
             assert len(trials) == n  # the finite space holds 9: each configuration once
