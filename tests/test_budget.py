@@ -152,7 +152,7 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
         p.join(120)
         assert p.exitcode == 0
     # Ctrl-C (SIGINT) in the middle of a fourth run, then the same command again
-    p = _fork_cli(run + ["--max-trials", "20"], tmp_path)
+    p = _fork_cli([*run, "--max-trials", "20"], tmp_path)
     deadline = time.time() + 60
     while time.time() < deadline:
         done = hs.Study("digits-mlp", storage=url).trials([TrialState.COMPLETED])
@@ -165,7 +165,7 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
     interrupted = hs.Study("digits-mlp", storage=url).trials([TrialState.QUEUED])
     assert interrupted, "the Ctrl-C should have caught trials in flight"
     assert all(t.attempt == 2 for t in interrupted)
-    p = _fork_cli(run + ["--max-trials", "20"], tmp_path)
+    p = _fork_cli([*run, "--max-trials", "20"], tmp_path)
     p.join(120)
     assert p.exitcode == 0
     trials = hs.Study("digits-mlp", storage=url).trials()
@@ -232,7 +232,7 @@ def test_new_limits_have_one_line_errors() -> None:
     spec = load_text(base + "limits: {retries: 0, retry_on: [failed], max_failures: 0}\n")
     assert (spec.limits.retries, spec.limits.retry_on, spec.limits.max_failures) == (
         0, ("failed",), 0)
-    with pytest.raises(SpecError, match="limits.retries"):
+    with pytest.raises(SpecError, match=r"limits\.retries"):
         hs.Study("o", space={"x": hs.Float(0, 1)}, storage="memory").optimize(
             _ok, max_trials=1, retries=-1)
 
@@ -332,12 +332,15 @@ def test_optimize_fails_fast_when_the_first_trials_fail_alike() -> None:
 def _cli_sweep(tmp_path: Path, command: str, name: str = "c", extra: str = "") -> Path:
     p = tmp_path / f"{name}.yaml"
     p.write_text(f"name: {name}\ncommand: {command}\nspace: {{x: uniform(0, 1)}}\n"
-                 f"objective: {{metric: loss, goal: minimize}}\nsampler: {{name: random, seed: 2}}\n"
+                 "objective: {metric: loss, goal: minimize}\n"
+                 "sampler: {name: random, seed: 2}\n"
                  f"limits: {{max_trials: 20}}\n{extra}", encoding="utf-8")
     return p
 
 
-def test_run_stops_at_once_on_a_missing_script_and_exits_non_zero(tmp_path: Path, main: Any) -> None:
+def test_run_stops_at_once_on_a_missing_script_and_exits_non_zero(
+    tmp_path: Path, main: Any,
+) -> None:
     sweep = _cli_sweep(tmp_path, f"{PY} trian.py --x {{x}}")
     r = main("run", str(sweep), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
     assert r.returncode == 2
@@ -399,7 +402,9 @@ def test_validate_builds_the_study_without_running_it_and_prints_trial_0(
                                                        study.trials()[0].params)
 
 
-def test_delete_asks_refuses_without_a_terminal_and_deletes_with_yes(tmp_path: Path, main: Any) -> None:
+def test_delete_asks_refuses_without_a_terminal_and_deletes_with_yes(
+    tmp_path: Path, main: Any,
+) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = hs.Study("gone", space={"x": hs.Float(0, 1)}, storage=url, seed=0)
     study.tell(study.ask(), 1.0)
