@@ -24,8 +24,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from hypersweep.errors import SpaceError
-
 if TYPE_CHECKING:
     from hypersweep.samplers.base import History, Proposal
     from hypersweep.space import Space
@@ -54,11 +52,31 @@ def config_key(params: dict[str, Any]) -> str:
 
 
 def finite_size(space: Space) -> int | None:
-    """The number of configurations of a finite space, ``None`` for an infinite one."""
-    try:
-        return len(space.grid(None))
-    except SpaceError:
-        return None
+    """The number of configurations of a finite space (choices, bools, ints, stepped
+    floats, fixed values), ``None`` for an infinite one. Nothing is enumerated."""
+    from hypersweep.space import Choice, Fixed, Float, Int
+
+    def size(params: Any) -> int | None:
+        n = 1
+        for p in params.values():
+            if isinstance(p, Choice):
+                if p.subspaces is None:
+                    k: int | None = len(p.options)
+                else:
+                    subs = [size(p.subspaces[o].params) for o in p.options]
+                    k = None if None in subs else sum(subs)  # type: ignore[arg-type]
+            elif isinstance(p, Fixed):
+                k = 1
+            elif isinstance(p, (Int, Float)) and p.step is not None:
+                k = p._n_points()
+            else:  # a continuous Float, a Normal
+                return None
+            if k is None:
+                return None
+            n *= k
+        return n
+
+    return size(space.params)
 
 
 class Repeats:
@@ -71,7 +89,9 @@ class Repeats:
     def __init__(self, space: Space) -> None:
         self.space = space
         self.size = finite_size(space)
-        self._grid = space.grid(None) if self.size is not None else None
+        # a grid to search for unseen configurations; a huge finite space draws instead
+        self._grid = space.grid(None) if self.size is not None and (
+            self.size <= _SCAN_LIMIT) else None
         self._keys: set[str] = set()
         self._valid_keys: set[str] = set()
         self._upto = 0
@@ -137,7 +157,7 @@ class Repeats:
 
     def _unseen(self, rng: np.random.Generator, batch: set[str]) -> dict[str, Any] | None:
         taken = self._keys | batch
-        if self._grid is None:
+        if self._grid is None:  # continuous, or too large to search: draw from the prior
             for params in self.space.sample(rng, _DRAWS):
                 if config_key(params) not in taken:
                     return params
@@ -149,8 +169,6 @@ class Repeats:
             params = self._grid[int(i)]
             if config_key(params) not in taken:
                 return params
-        if size > _SCAN_LIMIT:
-            return None
         start = int(rng.integers(0, size))
         for j in range(size):
             params = self._grid[(start + j) % size]
