@@ -363,7 +363,7 @@ def test_run_fails_fast_with_one_line_and_exits_non_zero(tmp_path: Path, main: A
                       extra="")
     r = main("run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off",
             cwd=tmp_path)
-    assert r.returncode == 1 and "no trial of this run completed" in r.stderr
+    assert r.returncode == 1 and "all 2 trials of this run failed (none completed)" in r.stderr
     r = main("run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off",
             cwd=tmp_path)
     assert r.returncode == 1 and "no trial ran and the study holds no completed trial" \

@@ -541,13 +541,17 @@ def _run_status(study: Study, runner: Any) -> int:
     # trials ended by the stop itself ("interrupted (...)") say nothing about the sweep
     ran = [t for t in runner.finished if not (t.error or "").startswith("interrupted")]
     ok = [t for t in ran if t.state.value in ("COMPLETED", "STOPPED")]
-    if ok:
-        return EXIT_OK
+    if ok or (runner.stop_reason or "").startswith("stop requested"):
+        return EXIT_OK  # a stop request is the user's decision, like Ctrl-C
     if ran:
         last = next((t for t in reversed(ran) if t.error), None)
         reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
-        raise RunFailed(f"no trial of this run completed: all {len(ran)} failed; the last "
-                        f"one: {reason} (logs under .hypersweep/runs/{study.name}/)")
+        raise RunFailed(f"all {len(ran)} trials of this run failed (none completed); the "
+                        f"last one: {reason} (logs under .hypersweep/runs/{study.name}/)")
+    if runner.retried:
+        raise RunFailed(f"no trial of this run completed: {runner.stop_reason}; the "
+                        f"{len(runner.retried)} trials it ended were re-queued; run the same "
+                        "command again to resume (or raise --timeout)")
     counts = study.summary()["states"]
     if counts.get("COMPLETED", 0) or counts.get("STOPPED", 0):
         return EXIT_OK  # nothing left to do (limits reached) for a study with results
