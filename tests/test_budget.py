@@ -445,3 +445,15 @@ def test_command_trial_time_starts_at_spawn(tmp_path: Path, main: Any) -> None:
     assert r.returncode == 0, r.stderr
     for t in hs.Study("spawn", storage=url).trials():
         assert t.started_at is not None and t.started_at <= t.value <= t.finished_at
+
+
+def test_tell_and_requeue_refuse_bad_arguments_in_one_line() -> None:
+    study = hs.Study("args", space={"x": hs.Float(0, 1)}, storage="memory", seed=0)
+    t = study.ask()
+    for bad in ("soon", float("nan"), True):
+        with pytest.raises(HypersweepError, match=r"^tell: started_at must be a UNIX time"):
+            study.tell(t, 1.0, started_at=bad)  # type: ignore[arg-type]
+    for bad in ("", None, 3):
+        with pytest.raises(HypersweepError, match=r"^requeue: reason must be a non-empty"):
+            study.requeue(t, bad)  # type: ignore[arg-type]
+    assert study.requeue(t, "preempted").attempt == 2

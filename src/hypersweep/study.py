@@ -347,6 +347,12 @@ class Study:
             TrialNotRunning: the trial has already finished.
         """
         t = self._resolve(trial)
+        if started_at is not None and (
+            isinstance(started_at, bool) or not isinstance(started_at, (int, float))
+            or not np.isfinite(started_at)
+        ):
+            raise HypersweepError(f"tell: started_at must be a UNIX time in seconds, got "
+                                  f"{started_at!r}")
         if state is None:
             st = TrialState.FAILED if error is not None else TrialState.COMPLETED
         else:
@@ -382,6 +388,8 @@ class Study:
         Raises:
             TrialNotRunning: it is not RUNNING (or was retried meanwhile).
         """
+        if not isinstance(reason, str) or not reason.strip():
+            raise HypersweepError(f"requeue: reason must be a non-empty string, got {reason!r}")
         t = self._resolve(trial)
         return self._absorb(self.storage.requeue_trial(self._id, t.id, reason,
                                                        attempt=t.attempt))
