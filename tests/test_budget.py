@@ -175,18 +175,33 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 20
 
 
+def _fast_function_sweep(tmp_path: Path, max_trials: int) -> Path:
+    """examples/digits/sweep_function.yaml (same space and sampler: random, seed 0) with a
+    fast stand-in for train_fn.py:train."""
+    spec = yaml.safe_load((ROOT / "examples" / "digits" / "sweep_function.yaml").read_text())
+    assert spec["sampler"] == {"name": "random", "seed": 0}
+    spec["name"] = "digits-mlp"
+    spec["function"] = f"{HERE / 'scripts' / 'fast_fn.py'}:train"
+    spec["limits"] = {"max_trials": max_trials, "max_concurrent": 1}
+    path = tmp_path / "sweep_function.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    return path
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("processes", [2, 3, 8])
 def test_processes_sharing_one_study_hold_no_duplicate_configuration(
     backend: str, processes: int, tmp_path: Path, request: pytest.FixtureRequest,
 ) -> None:
+    """``hypersweep run`` of the README's function sweep in 2, 3 and 8 processes at once.
+    (Function trials that report nothing: command trials' reports race Study.sync,
+    issue 16, fixed separately.)"""
     url = request.getfixturevalue(f"{backend}_url")
     max_trials = 3 * processes
-    sweep = _fast_readme_sweep(tmp_path, max_trials=max_trials, sleep=0.0)
+    sweep = _fast_function_sweep(tmp_path, max_trials=max_trials)
     ctx = mp.get_context("fork")  # real processes running the CLI, without exec start-up
-    argv = ["run", str(sweep), "--storage", url, "--progress", "off", "--max-concurrent", "1",
-            "--debug"]
+    argv = ["run", str(sweep), "--storage", url, "--progress", "off"]
     procs = [ctx.Process(target=_cli_process, args=(argv, str(tmp_path)))
              for _ in range(processes)]
     for p in procs:
