@@ -474,10 +474,11 @@ def test_stop_and_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
 def test_ctrl_c_ends_every_trial(
     tmp_path: Path, storage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Ctrl-C of the runner: trials FAILED "interrupted", processes gone, grace shortened."""
+    """Ctrl-C of the runner: trials re-queued ("interrupted" on record; FAILED once the
+    retries are used up), processes gone, grace shortened."""
     monkeypatch.setattr(command_mod, "CLOSE_GRACE", 0.3)
     study = hs.Study("cmd", space={"x": hs.Float(0, 1)}, objective="loss", storage=storage,
-                     seed=0)
+                     seed=0, sampler="random")  # no model import inside the 1 s
     ex = CommandExecutor([PY, script("hang.py"), "--ignore=int"], study_name="cmd",
                          metrics=["loss"], grace=30, max_concurrent=2, params_as="env",
                          runs_dir=tmp_path / "runs")
@@ -491,10 +492,22 @@ def test_ctrl_c_ends_every_trial(
         timer.cancel()
     assert time.monotonic() - t0 < 1.0 + 0.3 + 0.5 + 1.0
     trials = study.trials()
-    assert [t.state for t in trials] == [TrialState.FAILED] * 2
-    assert all("interrupted" in (t.error or "") for t in trials)
+    assert [(t.state, t.attempt) for t in trials] == [(TrialState.QUEUED, 2)] * 2
+    assert all(t.system_attrs["attempts"][0]["error"] == "interrupted (Ctrl-C)"
+               for t in trials)
     for n in (0, 1):
         assert not alive(int((run_dir(tmp_path, n) / "ready").read_text()))
+    # with no retries left the same interruption ends them FAILED "interrupted"
+    timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            Runner(study, ex, Limits(max_trials=2, max_concurrent=2)).run()
+    finally:
+        timer.cancel()
+    trials = study.trials()
+    assert [t.state for t in trials] == [TrialState.FAILED] * 2
+    assert all("interrupted" in (t.error or "") for t in trials)
 
 
 def test_concurrent_trials_overlap(tmp_path: Path, storage: str) -> None:

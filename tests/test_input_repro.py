@@ -146,7 +146,8 @@ def test_grid_run_over_r22b_through_the_cli_is_a_one_line_error(tmp_path, capsys
 def test_c5_objective_returning_a_huge_int_fails_the_trial_with_a_reason(tmp_path):
     url = f"sqlite:///{tmp_path / 'c5.db'}"
     study = hs.Study("c5", space={"x": hs.Float(0, 1)}, storage=url)
-    study.optimize(lambda params: 10**400, max_trials=3)
+    with pytest.raises(HypersweepError, match="first 3 trials of this run all failed"):
+        study.optimize(lambda params: 10**400, max_trials=3)  # fails fast, with the reason
     trials = hs.Study.load("c5", storage=url).trials()
     assert [t.state.value for t in trials] == ["FAILED"] * 3
     assert all("too large for a float" in t.error for t in trials)

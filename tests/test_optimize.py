@@ -306,9 +306,13 @@ def test_ctrl_c_leaves_no_trial_running_and_a_rerun_resumes(tmp_path: Path) -> N
     study = hs.Study("ctrl-c", storage=url)
     trials = study.trials()
     assert 3 <= len(trials) < 12
-    assert not study.trials(states=[TrialState.RUNNING, TrialState.QUEUED])
+    assert not study.trials(states=[TrialState.RUNNING])
+    queued = study.trials(states=[TrialState.QUEUED])  # interrupted: back in the queue
     for t in trials:
-        assert t.state == TrialState.COMPLETED or t.error == "interrupted (Ctrl-C)", t
+        assert t.state in (TrialState.COMPLETED, TrialState.QUEUED), t
+    for t in queued:
+        assert t.attempt == 2
+        assert [a["error"] for a in t.system_attrs["attempts"]] == ["interrupted (Ctrl-C)"]
     assert study.attrs["stop_reason"] == "interrupted (Ctrl-C)"
 
     code, output = _run_script(url, max_trials=12, interrupt_after=None)
@@ -316,5 +320,9 @@ def test_ctrl_c_leaves_no_trial_running_and_a_rerun_resumes(tmp_path: Path) -> N
     study.sync()
     trials = study.trials()
     assert [t.number for t in trials] == list(range(12))
-    assert not study.trials(states=[TrialState.RUNNING, TrialState.QUEUED])
+    # the resumed run ran the interrupted trials again (same numbers and params) and
+    # ends with the 12 completed trials asked for
+    assert [t.state for t in trials] == [TrialState.COMPLETED] * 12
+    assert {t.number: t.params for t in trials if t.number in {q.number for q in queued}} \
+        == {q.number: q.params for q in queued}
     assert study.attrs["stop_reason"] == "max_trials (12) reached"

@@ -200,10 +200,12 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, sqlite_url: str) -> None:
     trials = storage.get_trials(sid)
     by_number = {t.number: t for t in trials}
     assert not [t for t in trials if t.state == TrialState.RUNNING]
-    for n in still:  # none vanish: they are FAILED with the reason
-        assert by_number[n].state == TrialState.FAILED
-        assert by_number[n].error == "worker lost"
+    for n in still:  # none vanish: re-queued (retries: 1) and run again by the re-run
+        assert by_number[n].state == TrialState.COMPLETED
+        assert by_number[n].attempt == 2
+        assert [a["error"] for a in by_number[n].system_attrs["attempts"]] == ["worker lost"]
     assert len(trials) == 12  # max_trials counts over the whole study: the re-run resumed
+    assert all(t.state == TrialState.COMPLETED for t in trials)
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
@@ -218,6 +220,7 @@ def test_schema_v1_database_is_migrated(backend: str, request) -> None:
     with engine.begin() as c:  # turn it back into a v1 database
         c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN trial_seq")
         c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN report_seq")
+        c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN attempt")
         c.exec_driver_sql("UPDATE hs_schema SET version = 1")
     s.close()
     again = hs.Study("old", storage=url)
@@ -225,4 +228,28 @@ def test_schema_v1_database_is_migrated(backend: str, request) -> None:
     again.tell(again.ask(), 0.25)
     assert again.best_value == 0.25
     with open_storage(url)._engine.begin() as c:  # type: ignore[attr-defined]
-        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == 2
+        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == 3
+    assert [t.attempt for t in again.trials()] == [1, 1]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_schema_v2_database_is_migrated(backend: str, request) -> None:
+    """A schema v2 database (no attempt column) is upgraded in place: its trials are at
+    attempt 1, and a lost one can be retried."""
+    url = request.getfixturevalue(f"{backend}_url")
+    s = open_storage(url)
+    study = hs.Study("v2", space={"x": hs.Float(0, 1)}, storage=s, sampler="random")
+    study.tell(study.ask(), 0.5)
+    lost = study.ask()
+    with s._engine.begin() as c:  # type: ignore[attr-defined]
+        c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN attempt")
+        c.exec_driver_sql("UPDATE hs_schema SET version = 2")
+    s.close()
+    again = hs.Study("v2", storage=url)
+    assert [(t.state, t.attempt) for t in again.trials()] == [
+        (TrialState.COMPLETED, 1), (TrialState.RUNNING, 1)]
+    again.requeue(lost.number, "worker lost")
+    retry = again.ask()
+    assert (retry.number, retry.params, retry.attempt) == (lost.number, lost.params, 2)
+    with open_storage(url)._engine.begin() as c:  # type: ignore[attr-defined]
+        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == 3

@@ -422,3 +422,22 @@ def test_stop_request_is_stored() -> None:
     s = _study()
     s.stop("enough")
     assert s.attrs["stop_requested"] == "enough"
+
+
+def test_recover_requeues_lost_trials_up_to_retries(shared_storage: Any) -> None:
+    s = _study("retry", shared_storage)
+    host = socket.gethostname()
+    lost = _running(s, f"{host}:{_dead_pid()}:a1b2c3d4")
+    params = s.trials()[lost].params
+    assert s.recover(stale_after=60, retries=1) == [lost]
+    again = s.ask()  # the queue first: the same trial, its second attempt
+    assert (again.number, again.params, again.attempt) == (lost, params, 2)
+    assert again.system_attrs["attempts"][0]["error"] == "worker lost"
+    with pytest.raises(TrialNotRunning):  # a late write of the first attempt is refused
+        s.storage.finish_trial(s._id, again.id, TrialState.COMPLETED, values=[1.0],
+                               attempt=1)
+    # lost again: no retry left -> FAILED, both attempts on record
+    s.storage.recover_stale_trials(s._id, time.time() + 1, retries=1)
+    t = s.trials()[lost]
+    assert (t.state, t.error, t.attempt) == (TrialState.FAILED, "worker lost", 2)
+    assert len(s.trials()) == lost + 1  # a retried attempt is not a new trial

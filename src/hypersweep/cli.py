@@ -8,6 +8,8 @@
     hypersweep export NAME --csv out.csv  # every trial (or --json out.json)
     hypersweep ls                         # every study in the storage
     hypersweep stop NAME                  # ask a running sweep to stop (through the storage)
+    hypersweep validate sweep.yaml        # check a file completely, print the first command
+    hypersweep delete NAME [--yes]        # remove a study with its trials
 
 Exit status: 0 success, 2 bad input (an invalid sweep file, an unknown study, a bad
 option), 1 when the sweep could not run (or every trial of it failed), 130 after Ctrl-C
@@ -156,6 +158,21 @@ examples:
 examples:
   hypersweep ls
   hypersweep ls --storage postgresql://user@host/db""",
+    "validate": """\
+examples:
+  hypersweep validate sweep.yaml
+
+Checks the whole file and reports every error at once (one line each), then builds the
+study in memory (nothing is written to the storage, nothing runs) and prints the exact
+command of its first trial.""",
+    "delete": """\
+examples:
+  hypersweep delete digits-mlp          # asks for confirmation
+  hypersweep delete digits-mlp --yes
+
+Removes the study with its trials and reports from the storage (trial logs under
+.hypersweep/runs/ stay). Without --yes it asks first, and refuses when there is no
+terminal to ask on.""",
     "stop": """\
 examples:
   hypersweep stop digits-mlp
@@ -242,6 +259,21 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Ask every process running the study to stop.")
     st.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     st.set_defaults(func=cmd_stop)
+
+    v = sub.add_parser("validate", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["validate"], help="check a sweep file without running it",
+                       description="Check a sweep file completely (every error at once), "
+                                   "build its study without running it and print the first "
+                                   "trial's command.")
+    v.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
+    v.set_defaults(func=cmd_validate)
+
+    d = sub.add_parser("delete", parents=[common], formatter_class=fmt,
+                       epilog=EPILOGS["delete"], help="remove a study and its trials",
+                       description="Remove a study with its trials from the storage.")
+    d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
+    d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
+    d.set_defaults(func=cmd_delete)
     return p
 
 
@@ -501,18 +533,38 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
     _summary(study, runner, before)
     if interrupted:
-        _err("interrupted: running trials were ended and marked FAILED; run the same "
-             "command again to resume")
+        _err("interrupted: running trials were ended and re-queued (up to limits.retries "
+             "times); run the same command again to resume")
         return EXIT_INTERRUPTED
+    if runner.failed_fast:
+        raise RunFailed(f"{runner.failed_fast} (logs under .hypersweep/runs/{study.name}/)")
+    return _run_status(study, runner)
+
+
+def _run_status(study: Study, runner: Any) -> int:
+    """``run``'s exit status: a run that completes no trial fails (1), unless it had
+    nothing to do for a study that already has results."""
     # trials ended by the stop itself ("interrupted (...)") say nothing about the sweep
     ran = [t for t in runner.finished if not (t.error or "").startswith("interrupted")]
     ok = [t for t in ran if t.state.value in ("COMPLETED", "STOPPED")]
-    if ran and not ok and (len(study.objectives) > 1 or study.best_trial is None):
+    if ok or (runner.stop_reason or "").startswith("stop requested"):
+        return EXIT_OK  # a stop request is the user's decision, like Ctrl-C
+    if ran:
         last = next((t for t in reversed(ran) if t.error), None)
         reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
-        raise RunFailed(f"all {len(ran)} trials of this run failed; the last one: {reason} "
-                        f"(logs under .hypersweep/runs/{study.name}/)")
-    return EXIT_OK
+        raise RunFailed(f"all {len(ran)} trials of this run failed (none completed); the "
+                        f"last one: {reason} (logs under .hypersweep/runs/{study.name}/)")
+    if runner.retried:
+        raise RunFailed(f"no trial of this run completed: {runner.stop_reason}; the "
+                        f"{len(runner.retried)} trials it ended were re-queued; run the same "
+                        "command again to resume (or raise --timeout)")
+    counts = study.summary()["states"]
+    if counts.get("COMPLETED", 0) or counts.get("STOPPED", 0):
+        return EXIT_OK  # nothing left to do (limits reached) for a study with results
+    raise RunFailed(f"no trial ran and the study holds no completed trial "
+                    f"({_counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
+                    f"raise --max-trials, or start over with 'hypersweep delete "
+                    f"{study.name}'")
 
 
 def _summary(study: Study, runner: Any, before: int) -> None:
@@ -652,6 +704,54 @@ def cmd_stop(args: argparse.Namespace) -> int:
             else "no trial is running now")
     _out(f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
          "few seconds")
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    """``hypersweep validate FILE``: every error of the file, else its first trial's command."""
+    from hypersweep.spec import Overrides, build, check
+
+    spec, errors = check(args.file)
+    if spec is None:
+        for e in errors:
+            _err(f"error: {e}")
+        _err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
+        return EXIT_USAGE
+    for w in spec.warnings:
+        _err(f"warning: {w}")
+    storage_url = args.storage or spec.storage or DEFAULT_STORAGE
+    study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
+    first = study.ask()
+    params = _exact(first.params)
+    _out(f"{args.file}: valid; study {study.name!r} ({len(study.space)} parameters, "
+         f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
+         f"{study.sampler.name}) in {storage_url}")
+    line = rerun_command(spec.sweep_attrs(), first.params)
+    if line:
+        _out(f"first trial: {line}")
+    else:
+        _out(f"first trial: {spec.function}({params})")
+    return EXIT_OK
+
+
+def cmd_delete(args: argparse.Namespace) -> int:
+    """``hypersweep delete NAME [--yes]``: remove a study with its trials."""
+    name, url = _target(args)
+    study = _open_study(name, url)
+    counts = study.summary()["states"]
+    total = sum(counts.values())
+    what = f"study {name!r} ({total} trials: {_counts_text(counts)}) from {url}"
+    if not args.yes:
+        if not sys.stdin.isatty():
+            raise UsageError(f"delete: not deleting {what} without confirmation; pass --yes")
+        sys.stderr.write(f"delete {what}? [y/N] ")
+        sys.stderr.flush()
+        answer = sys.stdin.readline().strip().lower()
+        if answer not in ("y", "yes"):
+            _out(f"kept study {name!r}")
+            return EXIT_FAILED
+    study.storage.delete_study(name)
+    _out(f"deleted {what}")
     return EXIT_OK
 
 

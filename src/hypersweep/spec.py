@@ -69,7 +69,7 @@ import types
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
@@ -101,6 +101,7 @@ __all__ = [
 ]
 
 log = logging.getLogger("hypersweep")
+T = TypeVar("T")
 
 #: Seconds a stopped trial has to end by itself (SIGINT) before SIGTERM, then SIGKILL.
 DEFAULT_GRACE = 10.0
@@ -543,6 +544,13 @@ def load_text(
         ...     print(e)  # doctest: +ELLIPSIS
         demo.yaml:4 objective.goal: must be one of ... (did you mean 'minimize'?)
     """
+    return _load_text(text, file, base_dir, collect=False)
+
+
+def _load_text(
+    text: str, file: str, base_dir: str | os.PathLike[str] | None, collect: bool,
+    errors: list[SweepFileError] | None = None,
+) -> SweepSpec:
     if len(text) > MAX_FILE_CHARS:
         raise SweepFileError(file, 1, "", f"the file has {len(text)} characters, more than "
                              f"{MAX_FILE_CHARS}; a sweep file describes a sweep, keep data "
@@ -553,7 +561,44 @@ def load_text(
     if not isinstance(data, Mapping):
         raise loc.error("", f"expected a mapping of keys (name:, command:, space:, "
                             f"objective:, ...), got {_kind(data)}")
-    return _Parser(loc, base).parse(data)
+    parser = _Parser(loc, base, collect=collect)
+    try:
+        return parser.parse(data)
+    finally:
+        if errors is not None and parser.errors:
+            errors.extend(parser.errors)
+
+
+def check(path: str | os.PathLike[str]) -> tuple[SweepSpec | None, list[SweepFileError]]:
+    r"""Check a sweep file completely: ``(spec, [])`` when it is valid, else ``(None,
+    every error of the file)`` (each one line, in file order), not only the first.
+
+    Example:
+        >>> import tempfile
+        >>> f = os.path.join(tempfile.mkdtemp(), "s.yaml")
+        >>> _ = open(f, "w").write("name: demo\nfunction: math:hypot\n"
+        ...     "space: {x: uniform(1, 0)}\nobjective: {metric: loss, goal: up}\n"
+        ...     "limits: {retries: -1}\n")
+        >>> spec, errors = check(f)
+        >>> [e.path for e in errors]
+        ['space.x', 'objective.goal', 'limits.retries']
+    """
+    errors: list[SweepFileError] = []
+    try:
+        file = os.fspath(path)
+        p = Path(file)
+        if not p.is_file():
+            load(file)  # raises the located "no such file" / "is a directory"
+        text = p.read_text(encoding="utf-8")
+        spec = _load_text(text, file, p.resolve().parent, collect=True, errors=errors)
+    except SweepFileError as e:
+        if e not in errors:
+            errors.append(e)
+        return None, sorted(errors, key=lambda e: e.line)
+    except (UnicodeDecodeError, OSError):
+        load(path)  # raises the located error
+        raise
+    return spec, []
 
 
 _MAX_INT = 2**63 - 1
@@ -629,28 +674,47 @@ def parse_duration(value: Any, what: str = "duration") -> float:
 class _Parser:
     """Validates the data of one sweep file."""
 
-    def __init__(self, loc: _Locator, base: Path) -> None:
+    def __init__(self, loc: _Locator, base: Path, collect: bool = False) -> None:
         self.loc = loc
         self.base = base
+        #: with ``collect``, every error of the file (else the first one is raised)
+        self.errors: list[SweepFileError] | None = [] if collect else None
 
     def err(self, path: str, detail: str) -> SweepFileError:
         return self.loc.error(path, detail)
+
+    def attempt(self, fn: Callable[[], T], default: T) -> T:
+        """``fn()``; when collecting errors, an error is recorded and ``default`` returned
+        so that the rest of the file is still checked."""
+        if self.errors is None:
+            return fn()
+        try:
+            return fn()
+        except SweepFileError as e:
+            self.errors.append(e)
+            return default
 
     # --- helpers ----------------------------------------------------------------------
     def keys(self, d: Mapping[str, Any], allowed: Sequence[str], path: str) -> None:
         for k in d:
             if k in allowed:
                 continue
-            key = str(k)
-            full = f"{path}.{key}" if path else key
-            hint = _did_you_mean(key, allowed)
-            if not path and (not hint or key in _NESTED_HOME):
-                # a key of a section written at the top level: max_trials -> limits.max_trials
-                close = difflib.get_close_matches(key, list(_NESTED_HOME), n=1, cutoff=0.75)
-                if close:
-                    hint = f" (did you mean {_NESTED_HOME[close[0]]}.{close[0]}?)"
-            where = f"{path} takes" if path else "known keys:"
-            raise self.err(full, f"unknown key {key!r}{hint}; {where} {', '.join(allowed)}")
+            if self.errors is not None:  # every unknown key, not just the first
+                self.attempt(lambda k=k: self._unknown_key(k, allowed, path), None)
+                continue
+            self._unknown_key(k, allowed, path)
+
+    def _unknown_key(self, k: Any, allowed: Sequence[str], path: str) -> None:
+        key = str(k)
+        full = f"{path}.{key}" if path else key
+        hint = _did_you_mean(key, allowed)
+        if not path and (not hint or key in _NESTED_HOME):
+            # a key of a section written at the top level: max_trials -> limits.max_trials
+            close = difflib.get_close_matches(key, list(_NESTED_HOME), n=1, cutoff=0.75)
+            if close:
+                hint = f" (did you mean {_NESTED_HOME[close[0]]}.{close[0]}?)"
+        where = f"{path} takes" if path else "known keys:"
+        raise self.err(full, f"unknown key {key!r}{hint}; {where} {', '.join(allowed)}")
 
     def mapping(self, v: Any, path: str, example: str) -> Mapping[str, Any]:
         if not isinstance(v, Mapping):
@@ -704,48 +768,37 @@ class _Parser:
             if not isinstance(k, str):
                 raise self.err(str(k), f"keys must be names, got {_kind(k)}")
         self.keys(d, _TOP_KEYS, "")
-        name = self.name(d)
-        command, function = self.target(d)
+        name = self.attempt(lambda: self.name(d), None)
+        command, function = self.attempt(lambda: self.target(d), (None, None))
         if function is not None:
             for k in _COMMAND_ONLY:
                 if k in d:
-                    raise self.err(k, "only for command sweeps; a function sweep runs the "
-                                      "function in hypersweep's own processes")
-        if "space" not in d:
-            raise self.err("space", "missing; e.g. space: {lr: loguniform(1e-5, 1e-1)}")
-        try:
-            space = parse_space(self.mapping(
-                d["space"], "space", "{lr: loguniform(1e-5, 1e-1)}"
-            ))
-        except SpaceError as e:
-            raise self.loc.wrap(e, "space") from None
-        if command is not None:
-            self.check_placeholders(command, space)
-        objectives = self.objectives(d)
-        sampler = self.sampler(d.get("sampler"))
-        early, warnings = self.early_stopping(d.get("early_stopping"), objectives)
-        limits = self.limits(d.get("limits"))
+                    self.attempt(lambda k=k: self._raise(self.err(
+                        k, "only for command sweeps; a function sweep runs the function in "
+                           "hypersweep's own processes")), None)
+        space = self.attempt(lambda: self.space(d), None)
+        if command is not None and space is not None:
+            self.attempt(lambda: self.check_placeholders(command, space), None)
+        objectives = self.attempt(lambda: self.objectives(d), (Objective("value"),))
+        sampler = self.attempt(lambda: self.sampler(d.get("sampler")), None)
+        early, warnings = self.attempt(
+            lambda: self.early_stopping(d.get("early_stopping"), objectives), (None, []))
+        limits = self.attempt(lambda: self.limits(d.get("limits")), Limits())
         if len(objectives) > 1 and (limits.target is not None or limits.patience is not None):
             key = "target" if limits.target is not None else "patience"
-            raise self.err(f"limits.{key}", "only for single-objective sweeps")
-        workdir = self.base
-        if "workdir" in d:
-            wd = Path(self.string(d["workdir"], "workdir")).expanduser()
-            workdir = (self.base / wd).resolve()
-            if not workdir.is_dir():
-                raise self.err("workdir", f"directory {str(workdir)!r} does not exist")
-        env = self.env(d.get("env"))
-        storage = self.storage(d.get("storage"))
-        params_as = self.choice(d["params_as"], _PARAMS_AS, "params_as") \
-            if "params_as" in d else "args"
-        reduce = "last"
-        if d.get("metrics") is not None:
-            m = self.mapping(d["metrics"], "metrics", "{reduce: last}")
-            self.keys(m, _METRICS_KEYS, "metrics")
-            if "reduce" in m:
-                reduce = self.choice(m["reduce"], _REDUCE, "metrics.reduce")
-        grace = self.duration(d["grace"], "grace", allow_zero=True) \
-            if "grace" in d else DEFAULT_GRACE
+            self.attempt(lambda: self._raise(
+                self.err(f"limits.{key}", "only for single-objective sweeps")), None)
+        workdir = self.attempt(lambda: self.workdir(d), self.base)
+        env = self.attempt(lambda: self.env(d.get("env")), {})
+        storage = self.attempt(lambda: self.storage(d.get("storage")), None)
+        params_as = self.attempt(lambda: self.choice(d["params_as"], _PARAMS_AS, "params_as")
+                                 if "params_as" in d else "args", "args")
+        reduce = self.attempt(lambda: self.reduce(d), "last")
+        grace = self.attempt(lambda: self.duration(d["grace"], "grace", allow_zero=True)
+                             if "grace" in d else DEFAULT_GRACE, DEFAULT_GRACE)
+        if self.errors:
+            raise self.errors[0]
+        assert space is not None  # an error was recorded otherwise
         return SweepSpec(
             file=self.loc.file, name=name, space=space, objectives=objectives,
             command=command, function=function, base_dir=self.base, workdir=workdir,
@@ -753,6 +806,46 @@ class _Parser:
             limits=limits, storage=storage, params_as=params_as, reduce=reduce, grace=grace,
             warnings=tuple(warnings), lines=types.MappingProxyType(dict(self.loc.lines)),
         )
+
+    @staticmethod
+    def _raise(e: Exception) -> None:
+        raise e
+
+    def space(self, d: Mapping[str, Any]) -> Space:
+        if "space" not in d:
+            raise self.err("space", "missing; e.g. space: {lr: loguniform(1e-5, 1e-1)}")
+        params = self.mapping(d["space"], "space", "{lr: loguniform(1e-5, 1e-1)}")
+        try:
+            return parse_space(params)
+        except SpaceError as e:
+            first = self.loc.wrap(e, "space")
+        if self.errors is not None and len(params) > 1:  # every bad parameter, not one
+            for name, value in params.items():
+                try:
+                    parse_space({name: value})
+                except SpaceError as e:
+                    err = self.loc.wrap(e, "space")
+                    if err.path != first.path:
+                        self.errors.append(err)
+                except Exception:  # a clash between parameters: the first error says it
+                    pass
+        raise first
+
+    def workdir(self, d: Mapping[str, Any]) -> Path:
+        if "workdir" not in d:
+            return self.base
+        wd = Path(self.string(d["workdir"], "workdir")).expanduser()
+        workdir = (self.base / wd).resolve()
+        if not workdir.is_dir():
+            raise self.err("workdir", f"directory {str(workdir)!r} does not exist")
+        return workdir
+
+    def reduce(self, d: Mapping[str, Any]) -> str:
+        if d.get("metrics") is None:
+            return "last"
+        m = self.mapping(d["metrics"], "metrics", "{reduce: last}")
+        self.keys(m, _METRICS_KEYS, "metrics")
+        return self.choice(m["reduce"], _REDUCE, "metrics.reduce") if "reduce" in m else "last"
 
     def name(self, d: Mapping[str, Any]) -> str | None:
         if "name" not in d:
@@ -907,18 +1000,27 @@ class _Parser:
         d = self.mapping(v, "limits", "{max_trials: 50, max_concurrent: 2, timeout: 1h}")
         self.keys(d, _LIMIT_KEYS, "limits")
         vals: dict[str, Any] = {}
-        for k, val in d.items():
+
+        def one(k: str, val: Any) -> None:
             p = f"limits.{k}"
-            if val is None:
-                continue
             if k in ("timeout", "trial_timeout") or k.endswith("_seconds"):
                 vals[k] = self.duration(val, p)
+            elif k in ("retries", "max_failures"):
+                vals[k] = self.integer(val, p, minimum=0)
             elif k.startswith("max_") or k == "patience":
                 vals[k] = self.integer(val, p)
             elif k == "target":
                 vals[k] = self.number(val, p)
             else:  # a newer limit: Limits checks it
+                try:
+                    Limits(**{k: val})
+                except SpecError as e:
+                    raise self.loc.wrap(e, "limits") from None
                 vals[k] = val
+
+        for k, val in d.items():
+            if val is not None and k in _LIMIT_KEYS:
+                self.attempt(lambda k=k, val=val: one(k, val), None)
         try:
             return Limits(**vals)
         except SpecError as e:

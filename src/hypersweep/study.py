@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep._sequence import Repeats, proposal_rng
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
@@ -118,7 +119,12 @@ class Study:
             ``{policy: median, delay: 5, ...}``; ``None``: no early stopping. The study
             binds it to its objectives (:meth:`~hypersweep.stopping.Policy.bind`).
         storage: a storage URL or instance; default ``sqlite:///.hypersweep/studies.db``.
-        seed: makes proposals reproducible.
+        seed: the study seed: every proposal's randomness is derived from it and the
+            number of trials the study holds (:mod:`hypersweep._sequence`), so a resumed
+            study or an extra process continues the sequence. ``None``: the sampler's
+            seed if it has one, else the seed stored with the study (drawn at random
+            once, when the study is created). A sampler passed in is never changed; one
+            without a seed of its own uses this one.
 
     Example:
         >>> import hypersweep as hs
@@ -188,17 +194,14 @@ class Study:
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
         self.space = new_space if new_space is not None else Space(rec.space or {})
-        self.sampler = make_sampler(sampler)
-        sampler_seed = self.sampler.seed
-        if self.sampler.seed is None:
-            self.sampler.seed = int(rec.attrs.get("seed", 0))
+        self.sampler = make_sampler(sampler)  # never changed: the seed reaches it by History
         self.policy = make_policy(policy)
         if self.policy is not None:
             self.policy.bind(self.objectives)
-        self.seed = seed
-        # a seed given to the study or, failing that, to the sampler makes proposals repeatable
-        self.rng = np.random.default_rng(seed if seed is not None else sampler_seed)
-        self._history = History(self.space, self.objectives)
+        #: the effective study seed: the one given, else the sampler's, else the stored one
+        self.seed: int = _study_seed(seed, self.sampler.seed, rec)
+        self._history = History(self.space, self.objectives, seed=self.seed)
+        self._repeats = Repeats(self.space)
         self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
 
@@ -275,13 +278,15 @@ class Study:
                 out.append(self._absorb(t))
         conflicts = 0
         while len(out) < k:
+            rng = proposal_rng(self.seed, self._history.n, conflicts)
             try:
-                proposals = self.sampler.propose(self.space, self._history, self.rng,
-                                                 k - len(out))
+                proposals = self.sampler.propose(self.space, self._history, rng, k - len(out))
             except SpaceExhausted:
                 if out:  # hand out what was created; never leave a trial nobody holds
                     break
                 raise
+            if not self.sampler.allows_repeats:
+                proposals = self._repeats.screen(proposals, self._history, rng)
             for p in proposals:
                 try:
                     t = self.storage.create_trial(
@@ -316,6 +321,7 @@ class Study:
         *,
         state: TrialState | str | None = None,
         error: str | None = None,
+        started_at: float | None = None,
     ) -> Trial:
         """Finish a trial.
 
@@ -326,6 +332,11 @@ class Study:
             state: ``COMPLETED`` (default), ``STOPPED`` (keeps the last reported value
                 when ``values`` is omitted) or ``FAILED``.
             error: why it failed (implies ``FAILED``).
+            started_at: when the trial's own code started (UNIX time), if later than
+                when it was handed out: ``duration`` is then the trial's own time.
+
+        The write names the attempt this process knows, so a late tell for an attempt
+        that was retried meanwhile raises ``TrialNotRunning``.
 
         A value that is missing, not a number, NaN or infinite fails the trial with that
         reason (and logs a warning) instead of raising.
@@ -337,6 +348,12 @@ class Study:
             TrialNotRunning: the trial has already finished.
         """
         t = self._resolve(trial)
+        if started_at is not None and (
+            isinstance(started_at, bool) or not isinstance(started_at, (int, float))
+            or not np.isfinite(started_at)
+        ):
+            raise HypersweepError(f"tell: started_at must be a UNIX time in seconds, got "
+                                  f"{started_at!r}")
         if state is None:
             st = TrialState.FAILED if error is not None else TrialState.COMPLETED
         else:
@@ -359,9 +376,24 @@ class Study:
                     st, error = TrialState.FAILED, str(e)
                     log.warning("trial %d failed: %s", t.number, e)
         done = self.storage.finish_trial(
-            self._id, t.id, st, values=vals, metrics=metrics, error=error
+            self._id, t.id, st, values=vals, metrics=metrics, error=error,
+            started_at=started_at, attempt=t.attempt,
         )
         return self._absorb(done)
+
+    def requeue(self, trial: Trial | int, reason: str) -> Trial:
+        """Put a RUNNING trial back in the queue for another attempt (a retry): the same
+        number and parameters, ``attempt`` + 1, ``reason`` recorded in
+        ``system_attrs["attempts"]``. The next :meth:`ask` of any process hands it out.
+
+        Raises:
+            TrialNotRunning: it is not RUNNING (or was retried meanwhile).
+        """
+        if not isinstance(reason, str) or not reason.strip():
+            raise HypersweepError(f"requeue: reason must be a non-empty string, got {reason!r}")
+        t = self._resolve(trial)
+        return self._absorb(self.storage.requeue_trial(self._id, t.id, reason,
+                                                       attempt=t.attempt))
 
     def _last_values(self, t: Trial) -> tuple[float, ...] | None:
         out = []
@@ -432,14 +464,16 @@ class Study:
         if ids:
             self.storage.heartbeat(self._id, ids)
 
-    def recover(self, stale_after: float = 60.0) -> list[int]:
-        """Fail ("worker lost") RUNNING trials whose worker is gone.
+    def recover(self, stale_after: float = 60.0, retries: int = 0) -> list[int]:
+        """Re-queue or fail ("worker lost") RUNNING trials whose worker is gone.
 
         A worker on this machine is gone when its process no longer exists; any other
-        is gone when its trials' heartbeats are older than ``stale_after`` seconds.
+        is gone when its trials' heartbeats are older than ``stale_after`` seconds. A lost
+        trial at attempt ``<= retries`` is re-queued (same number and params), the others
+        FAILED.
 
         Returns:
-            The numbers of the trials failed.
+            The numbers of the trials re-queued or failed.
         """
         self.sync()
         running = self._history.mask(TrialState.RUNNING)
@@ -447,13 +481,19 @@ class Study:
             t.worker_id for t in (self._history.trials[i] for i in np.nonzero(running)[0])
             if _worker_dead(t.worker_id, self.worker_id)
         }
-        lost = self.storage.fail_stale_trials(
-            self._id, time.time() - stale_after, dead_workers=[d for d in dead if d]
+        requeued, failed = self.storage.recover_stale_trials(
+            self._id, time.time() - stale_after, dead_workers=[d for d in dead if d],
+            retries=retries,
         )
-        if lost:
-            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name, lost)
+        if requeued:
+            log.warning("study %r: trials %s lost their worker; re-queued", self.name,
+                        requeued)
+        if failed:
+            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name,
+                        failed)
+        if requeued or failed:
             self.sync()
-        return lost
+        return sorted(requeued + failed)
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask every process running this study to stop (seen at their next sync)."""
@@ -535,6 +575,7 @@ class Study:
             row["finished_at"] = t.finished_at
             row["duration"] = t.duration
             row["last_step"] = t.last_step
+            row["attempt"] = t.attempt
             row["error"] = t.error
             for k, v in t.user_attrs.items():
                 row[f"user_attrs.{k}"] = v
@@ -603,6 +644,9 @@ class Study:
         isolation: str = "auto",
         progress: Any = None,
         runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
+        retries: int = 1,
+        retry_on: Sequence[str] = (),
+        max_failures: int = 3,
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -610,8 +654,10 @@ class Study:
         metric=...)`` for intermediate values (raises ``TrialStopped`` when stopped).
 
         Args:
-            max_trials: stop when the study holds this many trials (counted over the whole
-                study, so re-running after an interruption resumes up to the same total).
+            max_trials: stop when the study holds this many started trials (counted over
+                the whole study, so re-running after an interruption resumes up to the same
+                total; a retried attempt is the same trial, a queued one counts once it
+                runs).
             max_concurrent: trials at once; above 1 each runs in its own process.
             timeout: seconds for this call; running trials are then stopped.
             trial_timeout: seconds per trial; the trial's process is ended and the trial
@@ -628,9 +674,19 @@ class Study:
             progress: a progress display (see :mod:`hypersweep.execution.runner`).
             runs_dir: where the trials' directories go
                 (``<runs_dir>/<study>/<number>/checkpoint``: ``trial.checkpoint_dir``).
+            retries: how often a trial lost to a dead worker, a hard stop (``timeout``,
+                Ctrl-C, :meth:`stop`) or a killed process is re-queued with the same number
+                and parameters (``Trial.attempt`` counts; 0: never).
+            retry_on: ``["failed"]`` also retries trials failing by their own error (an
+                exception, a NaN value).
+            max_failures: stop when the first this many trials of the call all fail with
+                the same error (0: never).
 
         Returns:
             The best trial (single objective), else ``None``.
+
+        Raises:
+            HypersweepError: the run failed fast (one line: the error and the fix).
         """
         from hypersweep.execution.function import FunctionExecutor
         from hypersweep.execution.runner import Limits, Runner
@@ -638,17 +694,37 @@ class Study:
         limits = Limits(
             max_trials=max_trials, max_concurrent=max_concurrent, timeout=timeout,
             trial_timeout=trial_timeout, max_steps=max_steps, target=target, patience=patience,
-            max_trial_seconds=max_trial_seconds,
+            max_trial_seconds=max_trial_seconds, retries=retries, retry_on=tuple(retry_on)
+            if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
+            max_failures=max_failures,
         )
         executor = FunctionExecutor(
             fn, max_concurrent=limits.max_concurrent, trial_timeout=trial_timeout,
             isolation=isolation, study_name=self.name, runs_dir=runs_dir,
         )
-        Runner(self, executor, limits, callbacks=callbacks or (), progress=progress).run()
+        runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
+        runner.run()
+        if runner.failed_fast:
+            raise HypersweepError(f"optimize: {runner.failed_fast}")
         return self.best_trial if len(self.objectives) == 1 else None
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, storage={self.storage.url!r})"
+
+
+def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
+    """The study seed: the one given, else the sampler's, else the stored one (a study
+    stored without one gets a seed derived from its name, the same in every process)."""
+    if seed is not None:
+        return int(seed)
+    if sampler_seed is not None:
+        return int(sampler_seed)
+    stored = rec.attrs.get("seed")
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
 
 
 def _describe(objs: Sequence[Objective]) -> str:
@@ -673,5 +749,6 @@ def _trial_json(t: Trial) -> dict[str, Any]:
         "values": list(t.values) if t.values is not None else None, "metrics": t.metrics,
         "reports": {str(k): v for k, v in sorted(t.reports.items())},
         "started_at": t.started_at, "finished_at": t.finished_at, "worker_id": t.worker_id,
-        "error": t.error, "user_attrs": t.user_attrs, "system_attrs": t.system_attrs,
+        "error": t.error, "attempt": t.attempt, "user_attrs": t.user_attrs,
+        "system_attrs": t.system_attrs,
     }

@@ -6,7 +6,8 @@ backends return new snapshots after every change; nobody mutates one in place.
 Lifecycle::
 
     QUEUED --claim--> RUNNING --tell--> COMPLETED | STOPPED | FAILED
-               ask() ---^
+               ask() ---^   |
+      ^---- requeue --------+   (a retry: attempt + 1, same number and params)
 
 * ``COMPLETED``: the trial ran to its end and produced its value(s).
 * ``STOPPED``: ended early on purpose (early stopping, ``max_steps``, a budget rung); it
@@ -104,8 +105,13 @@ class Trial:
         worker_id: who ran it (``host:pid:token``).
         error: why it failed (a traceback, "timeout", "worker lost", ...), or ``None``.
         user_attrs: free-form JSON-serializable attributes set by the user.
-        system_attrs: attributes that hypersweep components keep (bracket, lineage, ...).
+        system_attrs: attributes that hypersweep components keep (bracket, lineage, ...;
+            ``"attempts"``: one record per earlier attempt that was retried, with its
+            ``error``, ``worker_id``, ``started_at`` and ``ended_at``).
         id: the storage's key for this trial.
+        attempt: which attempt this is (1 for the first run; a trial lost to a dead
+            worker, a hard stop or a killed process is re-queued as attempt 2, ... up to
+            ``limits.retries`` times). A retried attempt is the same trial.
     """
 
     number: int
@@ -122,6 +128,7 @@ class Trial:
     user_attrs: dict[str, Any] = field(default_factory=dict)
     system_attrs: dict[str, Any] = field(default_factory=dict)
     id: int = -1
+    attempt: int = 1
 
     @property
     def value(self) -> float | None:

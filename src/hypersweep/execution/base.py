@@ -34,12 +34,20 @@ class Outcome:
             request) or ``"failed"``.
         result: what the trial produced (a number or a dict of metrics), if anything.
         error: why it failed.
+        started_at: when the trial's own code started (UNIX time; its duration starts
+            here, not when it was handed to the executor), if known.
+        lost: it ended through no fault of its own (a worker process killed by a signal
+            hypersweep did not send): the runner retries it like a lost worker's trial.
+        cannot_start: the trial never ran (the program could not be executed).
     """
 
     number: int
     status: str
     result: Any = None
     error: str | None = None
+    started_at: float | None = None
+    lost: bool = False
+    cannot_start: bool = False
 
 
 class Executor(abc.ABC):
@@ -62,6 +70,10 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def stop(self, number: int) -> None:
         """Ask a running trial to stop; it ends (as ``"stopped"``) within the grace period."""
+
+    def started_at(self, number: int) -> float | None:
+        """When running trial ``number``'s own code started (UNIX time), if known yet."""
+        return None
 
     @abc.abstractmethod
     def close(self) -> None:

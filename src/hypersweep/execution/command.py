@@ -516,6 +516,7 @@ class _Proc:
     exited: bool = False  # the main process has ended (not yet reaped)
     phase: int = _RUNNING
     next_at: float | None = None  # when to escalate to the next signal
+    started_at: float | None = None  # UNIX time of the spawn: the trial's own time starts
 
 
 class CommandExecutor(Executor):
@@ -617,6 +618,7 @@ class CommandExecutor(Executor):
         self.env = extra
         self.runs_dir = str(Path(runs_dir).resolve())
         self._check_program(argv[0])
+        self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
         self._pair_re = re.compile(
             rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)"
@@ -641,6 +643,20 @@ class CommandExecutor(Executor):
             where = f" in {self.workdir!r}" if os.sep in program else " on the PATH"
             raise HypersweepError(
                 f"command: program {program!r} not found{where} (or not executable)"
+            )
+
+    def _check_script(self, argv: Sequence[str]) -> None:
+        """``python missing.py ...`` would fail every trial alike: refuse it now."""
+        if not re.fullmatch(r"python[\d.]*", os.path.basename(argv[0])) or len(argv) < 2:
+            return
+        script = argv[1]
+        if script.startswith("-") or "{" in script or not script.endswith(".py"):
+            return
+        full = os.path.join(self.workdir or os.getcwd(), os.path.expanduser(script))
+        if not os.path.isfile(full):
+            raise HypersweepError(
+                f"command: script {script!r} not found in {self.workdir or os.getcwd()!r}; "
+                "fix the path (relative to workdir, the sweep file's folder by default)"
             )
 
     # ------------------------------------------------------------------------------------
@@ -669,7 +685,8 @@ class CommandExecutor(Executor):
             msg = str(e)
             if isinstance(e, OSError):
                 msg = f"cannot start the command: {e}"
-            self._pending.append(Outcome(number, "failed", error=msg))
+            self._pending.append(Outcome(number, "failed", error=msg,
+                                         cannot_start=isinstance(e, OSError)))
 
     def _launch(
         self, number: int, params: dict[str, Any], budget: float | None, run_dir: str,
@@ -710,6 +727,7 @@ class CommandExecutor(Executor):
         if budget is not None:
             env["HYPERSWEEP_BUDGET"] = format_value(budget)
         with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:
+            spawned = time.time()
             popen = subprocess.Popen(
                 argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
                 stderr=err, start_new_session=True, close_fds=True,
@@ -720,6 +738,7 @@ class CommandExecutor(Executor):
             stdout=_Tail(stdout_path, split_cr=True), metrics_file=_Tail(metrics_path),
             stop_file=stop_file, pidfd=None,
             deadline=None if self.trial_timeout is None else now + self.trial_timeout,
+            started_at=spawned,
         )
         if hasattr(os, "pidfd_open"):  # wakes poll() the moment the process ends
             try:
@@ -914,14 +933,15 @@ class CommandExecutor(Executor):
         code = p.popen.wait()  # reap the main process only now
         self._release(p)
         result = dict(p.agg)
+        at = p.started_at
         if p.stop_kind == "timeout":
-            return Outcome(p.number, "failed", error="timeout")
+            return Outcome(p.number, "failed", error="timeout", started_at=at)
         if p.invalid is not None:
-            return Outcome(p.number, "failed", error=p.invalid)
+            return Outcome(p.number, "failed", error=p.invalid, started_at=at)
         if p.stop_kind is not None:
-            return Outcome(p.number, "stopped", result=result or None)
+            return Outcome(p.number, "stopped", result=result or None, started_at=at)
         if code == 0:
-            return Outcome(p.number, "completed", result=result)
+            return Outcome(p.number, "completed", result=result, started_at=at)
         if code < 0:
             try:
                 what = f"killed by signal {signal.Signals(-code).name}"
@@ -931,7 +951,12 @@ class CommandExecutor(Executor):
             what = f"exit code {code}"
         tail = _tail_text(os.path.join(p.run_dir, "stderr.log"))
         error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
-        return Outcome(p.number, "failed", result=result or None, error=error)
+        return Outcome(p.number, "failed", result=result or None, error=error, started_at=at,
+                       lost=code < 0)  # a signal hypersweep did not send: retried
+
+    def started_at(self, number: int) -> float | None:
+        p = self._procs.get(number)
+        return None if p is None else p.started_at
 
     def _release(self, p: _Proc) -> None:
         p.stdout.close()

@@ -89,7 +89,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
         if msg[0] == "exit":
             return
         _, number, params, budget, *dirs = msg
-        conn.send(("started", number))  # the trial's time limit starts now
+        conn.send(("started", number, time.time()))  # the trial's own time starts now
 
         def send(step: int, metrics: dict[str, float], _n: int = number) -> bool:
             conn.send(("report", _n, step, metrics))
@@ -112,6 +112,7 @@ class _Worker:
     deadline: float | None = None
     stop_at: float | None = None  # when a stop was requested
     started: float = field(default_factory=time.monotonic)
+    code_started: float | None = None  # when the objective was entered (UNIX time)
 
 
 class FunctionExecutor(Executor):
@@ -166,6 +167,7 @@ class FunctionExecutor(Executor):
         self._workers: list[_Worker] = []
         self._inline: list[tuple[Trial, float | None]] = []
         self._stop_inline: set[int] = set()
+        self._inline_started: float | None = None
         if isolation == "process":
             self._check_picklable()
 
@@ -209,6 +211,7 @@ class FunctionExecutor(Executor):
             w = self._spawn()
         w.number = trial.number
         w.started = time.monotonic()
+        w.code_started = None
         # the time limit starts when the worker acknowledges the trial (a fresh worker
         # first imports the objective's module); a worker that never does is failed
         w.deadline = None if self.trial_timeout is None else w.started + _START_LIMIT
@@ -286,10 +289,13 @@ class FunctionExecutor(Executor):
             except (EOFError, OSError):
                 pass
             if w.number is not None:
+                w.process.join(1.0)  # reap it: its exit code tells a kill from a crash
                 code = w.process.exitcode
                 num = w.number
                 status = "stopped" if w.stop_at is not None else "failed"
-                out.append(Outcome(num, status, error=f"worker process died (exit code {code})"))
+                out.append(Outcome(num, status, error=f"worker process died (exit code {code})",
+                                   started_at=w.code_started,
+                                   lost=code is not None and code < 0 and w.stop_at is None))
                 w.number = None
                 self._kill(w)
         now = time.monotonic()
@@ -297,11 +303,13 @@ class FunctionExecutor(Executor):
             if w.number is None:
                 continue
             if w.deadline is not None and now >= w.deadline:
-                out.append(Outcome(w.number, "failed", error="timeout"))
+                out.append(Outcome(w.number, "failed", error="timeout",
+                                   started_at=w.code_started))
                 w.number = None
                 self._kill(w)
             elif w.stop_at is not None and now >= w.stop_at + self.grace:
-                out.append(Outcome(w.number, "stopped", error="killed after stop request"))
+                out.append(Outcome(w.number, "stopped", error="killed after stop request",
+                                   started_at=w.code_started))
                 w.number = None
                 self._kill(w)
         return out
@@ -309,8 +317,10 @@ class FunctionExecutor(Executor):
     def _handle(self, w: _Worker, msg: tuple[Any, ...], out: list[Outcome]) -> None:
         kind = msg[0]
         if kind == "started":
-            if self.trial_timeout is not None and w.number == msg[1]:
-                w.deadline = time.monotonic() + self.trial_timeout
+            if w.number == msg[1]:
+                w.code_started = msg[2]
+                if self.trial_timeout is not None:
+                    w.deadline = time.monotonic() + self.trial_timeout
             return
         if kind == "report":
             _, number, step, metrics = msg
@@ -323,11 +333,12 @@ class FunctionExecutor(Executor):
         elif kind == "done":
             _, number, status, payload = msg
             if status == "failed":
-                out.append(Outcome(number, "failed", error=str(payload)))
+                out.append(Outcome(number, "failed", error=str(payload),
+                                   started_at=w.code_started))
             else:
                 if w.stop_at is not None:
                     status = "stopped"
-                out.append(Outcome(number, status, result=payload))
+                out.append(Outcome(number, status, result=payload, started_at=w.code_started))
             w.number = None
             w.deadline = None
             w.stop_at = None
@@ -345,14 +356,23 @@ class FunctionExecutor(Executor):
                 stopped = self._on_report(n, step, metrics) == Decision.STOP
             return stopped
 
-        status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget, send,
-                                   self._dirs(trial))
+        began = self._inline_started = time.time()
+        try:
+            status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget,
+                                       send, self._dirs(trial))
+        finally:
+            self._inline_started = None
         self._stop_inline.discard(n)
         if status == "failed":
-            return [Outcome(n, "failed", error=str(payload))]
+            return [Outcome(n, "failed", error=str(payload), started_at=began)]
         if stopped:
             status = "stopped"
-        return [Outcome(n, status, result=payload)]
+        return [Outcome(n, status, result=payload, started_at=began)]
+
+    def started_at(self, number: int) -> float | None:
+        if self.isolation == "inline":
+            return self._inline_started
+        return next((w.code_started for w in self._workers if w.number == number), None)
 
     def stop(self, number: int) -> None:
         if self.isolation == "inline":

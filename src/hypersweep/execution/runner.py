@@ -8,9 +8,24 @@ Stopping the study:
 * *soft* reasons (``max_trials``, ``target``, ``patience``, an exhausted grid) stop
   launching new trials and let running ones finish;
 * *hard* reasons (``timeout``, ``max_trial_seconds``, a stop request from
-  ``hypersweep stop``/``Study.stop``, Ctrl-C) stop running trials too: they end FAILED
-  with reason ``interrupted (...)``, so no trial is left RUNNING; re-running resumes the
-  study.
+  ``hypersweep stop``/``Study.stop``, Ctrl-C) stop running trials too: each goes back to
+  the queue for another attempt (up to ``limits.retries`` times, else it ends FAILED with
+  reason ``interrupted (...)``), so no trial is left RUNNING and re-running resumes the
+  study where it stopped, interrupted trials first.
+
+Retries (``limits.retries``, default 1): a trial lost to a dead worker (stale heartbeat),
+a hard stop or a killed process (ended by a signal hypersweep did not send) is re-queued
+with the same number and parameters (``Trial.attempt`` + 1; each ended attempt is kept in
+``system_attrs["attempts"]``). A trial that fails by its own error (non-zero exit,
+exception, NaN) is retried only with ``retry_on: [failed]``.
+
+What counts toward ``max_trials``: every trial of the study that has started (all states
+but QUEUED), whatever process ran it. A retried attempt is the same trial, counted once;
+a trial waiting in the queue (enqueued, or re-queued for a retry) counts once it runs.
+
+Failing fast (``limits.max_failures``, default 3): when the first ``max_failures`` trials
+of a run all fail with the same error, or the command cannot be started at all, the run
+stops and :attr:`Runner.failed_fast` holds one line naming the cause and the fix.
 
 Progress displays implement :class:`Progress` (all methods optional).
 """
@@ -56,6 +71,15 @@ def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
         raise SpecError(f"limits.{name}: must be {kind}, got {shown}")
 
 
+#: what ``limits.retry_on`` may name besides the always-retried lost/interrupted trials
+RETRY_ON = ("failed",)
+
+
+def _count(name: str, v: Any) -> None:
+    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
+        raise SpecError(f"limits.{name}: must be an integer >= 0, got {v!r}")
+
+
 @dataclass(frozen=True)
 class Limits:
     """When to stop launching trials and when to stop the study.
@@ -70,7 +94,12 @@ class Limits:
         patience: stop after this many COMPLETED trials without improvement.
         max_trial_seconds: a cost cap: stop the study (like ``timeout``, running trials
             too) once the total trial time of the study (durations of finished trials plus
-            the elapsed time of running ones) reaches this many seconds.
+            the elapsed time of running ones, each from when the trial's own code
+            started) reaches this many seconds.
+        retries: how often a lost, interrupted or killed trial is re-queued (0: never).
+        retry_on: ``["failed"]`` also retries trials that fail by their own error.
+        max_failures: stop the run when its first this many trials all fail with the
+            same error (0: never).
     """
 
     max_trials: int | None = None
@@ -81,6 +110,9 @@ class Limits:
     target: float | None = None
     patience: int | None = None
     max_trial_seconds: float | None = None
+    retries: int = 1
+    retry_on: tuple[str, ...] = ()
+    max_failures: int = 3
 
     def __post_init__(self) -> None:
         _pos("max_trials", self.max_trials, True)
@@ -95,6 +127,15 @@ class Limits:
             or not math.isfinite(self.target)
         ):
             raise SpecError(f"limits.target: must be a finite number, got {self.target!r}")
+        _count("retries", self.retries)
+        _count("max_failures", self.max_failures)
+        on = self.retry_on
+        if isinstance(on, str) or not isinstance(on, (list, tuple)) or any(
+            not isinstance(x, str) or x not in RETRY_ON for x in on
+        ):
+            raise SpecError(f"limits.retry_on: must be a list of {', '.join(RETRY_ON)} "
+                            f"(e.g. retry_on: [failed]), got {on!r}")
+        object.__setattr__(self, "retry_on", tuple(on))
 
 
 class Progress(Protocol):
@@ -148,6 +189,11 @@ class Runner:
         self._t0 = time.monotonic()
         self._stop_cause: dict[int, str] = {}
         self._beating = threading.Event()  # set: stop the heartbeat thread
+        #: why the run stopped early because its trials kept failing (one line), if it did
+        self.failed_fast: str | None = None
+        self.retried: list[int] = []  # trials of this run re-queued for another attempt
+        self._failures: list[str] = []  # error lines of this run's failures before a success
+        self._succeeded = False
 
     # ------------------------------------------------------------------------------------
     @property
@@ -202,10 +248,13 @@ class Runner:
         for t in self.study.history.trials:
             if t is None or t.started_at is None:
                 continue
+            start = t.started_at
+            if t.state == TrialState.RUNNING and t.number in self.running:
+                start = self.executor.started_at(t.number) or now  # its code's own start
             end = t.finished_at if t.finished_at is not None else (
                 now if t.state == TrialState.RUNNING else None)
             if end is not None:
-                total += max(0.0, end - t.started_at)
+                total += max(0.0, end - start)
         return total
 
     def _check_after_trial(self) -> None:
@@ -248,22 +297,68 @@ class Runner:
             decision = Decision.STOP
         return decision
 
+    def _retry(self, number: int, reason: str) -> bool:
+        """Re-queue a RUNNING trial of this run for another attempt if ``retries`` allow."""
+        t = self.study.history.trials[number]
+        if t is None or t.attempt > self.limits.retries:
+            return False
+        try:
+            self.study.requeue(number, _one_line(reason)[:500])
+        except TrialNotRunning:
+            return False
+        self.retried.append(number)
+        log.warning("trial %d: %s; re-queued for attempt %d of %d", number,
+                    _one_line(reason)[:200], t.attempt + 1, self.limits.retries + 1)
+        return True
+
     def _finish(self, out: Outcome) -> Trial | None:
         cause = self._stop_cause.pop(out.number, None)
         study = self.study
+        start = out.started_at
         try:
             if out.status == "failed":
-                return study.tell(out.number, state=TrialState.FAILED, error=out.error)
+                error = out.error or "failed"
+                if (out.lost or "failed" in self.limits.retry_on) and self._retry(
+                    out.number, error
+                ):
+                    return None
+                return study.tell(out.number, state=TrialState.FAILED, error=out.error,
+                                  started_at=start)
             if cause == "study" and out.status == "stopped":
+                if self._retry(out.number, self._interrupted_error()):
+                    return None
                 return study.tell(out.number, state=TrialState.FAILED,
-                                  error=self._interrupted_error())
+                                  error=self._interrupted_error(), started_at=start)
             if out.status == "stopped" or cause in ("policy", "max_steps"):
-                return study.tell(out.number, out.result, state=TrialState.STOPPED)
-            return study.tell(out.number, out.result)
+                return study.tell(out.number, out.result, state=TrialState.STOPPED,
+                                  started_at=start)
+            return study.tell(out.number, out.result, started_at=start)
         except TrialNotRunning:
             log.warning("trial %d finished after it was marked lost; result dropped",
                         out.number)
             return None
+
+    def _check_fail_fast(self, t: Trial, out: Outcome) -> None:
+        """Stop the run when its first trials all fail alike, or the command cannot start."""
+        if t.state != TrialState.FAILED:
+            self._succeeded = True
+            return
+        if self._succeeded or (t.error or "").startswith("interrupted"):
+            return
+        line = _error_line(t.error)
+        n = self.limits.max_failures
+        if out.cannot_start:
+            self.failed_fast = (f"trial {t.number} could not start: {line}; fix the "
+                                "command (check it with 'hypersweep validate')")
+        elif n:
+            self._failures.append(_error_key(line))
+            if len(self._failures) >= n and len(set(self._failures[:n])) == 1:
+                self.failed_fast = (
+                    f"the first {n} trials of this run all failed with the same error: "
+                    f"{line}; fix the cause (the trials' logs say more), or set "
+                    "limits.max_failures to go on regardless (0: never stop early)")
+        if self.failed_fast is not None:
+            self._set_stop(f"failing fast: {self.failed_fast}")
 
     def _launch(self) -> None:
         lim = self.limits
@@ -294,7 +389,7 @@ class Runner:
             KeyboardInterrupt: after cleaning up (no trial left RUNNING) on Ctrl-C.
         """
         study = self.study
-        study.recover(self.stale_after)
+        study.recover(self.stale_after, self.limits.retries)
         if study.attrs.get("stop_requested"):
             study._set_attrs(stop_requested=None)
         study._set_attrs(stop_reason=None)
@@ -319,13 +414,14 @@ class Runner:
                     if t is None:
                         continue
                     self.finished.append(t)
+                    self._check_fail_fast(t, out)
                     self._call_progress("trial_finished", t)
                     for cb in self.callbacks:
                         cb(study, t)
                     self._check_after_trial()
                 if time.monotonic() - last_beat >= self.heartbeat_interval:
                     last_beat = time.monotonic()
-                    study.recover(self.stale_after)
+                    study.recover(self.stale_after, self.limits.retries)
                 self._call_progress("update")
         except KeyboardInterrupt:
             interrupted = True
@@ -362,9 +458,12 @@ class Runner:
             self.executor.close()
         finally:
             for number in list(self.running):
+                if self._retry(number, self._interrupted_error()):
+                    continue
                 try:
                     self.study.tell(number, state=TrialState.FAILED,
-                                    error=self._interrupted_error())
+                                    error=self._interrupted_error(),
+                                    started_at=self.executor.started_at(number))
                 except TrialNotRunning:
                     pass
             self.running.clear()
@@ -372,3 +471,25 @@ class Runner:
                 self.study._set_attrs(stop_reason=self.stop_reason)
             except Exception:
                 log.debug("could not store the stop reason", exc_info=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def _error_line(error: str | None) -> str:
+    """The line of an error text that says what went wrong (a traceback's last line)."""
+    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
+    if not lines:
+        return "no error message"
+    first = lines[0]
+    if first.startswith(("exit code", "killed by signal")) and len(lines) > 1:
+        return f"{first.rstrip(':')} {lines[-1]}"[:300]  # "exit code 2; stderr ends with: X"
+    return lines[-1][:300]
+
+
+def _error_key(line: str) -> str:
+    """Errors that differ only in numbers (a parameter value, a pid) count as the same."""
+    import re
+
+    return re.sub(r"\d+(\.\d+)?", "#", line)

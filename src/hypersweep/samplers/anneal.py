@@ -191,7 +191,7 @@ class AnnealSampler(Sampler):
     ) -> list[Proposal]:
         out: list[Proposal] = []
         if history.n < self.n_startup:
-            self._sobol.seed = self.seed
+            self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
             if len(out) == n:
                 return out

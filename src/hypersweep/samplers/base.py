@@ -62,10 +62,16 @@ class History:
     * ``trials``: the latest snapshot of each trial.
 
     ``version`` increases on every change, so a sampler may cache derived data.
+
+    ``seed`` is the study's seed: a sampler built without a seed of its own uses it for
+    state that must be identical across processes (:meth:`Sampler.seed_for`).
     """
 
-    def __init__(self, space: Space, objectives: Sequence[Objective]) -> None:
+    def __init__(
+        self, space: Space, objectives: Sequence[Objective], seed: int | None = None
+    ) -> None:
         self.space = space
+        self.seed = seed
         self.objectives = tuple(objectives)
         self._signs = np.array([o.sign for o in self.objectives], dtype=float)
         self.n = 0
@@ -190,11 +196,19 @@ class Sampler(abc.ABC):
 
     Args:
         seed: an optional seed for state that must be identical across processes (a
-            scrambled Sobol sequence, a grid order). Per-proposal randomness comes from
-            the ``rng`` passed to :meth:`propose`.
+            scrambled Sobol sequence, a grid order); ``None``: the study's seed
+            (:meth:`seed_for`). Per-proposal randomness comes from the ``rng`` passed to
+            :meth:`propose`, which the study derives from its seed and the number of
+            trials it holds. The study never changes a sampler it is given.
+
+    Attributes:
+        allows_repeats: proposals may repeat a configuration on purpose (a PBT segment
+            continues its member's parameters); otherwise the study replaces a proposal
+            that repeats a trial it holds by an unseen configuration.
     """
 
     name: ClassVar[str] = ""
+    allows_repeats: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
@@ -214,6 +228,10 @@ class Sampler(abc.ABC):
         Raises:
             SpaceExhausted: nothing is left to propose (the study then ends).
         """
+
+    def seed_for(self, history: History) -> int | None:
+        """This sampler's seed, else the study's (``history.seed``)."""
+        return self.seed if self.seed is not None else history.seed
 
     def config(self) -> dict[str, Any]:
         """The sampler's settings, as the sweep file would write them."""

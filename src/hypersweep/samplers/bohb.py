@@ -126,7 +126,7 @@ class BOHBSampler(Sampler):
         objective at a step ``>= level`` has its first such value; RUNNING trials below
         it are pending; everything else is left out."""
         metric = history.objectives[0].metric
-        view = History(space, history.objectives[:1])
+        view = History(space, history.objectives[:1], history.seed)
         rows: list[Trial] = []
         for t in history.trials:
             if t is None:
@@ -144,8 +144,6 @@ class BOHBSampler(Sampler):
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
-        if self._tpe.seed is None:
-            self._tpe.seed = self.seed
         need = self.min_points or max(self.n_startup, space.dim + 2)
         metric = history.objectives[0].metric if history.objectives else None
         top = 0.0

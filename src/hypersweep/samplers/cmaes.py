@@ -150,14 +150,20 @@ class CMAESSampler(Sampler):
         h.update(np.ascontiguousarray(history.valid[:stop]).tobytes())
         return h.digest()
 
-    def _new_cma(self, mean: np.ndarray, popsize: int | None, restarts: int) -> Any:
+    def _new_cma(
+        self, mean: np.ndarray, popsize: int | None, restarts: int, base: int
+    ) -> Any:
         CMA = _import_cma()
         d = mean.shape[0]
-        seed = np.random.SeedSequence([self.seed or 0, restarts]).generate_state(1)[0]
+        seed = np.random.SeedSequence([base, restarts]).generate_state(1)[0]
         return CMA(
             mean=np.clip(mean, 1e-6, 1 - 1e-6), sigma=self.sigma0,
             bounds=np.tile([0.0, 1.0], (d, 1)), seed=int(seed), population_size=popsize,
         )
+
+    def _base_seed(self, history: History) -> int:
+        """The seed of the restarts: this sampler's, else the study's (non-negative)."""
+        return (self.seed_for(history) or 0) % (1 << 64)
 
     def _initial(self, history: History, cols: np.ndarray) -> Any:
         stop = min(self.n_startup, history.n)
@@ -167,7 +173,7 @@ class CMAESSampler(Sampler):
             mean = X[ok][int(np.argmin(scores(Y[ok]))), cols]
         else:
             mean = np.full(int(cols.sum()), 0.5)
-        return self._new_cma(mean, self.population_size, 0)
+        return self._new_cma(mean, self.population_size, 0, self._base_seed(history))
 
     def _fold(self, space: Space, history: History, cols: np.ndarray) -> Any:
         """The CMA-ES state after every told generation of ``history`` (cached)."""
@@ -200,8 +206,9 @@ class CMAESSampler(Sampler):
             pos = nxt
             if self.restart == "ipop" and st.cma.should_stop():
                 st.restarts += 1
-                rs = np.random.default_rng([self.seed or 0, st.restarts, 7])
-                st.cma = self._new_cma(rs.random(int(cols.sum())), 2 * lam, st.restarts)
+                base = self._base_seed(history)
+                rs = np.random.default_rng([base, st.restarts, 7])
+                st.cma = self._new_cma(rs.random(int(cols.sum())), 2 * lam, st.restarts, base)
         if pos != st.pos:
             st.pos = pos
             st.digest = self._digest(history, pos)
@@ -231,7 +238,7 @@ class CMAESSampler(Sampler):
     ) -> list[Proposal]:
         out: list[Proposal] = []
         if history.n < self.n_startup:
-            self._sobol.seed = self.seed
+            self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
             if len(out) == n:
                 return out

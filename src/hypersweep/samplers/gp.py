@@ -571,10 +571,11 @@ class GPSampler(Sampler):
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
     ) -> list[Proposal]:
-        if self.seed is None:
+        seed = self.seed_for(history)  # without a seed of its own: the study's
+        if seed is None:
             return [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
-        if self._sobol.seed != self.seed:  # the study may set the seed after __init__
-            self._sobol = SobolSampler(self.seed)
+        if self._sobol.seed != seed:
+            self._sobol = SobolSampler(seed)
         start = history.n
         U = self._sobol.points(space.dim, start, n)
         return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]

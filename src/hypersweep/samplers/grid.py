@@ -55,7 +55,7 @@ class GridSampler(Sampler):
             raise SpecError(f"sampler.shuffle: must be true or false, got {shuffle!r}")
         self.grid_points = grid_points
         self.shuffle = shuffle
-        self._cache: tuple[Space, Grid, _Order] | None = None
+        self._cache: tuple[Space, Grid, _Order, int | None] | None = None
         # incremental bookkeeping: keys of history rows [0, _seen) except the rows in
         # _holes (not synced yet: another process's trial numbered below one of ours),
         # and the first order position that may still be free
@@ -65,11 +65,12 @@ class GridSampler(Sampler):
         self._pos = 0
         self._history_id = 0
 
-    def _grid(self, space: Space) -> tuple[Grid, _Order]:
-        if self._cache is None or self._cache[0] is not space:
+    def _grid(self, space: Space, seed: int | None = None) -> tuple[Grid, _Order]:
+        seed = self.seed if self.seed is not None else seed
+        if self._cache is None or self._cache[0] is not space or self._cache[3] != seed:
             grid = space.grid(self.grid_points)
-            order = _Order(len(grid), self.seed or 0, self.shuffle)
-            self._cache = (space, grid, order)
+            order = _Order(len(grid), seed or 0, self.shuffle)
+            self._cache = (space, grid, order, seed)
             self._history_id = 0  # positions refer to the old order: start over
         return self._cache[1], self._cache[2]
 
@@ -80,7 +81,7 @@ class GridSampler(Sampler):
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
-        grid, order = self._grid(space)
+        grid, order = self._grid(space, history.seed)
         if self._history_id != id(history) or history.n < self._seen:
             self._used, self._seen, self._pos, self._history_id = set(), 0, 0, id(history)
             self._holes = set()

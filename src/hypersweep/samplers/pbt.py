@@ -347,6 +347,7 @@ class PBTSampler(Sampler):
     """
 
     name = "pbt"
+    allows_repeats = True  # a segment may continue its member's parameters
 
     def __init__(
         self,

@@ -39,15 +39,17 @@ class SobolSampler(Sampler):
         self._engine_key: tuple[int, int | None] | None = None
         self._pos = 0
 
-    def points(self, dim: int, start: int, n: int) -> np.ndarray:
-        """Points ``start .. start+n-1`` of the sequence in ``dim`` dimensions."""
+    def points(self, dim: int, start: int, n: int, seed: int | None = None) -> np.ndarray:
+        """Points ``start .. start+n-1`` of the sequence in ``dim`` dimensions (scrambled by
+        this sampler's seed, else by ``seed``)."""
         from scipy.stats import qmc
 
         if dim == 0:
             return np.zeros((n, 0))
-        if self._engine is None or self._engine_key != (dim, self.seed) or start < self._pos:
-            self._engine = qmc.Sobol(d=dim, scramble=True, seed=self.seed)
-            self._engine_key = (dim, self.seed)
+        seed = self.seed if self.seed is not None else seed
+        if self._engine is None or self._engine_key != (dim, seed) or start < self._pos:
+            self._engine = qmc.Sobol(d=dim, scramble=True, seed=seed)
+            self._engine_key = (dim, seed)
             self._pos = 0
         if start > self._pos:
             self._engine.fast_forward(start - self._pos)
@@ -61,5 +63,5 @@ class SobolSampler(Sampler):
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
         start = history.n
-        configs = space.decode_many(self.points(space.dim, start, n))
+        configs = space.decode_many(self.points(space.dim, start, n, history.seed))
         return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(configs)]

@@ -688,8 +688,9 @@ class TPESampler(Sampler):
     ) -> list[Proposal]:
         if space.dim == 0:
             return [Proposal(p) for p in space.decode_many(np.zeros((n, 0)))]
-        if self._sobol.seed != self.seed:  # the study may set the seed after __init__
-            self._sobol = SobolSampler(self.seed)
+        seed = self.seed_for(history)  # without a seed of its own: the study's
+        if self._sobol.seed != seed:
+            self._sobol = SobolSampler(seed)
         y = history.Y
         obs_idx = np.flatnonzero(history.valid & ~np.isnan(y).any(axis=1))
         n_obs = obs_idx.size

@@ -16,6 +16,9 @@ Contract (every backend; run by :mod:`hypersweep.testing.storage`):
   Heartbeats do not advance the sequence.
 * :meth:`Storage.create_study` is idempotent and race-free: many processes creating the
   same study get one study.
+* A RUNNING trial can go back to QUEUED (:meth:`Storage.requeue_trial`, a retry): same
+  number and parameters, ``attempt`` + 1, the ended attempt appended to
+  ``system_attrs["attempts"]``. Writes that name an older attempt are refused.
 """
 
 from __future__ import annotations
@@ -29,7 +32,7 @@ from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["Report", "Storage", "StudyRecord", "SyncResult"]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3  # v3: hs_trials.attempt
 
 
 @dataclass(frozen=True)
@@ -173,8 +176,41 @@ class Storage(abc.ABC):
         metrics: Mapping[str, Any] | None = None,
         error: str | None = None,
         now: float | None = None,
+        started_at: float | None = None,
+        attempt: int | None = None,
     ) -> Trial:
-        """Move a RUNNING (or QUEUED) trial to an end state; raises ``TrialNotRunning``."""
+        """Move a RUNNING (or QUEUED) trial to an end state; raises ``TrialNotRunning``.
+
+        Args:
+            started_at: when the trial's own code started (replaces the time it was
+                handed out, so ``duration`` is the trial's own time).
+            attempt: refuse (``TrialNotRunning``) unless the trial is at this attempt: a
+                late write from a worker whose attempt was retried meanwhile.
+        """
+
+    @abc.abstractmethod
+    def requeue_trial(
+        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        now: float | None = None,
+    ) -> Trial:
+        """Put a RUNNING trial back in the queue for another attempt (same number and
+        params, ``attempt`` + 1; ``reason`` recorded in ``system_attrs["attempts"]``).
+
+        Raises:
+            TrialNotRunning: it is not RUNNING (or not at ``attempt``).
+        """
+
+    @abc.abstractmethod
+    def recover_stale_trials(
+        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        retries: int = 0, now: float | None = None,
+    ) -> tuple[list[int], list[int]]:
+        """Like :meth:`fail_stale_trials`, but a lost trial whose ``attempt`` is at most
+        ``retries`` is re-queued ("worker lost" recorded) instead of FAILED.
+
+        Returns:
+            (numbers re-queued, numbers FAILED).
+        """
 
     @abc.abstractmethod
     def set_trial_attrs(

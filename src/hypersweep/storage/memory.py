@@ -16,6 +16,19 @@ from hypersweep.trial import Objective, Trial, TrialState
 __all__ = ["InMemoryStorage"]
 
 
+def attempt_record(t: Trial, reason: str, now: float) -> dict[str, Any]:
+    """What ``system_attrs["attempts"]`` keeps of an attempt that ended in a retry."""
+    return {"attempt": t.attempt, "error": reason, "worker_id": t.worker_id,
+            "started_at": t.started_at, "ended_at": now}
+
+
+def _requeued(t: Trial, reason: str, now: float) -> Trial:
+    attempts = [*t.system_attrs.get("attempts", []), attempt_record(t, reason, now)]
+    return t.with_(state=TrialState.QUEUED, attempt=t.attempt + 1, started_at=None,
+                   heartbeat_at=None, worker_id=None, reports={},
+                   system_attrs={**t.system_attrs, "attempts": attempts})
+
+
 @dataclass
 class _Study:
     record: StudyRecord
@@ -185,6 +198,7 @@ class InMemoryStorage(Storage):
         self, study_id: int, trial_id: int, state: TrialState, *,
         values: Sequence[float] | None = None, metrics: Mapping[str, Any] | None = None,
         error: str | None = None, now: float | None = None,
+        started_at: float | None = None, attempt: int | None = None,
     ) -> Trial:
         if not state.is_finished:
             raise ValueError(f"finish_trial needs an end state, got {state}")
@@ -194,10 +208,50 @@ class InMemoryStorage(Storage):
             t = self._trial(st, trial_id)
             if t.state.is_finished:
                 raise TrialNotRunning(f"trial {t.number} is already {t.state}")
+            if attempt is not None and t.attempt != attempt:
+                raise TrialNotRunning(f"trial {t.number} is at attempt {t.attempt}, not "
+                                      f"{attempt}")
             return self._put(st, t.with_(
                 state=state, values=tuple(values) if values is not None else None,
                 metrics=dict(metrics or {}), error=error, finished_at=now, reports={},
+                started_at=started_at if started_at is not None else t.started_at,
             ))
+
+    def requeue_trial(
+        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        now: float | None = None,
+    ) -> Trial:
+        now = time.time() if now is None else now
+        with self._lock:
+            st = self._study(study_id)
+            t = self._trial(st, trial_id)
+            if t.state != TrialState.RUNNING or (attempt is not None and t.attempt != attempt):
+                raise TrialNotRunning(f"trial {t.number} is {t.state} (attempt {t.attempt}), "
+                                      "cannot re-queue")
+            return self._put(st, _requeued(t, reason, now))
+
+    def recover_stale_trials(
+        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        retries: int = 0, now: float | None = None,
+    ) -> tuple[list[int], list[int]]:
+        now = time.time() if now is None else now
+        dead = set(dead_workers)
+        requeued: list[int] = []
+        failed: list[int] = []
+        with self._lock:
+            st = self._study(study_id)
+            for t in list(st.trials):
+                if t.state != TrialState.RUNNING:
+                    continue
+                if (t.heartbeat_at or 0) < stale_before or t.worker_id in dead:
+                    if t.attempt <= retries:
+                        self._put(st, _requeued(t, "worker lost", now))
+                        requeued.append(t.number)
+                    else:
+                        self._put(st, t.with_(state=TrialState.FAILED, error="worker lost",
+                                              finished_at=now, reports={}))
+                        failed.append(t.number)
+        return requeued, failed
 
     def set_trial_attrs(
         self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,

@@ -97,6 +97,7 @@ trials = sa.Table(
     sa.Column("system_attrs", sa.Text),
     sa.Column("dedup_key", sa.String(255)),
     sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),  # schema v3
     sa.UniqueConstraint("study_id", "number", name="uq_hs_trials_number"),
     sa.UniqueConstraint("study_id", "dedup_key", name="uq_hs_trials_key"),
     sa.Index("ix_hs_trials_study_seq", "study_id", "seq"),
@@ -123,6 +124,7 @@ _TRIAL_COLS = [
     trials.c.id, trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
     trials.c.metrics, trials.c.started_at, trials.c.finished_at, trials.c.heartbeat_at,
     trials.c.worker_id, trials.c.error, trials.c.user_attrs, trials.c.system_attrs,
+    trials.c.attempt,
 ]
 
 
@@ -141,7 +143,7 @@ def _row_to_trial(r: Any) -> Trial:
         values=tuple(vals) if vals is not None else None, metrics=_loads(r.metrics, {}),
         started_at=r.started_at, finished_at=r.finished_at, heartbeat_at=r.heartbeat_at,
         worker_id=r.worker_id, error=r.error, user_attrs=_loads(r.user_attrs, {}),
-        system_attrs=_loads(r.system_attrs, {}), id=r.id,
+        system_attrs=_loads(r.system_attrs, {}), id=r.id, attempt=int(r.attempt),
     )
 
 
@@ -318,6 +320,9 @@ class SQLStorage(Storage):
                 conn.exec_driver_sql(
                     f"ALTER TABLE hs_studies ADD COLUMN {col} BIGINT NOT NULL DEFAULT 0")
             conn.exec_driver_sql("UPDATE hs_studies SET trial_seq = seq, report_seq = seq")
+        if version < 3:  # v3: the attempt of each trial (retries re-queue the same trial)
+            conn.exec_driver_sql(
+                "ALTER TABLE hs_trials ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
 
     def _bump(
         self, conn: Connection, study_id: int, new_trials: int = 0, kind: str = "trial"
@@ -501,17 +506,34 @@ class SQLStorage(Storage):
         "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
         "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
         "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
-        "t.system_attrs"
+        "t.system_attrs, t.attempt"
+    )
+    # the same, when the trial's own start time and/or its attempt are given
+    _PG_FINISH_AT = sa.text(
+        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
+        "WHERE id = :sid RETURNING seq) "
+        "UPDATE hs_trials AS t SET state = :state, trial_values = :vals, metrics = :metrics, "
+        "error = :error, finished_at = :now, seq = s.seq, "
+        "started_at = COALESCE(CAST(:started AS DOUBLE PRECISION), t.started_at) FROM s "
+        "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
+        "AND t.attempt = COALESCE(CAST(:attempt AS INTEGER), t.attempt) "
+        "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
+        "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
+        "t.system_attrs, t.attempt"
     )
 
     def _pg_finish_trial(
         self, study_id: int, trial_id: int, state: TrialState, v_json: str | None,
-        m_json: str, error: str | None, now: float,
+        m_json: str, error: str | None, now: float, started_at: float | None = None,
+        attempt: int | None = None,
     ) -> Trial | None:
-        row = self._single(self._PG_FINISH, {
-            "sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
-            "metrics": m_json, "error": error, "now": now,
-        })
+        params = {"sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
+                  "metrics": m_json, "error": error, "now": now}
+        if started_at is None and attempt is None:
+            row = self._single(self._PG_FINISH, params)
+        else:
+            row = self._single(self._PG_FINISH_AT,
+                               {**params, "started": started_at, "attempt": attempt})
         return None if row is None else _row_to_trial(row)
 
     # ------------------------------------------------------------------------------------
@@ -641,6 +663,7 @@ class SQLStorage(Storage):
         self, study_id: int, trial_id: int, state: TrialState, *,
         values: Sequence[float] | None = None, metrics: Mapping[str, Any] | None = None,
         error: str | None = None, now: float | None = None,
+        started_at: float | None = None, attempt: int | None = None,
     ) -> Trial:
         if not state.is_finished:
             raise ValueError(f"finish_trial needs an end state, got {state}")
@@ -652,7 +675,8 @@ class SQLStorage(Storage):
         m_json = _dumps(dict(metrics or {}))
 
         if self.dialect == "postgresql":
-            done = self._pg_finish_trial(study_id, trial_id, state, v_json, m_json, error, now)
+            done = self._pg_finish_trial(study_id, trial_id, state, v_json, m_json, error, now,
+                                         started_at, attempt)
             if done is not None:
                 return done.with_(values=vals, metrics=dict(metrics or {}))
             # not RUNNING/QUEUED (or missing): the locked path below raises the right error
@@ -662,13 +686,17 @@ class SQLStorage(Storage):
             row = self._locked_trial(conn, study_id, trial_id)
             if TrialState(row.state).is_finished:
                 raise TrialNotRunning(f"trial {row.number} is already {row.state}")
+            if attempt is not None and int(row.attempt) != attempt:
+                raise TrialNotRunning(f"trial {row.number} is at attempt {row.attempt}, not "
+                                      f"{attempt}")
+            start = row.started_at if started_at is None else started_at
             conn.execute(trials.update().where(trials.c.id == trial_id).values(
                 state=state.value, trial_values=v_json, metrics=m_json, error=error,
-                finished_at=now, seq=seq,
+                finished_at=now, seq=seq, started_at=start,
             ))
             return _row_to_trial(row).with_(
                 state=state, values=vals, metrics=dict(metrics or {}), error=error,
-                finished_at=now,
+                finished_at=now, started_at=start,
             )
 
         return self._write(run)
@@ -723,6 +751,72 @@ class SQLStorage(Storage):
                 conn.execute(trials.update().where(trials.c.id.in_([r.id for r in rows])).values(
                     state=TrialState.FAILED.value, error="worker lost", finished_at=now, seq=seq))
             return [int(r.number) for r in rows]
+
+        return self._write(run)
+
+    def _requeue_row(self, conn: Connection, row: Any, reason: str, seq: int, now: float) -> None:
+        from hypersweep.storage.memory import attempt_record
+
+        t = _row_to_trial(row)
+        attrs = {**t.system_attrs,
+                 "attempts": [*t.system_attrs.get("attempts", []),
+                              attempt_record(t, reason, now)]}
+        conn.execute(trials.update().where(trials.c.id == row.id).values(
+            state=TrialState.QUEUED.value, attempt=t.attempt + 1, started_at=None,
+            heartbeat_at=None, worker_id=None, system_attrs=_dumps(attrs), seq=seq))
+
+    def requeue_trial(
+        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        now: float | None = None,
+    ) -> Trial:
+        now = time.time() if now is None else now
+
+        def run(conn: Connection) -> Trial:
+            seq, _ = self._bump(conn, study_id)
+            row = self._locked_trial(conn, study_id, trial_id)
+            if row.state != TrialState.RUNNING.value or (
+                attempt is not None and int(row.attempt) != attempt
+            ):
+                raise TrialNotRunning(f"trial {row.number} is {row.state} (attempt "
+                                      f"{row.attempt}), cannot re-queue")
+            self._requeue_row(conn, row, reason, seq, now)
+            got = conn.execute(sa.select(*_TRIAL_COLS).where(trials.c.id == trial_id)).first()
+            return _row_to_trial(got)
+
+        return self._write(run)
+
+    def recover_stale_trials(
+        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        retries: int = 0, now: float | None = None,
+    ) -> tuple[list[int], list[int]]:
+        now = time.time() if now is None else now
+        dead = [d for d in dead_workers if d]
+        cond = trials.c.heartbeat_at < stale_before
+        if dead:
+            cond = sa.or_(cond, trials.c.worker_id.in_(dead))
+        where = sa.and_(trials.c.study_id == study_id,
+                        trials.c.state == TrialState.RUNNING.value, cond)
+        probe = sa.select(trials.c.id).where(where).limit(1)
+        if not self._read(lambda c: c.execute(probe).first()):
+            return [], []
+
+        def run(conn: Connection) -> tuple[list[int], list[int]]:
+            seq, _ = self._bump(conn, study_id)
+            rows = conn.execute(sa.select(*_TRIAL_COLS).where(where)
+                                .order_by(trials.c.number)).all()
+            requeued, failed = [], []
+            for r in rows:
+                if int(r.attempt) <= retries:
+                    self._requeue_row(conn, r, "worker lost", seq, now)
+                    requeued.append(int(r.number))
+                else:
+                    failed.append(int(r.number))
+            if failed:
+                conn.execute(trials.update().where(
+                    trials.c.study_id == study_id, trials.c.number.in_(failed)).values(
+                    state=TrialState.FAILED.value, error="worker lost", finished_at=now,
+                    seq=seq))
+            return requeued, failed
 
         return self._write(run)
 

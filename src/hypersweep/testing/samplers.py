@@ -22,6 +22,10 @@ groups):
   a different ``PYTHONHASHSEED`` (so samplers must be picklable);
 * enqueued configurations come first; ``ask(n)`` with ``n > 1`` works;
 * proposals made while trials are RUNNING differ from each other;
+* a study resumed in fresh processes, two of them sharing the study at once, never holds
+  the same configuration twice: on a continuous space, and on a finite space until every
+  configuration has been tried (randomness comes from the study seed and the number of
+  trials, never from the process; see :mod:`hypersweep._sequence`);
 * a history holding FAILED trials, multi-objective values, or trials whose parameters no
   longer fit the space does not break the sampler, and ``propose`` never changes it.
 
@@ -57,8 +61,10 @@ __all__ = [
     "continuous_space",
     "deterministic_value",
     "every_type_space",
+    "finite_space",
     "run_study",
     "seeded_run",
+    "shared_run",
 ]
 
 #: ``factory(seed) -> a fresh sampler``
@@ -175,6 +181,33 @@ def seeded_run(sampler: Sampler, seed: int = 7, n_trials: int = 16) -> list[dict
     return run_study(study, n_trials, fail_every=5)
 
 
+def finite_space() -> Space:
+    """Nine configurations (3 x 3)."""
+    return Space({"a": Int(0, 2), "b": Choice(["p", "q", "r"])})
+
+
+def shared_run(
+    sampler: Sampler, storage: str, seed: int, n_continuous: int, n_finite: int
+) -> None:
+    """Add trials to the studies "shared-continuous" and "shared-finite" of ``storage``
+    (created or resumed), telling each trial at once."""
+    for name, space, n in (("shared-continuous", continuous_space(), n_continuous),
+                           ("shared-finite", finite_space(), n_finite)):
+        study = Study(name, space=space, sampler=sampler, storage=storage, seed=seed)
+        run_study(study, n, fail_every=3)
+
+
+def _shared_run_child(blob: bytes, storage: str, go: Any, done: Any) -> None:  # pragma: no cover
+    sampler = pickle.loads(blob)  # a copy, as another process would build it
+    go.wait(60)  # start together with the parent process
+    try:
+        shared_run(sampler, storage, 5, 4, 3)
+    except BaseException as e:
+        done.put(repr(e))
+        raise
+    done.put("ok")
+
+
 def _seeded_run_main() -> None:  # pragma: no cover - runs in a subprocess
     sampler = pickle.loads(sys.stdin.buffer.read())
     seed, n_trials = int(sys.argv[1]), int(sys.argv[2])
@@ -256,6 +289,36 @@ class SamplerContract:
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
         there = json.loads(proc.stdout.decode())
         assert there == here
+
+    def test_resumed_and_shared_studies_never_repeat_a_configuration(
+        self, sampler_factory: SamplerFactory, tmp_path: Any
+    ) -> None:
+        import multiprocessing as mp
+
+        url = f"sqlite:///{tmp_path / 'shared.db'}"
+        shared_run(sampler_factory(5), url, 5, 4, 3)  # then resumed by two processes:
+        ctx = mp.get_context("fork")  # a second process, started without the import cost
+        go, done = ctx.Event(), ctx.Queue()
+        child = ctx.Process(target=_shared_run_child,
+                            args=(pickle.dumps(sampler_factory(5)), url, go, done))
+        child.start()
+        try:
+            go.set()
+            shared_run(sampler_factory(5), url, 5, 4, 3)  # this process, at the same time
+            result = done.get(timeout=180)
+            child.join(60)
+        finally:
+            if child.is_alive():
+                child.kill()
+        assert result == "ok" and child.exitcode == 0, result
+        for name, n in (("shared-continuous", 12), ("shared-finite", 9)):
+            trials = Study(name, storage=url).trials()
+            assert len(trials) == n  # the finite space holds 9: each configuration once
+            if sampler_factory(5).allows_repeats:  # e.g. PBT: a segment continues a member
+                distinct = {t.system_attrs.get("key") for t in trials}
+            else:
+                distinct = {json.dumps(t.params, sort_keys=True) for t in trials}
+            assert len(distinct) == n, sorted(json.dumps(t.params) for t in trials)
 
     # --- the study around the sampler -------------------------------------------------
     def test_enqueued_trials_come_first(self, sampler_factory: SamplerFactory) -> None:

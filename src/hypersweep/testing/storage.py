@@ -195,3 +195,49 @@ class StorageContract:
         assert got[fresh.number].state == TrialState.RUNNING
         assert got[done.number].state == TrialState.COMPLETED
         assert storage.fail_stale_trials(sid, now - 60) == []
+
+    # --- retries ----------------------------------------------------------------------
+    def test_requeue_keeps_number_and_params_and_records_the_attempt(
+        self, storage: Storage, sid: int
+    ) -> None:
+        t = storage.create_trial(sid, {"x": 0.5}, worker_id="h:1:a", now=100.0)
+        assert t.attempt == 1
+        w = storage.sync(sid, 0).watermark
+        q = storage.requeue_trial(sid, t.id, "interrupted (Ctrl-C)", now=105.0)
+        assert (q.number, q.params, q.state, q.attempt) == (0, {"x": 0.5}, TrialState.QUEUED, 2)
+        assert q.started_at is None and q.worker_id is None
+        assert q.system_attrs["attempts"] == [{"attempt": 1, "error": "interrupted (Ctrl-C)",
+                                               "worker_id": "h:1:a", "started_at": 100.0,
+                                               "ended_at": 105.0}]
+        assert [x.number for x in storage.sync(sid, w).trials] == [0]  # a change
+        with pytest.raises(TrialNotRunning):
+            storage.requeue_trial(sid, t.id, "again")  # not RUNNING
+        c = storage.claim_trial(sid, "h:2:b", now=110.0)
+        assert c is not None and (c.number, c.attempt, c.started_at) == (0, 2, 110.0)
+        with pytest.raises(TrialNotRunning):  # the first attempt's late write
+            storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[1.0], attempt=1)
+        done = storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[2.0], attempt=2,
+                                    started_at=111.0, now=112.0)
+        assert (done.attempt, done.started_at, done.duration) == (2, 111.0, 1.0)
+        assert storage.get_trial(sid, 0).started_at == 111.0
+        assert len(storage.get_trials(sid)) == 1
+
+    def test_recover_requeues_lost_trials_with_retries_left(
+        self, storage: Storage, sid: int
+    ) -> None:
+        now = time.time()
+        old = storage.create_trial(sid, {"x": 0.1}, worker_id="h:1:a", now=now - 600)
+        dead = storage.create_trial(sid, {"x": 0.3}, worker_id="h:3:c", now=now)
+        fresh = storage.create_trial(sid, {"x": 0.2}, worker_id="h:2:b", now=now)
+        requeued, failed = storage.recover_stale_trials(sid, now - 60, ["h:3:c"], retries=1)
+        assert (sorted(requeued), failed) == (sorted([old.number, dead.number]), [])
+        got = {t.number: t for t in storage.get_trials(sid)}
+        assert [got[n].state for n in (old.number, dead.number, fresh.number)] == [
+            TrialState.QUEUED, TrialState.QUEUED, TrialState.RUNNING]
+        assert got[old.number].system_attrs["attempts"][0]["error"] == "worker lost"
+        again = storage.claim_trial(sid, "h:4:d", now=now - 600)  # and lost again
+        assert again is not None and again.attempt == 2
+        assert storage.recover_stale_trials(sid, now - 60, retries=1) == ([], [again.number])
+        t = storage.get_trial(sid, again.number)
+        assert (t.state, t.error, t.attempt) == (TrialState.FAILED, "worker lost", 2)
+        assert storage.recover_stale_trials(sid, now - 60, retries=1) == ([], [])

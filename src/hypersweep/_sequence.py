@@ -1,0 +1,177 @@
+"""Where a proposal's randomness comes from, and the guard against repeated configurations.
+
+Randomness is a function of (study seed, proposal position): the generator handed to
+:meth:`Sampler.propose <hypersweep.samplers.base.Sampler.propose>` for the proposal made
+when the study holds ``n`` trials is :func:`proposal_rng` ``(seed, n)``. Nothing depends on
+the process, so a resumed study or an extra worker *continues* the sequence instead of
+restarting it, and a seeded study run sequentially is reproducible trial by trial.
+
+Two processes that see the same history at the same moment would draw the same numbers;
+every proposal therefore carries a de-duplication key (a digest of its configuration, see
+:func:`config_key`, unless the sampler gave one), the storage refuses the second trial with
+that key, and the loser re-syncs and proposes again at the next position.
+
+:class:`Repeats` keeps the configurations a study already holds (incrementally) and
+replaces a proposal that repeats one, so no configuration is tried twice: on a finite
+space none repeats until every configuration has been tried; on a continuous space an
+exact repeat (a model proposing a boundary point again) becomes a fresh random draw.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from hypersweep.samplers.base import History, Proposal
+    from hypersweep.space import Space
+
+__all__ = ["Repeats", "config_key", "finite_size", "proposal_rng"]
+
+#: configurations a finite space may have for an exhaustive search for an unseen one
+_SCAN_LIMIT = 1_000_000
+_DRAWS = 64
+
+
+def proposal_rng(seed: int, position: int, retry: int = 0) -> np.random.Generator:
+    """The generator of the proposal made when the study holds ``position`` trials.
+
+    ``retry`` counts how often this ask already lost a race for that position (0 in a
+    sequential run).
+    """
+    return np.random.default_rng(np.random.SeedSequence([seed % (1 << 64), position, retry]))
+
+
+def config_key(params: dict[str, Any]) -> str:
+    """The de-duplication key of a configuration (the grid sampler's key: a digest)."""
+    from hypersweep.samplers.grid import grid_key
+
+    return grid_key(params)
+
+
+def finite_size(space: Space) -> int | None:
+    """The number of configurations of a finite space (choices, bools, ints, stepped
+    floats, fixed values), ``None`` for an infinite one. Nothing is enumerated."""
+    from hypersweep.space import Choice, Fixed, Float, Int
+
+    def size(params: Any) -> int | None:
+        n = 1
+        for p in params.values():
+            if isinstance(p, Choice):
+                if p.subspaces is None:
+                    k: int | None = len(p.options)
+                else:
+                    subs = [size(p.subspaces[o].params) for o in p.options]
+                    k = None if None in subs else sum(subs)  # type: ignore[arg-type]
+            elif isinstance(p, Fixed):
+                k = 1
+            elif isinstance(p, (Int, Float)) and p.step is not None:
+                k = p._n_points()
+            else:  # a continuous Float, a Normal
+                return None
+            if k is None:
+                return None
+            n *= k
+        return n
+
+    return size(space.params)
+
+
+class Repeats:
+    """The configurations a study holds, and replacements for proposals that repeat one.
+
+    Args:
+        space: the study's space (a row of the history that does not fit it is ignored).
+    """
+
+    def __init__(self, space: Space) -> None:
+        self.space = space
+        self.size = finite_size(space)
+        # a grid to search for unseen configurations; a huge finite space draws instead
+        self._grid = space.grid(None) if self.size is not None and (
+            self.size <= _SCAN_LIMIT) else None
+        self._keys: set[str] = set()
+        self._valid_keys: set[str] = set()
+        self._upto = 0
+        self._holes: set[int] = set()
+        self._history_id = 0
+
+    def refresh(self, history: History) -> None:
+        """Take in the trials added to ``history`` since the last call."""
+        if self._history_id != id(history) or history.n < self._upto:
+            self._keys, self._valid_keys, self._upto = set(), set(), 0
+            self._holes, self._history_id = set(), id(history)
+        for i in sorted(self._holes):
+            if history.trials[i] is not None:
+                self._add(history, i)
+                self._holes.discard(i)
+        for i in range(self._upto, history.n):
+            if history.trials[i] is None:
+                self._holes.add(i)
+            else:
+                self._add(history, i)
+        self._upto = history.n
+
+    def _add(self, history: History, i: int) -> None:
+        key = config_key(history.trials[i].params)
+        self._keys.add(key)
+        if history.valid[i]:
+            self._valid_keys.add(key)
+
+    @property
+    def exhausted(self) -> bool:
+        """Every configuration of a finite space has a trial."""
+        return self.size is not None and len(self._valid_keys) >= self.size
+
+    def screen(
+        self, proposals: Sequence[Proposal], history: History, rng: np.random.Generator,
+    ) -> list[Proposal]:
+        """``proposals`` with repeats replaced and a de-duplication key on each.
+
+        A proposal that repeats a trial of the study (or an earlier proposal of the same
+        batch) is replaced by an unseen configuration drawn from ``rng``; once a finite
+        space is exhausted, repeats are kept (without a key). On a finite space every
+        proposal is keyed by its configuration, so two processes never both create it.
+        """
+        from hypersweep.samplers.base import Proposal
+
+        self.refresh(history)
+        batch: set[str] = set()
+        out = []
+        for p in proposals:
+            key = config_key(p.params)
+            if key in self._keys or key in batch:
+                fresh = self._unseen(rng, batch)
+                if fresh is None:  # nothing unseen is left: a repeat is all there is
+                    out.append(Proposal(p.params, None, p.system_attrs))
+                    continue
+                p = Proposal(fresh, None, p.system_attrs)
+                key = config_key(fresh)
+            batch.add(key)
+            finite = self.size is not None
+            out.append(Proposal(p.params, key if finite or p.key is None else p.key,
+                                p.system_attrs))
+        return out
+
+    def _unseen(self, rng: np.random.Generator, batch: set[str]) -> dict[str, Any] | None:
+        taken = self._keys | batch
+        if self._grid is None:  # continuous, or too large to search: draw from the prior
+            for params in self.space.sample(rng, _DRAWS):
+                if config_key(params) not in taken:
+                    return params
+            return None
+        size = len(self._grid)
+        if len(self._valid_keys | batch) >= size:
+            return None
+        for i in rng.integers(0, size, size=_DRAWS):
+            params = self._grid[int(i)]
+            if config_key(params) not in taken:
+                return params
+        start = int(rng.integers(0, size))
+        for j in range(size):
+            params = self._grid[(start + j) % size]
+            if config_key(params) not in taken:
+                return params
+        return None
