@@ -34,12 +34,15 @@ class Outcome:
             request) or ``"failed"``.
         result: what the trial produced (a number or a dict of metrics), if anything.
         error: why it failed.
+        system_attrs: facts about the run to keep on the trial (e.g. ``intake``: how
+            many reports a flooding trial sent and how many were stored).
     """
 
     number: int
     status: str
     result: Any = None
     error: str | None = None
+    system_attrs: dict[str, Any] | None = None
 
 
 class Executor(abc.ABC):
