@@ -137,3 +137,24 @@ def test_endless_flood_honours_hypersweep_stop(tmp_path: Path) -> None:
             run.wait()
     assert run.returncode == 0, err
     assert "stopped: stop requested" in out
+
+
+# ======================================================================================
+# 7. Trial process trees end with the trial, setsid children included
+# ======================================================================================
+@pytest.mark.parametrize("then", ["exit", "wait"])
+def test_setsid_children_end_with_the_trial(tmp_path: Path, then: str) -> None:
+    """A trial that starts `setsid sleep 300` and a double-forked daemon in a new session
+    (ignoring SIGINT and SIGTERM): once the trial has ended (it exited, or was stopped by
+    its trial_timeout), no process of its tree is left."""
+    study = hs.Study("tree", space={"x": hs.Float(0, 1)}, objective="loss",
+                     storage=f"sqlite:///{tmp_path / 's.db'}", seed=0)
+    ex = CommandExecutor([PY, str(SCRIPTS / "setsid_child.py"), f"--then={then}"],
+                         study_name="tree", metrics=["loss"], runs_dir=tmp_path / "runs",
+                         params_as="env", grace=0.5, trial_timeout=3.0)
+    Runner(study, ex, Limits(max_trials=1, trial_timeout=3.0)).run()
+    [t] = study.trials()
+    assert t.state == (TrialState.COMPLETED if then == "exit" else TrialState.FAILED)
+    pids = [int(x) for x in (tmp_path / "runs/tree/0/children.pid").read_text().split()]
+    assert len(pids) == 2
+    wait_for(lambda: not any(alive(p) for p in pids), 10, f"{pids} to end")
