@@ -158,3 +158,279 @@ def test_setsid_children_end_with_the_trial(tmp_path: Path, then: str) -> None:
     pids = [int(x) for x in (tmp_path / "runs/tree/0/children.pid").read_text().split()]
     assert len(pids) == 2
     wait_for(lambda: not any(alive(p) for p in pids), 10, f"{pids} to end")
+
+
+# ======================================================================================
+# 7. Storage faults
+# ======================================================================================
+def quick_sweep(tmp_path: Path, storage: str, *, sleep: float = 0.0, steps: int = 1,
+                max_trials: int = 40, max_concurrent: int = 2) -> Path:
+    p = tmp_path / "quick.yaml"
+    p.write_text(textwrap.dedent(f"""\
+        name: quick
+        command: ["{PY}", "{SCRIPTS / 'steps.py'}"]
+        params_as: env
+        env: {{PAUSE: "{sleep}", STEPS: "{steps}"}}
+        space:
+          x: uniform(0, 1)
+        objective: {{metric: loss, goal: minimize}}
+        sampler: {{name: random, seed: 0}}
+        storage: {storage}
+        limits: {{max_trials: {max_trials}, max_concurrent: {max_concurrent}}}
+        grace: 1s
+        """), encoding="utf-8")
+    return p
+
+
+def test_parent_of_the_database_is_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    url = f"sqlite:///{tmp_path / 'afile' / 'sub' / 's.db'}"
+    r = hs_cli("run", str(quick_sweep(tmp_path, url)), "--progress", "off", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.strip().splitlines() == [
+        f"error: storage: cannot use {url}: {str(tmp_path / 'afile')!r} is a file, not a "
+        "folder; choose another path for the database"]
+    with pytest.raises(hs.StorageError, match="is a file, not a folder"):
+        hs.Study("q", space={"x": hs.Float(0, 1)}, storage=url)
+
+
+def test_database_deleted_mid_sweep_stops_the_run(tmp_path: Path) -> None:
+    """The database's folder is deleted while trials run: the run stops with exit 1 and
+    one line saying so (SQLite alone would go on writing to the deleted file and end
+    with exit 0 and every result lost)."""
+    db_dir = tmp_path / "db"
+    url = f"sqlite:///{db_dir / 's.db'}"
+    f = quick_sweep(tmp_path, url, sleep=0.1, steps=5, max_trials=500)
+    run = subprocess.Popen([CLI, "run", str(f), "--progress", "off"], cwd=tmp_path,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(lambda: len(list((tmp_path / ".hypersweep/runs/quick").glob("*"))) >= 4
+                 if (tmp_path / ".hypersweep/runs/quick").exists() else False, 60,
+                 "some trials")
+        import shutil
+
+        shutil.rmtree(db_dir)
+        out, err = run.communicate(timeout=60)
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.wait()
+    assert run.returncode == 1, (out, err)
+    lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1, err
+    assert f"the database file {str(db_dir / 's.db')!r} was deleted while in use" in lines[0]
+    assert "its folder is gone" in lines[0]
+
+
+def _can_mount_tmpfs() -> bool:
+    if sys.platform != "linux" or not Path("/usr/bin/unshare").exists():
+        return False
+    r = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
+                       capture_output=True)
+    return r.returncode == 0
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(),
+                    reason="needs a private mount namespace (unshare -m) to mount a small "
+                           "tmpfs; the max_page_count test covers SQLITE_FULL without it")
+def test_full_disk_stops_the_run_and_resume_cleans_up(tmp_path: Path) -> None:
+    """The database lives on a real 2 MiB tmpfs that fills up mid-sweep (ENOSPC, so
+    SQLITE_FULL): the run stops with exit 1 and one line that says the disk is full and
+    which trials could not be marked FAILED; once there is space again, status shows
+    them and the next run marks them FAILED ('worker lost')."""
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    url = f"sqlite:///{db_dir / 's.db'}"
+    f = quick_sweep(tmp_path, url, steps=5, max_trials=5000)
+    script = textwrap.dedent(f"""\
+        set -u
+        mount -t tmpfs -o size=2m tmpfs {db_dir}
+        {CLI} run {f} --progress off > run.out 2> run.err
+        echo "rc=$?" >> run.out
+        mount -o remount,size=50m {db_dir}
+        {CLI} status quick --storage {url} --json > status.json
+        {CLI} run {f} --progress off --max-trials 1 > resume.out 2> resume.err
+        {CLI} status quick --storage {url} --json > status2.json
+        """)
+    subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, timeout=300,
+                   check=True)
+    out = (tmp_path / "run.out").read_text()
+    err = (tmp_path / "run.err").read_text()
+    assert "rc=1" in out, (out, err)
+    errors = [ln for ln in err.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1, err
+    assert "database or disk is full (free some space, then run again to resume)" in errors[0]
+    import json
+
+    before = json.loads((tmp_path / "status.json").read_text())["states"]
+    after = json.loads((tmp_path / "status2.json").read_text())["states"]
+    assert before["COMPLETED"] >= 1
+    stuck = before["RUNNING"]
+    if stuck:  # the storage refused to mark them: the message names them
+        assert "could not be marked FAILED" in errors[0]
+    else:
+        assert "no trial was left RUNNING" in errors[0]
+    assert after["RUNNING"] == 0
+    assert after["FAILED"] == before["FAILED"] + stuck
+    assert after["COMPLETED"] == before["COMPLETED"]
+
+
+def test_sqlite_full_stops_the_run_with_no_trial_left_running(tmp_path: Path) -> None:
+    """A real SQLITE_FULL (the database may not grow past ``PRAGMA max_page_count``) while
+    trials report: the runner stops, ends its trials (the storage still accepts the
+    in-place updates that mark them FAILED) and raises one line."""
+    import sqlalchemy as sa
+
+    db = tmp_path / "s.db"
+    url = f"sqlite:///{db}"
+    study = hs.Study("full", space={"x": hs.Float(0, 1)}, objective="loss", storage=url,
+                     seed=0)
+    import sqlite3
+
+    with sqlite3.connect(db) as c:
+        pages = c.execute("PRAGMA page_count").fetchone()[0]
+
+    def cap(dbapi_conn, _record):  # every new connection of this test's database
+        dbapi_conn.execute(f"PRAGMA max_page_count = {pages + 1}")
+
+    sa.event.listen(sa.engine.Engine, "connect", cap)
+    try:
+        study.storage.close()  # reconnect: the cap applies from here on
+        ex = CommandExecutor([PY, str(SCRIPTS / "steps.py")], study_name="full",
+                             metrics=["loss"], runs_dir=tmp_path / "runs", params_as="env",
+                             grace=0.5, max_concurrent=2, env={"PAUSE": "0.001"})
+        with pytest.raises(hs.StorageError) as info:
+            Runner(study, ex, Limits(max_trials=50, max_concurrent=2)).run()
+    finally:
+        sa.event.remove(sa.engine.Engine, "connect", cap)
+    msg = str(info.value)
+    assert "\n" not in msg and "database or disk is full" in msg
+    assert "the run was stopped" in msg
+    s = open_storage(url)
+    trials = s.get_trials(s.get_study("full").id)
+    assert trials and not any(t.state == TrialState.RUNNING for t in trials)
+    assert "no trial was left RUNNING" in msg
+
+
+def _make_study(url: str, n: int = 3) -> float:
+    study = hs.Study("ro", space={"x": hs.Float(0, 1)}, objective="loss", storage=url, seed=0)
+    for _ in range(n):
+        t = study.ask()
+        study.tell(t, t.params["x"])
+    best = study.best_value
+    study.storage.close()
+    assert best is not None
+    return best
+
+
+def _unprivileged() -> list[str]:
+    """A prefix that runs a command without the power to write read-only files."""
+    if os.geteuid() != 0:
+        return []
+    if not Path("/usr/bin/setpriv").exists():
+        pytest.skip("running as root without setpriv: a 0444 file would still be writable")
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+
+
+def _read_commands(url: str, out_dir: Path, run_error: str | None = None) -> None:
+    """status, ls, best and export all read the read-only database; run says in one line
+    that it is read-only. In this process (the callers run it as another user or in
+    another mount namespace)."""
+    import contextlib
+    import io
+
+    from hypersweep import cli
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            rc = cli.main(list(args))
+        return rc, out.getvalue(), err.getvalue()
+
+    rc, out, err = run("status", "ro", "--storage", url)
+    assert rc == 0 and "3 (3 completed, 0 failed)" in out, err
+    rc, out, err = run("ls", "--storage", url)
+    assert rc == 0 and "ro " in out, err
+    rc, out, err = run("best", "ro", "--storage", url, "--json")
+    assert rc == 0, err
+    rc, out, err = run("export", "ro", "--storage", url, "--csv", str(out_dir / "ro.csv"))
+    assert rc == 0, err
+    assert len((out_dir / "ro.csv").read_text().splitlines()) == 4
+    sweep = out_dir / "ro.yaml"
+    sweep.write_text(textwrap.dedent("""\
+        name: ro
+        command: [/bin/true]
+        space: {x: uniform(0, 1)}
+        objective: {metric: loss, goal: minimize}
+        """), encoding="utf-8")
+    rc, out, err = run("run", str(sweep), "--storage", url, "--progress", "off")
+    assert rc == 1
+    [line] = err.strip().splitlines()
+    assert line.startswith(run_error or f"error: storage: {url} is read-only"), line
+    assert "read-only" in line
+
+
+def _in_subprocess(prefix: list[str], setup: str, url: str, out_dir: Path) -> None:
+    code = setup + textwrap.dedent(f"""\
+        import sys
+        from pathlib import Path
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        import test_hostile_env as t
+        t._read_commands({url!r}, Path({str(out_dir)!r}))
+        """)
+    r = subprocess.run([*prefix, PY, "-c", code], capture_output=True, text=True,
+                       timeout=300, cwd=out_dir)
+    assert r.returncode == 0, r.stderr
+
+
+def test_read_only_file_and_folder_can_be_read(tmp_path: Path) -> None:
+    """A database file with mode 0444 in a folder with mode 0555 (no write permission at
+    all: SQLite cannot even create its WAL index there): read commands work, nothing is
+    left behind, `run` says in one line that the database is read-only."""
+    import shutil
+    import tempfile
+
+    prefix = _unprivileged()
+    base = Path(tempfile.mkdtemp(prefix="hs-ro-"))
+    try:
+        os.chmod(base, 0o755)
+        db_dir = base / "db"
+        db_dir.mkdir()
+        url = f"sqlite:///{db_dir / 's.db'}"
+        _make_study(url)
+        out_dir = base / "out"
+        out_dir.mkdir()
+        os.chmod(out_dir, 0o777)
+        os.chmod(db_dir / "s.db", 0o444)
+        os.chmod(db_dir, 0o555)
+        _in_subprocess(prefix, "", url, out_dir)
+        assert sorted(p.name for p in db_dir.iterdir()) == ["s.db"]
+    finally:
+        os.chmod(base / "db", 0o755)
+        shutil.rmtree(base)
+
+
+@pytest.mark.skipif(not _can_mount_tmpfs(), reason="needs a private mount namespace")
+def test_read_only_filesystem_can_be_read(tmp_path: Path) -> None:
+    """The database's folder is a read-only mount (EROFS for everyone, root included)."""
+    db_dir = tmp_path / "db"
+    db_dir.mkdir()
+    url = f"sqlite:///{db_dir / 's.db'}"
+    _make_study(url)
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    setup = textwrap.dedent(f"""\
+        import subprocess
+        subprocess.run(["mount", "--bind", {str(db_dir)!r}, {str(db_dir)!r}], check=True)
+        subprocess.run(["mount", "-o", "remount,ro,bind", {str(db_dir)!r}], check=True)
+        """)
+    _in_subprocess(["unshare", "-m"], setup, url, out_dir)
+    assert sorted(p.name for p in db_dir.iterdir()) == ["s.db"]
+
+
+def test_read_only_postgres_can_be_read(postgres_url: str, tmp_path: Path) -> None:
+    """A PostgreSQL session that may not write (default_transaction_read_only): read
+    commands work; `run` fails with one line."""
+    _make_study(postgres_url)
+    ro_url = postgres_url + "%20-cdefault_transaction_read_only%3Don"
+    _read_commands(ro_url, tmp_path, run_error="error: storage: ReadOnlySqlTransaction")

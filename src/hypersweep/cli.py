@@ -262,6 +262,16 @@ def _one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+def _storage_hint(msg: str) -> str:
+    """A storage error as the database reported it, plus what to do about it."""
+    low = msg.lower()
+    if ("readonly database" in low or "read-only transaction" in low) and \
+            "read-only (" not in low:
+        return (f"{msg} (the database is read-only: status, ls, best and export can read "
+                "it; run and stop need write access)")
+    return msg
+
+
 class _StderrHandler(logging.Handler):
     """Log records as ``warning: ...`` lines on the *current* ``sys.stderr`` (so a live
     display that redirects standard error prints them above itself)."""
@@ -346,20 +356,22 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return name, storage or DEFAULT_STORAGE
 
 
-def _open_storage(url: str, must_exist: bool = True) -> Storage:
+def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) -> Storage:
+    """``read_only``: the commands that only read open the storage read-only, so a
+    database without write permission (file or folder) can still be read."""
     from hypersweep.storage import open_storage
 
     path = _sqlite_path(url)
     if must_exist and path is not None and not path.exists():
         raise UsageError(f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
                          "first, or pass --storage)")
-    return open_storage(url)
+    return open_storage(url, read_only=read_only)
 
 
-def _open_study(name: str, url: str) -> Study:
+def _open_study(name: str, url: str, read_only: bool = True) -> Study:
     from hypersweep.study import Study
 
-    storage = _open_storage(url)
+    storage = _open_storage(url, read_only=read_only)
     try:
         storage.get_study(name)
     except StudyNotFound:
@@ -616,7 +628,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if path is not None and not path.exists():
         _out(f"no studies in {url} (the file does not exist yet)")
         return EXIT_OK
-    storage = _open_storage(url)
+    storage = _open_storage(url, read_only=True)
     studies = storage.list_studies()
     if not studies:
         _out(f"no studies in {url}")
@@ -645,7 +657,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     """``hypersweep stop NAME``: ask every process running the study to stop."""
     name, url = _target(args)
-    study = _open_study(name, url)
+    study = _open_study(name, url, read_only=False)
     study.stop(f"'hypersweep stop' from pid {os.getpid()}")
     running = study.summary()["states"].get("RUNNING", 0)
     note = (f"{running} trial{'s' * (running != 1)} running now" if running
@@ -678,7 +690,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("interrupted")
             return EXIT_INTERRUPTED
         except (RunFailed, StorageError) as e:
-            _err(f"error: {_one_line(str(e))}")
+            _err(f"error: {_storage_hint(_one_line(str(e)))}")
             if debug:
                 traceback.print_exc()
             return EXIT_FAILED

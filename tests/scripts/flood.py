@@ -1,8 +1,9 @@
 """Flood stdout with metric lines ``step=<i> loss=<v>``.
 
-$HYPERSWEEP_PARAM_MODE (or $FLOOD_MODE): ``lines`` (default) writes $FLOOD_LINES lines (1,000,000) as fast as it can,
-in blocks, then exits 0 (the last line is ``step=<n-1> loss=0.5``); ``forever`` writes
-5,000 lines every 0.05 s until it is stopped; ``hang`` prints one line and sleeps.
+$HYPERSWEEP_PARAM_MODE (or $FLOOD_MODE): ``lines`` (default) writes $FLOOD_LINES lines
+(1,000,000) as fast as it can, in blocks, then one more, ``step=<n> loss=0.5``, and exits
+0; ``forever`` writes 5,000 lines every 0.05 s until it is stopped; ``hang`` prints one
+line and sleeps.
 """
 
 import os

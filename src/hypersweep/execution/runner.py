@@ -404,6 +404,10 @@ class Runner:
         what = " ".join(str(self._fault).split())
         if not what.startswith("storage"):
             what = f"storage: {what}"
+        if getattr(self._fault, "lost", False):  # the file is gone: nothing to say about it
+            return f"{what}; the run was stopped"
+        if "full" in what.lower():
+            what += " (free some space, then run again to resume)"
         if left:
             s = "s" * (len(left) != 1)
             return (f"{what}; the run was stopped and trial{s} {_numbers(left)} could not be "
