@@ -45,6 +45,7 @@ from hypersweep.errors import (
     TrialNotRunning,
 )
 from hypersweep.execution.base import Executor, Outcome
+from hypersweep.samplers.base import COMPLETED, STOPPED
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial, TrialState
 
@@ -250,7 +251,8 @@ class Runner:
         if lim.target is None and lim.patience is None:
             return
         h = self.study.history
-        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        # every trial counts, also one from before the space was extended
+        ok = np.isin(h.state, (COMPLETED, STOPPED)) & ~np.isnan(h.Y[:, 0])
         if not ok.any():
             return
         y = np.where(ok, h.Y[:, 0], np.inf)
@@ -259,7 +261,7 @@ class Runner:
         if lim.target is not None and y[best_i] <= sign * lim.target:
             self._set_stop(f"target {lim.target:g} reached by trial {best_i}")
         if lim.patience is not None:
-            completed = np.nonzero(h.mask(TrialState.COMPLETED))[0]
+            completed = np.nonzero(h.state == COMPLETED)[0]
             since = int((completed > best_i).sum())
             if since >= lim.patience:
                 self._set_stop(f"no improvement in {lim.patience} completed trials")
