@@ -230,6 +230,19 @@ def _can_mount_tmpfs() -> bool:
     return r.returncode == 0
 
 
+# status, resume, status: in one process (the tmpfs exists only in its mount namespace)
+AFTER = (
+    "import contextlib, sys\n"
+    "from hypersweep import cli\n"
+    "def run(out, *args):\n"
+    "    with open(out, \"w\") as o, contextlib.redirect_stdout(o):\n"
+    "        cli.main(list(args))\n"
+    "run(\"status.json\", \"status\", \"quick\", \"--storage\", \"{url}\", \"--json\")\n"
+    "run(\"resume.out\", \"run\", \"{f}\", \"--progress\", \"off\", \"--max-trials\", \"1\")\n"
+    "run(\"status2.json\", \"status\", \"quick\", \"--storage\", \"{url}\", \"--json\")\n"
+)
+
+
 @pytest.mark.skipif(not _can_mount_tmpfs(),
                     reason="needs a private mount namespace (unshare -m) to mount a small "
                            "tmpfs; the max_page_count test covers SQLITE_FULL without it")
@@ -248,9 +261,7 @@ def test_full_disk_stops_the_run_and_resume_cleans_up(tmp_path: Path) -> None:
         {CLI} run {f} --progress off > run.out 2> run.err
         echo "rc=$?" >> run.out
         mount -o remount,size=50m {db_dir}
-        {CLI} status quick --storage {url} --json > status.json
-        {CLI} run {f} --progress off --max-trials 1 > resume.out 2> resume.err
-        {CLI} status quick --storage {url} --json > status2.json
+        {PY} -c '{AFTER.format(url=url, f=f)}'
         """)
     subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, timeout=300,
                    check=True)

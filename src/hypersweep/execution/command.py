@@ -122,6 +122,9 @@ _CHUNK = 1 << 20
 #: Bytes read per poll from each output file of a trial (``stdout.log``, ``metrics.jsonl``);
 #: the rest waits for the next poll, so a trial that floods its output never holds the loop.
 READ_PER_POLL = 1 << 20
+#: ... and for at most this many seconds of parsing, in pieces of :data:`READ_PIECE` bytes.
+READ_SECONDS = 0.05
+READ_PIECE = 1 << 16
 #: Reports per second stored per trial (a token bucket that holds at most
 #: :data:`REPORT_BURST`); reports over it are not stored, but still count for the trial's
 #: final value and are summarised in its ``system_attrs["intake"]``.
@@ -432,6 +435,7 @@ class _Tail:
         self.skipping = False  # inside an over-long line
         self.more = False  # the last call stopped at its byte limit: more may be waiting
         self.bytes = 0  # bytes read so far
+        self.skipped = 0  # bytes skipped unread (see skip)
 
     def lines(self, final: bool = False, limit: int | None = None) -> list[bytes]:
         """The complete lines written since the last call (at most ``limit`` bytes read;
@@ -486,6 +490,20 @@ class _Tail:
             self.skipping = True
             rest = b""
         self.buf = rest
+
+    def skip(self) -> None:
+        """Skip what has been written so far, unread (counted in :attr:`skipped`)."""
+        self.more = False
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
+            except FileNotFoundError:
+                return
+        here = self.f.tell()
+        size = self.f.seek(0, os.SEEK_END)
+        self.skipped += max(0, size - here)
+        self.buf = b""
+        self.skipping = False
 
     def close(self) -> None:
         if self.f is not None:
@@ -895,9 +913,35 @@ class CommandExecutor(Executor):
 
     # ------------------------------------------------------------------------------------
     def _read(self, p: _Proc, final: bool = False) -> bool:
-        """Parse up to :data:`READ_PER_POLL` new bytes of each output file, then pass the
-        poll's reports on (:meth:`_flush`). Returns True while output is still waiting."""
-        for raw in p.metrics_file.lines(final, self.read_per_poll):
+        """Parse the trial's new output, in pieces, for at most :data:`READ_SECONDS` and
+        ``read_per_poll`` bytes, then pass the poll's reports on (:meth:`_flush`).
+        Returns True while output is still waiting. Once the trial was asked to stop,
+        what it writes is not counted, so it is skipped unread."""
+        if p.stop_kind is not None:
+            p.metrics_file.skip()
+            p.stdout.skip()
+            p.batch.clear()
+            return False
+        end = time.monotonic() + READ_SECONDS
+        budget = self.read_per_poll
+        while True:
+            piece = min(READ_PIECE, budget)
+            budget -= piece
+            self._read_metrics_file(p, p.metrics_file.lines(final, piece))
+            for raw in p.stdout.lines(final, piece):
+                if p.sdk_seen:
+                    continue  # drain: a trial that uses the SDK is read from its metrics file
+                self._parse_stdout(p, raw)
+            more = p.metrics_file.more or p.stdout.more
+            if not more or budget <= 0 or p.stop_kind is not None \
+                    or time.monotonic() >= end:
+                break
+        if p.stop_kind is None:
+            self._flush(p, last=p.exited and not more)
+        return more and p.stop_kind is None
+
+    def _read_metrics_file(self, p: _Proc, lines: list[bytes]) -> None:
+        for raw in lines:
             line = raw.strip()
             if not line:
                 continue
@@ -912,13 +956,6 @@ class CommandExecutor(Executor):
             p.sdk_seen = True
             step = _json_step(obj.pop("step", None))
             self._record(p, step, {str(k): _number(v) for k, v in obj.items()})
-        for raw in p.stdout.lines(final, self.read_per_poll):
-            if p.sdk_seen:
-                continue  # drain: a trial that uses the SDK is read from its metrics file
-            self._parse_stdout(p, raw)
-        more = p.metrics_file.more or p.stdout.more
-        self._flush(p, last=p.exited and not more)
-        return more
 
     def _parse_stdout(self, p: _Proc, raw: bytes) -> None:
         line = raw.decode("utf-8", errors="replace").strip()
@@ -1048,7 +1085,10 @@ class CommandExecutor(Executor):
     def _kill_tree(self, p: _Proc) -> None:
         """SIGKILL what is left of a trial's process tree (its main process has ended):
         its process group, then every process holding its token, until none is found."""
-        self._signal(p, signal.SIGKILL)
+        try:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         if p.token is None:
             return
         for _ in range(50):  # a process may fork between a scan and its kill
@@ -1102,6 +1142,7 @@ class CommandExecutor(Executor):
                 "reports": p.received, "stored": p.stored, "dropped": p.dropped,
                 "coalesced": p.coalesced, "max_per_second": self.report_rate,
                 "bytes": p.stdout.bytes + p.metrics_file.bytes,
+                "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
             }}
         if p.stop_kind == "timeout":
             return Outcome(p.number, "failed", error="timeout", system_attrs=attrs)
