@@ -35,9 +35,11 @@ from hypersweep.execution.runner import Limits, Runner
 SCRIPT = str(Path(__file__).resolve().parents[1] / "tests" / "scripts" / "flood.py")
 
 
-def _stop_later(url: str, after: float) -> None:
+def _stop_later(url: str, after: float, stamp: str) -> None:
+    study = hs.Study.load("endless", storage=url)
     time.sleep(after)
-    hs.Study.load("endless", storage=url).stop("benchmark")
+    study.stop("benchmark")
+    Path(stamp).write_text(repr(time.time()))
 
 
 def main() -> None:
@@ -79,14 +81,17 @@ def main() -> None:
                              metrics=["loss"], runs_dir=f"{d}/runs", params_as="env",
                              grace=args.grace)
         stopper = multiprocessing.get_context("spawn").Process(
-            target=_stop_later, args=(url, 3.0))
-        t0 = time.monotonic()
+            target=_stop_later, args=(url, 3.0, f"{d}/stamp"))
         stopper.start()
         reason = Runner(study, ex, Limits(max_trials=1)).run()
-        took = time.monotonic() - t0
+        ended = time.time()
         stopper.join()
-        print(f"endless flood + stop request after 3 s: run ended after {took:.1f} s "
-              f"({reason})")
+        [t] = study.trials()
+        took = ended - float(Path(f"{d}/stamp").read_text())
+        size = Path(f"{d}/runs/endless/0/stdout.log").stat().st_size
+        print(f"endless flood ({size / 1e6:.1f} MB written), stop request from another "
+              f"process: the run ended {took:.2f} s after it ({reason}); trial "
+              f"{t.state.value} ({t.error})")
 
 
 if __name__ == "__main__":
