@@ -38,16 +38,19 @@ written since the last one; a partial last line waits for its end):
 
 Metric intake is bounded per trial, so a trial that floods its output (a million metric
 lines) never holds up the loop: other trials' timeouts, the study's limits and stop
-requests are honoured meanwhile. Each poll reads at most ``read_per_poll`` bytes (1 MiB)
-of each output file (the rest is read at the next polls, also after the process ended:
-its outcome waits until its output is read); the reports of one poll are merged per
+requests are honoured meanwhile. Each poll parses at most ``read_per_poll`` bytes (1 MiB)
+of a trial's output, and for at most :data:`READ_SECONDS` (50 ms), in 64 KiB pieces (the
+rest is read at the next polls, also after the process ended: its outcome waits until its
+output is read; output written after a stop request is skipped unread, since it would
+not count anyway); the reports of one poll are merged per
 step (the latest value of each metric wins); and at most ``report_rate`` reports per
 second (20, in bursts of up to ``report_burst``, 200) are passed on to be stored. Over
 the rate the newest steps go on and older ones are dropped, with one warning per trial;
 every value still counts for the trial's final value (``reduce``) and for the NaN check,
 and the trial's last report is always stored. A trial that had reports merged or dropped
 keeps the counts in ``system_attrs["intake"]`` (``reports``, ``stored``, ``dropped``,
-``coalesced``, ``max_per_second``, ``bytes``).
+``coalesced``, ``max_per_second``, ``bytes``, ``skipped_bytes``). The trial learns of it
+through the coordinator's log only (one warning); nothing is sent into the process.
 
 A report's values are numbers (NaN and infinities included); an objective metric that
 is text, NaN or infinite ends the trial at once (stopped as below) and FAILS it with

@@ -355,13 +355,14 @@ class Runner:
         beats.start()
         try:
             while True:
-                self._check_limits()
-                self._launch()
-                if not self.running:
-                    if self.stop_reason is None:  # nothing runs and nothing was launched
-                        self._set_stop("nothing left to run")
-                    break
                 try:
+                    self._check_limits()
+                    if self._fault is None:
+                        self._launch()
+                    if not self.running:
+                        if self.stop_reason is None:  # nothing ran and nothing was launched
+                            self._set_stop("nothing left to run")
+                        break
                     outs = self.executor.poll(self._poll_timeout())
                     if self._fault is not None:
                         break
