@@ -180,7 +180,8 @@ def test_grid_covers_the_new_grid_after_the_space_is_edited() -> None:
     study.optimize(lambda p: 0.0, max_trials=100)
     assert len(study.trials()) == 3
     bigger = Space({"a": Int(1, 3), "b": Bool()})  # old trials no longer fit
-    resumed = hs.Study("g", space=bigger, sampler="grid", storage=storage, seed=1)
+    resumed = hs.Study("g", space=bigger, sampler="grid", storage=storage, seed=1,
+                       extend_space=True)
     resumed.optimize(lambda p: 0.0, max_trials=100)
     new = [_key(t.params) for t in resumed.trials()[3:]]
     assert sorted(new) == sorted(map(_key, bigger.grid()))

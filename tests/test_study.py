@@ -89,15 +89,19 @@ def test_unknown_study_without_space_and_bad_names() -> None:
         hs.Study("s", space=SPACE, storage="memory", objective=["a", "a"])
 
 
-def test_resuming_with_an_edited_space_warns_and_uses_it(
+def test_resuming_with_an_edited_space_needs_extend_space(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     storage = InMemoryStorage()
     s = _study("s", storage)
     s.tell(s.ask(), 1.0)
+    with pytest.raises(SpecError, match=r"^space: study 's' in memory has a different "
+                                        r"search space \(removed n, opt; changed x\); run under"):
+        _study("s", storage, space={"x": hs.Float(0, 10)})
     with caplog.at_level(logging.WARNING, logger="hypersweep"):
-        edited = _study("s", storage, space={"x": hs.Float(0, 10)})
-    assert "differs from the stored one" in caplog.text
+        edited = hs.Study("s", space={"x": hs.Float(0, 10)}, storage=storage,
+                          extend_space=True)
+    assert "search space extended (removed n, opt; changed x)" in caplog.text
     assert hs.Study.load("s", storage).space == edited.space
     t = edited.ask()
     assert set(t.params) == {"x"}

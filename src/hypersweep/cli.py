@@ -211,6 +211,13 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Run the sweep a sweep file describes (live progress).")
     r.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
     r.add_argument("--name", help="study name (overrides the file's name)")
+    r.add_argument("--new-name", metavar="NAME",
+                   help="run as a new study NAME (refused if NAME exists: resume it with "
+                        "--name)")
+    r.add_argument("--extend-space", action="store_true",
+                   help="resume although the file's space differs from the study's: the "
+                        "file's space becomes the study's, earlier trials stay (counted and "
+                        "shown; those that do not fit are left out of the sampler's model)")
     r.add_argument("--max-trials", type=_positive_int, metavar="N",
                    help="total trials of the study")
     r.add_argument("--max-concurrent", type=_positive_int, metavar="N",
@@ -292,6 +299,16 @@ def _err(text: str) -> None:
 
 def _one_line(text: str) -> str:
     return " ".join(str(text).split())
+
+
+def _storage_hint(msg: str) -> str:
+    """A storage error as the database reported it, plus what to do about it."""
+    low = msg.lower()
+    if ("readonly database" in low or "read-only transaction" in low) and \
+            "read-only (" not in low:
+        return (f"{msg} (the database is read-only: status, ls, best and export can read "
+                "it; run and stop need write access)")
+    return msg
 
 
 class _StderrHandler(logging.Handler):
@@ -378,20 +395,22 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return name, storage or DEFAULT_STORAGE
 
 
-def _open_storage(url: str, must_exist: bool = True) -> Storage:
+def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) -> Storage:
+    """``read_only``: the commands that only read open the storage read-only, so a
+    database without write permission (file or folder) can still be read."""
     from hypersweep.storage import open_storage
 
     path = _sqlite_path(url)
     if must_exist and path is not None and not path.exists():
         raise UsageError(f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
                          "first, or pass --storage)")
-    return open_storage(url)
+    return open_storage(url, read_only=read_only)
 
 
-def _open_study(name: str, url: str) -> Study:
+def _open_study(name: str, url: str, read_only: bool = True) -> Study:
     from hypersweep.study import Study
 
-    storage = _open_storage(url)
+    storage = _open_storage(url, read_only=read_only)
     try:
         storage.get_study(name)
     except StudyNotFound:
@@ -450,7 +469,8 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
         _out(f"{label}no completed trial yet")
         return
     vals = ", ".join(f"{m}={_value(v)}" for m, v in zip(metrics, trial.values or ()))
-    _out(f"{label}trial {trial.number}  {vals}")
+    note = "  (from an earlier search space)" if trial.number in study.outside_space() else ""
+    _out(f"{label}trial {trial.number}  {vals}{note}")
     _out(f"  params: {_exact(trial.params)}")
     sweep = study.attrs.get("sweep")
     line = rerun_command(sweep, trial.params)
@@ -494,18 +514,24 @@ def cmd_run(args: argparse.Namespace) -> int:
     from hypersweep.spec import Overrides, build, load
 
     spec = load(args.file)
-    if args.name is not None:
+    if args.new_name is not None and args.name is not None:
+        raise UsageError("--name and --new-name: give one of them")
+    for flag, value in (("--name", args.name), ("--new-name", args.new_name)):
         from hypersweep.study import _NAME_RE
 
-        if not _NAME_RE.fullmatch(args.name):
-            raise UsageError(f"--name: {args.name!r:.80} is not a valid study name; use letters, "
+        if value is not None and not _NAME_RE.fullmatch(value):
+            raise UsageError(f"{flag}: {value!r:.80} is not a valid study name; use letters, "
                              "digits, '_', '.', '-'")
+    if args.new_name is not None:
+        _check_new_name(args.new_name, args.storage or spec.storage or DEFAULT_STORAGE)
+        args.name = args.new_name
     for w in spec.warnings:
         _err(f"warning: {w}")
     progress = make_progress(args.progress)
     overrides = Overrides(
         name=args.name, storage=args.storage, seed=args.seed, max_trials=args.max_trials,
         max_concurrent=args.max_concurrent, timeout=args.timeout,
+        extend_space=args.extend_space,
     )
     study, runner = build(spec, overrides, progress=progress)
     study.sync()
@@ -567,6 +593,22 @@ def _run_status(study: Study, runner: Any) -> int:
                     f"{study.name}'")
 
 
+def _check_new_name(name: str, url: str) -> None:
+    """``--new-name NAME``: NAME must not be a study in the storage yet."""
+    path = _sqlite_path(url)
+    if path is not None and not path.exists():
+        return
+    storage = _open_storage(url, read_only=True)
+    try:
+        storage.get_study(name)
+    except StudyNotFound:
+        return
+    finally:
+        storage.close()
+    raise UsageError(f"--new-name: study {name!r} already exists in {url}; choose another "
+                     f"name, or resume it with --name {name}")
+
+
 def _summary(study: Study, runner: Any, before: int) -> None:
     """The end of ``run``: stop reason, counts, best trial and its command line."""
     from hypersweep.progress import fmt_duration
@@ -597,14 +639,19 @@ def cmd_status(args: argparse.Namespace) -> int:
     _out(f"study:     {study.name}  ({url})")
     _out(f"objective: {objs}")
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
+    outside = study.outside_space()
     if len(study.objectives) == 1:
         b = study.best_trial
         if b is None:
             _out("best:      no completed trial yet")
         else:
-            _out(f"best:      {_value(b.value)} (trial {b.number})  {_exact(b.params)}")
+            note = "  (from an earlier search space)" if b.number in outside else ""
+            _out(f"best:      {_value(b.value)} (trial {b.number})  {_exact(b.params)}{note}")
     else:
         _out(f"pareto:    {len(study.best_trials)} trials on the front")
+    if outside:
+        _out(f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
+             "search space (counted and shown; not used by the sampler)")
     running = summary["states"].get("RUNNING", 0)
     if study.attrs.get("stop_requested") and running:
         _out(f"state:     stop requested ({study.attrs['stop_requested']})")
@@ -668,7 +715,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if path is not None and not path.exists():
         _out(f"no studies in {url} (the file does not exist yet)")
         return EXIT_OK
-    storage = _open_storage(url)
+    storage = _open_storage(url, read_only=True)
     studies = storage.list_studies()
     if not studies:
         _out(f"no studies in {url}")
@@ -697,7 +744,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_stop(args: argparse.Namespace) -> int:
     """``hypersweep stop NAME``: ask every process running the study to stop."""
     name, url = _target(args)
-    study = _open_study(name, url)
+    study = _open_study(name, url, read_only=False)
     study.stop(f"'hypersweep stop' from pid {os.getpid()}")
     running = study.summary()["states"].get("RUNNING", 0)
     note = (f"{running} trial{'s' * (running != 1)} running now" if running
@@ -737,7 +784,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
 def cmd_delete(args: argparse.Namespace) -> int:
     """``hypersweep delete NAME [--yes]``: remove a study with its trials."""
     name, url = _target(args)
-    study = _open_study(name, url)
+    study = _open_study(name, url, read_only=False)
     counts = study.summary()["states"]
     total = sum(counts.values())
     what = f"study {name!r} ({total} trials: {_counts_text(counts)}) from {url}"
@@ -778,7 +825,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _err("interrupted")
             return EXIT_INTERRUPTED
         except (RunFailed, StorageError) as e:
-            _err(f"error: {_one_line(str(e))}")
+            _err(f"error: {_storage_hint(_one_line(str(e)))}")
             if debug:
                 traceback.print_exc()
             return EXIT_FAILED

@@ -1071,6 +1071,8 @@ class Overrides:
         storage: the storage URL.
         seed: the sampler seed (and the study's random generator seed).
         max_trials, max_concurrent, timeout: replace the same limits.
+        extend_space: resume a study whose stored space differs (``--extend-space``; see
+            :class:`~hypersweep.study.Study`).
     """
 
     name: str | None = None
@@ -1079,6 +1081,7 @@ class Overrides:
     max_trials: int | None = None
     max_concurrent: int | None = None
     timeout: float | None = None
+    extend_space: bool = False
 
 
 def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
@@ -1194,6 +1197,7 @@ def build(
             spec.name, spec.space, list(spec.objectives),
             sampler=dict(spec.sampler) if spec.sampler is not None else None,
             policy=policy, storage=spec.storage, seed=seed,
+            extend_space=overrides is not None and overrides.extend_space,
         )
     except SpaceError as e:
         raise _Locator(spec.file, spec.lines).wrap(e, "space") from None

@@ -125,6 +125,14 @@ class Study:
             seed if it has one, else the seed stored with the study (drawn at random
             once, when the study is created). A sampler passed in is never changed; one
             without a seed of its own uses this one.
+        extend_space: resuming a study whose stored space differs from ``space`` is
+            refused (one line naming what changed) unless this is True: then ``space``
+            becomes the study's space. Every earlier trial stays in the study: counted by
+            ``max_trials``, listed by ``trials``/``status``/``export``, and eligible as
+            ``best_trial`` (an earlier, better trial is never hidden). Trials whose
+            parameters do not fit the new space (a parameter added, removed or narrowed)
+            are left out of the sampler's model (``history.valid`` is False for them; no
+            value is made up for a missing parameter); :meth:`outside_space` lists them.
 
     Example:
         >>> import hypersweep as hs
@@ -147,6 +155,7 @@ class Study:
         policy: Policy | str | Mapping[str, Any] | None = None,
         storage: Storage | str | None = None,
         seed: int | None = None,
+        extend_space: bool = False,
     ) -> None:
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise SpecError(
@@ -186,10 +195,15 @@ class Study:
                     f"objective: study {name!r} already exists with {_describe(rec.objectives)}, "
                     f"not {_describe(objs)}; use a new study name"
                 )
-            if rec.space != new_space.to_spec():
-                log.warning("study %r: the search space differs from the stored one; "
-                            "using the new space for new trials", name)
-                rec = self.storage.update_study(rec.id, space=new_space.to_spec())
+            spec = new_space.to_spec()
+            if rec.space is not None and _canon(rec.space) != _canon(spec):
+                if not extend_space:
+                    raise SpecError(_space_changed(name, self.storage.url, rec.space, spec))
+                log.warning("study %r: search space extended (%s); earlier trials that do "
+                            "not fit it stay in the study but not in the sampler's model",
+                            name, _space_diff(rec.space, spec))
+            if rec.space is None or _canon(rec.space) != _canon(spec):
+                rec = self.storage.update_study(rec.id, space=spec)
         self._record = rec
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
@@ -204,6 +218,13 @@ class Study:
         self._repeats = Repeats(self.space)
         self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
+
+    def outside_space(self) -> list[int]:
+        """Numbers of the trials whose parameters do not fit the current space (trials
+        from before the space was extended): kept and shown, not used by the sampler."""
+        self.sync()
+        h = self._history
+        return [int(i) for i in np.nonzero(~h.valid)[0] if h.trials[i] is not None]
 
     @classmethod
     def load(cls, name: str, storage: Storage | str | None = None) -> Study:
@@ -522,7 +543,7 @@ class Study:
         h = self._history
         if h.n == 0:
             return None
-        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        ok = _finished(h) & ~np.isnan(h.Y[:, 0])  # in the current space or not
         if not ok.any():
             return None
         y = np.where(ok, h.Y[:, 0], np.inf)
@@ -551,7 +572,7 @@ class Study:
 
         self.sync()
         h = self._history
-        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
+        ok = _finished(h) & ~np.isnan(h.Y).any(axis=1)
         idx = np.nonzero(ok)[0]
         if idx.size == 0:
             return []
@@ -622,6 +643,7 @@ class Study:
             b = self.best_trial
             out["best"] = None if b is None else {"number": b.number, "value": b.value,
                                                    "params": b.params}
+        out["outside_space"] = len(self.outside_space())  # from an earlier space
         out["stop_reason"] = self._attrs.get("stop_reason")
         return out
 
@@ -725,6 +747,36 @@ def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
+def _finished(h: History) -> np.ndarray:
+    """COMPLETED or STOPPED rows, whether or not their params fit the current space."""
+    from hypersweep.samplers.base import COMPLETED, STOPPED
+
+    return np.isin(h.state, (COMPLETED, STOPPED))
+
+
+def _canon(spec: Any) -> Any:
+    """A space spec as stored (JSON), so tuples and lists compare equal."""
+    return json.loads(json.dumps(spec, default=str))
+
+
+def _space_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    old, new = _canon(old), _canon(new)
+    parts = []
+    for what, names in (("added", [k for k in new if k not in old]),
+                        ("removed", [k for k in old if k not in new]),
+                        ("changed", [k for k in new if k in old and old[k] != new[k]])):
+        if names:
+            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
+                                            else "")
+            parts.append(f"{what} {shown}")
+    return "; ".join(parts) or "reordered"
+
+
+def _space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    return (f"space: study {name!r} in {url} has a different search space "
+            f"({_space_diff(old, new)}); run under another name (hypersweep run --new-name "
+            "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
+            "earlier trial (--extend-space, or Study(..., extend_space=True))")
 
 
 def _describe(objs: Sequence[Objective]) -> str:

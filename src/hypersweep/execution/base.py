@@ -39,6 +39,8 @@ class Outcome:
         lost: it ended through no fault of its own (a worker process killed by a signal
             hypersweep did not send): the runner retries it like a lost worker's trial.
         cannot_start: the trial never ran (the program could not be executed).
+        system_attrs: facts about the run to keep on the trial (e.g. ``intake``: how
+            many reports a flooding trial sent and how many were stored).
     """
 
     number: int
@@ -48,6 +50,7 @@ class Outcome:
     started_at: float | None = None
     lost: bool = False
     cannot_start: bool = False
+    system_attrs: dict[str, Any] | None = None
 
 
 class Executor(abc.ABC):

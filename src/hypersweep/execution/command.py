@@ -36,6 +36,22 @@ written since the last one; a partial last line waits for its end):
   match ``val_loss=...``); ``loss 0.2`` (no ``=`` or ``:``) is not read. Lines are split
   on ``\\n`` and ``\\r`` (progress bars).
 
+Metric intake is bounded per trial, so a trial that floods its output (a million metric
+lines) never holds up the loop: other trials' timeouts, the study's limits and stop
+requests are honoured meanwhile. Each poll parses at most ``read_per_poll`` bytes (1 MiB)
+of a trial's output, and for at most :data:`READ_SECONDS` (50 ms), in 64 KiB pieces (the
+rest is read at the next polls, also after the process ended: its outcome waits until its
+output is read; output written after a stop request is skipped unread, since it would
+not count anyway); the reports of one poll are merged per
+step (the latest value of each metric wins); and at most ``report_rate`` reports per
+second (20, in bursts of up to ``report_burst``, 200) are passed on to be stored. Over
+the rate the newest steps go on and older ones are dropped, with one warning per trial;
+every value still counts for the trial's final value (``reduce``) and for the NaN check,
+and the trial's last report is always stored. A trial that had reports merged or dropped
+keeps the counts in ``system_attrs["intake"]`` (``reports``, ``stored``, ``dropped``,
+``coalesced``, ``max_per_second``, ``bytes``, ``skipped_bytes``). The trial learns of it
+through the coordinator's log only (one warning); nothing is sent into the process.
+
 A report's values are numbers (NaN and infinities included); an objective metric that
 is text, NaN or infinite ends the trial at once (stopped as below) and FAILS it with
 that reason. The trial's final value of each metric is reduced over its reports
@@ -44,11 +60,15 @@ a STOPPED trial keeps the value it had when it was told to stop.
 
 Stopping a trial (a stop decision of the policy or ``max_steps``, :meth:`CommandExecutor.stop`,
 the trial timeout, an invalid objective value, :meth:`CommandExecutor.close`): the ``STOP``
-file is created and SIGINT goes to the trial's whole process group; after ``grace``
+file is created and SIGINT goes to the trial's whole process tree; after ``grace``
 seconds SIGTERM; after ``min(2, max(0.5, grace / 5))`` more seconds SIGKILL. Nothing
 blocks: :meth:`CommandExecutor.poll` checks these deadlines. When a trial's main process
-ends, whatever is left in its process group is killed (SIGKILL) before the main process
-is reaped (so the group id cannot have been reused), and no orphan keeps a GPU. A
+ends, whatever is left of its tree is killed (SIGKILL) before the main process is reaped
+(so the group id cannot have been reused), and no orphan keeps a GPU. The tree is the
+trial's process group plus every process whose environment holds the trial's
+``HYPERSWEEP_TRIAL_TOKEN`` (found through ``/proc`` on Linux): children that started a
+new session or process group (``setsid``, daemons) inherit the token and end with the
+trial too; only a child that also clears its environment escapes. A
 ``PAUSE`` decision is treated as ``CONTINUE``: a process cannot be paused here.
 
 POSIX only (process groups and signals).
@@ -67,6 +87,7 @@ import shutil
 import signal
 import subprocess
 import time
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,6 +122,17 @@ STDERR_TAIL_LINES = 20
 #: Longest line (bytes) parsed for metrics; a longer line is skipped.
 MAX_LINE = 65536
 _CHUNK = 1 << 20
+#: Bytes read per poll from each output file of a trial (``stdout.log``, ``metrics.jsonl``);
+#: the rest waits for the next poll, so a trial that floods its output never holds the loop.
+READ_PER_POLL = 1 << 20
+#: ... and for at most this many seconds of parsing, in pieces of :data:`READ_PIECE` bytes.
+READ_SECONDS = 0.05
+READ_PIECE = 1 << 16
+#: Reports per second stored per trial (a token bucket that holds at most
+#: :data:`REPORT_BURST`); reports over it are not stored, but still count for the trial's
+#: final value and are summarised in its ``system_attrs["intake"]``.
+REPORT_RATE = 20.0
+REPORT_BURST = 200
 
 # Environment variables of the trial protocol: never inherited from our own environment
 # (a sweep started from inside a trial must not leak its trial's settings).
@@ -108,6 +140,7 @@ _PROTOCOL_ENV = (
     "HYPERSWEEP_PARAMS", "HYPERSWEEP_PARAMS_FILE", "HYPERSWEEP_METRICS_FILE",
     "HYPERSWEEP_STOP_FILE", "HYPERSWEEP_TRIAL", "HYPERSWEEP_STUDY", "HYPERSWEEP_RUN_DIR",
     "HYPERSWEEP_BUDGET", "HYPERSWEEP_CHECKPOINT_DIR", "HYPERSWEEP_RESTORE_FROM",
+    "HYPERSWEEP_TRIAL_TOKEN",
 )
 _PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 
@@ -403,20 +436,34 @@ class _Tail:
         self.buf = b""
         self.split_cr = split_cr
         self.skipping = False  # inside an over-long line
+        self.more = False  # the last call stopped at its byte limit: more may be waiting
+        self.bytes = 0  # bytes read so far
+        self.skipped = 0  # bytes skipped unread (see skip)
 
-    def lines(self, final: bool = False) -> list[bytes]:
+    def lines(self, final: bool = False, limit: int | None = None) -> list[bytes]:
+        """The complete lines written since the last call (at most ``limit`` bytes read;
+        :attr:`more` then says the file may hold more). ``final``: the writer has ended,
+        so a last line without a newline counts too (once the whole file is read)."""
+        self.more = False
         if self.f is None:
             try:
                 self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
             except FileNotFoundError:
                 return []
         out: list[bytes] = []
+        left = limit
         while True:
-            data = self.f.read(_CHUNK)
+            if left is not None and left <= 0:
+                self.more = True
+                break
+            data = self.f.read(_CHUNK if left is None else min(_CHUNK, left))
             if not data:
                 break
+            self.bytes += len(data)
+            if left is not None:
+                left -= len(data)
             self._feed(data, out)
-        if final and self.buf:
+        if final and self.buf and not self.more:
             if not self.skipping:
                 out.append(self.buf)
             self.buf = b""
@@ -446,6 +493,20 @@ class _Tail:
             self.skipping = True
             rest = b""
         self.buf = rest
+
+    def skip(self) -> None:
+        """Skip what has been written so far, unread (counted in :attr:`skipped`)."""
+        self.more = False
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
+            except FileNotFoundError:
+                return
+        here = self.f.tell()
+        size = self.f.seek(0, os.SEEK_END)
+        self.skipped += max(0, size - here)
+        self.buf = b""
+        self.skipping = False
 
     def close(self) -> None:
         if self.f is not None:
@@ -498,6 +559,33 @@ def _has_exited(popen: subprocess.Popen[bytes]) -> bool:
     return info is not None
 
 
+_TOKEN_VAR = "HYPERSWEEP_TRIAL_TOKEN"
+
+
+def _token_pids(token: str) -> list[int]:
+    """The live processes whose environment holds ``HYPERSWEEP_TRIAL_TOKEN=token``: a
+    trial's whole process tree, including children that left its process group or
+    session (``setsid``), found through ``/proc`` (Linux; elsewhere: none)."""
+    entry = f"{_TOKEN_VAR}={token}".encode()
+    me = os.getpid()
+    try:
+        names = os.listdir("/proc")
+    except OSError:
+        return []
+    out = []
+    for name in names:
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            with open(f"/proc/{name}/environ", "rb") as f:
+                env = f.read()
+        except OSError:  # gone, or another user's
+            continue
+        if entry in env and entry in env.split(b"\0"):
+            out.append(int(name))
+    return out
+
+
 @dataclass
 class _Proc:
     number: int
@@ -517,6 +605,17 @@ class _Proc:
     phase: int = _RUNNING
     next_at: float | None = None  # when to escalate to the next signal
     started_at: float | None = None  # UNIX time of the spawn: the trial's own time starts
+    token: str | None = None  # HYPERSWEEP_TRIAL_TOKEN of its process tree
+    code: int | None = None  # exit status, once reaped (its output may still be draining)
+    # metric intake: the reports parsed in this poll, in order (see _flush)
+    batch: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    tokens: float = float(REPORT_BURST)  # report budget (token bucket)
+    tokens_at: float = 0.0
+    received: int = 0  # reports parsed
+    stored: int = 0  # reports passed on to the runner
+    coalesced: int = 0  # reports merged into a later one of the same step
+    dropped: int = 0  # reports over the rate, not passed on
+    warned: bool = False
 
 
 class CommandExecutor(Executor):
@@ -541,6 +640,10 @@ class CommandExecutor(Executor):
         workdir: the trials' working directory (default: this process's).
         env: variables added to the trials' environment.
         runs_dir: where trial directories go.
+        report_rate: reports per second stored per trial (bursts of ``report_burst``);
+            see "Metric intake" in the module docs.
+        report_burst: reports a trial may send at once before the rate applies.
+        read_per_poll: bytes read per poll from each output file of a trial.
 
     Raises:
         HypersweepError: an invalid argument, or a program that cannot be found.
@@ -566,6 +669,9 @@ class CommandExecutor(Executor):
         workdir: str | None = None,
         env: Mapping[str, str] | None = None,
         runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
+        report_rate: float = REPORT_RATE,
+        report_burst: int = REPORT_BURST,
+        read_per_poll: int = READ_PER_POLL,
     ) -> None:
         argv = _split(command)
         for item in argv:
@@ -598,6 +704,11 @@ class CommandExecutor(Executor):
             )
         if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not grace >= 0:
             raise HypersweepError(f"grace: must be >= 0 seconds, got {grace!r}")
+        for key, v, low in (("report_rate", report_rate, 0), ("report_burst", report_burst, 1),
+                            ("read_per_poll", read_per_poll, 1)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
+                    math.isfinite(v) and v >= low) or (key != "report_rate" and v != int(v)):
+                raise HypersweepError(f"{key}: must be a number >= {low}, got {v!r}")
         if workdir is not None and not os.path.isdir(workdir):
             raise HypersweepError(f"workdir: {workdir!r} is not a directory")
         extra = dict(env or {})
@@ -617,6 +728,9 @@ class CommandExecutor(Executor):
         self.workdir = workdir
         self.env = extra
         self.runs_dir = str(Path(runs_dir).resolve())
+        self.report_rate = float(report_rate)
+        self.report_burst = int(report_burst)
+        self.read_per_poll = int(read_per_poll)
         self._check_program(argv[0])
         self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
@@ -720,6 +834,8 @@ class CommandExecutor(Executor):
         env["HYPERSWEEP_TRIAL"] = str(number)
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
+        token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
+        env[_TOKEN_VAR] = token
         env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
         os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
         if restore is not None:
@@ -739,6 +855,7 @@ class CommandExecutor(Executor):
             stop_file=stop_file, pidfd=None,
             deadline=None if self.trial_timeout is None else now + self.trial_timeout,
             started_at=spawned,
+            token=token, tokens=float(self.report_burst), tokens_at=now,
         )
         if hasattr(os, "pidfd_open"):  # wakes poll() the moment the process ends
             try:
@@ -790,9 +907,15 @@ class CommandExecutor(Executor):
         """Read new output, enforce deadlines, collect ended trials."""
         now = time.monotonic()
         for p in list(self._procs.values()):
-            p.exited = _has_exited(p.popen)
-            self._read(p, final=p.exited)
+            if p.code is None:
+                p.exited = _has_exited(p.popen)
+            more = self._read(p, final=p.exited)
             if p.exited:
+                if p.code is None:
+                    self._kill_tree(p)  # whatever is left of its process tree
+                    p.code = p.popen.wait()  # reap the main process only now
+                if more:  # output still to read: drain it over the next polls
+                    continue
                 self._procs.pop(p.number)
                 out.append(self._finish(p))
                 continue
@@ -811,8 +934,36 @@ class CommandExecutor(Executor):
         self._stuck = [s for s in self._stuck if s.poll() is None]
 
     # ------------------------------------------------------------------------------------
-    def _read(self, p: _Proc, final: bool = False) -> None:
-        for raw in p.metrics_file.lines(final):
+    def _read(self, p: _Proc, final: bool = False) -> bool:
+        """Parse the trial's new output, in pieces, for at most :data:`READ_SECONDS` and
+        ``read_per_poll`` bytes, then pass the poll's reports on (:meth:`_flush`).
+        Returns True while output is still waiting. Once the trial was asked to stop,
+        what it writes is not counted, so it is skipped unread."""
+        if p.stop_kind is not None:
+            p.metrics_file.skip()
+            p.stdout.skip()
+            p.batch.clear()
+            return False
+        end = time.monotonic() + READ_SECONDS
+        budget = self.read_per_poll
+        while True:
+            piece = min(READ_PIECE, budget)
+            budget -= piece
+            self._read_metrics_file(p, p.metrics_file.lines(final, piece))
+            for raw in p.stdout.lines(final, piece):
+                if p.sdk_seen:
+                    continue  # drain: a trial that uses the SDK is read from its metrics file
+                self._parse_stdout(p, raw)
+            more = p.metrics_file.more or p.stdout.more
+            if not more or budget <= 0 or p.stop_kind is not None \
+                    or time.monotonic() >= end:
+                break
+        if p.stop_kind is None:
+            self._flush(p, last=p.exited and not more)
+        return more and p.stop_kind is None
+
+    def _read_metrics_file(self, p: _Proc, lines: list[bytes]) -> None:
+        for raw in lines:
             line = raw.strip()
             if not line:
                 continue
@@ -827,10 +978,6 @@ class CommandExecutor(Executor):
             p.sdk_seen = True
             step = _json_step(obj.pop("step", None))
             self._record(p, step, {str(k): _number(v) for k, v in obj.items()})
-        for raw in p.stdout.lines(final):
-            if p.sdk_seen:
-                continue  # drain: a trial that uses the SDK is read from its metrics file
-            self._parse_stdout(p, raw)
 
     def _parse_stdout(self, p: _Proc, raw: bytes) -> None:
         line = raw.decode("utf-8", errors="replace").strip()
@@ -863,7 +1010,7 @@ class CommandExecutor(Executor):
         self._record(p, step, found)
 
     def _record(self, p: _Proc, step: int | None, values: dict[str, float | str]) -> None:
-        """One report: validate, aggregate, forward to the runner, act on its decision."""
+        """One report: validate, aggregate, add it to the poll's batch (see :meth:`_flush`)."""
         if p.stop_kind is not None:
             return  # reports after a stop request are not counted
         if step is None:
@@ -878,14 +1025,62 @@ class CommandExecutor(Executor):
             if k in self.metrics and not math.isfinite(v) and p.invalid is None:
                 p.invalid = f"metric {k!r} is {v!r} (step {step})"
             numeric[k] = v
-            self._aggregate(p, k, v)
-        decision = Decision.CONTINUE
-        if numeric and self._on_report is not None and not self._closing:
-            decision = self._on_report(p.number, step, numeric)
+        if numeric:
+            p.received += 1
+            p.batch.append((step, numeric))
         if p.invalid is not None:
+            self._flush(p, last=True)
             self._begin_stop(p, "invalid")
-        elif decision == Decision.STOP:
-            self._begin_stop(p, "stop")
+
+    def _flush(self, p: _Proc, last: bool = False) -> None:
+        """Pass the poll's reports on to the runner, one per step, within the trial's
+        report rate (:data:`REPORT_RATE`, bursts of :data:`REPORT_BURST`); act on the
+        decisions. Over the rate, the newest steps are passed on and the older ones are
+        counted as dropped (their values still count for the trial's final value).
+        ``last``: the trial's output is read to its end; its last report always goes."""
+        if not p.batch:
+            return
+        batch, p.batch = p.batch, []
+        merged: dict[int, dict[str, float]] = {}
+        final_at: dict[int, int] = {}  # step -> index of its last report in the batch
+        for i, (step, values) in enumerate(batch):
+            if step in merged:
+                p.coalesced += 1
+                merged[step].update(values)
+            else:
+                merged[step] = dict(values)
+            final_at[step] = i
+        forward = self._on_report is not None and not self._closing
+        send: set[int] = set()
+        if forward:
+            now = time.monotonic()
+            p.tokens = min(float(self.report_burst),
+                           p.tokens + (now - p.tokens_at) * self.report_rate)
+            p.tokens_at = now
+            steps = sorted(merged)
+            allowed = max(int(p.tokens), 1 if last else 0)
+            if allowed < len(steps):
+                p.dropped += len(steps) - allowed
+                steps = steps[len(steps) - allowed:] if allowed else []
+                if not p.warned:
+                    p.warned = True
+                    log.warning(
+                        "trial %d: more than %g reports per second; storing at most that "
+                        "many (the others still count for its final value; see "
+                        "system_attrs 'intake')", p.number, self.report_rate)
+            send = set(steps)
+        for i, (step, values) in enumerate(batch):
+            for k, v in values.items():
+                self._aggregate(p, k, v)
+            if step not in send or final_at[step] != i:
+                continue
+            p.tokens -= 1
+            p.stored += 1
+            assert self._on_report is not None
+            decision = self._on_report(p.number, step, merged[step])
+            if decision == Decision.STOP and p.invalid is None:
+                self._begin_stop(p, "stop")  # later reports do not count
+                return
 
     def _aggregate(self, p: _Proc, k: str, v: float) -> None:
         old = p.agg.get(k)
@@ -896,10 +1091,40 @@ class CommandExecutor(Executor):
 
     # ------------------------------------------------------------------------------------
     def _signal(self, p: _Proc, sig: signal.Signals) -> None:
+        """Signal the trial's process group, and every process of its tree that left the
+        group (found by its ``HYPERSWEEP_TRIAL_TOKEN``)."""
         try:
             os.killpg(p.popen.pid, sig)
         except (ProcessLookupError, PermissionError):
             pass
+        if p.token is not None:
+            for pid in _token_pids(p.token):
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def _kill_tree(self, p: _Proc) -> None:
+        """SIGKILL what is left of a trial's process tree (its main process has ended):
+        its process group, then every process holding its token, until none is found."""
+        try:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if p.token is None:
+            return
+        for _ in range(50):  # a process may fork between a scan and its kill
+            pids = _token_pids(p.token)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.002)
+        log.warning("trial %d: processes %s did not end after SIGKILL", p.number,
+                    _token_pids(p.token))
 
     def _term_wait(self) -> float:
         return min(2.0, max(0.5, self.grace / 5))
@@ -928,20 +1153,32 @@ class CommandExecutor(Executor):
             p.next_at = now + KILL_WAIT
 
     def _finish(self, p: _Proc) -> Outcome:
-        """The outcome of a trial whose main process has ended; clean up after it."""
-        self._signal(p, signal.SIGKILL)  # whatever is left in its process group
-        code = p.popen.wait()  # reap the main process only now
+        """The outcome of a trial whose main process has ended (and been reaped, its
+        process tree killed) and whose output is read; clean up after it."""
+        code = p.code if p.code is not None else p.popen.wait()
         self._release(p)
         result = dict(p.agg)
         at = p.started_at
+        attrs = None
+        if p.dropped or p.coalesced:
+            attrs = {"intake": {
+                "reports": p.received, "stored": p.stored, "dropped": p.dropped,
+                "coalesced": p.coalesced, "max_per_second": self.report_rate,
+                "bytes": p.stdout.bytes + p.metrics_file.bytes,
+                "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
+            }}
         if p.stop_kind == "timeout":
-            return Outcome(p.number, "failed", error="timeout", started_at=at)
+            return Outcome(p.number, "failed", error="timeout", started_at=at,
+                           system_attrs=attrs)
         if p.invalid is not None:
-            return Outcome(p.number, "failed", error=p.invalid, started_at=at)
+            return Outcome(p.number, "failed", error=p.invalid, started_at=at,
+                           system_attrs=attrs)
         if p.stop_kind is not None:
-            return Outcome(p.number, "stopped", result=result or None, started_at=at)
+            return Outcome(p.number, "stopped", result=result or None, started_at=at,
+                           system_attrs=attrs)
         if code == 0:
-            return Outcome(p.number, "completed", result=result, started_at=at)
+            return Outcome(p.number, "completed", result=result, started_at=at,
+                           system_attrs=attrs)
         if code < 0:
             try:
                 what = f"killed by signal {signal.Signals(-code).name}"
@@ -952,7 +1189,7 @@ class CommandExecutor(Executor):
         tail = _tail_text(os.path.join(p.run_dir, "stderr.log"))
         error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
         return Outcome(p.number, "failed", result=result or None, error=error, started_at=at,
-                       lost=code < 0)  # a signal hypersweep did not send: retried
+                       lost=code < 0, system_attrs=attrs)  # a signal we did not send: retried
 
     def started_at(self, number: int) -> float | None:
         p = self._procs.get(number)
@@ -981,6 +1218,9 @@ class CommandExecutor(Executor):
         them as interrupted)."""
         self._closing = True
         self._pending.clear()
+        for p in [p for p in self._procs.values() if p.code is not None]:
+            self._procs.pop(p.number)  # ended, only its output was left to read
+            self._release(p)
         grace = min(self.grace, CLOSE_GRACE)
         now = time.monotonic()
         for p in self._procs.values():
@@ -995,7 +1235,7 @@ class CommandExecutor(Executor):
             if self._procs:
                 self._wait_exit(TAIL_INTERVAL)
         for p in list(self._procs.values()):  # still there: a process stuck in the kernel
-            self._signal(p, signal.SIGKILL)
+            self._kill_tree(p)
             self._release(p)
             self._stuck.append(p.popen)
         self._procs.clear()

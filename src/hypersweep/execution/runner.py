@@ -26,6 +26,16 @@ a trial waiting in the queue (enqueued, or re-queued for a retry) counts once it
 Failing fast (``limits.max_failures``, default 3): when the first ``max_failures`` trials
 of a run all fail with the same error, or the command cannot be started at all, the run
 stops and :attr:`Runner.failed_fast` holds one line naming the cause and the fix.
+* a *storage fault* (a write refused: disk full, read-only, connection lost for good; or
+  an SQLite file deleted or replaced under the run, see :meth:`Storage.check`) is a hard
+  stop too, after which :meth:`Runner.run` raises :class:`StorageError` with one line
+  saying what happened and how many trials could not be marked FAILED. Those (the
+  storage refused the write) stay RUNNING until the next run of the study recovers them
+  (their worker process is gone: re-queued, or FAILED "worker lost" once retries are used).
+
+Every turn of the loop is bounded (the executor's ``poll`` returns within its timeout
+plus a bounded amount of work, however much a trial prints), so limits, stop requests
+and trial timeouts are honoured while any trial floods its output.
 
 Progress displays implement :class:`Progress` (all methods optional).
 """
@@ -42,8 +52,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hypersweep.errors import HypersweepError, SpaceExhausted, SpecError, TrialNotRunning
+from hypersweep.errors import (
+    HypersweepError,
+    SpaceExhausted,
+    SpecError,
+    StorageError,
+    TrialNotRunning,
+)
 from hypersweep.execution.base import Executor, Outcome
+from hypersweep.samplers.base import COMPLETED, STOPPED
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial, TrialState
 
@@ -53,6 +70,15 @@ if TYPE_CHECKING:
 __all__ = ["Limits", "Progress", "Runner"]
 
 log = logging.getLogger("hypersweep")
+
+#: Seconds between the loop's syncs with the storage while trials run (a stop request
+#: from ``hypersweep stop`` is seen within about this long).
+SYNC_INTERVAL = 1.0
+
+
+def _numbers(ns: Sequence[int]) -> str:
+    shown = ", ".join(str(n) for n in ns[:10])
+    return shown + (f" and {len(ns) - 10} more" if len(ns) > 10 else "")
 
 
 def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
@@ -194,6 +220,7 @@ class Runner:
         self.retried: list[int] = []  # trials of this run re-queued for another attempt
         self._failures: list[str] = []  # error lines of this run's failures before a success
         self._succeeded = False
+        self._fault: StorageError | None = None  # the storage refused a write
 
     # ------------------------------------------------------------------------------------
     @property
@@ -226,7 +253,18 @@ class Runner:
         h = self.study.history
         return int((h.state != 0).sum())  # every state but QUEUED
 
+    def _storage_fault(self, e: StorageError) -> None:
+        """The storage refused a write (or its file vanished): stop the run, hard."""
+        if self._fault is None:
+            self._fault = e
+            log.debug("storage fault", exc_info=e)
+        self._set_stop(f"storage failed: {e}", hard=True)
+
     def _check_limits(self) -> None:
+        try:
+            self.study.storage.check()
+        except StorageError as e:
+            self._storage_fault(e)
         lim = self.limits
         if lim.timeout is not None and self.elapsed >= lim.timeout:
             self._set_stop(f"timeout ({lim.timeout:g} s) reached", hard=True)
@@ -262,7 +300,8 @@ class Runner:
         if lim.target is None and lim.patience is None:
             return
         h = self.study.history
-        ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        # every trial counts, also one from before the space was extended
+        ok = np.isin(h.state, (COMPLETED, STOPPED)) & ~np.isnan(h.Y[:, 0])
         if not ok.any():
             return
         y = np.where(ok, h.Y[:, 0], np.inf)
@@ -271,16 +310,21 @@ class Runner:
         if lim.target is not None and y[best_i] <= sign * lim.target:
             self._set_stop(f"target {lim.target:g} reached by trial {best_i}")
         if lim.patience is not None:
-            completed = np.nonzero(h.mask(TrialState.COMPLETED))[0]
+            completed = np.nonzero(h.state == COMPLETED)[0]
             since = int((completed > best_i).sum())
             if since >= lim.patience:
                 self._set_stop(f"no improvement in {lim.patience} completed trials")
 
     # ------------------------------------------------------------------------------------
     def _on_report(self, number: int, step: int, metrics: dict[str, float]) -> Decision:
+        if self._fault is not None:
+            return Decision.STOP
         try:
             decision = self.study.report(number, step, **metrics)
         except TrialNotRunning:
+            return Decision.STOP
+        except StorageError as e:
+            self._storage_fault(e)
             return Decision.STOP
         except HypersweepError as e:
             log.warning("trial %d: bad report ignored: %s", number, e)
@@ -315,6 +359,10 @@ class Runner:
         cause = self._stop_cause.pop(out.number, None)
         study = self.study
         start = out.started_at
+        if out.system_attrs:  # e.g. the metric intake of a trial that flooded its output
+            t = study.history.trials[out.number]
+            if t is not None and t.id is not None:
+                study.storage.set_trial_attrs(study._id, t.id, system=out.system_attrs)
         try:
             if out.status == "failed":
                 error = out.error or "failed"
@@ -395,45 +443,76 @@ class Runner:
         study._set_attrs(stop_reason=None)
         self.executor.open(self._on_report)
         self._call_progress("start")
-        last_beat = time.monotonic()
+        last_beat = last_sync = time.monotonic()
         interrupted = False
         beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat",
                                  daemon=True)
         beats.start()
         try:
             while True:
-                self._check_limits()
-                self._launch()
-                if not self.running:
-                    if self.stop_reason is None:  # nothing runs and nothing was launched
-                        self._set_stop("nothing left to run")
+                try:
+                    self._check_limits()
+                    if self._fault is None:
+                        self._launch()
+                    if not self.running:
+                        if self.stop_reason is None:  # nothing ran and nothing was launched
+                            self._set_stop("nothing left to run")
+                        break
+                    outs = self.executor.poll(self._poll_timeout())
+                    if self._fault is not None:
+                        break
+                    for out in outs:
+                        if self._fault is not None:  # the clean-up marks the rest FAILED
+                            break
+                        t = self._finish(out)  # a fault here leaves it to the clean-up
+                        self.running.pop(out.number, None)
+                        if t is None:
+                            continue
+                        self.finished.append(t)
+                        self._check_fail_fast(t, out)
+                        self._call_progress("trial_finished", t)
+                        for cb in self.callbacks:
+                            cb(study, t)
+                        self._check_after_trial()
+                    now = time.monotonic()
+                    if now - last_beat >= self.heartbeat_interval:
+                        last_beat = last_sync = now
+                        study.recover(self.stale_after, self.limits.retries)
+                    elif now - last_sync >= SYNC_INTERVAL:  # sees stop requests
+                        last_sync = now
+                        study.sync()
+                except StorageError as e:
+                    self._storage_fault(e)
                     break
-                for out in self.executor.poll(self._poll_timeout()):
-                    self.running.pop(out.number, None)
-                    t = self._finish(out)
-                    if t is None:
-                        continue
-                    self.finished.append(t)
-                    self._check_fail_fast(t, out)
-                    self._call_progress("trial_finished", t)
-                    for cb in self.callbacks:
-                        cb(study, t)
-                    self._check_after_trial()
-                if time.monotonic() - last_beat >= self.heartbeat_interval:
-                    last_beat = time.monotonic()
-                    study.recover(self.stale_after, self.limits.retries)
                 self._call_progress("update")
         except KeyboardInterrupt:
             interrupted = True
             self._set_stop("interrupted (Ctrl-C)", hard=True)
         finally:
             self._beating.set()
-            self._cleanup()
+            left = self._cleanup()
             beats.join(5.0)
         self._call_progress("end")
         if interrupted:
             raise KeyboardInterrupt
+        if self._fault is not None:
+            raise StorageError(self._fault_message(left)) from self._fault
         return self.stop_reason or ""
+
+    def _fault_message(self, left: list[int]) -> str:
+        what = " ".join(str(self._fault).split())
+        if not what.startswith("storage"):
+            what = f"storage: {what}"
+        if getattr(self._fault, "lost", False):  # the file is gone: nothing to say about it
+            return f"{what}; the run was stopped"
+        if "full" in what.lower():
+            what += " (free some space, then run again to resume)"
+        if left:
+            s = "s" * (len(left) != 1)
+            return (f"{what}; the run was stopped and trial{s} {_numbers(left)} could not be "
+                    f"marked FAILED: they show as RUNNING until the next run of this study "
+                    f"marks them FAILED ('worker lost')")
+        return f"{what}; the run was stopped (no trial was left RUNNING)"
 
     def _heartbeats(self) -> None:
         """Refresh running trials' heartbeats from a thread, so that a long inline trial
@@ -452,25 +531,34 @@ class Runner:
             t = min(t, max(0.0, self.limits.timeout - self.elapsed))
         return max(t, 0.01)
 
-    def _cleanup(self) -> None:
-        """Close the executor and make sure nothing this run started stays RUNNING."""
+    def _cleanup(self) -> list[int]:
+        """Close the executor and make sure nothing this run started stays RUNNING.
+
+        Returns the numbers of the trials the storage refused to mark FAILED (a fault)."""
+        left: list[int] = []
         try:
             self.executor.close()
         finally:
             for number in list(self.running):
-                if self._retry(number, self._interrupted_error()):
-                    continue
                 try:
+                    if self._retry(number, self._interrupted_error()):
+                        continue
                     self.study.tell(number, state=TrialState.FAILED,
                                     error=self._interrupted_error(),
                                     started_at=self.executor.started_at(number))
                 except TrialNotRunning:
                     pass
+                except StorageError as e:
+                    if self._fault is None:
+                        raise
+                    log.debug("trial %d: could not be marked FAILED: %s", number, e)
+                    left.append(number)
             self.running.clear()
             try:
                 self.study._set_attrs(stop_reason=self.stop_reason)
             except Exception:
                 log.debug("could not store the stop reason", exc_info=True)
+        return sorted(left)
 
 
 def _one_line(text: str) -> str:

@@ -33,8 +33,11 @@ __all__ = [
 DEFAULT_URL = "sqlite:///.hypersweep/studies.db"
 
 
-def open_storage(storage: str | Storage | None = None) -> Storage:
-    """Open a storage from a URL (or return a :class:`Storage` unchanged)."""
+def open_storage(storage: str | Storage | None = None, *, read_only: bool = False) -> Storage:
+    """Open a storage from a URL (or return a :class:`Storage` unchanged).
+
+    ``read_only``: for commands that only read (see :class:`SQLStorage`): nothing is
+    created or migrated, and a read-only SQLite file or folder can be read."""
     if isinstance(storage, Storage):
         return storage
     url = DEFAULT_URL if storage is None else str(storage)
@@ -43,7 +46,7 @@ def open_storage(storage: str | Storage | None = None) -> Storage:
     if url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
         from hypersweep.storage.sql import SQLStorage
 
-        return SQLStorage(url)
+        return SQLStorage(url, read_only=read_only)
     raise StorageError(
         f"storage: unsupported URL {url!r}; use sqlite:///path.db, "
         "postgresql://user@host/db or memory"

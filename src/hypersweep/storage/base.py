@@ -256,6 +256,11 @@ class Storage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def check(self) -> None:  # noqa: B027 - optional hook
+        """Raise :class:`~hypersweep.errors.StorageError` when the storage can no longer
+        keep what is written to it (an SQLite file deleted or replaced while in use). Cheap
+        (no query): the runner calls it at every turn of its loop."""
+
     def __enter__(self) -> Storage:
         return self
 

@@ -154,6 +154,77 @@ def _normalize_url(url: str) -> str:
     return url
 
 
+def _make_parent(url: str, db: Path) -> None:
+    """Create the folder of an SQLite file; a one-line StorageError when it cannot be."""
+    parent = db.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        bad = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()),
+                   parent)
+        raise StorageError(
+            f"storage: cannot use {url}: {str(bad)!r} is a file, not a folder; choose "
+            "another path for the database"
+        ) from None
+    except OSError as e:
+        raise StorageError(
+            f"storage: cannot create the folder {str(parent)!r} for {url}: "
+            f"{e.strerror or e}"
+        ) from None
+
+
+def _check_writable(url: str, db: Path) -> None:
+    """A database that this process may not write (file or folder: SQLite keeps its
+    write-ahead log next to the file) gives one line, before SQLite leaves files behind."""
+    what = None
+    if db.exists() and not os.access(db, os.W_OK):
+        what = "the file"
+    elif not os.access(db.parent, os.W_OK | os.X_OK):
+        what = "its folder"
+    if what is not None:
+        raise StorageError(
+            f"storage: {url} is read-only ({what} cannot be written by this user); a sweep "
+            "needs write access to the file and its folder (status, ls, best and export "
+            "can read it as it is)"
+        )
+
+
+def _read_only_url(db: Path, immutable: bool = False) -> str:
+    """An SQLAlchemy URL that opens the SQLite file ``db`` read-only (``mode=ro``)."""
+    from urllib.parse import quote
+
+    extra = "&immutable=1" if immutable else ""
+    return f"sqlite:///file:{quote(str(db.resolve()))}?mode=ro{extra}&uri=true"
+
+
+def _immutable(db: Path) -> bool:
+    """Open a read-only SQLite file as ``immutable``: when this process may not write the
+    file or its folder (so SQLite could not keep its WAL index there, and must leave no
+    file behind) and no write-ahead log holds changes not yet in the file."""
+    def writable(p: Path) -> bool:
+        return os.access(p, os.W_OK)
+
+    if writable(db) and writable(db.parent):
+        return False
+    try:
+        return os.path.getsize(f"{db}-wal") == 0
+    except OSError:
+        return True
+
+
+def _sqlite_read_only(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA busy_timeout=30000")
+    cur.execute("PRAGMA query_only=1")
+    cur.close()
+
+
+def _cannot_read_only(e: StorageError) -> bool:
+    """``mode=ro`` failed because SQLite cannot keep its WAL index next to the file."""
+    msg = str(e).lower()
+    return "readonly" in msg or "unable to open" in msg or "disk i/o" in msg
+
+
 def _is_transient(e: BaseException) -> bool:
     """A lock timeout, deadlock or serialization failure worth retrying."""
     if isinstance(e, OperationalError):
@@ -177,6 +248,12 @@ class SQLStorage(Storage):
             SQLite path is relative to the working directory; its folder is created.
         retries: attempts for a transaction that hits a transient lock/serialization
             error.
+        read_only: open for reading only (``hypersweep status``/``ls``/``best``/
+            ``export``): nothing is created or migrated, and an SQLite file is opened with
+            ``mode=ro`` (so a file or folder without write permission can be read); where
+            SQLite cannot even keep its shared-memory index there (a read-only folder), the
+            file is opened as ``immutable`` (nobody can be writing it then). Writes raise
+            :class:`StorageError`.
 
     Example:
         >>> import tempfile, os
@@ -186,9 +263,12 @@ class SQLStorage(Storage):
         'demo'
     """
 
-    def __init__(self, url: str, retries: int = 20) -> None:
+    def __init__(self, url: str, retries: int = 20, read_only: bool = False) -> None:
         self.url = url
         self.retries = retries
+        self.read_only = read_only
+        self._db_path: Path | None = None
+        self._db_id: tuple[int, int] | None = None
         full = _normalize_url(url)
         try:
             sa_url = sa.engine.make_url(full)
@@ -203,7 +283,12 @@ class SQLStorage(Storage):
                     "storage: an in-memory SQLite database cannot be shared between "
                     "processes; use storage='memory' or sqlite:///path.db"
                 )
-            Path(db).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            self._db_path = Path(db).expanduser()
+            if read_only:
+                full = _read_only_url(self._db_path, immutable=_immutable(self._db_path))
+            else:
+                _make_parent(url, self._db_path)
+                _check_writable(url, self._db_path)
             kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
             self._begin = "BEGIN IMMEDIATE"
         elif self.dialect == "postgresql":
@@ -222,11 +307,79 @@ class SQLStorage(Storage):
                 "pip install 'psycopg[binary]'"
             ) from None
         if self.dialect == "sqlite":
-            sa.event.listen(self._engine, "connect", self._sqlite_pragmas)
+            sa.event.listen(self._engine, "connect",
+                            _sqlite_read_only if read_only else self._sqlite_pragmas)
         self._returning = self.dialect == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
         self._pid = os.getpid()
         self._lock = threading.RLock()
-        self._init_schema()
+        if read_only:
+            self._check_schema_read_only()
+        else:
+            self._init_schema()
+        if self._db_path is not None and not read_only:
+            try:
+                st = os.stat(self._db_path)
+                self._db_id = (st.st_dev, st.st_ino)
+            except OSError:
+                self._db_id = None
+
+    def check(self) -> None:
+        """An SQLite file deleted or replaced while open (SQLite would go on writing to
+        the deleted file, and every result would be lost) raises :class:`StorageError`."""
+        if self._db_id is None or self._db_path is None:
+            return
+        try:
+            st = os.stat(self._db_path)
+        except OSError as e:
+            gone = "its folder is gone" if not self._db_path.parent.exists() else "it is gone"
+            err = StorageError(
+                f"storage: the database file {str(self._db_path)!r} was deleted while in use "
+                f"({gone}: {e.strerror}); what was written since is lost"
+            )
+            err.lost = True  # type: ignore[attr-defined]
+            raise err from None
+        if (st.st_dev, st.st_ino) != self._db_id:
+            err = StorageError(
+                f"storage: the database file {str(self._db_path)!r} was replaced by another "
+                "file while in use; what was written since went to the old file"
+            )
+            err.lost = True  # type: ignore[attr-defined]
+            raise err
+
+    def _check_schema_read_only(self) -> None:
+        """The read-only open: the schema must be there and current (nothing is created
+        or migrated). Falls back to ``immutable`` when ``mode=ro`` cannot read."""
+        def version(conn: Connection) -> Any:
+            return conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
+
+        try:
+            try:
+                v = self._read(version)
+            except StorageError as e:
+                if self._db_path is None or not _cannot_read_only(e):
+                    raise
+                self._engine.dispose()
+                self._engine = sa.create_engine(
+                    _read_only_url(self._db_path, immutable=True), isolation_level="AUTOCOMMIT",
+                    connect_args={"timeout": 30.0, "check_same_thread": False})
+                sa.event.listen(self._engine, "connect", _sqlite_read_only)
+                v = self._read(version)
+        except StorageError as e:
+            msg = str(e.__cause__.orig if isinstance(e.__cause__, DBAPIError) else e)
+            if "no such table" in msg or "does not exist" in msg:
+                raise StorageError(f"storage: {self.url} holds no hypersweep studies") from None
+            raise StorageError(f"storage: cannot read {self.url}: {msg}") from None
+        if v is None:
+            raise StorageError(f"storage: {self.url} holds no hypersweep studies")
+        if v != SCHEMA_VERSION:
+            newer = v > SCHEMA_VERSION
+            raise StorageError(
+                f"storage: {self.url} has schema version {v}, "
+                + (f"newer than this hypersweep understands ({SCHEMA_VERSION}); upgrade "
+                   "hypersweep" if newer else
+                   f"older than this hypersweep's ({SCHEMA_VERSION}); open it once with "
+                   "write access (e.g. hypersweep stop or run) to upgrade it")
+            )
 
     @staticmethod
     def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -303,6 +456,12 @@ class SQLStorage(Storage):
         try:
             version = self._write(create)
         except StorageError as e:
+            if "readonly" in str(e).lower() or "read-only" in str(e).lower():
+                raise StorageError(
+                    f"storage: {self.url} is read-only (attempt to write a readonly database); "
+                    "a sweep needs write access to the file and its folder (status, ls, "
+                    "best and export can read it as it is)"
+                ) from None
             raise StorageError(f"storage: cannot open {self.url}: {e}") from None
         except DBAPIError as e:
             raise StorageError(f"storage: cannot open {self.url}: {e.orig}") from None
@@ -352,10 +511,11 @@ class SQLStorage(Storage):
         self._engine.dispose()
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"url": self.url, "retries": self.retries}
+        return {"url": self.url, "retries": self.retries, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["retries"])  # type: ignore[misc]
+        self.__init__(state["url"], state["retries"],  # type: ignore[misc]
+                      state.get("read_only", False))
 
     # ------------------------------------------------------------------------------------
     # studies

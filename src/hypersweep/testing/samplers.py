@@ -229,9 +229,11 @@ class SamplerContract:
     def study(
         self, factory: SamplerFactory, space: Space | None = None, seed: int = 0,
         name: str = "contract", storage: Any = "memory", objective: Any = None,
+        extend_space: bool = False,
     ) -> Study:
         return Study(name, space=space if space is not None else every_type_space(),
-                     objective=objective, sampler=factory(seed), storage=storage, seed=seed)
+                     objective=objective, sampler=factory(seed), storage=storage, seed=seed,
+                     extend_space=extend_space)
 
     # --- validity ----------------------------------------------------------------------
     def test_proposals_are_valid_for_every_parameter_type(
@@ -355,7 +357,8 @@ class SamplerContract:
         study.tell(study.ask(), float("nan"))  # a NaN value: FAILED too
         # the user edits the space and resumes: the old params no longer fit
         new = Space({"x": Float(0.0, 1.0), "act": Choice(["a", "d"]), "n": Int(1, 3)})
-        resumed = self.study(sampler_factory, space=new, storage=storage, name="edited")
+        resumed = self.study(sampler_factory, space=new, storage=storage, name="edited",
+                             extend_space=True)
         resumed.sync()
         assert not resumed.history.valid[:9].any()
         proposed = run_study(resumed, 6, fail_every=3)
