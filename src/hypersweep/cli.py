@@ -33,15 +33,16 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from hypersweep.errors import HypersweepError, SpecError, StorageError, StudyNotFound
 
 if TYPE_CHECKING:
-    from hypersweep.storage import Storage
+    from hypersweep.storage import Storage, StudyRecord
     from hypersweep.study import Study
-    from hypersweep.trial import Trial
+    from hypersweep.trial import Objective, Trial
 
 __all__ = ["main"]
 
@@ -108,9 +109,9 @@ def _duration(text: str) -> float:
 
 
 def _storage_url(text: str) -> str:
-    from hypersweep.spec import storage_url_problem
+    from hypersweep.storage import url_problem  # not spec: status/best/ls import little
 
-    problem = storage_url_problem(text)
+    problem = url_problem(text)
     if problem:
         raise argparse.ArgumentTypeError(problem)
     return text
@@ -407,12 +408,13 @@ def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) ->
     return open_storage(url, read_only=read_only)
 
 
-def _open_study(name: str, url: str, read_only: bool = True) -> Study:
-    from hypersweep.study import Study
-
+def _open_record(
+    name: str, url: str, read_only: bool = True,
+) -> tuple[Storage, StudyRecord]:
+    """The storage and the stored study of that name (no trial is read)."""
     storage = _open_storage(url, read_only=read_only)
     try:
-        storage.get_study(name)
+        return storage, storage.get_study(name)
     except StudyNotFound:
         names = [s.name for s in storage.list_studies()]
         close = difflib.get_close_matches(name, names, n=1)
@@ -420,13 +422,45 @@ def _open_study(name: str, url: str, read_only: bool = True) -> Study:
         known = f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}" \
             if names else "; it holds no study yet"
         raise StudyNotFound(f"no study named {name!r} in {url}{hint}{known}") from None
+
+
+def _open_study(name: str, url: str, read_only: bool = True) -> Study:
+    from hypersweep.study import Study
+
+    storage, _ = _open_record(name, url, read_only=read_only)
     return Study.load(name, storage=storage)
+
+
+@dataclass(frozen=True)
+class _View:
+    """What printing a study's results needs: its stored record and a way to read one
+    trial. ``status``, ``best``, ``ls`` and ``stop`` read only these and the storage's
+    aggregates, so their cost does not grow with the study."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+    attrs: Mapping[str, Any]
+    trial: Callable[[int], Trial]
+
+    @classmethod
+    def of_record(cls, storage: Storage, rec: StudyRecord) -> _View:
+        return cls(rec.name, rec.objectives, rec.attrs,
+                   lambda number: storage.get_trial(rec.id, number))
+
+    @classmethod
+    def of_study(cls, study: Study) -> _View:
+        return cls(study.name, study.objectives, study.attrs,
+                   lambda number: study.trials()[number])
 
 
 # ======================================================================================
 # Formatting results
 # ======================================================================================
 def _value(v: Any) -> str:
+    """:func:`hypersweep.progress.fmt_value` for the plain Python numbers a storage returns
+    (that module imports numpy, which ``status``/``best``/``ls`` do not need)."""
+    if type(v) in (int, float):
+        return str(v) if type(v) is int or not math.isfinite(v) else f"{v:.4g}"
     from hypersweep.progress import fmt_value
 
     return fmt_value(v)
@@ -463,7 +497,7 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(parts)
 
 
-def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> None:
+def _print_best(study: _View, trial: Trial | None, label: str = "best: ") -> None:
     metrics = [o.metric for o in study.objectives]
     if trial is None:
         _out(f"{label}no completed trial yet")
@@ -485,7 +519,7 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
     if isinstance(lin, dict) and lin.get("parent") is not None:
         from hypersweep.samplers.pbt import lineage
 
-        chain = lineage(study.trials(), trial.number)
+        chain = lineage(_ancestors(study, trial), trial.number)
         steps = " -> ".join(
             f"#{t.number} from step {t.system_attrs.get('pbt', {}).get('step', 0)} "
             f"{_exact(t.params)}" for t in chain)
@@ -494,7 +528,23 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
              "command alone trains from scratch with the last parameters)")
 
 
-def _trial_dict(study: Study, t: Trial, with_command: bool = True) -> dict[str, Any]:
+def _ancestors(study: _View, trial: Trial) -> list[Trial]:
+    """``trial`` and the PBT segments it descends from, read one by one."""
+    out, seen, cur = [trial], {trial.number}, trial
+    while True:
+        lin = cur.system_attrs.get("pbt")
+        parent = lin.get("parent") if isinstance(lin, dict) else None
+        if not isinstance(parent, int) or parent in seen:
+            return out
+        try:
+            cur = study.trial(parent)
+        except (KeyError, IndexError):
+            return out
+        seen.add(parent)
+        out.append(cur)
+
+
+def _trial_dict(study: _View, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "number": t.number, "state": t.state.value, "params": t.params,
         "values": dict(zip([o.metric for o in study.objectives], t.values or ())),
@@ -620,48 +670,72 @@ def _summary(study: Study, runner: Any, before: int) -> None:
     _out(f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
          f"in this run, {fmt_duration(runner.elapsed)}")
     if len(study.objectives) == 1:
-        _print_best(study, study.best_trial)
+        _print_best(_View.of_study(study), study.best_trial)
     else:
         front = study.best_trials
         _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
 
 
+def _status(storage: Storage, rec: StudyRecord) -> dict[str, Any]:
+    """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
+    storage's aggregates."""
+    from hypersweep.trial import TrialState
+
+    counts = storage.count_trials(rec.id)
+    out: dict[str, Any] = {
+        "name": rec.name, "trials": sum(counts.values()),
+        "states": {s.value: int(counts.get(s, 0)) for s in TrialState},
+        "objectives": [o.to_dict() for o in rec.objectives],
+    }
+    if len(rec.objectives) == 1:
+        best = storage.best_trials(rec.id)
+        out["best"] = None if not best else {"number": best[0].number,
+                                             "value": best[0].value, "params": best[0].params}
+    out["stop_reason"] = rec.attrs.get("stop_reason")
+    return out
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     """``hypersweep status NAME``: counts by state, best so far, stop reason."""
+    from hypersweep.trial import TrialState
+
     name, url = _target(args)
-    study = _open_study(name, url)
-    summary = study.summary()
+    storage, rec = _open_record(name, url)
+    summary = _status(storage, rec)
     if args.json:
         summary["storage"] = url
         _out(json.dumps(summary, indent=2, default=str))
         return EXIT_OK
-    objs = ", ".join(f"{o.goal} {o.metric}" for o in study.objectives)
-    _out(f"study:     {study.name}  ({url})")
+    objs = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
+    _out(f"study:     {rec.name}  ({url})")
     _out(f"objective: {objs}")
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
-    outside = study.outside_space()
-    if len(study.objectives) == 1:
-        b = study.best_trial
+    # trials from an earlier search space: this one note reads the history (bulk columns)
+    from hypersweep.study import Study
+
+    outside = Study.load(rec.name, storage=storage).outside_space()
+    if len(rec.objectives) == 1:
+        b = summary["best"]
         if b is None:
             _out("best:      no completed trial yet")
         else:
-            note = "  (from an earlier search space)" if b.number in outside else ""
-            _out(f"best:      {_value(b.value)} (trial {b.number})  {_exact(b.params)}{note}")
+            note = "  (from an earlier search space)" if b["number"] in outside else ""
+            _out(f"best:      {_value(b['value'])} (trial {b['number']})  "
+                 f"{_exact(b['params'])}{note}")
     else:
-        _out(f"pareto:    {len(study.best_trials)} trials on the front")
+        _out(f"pareto:    {len(storage.best_trials(rec.id))} trials on the front")
     if outside:
         _out(f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
              "search space (counted and shown; not used by the sampler)")
     running = summary["states"].get("RUNNING", 0)
-    if study.attrs.get("stop_requested") and running:
-        _out(f"state:     stop requested ({study.attrs['stop_requested']})")
+    if rec.attrs.get("stop_requested") and running:
+        _out(f"state:     stop requested ({rec.attrs['stop_requested']})")
     elif running:
         _out("state:     running")
     elif summary.get("stop_reason"):
         _out(f"stopped:   {summary['stop_reason']}")
-    failed = study.trials(["FAILED"])
-    if failed:
-        t = failed[-1]
+    t = storage.last_trial(rec.id, TrialState.FAILED)
+    if t is not None:
         _out(f"last failure: trial {t.number}: {_one_line(t.error or '')[:200]}")
     return EXIT_OK
 
@@ -669,45 +743,49 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_best(args: argparse.Namespace) -> int:
     """``hypersweep best NAME``: the best trial (or Pareto front) and how to rerun it."""
     name, url = _target(args)
-    study = _open_study(name, url)
-    if len(study.objectives) == 1:
-        t = study.best_trial
+    storage, rec = _open_record(name, url)
+    view = _View.of_record(storage, rec)
+    if len(rec.objectives) == 1:
+        best = storage.best_trials(rec.id)
+        t = best[0] if best else None
         if args.json:
-            _out(json.dumps(None if t is None else _trial_dict(study, t), indent=2))
+            _out(json.dumps(None if t is None else _trial_dict(view, t), indent=2))
             return EXIT_OK if t is not None else EXIT_FAILED
         if t is None:
             raise RunFailed(f"study {name!r} has no completed trial yet")
-        _print_best(study, t)
+        _print_best(view, t)
         return EXIT_OK
-    front = study.best_trials
+    front = storage.best_trials(rec.id)
     if args.json:
-        _out(json.dumps([_trial_dict(study, t) for t in front], indent=2))
+        _out(json.dumps([_trial_dict(view, t) for t in front], indent=2))
         return EXIT_OK if front else EXIT_FAILED
     if not front:
         raise RunFailed(f"study {name!r} has no completed trial yet")
-    _out(f"pareto front of {study.name}: {len(front)} trials")
+    _out(f"pareto front of {rec.name}: {len(front)} trials")
     for t in front:
-        _print_best(study, t, label="")
+        _print_best(view, t, label="")
     return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     """``hypersweep export NAME --csv FILE | --json FILE``."""
+    from hypersweep.study import Study
+
     name, url = _target(args)
-    study = _open_study(name, url)
+    storage, rec = _open_record(name, url)
+    study = Study.load(name, storage=storage)
     path, fmt = (args.csv, "csv") if args.csv else (args.json, "json")
     try:
         out = study.export(path, format=fmt)
     except OSError as e:
         raise RunFailed(f"cannot write {path!r}: {e.strerror or e}") from None
-    _out(f"wrote {len(study.trials())} trials of {study.name!r} to {out}")
+    n = sum(storage.count_trials(rec.id).values())
+    _out(f"wrote {n} trials of {study.name!r} to {out}")
     return EXIT_OK
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
     """``hypersweep ls``: every study with its trial counts and best value."""
-    import numpy as np
-
     from hypersweep.trial import TrialState
 
     url = args.storage or DEFAULT_STORAGE
@@ -726,11 +804,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         total = sum(counts.values())
         best = "-"
         if len(rec.objectives) == 1:
-            o = rec.objectives[0]
-            done = storage.get_trials(rec.id, [TrialState.COMPLETED, TrialState.STOPPED])
-            vals = [t.values[0] for t in done if t.values and not np.isnan(t.values[0])]
-            if vals:
-                best = _value(min(vals) if o.goal == "minimize" else max(vals))
+            top = storage.best_trials(rec.id)
+            if top:
+                best = _value(top[0].value)
         objective = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
         rows.append((rec.name, str(total), str(counts.get(TrialState.COMPLETED, 0)),
                      str(counts.get(TrialState.FAILED, 0)),
@@ -743,10 +819,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_stop(args: argparse.Namespace) -> int:
     """``hypersweep stop NAME``: ask every process running the study to stop."""
+    from hypersweep.trial import TrialState
+
     name, url = _target(args)
-    study = _open_study(name, url, read_only=False)
-    study.stop(f"'hypersweep stop' from pid {os.getpid()}")
-    running = study.summary()["states"].get("RUNNING", 0)
+    storage, rec = _open_record(name, url, read_only=False)
+    storage.update_study(rec.id, attrs={"stop_requested": f"'hypersweep stop' from pid "
+                                                           f"{os.getpid()}"})
+    running = storage.count_trials(rec.id).get(TrialState.RUNNING, 0)
     note = (f"{running} trial{'s' * (running != 1)} running now" if running
             else "no trial is running now")
     _out(f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "

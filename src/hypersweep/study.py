@@ -8,6 +8,7 @@ trials changed since its last watermark) before every decision.
 from __future__ import annotations
 
 import csv
+import datetime
 import json
 import logging
 import os
@@ -36,6 +37,7 @@ from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
+from hypersweep.storage.base import group_reports
 from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 
 __all__ = ["Study"]
@@ -218,6 +220,9 @@ class Study:
         self._repeats = Repeats(self.space)
         self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
+        # after a bulk load without reports: reports with seq <= this are not in the cache
+        self._reports_until: int | None = None
+        self._loaded_n = 0
 
     def outside_space(self) -> list[int]:
         """Numbers of the trials whose parameters do not fit the current space (trials
@@ -236,6 +241,9 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
+        if self._watermark == 0 and self._history.n == 0:
+            self._bulk_load()  # the first sync: columns in bulk, then incremental from there
+            return
         res = self.storage.sync(self._id, self._watermark)
         self._attrs = res.attrs
         if not res.trials and not res.reports:
@@ -255,6 +263,45 @@ class Study:
             merged[r.number] = t.with_(reports=reps)
         self._history.update(merged.values())
         self._watermark = res.watermark
+
+    def _bulk_load(self) -> None:
+        """Read every trial as columns (reports only when the policy or sampler reads
+        them) into the empty history; see :mod:`hypersweep.bulkload`."""
+        need = self.policy is not None or self.sampler.uses_reports
+        cols = self.storage.load_history(self._id, reports=need)
+        self._attrs = cols.attrs
+        reps = None if cols.reports is None else group_reports(
+            (r.number, r.step, r.metrics) for r in cols.reports)
+        self._history.load_columns(cols, reps)
+        self._loaded_n = self._history.n
+        self._reports_until = cols.watermark if reps is None and cols.numbers else None
+        self._watermark = cols.watermark
+
+    def _load_reports(self) -> None:
+        """Add the reports a bulk load left out (older than any the cache holds)."""
+        if self._reports_until is None:
+            return
+        reps = self.storage.reports_until(self._id, self._reports_until)
+        trials = self._history.trials
+        for number, older in group_reports((r.number, r.step, r.metrics) for r in reps).items():
+            t = trials[number]
+            for step, m in t.reports.items():
+                older[step] = {**older.get(step, {}), **m}
+            trials[number] = t.with_(reports=older)
+        self._reports_until = None
+        self._history.version += 1
+
+    def _complete(self, t: Trial) -> Trial:
+        """``t`` with all its reports (one read when a bulk load left them out)."""
+        if self._reports_until is None or t.number >= self._loaded_n:
+            return t
+        full = self.storage.get_trial(self._id, t.number)
+        reps = dict(full.reports)
+        for step, m in t.reports.items():
+            reps[step] = {**reps.get(step, {}), **m}
+        t = t.with_(reports=reps)
+        self._history.trials[t.number] = t
+        return t
 
     def _absorb(self, trial: Trial) -> Trial:
         cached = self._history.trials
@@ -290,6 +337,8 @@ class Study:
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
         self.sync()
+        if self.sampler.uses_reports:
+            self._load_reports()
         out: list[Trial] = []
         if (self._history.state == 0).any():  # QUEUED rows exist
             while len(out) < k:
@@ -389,7 +438,7 @@ class Study:
         metrics: dict[str, Any] = {}
         if st != TrialState.FAILED:
             if values is None and st == TrialState.STOPPED:
-                vals = self._last_values(t)
+                vals = self._last_values(self._complete(t))
             else:
                 try:
                     vals, metrics = coerce_values(values, self.objectives)
@@ -438,6 +487,7 @@ class Study:
         t = self._resolve(trial)
         clean = clean_metrics(metrics)
         if step is None:
+            t = self._complete(t)
             step = 0 if not t.reports else max(t.reports) + 1
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
@@ -450,6 +500,7 @@ class Study:
         if self.policy is None:
             return Decision.CONTINUE
         self.sync()
+        self._load_reports()
         return self.policy.decide(self._history.trials[t.number], self._history)
 
     def enqueue(
@@ -529,6 +580,7 @@ class Study:
     def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
         """Every trial (or those in ``states``), by number, with their reports."""
         self.sync()
+        self._load_reports()
         wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
         return [t for t in self._history.trials
                 if t is not None and (wanted is None or t.state in wanted)]
@@ -553,7 +605,7 @@ class Study:
     def best_trial(self) -> Trial | None:
         """The best COMPLETED or STOPPED trial (single objective); ties go to the earlier."""
         i = self._best_index()
-        return None if i is None else self._history.trials[i]
+        return None if i is None else self._complete(self._history.trials[i])
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -577,59 +629,79 @@ class Study:
         if idx.size == 0:
             return []
         front = idx[pareto_mask(h.Y[idx])]
-        return [h.trials[i] for i in front]
+        return [self._complete(h.trials[i]) for i in front]
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial: number, state, objective values, params, times, error."""
+        return [self._row(t) for t in self.trials()]
+
+    def _row(self, t: Trial) -> dict[str, Any]:
         metric_names = [o.metric for o in self.objectives]
-        rows = []
-        for t in self.trials():
-            row: dict[str, Any] = {"number": t.number, "state": t.state.value}
-            for i, m in enumerate(metric_names):
-                row[m] = t.values[i] if t.values is not None else None
-            for k, v in t.params.items():
-                row[f"params.{k}"] = v
-            for k, v in t.metrics.items():
-                if k not in metric_names:
-                    row[f"metrics.{k}"] = v
-            row["started_at"] = t.started_at
-            row["finished_at"] = t.finished_at
-            row["duration"] = t.duration
-            row["last_step"] = t.last_step
-            row["attempt"] = t.attempt
-            row["error"] = t.error
-            for k, v in t.user_attrs.items():
-                row[f"user_attrs.{k}"] = v
-            rows.append(row)
-        return rows
+        row: dict[str, Any] = {"number": t.number, "state": t.state.value}
+        for i, m in enumerate(metric_names):
+            row[m] = t.values[i] if t.values is not None else None
+        for k, v in t.params.items():
+            row[f"params.{k}"] = v
+        for k, v in t.metrics.items():
+            if k not in metric_names:
+                row[f"metrics.{k}"] = v
+        row["started_at"] = t.started_at
+        row["finished_at"] = t.finished_at
+        row["duration"] = t.duration
+        row["last_step"] = t.last_step
+        row["attempt"] = t.attempt
+        row["error"] = t.error
+        for k, v in t.user_attrs.items():
+            row[f"user_attrs.{k}"] = v
+        return row
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
-        """Write every trial to CSV or JSON (by ``format`` or the file suffix)."""
+        """Write every trial to CSV or JSON (by ``format`` or the file suffix).
+
+        The trials are streamed from the storage in batches, so memory stays flat however
+        large the study. CSV has one row per trial, times as ISO 8601 (UTC); JSON holds
+        every intermediate report, times as UNIX seconds.
+        """
         p = Path(path)
         fmt = (format or p.suffix.lstrip(".")).lower()
         if fmt not in ("csv", "json"):
             raise HypersweepError(f"export: unknown format {fmt!r}; use .csv or .json")
         p.parent.mkdir(parents=True, exist_ok=True)
-        if fmt == "json":
-            data = {
-                "study": self.name,
-                "objectives": [o.to_dict() for o in self.objectives],
-                "space": self.space.to_spec(),
-                "trials": [_trial_json(t) for t in self.trials()],
-            }
-            text = json.dumps(_json_safe(data), indent=2, default=str, allow_nan=False)
-            p.write_text(text + "\n", encoding="utf-8")
-            return p
-        rows = self.rows()
-        cols: list[str] = []
-        for r in rows:
-            cols.extend(k for k in r if k not in cols)
         with p.open("w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fieldnames=cols or ["number"])
-            w.writeheader()
-            for r in rows:
-                w.writerow({k: "" if v is None else v for k, v in r.items()})
+            if fmt == "json":
+                self._export_json(f)
+            else:
+                self._export_csv(f)
         return p
+
+    def _export_json(self, f: Any) -> None:
+        head = json.dumps(_json_safe({
+            "study": self.name, "objectives": [o.to_dict() for o in self.objectives],
+            "space": self.space.to_spec(), "trials": [],
+        }), indent=2, default=str, allow_nan=False)
+        tail = "[]\n}"
+        first = True
+        for t in self.storage.iter_trials(self._id):
+            f.write((head[: -len(tail)] + "[\n") if first else ",\n")
+            first = False
+            text = json.dumps(_json_safe(_trial_json(t)), indent=2, default=str,
+                              allow_nan=False)
+            f.write("\n".join("    " + line for line in text.split("\n")))
+        f.write(head + "\n" if first else "\n  ]\n}\n")
+
+    def _export_csv(self, f: Any) -> None:
+        # pass 1 finds the columns (in order of first appearance), pass 2 writes the rows
+        cols: dict[str, None] = {}
+        for t in self.storage.iter_trials(self._id, reports=False):
+            for k in self._row(t):
+                cols.setdefault(k, None)
+        w = csv.DictWriter(f, fieldnames=list(cols) or ["number"])
+        w.writeheader()
+        for t in self.storage.iter_trials(self._id):
+            row = self._row(t)
+            for k in ("started_at", "finished_at"):
+                row[k] = _iso(row[k])
+            w.writerow({k: "" if v is None else v for k, v in row.items()})
 
     def summary(self) -> dict[str, Any]:
         """Counts by state, the best value and params, and the stop reason."""
@@ -781,6 +853,13 @@ def _space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str
 
 def _describe(objs: Sequence[Objective]) -> str:
     return ", ".join(f"{o.goal} {o.metric}" for o in objs)
+
+
+def _iso(ts: float | None) -> str | None:
+    """A UNIX time as ISO 8601 in UTC (``2026-01-31T12:00:00.250000+00:00``)."""
+    if ts is None:
+        return None
+    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat()
 
 
 def _json_safe(x: Any) -> Any:

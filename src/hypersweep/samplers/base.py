@@ -18,7 +18,7 @@ To add a sampler: subclass :class:`Sampler`, implement ``propose``, add one line
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -26,6 +26,7 @@ import numpy as np
 
 from hypersweep.errors import SpaceError
 from hypersweep.space import Space
+from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["History", "Proposal", "Sampler"]
@@ -82,6 +83,32 @@ class History:
         self._valid = np.zeros(cap, dtype=bool)
         self.trials: list[Trial] = []
         self.version = 0
+
+    def load_columns(
+        self, cols: HistoryColumns,
+        reports: Mapping[int, dict[int, dict[str, float]]] | None = None,
+    ) -> None:
+        """Fill an empty history from a bulk column read (see :mod:`hypersweep.bulkload`):
+        the same arrays as :meth:`update` with every trial, but no snapshot is decoded
+        until something looks at ``trials[i]``."""
+        from hypersweep.bulkload import LazyTrials, encode_param_texts, parse_values
+
+        if self.n:
+            raise ValueError("load_columns fills an empty History only")
+        if not cols.numbers:
+            return
+        h, space = self, self.space
+        rows = np.asarray(cols.numbers, dtype=np.int64)
+        h._grow(int(rows.max()) + 1)
+        h.n = int(rows.max()) + 1
+        codes = {s.value: c for s, c in _STATE_CODES.items()}
+        h._state[rows] = np.array([codes[s] for s in cols.states], dtype=np.int8)
+        h._Y[rows] = parse_values(cols.values, len(h.objectives)) * h._signs
+        X, valid = encode_param_texts(space, cols.params)
+        h._X[rows] = X
+        h._valid[rows] = valid
+        h.trials = LazyTrials(cols, reports)  # type: ignore[assignment]
+        h.version += 1
 
     # views ------------------------------------------------------------------------------
     @property
@@ -209,6 +236,9 @@ class Sampler(abc.ABC):
 
     name: ClassVar[str] = ""
     allows_repeats: ClassVar[bool] = False
+    #: True when :meth:`propose` reads trials' intermediate reports (the study then loads
+    #: them before asking; otherwise a process opening a study skips them).
+    uses_reports: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)

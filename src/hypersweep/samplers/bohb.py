@@ -63,6 +63,7 @@ class BOHBSampler(Sampler):
     """
 
     name = "bohb"
+    uses_reports = True
 
     def __init__(
         self,

@@ -348,6 +348,7 @@ class PBTSampler(Sampler):
 
     name = "pbt"
     allows_repeats = True  # a segment may continue its member's parameters
+    uses_reports = True
 
     def __init__(
         self,

@@ -23,10 +23,12 @@ from __future__ import annotations
 import abc
 import enum
 from collections.abc import Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from hypersweep.samplers.base import History
 from hypersweep.trial import Objective, Trial
+
+if TYPE_CHECKING:  # annotations only: the CLI imports this module and needs no numpy
+    from hypersweep.samplers.base import History
 
 __all__ = ["Decision", "Policy"]
 

@@ -28,9 +28,20 @@ __all__ = [
     "StudyRecord",
     "SyncResult",
     "open_storage",
+    "url_problem",
 ]
 
 DEFAULT_URL = "sqlite:///.hypersweep/studies.db"
+_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+_MEMORY = ("memory", ":memory:", "memory://")
+
+
+def url_problem(url: str) -> str | None:
+    """Why :func:`open_storage` would refuse ``url``, or ``None`` when it accepts it."""
+    if url in _MEMORY or url.startswith(_SCHEMES):
+        return None
+    return (f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db "
+            "or memory")
 
 
 def open_storage(storage: str | Storage | None = None, *, read_only: bool = False) -> Storage:
@@ -41,9 +52,9 @@ def open_storage(storage: str | Storage | None = None, *, read_only: bool = Fals
     if isinstance(storage, Storage):
         return storage
     url = DEFAULT_URL if storage is None else str(storage)
-    if url in ("memory", ":memory:", "memory://"):
+    if url in _MEMORY:
         return InMemoryStorage()
-    if url.startswith(("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")):
+    if url.startswith(_SCHEMES):
         from hypersweep.storage.sql import SQLStorage
 
         return SQLStorage(url, read_only=read_only)

@@ -19,18 +19,29 @@ Contract (every backend; run by :mod:`hypersweep.testing.storage`):
 * A RUNNING trial can go back to QUEUED (:meth:`Storage.requeue_trial`, a retry): same
   number and parameters, ``attempt`` + 1, the ended attempt appended to
   ``system_attrs["attempts"]``. Writes that name an older attempt are refused.
+* The aggregate reads (:meth:`Storage.count_trials`, :meth:`Storage.best_trials`,
+  :meth:`Storage.running_trials`, :meth:`Storage.last_trial`,
+  :meth:`Storage.last_activity`) agree with what :meth:`Storage.get_trials` returns, and
+  their cost does not grow with the number of trials on the SQL backends (indexed
+  queries), so a status line never loads the history. :meth:`Storage.iter_trials` streams
+  every trial in batches (constant memory), and :meth:`Storage.load_history` reads the
+  columns a sampler needs in bulk.
 """
 
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Mapping, Sequence
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["Report", "Storage", "StudyRecord", "SyncResult"]
+__all__ = ["HistoryColumns", "Report", "Storage", "StudyRecord", "SyncResult"]
+
+#: The states whose values count for "best" (a STOPPED trial keeps its last value).
+FINISHED_WITH_VALUE = (TrialState.COMPLETED, TrialState.STOPPED)
 
 SCHEMA_VERSION = 3  # v3: hs_trials.attempt
 
@@ -86,6 +97,29 @@ class SyncResult:
     reports: list[Report]
     watermark: int
     attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class HistoryColumns:
+    """A study's trials as columns, read in bulk (:meth:`Storage.load_history`).
+
+    Row ``i`` is trial ``numbers[i]`` (ascending, every trial up to the watermark).
+    ``params``, ``values``, ``metrics``, ``user_attrs`` and ``system_attrs`` are the stored
+    JSON texts (``None`` where empty), decoded only when a trial is looked at; ``reports``
+    is ``None`` unless asked for. The snapshot is consistent: it is everything the storage
+    held at sequence number ``watermark``, so a :meth:`Storage.sync` from ``watermark``
+    continues it.
+    """
+
+    numbers: list[int]
+    states: list[str]
+    params: list[str]
+    values: list[str | None]
+    rest: list[tuple[Any, ...]]  # (id, metrics, started, finished, heartbeat, worker,
+    #                               error, user_attrs, system_attrs, attempt) per row
+    watermark: int
+    attrs: dict[str, Any]
+    reports: list[Report] | None = None
 
 
 class Storage(abc.ABC):
@@ -253,6 +287,81 @@ class Storage(abc.ABC):
                 return t
         raise KeyError(number)
 
+    # --- aggregate reads (backends override these with indexed queries) ---------------
+    def _objectives_of(self, study_id: int) -> tuple[Objective, ...]:
+        for rec in self.list_studies():
+            if rec.id == study_id:
+                return rec.objectives
+        from hypersweep.errors import StudyNotFound
+
+        raise StudyNotFound(f"no study with id {study_id}")
+
+    def best_trials(self, study_id: int) -> list[Trial]:
+        """The best finished trials, without their reports.
+
+        One objective: a list of the single best COMPLETED or STOPPED trial with a value
+        (ties go to the lower number), or ``[]``. Several objectives: the Pareto front
+        (trials no other trial dominates), by number.
+        """
+        objs = self._objectives_of(study_id)
+        done = [t.with_(reports={}) for t in self.get_trials(study_id, FINISHED_WITH_VALUE)
+                if t.values is not None and len(t.values) == len(objs)]
+        return best_of(done, objs)
+
+    def running_trials(self, study_id: int) -> list[Trial]:
+        """RUNNING trials by number; each one's ``reports`` holds only its latest step."""
+        out = []
+        for t in self.get_trials(study_id, [TrialState.RUNNING]):
+            last = max(t.reports) if t.reports else None
+            out.append(t.with_(reports={} if last is None else {last: t.reports[last]}))
+        return out
+
+    def last_trial(self, study_id: int, state: TrialState) -> Trial | None:
+        """The highest-numbered trial in ``state`` (without reports), or ``None``."""
+        got = self.get_trials(study_id, [state])
+        return got[-1].with_(reports={}) if got else None
+
+    def last_activity(self, study_id: int) -> float | None:
+        """The UNIX time of the study's latest write (a trial started, finished, reported
+        or sent a heartbeat), or ``None`` when it has no trial."""
+        times = [x for t in self.get_trials(study_id)
+                 for x in (t.started_at, t.finished_at, t.heartbeat_at) if x is not None]
+        return max(times) if times else None
+
+    def iter_trials(
+        self, study_id: int, *, reports: bool = True, batch_size: int = 1000,
+    ) -> Iterator[Trial]:
+        """Every trial by number, read ``batch_size`` at a time (constant memory).
+
+        With ``reports=False`` the snapshots carry no reports (cheaper)."""
+        for t in self.get_trials(study_id):
+            yield t if reports else t.with_(reports={})
+
+    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
+        """Every trial as columns of stored texts, plus the reports when asked (see
+        :class:`HistoryColumns`); what a process opening a study for asking reads.
+
+        A backend may return the reports even when not asked; when it leaves them out
+        (``reports=None``) it implements :meth:`reports_until`."""
+        res = self.sync(study_id, 0)
+        ts = sorted(res.trials, key=lambda t: t.number)
+        return HistoryColumns(
+            numbers=[t.number for t in ts], states=[t.state.value for t in ts],
+            params=[_dumps(t.params) for t in ts],
+            values=[None if t.values is None else _dumps(list(t.values)) for t in ts],
+            rest=[(t.id, _dumps(t.metrics), t.started_at, t.finished_at, t.heartbeat_at,
+                   t.worker_id, t.error, _dumps(t.user_attrs), _dumps(t.system_attrs))
+                  for t in ts],
+            watermark=res.watermark, attrs=res.attrs, reports=list(res.reports),
+        )
+
+    def reports_until(self, study_id: int, watermark: int) -> list[Report]:
+        """The report rows with sequence numbers up to ``watermark``, in sequence order
+        (what :meth:`load_history` left out when it returned ``reports=None``)."""
+        raise NotImplementedError(
+            f"{type(self).__name__}.load_history returned no reports, so it must implement "
+            "reports_until")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
@@ -266,3 +375,24 @@ class Storage(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _dumps(x: Any) -> str:
+    return json.dumps(x, separators=(",", ":"), allow_nan=True)
+
+
+def best_of(done: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:
+    """The best of finished trials with values: ``[best]`` for one objective (ties go to
+    the lower number), the Pareto front by number for several."""
+    done = sorted(done, key=lambda t: t.number)
+    if not done:
+        return []
+    signs = [o.sign for o in objectives]
+    if len(signs) == 1:
+        return [min(done, key=lambda t: (signs[0] * t.values[0], t.number))]  # type: ignore[index]
+    import numpy as np
+
+    from hypersweep.analysis.pareto import pareto_mask
+
+    Y = np.array([[s * v for s, v in zip(signs, t.values or ())] for t in done], dtype=float)
+    return [t for t, keep in zip(done, pareto_mask(Y)) if keep]

@@ -318,3 +318,7 @@ class InMemoryStorage(Storage):
                 for t in st.trials
                 if wanted is None or t.state in wanted
             ]
+
+    def reports_until(self, study_id: int, watermark: int) -> list[Report]:
+        with self._lock:
+            return [r for s, r in self._study(study_id).reports if s <= watermark]

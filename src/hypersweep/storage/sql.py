@@ -28,7 +28,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -43,11 +43,14 @@ from hypersweep.errors import (
     TrialNotRunning,
 )
 from hypersweep.storage.base import (
+    FINISHED_WITH_VALUE,
     SCHEMA_VERSION,
+    HistoryColumns,
     Report,
     Storage,
     StudyRecord,
     SyncResult,
+    best_of,
     group_reports,
 )
 from hypersweep.trial import Objective, Trial, TrialState
@@ -444,6 +447,7 @@ class SQLStorage(Storage):
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(827364519)")
             metadata.create_all(conn, checkfirst=True)
+            self._read_indexes(conn)
             v = conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
             if v is None:
                 conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
@@ -470,6 +474,26 @@ class SQLStorage(Storage):
                 f"storage: {self.url} has schema version {version}, newer than this "
                 f"hypersweep understands ({SCHEMA_VERSION}); upgrade hypersweep"
             )
+
+    def _value0_sql(self) -> str:
+        """The first objective value as a number, from the stored JSON list (the expression
+        the ``ix_hs_trials_best`` index is built on)."""
+        if self.dialect == "postgresql":
+            return "((trial_values::jsonb ->> 0)::double precision)"
+        return "json_extract(trial_values, '$[0]')"
+
+    def _value0(self) -> Any:
+        return sa.literal_column(self._value0_sql(), sa.Double)
+
+    def _read_indexes(self, conn: Connection) -> None:
+        """Indexes behind the aggregate reads; created idempotently (no schema change)."""
+        for stmt in (
+            "CREATE INDEX IF NOT EXISTS ix_hs_trials_best ON hs_trials "
+            f"(study_id, {self._value0_sql()}) WHERE {_DONE_SQL}",
+            "CREATE INDEX IF NOT EXISTS ix_hs_trials_study_state_number ON hs_trials "
+            "(study_id, state, number)",
+        ):
+            conn.exec_driver_sql(stmt)
 
     @staticmethod
     def _migrate(conn: Connection, version: int) -> None:
@@ -1049,3 +1073,176 @@ class SQLStorage(Storage):
         row, reps = self._read(run)
         merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
         return _row_to_trial(row).with_(reports=merged.get(number, {}))
+
+    # ------------------------------------------------------------------------------------
+    # aggregate and bulk reads (status, best, ls, export, opening a study)
+    # ------------------------------------------------------------------------------------
+    def _objectives_of(self, study_id: int) -> tuple[Objective, ...]:
+        text = self._read(lambda c: c.execute(
+            sa.select(studies.c.objectives).where(studies.c.id == study_id)).scalar())
+        if text is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        return tuple(Objective(o["metric"], o["goal"]) for o in json.loads(text))
+
+    def best_trials(self, study_id: int) -> list[Trial]:
+        objs = self._objectives_of(study_id)
+        # literal states: the planner matches the partial index's predicate only then
+        done = sa.and_(trials.c.study_id == study_id, sa.text(_DONE_SQL))
+        if len(objs) == 1:
+            v0 = self._value0()
+            order = v0 if objs[0].goal == "minimize" else sa.desc(v0)
+
+            def best(conn: Connection) -> Any:
+                top = conn.execute(sa.select(v0).where(done).order_by(order).limit(1)).first()
+                if top is None or top[0] is None:
+                    return None
+                return conn.execute(sa.select(*_TRIAL_COLS).where(
+                    done, v0 == top[0]).order_by(trials.c.number).limit(1)).first()
+
+            row = self._read(best)
+            return [] if row is None else [_row_to_trial(row)]
+        rows = self._read(lambda c: c.execute(
+            sa.select(trials.c.number, trials.c.trial_values).where(done)
+            .order_by(trials.c.number)).all())
+        pts = [Trial(number=r.number, state=TrialState.COMPLETED, params={},
+                     values=tuple(json.loads(r.trial_values))) for r in rows]
+        front = [t.number for t in best_of(
+            [t for t in pts if t.values is not None and len(t.values) == len(objs)], objs)]
+        return self._trials_by_number(study_id, front)
+
+    def _trials_by_number(self, study_id: int, numbers: Sequence[int]) -> list[Trial]:
+        out: list[Trial] = []
+        for i in range(0, len(numbers), 500):
+            chunk = list(numbers[i:i + 500])
+            out.extend(_row_to_trial(r) for r in self._read(lambda c, chunk=chunk: c.execute(
+                sa.select(*_TRIAL_COLS).where(trials.c.study_id == study_id,
+                                              trials.c.number.in_(chunk))
+                .order_by(trials.c.number)).all()))
+        return out
+
+    def running_trials(self, study_id: int) -> list[Trial]:
+        def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
+            rows = conn.execute(sa.select(*_TRIAL_COLS).where(
+                trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.value,
+            ).order_by(trials.c.number)).all()
+            if not rows:
+                return rows, []
+            ids = [r.id for r in rows]
+            last = (sa.select(reports.c.trial_id, sa.func.max(reports.c.step).label("step"))
+                    .where(reports.c.trial_id.in_(ids)).group_by(reports.c.trial_id)
+                    .subquery())
+            reps = conn.execute(
+                sa.select(reports.c.number, reports.c.step, reports.c.metrics)
+                .join(last, sa.and_(reports.c.trial_id == last.c.trial_id,
+                                    reports.c.step == last.c.step))
+                .order_by(reports.c.seq, reports.c.id)).all()
+            return rows, reps
+
+        rows, reps = self._read(run)
+        by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
+        return [_row_to_trial(r).with_(reports=by.get(r.number, {})) for r in rows]
+
+    def last_trial(self, study_id: int, state: TrialState) -> Trial | None:
+        row = self._read(lambda c: c.execute(sa.select(*_TRIAL_COLS).where(
+            trials.c.study_id == study_id, trials.c.state == state.value,
+        ).order_by(trials.c.number.desc()).limit(1)).first())
+        return None if row is None else _row_to_trial(row)
+
+    def last_activity(self, study_id: int) -> float | None:
+        # one pass over the study's rows inside the database (a report also moves its
+        # trial's heartbeat, so the three columns cover every write)
+        row = self._read(lambda c: c.execute(sa.select(
+            sa.func.max(trials.c.started_at), sa.func.max(trials.c.finished_at),
+            sa.func.max(trials.c.heartbeat_at)).where(trials.c.study_id == study_id)).first())
+        times = [x for x in (row or ()) if x is not None]
+        return max(times) if times else None
+
+    def iter_trials(
+        self, study_id: int, *, reports: bool = True, batch_size: int = 1000,
+    ) -> Iterator[Trial]:
+        after = -1
+        while True:
+            def run(conn: Connection, after: int = after) -> tuple[Sequence[Any], Any]:
+                rows = conn.execute(sa.select(*_TRIAL_COLS).where(
+                    trials.c.study_id == study_id, trials.c.number > after,
+                ).order_by(trials.c.number).limit(batch_size)).all()
+                if not rows or not reports:
+                    return rows, []
+                reps = conn.execute(
+                    sa.select(_reports.c.number, _reports.c.step, _reports.c.metrics)
+                    .where(_reports.c.trial_id.in_([r.id for r in rows]))
+                    .order_by(_reports.c.seq, _reports.c.id)).all()
+                return rows, reps
+
+            rows, reps = self._read(run)
+            if not rows:
+                return
+            by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
+            for r in rows:
+                yield _row_to_trial(r).with_(reports=by.get(r.number, {}))
+            after = rows[-1].number
+
+    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
+        begin = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+                 if self.dialect == "postgresql" else "BEGIN")
+
+        def run(conn: Connection) -> HistoryColumns:
+            conn.exec_driver_sql(begin)  # one snapshot for every query below
+            try:
+                head = conn.execute(sa.select(studies.c.seq, studies.c.attrs)
+                                    .where(studies.c.id == study_id)).first()
+                if head is None:
+                    raise StudyNotFound(f"no study with id {study_id}")
+                cols = _columns(conn.execute(sa.select(
+                    trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
+                    trials.c.id, trials.c.metrics, trials.c.started_at, trials.c.finished_at,
+                    trials.c.heartbeat_at, trials.c.worker_id, trials.c.error,
+                    trials.c.user_attrs, trials.c.system_attrs, trials.c.attempt,
+                ).where(trials.c.study_id == study_id).order_by(trials.c.number)))
+                reps = None
+                if reports:
+                    reps = [Report(r.number, r.step, json.loads(r.metrics)) for r in
+                            conn.execute(self._reports_query(study_id, int(head.seq)))]
+            finally:
+                conn.exec_driver_sql("COMMIT")
+            return HistoryColumns(*cols, watermark=int(head.seq),
+                                  attrs=_loads(head.attrs, {}), reports=reps)
+
+        return self._read(run)
+
+    def _reports_query(self, study_id: int, until: int) -> Any:
+        return (sa.select(reports.c.number, reports.c.step, reports.c.metrics)
+                .where(reports.c.study_id == study_id, reports.c.seq <= until)
+                .order_by(reports.c.seq, reports.c.id))
+
+    def reports_until(self, study_id: int, watermark: int) -> list[Report]:
+        rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())
+        return [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
+
+
+_DONE_SQL = (
+    "state IN (" + ", ".join(f"'{s.value}'" for s in FINISHED_WITH_VALUE) + ") "
+    "AND trial_values IS NOT NULL"
+)
+_reports = reports  # the table, where a parameter named ``reports`` shadows it
+
+
+def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
+    """Rows of (number, state, params, values, *rest) as columns (``rest`` as in
+    :class:`~hypersweep.storage.base.HistoryColumns`); repeated texts (states,
+    "{}", worker ids) share one object, so 100k rows cost little memory."""
+    numbers: list[int] = []
+    states: list[str] = []
+    params: list[str] = []
+    values: list[Any] = []
+    rest: list[tuple[Any, ...]] = []
+    seen: dict[Any, Any] = {}
+    share = seen.setdefault
+    for r in result:
+        numbers.append(r[0])
+        states.append(share(r[1], r[1]))
+        params.append(r[2])
+        values.append(r[3])
+        rest.append((r[4], share(r[5], r[5]), r[6], r[7], r[8], share(r[9], r[9]),
+                     r[10], share(r[11], r[11]), share(r[12], r[12]), r[13]))
+    return numbers, states, params, values, rest

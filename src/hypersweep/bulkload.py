@@ -1,0 +1,203 @@
+"""Opening a study from bulk column reads, without one Python object per trial.
+
+A process that opens a large study to ask (a CLI command, a joining worker, a notebook)
+reads the trials once as columns (:meth:`~hypersweep.storage.Storage.load_history`), and
+:meth:`History.from_columns <hypersweep.samplers.base.History.from_columns>` builds the
+numpy arrays samplers read from them:
+
+* :func:`encode_param_texts` encodes every stored parameters text into the unit cube,
+  checking the values against the space column by column (numpy) where the space allows
+  it, and row by row (:meth:`Space.validate`) where it does not;
+* :class:`LazyTrials` stands in for the list of :class:`~hypersweep.trial.Trial`
+  snapshots: a trial's snapshot is decoded from its stored texts the first time anything
+  looks at it, so a sampler that reads only the arrays never pays for 100k of them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, MutableSequence, Sequence
+from typing import Any, overload
+
+import numpy as np
+
+from hypersweep.errors import SpaceError
+from hypersweep.space import Fixed, Float, Space
+from hypersweep.storage.base import HistoryColumns
+from hypersweep.trial import Trial, TrialState
+
+__all__ = ["LazyTrials", "encode_param_texts"]
+
+
+def _loads(text: str | None, default: Any) -> Any:
+    return default if text is None else json.loads(text)
+
+
+def _validate_rows(space: Space, dicts: Sequence[Any], rows: Iterable[int],
+                   X: np.ndarray, valid: np.ndarray) -> None:
+    """The row-by-row path: what :meth:`History.update` does for new trials."""
+    good: list[int] = []
+    configs: list[dict[str, Any]] = []
+    for i in rows:
+        try:
+            configs.append(space.validate(dicts[i]))
+        except (SpaceError, TypeError, ValueError):
+            continue
+        good.append(i)
+    if good:
+        X[good] = space.encode_many(configs)
+        valid[good] = True
+
+
+def _column_ok(param: Any, col: list[Any]) -> np.ndarray | None:
+    """Per-row validity of one column of a plain (unconditional) parameter, vectorized;
+    ``None`` when this parameter needs the row-by-row path."""
+    if type(param) is Float and param.step is None:
+        if any(type(v) is bool for v in col):
+            return None
+        try:
+            x = np.array(col, dtype=float)
+        except (TypeError, ValueError, OverflowError):
+            return None
+        with np.errstate(invalid="ignore"):
+            return np.isfinite(x) & (x >= param.low) & (x <= param.high)
+    if isinstance(param, Fixed):
+        return np.array([v == param.value for v in col], dtype=bool)
+    return None
+
+
+def encode_param_texts(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, valid)`` for stored parameters texts: the same rows and validity that
+    encoding each trial's validated parameters gives (a row that no longer fits the space
+    is ``NaN`` and invalid), vectorized for spaces of plain floats."""
+    n = len(texts)
+    X = np.full((n, space.dim), np.nan)
+    valid = np.zeros(n, dtype=bool)
+    dicts: list[Any] = []
+    for t in texts:
+        try:
+            d = json.loads(t)
+        except ValueError:
+            d = None
+        dicts.append(d)
+    if any(c.parent >= 0 for c in space.columns):
+        _validate_rows(space, dicts, range(n), X, valid)
+        return X, valid
+    groups: dict[tuple[str, ...] | None, list[int]] = {}
+    for i, d in enumerate(dicts):
+        groups.setdefault(tuple(d) if isinstance(d, dict) else None, []).append(i)
+    for key, rows in groups.items():
+        if key is None:
+            continue
+        try:
+            norm = space.validate(dicts[rows[0]])
+        except (SpaceError, TypeError, ValueError):
+            norm = None
+        oks = None
+        if norm is not None and tuple(norm) == key:
+            oks = []
+            for name in key:
+                ok = _column_ok(space.params[name], [dicts[i][name] for i in rows])
+                if ok is None:
+                    oks = None
+                    break
+                oks.append(ok)
+        if oks is None:  # a shape or type the vectorized check does not cover
+            _validate_rows(space, dicts, rows, X, valid)
+            continue
+        keep = np.logical_and.reduce(oks) if oks else np.ones(len(rows), dtype=bool)
+        good = np.asarray(rows)[keep]
+        if good.size:
+            X[good] = space.encode_many([dicts[i] for i in good.tolist()])
+            valid[good] = True
+    return X, valid
+
+
+def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
+    """``(n, M)`` objective values (unsigned) from stored JSON lists; ``NaN`` where there
+    is none or it has the wrong length."""
+    Y = np.full((len(texts), n_objectives), np.nan)
+    for i, t in enumerate(texts):
+        if t is None:
+            continue
+        v = json.loads(t)
+        if v is not None and len(v) == n_objectives:
+            Y[i] = v
+    return Y
+
+
+class LazyTrials(MutableSequence):  # type: ignore[type-arg]
+    """The trial snapshots of a :class:`History`, by number, decoded on first access.
+
+    Behaves as the ``list[Trial | None]`` it replaces (index, assign, extend, iterate).
+    ``reports`` (trial number -> ``{step: metrics}``) is attached to the snapshots it
+    decodes; without it they carry none (the study then says its reports are not loaded).
+    """
+
+    def __init__(self, cols: HistoryColumns,
+                 reports: Mapping[int, dict[int, dict[str, float]]] | None = None) -> None:
+        self._cols = cols
+        self._reports = reports or {}
+        top = (max(cols.numbers) + 1) if cols.numbers else 0
+        self._items: list[Any] = [None] * top
+        for row, number in enumerate(cols.numbers):
+            self._items[number] = row  # an int: not decoded yet
+
+    def _decode(self, row: int) -> Trial:
+        c = self._cols
+        tid, metrics, started, finished, hb, worker, error, ua, sa, attempt = c.rest[row]
+        vals = _loads(c.values[row], None)
+        number = c.numbers[row]
+        return Trial(
+            number=number, state=TrialState(c.states[row]), params=json.loads(c.params[row]),
+            values=tuple(vals) if vals is not None else None, metrics=_loads(metrics, {}),
+            reports=self._reports.get(number, {}), started_at=started, finished_at=finished,
+            heartbeat_at=hb, worker_id=worker, error=error, user_attrs=_loads(ua, {}),
+            system_attrs=_loads(sa, {}), id=tid, attempt=int(attempt),
+        )
+
+    def _get(self, i: int) -> Any:
+        x = self._items[i]
+        if type(x) is int:
+            x = self._items[i] = self._decode(x)
+        return x
+
+    @overload
+    def __getitem__(self, i: int) -> Trial: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[Trial]: ...
+    def __getitem__(self, i: int | slice) -> Any:
+        if isinstance(i, slice):
+            return [self._get(j) for j in range(*i.indices(len(self._items)))]
+        return self._get(i)
+
+    def __setitem__(self, i: Any, value: Any) -> None:
+        self._items[i] = value
+
+    def __delitem__(self, i: Any) -> None:
+        del self._items[i]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def insert(self, i: int, value: Any) -> None:
+        self._items.insert(i, value)
+
+    def extend(self, values: Iterable[Any]) -> None:
+        self._items.extend(values)
+
+    def __iter__(self) -> Iterator[Any]:
+        for i in range(len(self._items)):
+            yield self._get(i)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, (list, LazyTrials)):
+            return NotImplemented
+        return list(self) == list(other)
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        decoded = sum(1 for x in self._items if type(x) is not int)
+        return f"LazyTrials({len(self._items)} trials, {decoded} decoded)"
+
