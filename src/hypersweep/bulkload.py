@@ -66,10 +66,24 @@ def _column_ok(param: Any, col: list[Any]) -> np.ndarray | None:
     return None
 
 
+_CHUNK = 8192  # rows decoded at once: bounds the transient dicts, not the result
+
+
 def encode_param_texts(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """``(X, valid)`` for stored parameters texts: the same rows and validity that
     encoding each trial's validated parameters gives (a row that no longer fits the space
-    is ``NaN`` and invalid), vectorized for spaces of plain floats."""
+    is ``NaN`` and invalid), vectorized for spaces of plain floats. The texts are decoded
+    a chunk at a time, so the transient memory does not grow with the study."""
+    n = len(texts)
+    X = np.full((n, space.dim), np.nan)
+    valid = np.zeros(n, dtype=bool)
+    for start in range(0, n, _CHUNK):
+        X[start:start + _CHUNK], valid[start:start + _CHUNK] = _encode_chunk(
+            space, texts[start:start + _CHUNK])
+    return X, valid
+
+
+def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     n = len(texts)
     X = np.full((n, space.dim), np.nan)
     valid = np.zeros(n, dtype=bool)
@@ -120,6 +134,12 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
     for i, t in enumerate(texts):
         if t is None:
             continue
+        if n_objectives == 1 and t[0] == "[" and t[-1] == "]" and "," not in t:
+            try:  # "[0.25]": the common case, without a JSON decode
+                Y[i, 0] = float(t[1:-1])
+                continue
+            except ValueError:
+                pass
         v = json.loads(t)
         if v is not None and len(v) == n_objectives:
             Y[i] = v

@@ -497,7 +497,9 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(parts)
 
 
-def _print_best(study: _View, trial: Trial | None, label: str = "best: ") -> None:
+def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: ") -> None:
+    if not isinstance(study, _View):
+        study = _View.of_study(study)
     metrics = [o.metric for o in study.objectives]
     if trial is None:
         _out(f"{label}no completed trial yet")
@@ -670,7 +672,7 @@ def _summary(study: Study, runner: Any, before: int) -> None:
     _out(f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
          f"in this run, {fmt_duration(runner.elapsed)}")
     if len(study.objectives) == 1:
-        _print_best(_View.of_study(study), study.best_trial)
+        _print_best(study, study.best_trial)
     else:
         front = study.best_trials
         _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")

@@ -223,6 +223,7 @@ class Study:
         # after a bulk load without reports: reports with seq <= this are not in the cache
         self._reports_until: int | None = None
         self._loaded_n = 0
+        self._completed: set[int] = set()  # trials whose reports _complete read
 
     def outside_space(self) -> list[int]:
         """Numbers of the trials whose parameters do not fit the current space (trials
@@ -241,9 +242,8 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
-        if self._watermark == 0 and self._history.n == 0:
-            self._bulk_load()  # the first sync: columns in bulk, then incremental from there
-            return
+        if self._watermark == 0 and self._history.n == 0 and self._bulk_load():
+            return  # the first sync read columns in bulk; incremental from here
         res = self.storage.sync(self._id, self._watermark)
         self._attrs = res.attrs
         if not res.trials and not res.reports:
@@ -264,11 +264,14 @@ class Study:
         self._history.update(merged.values())
         self._watermark = res.watermark
 
-    def _bulk_load(self) -> None:
+    def _bulk_load(self) -> bool:
         """Read every trial as columns (reports only when the policy or sampler reads
-        them) into the empty history; see :mod:`hypersweep.bulkload`."""
+        them) into the empty history (see :mod:`hypersweep.bulkload`); ``False`` when
+        the storage has no bulk path."""
         need = self.policy is not None or self.sampler.uses_reports
         cols = self.storage.load_history(self._id, reports=need)
+        if cols is None:
+            return False
         self._attrs = cols.attrs
         reps = None if cols.reports is None else group_reports(
             (r.number, r.step, r.metrics) for r in cols.reports)
@@ -276,6 +279,7 @@ class Study:
         self._loaded_n = self._history.n
         self._reports_until = cols.watermark if reps is None and cols.numbers else None
         self._watermark = cols.watermark
+        return True
 
     def _load_reports(self) -> None:
         """Add the reports a bulk load left out (older than any the cache holds)."""
@@ -293,8 +297,10 @@ class Study:
 
     def _complete(self, t: Trial) -> Trial:
         """``t`` with all its reports (one read when a bulk load left them out)."""
-        if self._reports_until is None or t.number >= self._loaded_n:
+        if self._reports_until is None or t.number >= self._loaded_n or (
+                t.number in self._completed):
             return t
+        self._completed.add(t.number)
         full = self.storage.get_trial(self._id, t.number)
         reps = dict(full.reports)
         for step, m in t.reports.items():

@@ -31,7 +31,6 @@ Contract (every backend; run by :mod:`hypersweep.testing.storage`):
 from __future__ import annotations
 
 import abc
-import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -337,23 +336,14 @@ class Storage(abc.ABC):
         for t in self.get_trials(study_id):
             yield t if reports else t.with_(reports={})
 
-    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
+    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns | None:
         """Every trial as columns of stored texts, plus the reports when asked (see
-        :class:`HistoryColumns`); what a process opening a study for asking reads.
+        :class:`HistoryColumns`): what a process opening a study for asking reads.
 
-        A backend may return the reports even when not asked; when it leaves them out
-        (``reports=None``) it implements :meth:`reports_until`."""
-        res = self.sync(study_id, 0)
-        ts = sorted(res.trials, key=lambda t: t.number)
-        return HistoryColumns(
-            numbers=[t.number for t in ts], states=[t.state.value for t in ts],
-            params=[_dumps(t.params) for t in ts],
-            values=[None if t.values is None else _dumps(list(t.values)) for t in ts],
-            rest=[(t.id, _dumps(t.metrics), t.started_at, t.finished_at, t.heartbeat_at,
-                   t.worker_id, t.error, _dumps(t.user_attrs), _dumps(t.system_attrs))
-                  for t in ts],
-            watermark=res.watermark, attrs=res.attrs, reports=list(res.reports),
-        )
+        Optional: ``None`` (the default) means the backend has no bulk path, and a study
+        then syncs from watermark 0 instead. A backend that returns ``reports=None``
+        implements :meth:`reports_until`."""
+        return None
 
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         """The report rows with sequence numbers up to ``watermark``, in sequence order
@@ -375,10 +365,6 @@ class Storage(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def _dumps(x: Any) -> str:
-    return json.dumps(x, separators=(",", ":"), allow_nan=True)
 
 
 def best_of(done: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:

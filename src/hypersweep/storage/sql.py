@@ -1198,7 +1198,8 @@ class SQLStorage(Storage):
                     trials.c.id, trials.c.metrics, trials.c.started_at, trials.c.finished_at,
                     trials.c.heartbeat_at, trials.c.worker_id, trials.c.error,
                     trials.c.user_attrs, trials.c.system_attrs, trials.c.attempt,
-                ).where(trials.c.study_id == study_id).order_by(trials.c.number)))
+                ).where(trials.c.study_id == study_id).order_by(trials.c.number)
+                    .execution_options(yield_per=5000)))
                 reps = None
                 if reports:
                     reps = [Report(r.number, r.step, json.loads(r.metrics)) for r in
@@ -1238,7 +1239,7 @@ def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], l
     rest: list[tuple[Any, ...]] = []
     seen: dict[Any, Any] = {}
     share = seen.setdefault
-    for r in result:
+    for r in (row for part in result.partitions() for row in part):
         numbers.append(r[0])
         states.append(share(r[1], r[1]))
         params.append(r[2])
