@@ -383,31 +383,27 @@ print(f"INPROC {time.perf_counter() - t0:.4f}")
 
 
 def run_fresh(argv: list[str], timeout: float) -> dict[str, Any]:
-    """Run ``argv`` in a fresh process: wall seconds, peak RSS (MB), exit status."""
+    """Run ``argv`` in a fresh process: wall seconds, CPU seconds (user + system), peak
+    RSS (MB), exit status. GNU time is the child's parent: a child forked from this
+    (larger) process would report this process's RSS as its peak."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    deadline = t0 + timeout
-    while True:
-        pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-        if pid:
-            break
-        if time.perf_counter() > deadline:
-            proc.kill()
-            _, status, usage = os.wait4(proc.pid, 0)
-            return {"wall_s": None, "timeout_s": timeout, "rss_mb": usage.ru_maxrss / 1024}
-        time.sleep(0.005)
+    try:
+        proc = subprocess.run(["/usr/bin/time", "-f", "HSMEASURE %M %U %S", *argv],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return {"wall_s": None, "timeout_s": timeout}
     wall = time.perf_counter() - t0
-    out = proc.stdout.read().decode() if proc.stdout else ""
-    err = proc.stderr.read().decode() if proc.stderr else ""
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    res: dict[str, Any] = {"wall_s": round(wall, 4),
-                           "cpu_s": round(usage.ru_utime + usage.ru_stime, 3),
-                           "rss_mb": round(usage.ru_maxrss / 1024, 1), "rc": proc.returncode}
-    for line in out.splitlines():
+    lines = proc.stderr.strip().splitlines()
+    mark = next((ln for ln in reversed(lines) if ln.startswith("HSMEASURE ")), None)
+    res: dict[str, Any] = {"wall_s": round(wall, 4), "rc": proc.returncode}
+    if mark is not None:
+        kb, user, sys_ = mark.split()[1:]
+        res.update(cpu_s=round(float(user) + float(sys_), 3), rss_mb=round(int(kb) / 1024, 1))
+    for line in proc.stdout.splitlines():
         if line.startswith("INPROC "):
             res["inproc_s"] = float(line.split()[1])
     if proc.returncode:
-        res["stderr"] = err.strip().splitlines()[-1:] if err.strip() else []
+        res["stderr"] = [ln for ln in lines if not ln.startswith("HSMEASURE ")][-1:]
     return res
 
 

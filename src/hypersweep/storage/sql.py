@@ -1193,13 +1193,12 @@ class SQLStorage(Storage):
                                     .where(studies.c.id == study_id)).first()
                 if head is None:
                     raise StudyNotFound(f"no study with id {study_id}")
-                cols = _columns(conn.execute(sa.select(
+                cols = _columns(self._raw_rows(conn, sa.select(
                     trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
                     trials.c.id, trials.c.metrics, trials.c.started_at, trials.c.finished_at,
                     trials.c.heartbeat_at, trials.c.worker_id, trials.c.error,
                     trials.c.user_attrs, trials.c.system_attrs, trials.c.attempt,
-                ).where(trials.c.study_id == study_id).order_by(trials.c.number)
-                    .execution_options(yield_per=5000)))
+                ).where(trials.c.study_id == study_id).order_by(trials.c.number)))
                 reps = None
                 if reports:
                     reps = [Report(r.number, r.step, json.loads(r.metrics)) for r in
@@ -1210,6 +1209,31 @@ class SQLStorage(Storage):
                                   attrs=_loads(head.attrs, {}), reports=reps)
 
         return self._read(run)
+
+    def _raw_rows(
+        self, conn: Connection, stmt: Any, batch: int = 5000,
+    ) -> Iterator[tuple[Any, ...]]:
+        """The rows of ``stmt`` as plain tuples straight from the driver, ``batch`` at a
+        time (a server-side cursor on PostgreSQL; the caller holds a transaction): a
+        bulk read of 100k rows then skips SQLAlchemy's per-row work."""
+        compiled = stmt.compile(dialect=self._engine.dialect)
+        dbapi: Any = conn.connection.dbapi_connection
+        if self.dialect == "postgresql":
+            cur = dbapi.cursor(name=f"hs_bulk_{os.getpid()}_{threading.get_ident()}")
+            cur.itersize = batch
+            params: Any = compiled.params
+        else:
+            cur = dbapi.cursor()
+            params = tuple(compiled.params[k] for k in (compiled.positiontup or ()))
+        try:
+            cur.execute(compiled.string, params)
+            while True:
+                rows = cur.fetchmany(batch)
+                if not rows:
+                    return
+                yield from rows
+        finally:
+            cur.close()
 
     def _reports_query(self, study_id: int, until: int) -> Any:
         return (sa.select(reports.c.number, reports.c.step, reports.c.metrics)
@@ -1239,7 +1263,7 @@ def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], l
     rest: list[tuple[Any, ...]] = []
     seen: dict[Any, Any] = {}
     share = seen.setdefault
-    for r in (row for part in result.partitions() for row in part):
+    for r in result:
         numbers.append(r[0])
         states.append(share(r[1], r[1]))
         params.append(r[2])
