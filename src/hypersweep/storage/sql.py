@@ -1093,11 +1093,9 @@ class SQLStorage(Storage):
             order = v0 if objs[0].goal == "minimize" else sa.desc(v0)
 
             def best(conn: Connection) -> Any:
-                top = conn.execute(sa.select(v0).where(done).order_by(order).limit(1)).first()
-                if top is None or top[0] is None:
-                    return None
-                return conn.execute(sa.select(*_TRIAL_COLS).where(
-                    done, v0 == top[0]).order_by(trials.c.number).limit(1)).first()
+                # one ordered read of ix_hs_trials_best; ties (equal values) sort by number
+                return conn.execute(sa.select(*_TRIAL_COLS).where(done)
+                                    .order_by(order, trials.c.number).limit(1)).first()
 
             row = self._read(best)
             return [] if row is None else [_row_to_trial(row)]

@@ -293,6 +293,15 @@ class StorageContract:
                  if x is not None]
         assert storage.last_activity(sid) == max(times)
 
+    @pytest.mark.parametrize("goal", ["minimize", "maximize"])
+    def test_best_ties_go_to_the_lower_number(self, storage: Storage, goal: str) -> None:
+        sid = storage.create_study(f"ties-{goal}", (Objective("loss", goal),), None).id
+        made = [storage.create_trial(sid, {"x": i}) for i in range(4)]
+        best = 1.0 if goal == "minimize" else 3.0
+        for t, v in zip(reversed(made), [best, 2.0, best, best]):  # 3, 1, 0 tie; 3 first
+            storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[v])
+        assert [t.number for t in storage.best_trials(sid)] == [0]
+
     def test_best_without_finished_values_is_empty(self, storage: Storage, sid: int) -> None:
         assert storage.best_trials(sid) == [] and storage.last_activity(sid) is None
         t = storage.create_trial(sid, {"x": 0.1})
