@@ -472,6 +472,41 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+OPS = [("open_ask_tpe", "open + first ask (tpe)", "load_study + ask (TPESampler)"),
+       ("status", "`hypersweep status`", None),
+       ("best", "`hypersweep best`", "`optuna best-trial`"),
+       ("ls", "`hypersweep ls`", "`optuna studies`"),
+       ("export_csv", "`hypersweep export --csv`", "trials_dataframe().to_csv")]
+
+
+def markdown(results: list[dict[str, Any]], backend: str) -> str:
+    """A markdown table of one backend's results: CPU s / wall s / peak RSS per size, and
+    the CPU-time ratio of each size to the smallest."""
+    rs = sorted((r for r in results if r["backend"] == backend), key=lambda r: r["trials"])
+    sizes = sorted({r["trials"] for r in rs})
+    head = ["operation", "library", *[f"{n:,}" for n in sizes],
+            *[f"{n // 1000}k / {sizes[0] // 1000}k" for n in sizes[1:]]]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for key, hs_label, op_label in OPS:
+        for lib, label in (("hypersweep", hs_label), ("optuna", op_label)):
+            if label is None:
+                continue
+            cells, cpu = [], []
+            for n in sizes:
+                m = next((r[lib].get(key) for r in rs if r["trials"] == n and r[lib]), None)
+                if not m or m.get("wall_s") is None:
+                    cells.append("-")
+                    cpu.append(None)
+                    continue
+                cells.append(f"{m['cpu_s']:.2f} / {m['wall_s']:.1f} s, {m['rss_mb']:.0f} MB")
+                cpu.append(m["cpu_s"])
+            ratios = [f"{c / cpu[0]:.2f}x" if c is not None and cpu[0] else "-"
+                      for c in cpu[1:]]
+            if any(c != "-" for c in cells):
+                lines.append(f"| {label} | {lib} | " + " | ".join(cells + ratios) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000,100000")
@@ -488,8 +523,16 @@ def main() -> None:
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--only", choices=("hypersweep", "optuna"), help="build one library's")
     ap.add_argument("--drop", action="store_true", help="drop the PostgreSQL databases")
+    ap.add_argument("--markdown", nargs="+", metavar="JSON",
+                    help="print markdown tables of earlier results files and exit")
     ap.add_argument("--out", default=str(HERE / "results" / "large.json"))
     args = ap.parse_args()
+    if args.markdown:
+        results = [r for f in args.markdown for r in json.loads(Path(f).read_text())["results"]]
+        for backend in ("sqlite", "postgres"):
+            if any(r["backend"] == backend for r in results):
+                print(f"\n{backend}:\n\n{markdown(results, backend)}")
+        return
     if args.drop:
         for suffix in ("_hs", "_optuna"):
             pg_drop(args.pg_url, args.pg_db + suffix)

@@ -319,6 +319,7 @@ class SQLStorage(Storage):
             self._check_schema_read_only()
         else:
             self._init_schema()
+            self._ensure_read_indexes()
         if self._db_path is not None and not read_only:
             try:
                 st = os.stat(self._db_path)
@@ -447,7 +448,6 @@ class SQLStorage(Storage):
             if self.dialect == "postgresql":
                 conn.exec_driver_sql("SELECT pg_advisory_xact_lock(827364519)")
             metadata.create_all(conn, checkfirst=True)
-            self._read_indexes(conn)
             v = conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
             if v is None:
                 conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
@@ -484,6 +484,28 @@ class SQLStorage(Storage):
 
     def _value0(self) -> Any:
         return sa.literal_column(self._value0_sql(), sa.Double)
+
+    _READ_INDEXES = ("ix_hs_trials_best", "ix_hs_trials_study_state_number")
+
+    def _ensure_read_indexes(self) -> None:
+        """Create the aggregate reads' indexes if they are missing (a read first, so an
+        up-to-date database takes no write lock). A database this process cannot write
+        (read-only) stays readable: the reads then run without them, only slower."""
+        names = ", ".join(f"'{n}'" for n in self._READ_INDEXES)
+        if self.dialect == "postgresql":
+            q = sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                        f"AND indexname IN ({names})")
+        else:
+            q = sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
+                        f"AND name IN ({names})")
+        try:
+            have = {r[0] for r in self._read(lambda c: c.execute(q).all())}
+            if have != set(self._READ_INDEXES):
+                self._write(self._read_indexes)
+        except StorageError as e:
+            import logging
+
+            logging.getLogger("hypersweep").debug("storage: read indexes not created: %s", e)
 
     def _read_indexes(self, conn: Connection) -> None:
         """Indexes behind the aggregate reads; created idempotently (no schema change)."""
