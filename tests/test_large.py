@@ -90,7 +90,8 @@ def test_rows_that_no_longer_fit_an_edited_space_are_invalid(url: str) -> None:
         writer.tell(writer.ask(), 1.0)
     storage = writer.storage if url == "memory" else open_storage(url)
     narrower = {"a": hs.Float(0, 0.5), "b": hs.Float(-1, 1)}
-    reader = hs.Study("edit", space=narrower, storage=storage, sampler="random")
+    reader = hs.Study("edit", space=narrower, storage=storage, sampler="random",
+                      extend_space=True)
     reader.sync()
     slow = History(reader.space, reader.objectives)
     slow.update(storage.get_trials(reader._id))

@@ -441,16 +441,22 @@ class _View:
     objectives: tuple[Objective, ...]
     attrs: Mapping[str, Any]
     trial: Callable[[int], Trial]
+    outside_space: Callable[[], list[int]]
 
     @classmethod
     def of_record(cls, storage: Storage, rec: StudyRecord) -> _View:
+        def outside() -> list[int]:  # trials from an earlier space: reads the history
+            from hypersweep.study import Study
+
+            return Study.load(rec.name, storage=storage).outside_space()
+
         return cls(rec.name, rec.objectives, rec.attrs,
-                   lambda number: storage.get_trial(rec.id, number))
+                   lambda number: storage.get_trial(rec.id, number), outside)
 
     @classmethod
     def of_study(cls, study: Study) -> _View:
         return cls(study.name, study.objectives, study.attrs,
-                   lambda number: study.trials()[number])
+                   lambda number: study.trials()[number], study.outside_space)
 
 
 # ======================================================================================
@@ -678,7 +684,7 @@ def _summary(study: Study, runner: Any, before: int) -> None:
         _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
 
 
-def _status(storage: Storage, rec: StudyRecord) -> dict[str, Any]:
+def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
     from hypersweep.trial import TrialState
@@ -693,6 +699,7 @@ def _status(storage: Storage, rec: StudyRecord) -> dict[str, Any]:
         best = storage.best_trials(rec.id)
         out["best"] = None if not best else {"number": best[0].number,
                                              "value": best[0].value, "params": best[0].params}
+    out["outside_space"] = len(outside)  # from an earlier space
     out["stop_reason"] = rec.attrs.get("stop_reason")
     return out
 
@@ -703,7 +710,11 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     name, url = _target(args)
     storage, rec = _open_record(name, url)
-    summary = _status(storage, rec)
+    # trials from an earlier search space: this one figure reads the history (bulk columns)
+    from hypersweep.study import Study
+
+    outside = Study.load(rec.name, storage=storage).outside_space()
+    summary = _status(storage, rec, outside)
     if args.json:
         summary["storage"] = url
         _out(json.dumps(summary, indent=2, default=str))
@@ -712,10 +723,6 @@ def cmd_status(args: argparse.Namespace) -> int:
     _out(f"study:     {rec.name}  ({url})")
     _out(f"objective: {objs}")
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
-    # trials from an earlier search space: this one note reads the history (bulk columns)
-    from hypersweep.study import Study
-
-    outside = Study.load(rec.name, storage=storage).outside_space()
     if len(rec.objectives) == 1:
         b = summary["best"]
         if b is None:
