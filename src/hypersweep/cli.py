@@ -446,9 +446,7 @@ class _View:
     @classmethod
     def of_record(cls, storage: Storage, rec: StudyRecord) -> _View:
         def outside() -> list[int]:  # trials from an earlier space: reads the history
-            from hypersweep.study import Study
-
-            return Study.load(rec.name, storage=storage).outside_space()
+            return _outside_space(storage, rec)
 
         return cls(rec.name, rec.objectives, rec.attrs,
                    lambda number: storage.get_trial(rec.id, number), outside)
@@ -684,6 +682,16 @@ def _summary(study: Study, runner: Any, before: int) -> None:
         _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
 
 
+def _outside_space(storage: Storage, rec: StudyRecord) -> list[int]:
+    """Trials from an earlier search space. Only a study whose space was extended can hold
+    any, and only then is the history read (bulk columns): the other commands stay flat."""
+    if not rec.attrs.get("space_extended"):
+        return []
+    from hypersweep.study import Study
+
+    return Study.load(rec.name, storage=storage).outside_space()
+
+
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
@@ -710,10 +718,7 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     name, url = _target(args)
     storage, rec = _open_record(name, url)
-    # trials from an earlier search space: this one figure reads the history (bulk columns)
-    from hypersweep.study import Study
-
-    outside = Study.load(rec.name, storage=storage).outside_space()
+    outside = _outside_space(storage, rec)
     summary = _status(storage, rec, outside)
     if args.json:
         summary["storage"] = url

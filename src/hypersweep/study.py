@@ -204,7 +204,10 @@ class Study:
                 log.warning("study %r: search space extended (%s); earlier trials that do "
                             "not fit it stay in the study but not in the sampler's model",
                             name, _space_diff(rec.space, spec))
-            if rec.space is None or _canon(rec.space) != _canon(spec):
+                # marks the study, so readers look for trials outside its space only then
+                rec = self.storage.update_study(rec.id, space=spec,
+                                                attrs={"space_extended": True})
+            elif rec.space is None:
                 rec = self.storage.update_study(rec.id, space=spec)
         self._record = rec
         self._id = rec.id
