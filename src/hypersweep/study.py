@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
+from hypersweep.constraints import Constraint, constraint_values, parse_constraints
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
@@ -125,6 +126,9 @@ class Study:
             seed if it has one, else the seed stored with the study (drawn at random
             once, when the study is created). A sampler passed in is never changed; one
             without a seed of its own uses this one.
+        constraints: metrics with bounds, ``[{"metric": "gpu_mem_gb", "max": 16}, ...]``
+            (see :mod:`hypersweep.constraints`); stored with the study, so ``None`` keeps
+            the stored ones. A trial that violates one is infeasible: kept, never best.
 
     Example:
         >>> import hypersweep as hs
@@ -147,6 +151,7 @@ class Study:
         policy: Policy | str | Mapping[str, Any] | None = None,
         storage: Storage | str | None = None,
         seed: int | None = None,
+        constraints: Sequence[Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise SpecError(
@@ -200,10 +205,43 @@ class Study:
             self.policy.bind(self.objectives)
         #: the effective study seed: the one given, else the sampler's, else the stored one
         self.seed: int = _study_seed(seed, self.sampler.seed, rec)
-        self._history = History(self.space, self.objectives, seed=self.seed)
         self._repeats = Repeats(self.space)
-        self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
+        self.constraints: tuple[Constraint, ...] = parse_constraints(
+            self._attrs.get("constraints") if constraints is None else constraints,
+            objectives=self.objectives,
+        )
+        if constraints is not None and self._stored_constraints() != [
+            c.to_dict() for c in self.constraints
+        ]:
+            self._set_attrs(constraints=[c.to_dict() for c in self.constraints])
+        self._history = History(self.space, self.objectives, seed=self.seed,
+                                constraints=self.constraints)
+        self._watermark = 0
+
+    def _stored_constraints(self) -> list[dict[str, Any]]:
+        return list(self._attrs.get("constraints") or [])
+
+    def set_constraints(self, constraints: Sequence[Any] | None) -> None:
+        """Replace the study's constraints (stored; every trial's feasibility is re-read)."""
+        new = parse_constraints(constraints, objectives=self.objectives)
+        if [c.to_dict() for c in new] != self._stored_constraints():
+            self._set_attrs(constraints=[c.to_dict() for c in new])
+        if new != self.constraints:
+            self.constraints = new
+            self._history = History(self.space, self.objectives, seed=self.seed,
+                                    constraints=new)
+            self._watermark = 0
+            self.sync()
+
+    def feasible(self, trial: Trial) -> bool:
+        """Whether a finished trial with values meets every constraint."""
+        if trial.values is None:
+            return False
+        if not self.constraints:
+            return True
+        vals = constraint_values(trial, self.constraints)
+        return all(v <= 0 for v in vals)  # NaN (missing metric) is not <= 0
 
     @classmethod
     def load(cls, name: str, storage: Storage | str | None = None) -> Study:
@@ -523,6 +561,7 @@ class Study:
         if h.n == 0:
             return None
         ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        ok &= h.feasible
         if not ok.any():
             return None
         y = np.where(ok, h.Y[:, 0], np.inf)
@@ -530,7 +569,8 @@ class Study:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The best COMPLETED or STOPPED trial (single objective); ties go to the earlier."""
+        """The best feasible COMPLETED or STOPPED trial (single objective); ties go to the
+        earlier."""
         i = self._best_index()
         return None if i is None else self._history.trials[i]
 
@@ -546,12 +586,14 @@ class Study:
 
     @property
     def best_trials(self) -> list[Trial]:
-        """The Pareto front over every objective (also works with one objective)."""
+        """The Pareto front of the feasible trials over every objective (also works with
+        one objective)."""
         from hypersweep.analysis.pareto import pareto_mask
 
         self.sync()
         h = self._history
         ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
+        ok &= h.feasible
         idx = np.nonzero(ok)[0]
         if idx.size == 0:
             return []
@@ -571,6 +613,8 @@ class Study:
             for k, v in t.metrics.items():
                 if k not in metric_names:
                     row[f"metrics.{k}"] = v
+            if self.constraints:
+                row["feasible"] = self.feasible(t) if t.values is not None else None
             row["started_at"] = t.started_at
             row["finished_at"] = t.finished_at
             row["duration"] = t.duration
@@ -622,6 +666,12 @@ class Study:
             b = self.best_trial
             out["best"] = None if b is None else {"number": b.number, "value": b.value,
                                                    "params": b.params}
+        if self.constraints:
+            h = self._history
+            done = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+            out["feasible"] = int((done & h.feasible).sum())
+            out["infeasible"] = int((done & ~h.feasible).sum())
         out["stop_reason"] = self._attrs.get("stop_reason")
         return out
 
@@ -647,6 +697,7 @@ class Study:
         retries: int = 1,
         retry_on: Sequence[str] = (),
         max_failures: int = 3,
+        constraints: Sequence[Any] | None = None,
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -681,6 +732,7 @@ class Study:
                 exception, a NaN value).
             max_failures: stop when the first this many trials of the call all fail with
                 the same error (0: never).
+            constraints: replace the study's constraints first (see the constructor).
 
         Returns:
             The best trial (single objective), else ``None``.
@@ -691,6 +743,8 @@ class Study:
         from hypersweep.execution.function import FunctionExecutor
         from hypersweep.execution.runner import Limits, Runner
 
+        if constraints is not None:
+            self.set_constraints(constraints)
         limits = Limits(
             max_trials=max_trials, max_concurrent=max_concurrent, timeout=timeout,
             trial_timeout=trial_timeout, max_steps=max_steps, target=target, patience=patience,

@@ -263,6 +263,7 @@ class Runner:
             return
         h = self.study.history
         ok = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y[:, 0])
+        ok &= h.feasible  # infeasible trials never reach the target or reset patience
         if not ok.any():
             return
         y = np.where(ok, h.Y[:, 0], np.inf)

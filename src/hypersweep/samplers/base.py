@@ -24,11 +24,17 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["History", "Proposal", "Sampler"]
+__all__ = ["RESOLUTION", "History", "Proposal", "Sampler", "near_any"]
+
+#: Two unit-cube encodings closer than this in every column (after snapping ints, steps and
+#: choices to their bins) are the same configuration for the "never re-propose a failed
+#: configuration" rule.
+RESOLUTION = 1e-6
 
 _STATE_CODES = {s: i for i, s in enumerate(TrialState)}
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = (_STATE_CODES[s] for s in TrialState)
@@ -59,6 +65,8 @@ class History:
     * ``Y``: ``(n, M)`` objective values signed so that lower is better (``NaN`` when the
       trial has no value).
     * ``state``: state codes (see :data:`QUEUED` ... :data:`FAILED`).
+    * ``C``: ``(n, K)`` violation of each of the study's ``constraints`` (``> 0``:
+      violated, ``<= 0``: met; ``NaN`` when the trial did not report the metric).
     * ``trials``: the latest snapshot of each trial.
 
     ``version`` increases on every change, so a sampler may cache derived data.
@@ -68,11 +76,13 @@ class History:
     """
 
     def __init__(
-        self, space: Space, objectives: Sequence[Objective], seed: int | None = None
+        self, space: Space, objectives: Sequence[Objective], seed: int | None = None,
+        constraints: Sequence[Any] = (),
     ) -> None:
         self.space = space
         self.seed = seed
         self.objectives = tuple(objectives)
+        self.constraints = tuple(constraints)
         self._signs = np.array([o.sign for o in self.objectives], dtype=float)
         self.n = 0
         cap = 64
@@ -80,6 +90,7 @@ class History:
         self._Y = np.full((cap, len(self.objectives)), np.nan)
         self._state = np.zeros(cap, dtype=np.int8)
         self._valid = np.zeros(cap, dtype=bool)
+        self._C = np.full((cap, len(self.constraints)), np.nan)
         self.trials: list[Trial] = []
         self.version = 0
 
@@ -99,6 +110,27 @@ class History:
     @property
     def valid(self) -> np.ndarray:
         return self._valid[: self.n]
+
+    @property
+    def C(self) -> np.ndarray:
+        return self._C[: self.n]
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """Rows that meet every constraint (every row when the study has none).
+
+        A row with a missing constraint metric is infeasible; rows without values
+        (RUNNING, FAILED) are "feasible" here: combine with the state you need.
+        """
+        if not self.constraints:
+            return np.ones(self.n, dtype=bool)
+        has_value = ~np.isnan(self.Y).any(axis=1)
+        met = (self.C <= 0).all(axis=1)  # NaN <= 0 is False: a missing metric violates
+        return ~has_value | met
+
+    def failed(self) -> np.ndarray:
+        """``X`` of FAILED rows: configurations that crashed (never to be proposed again)."""
+        return self.X[self.mask(TrialState.FAILED)]
 
     def mask(self, *states: TrialState) -> np.ndarray:
         """Boolean mask of valid rows in any of ``states``."""
@@ -140,6 +172,7 @@ class History:
         self._Y = grow(self._Y, np.nan)
         self._state = grow(self._state, 0)
         self._valid = grow(self._valid, False)
+        self._C = grow(self._C, np.nan)
 
     def update(self, trials: Iterable[Trial]) -> None:
         """Merge changed trial snapshots (new ones are encoded once, in one batch)."""
@@ -159,6 +192,8 @@ class History:
                 self._Y[t.number] = np.asarray(t.values, dtype=float) * self._signs
             else:
                 self._Y[t.number] = np.nan
+            if self.constraints:
+                self._C[t.number] = constraint_values(t, self.constraints)
         if new:
             self._encode(new)
         self.version += 1
@@ -189,6 +224,26 @@ class History:
         if known:
             self._encode(known)
         self.version += 1
+
+
+def near_any(rows: np.ndarray, U: np.ndarray, tol: float = RESOLUTION) -> np.ndarray:
+    """For each row of ``U``, whether some row of ``rows`` encodes the same configuration.
+
+    Both are unit-cube encodings as the space makes them (``Space.encode_many`` of decoded
+    params: ints, steps and choices at their bin centres, ``NaN`` where inactive); two rows
+    match when every column is within ``tol`` or inactive in both.
+    """
+    U = np.atleast_2d(U)
+    out = np.zeros(U.shape[0], dtype=bool)
+    if rows.shape[0] == 0 or U.shape[0] == 0:
+        return out
+    for s in range(0, U.shape[0], 256):
+        blk = U[s : s + 256]
+        diff = np.abs(blk[:, None, :] - rows[None, :, :])
+        both_nan = np.isnan(blk)[:, None, :] & np.isnan(rows)[None, :, :]
+        same = (diff <= tol) | both_nan
+        out[s : s + 256] = same.all(axis=2).any(axis=1)
+    return out
 
 
 class Sampler(abc.ABC):
