@@ -29,7 +29,7 @@ from hypersweep.errors import SpaceError
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["RESOLUTION", "History", "Proposal", "Sampler", "near_any"]
+__all__ = ["RESOLUTION", "History", "Proposal", "Sampler", "looks_failed", "near_any"]
 
 #: Two unit-cube encodings closer than this in every column (after snapping ints, steps and
 #: choices to their bins) are the same configuration for the "never re-propose a failed
@@ -244,6 +244,24 @@ def near_any(rows: np.ndarray, U: np.ndarray, tol: float = RESOLUTION) -> np.nda
         same = (diff <= tol) | both_nan
         out[s : s + 256] = same.all(axis=2).any(axis=1)
     return out
+
+
+def looks_failed(U: np.ndarray, failed: np.ndarray, completed: np.ndarray) -> np.ndarray:
+    """For each row of ``U``: it repeats a row of ``failed`` (:func:`near_any`), or its
+    nearest finished row (Euclidean distance in the unit cube, inactive columns at 0.5) is
+    a failed one rather than a row of ``completed`` (a nearest-neighbour classifier of the
+    failing regions). All three are unit-cube encodings as the space makes them."""
+    out = near_any(failed, U)
+    if failed.shape[0] == 0 or completed.shape[0] == 0:
+        return out
+    q = np.nan_to_num(U, nan=0.5)
+
+    def nearest(B: np.ndarray) -> np.ndarray:
+        B = np.nan_to_num(B, nan=0.5)
+        d = (q * q).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (q @ B.T)
+        return d.min(axis=1)  # type: ignore[no-any-return]
+
+    return out | (nearest(failed) < nearest(completed))
 
 
 class Sampler(abc.ABC):

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.anneal import anneal_rows, scores
+from hypersweep.samplers.anneal import anneal_rows, avoid_failures, scores
 from hypersweep.samplers.base import COMPLETED, FAILED, STOPPED, History, Proposal, Sampler
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
@@ -245,14 +245,27 @@ class CMAESSampler(Sampler):
         k = n - len(out)
         cols = self.cma_columns(space)
         X, Y = history.observed()
-        rows = anneal_rows(
-            space, X, scores(Y) if len(Y) else np.zeros(0), rng, k,
-            avg_best_rank=0.5, shrink=0.1, dim_power=0.0, columns=~cols,
-        )
+        sc = scores(Y) if len(Y) else np.zeros(0)
+
+        def anneal(m: int) -> np.ndarray:
+            return anneal_rows(space, X, sc, rng, m, avg_best_rank=0.5, shrink=0.1,
+                               dim_power=0.0, columns=~cols)
+
+        rows = anneal(k)
+        cma = None
         if cols.any():
             cma = self._fold(space, history, cols)
             cma.reseed_rng(int(rng.integers(2**31 - 1)))
             rows[:, cols] = np.array([cma.ask() for _ in range(k)])
+
+        def draw(m: int) -> np.ndarray:
+            more = anneal(m)
+            if cma is not None:
+                more[:, cols] = np.array([cma.ask() for _ in range(m)])
+            return more
+
+        # a draw next to a failure (or repeating one) is drawn again from the same state
+        rows = avoid_failures(space, history, rows, lambda mask: draw(int(mask.sum())))
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

@@ -73,7 +73,15 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import FAILED, RUNNING, History, Proposal, Sampler, near_any
+from hypersweep.samplers.base import (
+    FAILED,
+    RUNNING,
+    History,
+    Proposal,
+    Sampler,
+    looks_failed,
+    near_any,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Float, Int, Normal, Space
 
@@ -725,18 +733,19 @@ class TPESampler(Sampler):
             bad_idx = np.concatenate([bad_idx, running])
             w_bad = np.concatenate([w_bad, np.ones(running.size)])
         x_all = history.X
-        x_failed = x_all[failed]
+        # failed rows, and the observed rows they are told apart from
+        fails = (x_all[failed], x_all[obs_idx] if failed.size else x_all[:0])
         terms = self._constraint_terms(history, obs_idx) if history.constraints else []
         out = np.zeros((0, space.dim))
         for _ in range(n):
             if terms:
                 u = self._propose_constrained(
                     space, layout, x_all, (good_idx, w_good, bad_idx, w_bad, k / n_obs), terms,
-                    out, x_failed, rng,
+                    out, fails, rng,
                 )
             else:
                 u = self._propose_one(layout, x_all, good_idx, w_good, bad_idx, w_bad, out,
-                                      rng, x_failed)
+                                      rng, fails)
             out = np.concatenate([out, u[None, :]])
         return [Proposal(p) for p in space.decode_many(out)]
 
@@ -798,7 +807,7 @@ class TPESampler(Sampler):
         objective: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
         terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]],
         extra: np.ndarray,
-        x_failed: np.ndarray,
+        fails: tuple[np.ndarray, np.ndarray],
         rng: np.random.Generator,
     ) -> np.ndarray:
         """One proposal maximizing the c-TPE acquisition.
@@ -834,7 +843,7 @@ class TPESampler(Sampler):
                 pts = cand[np.ix_(rows, g.cols)]
                 r[rows] += lx.logpdf(pts) - gx.logpdf(pts)
             score -= np.logaddexp(math.log(gamma), math.log1p(-gamma) - r)
-        return self._best_unfailed(layout, cand, score, x_failed, rng, space)
+        return self._best_unfailed(layout, cand, score, fails, rng, space)
 
     def _draw(
         self, layout: _Layout, ls: list[_Parzen], c: int, rng: np.random.Generator
@@ -861,19 +870,27 @@ class TPESampler(Sampler):
         return np.flatnonzero(~np.isnan(par) & (code == g.option))
 
     def _best_unfailed(
-        self, layout: _Layout, cand: np.ndarray, score: np.ndarray, x_failed: np.ndarray,
-        rng: np.random.Generator, space: Space | None = None,
+        self, layout: _Layout, cand: np.ndarray, score: np.ndarray,
+        fails: tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
+        space: Space | None = None,
     ) -> np.ndarray:
-        """The best-scoring candidate that is not a configuration seen to fail.
+        """The best-scoring candidate that does not look like a failure.
 
-        When every candidate is one, uniform draws are tried (a space whose every
-        configuration failed gets its best candidate back)."""
+        A candidate looks like one when it repeats a failed configuration or its nearest
+        finished trial failed (:func:`~hypersweep.samplers.base.looks_failed`). If every
+        candidate is such, the best one that is not a failed configuration wins, else a
+        uniform draw that is not one (a space whose every configuration failed gets its
+        best candidate back)."""
+        x_failed, x_ok = fails
         if x_failed.shape[0] == 0:
             return cand[int(np.argmax(score))]  # type: ignore[no-any-return]
         space = space if space is not None else self._layout_space
         assert space is not None
         order = np.argsort(-score, kind="stable")
         snapped = space.encode_many(space.decode_many(cand[order]))
+        like = looks_failed(snapped, x_failed, x_ok)
+        if not like.all():
+            return cand[order[int(np.argmin(like))]]  # type: ignore[no-any-return]
         hit = near_any(x_failed, snapped)
         if not hit.all():
             return cand[order[int(np.argmin(hit))]]  # type: ignore[no-any-return]
@@ -935,10 +952,10 @@ class TPESampler(Sampler):
         w_bad: np.ndarray,
         extra: np.ndarray,
         rng: np.random.Generator,
-        x_failed: np.ndarray | None = None,
+        fails: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
         """One proposal: the best ``l / g`` among draws from ``l``, group by group (never a
-        configuration in ``x_failed``)."""
+        failed configuration of ``fails = (failed rows, observed rows)``)."""
         c = self.n_candidates
         cand = np.full((c, layout.dim), np.nan)
         score = np.zeros(c)
@@ -981,6 +998,6 @@ class TPESampler(Sampler):
             else:
                 cand[np.ix_(rows, g.cols)] = draws
                 score[rows] += lx.logpdf(draws) - gx.logpdf(draws)
-        if x_failed is None:
-            x_failed = np.zeros((0, layout.dim))
-        return self._best_unfailed(layout, cand, score, x_failed, rng)
+        if fails is None:
+            fails = (np.zeros((0, layout.dim)), np.zeros((0, layout.dim)))
+        return self._best_unfailed(layout, cand, score, fails, rng)
