@@ -16,7 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.base import History, Proposal, Sampler, looks_failed, near_any
+from hypersweep.samplers.base import (
+    History,
+    Proposal,
+    Sampler,
+    looks_failed,
+    near_any,
+    replace_failed,
+    unfailed_draws,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -128,7 +136,7 @@ def anneal_rows(
 
 def avoid_failures(
     space: Space, history: History, rows: np.ndarray,
-    redraw: Callable[[np.ndarray], np.ndarray], rounds: int = 10,
+    redraw: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator, rounds: int = 10,
 ) -> np.ndarray:
     """``rows`` with those that look like failures drawn again (up to ``rounds`` times).
 
@@ -150,10 +158,9 @@ def avoid_failures(
             break
         rows[bad] = redraw(bad)
     if bad.any():  # still a failed configuration: the last resort is a uniform draw
-        snapped = space.encode_many(space.decode_many(rows))
-        again = near_any(F, snapped)
-        rows[again] = np.asarray(space.encode_many(space.sample(
-            np.random.default_rng(int(history.n)), int(again.sum()))))
+        again = near_any(F, space.encode_many(space.decode_many(rows)))
+        if again.any():
+            rows[again] = unfailed_draws(space, F, rng, int(again.sum()))
     return rows
 
 
@@ -198,6 +205,7 @@ class AnnealSampler(Sampler):
     """
 
     name = "anneal"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -227,6 +235,7 @@ class AnnealSampler(Sampler):
         if history.n < self.n_startup:
             self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out
         X, Y = history.observed()
@@ -237,7 +246,7 @@ class AnnealSampler(Sampler):
                                shrink=self.shrink, dim_power=self.dim_power)
 
         rows = avoid_failures(space, history, draw(n - len(out)),
-                              lambda mask: draw(int(mask.sum())))
+                              lambda mask: draw(int(mask.sum())), rng)
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

@@ -29,7 +29,10 @@ from hypersweep.errors import SpaceError
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["RESOLUTION", "History", "Proposal", "Sampler", "looks_failed", "near_any"]
+__all__ = [
+    "RESOLUTION", "History", "Proposal", "Sampler", "looks_failed", "near_any",
+    "replace_failed", "unfailed_draws",
+]
 
 #: Two unit-cube encodings closer than this in every column (after snapping ints, steps and
 #: choices to their bins) are the same configuration for the "never re-propose a failed
@@ -237,12 +240,13 @@ def near_any(rows: np.ndarray, U: np.ndarray, tol: float = RESOLUTION) -> np.nda
     out = np.zeros(U.shape[0], dtype=bool)
     if rows.shape[0] == 0 or U.shape[0] == 0:
         return out
-    for s in range(0, U.shape[0], 256):
-        blk = U[s : s + 256]
+    step = max(1, 1_000_000 // max(rows.size, 1))  # bounded temporary arrays
+    for s in range(0, U.shape[0], step):
+        blk = U[s : s + step]
         diff = np.abs(blk[:, None, :] - rows[None, :, :])
         both_nan = np.isnan(blk)[:, None, :] & np.isnan(rows)[None, :, :]
         same = (diff <= tol) | both_nan
-        out[s : s + 256] = same.all(axis=2).any(axis=1)
+        out[s : s + step] = same.all(axis=2).any(axis=1)
     return out
 
 
@@ -264,6 +268,40 @@ def looks_failed(U: np.ndarray, failed: np.ndarray, completed: np.ndarray) -> np
     return out | (nearest(failed) < nearest(completed))
 
 
+def unfailed_draws(
+    space: Space, failed: np.ndarray, rng: np.random.Generator, k: int, tries: int = 20
+) -> np.ndarray:
+    """``k`` uniform draws (unit-cube encodings) that are not failed configurations; on a
+    space where nearly everything failed, the last tries' draws are returned as they are."""
+    out = np.asarray(space.encode_many(space.sample(rng, k)), dtype=float).reshape(k, -1)
+    for _ in range(tries):
+        bad = near_any(failed, out)
+        if not bad.any():
+            break
+        out[bad] = np.asarray(space.encode_many(space.sample(rng, int(bad.sum()))))
+    return out
+
+
+def replace_failed(
+    space: Space, history: History, proposals: list[Proposal], rng: np.random.Generator
+) -> list[Proposal]:
+    """``proposals`` with each one that repeats a FAILED configuration replaced by a
+    uniform draw that does not (used by the samplers' start-up points; a history without
+    failures returns the list untouched and consumes no randomness)."""
+    failed = history.failed()
+    if failed.shape[0] == 0 or not proposals or space.dim == 0:
+        return proposals
+    U = space.encode_many([p.params for p in proposals])
+    bad = np.flatnonzero(near_any(failed, U))
+    if bad.size == 0:
+        return proposals
+    new = space.decode_many(unfailed_draws(space, failed, rng, bad.size))
+    out = list(proposals)
+    for i, params in zip(bad, new):
+        out[i] = Proposal(params)
+    return out
+
+
 class Sampler(abc.ABC):
     """Proposes configurations. Subclasses implement :meth:`propose` only.
 
@@ -282,6 +320,9 @@ class Sampler(abc.ABC):
 
     name: ClassVar[str] = ""
     allows_repeats: ClassVar[bool] = False
+    #: whether FAILED trials steer the sampler (the contract suite then checks that it
+    #: avoids failing regions and never proposes a failed configuration again)
+    learns_from_failures: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)

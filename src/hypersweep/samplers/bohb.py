@@ -63,6 +63,7 @@ class BOHBSampler(Sampler):
     """
 
     name = "bohb"
+    learns_from_failures = True
 
     def __init__(
         self,

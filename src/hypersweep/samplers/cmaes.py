@@ -17,7 +17,15 @@ from typing import Any
 import numpy as np
 
 from hypersweep.samplers.anneal import anneal_rows, avoid_failures, scores
-from hypersweep.samplers.base import COMPLETED, FAILED, STOPPED, History, Proposal, Sampler
+from hypersweep.samplers.base import (
+    COMPLETED,
+    FAILED,
+    STOPPED,
+    History,
+    Proposal,
+    Sampler,
+    replace_failed,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -103,6 +111,7 @@ class CMAESSampler(Sampler):
     """
 
     name = "cmaes"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -240,6 +249,7 @@ class CMAESSampler(Sampler):
         if history.n < self.n_startup:
             self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out
         k = n - len(out)
@@ -265,7 +275,7 @@ class CMAESSampler(Sampler):
             return more
 
         # a draw next to a failure (or repeating one) is drawn again from the same state
-        rows = avoid_failures(space, history, rows, lambda mask: draw(int(mask.sum())))
+        rows = avoid_failures(space, history, rows, lambda mask: draw(int(mask.sum())), rng)
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

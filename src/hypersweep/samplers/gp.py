@@ -31,7 +31,14 @@ from hypersweep.samplers._gp_feasibility import (
     log_pof,
     log_pof_grad,
 )
-from hypersweep.samplers.base import History, Proposal, Sampler, near_any
+from hypersweep.samplers.base import (
+    History,
+    Proposal,
+    Sampler,
+    near_any,
+    replace_failed,
+    unfailed_draws,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Int, Normal, Space
 
@@ -540,6 +547,7 @@ class GPSampler(Sampler):
     """
 
     name = "gp"
+    learns_from_failures = True
 
     def __init__(
         self, seed: int | None = None, n_startup: int | None = None, max_points: int = 300
@@ -593,12 +601,14 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         seed = self.seed_for(history)  # without a seed of its own: the study's
         if seed is None:
-            return [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
+            out = [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
+            return replace_failed(space, history, out, rng)
         if self._sobol.seed != seed:
             self._sobol = SobolSampler(seed)
         start = history.n
         U = self._sobol.points(space.dim, start, n)
-        return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
+        out = [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
+        return replace_failed(space, history, out, rng)
 
     # ------------------------------------------------------------------------------------
     def _subset(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -805,6 +815,8 @@ class GPSampler(Sampler):
             if failed_c is not None and failed_c.shape[0] and near_any(failed_c, snapped)[0]:
                 continue  # a configuration seen to fail is never proposed again
             return cand[i]
+        if failed_c is not None and failed_c.shape[0]:
+            return unfailed_draws(space, failed_c, rng, 1)[0]  # type: ignore[no-any-return]
         return rng.random(space.dim)  # every good candidate is taken: explore
 
     def _polish(

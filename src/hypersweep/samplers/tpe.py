@@ -81,6 +81,8 @@ from hypersweep.samplers.base import (
     Sampler,
     looks_failed,
     near_any,
+    replace_failed,
+    unfailed_draws,
 )
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Float, Int, Normal, Space
@@ -604,6 +606,7 @@ class TPESampler(Sampler):
     """
 
     name = "tpe"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -705,10 +708,10 @@ class TPESampler(Sampler):
         if n_obs < self.n_startup:
             start = history.n
             pts = self._sobol.points(space.dim, start, n)
-            return [
+            return replace_failed(space, history, [
                 Proposal(p, key=f"sobol:{start + i}")
                 for i, p in enumerate(space.decode_many(pts))
-            ]
+            ], rng)
         layout = self._get_layout(space)
         # split the observed trials into good and bad (row numbers, in trial order)
         k = self.n_good(n_obs)
@@ -894,12 +897,7 @@ class TPESampler(Sampler):
         hit = near_any(x_failed, snapped)
         if not hit.all():
             return cand[order[int(np.argmin(hit))]]  # type: ignore[no-any-return]
-        for _ in range(10):
-            u = space.encode_many(space.sample(rng, 32))
-            free = ~near_any(x_failed, u)
-            if free.any():
-                return u[int(np.argmax(free))]  # type: ignore[no-any-return]
-        return cand[order[0]]  # type: ignore[no-any-return]
+        return unfailed_draws(space, x_failed, rng, 1)[0]  # type: ignore[no-any-return]
 
     def _get_layout(self, space: Space) -> _Layout:
         if self._layout is None or self._layout_space is not space:
