@@ -452,6 +452,8 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
     vals = ", ".join(f"{m}={_value(v)}" for m, v in zip(metrics, trial.values or ()))
     _out(f"{label}trial {trial.number}  {vals}")
     _out(f"  params: {_exact(trial.params)}")
+    if study.constraints:
+        _out(f"  constraints: {_constraints_text(study, trial)}")
     sweep = study.attrs.get("sweep")
     line = rerun_command(sweep, trial.params)
     if line:
@@ -474,12 +476,27 @@ def _print_best(study: Study, trial: Trial | None, label: str = "best: ") -> Non
              "command alone trains from scratch with the last parameters)")
 
 
+def _constraints_text(study: Study, trial: Trial) -> str:
+    """``feasible (gpu_mem_gb=12.5 <= 16, ...)`` or ``infeasible (...)``."""
+    from hypersweep.constraints import metric_value
+
+    parts = []
+    for c in study.constraints:
+        v = metric_value(trial, c.metric)
+        shown = "missing" if v is None else _value(v)
+        parts.append(f"{c.metric}={shown} (needs {c.describe()})")
+    word = "feasible" if study.feasible(trial) else "infeasible"
+    return f"{word}: " + ", ".join(parts)
+
+
 def _trial_dict(study: Study, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "number": t.number, "state": t.state.value, "params": t.params,
         "values": dict(zip([o.metric for o in study.objectives], t.values or ())),
         "duration": t.duration,
     }
+    if study.constraints:
+        d["feasible"] = study.feasible(t)
     if with_command:
         d["command"] = rerun_command(study.attrs.get("sweep"), t.params)
     return d
@@ -597,10 +614,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     _out(f"study:     {study.name}  ({url})")
     _out(f"objective: {objs}")
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
+    if study.constraints:
+        cons = ", ".join(c.describe() for c in study.constraints)
+        _out(f"feasible:  {summary['feasible']} of {summary['feasible'] + summary['infeasible']}"
+             f" finished trials meet {cons}")
     if len(study.objectives) == 1:
         b = study.best_trial
         if b is None:
-            _out("best:      no completed trial yet")
+            _out("best:      no feasible completed trial yet" if study.constraints
+                 else "best:      no completed trial yet")
         else:
             _out(f"best:      {_value(b.value)} (trial {b.number})  {_exact(b.params)}")
     else:
@@ -629,7 +651,8 @@ def cmd_best(args: argparse.Namespace) -> int:
             _out(json.dumps(None if t is None else _trial_dict(study, t), indent=2))
             return EXIT_OK if t is not None else EXIT_FAILED
         if t is None:
-            raise RunFailed(f"study {name!r} has no completed trial yet")
+            what = "feasible completed" if study.constraints else "completed"
+            raise RunFailed(f"study {name!r} has no {what} trial yet")
         _print_best(study, t)
         return EXIT_OK
     front = study.best_trials
