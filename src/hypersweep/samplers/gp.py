@@ -633,7 +633,13 @@ class GPSampler(Sampler):
         G = feats.space.dim
         default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
         prev = self._warm_terms.get((name, G))
-        theta = _fit_hyper(Z, y, feats.group, G, [default] if prev is None else [prev, default])
+        if prev is None:
+            starts = [default]
+        elif y.size % 10 == 0:  # a periodic restart from the prior medians, as for the objective
+            starts = [prev, default]
+        else:
+            starts = [prev]
+        theta = _fit_hyper(Z, y, feats.group, G, starts)
         self._warm_terms[(name, G)] = theta
         inv_ls = np.exp(-theta[:G])[feats.group]
         return _Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
