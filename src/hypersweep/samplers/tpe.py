@@ -45,6 +45,16 @@ components and their roles for better empirical performance" (arXiv:2304.11127, 
 * **Constant liar** (Ginsbourger, Le Riche and Carraro, 2010): RUNNING trials, and the
   proposals made earlier in the same batch, join the bad set as if they had the worst
   value, so concurrent proposals spread out (EXEMPLARS §9.5).
+* **Failed trials** join the bad set (weight 1, like the liars), and the chosen candidate
+  is the best-scoring one that neither repeats a failed configuration nor has a failed
+  trial as its nearest finished neighbour (:func:`~hypersweep.samplers.base.looks_failed`).
+* **Constraints** (c-TPE; Watanabe & Hutter, "c-TPE: tree-structured Parzen estimator
+  with inequality constraints for expensive hyperparameter optimization", IJCAI 2023):
+  each constraint that some trial violates gets its own split -- its feasible trials are
+  good, or the least-violating ``n_good`` ones while fewer are feasible -- and the score
+  is ``sum_i -log(gamma_i + (1 - gamma_i) g_i(x) / l_i(x))`` over the objective and the
+  constraints (the log of the expected constrained improvement with independent
+  densities); candidates are drawn from every ``l_i``.
 * **Multi-objective**: the good set is filled front by front in non-domination order
   (Deb et al., NSGA-II, 2002); inside the last front needed, the mean of the
   per-objective ranks decides. The rank weights follow that order. This is a minimal
