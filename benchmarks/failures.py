@@ -46,10 +46,15 @@ shared machine: compare ratios).
 
 Results are JSON lines appended to ``--out`` (a rerun skips recorded runs).
 
-Example (the run recorded in docs/benchmarks.md)::
+Examples: the full benchmark (instances 1-3, seeds 1-3)::
 
     nice -n 10 python benchmarks/failures.py --jobs 2 \\
         --report benchmarks/results/failures-report.md
+
+and the run recorded in docs/benchmarks.md (instance 1, seed 1)::
+
+    nice -n 10 python benchmarks/failures.py --jobs 2 --functions 1-24 --instances 1 \\
+        --seeds 1 --report benchmarks/results/failures-report.md
 """
 
 # ruff: noqa: E402  (thread limits must be set before numpy is imported)
