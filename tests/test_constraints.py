@@ -151,7 +151,7 @@ def test_target_and_patience_use_feasible_trials_only() -> None:
 
 def test_history_feasibility_arrays() -> None:
     space = hs.Space({"x": hs.Float(0, 1)})
-    h = History(space, [Objective("loss")], [Constraint("m", max=1.0)])
+    h = History(space, [Objective("loss")], constraints=[Constraint("m", max=1.0)])
     h.update([
         Trial(0, TrialState.COMPLETED, {"x": 0.1}, values=(1.0,), metrics={"m": 0.5}),
         Trial(1, TrialState.COMPLETED, {"x": 0.2}, values=(1.0,), metrics={"m": 3.0}),
