@@ -102,3 +102,69 @@ def test_report_means_ranks_and_common_problems(bbob: ModuleType) -> None:
     secs = table(report, "Mean seconds per run")
     assert math.isclose(float(secs["gp"][0]), 4.0)
     assert "printed with --report-only" in report
+
+
+# ----------------------------------------------------------------------------------------
+# benchmarks/failures.py: the report's arithmetic and the problems' definitions
+# ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def failures() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("failures_bench",
+                                                  ROOT / "benchmarks" / "failures.py")
+    assert spec is not None and spec.loader is not None
+    mod = importlib.util.module_from_spec(spec)
+    sys.modules["failures_bench"] = mod
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def frec(sampler: str, problem: str, best: float | None, failed: int = 0, infeasible: int = 0,
+         group: str = "constrained", seed: int = 1) -> dict[str, Any]:
+    return {"sampler": sampler, "group": group, "problem": problem, "seed": seed,
+            "budget": 10, "f_opt": 0.0, "seconds": 1.0, "n_failed": failed,
+            "n_infeasible": infeasible, "best": best}
+
+
+def test_failures_report_ranks_regrets_and_runs_without_a_feasible_value(
+    failures: ModuleType,
+) -> None:
+    recs = [
+        frec("a", "g8", 1e-3, infeasible=2), frec("b", "g8", 1e-1, infeasible=5),
+        frec("c", "g8", None, infeasible=10),
+        frec("a", "g4", 10.0), frec("b", "g4", 1.0), frec("c", "g4", 1.0),
+        frec("a", "f1-d2-i1", 1e-9, failed=3, group="crash"),
+        frec("b", "f1-d2-i1", 1e-2, failed=1, group="crash"),
+        frec("c", "f1-d2-i1", 1e-2, failed=9, group="crash"),
+        frec("a", "f1-d5-i1", 1.0, group="crash"),  # b and c did not run it: left out
+    ]
+    s = failures.summarize(recs, ["a", "b", "c"])
+    g8 = s["constrained g8"]
+    assert g8["a"]["rank"] == 1 and g8["b"]["rank"] == 2 and g8["c"]["rank"] == 3
+    assert g8["c"]["none"] == 1
+    # no feasible value counts as the worst log10 regret reached on the problem (b's -1)
+    assert g8["c"]["regret"] == pytest.approx(-1.0)
+    assert g8["c"]["waste"] == pytest.approx(100.0)
+    both = s["constrained"]
+    assert both["b"]["rank"] == pytest.approx((2 + 1.5) / 2)  # ties share their mean rank
+    assert both["a"]["regret"] == pytest.approx((-3 + 1) / 2)
+    crash = s["crash d=2"]
+    assert crash["a"]["regret"] == pytest.approx(-8.0)  # the 1e-8 floor
+    assert crash["c"]["waste"] == pytest.approx(90.0) and crash["b"]["rank"] == 2.5
+    assert "crash d=5" not in s
+
+
+def test_failures_problems_have_their_published_optima_feasible(failures: ModuleType) -> None:
+    import numpy as np
+
+    crash_share = np.mean([failures.crashes(x) for x in
+                           np.random.default_rng(0).uniform(-5, 5, (200_000, 5))])
+    assert crash_share == pytest.approx(0.30, abs=0.005)
+    known = {"g4": [78.0, 33.0, 29.995256025682, 45.0, 36.775812905788],
+             "g8": [1.2279713, 4.2453733],
+             "g9": [2.330499, 1.951372, -0.4775414, 4.365726, -0.6244870, 1.038131,
+                    1.594227]}
+    for name, x in known.items():
+        p = failures.PROBLEMS[name]
+        viol = p.violations(np.array(x))
+        assert max(viol) <= 1e-3 * max(1.0, abs(p.f_opt)), (name, viol)
+        assert p.f(np.array(x)) == pytest.approx(p.f_opt, rel=1e-5, abs=1e-5)

@@ -442,6 +442,8 @@ class _View:
     attrs: Mapping[str, Any]
     trial: Callable[[int], Trial]
     outside_space: Callable[[], list[int]]
+    constraints: tuple[Any, ...] = ()  # a study with constraints is read as a Study
+    feasible: Callable[[Trial], bool] = lambda t: True
 
     @classmethod
     def of_record(cls, storage: Storage, rec: StudyRecord) -> _View:
@@ -454,7 +456,8 @@ class _View:
     @classmethod
     def of_study(cls, study: Study) -> _View:
         return cls(study.name, study.objectives, study.attrs,
-                   lambda number: study.trials()[number], study.outside_space)
+                   lambda number: study.trials()[number], study.outside_space,
+                   study.constraints, study.feasible)
 
 
 # ======================================================================================
@@ -512,6 +515,8 @@ def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: "
     note = "  (from an earlier search space)" if trial.number in study.outside_space() else ""
     _out(f"{label}trial {trial.number}  {vals}{note}")
     _out(f"  params: {_exact(trial.params)}")
+    if study.constraints:
+        _out(f"  constraints: {_constraints_text(study, trial)}")
     sweep = study.attrs.get("sweep")
     line = rerun_command(sweep, trial.params)
     if line:
@@ -550,12 +555,27 @@ def _ancestors(study: _View, trial: Trial) -> list[Trial]:
         out.append(cur)
 
 
+def _constraints_text(study: _View, trial: Trial) -> str:
+    """``feasible (gpu_mem_gb=12.5 <= 16, ...)`` or ``infeasible (...)``."""
+    from hypersweep.constraints import metric_value
+
+    parts = []
+    for c in study.constraints:
+        v = metric_value(trial, c.metric)
+        shown = "missing" if v is None else _value(v)
+        parts.append(f"{c.metric}={shown} (needs {c.describe()})")
+    word = "feasible" if study.feasible(trial) else "infeasible"
+    return f"{word}: " + ", ".join(parts)
+
+
 def _trial_dict(study: _View, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "number": t.number, "state": t.state.value, "params": t.params,
         "values": dict(zip([o.metric for o in study.objectives], t.values or ())),
         "duration": t.duration,
     }
+    if study.constraints:
+        d["feasible"] = study.feasible(t)
     if with_command:
         d["command"] = rerun_command(study.attrs.get("sweep"), t.params)
     return d
@@ -692,6 +712,30 @@ def _outside_space(storage: Storage, rec: StudyRecord) -> list[int]:
     return Study.load(rec.name, storage=storage).outside_space()
 
 
+def _results(
+    storage: Storage, rec: StudyRecord,
+) -> tuple[_View, Callable[[], list[Trial]], Callable[[], dict[str, Any]], list[int]]:
+    """What ``status`` and ``best`` print from: a view of the study, its best trials, its
+    summary and its trials from an earlier space. Read from the storage's aggregates, so
+    the cost stays flat; a study with constraints reads its history instead (feasibility
+    needs every finished trial's constraint metrics)."""
+    outside = _outside_space(storage, rec)
+    if not rec.attrs.get("constraints"):
+        return (_View.of_record(storage, rec), lambda: storage.best_trials(rec.id),
+                lambda: _status(storage, rec, outside), outside)
+    from hypersweep.study import Study
+
+    study = Study.load(rec.name, storage=storage)
+
+    def best() -> list[Trial]:
+        if len(study.objectives) > 1:
+            return study.best_trials
+        t = study.best_trial
+        return [] if t is None else [t]
+
+    return _View.of_study(study), best, study.summary, study.outside_space()
+
+
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
@@ -718,8 +762,8 @@ def cmd_status(args: argparse.Namespace) -> int:
 
     name, url = _target(args)
     storage, rec = _open_record(name, url)
-    outside = _outside_space(storage, rec)
-    summary = _status(storage, rec, outside)
+    view, best_trials, summarize, outside = _results(storage, rec)
+    summary = summarize()
     if args.json:
         summary["storage"] = url
         _out(json.dumps(summary, indent=2, default=str))
@@ -728,16 +772,21 @@ def cmd_status(args: argparse.Namespace) -> int:
     _out(f"study:     {rec.name}  ({url})")
     _out(f"objective: {objs}")
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
+    if view.constraints:
+        cons = ", ".join(c.describe() for c in view.constraints)
+        _out(f"feasible:  {summary['feasible']} of {summary['feasible'] + summary['infeasible']}"
+             f" finished trials meet {cons}")
     if len(rec.objectives) == 1:
         b = summary["best"]
         if b is None:
-            _out("best:      no completed trial yet")
+            _out("best:      no feasible completed trial yet" if view.constraints
+                 else "best:      no completed trial yet")
         else:
             note = "  (from an earlier search space)" if b["number"] in outside else ""
             _out(f"best:      {_value(b['value'])} (trial {b['number']})  "
                  f"{_exact(b['params'])}{note}")
     else:
-        _out(f"pareto:    {len(storage.best_trials(rec.id))} trials on the front")
+        _out(f"pareto:    {len(best_trials())} trials on the front")
     if outside:
         _out(f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
              "search space (counted and shown; not used by the sampler)")
@@ -758,18 +807,19 @@ def cmd_best(args: argparse.Namespace) -> int:
     """``hypersweep best NAME``: the best trial (or Pareto front) and how to rerun it."""
     name, url = _target(args)
     storage, rec = _open_record(name, url)
-    view = _View.of_record(storage, rec)
+    view, best_trials, _, _ = _results(storage, rec)
     if len(rec.objectives) == 1:
-        best = storage.best_trials(rec.id)
+        best = best_trials()
         t = best[0] if best else None
         if args.json:
             _out(json.dumps(None if t is None else _trial_dict(view, t), indent=2))
             return EXIT_OK if t is not None else EXIT_FAILED
         if t is None:
-            raise RunFailed(f"study {name!r} has no completed trial yet")
+            what = "feasible completed" if view.constraints else "completed"
+            raise RunFailed(f"study {name!r} has no {what} trial yet")
         _print_best(view, t)
         return EXIT_OK
-    front = storage.best_trials(rec.id)
+    front = best_trials()
     if args.json:
         _out(json.dumps([_trial_dict(view, t) for t in front], indent=2))
         return EXIT_OK if front else EXIT_FAILED

@@ -124,7 +124,7 @@ class Snapshot:
             ok = (codes == _STATES.index(TrialState.COMPLETED)) | (
                 codes == _STATES.index(TrialState.STOPPED))
             Y = np.asarray(h.Y[: h.n])
-            ok = ok & ~np.isnan(Y).any(axis=1)
+            ok = ok & ~np.isnan(Y).any(axis=1) & h.feasible  # infeasible trials: never best
             if ok.any():
                 if len(study.objectives) == 1:
                     i = int(np.argmin(np.where(ok, Y[:, 0], np.inf)))

@@ -74,6 +74,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from hypersweep._bounded_yaml import BoundedLoader, YamlLimitError, check_graph
+from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.execution.runner import Limits
 from hypersweep.space import Space, parse_space
@@ -108,7 +109,7 @@ DEFAULT_GRACE = 10.0
 
 _TOP_KEYS = (
     "name", "command", "function", "workdir", "env", "space", "objective", "sampler",
-    "early_stopping", "limits", "storage", "params_as", "metrics", "grace",
+    "early_stopping", "limits", "storage", "params_as", "metrics", "grace", "constraints",
 )
 #: Every field of :class:`~hypersweep.execution.runner.Limits` is a ``limits:`` key.
 _LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -454,6 +455,7 @@ class SweepSpec:
         params_as: how command trials receive parameters not in the template.
         reduce: how a command trial's value is taken from its reports.
         grace: seconds a stopped trial has to end by itself.
+        constraints: metrics with bounds (:mod:`hypersweep.constraints`).
         warnings: one-line notes to show the user (each carries file and line).
     """
 
@@ -473,6 +475,7 @@ class SweepSpec:
     params_as: str = "args"
     reduce: str = "last"
     grace: float = DEFAULT_GRACE
+    constraints: tuple[Constraint, ...] = ()
     warnings: tuple[str, ...] = ()
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
@@ -796,6 +799,7 @@ class _Parser:
         reduce = self.attempt(lambda: self.reduce(d), "last")
         grace = self.attempt(lambda: self.duration(d["grace"], "grace", allow_zero=True)
                              if "grace" in d else DEFAULT_GRACE, DEFAULT_GRACE)
+        constraints = self.attempt(lambda: self.constraints(d, objectives), ())
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -804,12 +808,21 @@ class _Parser:
             command=command, function=function, base_dir=self.base, workdir=workdir,
             env=types.MappingProxyType(env), sampler=sampler, early_stopping=early,
             limits=limits, storage=storage, params_as=params_as, reduce=reduce, grace=grace,
-            warnings=tuple(warnings), lines=types.MappingProxyType(dict(self.loc.lines)),
+            constraints=constraints, warnings=tuple(warnings),
+            lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
     @staticmethod
     def _raise(e: Exception) -> None:
         raise e
+
+    def constraints(
+        self, d: Mapping[str, Any], objectives: Sequence[Objective]
+    ) -> tuple[Constraint, ...]:
+        try:
+            return parse_constraints(d.get("constraints"), objectives=objectives)
+        except SpecError as e:
+            raise self.loc.wrap(e, "constraints") from None
 
     def space(self, d: Mapping[str, Any]) -> Space:
         if "space" not in d:
@@ -1198,6 +1211,7 @@ def build(
             sampler=dict(spec.sampler) if spec.sampler is not None else None,
             policy=policy, storage=spec.storage, seed=seed,
             extend_space=overrides is not None and overrides.extend_space,
+            constraints=[c.to_dict() for c in spec.constraints],
         )
     except SpaceError as e:
         raise _Locator(spec.file, spec.lines).wrap(e, "space") from None
@@ -1236,7 +1250,7 @@ def _executor(spec: SweepSpec) -> Executor:
         return CommandExecutor(
             command,
             study_name=spec.name or "",
-            metrics=[o.metric for o in spec.objectives],
+            metrics=[o.metric for o in spec.objectives] + [c.metric for c in spec.constraints],
             reduce=spec.reduce,
             params_as=spec.params_as,
             max_concurrent=lim.max_concurrent,

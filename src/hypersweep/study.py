@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
+from hypersweep.constraints import Constraint, constraint_values, parse_constraints
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
@@ -135,6 +136,9 @@ class Study:
             parameters do not fit the new space (a parameter added, removed or narrowed)
             are left out of the sampler's model (``history.valid`` is False for them; no
             value is made up for a missing parameter); :meth:`outside_space` lists them.
+        constraints: metrics with bounds, ``[{"metric": "gpu_mem_gb", "max": 16}, ...]``
+            (see :mod:`hypersweep.constraints`); stored with the study, so ``None`` keeps
+            the stored ones. A trial that violates one is infeasible: kept, never best.
 
     Example:
         >>> import hypersweep as hs
@@ -158,6 +162,7 @@ class Study:
         storage: Storage | str | None = None,
         seed: int | None = None,
         extend_space: bool = False,
+        constraints: Sequence[Any] | None = None,
     ) -> None:
         if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
             raise SpecError(
@@ -219,14 +224,48 @@ class Study:
             self.policy.bind(self.objectives)
         #: the effective study seed: the one given, else the sampler's, else the stored one
         self.seed: int = _study_seed(seed, self.sampler.seed, rec)
-        self._history = History(self.space, self.objectives, seed=self.seed)
         self._repeats = Repeats(self.space)
-        self._watermark = 0
         self._attrs: dict[str, Any] = dict(rec.attrs)
+        self.constraints: tuple[Constraint, ...] = parse_constraints(
+            self._attrs.get("constraints") if constraints is None else constraints,
+            objectives=self.objectives,
+        )
+        if constraints is not None and self._stored_constraints() != [
+            c.to_dict() for c in self.constraints
+        ]:
+            self._set_attrs(constraints=[c.to_dict() for c in self.constraints])
+        self._history = History(self.space, self.objectives, seed=self.seed,
+                                constraints=self.constraints)
+        self._watermark = 0
         # after a bulk load without reports: reports with seq <= this are not in the cache
         self._reports_until: int | None = None
         self._loaded_n = 0
         self._completed: set[int] = set()  # trials whose reports _complete read
+
+    def _stored_constraints(self) -> list[dict[str, Any]]:
+        return list(self._attrs.get("constraints") or [])
+
+    def set_constraints(self, constraints: Sequence[Any] | None) -> None:
+        """Replace the study's constraints (stored; every trial's feasibility is re-read)."""
+        new = parse_constraints(constraints, objectives=self.objectives)
+        if [c.to_dict() for c in new] != self._stored_constraints():
+            self._set_attrs(constraints=[c.to_dict() for c in new])
+        if new != self.constraints:
+            self.constraints = new
+            self._history = History(self.space, self.objectives, seed=self.seed,
+                                    constraints=new)
+            self._watermark = 0
+            self._reports_until, self._loaded_n, self._completed = None, 0, set()
+            self.sync()
+
+    def feasible(self, trial: Trial) -> bool:
+        """Whether a finished trial with values meets every constraint."""
+        if trial.values is None:
+            return False
+        if not self.constraints:
+            return True
+        vals = constraint_values(trial, self.constraints)
+        return all(v <= 0 for v in vals)  # NaN (missing metric) is not <= 0
 
     def outside_space(self) -> list[int]:
         """Numbers of the trials whose parameters do not fit the current space (trials
@@ -245,8 +284,11 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
-        if self._watermark == 0 and self._history.n == 0 and self._bulk_load():
-            return  # the first sync read columns in bulk; incremental from here
+        # the first sync reads columns in bulk, except for a study with constraints: their
+        # metrics may come from reports, which a bulk read leaves out
+        if (self._watermark == 0 and self._history.n == 0 and not self.constraints
+                and self._bulk_load()):
+            return  # incremental from here
         res = self.storage.sync(self._id, self._watermark)
         self._attrs = res.attrs
         if not res.trials and not res.reports:
@@ -605,6 +647,7 @@ class Study:
         if h.n == 0:
             return None
         ok = _finished(h) & ~np.isnan(h.Y[:, 0])  # in the current space or not
+        ok &= h.feasible
         if not ok.any():
             return None
         y = np.where(ok, h.Y[:, 0], np.inf)
@@ -612,7 +655,8 @@ class Study:
 
     @property
     def best_trial(self) -> Trial | None:
-        """The best COMPLETED or STOPPED trial (single objective); ties go to the earlier."""
+        """The best feasible COMPLETED or STOPPED trial (single objective); ties go to the
+        earlier."""
         i = self._best_index()
         return None if i is None else self._complete(self._history.trials[i])
 
@@ -628,12 +672,14 @@ class Study:
 
     @property
     def best_trials(self) -> list[Trial]:
-        """The Pareto front over every objective (also works with one objective)."""
+        """The Pareto front of the feasible trials over every objective (also works with
+        one objective)."""
         from hypersweep.analysis.pareto import pareto_mask
 
         self.sync()
         h = self._history
         ok = _finished(h) & ~np.isnan(h.Y).any(axis=1)
+        ok &= h.feasible
         idx = np.nonzero(ok)[0]
         if idx.size == 0:
             return []
@@ -654,6 +700,8 @@ class Study:
         for k, v in t.metrics.items():
             if k not in metric_names:
                 row[f"metrics.{k}"] = v
+        if self.constraints:
+            row["feasible"] = self.feasible(t) if t.values is not None else None
         row["started_at"] = t.started_at
         row["finished_at"] = t.finished_at
         row["duration"] = t.duration
@@ -725,6 +773,12 @@ class Study:
             out["best"] = None if b is None else {"number": b.number, "value": b.value,
                                                    "params": b.params}
         out["outside_space"] = len(self.outside_space())  # from an earlier space
+        if self.constraints:
+            h = self._history
+            done = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
+            out["constraints"] = [c.to_dict() for c in self.constraints]
+            out["feasible"] = int((done & h.feasible).sum())
+            out["infeasible"] = int((done & ~h.feasible).sum())
         out["stop_reason"] = self._attrs.get("stop_reason")
         return out
 
@@ -750,6 +804,7 @@ class Study:
         retries: int = 1,
         retry_on: Sequence[str] = (),
         max_failures: int = 3,
+        constraints: Sequence[Any] | None = None,
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -784,6 +839,7 @@ class Study:
                 exception, a NaN value).
             max_failures: stop when the first this many trials of the call all fail with
                 the same error (0: never).
+            constraints: replace the study's constraints first (see the constructor).
 
         Returns:
             The best trial (single objective), else ``None``.
@@ -794,6 +850,8 @@ class Study:
         from hypersweep.execution.function import FunctionExecutor
         from hypersweep.execution.runner import Limits, Runner
 
+        if constraints is not None:
+            self.set_constraints(constraints)
         limits = Limits(
             max_trials=max_trials, max_concurrent=max_concurrent, timeout=timeout,
             trial_timeout=trial_timeout, max_steps=max_steps, target=target, patience=patience,

@@ -302,6 +302,7 @@ class Runner:
         h = self.study.history
         # every trial counts, also one from before the space was extended
         ok = np.isin(h.state, (COMPLETED, STOPPED)) & ~np.isnan(h.Y[:, 0])
+        ok &= h.feasible  # infeasible trials never reach the target or reset patience
         if not ok.any():
             return
         y = np.where(ok, h.Y[:, 0], np.inf)

@@ -11,15 +11,24 @@ hypersweep's unit-cube encoding (see :mod:`hypersweep.space`).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.samplers.base import (
+    History,
+    Proposal,
+    Sampler,
+    looks_failed,
+    near_any,
+    replace_failed,
+    unfailed_draws,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
-__all__ = ["AnnealSampler", "anneal_rows", "scores"]
+__all__ = ["AnnealSampler", "anneal_rows", "avoid_failures", "scores"]
 
 
 def scores(Y: np.ndarray) -> np.ndarray:
@@ -125,6 +134,36 @@ def anneal_rows(
     return out
 
 
+def avoid_failures(
+    space: Space, history: History, rows: np.ndarray,
+    redraw: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator, rounds: int = 10,
+) -> np.ndarray:
+    """``rows`` with those that look like failures drawn again (up to ``rounds`` times).
+
+    A row looks like a failure when it encodes a configuration that FAILED before, or
+    when its nearest finished trial (Euclidean distance in the unit cube, inactive
+    columns at 0.5) is a FAILED one: a nearest-neighbour classifier of the failing
+    regions. ``redraw(mask)`` returns new rows for the masked ones. A history without
+    failures returns ``rows`` untouched (and consumes no randomness).
+    """
+    F = history.failed()
+    if F.shape[0] == 0 or rows.shape[0] == 0:
+        return rows
+    X, _ = history.observed()
+    rows = rows.copy()
+    bad = np.ones(rows.shape[0], dtype=bool)
+    for _ in range(rounds + 1):
+        bad = looks_failed(space.encode_many(space.decode_many(rows)), F, X)
+        if not bad.any() or _ == rounds:
+            break
+        rows[bad] = redraw(bad)
+    if bad.any():  # still a failed configuration: the last resort is a uniform draw
+        again = near_any(F, space.encode_many(space.decode_many(rows)))
+        if again.any():
+            rows[again] = unfailed_draws(space, F, rng, int(again.sum()))
+    return rows
+
+
 class AnnealSampler(Sampler):
     """Annealing search (Hyperopt's ``anneal``) on the unit-cube encoding.
 
@@ -143,6 +182,8 @@ class AnnealSampler(Sampler):
     the BBOB benchmark (``benchmarks/bbob.py``).
 
     RUNNING trials are not modelled; parallel proposals differ through their random draws.
+    FAILED trials steer the search away (:func:`avoid_failures`): a draw whose nearest
+    finished trial failed, or that repeats a failed configuration, is drawn again.
     Several objectives are ranked by the mean of their per-objective ranks
     (:func:`scores`). The sampler keeps no state besides the Sobol engine: each proposal is
     a function of the space, the history and ``rng``.
@@ -164,6 +205,7 @@ class AnnealSampler(Sampler):
     """
 
     name = "anneal"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -193,13 +235,18 @@ class AnnealSampler(Sampler):
         if history.n < self.n_startup:
             self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out
         X, Y = history.observed()
-        rows = anneal_rows(
-            space, X, scores(Y) if len(Y) else np.zeros(0), rng, n - len(out),
-            avg_best_rank=self.avg_best_rank, shrink=self.shrink, dim_power=self.dim_power,
-        )
+        sc = scores(Y) if len(Y) else np.zeros(0)
+
+        def draw(k: int) -> np.ndarray:
+            return anneal_rows(space, X, sc, rng, k, avg_best_rank=self.avg_best_rank,
+                               shrink=self.shrink, dim_power=self.dim_power)
+
+        rows = avoid_failures(space, history, draw(n - len(out)),
+                              lambda mask: draw(int(mask.sum())), rng)
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

@@ -84,6 +84,7 @@ class AutoSampler(Sampler):
     """
 
     name = "auto"
+    learns_from_failures = True
 
     def __init__(
         self,

@@ -24,12 +24,21 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Space
 from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["History", "Proposal", "Sampler"]
+__all__ = [
+    "RESOLUTION", "History", "Proposal", "Sampler", "looks_failed", "near_any",
+    "replace_failed", "unfailed_draws",
+]
+
+#: Two unit-cube encodings closer than this in every column (after snapping ints, steps and
+#: choices to their bins) are the same configuration for the "never re-propose a failed
+#: configuration" rule.
+RESOLUTION = 1e-6
 
 _STATE_CODES = {s: i for i, s in enumerate(TrialState)}
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = (_STATE_CODES[s] for s in TrialState)
@@ -60,6 +69,8 @@ class History:
     * ``Y``: ``(n, M)`` objective values signed so that lower is better (``NaN`` when the
       trial has no value).
     * ``state``: state codes (see :data:`QUEUED` ... :data:`FAILED`).
+    * ``C``: ``(n, K)`` violation of each of the study's ``constraints`` (``> 0``:
+      violated, ``<= 0``: met; ``NaN`` when the trial did not report the metric).
     * ``trials``: the latest snapshot of each trial.
 
     ``version`` increases on every change, so a sampler may cache derived data.
@@ -69,11 +80,13 @@ class History:
     """
 
     def __init__(
-        self, space: Space, objectives: Sequence[Objective], seed: int | None = None
+        self, space: Space, objectives: Sequence[Objective], seed: int | None = None,
+        constraints: Sequence[Any] = (),
     ) -> None:
         self.space = space
         self.seed = seed
         self.objectives = tuple(objectives)
+        self.constraints = tuple(constraints)
         self._signs = np.array([o.sign for o in self.objectives], dtype=float)
         self.n = 0
         cap = 64
@@ -81,6 +94,7 @@ class History:
         self._Y = np.full((cap, len(self.objectives)), np.nan)
         self._state = np.zeros(cap, dtype=np.int8)
         self._valid = np.zeros(cap, dtype=bool)
+        self._C = np.full((cap, len(self.constraints)), np.nan)
         self.trials: list[Trial] = []
         self.version = 0
 
@@ -127,6 +141,27 @@ class History:
     def valid(self) -> np.ndarray:
         return self._valid[: self.n]
 
+    @property
+    def C(self) -> np.ndarray:
+        return self._C[: self.n]
+
+    @property
+    def feasible(self) -> np.ndarray:
+        """Rows that meet every constraint (every row when the study has none).
+
+        A row with a missing constraint metric is infeasible; rows without values
+        (RUNNING, FAILED) are "feasible" here: combine with the state you need.
+        """
+        if not self.constraints:
+            return np.ones(self.n, dtype=bool)
+        has_value = ~np.isnan(self.Y).any(axis=1)
+        met = (self.C <= 0).all(axis=1)  # NaN <= 0 is False: a missing metric violates
+        return ~has_value | met
+
+    def failed(self) -> np.ndarray:
+        """``X`` of FAILED rows: configurations that crashed (never to be proposed again)."""
+        return self.X[self.mask(TrialState.FAILED)]
+
     def mask(self, *states: TrialState) -> np.ndarray:
         """Boolean mask of valid rows in any of ``states``."""
         codes = [_STATE_CODES[s] for s in states]
@@ -167,6 +202,7 @@ class History:
         self._Y = grow(self._Y, np.nan)
         self._state = grow(self._state, 0)
         self._valid = grow(self._valid, False)
+        self._C = grow(self._C, np.nan)
 
     def update(self, trials: Iterable[Trial]) -> None:
         """Merge changed trial snapshots (new ones are encoded once, in one batch)."""
@@ -186,6 +222,8 @@ class History:
                 self._Y[t.number] = np.asarray(t.values, dtype=float) * self._signs
             else:
                 self._Y[t.number] = np.nan
+            if self.constraints:
+                self._C[t.number] = constraint_values(t, self.constraints)
         if new:
             self._encode(new)
         self.version += 1
@@ -218,6 +256,79 @@ class History:
         self.version += 1
 
 
+def near_any(rows: np.ndarray, U: np.ndarray, tol: float = RESOLUTION) -> np.ndarray:
+    """For each row of ``U``, whether some row of ``rows`` encodes the same configuration.
+
+    Both are unit-cube encodings as the space makes them (``Space.encode_many`` of decoded
+    params: ints, steps and choices at their bin centres, ``NaN`` where inactive); two rows
+    match when every column is within ``tol`` or inactive in both.
+    """
+    U = np.atleast_2d(U)
+    out = np.zeros(U.shape[0], dtype=bool)
+    if rows.shape[0] == 0 or U.shape[0] == 0:
+        return out
+    step = max(1, 1_000_000 // max(rows.size, 1))  # bounded temporary arrays
+    for s in range(0, U.shape[0], step):
+        blk = U[s : s + step]
+        diff = np.abs(blk[:, None, :] - rows[None, :, :])
+        both_nan = np.isnan(blk)[:, None, :] & np.isnan(rows)[None, :, :]
+        same = (diff <= tol) | both_nan
+        out[s : s + step] = same.all(axis=2).any(axis=1)
+    return out
+
+
+def looks_failed(U: np.ndarray, failed: np.ndarray, completed: np.ndarray) -> np.ndarray:
+    """For each row of ``U``: it repeats a row of ``failed`` (:func:`near_any`), or its
+    nearest finished row (Euclidean distance in the unit cube, inactive columns at 0.5) is
+    a failed one rather than a row of ``completed`` (a nearest-neighbour classifier of the
+    failing regions). All three are unit-cube encodings as the space makes them."""
+    out = near_any(failed, U)
+    if failed.shape[0] == 0 or completed.shape[0] == 0:
+        return out
+    q = np.nan_to_num(U, nan=0.5)
+
+    def nearest(B: np.ndarray) -> np.ndarray:
+        B = np.nan_to_num(B, nan=0.5)
+        d = (q * q).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (q @ B.T)
+        return d.min(axis=1)  # type: ignore[no-any-return]
+
+    return out | (nearest(failed) < nearest(completed))
+
+
+def unfailed_draws(
+    space: Space, failed: np.ndarray, rng: np.random.Generator, k: int, tries: int = 20
+) -> np.ndarray:
+    """``k`` uniform draws (unit-cube encodings) that are not failed configurations; on a
+    space where nearly everything failed, the last tries' draws are returned as they are."""
+    out = np.asarray(space.encode_many(space.sample(rng, k)), dtype=float).reshape(k, -1)
+    for _ in range(tries):
+        bad = near_any(failed, out)
+        if not bad.any():
+            break
+        out[bad] = np.asarray(space.encode_many(space.sample(rng, int(bad.sum()))))
+    return out
+
+
+def replace_failed(
+    space: Space, history: History, proposals: list[Proposal], rng: np.random.Generator
+) -> list[Proposal]:
+    """``proposals`` with each one that repeats a FAILED configuration replaced by a
+    uniform draw that does not (used by the samplers' start-up points; a history without
+    failures returns the list untouched and consumes no randomness)."""
+    failed = history.failed()
+    if failed.shape[0] == 0 or not proposals or space.dim == 0:
+        return proposals
+    U = space.encode_many([p.params for p in proposals])
+    bad = np.flatnonzero(near_any(failed, U))
+    if bad.size == 0:
+        return proposals
+    new = space.decode_many(unfailed_draws(space, failed, rng, bad.size))
+    out = list(proposals)
+    for i, params in zip(bad, new):
+        out[i] = Proposal(params)
+    return out
+
+
 class Sampler(abc.ABC):
     """Proposes configurations. Subclasses implement :meth:`propose` only.
 
@@ -239,6 +350,9 @@ class Sampler(abc.ABC):
     #: True when :meth:`propose` reads trials' intermediate reports (the study then loads
     #: them before asking; otherwise a process opening a study skips them).
     uses_reports: ClassVar[bool] = False
+    #: whether FAILED trials steer the sampler (the contract suite then checks that it
+    #: avoids failing regions and never proposes a failed configuration again)
+    learns_from_failures: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)

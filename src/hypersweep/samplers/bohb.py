@@ -64,6 +64,7 @@ class BOHBSampler(Sampler):
 
     name = "bohb"
     uses_reports = True
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -125,7 +126,8 @@ class BOHBSampler(Sampler):
     def level_history(self, space: Space, history: History, level: float) -> History:
         """A history of the trials as observed at ``level``: a trial that reported the
         objective at a step ``>= level`` has its first such value; RUNNING trials below
-        it are pending; everything else is left out."""
+        it are pending; FAILED trials stay FAILED (TPE never re-proposes them and counts
+        them as bad); everything else is left out."""
         metric = history.objectives[0].metric
         view = History(space, history.objectives[:1], history.seed)
         rows: list[Trial] = []
@@ -137,8 +139,9 @@ class BOHBSampler(Sampler):
                           if np.isfinite(t.reports[s][metric])), None)
             if value is not None:
                 rows.append(Trial(len(rows), TrialState.COMPLETED, t.params, values=(value,)))
-            elif t.state == TrialState.RUNNING:
-                rows.append(Trial(len(rows), TrialState.RUNNING, t.params))
+            elif t.state in (TrialState.RUNNING, TrialState.FAILED):
+                # running: pending; failed: evidence at every level (TPE's bad set)
+                rows.append(Trial(len(rows), t.state, t.params))
         view.update(rows)
         return view
 

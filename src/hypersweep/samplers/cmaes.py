@@ -16,8 +16,16 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.anneal import anneal_rows, scores
-from hypersweep.samplers.base import COMPLETED, FAILED, STOPPED, History, Proposal, Sampler
+from hypersweep.samplers.anneal import anneal_rows, avoid_failures, scores
+from hypersweep.samplers.base import (
+    COMPLETED,
+    FAILED,
+    STOPPED,
+    History,
+    Proposal,
+    Sampler,
+    replace_failed,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -103,6 +111,7 @@ class CMAESSampler(Sampler):
     """
 
     name = "cmaes"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -240,19 +249,33 @@ class CMAESSampler(Sampler):
         if history.n < self.n_startup:
             self._sobol.seed = self.seed_for(history)
             out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out
         k = n - len(out)
         cols = self.cma_columns(space)
         X, Y = history.observed()
-        rows = anneal_rows(
-            space, X, scores(Y) if len(Y) else np.zeros(0), rng, k,
-            avg_best_rank=0.5, shrink=0.1, dim_power=0.0, columns=~cols,
-        )
+        sc = scores(Y) if len(Y) else np.zeros(0)
+
+        def anneal(m: int) -> np.ndarray:
+            return anneal_rows(space, X, sc, rng, m, avg_best_rank=0.5, shrink=0.1,
+                               dim_power=0.0, columns=~cols)
+
+        rows = anneal(k)
+        cma = None
         if cols.any():
             cma = self._fold(space, history, cols)
             cma.reseed_rng(int(rng.integers(2**31 - 1)))
             rows[:, cols] = np.array([cma.ask() for _ in range(k)])
+
+        def draw(m: int) -> np.ndarray:
+            more = anneal(m)
+            if cma is not None:
+                more[:, cols] = np.array([cma.ask() for _ in range(m)])
+            return more
+
+        # a draw next to a failure (or repeating one) is drawn again from the same state
+        rows = avoid_failures(space, history, rows, lambda mask: draw(int(mask.sum())), rng)
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

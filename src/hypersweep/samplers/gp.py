@@ -25,7 +25,20 @@ from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
 from scipy.stats import qmc
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.samplers._gp_feasibility import (
+    FeasibilityTerm,
+    even_subset,
+    log_pof,
+    log_pof_grad,
+)
+from hypersweep.samplers.base import (
+    History,
+    Proposal,
+    Sampler,
+    near_any,
+    replace_failed,
+    unfailed_draws,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Int, Normal, Space
 
@@ -473,6 +486,18 @@ class GPSampler(Sampler):
     coordinates, preconditioned by the lengthscales (categoricals, ints and steps stay at
     the candidate's values).
 
+    **Failed trials and constraints.** A FAILED trial joins the objective's model with
+    the worst observed value (after the output transform), so expected improvement
+    vanishes next to it, and a second GP, fit to success / failure labels, gives the
+    probability of success that multiplies the expected improvement. A configuration
+    seen to fail is never proposed again (to :data:`~hypersweep.samplers.base.RESOLUTION`
+    in the unit cube). Constraints follow constrained EI (Gardner et al. 2014): one GP
+    per violated constraint, the incumbent is the best *feasible* trial, and with no
+    feasible trial yet the acquisition is the probability of feasibility alone (see
+    :mod:`hypersweep.samplers._gp_feasibility`). On the 1-D objective ``-x`` that fails
+    above ``x = 0.8``, 3 of 40 trials failed (seeds 0-2) where the GP without this had
+    30-34.
+
     **Parallel trials.** RUNNING trials (``history.pending()``) and the earlier proposals
     of the same call join the GP with their posterior mean as value (the kriging believer
     of Ginsbourger, Le Riche & Carraro 2010, "Kriging is well-suited to parallelize
@@ -522,6 +547,7 @@ class GPSampler(Sampler):
     """
 
     name = "gp"
+    learns_from_failures = True
 
     def __init__(
         self, seed: int | None = None, n_startup: int | None = None, max_points: int = 300
@@ -539,12 +565,14 @@ class GPSampler(Sampler):
         self._warm: dict[int, np.ndarray] = {}  # last fit per number of columns
         self._fit_key: bytes | None = None
         self._fit_theta: np.ndarray | None = None
+        self._warm_terms: dict[tuple[str, int], np.ndarray] = {}  # feasibility models
         #: observations the last model was fit on (0 before the first fit)
         self.n_fit = 0
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)  # caches are not part of the sampler's identity
-        state.update(_warm={}, _fit_key=None, _fit_theta=None, _sobol=SobolSampler(self.seed))
+        state.update(_warm={}, _fit_key=None, _fit_theta=None, _sobol=SobolSampler(self.seed),
+                     _warm_terms={})
         return state
 
     def config(self) -> dict[str, Any]:
@@ -573,25 +601,74 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         seed = self.seed_for(history)  # without a seed of its own: the study's
         if seed is None:
-            return [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
+            out = [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
+            return replace_failed(space, history, out, rng)
         if self._sobol.seed != seed:
             self._sobol = SobolSampler(seed)
         start = history.n
         U = self._sobol.points(space.dim, start, n)
-        return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
+        out = [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
+        return replace_failed(space, history, out, rng)
 
     # ------------------------------------------------------------------------------------
     def _subset(self, X: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """At most ``max_points`` rows: the best half, and evenly spaced others."""
+        keep = self._keep(y)
+        return X[keep], y[keep]
+
+    def _keep(self, y: np.ndarray) -> np.ndarray:
+        """The row indices :meth:`_subset` keeps."""
         m = self.max_points
-        if X.shape[0] <= m:
-            return X, y
+        if y.shape[0] <= m:
+            return np.arange(y.shape[0])
         order = np.argsort(y, kind="stable")
         best = order[: m // 2]
         rest = np.sort(order[m // 2:])
         pick = rest[np.linspace(0, rest.size - 1, m - best.size).round().astype(int)]
-        keep = np.sort(np.concatenate([best, pick]))
-        return X[keep], y[keep]
+        return np.sort(np.concatenate([best, pick]))
+
+    def _term_fit(self, name: str, Z: np.ndarray, y: np.ndarray, feats: _Features
+                  ) -> _Posterior:
+        """A GP on ``(Z, y)`` for a feasibility term (MAP hyperparameters, warm-started)."""
+        G = feats.space.dim
+        default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
+        prev = self._warm_terms.get((name, G))
+        if prev is None:
+            starts = [default]
+        elif y.size % 10 == 0:  # a periodic restart from the prior medians, as for the objective
+            starts = [prev, default]
+        else:
+            starts = [prev]
+        theta = _fit_hyper(Z, y, feats.group, G, starts)
+        self._warm_terms[(name, G)] = theta
+        inv_ls = np.exp(-theta[:G])[feats.group]
+        return _Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
+
+    def _feasibility(
+        self, history: History, feats: _Features, Xc: np.ndarray, C: np.ndarray,
+        failed_c: np.ndarray,
+    ) -> list[FeasibilityTerm]:
+        """The success and constraint models (see :mod:`._gp_feasibility`)."""
+        terms: list[FeasibilityTerm] = []
+        if failed_c.shape[0]:
+            U = np.vstack([Xc, failed_c])
+            lab = np.concatenate([-np.ones(Xc.shape[0]), np.ones(failed_c.shape[0])])
+            pick = even_subset(U.shape[0], self.max_points)
+            Z = feats(U[pick])
+            terms.append(FeasibilityTerm("success", self._term_fit("success", Z, lab[pick],
+                                                                   feats), 0.0))
+        for j, c in enumerate(history.constraints):
+            v = C[:, j]
+            fin = np.isfinite(v)
+            if fin.sum() < 2 or (v[fin] <= 0).all():
+                continue  # nothing violates it (or too little data): no term
+            rows = np.flatnonzero(fin)
+            rows = rows[even_subset(rows.size, self.max_points)]
+            m, sd = float(v[rows].mean()), float(v[rows].std())
+            sd = sd if sd > 0 else 1.0
+            post = self._term_fit(f"c:{c.metric}", feats(Xc[rows]), (v[rows] - m) / sd, feats)
+            terms.append(FeasibilityTerm(c.metric, post, -m / sd))
+        return terms
 
     def _hyper(self, Z: np.ndarray, y: np.ndarray, feats: _Features, n_obs: int) -> np.ndarray:
         G = feats.space.dim
@@ -620,19 +697,41 @@ class GPSampler(Sampler):
         feats = _Features(space)
         G = space.dim
         n_obs = X.shape[0]
-        X, y_raw = self._subset(X, y_raw)
+        keep = self._keep(y_raw)
+        X, y_raw = X[keep], y_raw[keep]
         self.n_fit = X.shape[0]
         # pessimistic prior mean: the GP's zero mean sits between the mean and the worst
         y = _transform(y_raw)
         y = y - _pessimism(G) * y.max()
         Xc = feats.canon(X)
         Z = feats(Xc)
+        failed = history.failed()
+        failed_c = feats.canon(failed) if failed.shape[0] else failed
+        y_obs = y
+        if failed.shape[0]:  # a failed trial counts as the worst value seen
+            pick = even_subset(failed_c.shape[0], max(self.max_points - y.size, 0))
+            Z = np.vstack([Z, feats(failed_c[pick])])
+            y = np.concatenate([y, np.full(pick.size, y.max())])
         theta = self._hyper(Z, y, feats, n_obs)
         inv_ls = np.exp(-theta[:G])[feats.group]
         signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
         post = _Posterior.build(Z, y, inv_ls, signal, noise)
-        best = float(y.min())
-        incumbents = Xc[np.argsort(y, kind="stable")[:5]]
+        # failed configurations and constraints (constrained EI; see _gp_feasibility)
+        terms: list[FeasibilityTerm] = []
+        feasible = np.ones(y.size, dtype=bool)
+        if failed.shape[0] or history.constraints:
+            ok = np.isfinite(history.Y).all(axis=1) & history.valid  # rows of observed()
+            C = history.C[ok][keep]
+            if history.constraints:
+                feasible = (C <= 0).all(axis=1)
+            terms = self._feasibility(history, feats, Xc, C, failed_c)
+        use_ei = bool(feasible.any())
+        if feasible.all():
+            best = float(y_obs.min())
+            incumbents = Xc[np.argsort(y_obs, kind="stable")[:5]]
+        else:  # the incumbent is the best feasible trial; feasible ones lead
+            best = float(y_obs[feasible].min()) if use_ei else math.inf
+            incumbents = Xc[np.lexsort((y_obs, ~feasible))[:5]]
         seen = Xc
         P = history.pending()
         if P.shape[0]:  # kriging believer: RUNNING trials get their posterior mean
@@ -640,21 +739,22 @@ class GPSampler(Sampler):
             Zp = feats(Pc)
             mu_p = post.predict(Zp)[0]
             Z, y = np.vstack([Z, Zp]), np.concatenate([y, mu_p])
-            best = min(best, float(mu_p.min()))
+            best = min(best, float(mu_p.min())) if use_ei else best
             seen = np.vstack([seen, Pc])
             post = _Posterior.build(Z, y, inv_ls, signal, noise)
         out: list[Proposal] = []
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
                 post = _Posterior.build(Z, y, inv_ls, signal, noise)
-            u = self._maximize(post, best, feats, incumbents, seen, rng)
+            u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei,
+                               failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
             uc = feats.canon(space.encode_many([params]))
             zc = feats(uc)
             mu_c = post.predict(zc)[0]
             Z, y = np.vstack([Z, zc]), np.concatenate([y, mu_c])
-            best = min(best, float(mu_c[0]))
+            best = min(best, float(mu_c[0])) if use_ei else best
             seen = np.vstack([seen, uc])
         return out
 
@@ -702,24 +802,32 @@ class GPSampler(Sampler):
 
     def _maximize(
         self, post: _Posterior, best: float, feats: _Features, incumbents: np.ndarray,
-        seen: np.ndarray, rng: np.random.Generator,
+        seen: np.ndarray, rng: np.random.Generator, terms: list[FeasibilityTerm] | None = None,
+        use_ei: bool = True, failed_c: np.ndarray | None = None,
     ) -> np.ndarray:
+        terms = terms or []
         C = self._candidates(feats, incumbents, 1.0 / post.inv_ls[feats.start], rng)
         Cc = feats.canon(C)
-        a = _log_ei(best, *post.predict(feats(Cc)))
+        a = _acquisition(post, best, feats(Cc), terms, use_ei)
         order = np.argsort(-a, kind="stable")
-        polished = self._polish(post, best, feats, C[order[:5]], Cc[order[:5]])
+        polished = self._polish(post, best, feats, C[order[:5]], Cc[order[:5]], terms, use_ei)
         cand = np.vstack([polished, C[order[:50]]])
-        a = _log_ei(best, *post.predict(feats(feats.canon(cand))))
+        a = _acquisition(post, best, feats(feats.canon(cand)), terms, use_ei)
         space = feats.space
         for i in np.argsort(-a, kind="stable"):
             snapped = feats.canon(space.encode_many(space.decode_many(cand[i][None, :])))
-            if not _contains(seen, snapped[0]):
-                return cand[i]
+            if _contains(seen, snapped[0]):
+                continue
+            if failed_c is not None and failed_c.shape[0] and near_any(failed_c, snapped)[0]:
+                continue  # a configuration seen to fail is never proposed again
+            return cand[i]
+        if failed_c is not None and failed_c.shape[0]:
+            return unfailed_draws(space, failed_c, rng, 1)[0]  # type: ignore[no-any-return]
         return rng.random(space.dim)  # every good candidate is taken: explore
 
     def _polish(
-        self, post: _Posterior, best: float, feats: _Features, U0: np.ndarray, Uc: np.ndarray
+        self, post: _Posterior, best: float, feats: _Features, U0: np.ndarray, Uc: np.ndarray,
+        terms: list[FeasibilityTerm] | None = None, use_ei: bool = True,
     ) -> np.ndarray:
         """One L-BFGS-B run over the active continuous coordinates of several starts at
         once (the objective is their summed log EI, so they do not interact)."""
@@ -736,14 +844,21 @@ class GPSampler(Sampler):
             sub = Zq[:, fcols]
             sub[act] = xs / scale
             Zq[:, fcols] = sub
-            mu, var, dmu, dvar = post.predict_grad(Zq, fcols)
-            sd = np.sqrt(var)
-            z = (best - mu) / sd
-            lh, g = log_h(z)
-            d_mu = -g / sd
-            d_var = (1.0 - z * g) / (2.0 * var)
-            grad = d_mu[:, None] * dmu + d_var[:, None] * dvar
-            return -float((lh + np.log(sd)).sum()), -grad[act] / scale
+            if use_ei:
+                mu, var, dmu, dvar = post.predict_grad(Zq, fcols)
+                sd = np.sqrt(var)
+                z = (best - mu) / sd
+                lh, g = log_h(z)
+                d_mu = -g / sd
+                d_var = (1.0 - z * g) / (2.0 * var)
+                grad = d_mu[:, None] * dmu + d_var[:, None] * dvar
+                val = lh + np.log(sd)
+            else:
+                val, grad = np.zeros(Zq.shape[0]), np.zeros((Zq.shape[0], fcols.size))
+            if terms:
+                v2, g2 = log_pof_grad(terms, Zq, fcols)
+                val, grad = val + v2, grad + g2
+            return -float(val.sum()), -grad[act] / scale
 
         x0 = Uc[:, cols][act] * scale
         res = minimize(fun, x0, jac=True, method="L-BFGS-B",
@@ -754,6 +869,14 @@ class GPSampler(Sampler):
         sub[act] = np.clip(res.x / scale, 0.0, 1.0)
         out[:, cols] = sub
         return out
+
+
+def _acquisition(
+    post: _Posterior, best: float, Zq: np.ndarray, terms: list[FeasibilityTerm], use_ei: bool
+) -> np.ndarray:
+    """log EI (when a feasible incumbent exists) plus the log probability of feasibility."""
+    a = _log_ei(best, *post.predict(Zq)) if use_ei else np.zeros(Zq.shape[0])
+    return a + log_pof(terms, Zq) if terms else a
 
 
 def _reflect(U: np.ndarray) -> np.ndarray:

@@ -45,6 +45,16 @@ components and their roles for better empirical performance" (arXiv:2304.11127, 
 * **Constant liar** (Ginsbourger, Le Riche and Carraro, 2010): RUNNING trials, and the
   proposals made earlier in the same batch, join the bad set as if they had the worst
   value, so concurrent proposals spread out (EXEMPLARS §9.5).
+* **Failed trials** join the bad set (weight 1, like the liars), and the chosen candidate
+  is the best-scoring one that neither repeats a failed configuration nor has a failed
+  trial as its nearest finished neighbour (:func:`~hypersweep.samplers.base.looks_failed`).
+* **Constraints** (c-TPE; Watanabe & Hutter, "c-TPE: tree-structured Parzen estimator
+  with inequality constraints for expensive hyperparameter optimization", IJCAI 2023):
+  each constraint that some trial violates gets its own split -- its feasible trials are
+  good, or the least-violating ``n_good`` ones while fewer are feasible -- and the score
+  is ``sum_i -log(gamma_i + (1 - gamma_i) g_i(x) / l_i(x))`` over the objective and the
+  constraints (the log of the expected constrained improvement with independent
+  densities); candidates are drawn from every ``l_i``.
 * **Multi-objective**: the good set is filled front by front in non-domination order
   (Deb et al., NSGA-II, 2002); inside the last front needed, the mean of the
   per-objective ranks decides. The rank weights follow that order. This is a minimal
@@ -73,7 +83,17 @@ import numpy as np
 from scipy.special import ndtr, ndtri
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import RUNNING, History, Proposal, Sampler
+from hypersweep.samplers.base import (
+    FAILED,
+    RUNNING,
+    History,
+    Proposal,
+    Sampler,
+    looks_failed,
+    near_any,
+    replace_failed,
+    unfailed_draws,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Float, Int, Normal, Space
 
@@ -596,6 +616,7 @@ class TPESampler(Sampler):
     """
 
     name = "tpe"
+    learns_from_failures = True
 
     def __init__(
         self,
@@ -697,10 +718,10 @@ class TPESampler(Sampler):
         if n_obs < self.n_startup:
             start = history.n
             pts = self._sobol.points(space.dim, start, n)
-            return [
+            return replace_failed(space, history, [
                 Proposal(p, key=f"sobol:{start + i}")
                 for i, p in enumerate(space.decode_many(pts))
-            ]
+            ], rng)
         layout = self._get_layout(space)
         # split the observed trials into good and bad (row numbers, in trial order)
         k = self.n_good(n_obs)
@@ -716,16 +737,177 @@ class TPESampler(Sampler):
         w_good = 1.0 + self.rank_weight * (1.0 - np.arange(k) / k)
         self._cache.update(self, layout, history)
         w_bad = self._bad_weights(bad_idx.size)
+        failed = np.flatnonzero((history.state == FAILED) & history.valid)
+        if failed.size:  # failed trials are evidence: they join the bad set
+            bad_idx = np.concatenate([bad_idx, failed])
+            w_bad = np.concatenate([w_bad, np.ones(failed.size)])
         if self.constant_liar:  # RUNNING trials count as bad observations
             running = np.flatnonzero((history.state == RUNNING) & history.valid)
             bad_idx = np.concatenate([bad_idx, running])
             w_bad = np.concatenate([w_bad, np.ones(running.size)])
         x_all = history.X
+        # failed rows, and the observed rows they are told apart from
+        fails = (x_all[failed], x_all[obs_idx] if failed.size else x_all[:0])
+        terms = self._constraint_terms(history, obs_idx) if history.constraints else []
         out = np.zeros((0, space.dim))
         for _ in range(n):
-            u = self._propose_one(layout, x_all, good_idx, w_good, bad_idx, w_bad, out, rng)
+            if terms:
+                u = self._propose_constrained(
+                    space, layout, x_all, (good_idx, w_good, bad_idx, w_bad, k / n_obs), terms,
+                    out, fails, rng,
+                )
+            else:
+                u = self._propose_one(layout, x_all, good_idx, w_good, bad_idx, w_bad, out,
+                                      rng, fails)
             out = np.concatenate([out, u[None, :]])
         return [Proposal(p) for p in space.decode_many(out)]
+
+    # ----------------------------------------------------------------------------------
+    # constraints (c-TPE) and failed configurations
+    # ----------------------------------------------------------------------------------
+    def _constraint_terms(
+        self, history: History, obs_idx: np.ndarray
+    ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]]:
+        """One ``(good rows, weights, bad rows, weights, gamma)`` per constraint that some
+        observed trial violates (c-TPE, Watanabe & Hutter 2023).
+
+        The good set of a constraint is its feasible trials; when fewer than the
+        objective's good-set size are feasible, the trials with the smallest violations
+        fill it up (the split moves to a quantile, so ``l`` is never empty). A constraint
+        every trial meets contributes nothing (its density ratio is 1 everywhere).
+        """
+        C = history.C[obs_idx]
+        n_obs = obs_idx.size
+        need = self.n_good(n_obs)
+        terms = []
+        for j in range(C.shape[1]):
+            v = np.where(np.isnan(C[:, j]), np.inf, C[:, j])
+            ok = v <= 0
+            if ok.all():
+                continue
+            if ok.sum() >= need:
+                good = np.flatnonzero(ok)
+            else:
+                good = np.sort(_k_smallest(v, need))
+            is_bad = np.ones(n_obs, dtype=bool)
+            is_bad[good] = False
+            g_idx, b_idx = obs_idx[good], obs_idx[is_bad]
+            terms.append((g_idx, np.ones(g_idx.size), b_idx, np.ones(b_idx.size),
+                          good.size / n_obs))
+        return terms
+
+    def _densities(
+        self, gi: int, g: _Group, x_all: np.ndarray, good_idx: np.ndarray, w_good: np.ndarray,
+        bad_idx: np.ndarray, w_bad: np.ndarray, extra: np.ndarray,
+    ) -> tuple[_Parzen, _Parzen]:
+        """``(l, g)`` of one group from the rows where the group is active."""
+        x_good = x_all[good_idx]
+        if g.parent < 0:
+            return (self._fit(x_good, w_good, g),
+                    self._bad_density(gi, g, x_all, bad_idx, w_bad, extra))
+        first = g.cols[0]
+        act = ~np.isnan(x_good[:, first])
+        bad_act = ~np.isnan(x_all[bad_idx, first])
+        extra_act = extra[~np.isnan(extra[:, first])] if extra.shape[0] else extra
+        return (self._fit(x_good[act], w_good[act], g),
+                self._bad_density(gi, g, x_all, bad_idx[bad_act], w_bad[bad_act], extra_act))
+
+    def _propose_constrained(
+        self,
+        space: Space,
+        layout: _Layout,
+        x_all: np.ndarray,
+        objective: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
+        terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]],
+        extra: np.ndarray,
+        fails: tuple[np.ndarray, np.ndarray],
+        rng: np.random.Generator,
+    ) -> np.ndarray:
+        """One proposal maximizing the c-TPE acquisition.
+
+        For the objective and each constraint ``i`` with good-set fraction ``gamma_i``,
+        the expected constrained improvement under the TPE model (independent densities
+        per constraint) is proportional to ``prod_i (gamma_i + (1 - gamma_i) g_i(x) /
+        l_i(x))^-1``; its log is the score. Candidates are drawn from every ``l_i``
+        (``n_candidates`` each), so a feasible region that the objective's good set
+        misses is still searched. The liars (RUNNING trials, earlier proposals of the
+        batch) and FAILED trials join the objective's bad set only.
+        """
+        all_terms = [objective, *terms]
+        dens = []
+        for t, (g_idx, wg, b_idx, wb, _) in enumerate(all_terms):
+            ext = extra if t == 0 else extra[:0]
+            dens.append([self._densities(gi, g, x_all, g_idx, wg, b_idx, wb, ext)
+                         for gi, g in enumerate(layout.groups)])
+        c = self.n_candidates
+        cand = np.vstack([self._draw(layout, [d[0] for d in dens_t], c, rng)
+                          for dens_t in dens])
+        score = np.zeros(cand.shape[0])
+        for t, term in enumerate(all_terms):
+            gamma = term[4]
+            if gamma >= 1.0:
+                continue
+            r = np.zeros(cand.shape[0])
+            for gi, g in enumerate(layout.groups):
+                rows = self._active_rows(layout, cand, g)
+                if rows.size == 0:
+                    continue
+                lx, gx = dens[t][gi]
+                pts = cand[np.ix_(rows, g.cols)]
+                r[rows] += lx.logpdf(pts) - gx.logpdf(pts)
+            score -= np.logaddexp(math.log(gamma), math.log1p(-gamma) - r)
+        return self._best_unfailed(layout, cand, score, fails, rng, space)
+
+    def _draw(
+        self, layout: _Layout, ls: list[_Parzen], c: int, rng: np.random.Generator
+    ) -> np.ndarray:
+        """``c`` candidates drawn group by group from the densities ``ls``."""
+        cand = np.full((c, layout.dim), np.nan)
+        for gi, g in enumerate(layout.groups):
+            rows = self._active_rows(layout, cand, g)
+            if rows.size == 0:
+                continue
+            draws = ls[gi].sample(rng, rows.size)
+            for pos, j in g.discrete:
+                draws[:, pos] = layout.snap(j, draws[:, pos])
+            cand[np.ix_(rows, g.cols)] = draws
+        return cand
+
+    @staticmethod
+    def _active_rows(layout: _Layout, cand: np.ndarray, g: _Group) -> np.ndarray:
+        if g.parent < 0:
+            return np.arange(cand.shape[0])
+        k = layout.parent_options[g.parent]
+        par = cand[:, g.parent]
+        code = np.minimum((np.nan_to_num(par) * k).astype(int), k - 1)
+        return np.flatnonzero(~np.isnan(par) & (code == g.option))
+
+    def _best_unfailed(
+        self, layout: _Layout, cand: np.ndarray, score: np.ndarray,
+        fails: tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
+        space: Space | None = None,
+    ) -> np.ndarray:
+        """The best-scoring candidate that does not look like a failure.
+
+        A candidate looks like one when it repeats a failed configuration or its nearest
+        finished trial failed (:func:`~hypersweep.samplers.base.looks_failed`). If every
+        candidate is such, the best one that is not a failed configuration wins, else a
+        uniform draw that is not one (a space whose every configuration failed gets its
+        best candidate back)."""
+        x_failed, x_ok = fails
+        if x_failed.shape[0] == 0:
+            return cand[int(np.argmax(score))]  # type: ignore[no-any-return]
+        space = space if space is not None else self._layout_space
+        assert space is not None
+        order = np.argsort(-score, kind="stable")
+        snapped = space.encode_many(space.decode_many(cand[order]))
+        like = looks_failed(snapped, x_failed, x_ok)
+        if not like.all():
+            return cand[order[int(np.argmin(like))]]  # type: ignore[no-any-return]
+        hit = near_any(x_failed, snapped)
+        if not hit.all():
+            return cand[order[int(np.argmin(hit))]]  # type: ignore[no-any-return]
+        return unfailed_draws(space, x_failed, rng, 1)[0]  # type: ignore[no-any-return]
 
     def _get_layout(self, space: Space) -> _Layout:
         if self._layout is None or self._layout_space is not space:
@@ -778,8 +960,10 @@ class TPESampler(Sampler):
         w_bad: np.ndarray,
         extra: np.ndarray,
         rng: np.random.Generator,
+        fails: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> np.ndarray:
-        """One proposal: the best ``l / g`` among draws from ``l``, group by group."""
+        """One proposal: the best ``l / g`` among draws from ``l``, group by group (never a
+        failed configuration of ``fails = (failed rows, observed rows)``)."""
         c = self.n_candidates
         cand = np.full((c, layout.dim), np.nan)
         score = np.zeros(c)
@@ -822,4 +1006,6 @@ class TPESampler(Sampler):
             else:
                 cand[np.ix_(rows, g.cols)] = draws
                 score[rows] += lx.logpdf(draws) - gx.logpdf(draws)
-        return cand[int(np.argmax(score))]
+        if fails is None:
+            fails = (np.zeros((0, layout.dim)), np.zeros((0, layout.dim)))
+        return self._best_unfailed(layout, cand, score, fails, rng)

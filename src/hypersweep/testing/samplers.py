@@ -27,7 +27,10 @@ groups):
   configuration has been tried (randomness comes from the study seed and the number of
   trials, never from the process; see :mod:`hypersweep._sequence`);
 * a history holding FAILED trials, multi-objective values, or trials whose parameters no
-  longer fit the space does not break the sampler, and ``propose`` never changes it.
+  longer fit the space does not break the sampler, and ``propose`` never changes it;
+* a sampler with ``learns_from_failures`` (every model-based one) spends fewer trials in
+  a failing region than random search would, also when the best values lie at its edge,
+  and never proposes a configuration it has seen fail again (:func:`failed_repeats`).
 
 The factory's samplers may end a study with
 :class:`~hypersweep.errors.SpaceExhausted` only on a finite space; the spaces used here
@@ -61,7 +64,9 @@ __all__ = [
     "continuous_space",
     "deterministic_value",
     "every_type_space",
+    "failed_repeats",
     "finite_space",
+    "run_failing_study",
     "run_study",
     "seeded_run",
     "shared_run",
@@ -212,6 +217,41 @@ def _seeded_run_main() -> None:  # pragma: no cover - runs in a subprocess
     sampler = pickle.loads(sys.stdin.buffer.read())
     seed, n_trials = int(sys.argv[1]), int(sys.argv[2])
     print(json.dumps(seeded_run(sampler, seed, n_trials)))
+
+
+def run_failing_study(
+    sampler: Sampler, space: Space, fails: Callable[[dict[str, Any]], bool],
+    value: Callable[[dict[str, Any]], float], n_trials: int, seed: int = 0,
+) -> list[tuple[dict[str, Any], bool]]:
+    """Ask and tell ``n_trials`` trials; those where ``fails(params)`` are told FAILED.
+
+    Returns ``(params, failed)`` per trial, in order.
+    """
+    study = Study("failing", space=space, sampler=sampler, storage="memory", seed=seed)
+    out = []
+    for _ in range(n_trials):
+        t = study.ask()
+        bad = fails(t.params)
+        if bad:
+            study.tell(t, error="crashed on purpose")
+        else:
+            study.tell(t, value(t.params))
+        out.append((t.params, bad))
+    return out
+
+
+def failed_repeats(space: Space, trials: Sequence[tuple[dict[str, Any], bool]]) -> list[int]:
+    """Indices of trials whose configuration equals that of an earlier FAILED trial (to
+    :data:`~hypersweep.samplers.base.RESOLUTION` in the unit cube)."""
+    from hypersweep.samplers.base import near_any
+
+    U = space.encode_many([p for p, _ in trials])
+    out = []
+    for i in range(1, len(trials)):
+        earlier = np.array([j for j in range(i) if trials[j][1]], dtype=int)
+        if earlier.size and near_any(U[earlier], U[i : i + 1])[0]:
+            out.append(i)
+    return out
 
 
 class SamplerContract:
@@ -403,3 +443,71 @@ class SamplerContract:
             x, y = t.params["x"], t.params["y"]
             study.tell(t, {"loss": x * x + i, "acc": y})
         assert study.best_trials
+
+    # --- failures are evidence ---------------------------------------------------------
+    @staticmethod
+    def _learns(factory: SamplerFactory) -> None:
+        if not getattr(factory(0), "learns_from_failures", False):
+            pytest.skip("not a model-based sampler (learns_from_failures is False)")
+
+    def test_failing_region_is_avoided(self, sampler_factory: SamplerFactory) -> None:
+        """A region covering 30% of the box crashes every trial: after the first half of
+        the study, the sampler sends fewer trials there than random search (30%)."""
+        self._learns(sampler_factory)
+        space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+        late = []
+        for seed in (0, 1):
+            trials = run_failing_study(
+                sampler_factory(seed), space, lambda p: p["x"] > 0.7,
+                lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.4) ** 2, 40, seed=seed,
+            )
+            late.extend(bad for _, bad in trials[20:])
+            assert not failed_repeats(space, trials)
+        assert sum(late) <= 0.15 * len(late), f"{sum(late)} of {len(late)} late trials failed"
+
+    def test_failing_region_next_to_the_best_values(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        """``-x`` is best at the crash boundary ``x = 0.8`` (the case where a GP used to
+        propose ``x = 1.0`` 33 times in 40): fewer failures than random search's 20%,
+        none repeated, and the boundary is approached."""
+        self._learns(sampler_factory)
+        space = Space({"x": Float(0.0, 1.0)})
+        failures, best = 0, []
+        for seed in (0, 1):
+            trials = run_failing_study(
+                sampler_factory(seed), space, lambda p: p["x"] > 0.8,
+                lambda p: -p["x"], 40, seed=seed,
+            )
+            failures += sum(bad for _, bad in trials)
+            best.append(max(p["x"] for p, bad in trials if not bad))
+            assert not failed_repeats(space, trials)
+        assert failures <= 0.2 * 80, f"{failures} of 80 trials failed"
+        assert min(best) > 0.7, best
+
+    def test_failed_configuration_is_never_proposed_again(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        """On a finite space where the attractive half crashes, no failed configuration
+        comes back, in a study and from a history where most configurations failed."""
+        self._learns(sampler_factory)
+        space = Space({"k": Int(0, 9), "c": Choice(["a", "b", "c"]), "on": Bool()})
+        trials = run_failing_study(
+            sampler_factory(3), space, lambda p: p["k"] >= 5,
+            lambda p: -p["k"] + 0.1 * "abc".index(p["c"]) + 0.05 * p["on"], 40, seed=3,
+        )
+        assert not failed_repeats(space, trials), failed_repeats(space, trials)
+        # a history where all but two configurations of a small space failed
+        small = Space({"c": Choice(["a", "b", "c", "d"]), "on": Bool()})
+        everything = [{"c": c, "on": on} for c in "abcd" for on in (False, True)]
+        ok = [{"c": "b", "on": True}, {"c": "d", "on": False}]
+        history = History(small, [Objective("loss")])
+        history.update([
+            Trial(i, TrialState.COMPLETED, p, values=(float(i),)) if p in ok
+            else Trial(i, TrialState.FAILED, p, error="boom")
+            for i, p in enumerate(everything)
+        ])
+        sampler = sampler_factory(0)
+        for k in range(3):
+            for p in sampler.propose(small, history, np.random.default_rng(k), 2):
+                assert p.params in ok, p.params
