@@ -27,6 +27,7 @@ from hypersweep.errors import (
     HypersweepError,
     SpaceExhausted,
     SpecError,
+    StorageError,
     StudyNotFound,
 )
 from hypersweep.report import clean_metrics
@@ -228,7 +229,12 @@ class Study:
         for r in res.reports:
             t = merged.get(r.number)
             if t is None:
-                t = cached[r.number]
+                t = cached[r.number] if r.number < len(cached) else None
+                if t is None:  # the contract (one snapshot per sync) rules this out
+                    raise StorageError(
+                        f"storage: {self.storage.url} returned a report of trial {r.number} "
+                        "before the trial itself; its sync is not one consistent snapshot"
+                    )
             reps = dict(t.reports)
             reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
             merged[r.number] = t.with_(reports=reps)

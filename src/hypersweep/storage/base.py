@@ -14,6 +14,11 @@ Contract (every backend; run by :mod:`hypersweep.testing.storage`):
   gets a per-study, strictly increasing *sequence number*, assigned in commit order.
   :meth:`Storage.sync` returns everything after a watermark, so readers are incremental.
   Heartbeats do not advance the sequence.
+* A sync result is one consistent snapshot: its trials, reports, attributes and
+  watermark ``W`` are read as of the same commit, every change numbered ``<= W`` is in it
+  or in an earlier result, and none numbered ``> W``. So a reader that applied every
+  earlier result has seen each trial that a returned report belongs to, and a write
+  landing during a sync shows up in the next one, never lost.
 * :meth:`Storage.create_study` is idempotent and race-free: many processes creating the
   same study get one study.
 * A RUNNING trial can go back to QUEUED (:meth:`Storage.requeue_trial`, a retry): same

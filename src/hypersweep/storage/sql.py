@@ -286,6 +286,31 @@ class SQLStorage(Storage):
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
 
+    def _snapshot(self, fn: Callable[[Connection], T]) -> T:
+        """Run the reads of ``fn`` in one read transaction: every statement sees the same
+        committed state (SQLite: one deferred ``BEGIN``, whose first read fixes the WAL
+        snapshot; PostgreSQL: ``REPEATABLE READ READ ONLY``, one snapshot for the whole
+        transaction, where the default READ COMMITTED would take one per statement)."""
+        begin = (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            if self.dialect == "postgresql" else "BEGIN"
+        )
+
+        def run(conn: Connection) -> T:
+            conn.exec_driver_sql(begin)
+            try:
+                result = fn(conn)
+            except BaseException:
+                try:
+                    conn.exec_driver_sql("ROLLBACK")
+                except Exception:
+                    conn.invalidate()
+                raise
+            conn.exec_driver_sql("COMMIT")
+            return result
+
+        return self._read(run)
+
     def _init_schema(self) -> None:
         def create(conn: Connection) -> int | None:
             if self.dialect == "postgresql":
@@ -821,38 +846,48 @@ class SQLStorage(Storage):
         return self._write(run)
 
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
-        def run(conn: Connection) -> SyncResult:
-            head = conn.execute(
-                sa.select(studies.c.seq, studies.c.trial_seq, studies.c.report_seq,
-                          studies.c.attrs).where(studies.c.id == study_id)
-            ).first()
+        head_q = sa.select(
+            studies.c.seq, studies.c.trial_seq, studies.c.report_seq, studies.c.attrs,
+        ).where(studies.c.id == study_id)
+
+        def idle(conn: Connection) -> Any:
+            return conn.execute(head_q).first()
+
+        def changes(conn: Connection) -> tuple[Any, Sequence[Any], Sequence[Any]]:
+            # one snapshot: the head, the trials and the reports are read as of the same
+            # commit, so every report returned belongs to a trial that this result or an
+            # earlier one holds, and the watermark W covers exactly what was read
+            head = conn.execute(head_q).first()
             if head is None:
                 raise StudyNotFound(f"no study with id {study_id}")
-            top, attrs = int(head.seq), _loads(head.attrs, {})
-            if top <= watermark:
-                return SyncResult([], [], top, attrs)
             rows: Sequence[Any] = []
             reps: Sequence[Any] = []
             if head.trial_seq > watermark:
                 rows = conn.execute(
                     sa.select(*_TRIAL_COLS).where(
                         trials.c.study_id == study_id, trials.c.seq > watermark,
-                        trials.c.seq <= top,
                     ).order_by(trials.c.number)
                 ).all()
             if head.report_seq > watermark:
                 reps = conn.execute(
                     sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
                         reports.c.study_id == study_id, reports.c.seq > watermark,
-                        reports.c.seq <= top,
                     ).order_by(reports.c.seq, reports.c.id)
                 ).all()
-            return SyncResult(
-                [_row_to_trial(r) for r in rows],
-                [Report(r.number, r.step, json.loads(r.metrics)) for r in reps], top, attrs,
-            )
+            return head, rows, reps
 
-        return self._read(run)
+        # the common case, nothing new, is one indexed read outside any transaction
+        head = self._read(idle)
+        if head is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        if int(head.seq) <= watermark:
+            return SyncResult([], [], int(head.seq), _loads(head.attrs, {}))
+        head, rows, reps = self._snapshot(changes)
+        return SyncResult(
+            [_row_to_trial(r) for r in rows],
+            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            int(head.seq), _loads(head.attrs, {}),
+        )
 
     def get_trials(
         self, study_id: int, states: Iterable[TrialState] | None = None
@@ -870,7 +905,7 @@ class SQLStorage(Storage):
             ).all()
             return rows, reps
 
-        rows, reps = self._read(run)
+        rows, reps = self._snapshot(run)
         by_trial = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
         return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
@@ -886,6 +921,6 @@ class SQLStorage(Storage):
             ).all()
             return row, reps
 
-        row, reps = self._read(run)
+        row, reps = self._snapshot(run)
         merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
         return _row_to_trial(row).with_(reports=merged.get(number, {}))
