@@ -25,6 +25,7 @@ from hypersweep._sequence import Repeats, proposal_rng
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
+    MaxTrialsReached,
     SpaceExhausted,
     SpecError,
     StorageError,
@@ -261,15 +262,19 @@ class Study:
     # ------------------------------------------------------------------------------------
     # ask / tell / report
     # ------------------------------------------------------------------------------------
-    def ask(self, n: int | None = None) -> Any:
+    def ask(self, n: int | None = None, *, max_trials: int | None = None) -> Any:
         """Start new trials: enqueued configurations first, then the sampler's proposals.
 
         Args:
             n: how many; ``None`` returns one :class:`Trial`, an integer a list of them
                 (fewer than ``n`` when the sampler runs out part-way, as a grid does).
+            max_trials: the study's trial budget, enforced by the storage atomically
+                with numbering: no trial numbered ``max_trials`` or higher is created or
+                claimed, however many processes share the study.
 
         Raises:
             SpaceExhausted: the sampler has nothing left (a finished grid).
+            MaxTrialsReached: the study already holds ``max_trials`` trials.
         """
         k = 1 if n is None else n
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -278,7 +283,7 @@ class Study:
         out: list[Trial] = []
         if (self._history.state == 0).any():  # QUEUED rows exist
             while len(out) < k:
-                t = self.storage.claim_trial(self._id, self.worker_id)
+                t = self.storage.claim_trial(self._id, self.worker_id, max_trials=max_trials)
                 if t is None:
                     break
                 out.append(self._absorb(t))
@@ -297,8 +302,12 @@ class Study:
                 try:
                     t = self.storage.create_trial(
                         self._id, p.params, state=TrialState.RUNNING, worker_id=self.worker_id,
-                        key=p.key, system_attrs=p.system_attrs,
+                        key=p.key, system_attrs=p.system_attrs, max_trials=max_trials,
                     )
+                except MaxTrialsReached:
+                    if out:  # hand out what was created
+                        return out[0] if n is None else out
+                    raise
                 except DuplicateTrialError:
                     conflicts += 1
                     if conflicts > 1000:

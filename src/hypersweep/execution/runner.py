@@ -42,7 +42,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from hypersweep.errors import HypersweepError, SpaceExhausted, SpecError, TrialNotRunning
+from hypersweep.errors import (
+    HypersweepError,
+    MaxTrialsReached,
+    SpaceExhausted,
+    SpecError,
+    TrialNotRunning,
+)
 from hypersweep.execution.base import Executor, Outcome
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial, TrialState
@@ -85,7 +91,10 @@ class Limits:
     """When to stop launching trials and when to stop the study.
 
     Attributes:
-        max_trials: total trials in the study (all states but QUEUED).
+        max_trials: the study's trial budget: a run creates or claims only trials
+            numbered below it, so the study ends with exactly ``max_trials`` trials
+            however many processes run it (every state counts, QUEUED included; a
+            retried attempt is the same trial). Enforced by the storage.
         max_concurrent: trials running at once.
         timeout: seconds for this run.
         trial_timeout: seconds per trial.
@@ -366,8 +375,11 @@ class Runner:
             if lim.max_trials is not None and self._n_started() >= lim.max_trials:
                 self._set_stop(f"max_trials ({lim.max_trials}) reached")
                 return
-            try:
-                trial = self.study.ask()
+            try:  # the storage enforces max_trials atomically (other processes share it)
+                trial = self.study.ask(max_trials=lim.max_trials)
+            except MaxTrialsReached:
+                self._set_stop(f"max_trials ({lim.max_trials}) reached")
+                return
             except SpaceExhausted as e:
                 if self.running:  # a running trial may open new proposals (a PBT member)
                     return

@@ -145,6 +145,7 @@ class Storage(abc.ABC):
         user_attrs: Mapping[str, Any] | None = None,
         system_attrs: Mapping[str, Any] | None = None,
         now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial:
         """Create a QUEUED or RUNNING trial with the next number.
 
@@ -152,15 +153,23 @@ class Storage(abc.ABC):
             key: optional de-duplication key, unique per study (a grid cell, a Sobol
                 index). A second trial with the same key raises
                 :class:`~hypersweep.errors.DuplicateTrialError`.
+            max_trials: the study's trial budget. When the study already holds this many
+                trials (every state counts, QUEUED included) the trial is not created and
+                :class:`~hypersweep.errors.MaxTrialsReached` is raised. The check and the
+                numbering are one atomic step, so any number of processes sharing the
+                budget leave exactly ``max_trials`` trials.
         """
 
     @abc.abstractmethod
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None
+        self, study_id: int, worker_id: str | None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial | None:
         """Move the lowest-numbered QUEUED trial to RUNNING and return it (or ``None``).
 
-        Two concurrent claims never get the same trial.
+        Two concurrent claims never get the same trial. With ``max_trials``, only a
+        trial numbered below it is claimed (trials enqueued beyond a budget wait for a
+        larger one).
         """
 
     @abc.abstractmethod

@@ -22,7 +22,12 @@ from typing import Any
 
 import pytest
 
-from hypersweep.errors import DuplicateTrialError, StudyNotFound, TrialNotRunning
+from hypersweep.errors import (
+    DuplicateTrialError,
+    MaxTrialsReached,
+    StudyNotFound,
+    TrialNotRunning,
+)
 from hypersweep.storage.base import Storage
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -187,6 +192,23 @@ class StorageContract:
         nums = [t.number for t in storage.get_trials(sid)]
         assert nums == [0, 1, 2, 3]  # a refused trial does not consume a number
         assert storage.get_trials(sid)[0].system_attrs["key"] == "grid:1"
+
+    def test_max_trials_is_checked_with_the_numbering(self, storage: Storage, sid: int) -> None:
+        storage.create_trial(sid, {"x": 0.1}, state=TrialState.QUEUED)  # queued ones count
+        storage.create_trial(sid, {"x": 0.2}, max_trials=3)
+        storage.create_trial(sid, {"x": 0.3}, max_trials=3)
+        with pytest.raises(MaxTrialsReached):
+            storage.create_trial(sid, {"x": 0.4}, max_trials=3)
+        with pytest.raises(MaxTrialsReached):
+            storage.create_trial(sid, {"x": 0.4}, state=TrialState.QUEUED, max_trials=3)
+        assert [t.number for t in storage.get_trials(sid)] == [0, 1, 2]  # nothing consumed
+        storage.create_trial(sid, {"x": 0.5}, state=TrialState.QUEUED)  # no budget: number 3
+        claimed = storage.claim_trial(sid, "w", max_trials=3)
+        assert claimed is not None and claimed.number == 0
+        assert storage.claim_trial(sid, "w", max_trials=3) is None  # 3 is beyond the budget
+        assert storage.create_trial(sid, {"x": 0.6}, max_trials=5).number == 4
+        late = storage.claim_trial(sid, "w", max_trials=5)
+        assert late is not None and late.number == 3
 
     def test_finish_and_immutability(self, storage: Storage, sid: int) -> None:
         t = storage.create_trial(sid, {"x": 0.5})
