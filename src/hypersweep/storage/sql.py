@@ -175,8 +175,34 @@ def _normalize_url(url: str) -> str:
     return url
 
 
+_DISCONNECT_TEXT = (
+    "server closed the connection", "terminating connection", "connection is closed",
+    "consuming input failed", "connection is lost", "ssl syscall", "connection refused",
+)
+
+
+def _is_disconnect(e: BaseException) -> bool:
+    """The connection dropped (the server terminated it, a network failure, a restart):
+    the transaction either committed before or never will; a retry on a new connection
+    is safe because non-idempotent writes carry a ledger token."""
+    if not isinstance(e, DBAPIError):
+        return False
+    if e.connection_invalidated:
+        return True
+    code = getattr(e.orig, "sqlstate", None) or ""
+    if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
+        return True
+    if isinstance(e, OperationalError) and not code:
+        msg = str(e.orig).lower()
+        return any(t in msg for t in _DISCONNECT_TEXT)
+    return False
+
+
 def _is_transient(e: BaseException) -> bool:
-    """A lock timeout, deadlock or serialization failure worth retrying."""
+    """A lock timeout, deadlock, serialization failure or dropped connection worth
+    retrying."""
+    if _is_disconnect(e):
+        return True
     if isinstance(e, OperationalError):
         msg = str(e.orig).lower() if e.orig is not None else str(e).lower()
         if "locked" in msg or "busy" in msg:
@@ -293,8 +319,10 @@ class SQLStorage(Storage):
                             result = self._replay(conn, token, replay)
                         if result is _NOT_FOUND:
                             result = fn(conn)
-                    except BaseException:
-                        if begin:
+                    except BaseException as exc:
+                        if _is_disconnect(exc):
+                            conn.invalidate()  # never back into the pool
+                        elif begin:
                             try:
                                 conn.exec_driver_sql("ROLLBACK")
                             except Exception:
@@ -357,7 +385,12 @@ class SQLStorage(Storage):
         for attempt in range(self.retries):
             try:
                 with self._lock, self._engine.connect() as conn:
-                    return fn(conn)
+                    try:
+                        return fn(conn)
+                    except DBAPIError as exc:
+                        if _is_disconnect(exc):
+                            conn.invalidate()  # never back into the pool
+                        raise
             except (OperationalError, DBAPIError) as e:
                 if not _is_transient(e) or attempt == self.retries - 1:
                     raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
@@ -379,11 +412,12 @@ class SQLStorage(Storage):
             conn.exec_driver_sql(begin)
             try:
                 result = fn(conn)
-            except BaseException:
-                try:
-                    conn.exec_driver_sql("ROLLBACK")
-                except Exception:
-                    conn.invalidate()
+            except BaseException as exc:
+                if not _is_disconnect(exc):
+                    try:
+                        conn.exec_driver_sql("ROLLBACK")
+                    except Exception:
+                        conn.invalidate()
                 raise
             conn.exec_driver_sql("COMMIT")
             return result
