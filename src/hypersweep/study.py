@@ -281,9 +281,10 @@ class Study:
             raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
         self.sync()
         out: list[Trial] = []
+        budget = {} if max_trials is None else {"max_trials": max_trials}
         if (self._history.state == 0).any():  # QUEUED rows exist
             while len(out) < k:
-                t = self.storage.claim_trial(self._id, self.worker_id, max_trials=max_trials)
+                t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
                     break
                 out.append(self._absorb(t))
@@ -302,7 +303,7 @@ class Study:
                 try:
                     t = self.storage.create_trial(
                         self._id, p.params, state=TrialState.RUNNING, worker_id=self.worker_id,
-                        key=p.key, system_attrs=p.system_attrs, max_trials=max_trials,
+                        key=p.key, system_attrs=p.system_attrs, **budget,
                     )
                 except MaxTrialsReached:
                     if out:  # hand out what was created
