@@ -21,6 +21,7 @@ Design (see :mod:`hypersweep.storage.base` for the contract):
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -137,6 +138,7 @@ writes = sa.Table(
     sa.Index("ix_hs_writes_created", "created_at"),
 )
 _LEDGER_KEEP = 3600.0
+_RECONNECT_FOR = 60.0
 _PRUNE_EVERY = 1000
 _NOT_FOUND = object()
 _NO_LIMIT = 2**62
@@ -223,7 +225,8 @@ class SQLStorage(Storage):
         url: the database URL. ``postgresql://`` uses the psycopg 3 driver. A relative
             SQLite path is relative to the working directory; its folder is created.
         retries: attempts for a transaction that hits a transient lock/serialization
-            error.
+            error or a dropped connection (a dropped connection is retried for at least
+            60 s in all).
 
     Example:
         >>> import tempfile, os
@@ -308,7 +311,8 @@ class SQLStorage(Storage):
         self._check_fork()
         delay = 0.005
         retried = check_first
-        for attempt in range(self.retries):
+        t0 = time.monotonic()
+        for attempt in itertools.count():
             try:
                 with self._lock, self._engine.connect() as conn:
                     if begin:
@@ -342,14 +346,22 @@ class SQLStorage(Storage):
                     found = self._read(lambda c: self._replay(c, token, replay))
                     if found is not _NOT_FOUND:
                         return found  # type: ignore[no-any-return]
-                if isinstance(e, IntegrityError) or not _is_transient(e) or (
-                    attempt == self.retries - 1
-                ):
+                if isinstance(e, IntegrityError) or self._give_up(e, attempt, t0):
                     raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
                 retried = True
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
+
+    def _give_up(self, e: BaseException, attempt: int, t0: float) -> bool:
+        """Stop retrying: not transient, or ``retries`` attempts made — except that a
+        dropped connection is retried for up to ``_RECONNECT_FOR`` seconds in all (a
+        server restart or a burst of terminated connections outlasts 20 quick tries)."""
+        if not _is_transient(e):
+            return True
+        if attempt < self.retries - 1:
+            return False
+        return not (_is_disconnect(e) and time.monotonic() - t0 < _RECONNECT_FOR)
 
     @staticmethod
     def _replay(
@@ -382,7 +394,8 @@ class SQLStorage(Storage):
     def _read(self, fn: Callable[[Connection], T]) -> T:
         self._check_fork()
         delay = 0.005
-        for attempt in range(self.retries):
+        t0 = time.monotonic()
+        for attempt in itertools.count():
             try:
                 with self._lock, self._engine.connect() as conn:
                     try:
@@ -392,7 +405,7 @@ class SQLStorage(Storage):
                             conn.invalidate()  # never back into the pool
                         raise
             except (OperationalError, DBAPIError) as e:
-                if not _is_transient(e) or attempt == self.retries - 1:
+                if self._give_up(e, attempt, t0):
                     raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
