@@ -91,10 +91,10 @@ class Limits:
     """When to stop launching trials and when to stop the study.
 
     Attributes:
-        max_trials: the study's trial budget: a run creates or claims only trials
-            numbered below it, so the study ends with exactly ``max_trials`` trials
-            however many processes run it (every state counts, QUEUED included; a
-            retried attempt is the same trial). Enforced by the storage.
+        max_trials: the study's trial budget (what counts: see the module docstring).
+            Enforced by the storage: a run creates a trial only while the study holds
+            fewer than ``max_trials`` and claims only queued trials numbered below it,
+            so any number of processes leave exactly ``max_trials`` started trials.
         max_concurrent: trials running at once.
         timeout: seconds for this run.
         trial_timeout: seconds per trial.
