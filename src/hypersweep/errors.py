@@ -61,6 +61,10 @@ class DuplicateTrialError(HypersweepError):
     """Another process created a trial with the same de-duplication key first."""
 
 
+class MaxTrialsReached(HypersweepError):
+    """The study already holds ``max_trials`` trials: the storage refused a new one."""
+
+
 class SpaceExhausted(HypersweepError):
     """The sampler has nothing left to propose (for example, a finished grid)."""
 

@@ -27,8 +27,10 @@ from hypersweep.constraints import Constraint, constraint_values, parse_constrai
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
+    MaxTrialsReached,
     SpaceExhausted,
     SpecError,
+    StorageError,
     StudyNotFound,
 )
 from hypersweep.report import clean_metrics
@@ -302,7 +304,12 @@ class Study:
         for r in res.reports:
             t = merged.get(r.number)
             if t is None:
-                t = cached[r.number]
+                t = cached[r.number] if r.number < len(cached) else None
+                if t is None:  # the contract (one snapshot per sync) rules this out
+                    raise StorageError(
+                        f"storage: {self.storage.url} returned a report of trial {r.number} "
+                        "before the trial itself; its sync is not one consistent snapshot"
+                    )
             reps = dict(t.reports)
             reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
             merged[r.number] = t.with_(reports=reps)
@@ -374,15 +381,19 @@ class Study:
     # ------------------------------------------------------------------------------------
     # ask / tell / report
     # ------------------------------------------------------------------------------------
-    def ask(self, n: int | None = None) -> Any:
+    def ask(self, n: int | None = None, *, max_trials: int | None = None) -> Any:
         """Start new trials: enqueued configurations first, then the sampler's proposals.
 
         Args:
             n: how many; ``None`` returns one :class:`Trial`, an integer a list of them
                 (fewer than ``n`` when the sampler runs out part-way, as a grid does).
+            max_trials: the study's trial budget, enforced by the storage atomically
+                with numbering: no trial numbered ``max_trials`` or higher is created or
+                claimed, however many processes share the study.
 
         Raises:
             SpaceExhausted: the sampler has nothing left (a finished grid).
+            MaxTrialsReached: the study already holds ``max_trials`` trials.
         """
         k = 1 if n is None else n
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
@@ -391,9 +402,10 @@ class Study:
         if self.sampler.uses_reports:
             self._load_reports()
         out: list[Trial] = []
+        budget = {} if max_trials is None else {"max_trials": max_trials}
         if (self._history.state == 0).any():  # QUEUED rows exist
             while len(out) < k:
-                t = self.storage.claim_trial(self._id, self.worker_id)
+                t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
                     break
                 out.append(self._absorb(t))
@@ -412,8 +424,12 @@ class Study:
                 try:
                     t = self.storage.create_trial(
                         self._id, p.params, state=TrialState.RUNNING, worker_id=self.worker_id,
-                        key=p.key, system_attrs=p.system_attrs,
+                        key=p.key, system_attrs=p.system_attrs, **budget,
                     )
+                except MaxTrialsReached:
+                    if out:  # hand out what was created
+                        return out[0] if n is None else out
+                    raise
                 except DuplicateTrialError:
                     conflicts += 1
                     if conflicts > 1000:

@@ -54,6 +54,7 @@ import numpy as np
 
 from hypersweep.errors import (
     HypersweepError,
+    MaxTrialsReached,
     SpaceExhausted,
     SpecError,
     StorageError,
@@ -111,7 +112,10 @@ class Limits:
     """When to stop launching trials and when to stop the study.
 
     Attributes:
-        max_trials: total trials in the study (all states but QUEUED).
+        max_trials: the study's trial budget (what counts: see the module docstring).
+            Enforced by the storage: a run creates a trial only while the study holds
+            fewer than ``max_trials`` and claims only queued trials numbered below it,
+            so any number of processes leave exactly ``max_trials`` started trials.
         max_concurrent: trials running at once.
         timeout: seconds for this run.
         trial_timeout: seconds per trial.
@@ -415,8 +419,11 @@ class Runner:
             if lim.max_trials is not None and self._n_started() >= lim.max_trials:
                 self._set_stop(f"max_trials ({lim.max_trials}) reached")
                 return
-            try:
-                trial = self.study.ask()
+            try:  # the storage enforces max_trials atomically (other processes share it)
+                trial = self.study.ask(max_trials=lim.max_trials)
+            except MaxTrialsReached:
+                self._set_stop(f"max_trials ({lim.max_trials}) reached")
+                return
             except SpaceExhausted as e:
                 if self.running:  # a running trial may open new proposals (a PBT member)
                     return

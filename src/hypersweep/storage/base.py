@@ -14,6 +14,11 @@ Contract (every backend; run by :mod:`hypersweep.testing.storage`):
   gets a per-study, strictly increasing *sequence number*, assigned in commit order.
   :meth:`Storage.sync` returns everything after a watermark, so readers are incremental.
   Heartbeats do not advance the sequence.
+* A sync result is one consistent snapshot: its trials, reports, attributes and
+  watermark ``W`` are read as of the same commit, every change numbered ``<= W`` is in it
+  or in an earlier result, and none numbered ``> W``. So a reader that applied every
+  earlier result has seen each trial that a returned report belongs to, and a write
+  landing during a sync shows up in the next one, never lost.
 * :meth:`Storage.create_study` is idempotent and race-free: many processes creating the
   same study get one study.
 * A RUNNING trial can go back to QUEUED (:meth:`Storage.requeue_trial`, a retry): same
@@ -173,6 +178,7 @@ class Storage(abc.ABC):
         user_attrs: Mapping[str, Any] | None = None,
         system_attrs: Mapping[str, Any] | None = None,
         now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial:
         """Create a QUEUED or RUNNING trial with the next number.
 
@@ -180,15 +186,23 @@ class Storage(abc.ABC):
             key: optional de-duplication key, unique per study (a grid cell, a Sobol
                 index). A second trial with the same key raises
                 :class:`~hypersweep.errors.DuplicateTrialError`.
+            max_trials: the study's trial budget. When the study already holds this many
+                trials (every state counts, QUEUED included) the trial is not created and
+                :class:`~hypersweep.errors.MaxTrialsReached` is raised. The check and the
+                numbering are one atomic step, so any number of processes sharing the
+                budget leave exactly ``max_trials`` trials.
         """
 
     @abc.abstractmethod
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None
+        self, study_id: int, worker_id: str | None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial | None:
         """Move the lowest-numbered QUEUED trial to RUNNING and return it (or ``None``).
 
-        Two concurrent claims never get the same trial.
+        Two concurrent claims never get the same trial. With ``max_trials``, only a
+        trial numbered below it is claimed (trials enqueued beyond a budget wait for a
+        larger one).
         """
 
     @abc.abstractmethod

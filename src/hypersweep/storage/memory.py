@@ -9,7 +9,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from hypersweep.errors import DuplicateTrialError, StudyNotFound, TrialNotRunning
+from hypersweep.errors import (
+    DuplicateTrialError,
+    MaxTrialsReached,
+    StudyNotFound,
+    TrialNotRunning,
+)
 from hypersweep.storage.base import Report, Storage, StudyRecord, SyncResult, group_reports
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -144,12 +149,16 @@ class InMemoryStorage(Storage):
         state: TrialState = TrialState.RUNNING, worker_id: str | None = None,
         key: str | None = None, user_attrs: Mapping[str, Any] | None = None,
         system_attrs: Mapping[str, Any] | None = None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
             raise ValueError(f"a new trial is QUEUED or RUNNING, not {state}")
         now = time.time() if now is None else now
         with self._lock:
             st = self._study(study_id)
+            if max_trials is not None and len(st.trials) >= max_trials:
+                raise MaxTrialsReached(f"the study holds {len(st.trials)} trials "
+                                       f"(max_trials {max_trials})")
             if key is not None:
                 if key in st.keys:
                     raise DuplicateTrialError(f"a trial with key {key!r} exists")
@@ -168,12 +177,13 @@ class InMemoryStorage(Storage):
             return self._put(st, t)
 
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None
+        self, study_id: int, worker_id: str | None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial | None:
         now = time.time() if now is None else now
         with self._lock:
             st = self._study(study_id)
-            for t in st.trials:
+            for t in st.trials[:max_trials]:
                 if t.state == TrialState.QUEUED:
                     return self._put(st, t.with_(
                         state=TrialState.RUNNING, started_at=now, heartbeat_at=now,

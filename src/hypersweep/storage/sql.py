@@ -21,6 +21,7 @@ Design (see :mod:`hypersweep.storage.base` for the contract):
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -28,6 +29,7 @@ import random
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -38,6 +40,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from hypersweep.errors import (
     DuplicateTrialError,
+    MaxTrialsReached,
     StorageError,
     StudyNotFound,
     TrialNotRunning,
@@ -122,6 +125,26 @@ reports = sa.Table(
     sa.Index("ix_hs_reports_study_seq", "study_id", "seq"),
     sa.Index("ix_hs_reports_trial", "trial_id"),
 )
+
+# The write ledger: one row per non-idempotent write (create, claim, report, finish), in
+# the write's own transaction, keyed by a token drawn once per call. A transaction retried
+# after its connection dropped first looks its token up: found means the earlier attempt
+# committed (only its reply was lost), so the write is not applied twice. Rows older than
+# _LEDGER_KEEP seconds are pruned (a retry never waits that long).
+writes = sa.Table(
+    "hs_writes", metadata,
+    sa.Column("token", sa.String(32), primary_key=True),
+    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
+              nullable=False),
+    sa.Column("ref", sa.Integer),  # the trial the write concerned
+    sa.Column("created_at", sa.Double, nullable=False),
+    sa.Index("ix_hs_writes_created", "created_at"),
+)
+_LEDGER_KEEP = 3600.0
+_RECONNECT_FOR = 60.0
+_PRUNE_EVERY = 1000
+_NOT_FOUND = object()
+_NO_LIMIT = 2**62
 
 _TRIAL_COLS = [
     trials.c.id, trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
@@ -228,8 +251,34 @@ def _cannot_read_only(e: StorageError) -> bool:
     return "readonly" in msg or "unable to open" in msg or "disk i/o" in msg
 
 
+_DISCONNECT_TEXT = (
+    "server closed the connection", "terminating connection", "connection is closed",
+    "consuming input failed", "connection is lost", "ssl syscall", "connection refused",
+)
+
+
+def _is_disconnect(e: BaseException) -> bool:
+    """The connection dropped (the server terminated it, a network failure, a restart):
+    the transaction either committed before or never will; a retry on a new connection
+    is safe because non-idempotent writes carry a ledger token."""
+    if not isinstance(e, DBAPIError):
+        return False
+    if e.connection_invalidated:
+        return True
+    code = getattr(e.orig, "sqlstate", None) or ""
+    if code.startswith("08") or code in ("57P01", "57P02", "57P03"):
+        return True
+    if isinstance(e, OperationalError) and not code:
+        msg = str(e.orig).lower()
+        return any(t in msg for t in _DISCONNECT_TEXT)
+    return False
+
+
 def _is_transient(e: BaseException) -> bool:
-    """A lock timeout, deadlock or serialization failure worth retrying."""
+    """A lock timeout, deadlock, serialization failure or dropped connection worth
+    retrying."""
+    if _is_disconnect(e):
+        return True
     if isinstance(e, OperationalError):
         msg = str(e.orig).lower() if e.orig is not None else str(e).lower()
         if "locked" in msg or "busy" in msg:
@@ -250,7 +299,8 @@ class SQLStorage(Storage):
         url: the database URL. ``postgresql://`` uses the psycopg 3 driver. A relative
             SQLite path is relative to the working directory; its folder is created.
         retries: attempts for a transaction that hits a transient lock/serialization
-            error.
+            error or a dropped connection (a dropped connection is retried for at least
+            60 s in all).
         read_only: open for reading only (``hypersweep status``/``ls``/``best``/
             ``export``): nothing is created or migrated, and an SQLite file is opened with
             ``mode=ro`` (so a file or folder without write permission can be read); where
@@ -315,6 +365,7 @@ class SQLStorage(Storage):
         self._returning = self.dialect == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
         self._pid = os.getpid()
         self._lock = threading.RLock()
+        self._n_writes = 0
         if read_only:
             self._check_schema_read_only()
         else:
@@ -402,46 +453,146 @@ class SQLStorage(Storage):
             self._engine.dispose(close=False)
             self._pid = os.getpid()
 
-    def _write(self, fn: Callable[[Connection], T]) -> T:
-        """Run ``fn`` in one write transaction, retrying transient lock errors."""
+    def _write(
+        self, fn: Callable[[Connection], T], token: str | None = None,
+        replay: Callable[[Connection, int | None], T] | None = None, *,
+        begin: bool = True, check_first: bool = False,
+    ) -> T:
+        """Run ``fn`` in one write transaction, retrying transient lock errors.
+
+        With ``token`` (``fn`` writes it to the ledger), a retry first looks the token up
+        and, if an earlier attempt committed, returns ``replay(conn, ref)`` instead of
+        writing again. ``begin=False``: ``fn`` is one statement that commits on its own.
+        ``check_first``: look the token up before the first attempt too.
+        """
         self._check_fork()
         delay = 0.005
-        for attempt in range(self.retries):
+        retried = check_first
+        t0 = time.monotonic()
+        for attempt in itertools.count():
             try:
                 with self._lock, self._engine.connect() as conn:
-                    conn.exec_driver_sql(self._begin)
+                    if begin:
+                        conn.exec_driver_sql(self._begin)
                     try:
-                        result = fn(conn)
-                    except BaseException:
-                        try:
-                            conn.exec_driver_sql("ROLLBACK")
-                        except Exception:
-                            conn.invalidate()
+                        result: Any = _NOT_FOUND
+                        if retried and token is not None and replay is not None:
+                            result = self._replay(conn, token, replay)
+                        if result is _NOT_FOUND:
+                            result = fn(conn)
+                    except BaseException as exc:
+                        if _is_disconnect(exc):
+                            conn.invalidate()  # never back into the pool
+                        elif begin:
+                            try:
+                                conn.exec_driver_sql("ROLLBACK")
+                            except Exception:
+                                conn.invalidate()
                         raise
-                    conn.exec_driver_sql("COMMIT")
-                    return result
+                    if begin:
+                        conn.exec_driver_sql("COMMIT")
+                if token is not None:
+                    self._count_write()
+                return result  # type: ignore[no-any-return]
             except (OperationalError, DBAPIError) as e:
-                if isinstance(e, IntegrityError) or not _is_transient(e) or (
-                    attempt == self.retries - 1
+                if isinstance(e, IntegrityError) and retried and token is not None and (
+                    replay is not None
                 ):
+                    # an earlier attempt may hold the token (it committed while this one
+                    # waited on it): then that attempt's write is the result
+                    found = self._read(lambda c: self._replay(c, token, replay))
+                    if found is not _NOT_FOUND:
+                        return found  # type: ignore[no-any-return]
+                if isinstance(e, IntegrityError) or self._give_up(e, attempt, t0):
+                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
+                retried = True
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+        raise AssertionError("unreachable")
+
+    def _give_up(self, e: BaseException, attempt: int, t0: float) -> bool:
+        """Stop retrying: not transient, or ``retries`` attempts made — except that a
+        dropped connection is retried for up to ``_RECONNECT_FOR`` seconds in all (a
+        server restart or a burst of terminated connections outlasts 20 quick tries)."""
+        if not _is_transient(e):
+            return True
+        if attempt < self.retries - 1:
+            return False
+        return not (_is_disconnect(e) and time.monotonic() - t0 < _RECONNECT_FOR)
+
+    @staticmethod
+    def _replay(
+        conn: Connection, token: str, replay: Callable[[Connection, int | None], T]
+    ) -> Any:
+        row = conn.execute(sa.select(writes.c.ref).where(writes.c.token == token)).first()
+        return _NOT_FOUND if row is None else replay(conn, row.ref)
+
+    @staticmethod
+    def _ledger(conn: Connection, token: str, study_id: int, ref: int | None) -> None:
+        conn.execute(writes.insert().values(
+            token=token, study_id=study_id, ref=ref, created_at=time.time()))
+
+    def _count_write(self) -> None:
+        self._n_writes += 1
+        if self._n_writes % _PRUNE_EVERY:
+            return
+        stmt = writes.delete().where(writes.c.created_at < time.time() - _LEDGER_KEEP)
+        try:
+            self._read(lambda c: c.execute(stmt))  # autocommit, its own short statement
+        except StorageError:  # pruning is housekeeping: the next round retries
+            pass
+
+    def _trial_by_id(self, conn: Connection, ref: int | None) -> Trial:
+        row = conn.execute(sa.select(*_TRIAL_COLS).where(trials.c.id == ref)).first()
+        if row is None:
+            raise StorageError(f"storage: trial id {ref} vanished after it was written")
+        return _row_to_trial(row)
+
+    def _read(self, fn: Callable[[Connection], T]) -> T:
+        self._check_fork()
+        delay = 0.005
+        t0 = time.monotonic()
+        for attempt in itertools.count():
+            try:
+                with self._lock, self._engine.connect() as conn:
+                    try:
+                        return fn(conn)
+                    except DBAPIError as exc:
+                        if _is_disconnect(exc):
+                            conn.invalidate()  # never back into the pool
+                        raise
+            except (OperationalError, DBAPIError) as e:
+                if self._give_up(e, attempt, t0):
                     raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
 
-    def _read(self, fn: Callable[[Connection], T]) -> T:
-        self._check_fork()
-        delay = 0.005
-        for attempt in range(self.retries):
+    def _snapshot(self, fn: Callable[[Connection], T]) -> T:
+        """Run the reads of ``fn`` in one read transaction: every statement sees the same
+        committed state (SQLite: one deferred ``BEGIN``, whose first read fixes the WAL
+        snapshot; PostgreSQL: ``REPEATABLE READ READ ONLY``, one snapshot for the whole
+        transaction, where the default READ COMMITTED would take one per statement)."""
+        begin = (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            if self.dialect == "postgresql" else "BEGIN"
+        )
+
+        def run(conn: Connection) -> T:
+            conn.exec_driver_sql(begin)
             try:
-                with self._lock, self._engine.connect() as conn:
-                    return fn(conn)
-            except (OperationalError, DBAPIError) as e:
-                if not _is_transient(e) or attempt == self.retries - 1:
-                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
-                time.sleep(delay * (1 + random.random()))
-                delay = min(delay * 2, 0.5)
-        raise AssertionError("unreachable")
+                result = fn(conn)
+            except BaseException as exc:
+                if not _is_disconnect(exc):
+                    try:
+                        conn.exec_driver_sql("ROLLBACK")
+                    except Exception:
+                        conn.invalidate()
+                raise
+            conn.exec_driver_sql("COMMIT")
+            return result
+
+        return self._read(run)
 
     def _init_schema(self) -> None:
         def create(conn: Connection) -> int | None:
@@ -619,6 +770,7 @@ class SQLStorage(Storage):
             sid = conn.execute(sa.select(studies.c.id).where(studies.c.name == name)).scalar()
             if sid is None:
                 raise StudyNotFound(f"no study named {name!r} in {self.url}")
+            conn.execute(writes.delete().where(writes.c.study_id == sid))
             conn.execute(reports.delete().where(reports.c.study_id == sid))
             conn.execute(trials.delete().where(trials.c.study_id == sid))
             conn.execute(studies.delete().where(studies.c.id == sid))
@@ -663,26 +815,35 @@ class SQLStorage(Storage):
     # data-modifying CTE (one round trip, atomic on its own; the row lock on the study is
     # held to the statement's commit, so sequence numbers still become visible in order)
     # ------------------------------------------------------------------------------------
-    def _single(self, stmt: Any, params: dict[str, Any]) -> Any:
+    def _single(
+        self, stmt: Any, params: dict[str, Any],
+        replay: Callable[[Connection, int | None], Any],
+    ) -> Any:
+        """Run one self-committing statement that writes ``params["tok"]`` to the ledger;
+        a retry after a lost reply returns ``replay`` of what the first attempt wrote."""
         def run(conn: Connection) -> Any:
             return conn.execute(stmt, params).first()
 
-        return self._read(run)  # autocommit: the statement is its own transaction
+        return self._write(run, params["tok"], replay, begin=False)
 
     _PG_CREATE = sa.text(
         "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1, "
-        "n_trials = n_trials + 1 WHERE id = :sid RETURNING seq, n_trials) "
-        "INSERT INTO hs_trials (study_id, number, state, params, started_at, heartbeat_at, "
-        "worker_id, user_attrs, system_attrs, dedup_key, seq) "
+        "n_trials = n_trials + 1 WHERE id = :sid AND n_trials < :max "
+        "RETURNING seq, n_trials), "
+        "i AS (INSERT INTO hs_trials (study_id, number, state, params, started_at, "
+        "heartbeat_at, worker_id, user_attrs, system_attrs, dedup_key, seq) "
         "SELECT :sid, s.n_trials - 1, :state, :params, :started, :started, :worker, :ua, "
-        ":sa, :key, s.seq FROM s RETURNING id, number"
+        ":sa, :key, s.seq FROM s RETURNING id, number), "
+        "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
+        "SELECT :tok, :sid, i.id, :now FROM i) "
+        "SELECT id, number FROM i"
     )
 
     def _pg_create_trial(
         self, study_id: int, state: TrialState, params: Mapping[str, Any], p_json: str,
         u_json: str, s_json: str, sys_attrs: dict[str, Any],
         user_attrs: Mapping[str, Any] | None, worker_id: str | None, key: str | None,
-        now: float,
+        now: float, max_trials: int | None,
     ) -> Trial:
         running = state == TrialState.RUNNING
         started = now if running else None
@@ -691,13 +852,21 @@ class SQLStorage(Storage):
             row = self._single(self._PG_CREATE, {
                 "sid": study_id, "state": state.value, "params": p_json, "started": started,
                 "worker": worker, "ua": u_json, "sa": s_json, "key": key,
-            })
+                "max": _NO_LIMIT if max_trials is None else max_trials,
+                "tok": uuid.uuid4().hex, "now": now,
+            }, self._trial_by_id)
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
                 raise DuplicateTrialError(f"a trial with key {key!r} exists") from None
             raise
+        if isinstance(row, Trial):  # a retry found the first attempt's trial
+            return row
         if row is None:
-            raise StudyNotFound(f"no study with id {study_id}")
+            n = self._read(lambda c: c.execute(
+                sa.select(studies.c.n_trials).where(studies.c.id == study_id)).scalar())
+            if n is None:
+                raise StudyNotFound(f"no study with id {study_id}")
+            raise MaxTrialsReached(f"the study holds {n} trials (max_trials {max_trials})")
         return Trial(
             number=int(row.number), state=state, params=dict(params), started_at=started,
             heartbeat_at=started, worker_id=worker, user_attrs=dict(user_attrs or {}),
@@ -706,41 +875,48 @@ class SQLStorage(Storage):
 
     _PG_FINISH = sa.text(
         "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
-        "WHERE id = :sid RETURNING seq) "
-        "UPDATE hs_trials AS t SET state = :state, trial_values = :vals, metrics = :metrics, "
-        "error = :error, finished_at = :now, seq = s.seq FROM s "
+        "WHERE id = :sid RETURNING seq), "
+        "u AS (UPDATE hs_trials AS t SET state = :state, trial_values = :vals, "
+        "metrics = :metrics, error = :error, finished_at = :now, seq = s.seq FROM s "
         "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
         "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
         "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
-        "t.system_attrs, t.attempt"
+        "t.system_attrs, t.attempt), "
+        "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
+        "SELECT :tok, :sid, u.id, :now FROM u) "
+        "SELECT * FROM u"
     )
     # the same, when the trial's own start time and/or its attempt are given
     _PG_FINISH_AT = sa.text(
         "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
-        "WHERE id = :sid RETURNING seq) "
-        "UPDATE hs_trials AS t SET state = :state, trial_values = :vals, metrics = :metrics, "
-        "error = :error, finished_at = :now, seq = s.seq, "
+        "WHERE id = :sid RETURNING seq), "
+        "u AS (UPDATE hs_trials AS t SET state = :state, trial_values = :vals, "
+        "metrics = :metrics, error = :error, finished_at = :now, seq = s.seq, "
         "started_at = COALESCE(CAST(:started AS DOUBLE PRECISION), t.started_at) FROM s "
         "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
         "AND t.attempt = COALESCE(CAST(:attempt AS INTEGER), t.attempt) "
         "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
         "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
-        "t.system_attrs, t.attempt"
+        "t.system_attrs, t.attempt), "
+        "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
+        "SELECT :tok, :sid, u.id, :now FROM u) "
+        "SELECT * FROM u"
     )
 
     def _pg_finish_trial(
         self, study_id: int, trial_id: int, state: TrialState, v_json: str | None,
-        m_json: str, error: str | None, now: float, started_at: float | None = None,
-        attempt: int | None = None,
+        m_json: str, error: str | None, now: float, token: str,
+        started_at: float | None = None, attempt: int | None = None,
     ) -> Trial | None:
         params = {"sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
-                  "metrics": m_json, "error": error, "now": now}
+                  "metrics": m_json, "error": error, "now": now, "tok": token}
         if started_at is None and attempt is None:
-            row = self._single(self._PG_FINISH, params)
+            row = self._single(self._PG_FINISH, params, self._trial_by_id)
         else:
             row = self._single(self._PG_FINISH_AT,
-                               {**params, "started": started_at, "attempt": attempt})
-        return None if row is None else _row_to_trial(row)
+                               {**params, "started": started_at, "attempt": attempt},
+                               self._trial_by_id)
+        return row if row is None or isinstance(row, Trial) else _row_to_trial(row)
 
     # ------------------------------------------------------------------------------------
     # trials
@@ -750,10 +926,12 @@ class SQLStorage(Storage):
         state: TrialState = TrialState.RUNNING, worker_id: str | None = None,
         key: str | None = None, user_attrs: Mapping[str, Any] | None = None,
         system_attrs: Mapping[str, Any] | None = None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
             raise ValueError(f"a new trial is QUEUED or RUNNING, not {state}")
         now = time.time() if now is None else now
+        token = uuid.uuid4().hex
         running = state == TrialState.RUNNING
         sys_attrs = dict(system_attrs or {})
         if key is not None:
@@ -763,6 +941,9 @@ class SQLStorage(Storage):
 
         def run(conn: Connection) -> Trial:
             seq, n = self._bump(conn, study_id, 1)
+            if max_trials is not None and n > max_trials:  # rolled back: nothing changes
+                raise MaxTrialsReached(f"the study holds {n - 1} trials "
+                                       f"(max_trials {max_trials})")
             if key is not None:
                 taken = conn.execute(
                     sa.select(trials.c.id).where(
@@ -782,6 +963,7 @@ class SQLStorage(Storage):
                 tid = conn.execute(stmt).scalar()
             else:
                 tid = conn.execute(trials.insert().values(**values)).inserted_primary_key[0]
+            self._ledger(conn, token, study_id, int(tid))
             return Trial(
                 number=n - 1, state=state, params=dict(params),
                 started_at=values["started_at"], heartbeat_at=values["heartbeat_at"],
@@ -792,17 +974,20 @@ class SQLStorage(Storage):
         try:
             if self.dialect == "postgresql":
                 return self._pg_create_trial(study_id, state, params, p_json, u_json, s_json,
-                                             sys_attrs, user_attrs, worker_id, key, now)
-            return self._write(run)
+                                             sys_attrs, user_attrs, worker_id, key, now,
+                                             max_trials)
+            return self._write(run, token, self._trial_by_id)
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
                 raise DuplicateTrialError(f"a trial with key {key!r} exists") from None
             raise
 
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None
+        self, study_id: int, worker_id: str | None, now: float | None = None,
+        max_trials: int | None = None,
     ) -> Trial | None:
         now = time.time() if now is None else now
+        token = uuid.uuid4().hex
 
         class _Empty(Exception):
             pass
@@ -814,6 +999,8 @@ class SQLStorage(Storage):
                 .where(trials.c.study_id == study_id, trials.c.state == TrialState.QUEUED.value)
                 .order_by(trials.c.number).limit(1)
             )
+            if max_trials is not None:
+                q = q.where(trials.c.number < max_trials)
             if self.dialect == "postgresql":
                 q = q.with_for_update(skip_locked=True)
             row = conn.execute(q).first()
@@ -823,12 +1010,13 @@ class SQLStorage(Storage):
                 state=TrialState.RUNNING.value, started_at=now, heartbeat_at=now,
                 worker_id=worker_id, seq=seq,
             ))
+            self._ledger(conn, token, study_id, int(row.id))
             return _row_to_trial(row).with_(
                 state=TrialState.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id
             )
 
         try:
-            return self._write(run)
+            return self._write(run, token, self._trial_by_id)
         except _Empty:
             return None
 
@@ -846,6 +1034,7 @@ class SQLStorage(Storage):
     ) -> None:
         now = time.time() if now is None else now
         m_json = _dumps({k: float(v) for k, v in metrics.items()})
+        token = uuid.uuid4().hex
 
         def run(conn: Connection) -> None:
             seq, _ = self._bump(conn, study_id, kind="report")
@@ -862,8 +1051,9 @@ class SQLStorage(Storage):
                 metrics=m_json, created_at=now, seq=seq,
             ))
             conn.execute(trials.update().where(trials.c.id == trial_id).values(heartbeat_at=now))
+            self._ledger(conn, token, study_id, trial_id)
 
-        self._write(run)
+        self._write(run, token, lambda _c, _ref: None)
 
     def finish_trial(
         self, study_id: int, trial_id: int, state: TrialState, *,
@@ -879,13 +1069,16 @@ class SQLStorage(Storage):
             raise ValueError(f"objective values must be finite, got {vals}")
         v_json = None if vals is None else _dumps(list(vals))
         m_json = _dumps(dict(metrics or {}))
+        token = uuid.uuid4().hex
+        check_first = False
 
         if self.dialect == "postgresql":
             done = self._pg_finish_trial(study_id, trial_id, state, v_json, m_json, error, now,
-                                         started_at, attempt)
+                                         token, started_at, attempt)
             if done is not None:
                 return done.with_(values=vals, metrics=dict(metrics or {}))
             # not RUNNING/QUEUED (or missing): the locked path below raises the right error
+            check_first = True  # unless a retried attempt of the statement did finish it
 
         def run(conn: Connection) -> Trial:
             seq, _ = self._bump(conn, study_id)
@@ -900,12 +1093,13 @@ class SQLStorage(Storage):
                 state=state.value, trial_values=v_json, metrics=m_json, error=error,
                 finished_at=now, seq=seq, started_at=start,
             ))
+            self._ledger(conn, token, study_id, trial_id)
             return _row_to_trial(row).with_(
                 state=state, values=vals, metrics=dict(metrics or {}), error=error,
                 finished_at=now, started_at=start,
             )
 
-        return self._write(run)
+        return self._write(run, token, self._trial_by_id, check_first=check_first)
 
     def set_trial_attrs(
         self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
@@ -1027,38 +1221,48 @@ class SQLStorage(Storage):
         return self._write(run)
 
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
-        def run(conn: Connection) -> SyncResult:
-            head = conn.execute(
-                sa.select(studies.c.seq, studies.c.trial_seq, studies.c.report_seq,
-                          studies.c.attrs).where(studies.c.id == study_id)
-            ).first()
+        head_q = sa.select(
+            studies.c.seq, studies.c.trial_seq, studies.c.report_seq, studies.c.attrs,
+        ).where(studies.c.id == study_id)
+
+        def idle(conn: Connection) -> Any:
+            return conn.execute(head_q).first()
+
+        def changes(conn: Connection) -> tuple[Any, Sequence[Any], Sequence[Any]]:
+            # one snapshot: the head, the trials and the reports are read as of the same
+            # commit, so every report returned belongs to a trial that this result or an
+            # earlier one holds, and the watermark W covers exactly what was read
+            head = conn.execute(head_q).first()
             if head is None:
                 raise StudyNotFound(f"no study with id {study_id}")
-            top, attrs = int(head.seq), _loads(head.attrs, {})
-            if top <= watermark:
-                return SyncResult([], [], top, attrs)
             rows: Sequence[Any] = []
             reps: Sequence[Any] = []
             if head.trial_seq > watermark:
                 rows = conn.execute(
                     sa.select(*_TRIAL_COLS).where(
                         trials.c.study_id == study_id, trials.c.seq > watermark,
-                        trials.c.seq <= top,
                     ).order_by(trials.c.number)
                 ).all()
             if head.report_seq > watermark:
                 reps = conn.execute(
                     sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
                         reports.c.study_id == study_id, reports.c.seq > watermark,
-                        reports.c.seq <= top,
                     ).order_by(reports.c.seq, reports.c.id)
                 ).all()
-            return SyncResult(
-                [_row_to_trial(r) for r in rows],
-                [Report(r.number, r.step, json.loads(r.metrics)) for r in reps], top, attrs,
-            )
+            return head, rows, reps
 
-        return self._read(run)
+        # the common case, nothing new, is one indexed read outside any transaction
+        head = self._read(idle)
+        if head is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        if int(head.seq) <= watermark:
+            return SyncResult([], [], int(head.seq), _loads(head.attrs, {}))
+        head, rows, reps = self._snapshot(changes)
+        return SyncResult(
+            [_row_to_trial(r) for r in rows],
+            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            int(head.seq), _loads(head.attrs, {}),
+        )
 
     def get_trials(
         self, study_id: int, states: Iterable[TrialState] | None = None
@@ -1076,7 +1280,7 @@ class SQLStorage(Storage):
             ).all()
             return rows, reps
 
-        rows, reps = self._read(run)
+        rows, reps = self._snapshot(run)
         by_trial = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
         return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
@@ -1092,7 +1296,7 @@ class SQLStorage(Storage):
             ).all()
             return row, reps
 
-        row, reps = self._read(run)
+        row, reps = self._snapshot(run)
         merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
         return _row_to_trial(row).with_(reports=merged.get(number, {}))
 

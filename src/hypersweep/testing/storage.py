@@ -15,18 +15,92 @@ Use it for a new backend by subclassing with a ``storage`` fixture::
 
 from __future__ import annotations
 
+import contextlib
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
 
-from hypersweep.errors import DuplicateTrialError, StudyNotFound, TrialNotRunning
+from hypersweep.errors import (
+    DuplicateTrialError,
+    MaxTrialsReached,
+    StudyNotFound,
+    TrialNotRunning,
+)
 from hypersweep.storage.base import Storage
-from hypersweep.trial import Objective, TrialState
+from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["StorageContract"]
+__all__ = ["Replica", "StorageContract", "interleave"]
 
 OBJ = (Objective("loss", "minimize"),)
+
+
+@contextlib.contextmanager
+def interleave(storage: Storage, write: Callable[[], None], at: int) -> Iterator[list[bool]]:
+    """Run ``write`` (another handle's write) in the middle of ``storage``'s next call.
+
+    For a SQL storage, ``write`` runs just before the ``at``-th SQL statement (1-based)
+    that ``storage`` sends inside the ``with`` block, once. The yielded list holds one
+    ``True`` once it has run, so a test can walk ``at`` = 1, 2, ... until the call has no
+    statement left. A storage whose operations are atomic in-process (memory) has no
+    statement boundaries: ``write`` never runs inside, and the list stays empty.
+    """
+    fired: list[bool] = []
+    engine = getattr(storage, "_engine", None)
+    if engine is None:
+        yield fired
+        return
+    import sqlalchemy as sa
+
+    count = [0]
+
+    def before(*_args: Any) -> None:
+        count[0] += 1
+        if count[0] == at and not fired:
+            fired.append(True)
+            write()
+
+    sa.event.listen(engine, "before_cursor_execute", before)
+    try:
+        yield fired
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", before)
+
+
+class Replica:
+    """What an incremental reader (a :class:`~hypersweep.study.Study`) builds from
+    :meth:`Storage.sync`: every trial seen so far, and its reports merged by step.
+
+    :meth:`sync` checks what a reader relies on: a report always belongs to a trial that
+    this sync or an earlier one returned, and the watermark never goes back.
+    """
+
+    def __init__(self, storage: Storage, study_id: int) -> None:
+        self.storage, self.study_id = storage, study_id
+        self.trials: dict[int, Trial] = {}
+        self.reports: dict[int, dict[int, dict[str, float]]] = {}
+        self.watermark = 0
+
+    def sync(self) -> None:
+        res = self.storage.sync(self.study_id, self.watermark)
+        assert res.watermark >= self.watermark, "the watermark went back"
+        for t in res.trials:
+            self.trials[t.number] = t
+        for r in res.reports:
+            assert r.number in self.trials, (
+                f"sync returned a report of trial {r.number}, which no sync has returned")
+            self.reports.setdefault(r.number, {}).setdefault(r.step, {}).update(r.metrics)
+        self.watermark = res.watermark
+
+    def assert_matches(self) -> None:
+        """After a sync with no write in flight, the replica equals the stored study."""
+        stored = {t.number: t for t in self.storage.get_trials(self.study_id)}
+        assert sorted(self.trials) == sorted(stored)
+        for n, t in stored.items():
+            mine = self.trials[n]
+            assert (mine.state, mine.values, mine.error) == (t.state, t.values, t.error), n
+            assert self.reports.get(n, {}) == t.reports, n
 
 
 class StorageContract:
@@ -35,6 +109,19 @@ class StorageContract:
     @pytest.fixture
     def storage(self) -> Storage:  # pragma: no cover - provided by the subclass
         raise NotImplementedError
+
+    @pytest.fixture
+    def peer(self, storage: Storage) -> Iterator[Storage]:
+        """A second handle on the same data, as another process opens it (override for a
+        backend whose URL cannot be reopened)."""
+        if storage.url == "memory":
+            yield storage
+            return
+        from hypersweep.storage import open_storage
+
+        other = open_storage(storage.url)
+        yield other
+        other.close()
 
     @pytest.fixture
     def sid(self, storage: Storage) -> int:
@@ -106,6 +193,23 @@ class StorageContract:
         assert nums == [0, 1, 2, 3]  # a refused trial does not consume a number
         assert storage.get_trials(sid)[0].system_attrs["key"] == "grid:1"
 
+    def test_max_trials_is_checked_with_the_numbering(self, storage: Storage, sid: int) -> None:
+        storage.create_trial(sid, {"x": 0.1}, state=TrialState.QUEUED)  # queued ones count
+        storage.create_trial(sid, {"x": 0.2}, max_trials=3)
+        storage.create_trial(sid, {"x": 0.3}, max_trials=3)
+        with pytest.raises(MaxTrialsReached):
+            storage.create_trial(sid, {"x": 0.4}, max_trials=3)
+        with pytest.raises(MaxTrialsReached):
+            storage.create_trial(sid, {"x": 0.4}, state=TrialState.QUEUED, max_trials=3)
+        assert [t.number for t in storage.get_trials(sid)] == [0, 1, 2]  # nothing consumed
+        storage.create_trial(sid, {"x": 0.5}, state=TrialState.QUEUED)  # no budget: number 3
+        claimed = storage.claim_trial(sid, "w", max_trials=3)
+        assert claimed is not None and claimed.number == 0
+        assert storage.claim_trial(sid, "w", max_trials=3) is None  # 3 is beyond the budget
+        assert storage.create_trial(sid, {"x": 0.6}, max_trials=5).number == 4
+        late = storage.claim_trial(sid, "w", max_trials=5)
+        assert late is not None and late.number == 3
+
     def test_finish_and_immutability(self, storage: Storage, sid: int) -> None:
         t = storage.create_trial(sid, {"x": 0.5})
         done = storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.1 + 0.2],
@@ -171,6 +275,63 @@ class StorageContract:
         assert r3.trials[0].state == TrialState.COMPLETED
         assert [(r.number, r.step, r.metrics) for r in r3.reports] == [(0, 0, {"loss": 2.0})]
         assert r3.watermark > r2.watermark
+
+    def test_sync_is_one_snapshot_under_interleaved_writes(
+        self, storage: Storage, peer: Storage, sid: int
+    ) -> None:
+        """Another process's write landing in the middle of a sync never yields a report
+        of a trial the reader has not been given, and never loses a change.
+
+        Each write a peer can make (create, report, claim, finish, fail) is run once at
+        every statement boundary of the reader's sync in turn.
+        """
+        def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], None]]]]:
+            # (name, setup before the sync returning the write that lands inside it)
+            def finish_reported() -> Callable[[], None]:
+                t = peer.create_trial(sid, {"x": 0.5})
+                peer.report(sid, t.id, 0, {"loss": 0.5})
+                return lambda: peer.finish_trial(sid, t.id, TrialState.COMPLETED,
+                                                 values=[0.25])
+
+            def report_new() -> Callable[[], None]:
+                t = peer.create_trial(sid, {"x": 0.1})
+                return lambda: peer.report(sid, t.id, 3, {"loss": 0.7})
+
+            def create_and_report() -> Callable[[], None]:
+                def w() -> None:
+                    t = peer.create_trial(sid, {"x": 0.2})
+                    peer.report(sid, t.id, 0, {"loss": 0.9})
+                return w
+
+            def claim_queued() -> Callable[[], None]:
+                peer.create_trial(sid, {"x": 0.3}, state=TrialState.QUEUED)
+                return lambda: (peer.claim_trial(sid, "w2"), None)[1]
+
+            def fail_reported() -> Callable[[], None]:
+                t = peer.create_trial(sid, {"x": 0.4}, worker_id="h:1:x", now=1.0)
+                peer.report(sid, t.id, 0, {"loss": 0.1}, now=1.0)
+                return lambda: (peer.fail_stale_trials(sid, 2.0, now=3.0), None)[1]
+
+            yield from (("finish", finish_reported), ("report", report_new),
+                        ("create+report", create_and_report), ("claim", claim_queued),
+                        ("fail", fail_reported))
+
+        for name, setup in scenarios():
+            at = 1
+            while True:
+                reader = Replica(storage, sid)
+                reader.sync()
+                write = setup()
+                with interleave(storage, write, at) as fired:
+                    reader.sync()
+                if not fired:  # the sync had fewer statements: this scenario is covered
+                    write()
+                reader.sync()
+                reader.assert_matches()
+                if not fired:
+                    break
+                at += 1
+                assert at < 50, f"{name}: the sync never ends"
 
     def test_heartbeat_does_not_advance_sync(self, storage: Storage, sid: int) -> None:
         t = storage.create_trial(sid, {"x": 0.1}, now=1000.0)
