@@ -292,6 +292,17 @@ def _is_transient(e: BaseException) -> bool:
     return False
 
 
+
+def _stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]) -> Any:
+    """RUNNING trials of the study whose heartbeat is older than ``stale_before`` or whose
+    worker is known dead."""
+    dead = [d for d in dead_workers if d]
+    cond = trials.c.heartbeat_at < stale_before
+    if dead:
+        cond = sa.or_(cond, trials.c.worker_id.in_(dead))
+    return sa.and_(trials.c.study_id == study_id,
+                   trials.c.state == TrialState.RUNNING.value, cond)
+
 class SQLStorage(Storage):
     """Studies in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
 
@@ -1132,12 +1143,7 @@ class SQLStorage(Storage):
         now: float | None = None,
     ) -> list[int]:
         now = time.time() if now is None else now
-        dead = [d for d in dead_workers if d]
-        cond = trials.c.heartbeat_at < stale_before
-        if dead:
-            cond = sa.or_(cond, trials.c.worker_id.in_(dead))
-        where = sa.and_(trials.c.study_id == study_id,
-                        trials.c.state == TrialState.RUNNING.value, cond)
+        where = _stale_where(study_id, stale_before, dead_workers)
 
         # cheap check without the write lock first: most of the time nothing is stale
         probe = sa.select(trials.c.id).where(where).limit(1)
@@ -1190,12 +1196,7 @@ class SQLStorage(Storage):
         retries: int = 0, now: float | None = None,
     ) -> tuple[list[int], list[int]]:
         now = time.time() if now is None else now
-        dead = [d for d in dead_workers if d]
-        cond = trials.c.heartbeat_at < stale_before
-        if dead:
-            cond = sa.or_(cond, trials.c.worker_id.in_(dead))
-        where = sa.and_(trials.c.study_id == study_id,
-                        trials.c.state == TrialState.RUNNING.value, cond)
+        where = _stale_where(study_id, stale_before, dead_workers)
         probe = sa.select(trials.c.id).where(where).limit(1)
         if not self._read(lambda c: c.execute(probe).first()):
             return [], []
