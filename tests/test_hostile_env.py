@@ -97,6 +97,9 @@ def test_flood_is_bounded_and_other_trials_time_out(
     # the rate bound: a burst plus the rate over the trial's life (generous)
     assert intake["stored"] <= 200 + 20 * (flood.duration or 0) + 5
     assert max(flood.reports) == 50_000  # the last report is always stored
+    # the trial itself was told (HYPERSWEEP_NOTICE_FILE, read by hypersweep.notices())
+    told = (tmp_path / "runs" / "flood" / "0" / "stderr.log").read_text()
+    assert "notice: more than 20 reports per second" in told, told
 
 
 def test_endless_flood_honours_the_sweep_timeout(tmp_path: Path) -> None:
@@ -447,3 +450,13 @@ def test_read_only_postgres_can_be_read(postgres_url: str, tmp_path: Path) -> No
     _make_study(postgres_url)
     ro_url = postgres_url + "%20-cdefault_transaction_read_only%3Don"
     _read_commands(ro_url, tmp_path, run_error="error: storage: ReadOnlySqlTransaction")
+
+
+def test_notices_are_empty_outside_a_command_trial(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    monkeypatch.delenv("HYPERSWEEP_NOTICE_FILE", raising=False)
+    assert hs.notices() == []
+    monkeypatch.setenv("HYPERSWEEP_NOTICE_FILE", str(tmp_path / "NOTICE"))
+    assert hs.notices() == []  # nothing said yet
+    (tmp_path / "NOTICE").write_text("first\nsecond\n", encoding="utf-8")
+    assert hs.notices() == ["first", "second"]

@@ -30,6 +30,7 @@ from hypersweep.errors import (
 from hypersweep.report import (
     budget,
     checkpoint_dir,
+    notices,
     params,
     report,
     restore_from,
@@ -92,6 +93,7 @@ __all__ = [
     "TrialStopped",
     "budget",
     "checkpoint_dir",
+    "notices",
     "open_storage",
     "params",
     "report",

@@ -24,6 +24,8 @@ database driver and nothing Python-specific:
   ``{"step": 3, "val_accuracy": 0.91}``;
 * ``HYPERSWEEP_STOP_FILE``: a file that exists once the trial should stop; SIGINT means
   the same;
+* ``HYPERSWEEP_NOTICE_FILE``: lines hypersweep appends to tell the trial something (e.g.
+  that it reports faster than is stored); :func:`notices` reads them;
 * ``HYPERSWEEP_CHECKPOINT_DIR``: this trial's checkpoint directory
   (``<runs_dir>/<study>/<trial number>/checkpoint``); ``HYPERSWEEP_RESTORE_FROM``: the
   checkpoint directory to start from (set only when the trial resumes another one, as a
@@ -49,6 +51,7 @@ __all__ = [
     "RunningTrial",
     "budget",
     "checkpoint_dir",
+    "notices",
     "params",
     "report",
     "restore_from",
@@ -273,6 +276,19 @@ def should_stop() -> bool:
         return True
     stop_file = os.environ.get("HYPERSWEEP_STOP_FILE")
     return bool(stop_file) and os.path.exists(stop_file)
+
+
+def notices() -> list[str]:
+    """What hypersweep has told this command trial so far, one line each (for instance that
+    it reports faster than hypersweep stores); empty outside a command trial."""
+    path = os.environ.get("HYPERSWEEP_NOTICE_FILE")
+    if not path:
+        return []
+    try:
+        with open(path, encoding="utf-8") as f:
+            return [ln.rstrip("\n") for ln in f if ln.strip()]
+    except OSError:
+        return []
 
 
 def _now() -> float:

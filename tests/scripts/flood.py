@@ -1,8 +1,9 @@
 """Flood stdout with metric lines ``step=<i> loss=<v>``.
 
 $HYPERSWEEP_PARAM_MODE (or $FLOOD_MODE): ``lines`` (default) writes $FLOOD_LINES lines
-(1,000,000) as fast as it can, in blocks, then one more, ``step=<n> loss=0.5``, and exits
-0; ``forever`` writes 5,000 lines every 0.05 s until it is stopped; ``hang`` prints one
+(1,000,000) as fast as it can, in blocks, waits (up to 20 s) for hypersweep's notice
+about the flood and copies it to stderr, then writes one more, ``step=<n> loss=0.5``, and
+exits 0; ``forever`` writes 5,000 lines every 0.05 s until it is stopped; ``hang`` prints one
 line and sleeps.
 """
 
@@ -28,5 +29,13 @@ while mode == "forever" or i < n:
     if mode == "forever":
         time.sleep(0.05)
 if mode == "lines":
+    # what hypersweep told this trial about its flood (HYPERSWEEP_NOTICE_FILE), to stderr
+    import hypersweep
+
+    deadline = time.monotonic() + 20
+    while not hypersweep.notices() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for line in hypersweep.notices():
+        print("notice:", line, file=sys.stderr)
     out.write(b"step=%d loss=0.5\n" % i)
     out.flush()

@@ -140,7 +140,7 @@ _PROTOCOL_ENV = (
     "HYPERSWEEP_PARAMS", "HYPERSWEEP_PARAMS_FILE", "HYPERSWEEP_METRICS_FILE",
     "HYPERSWEEP_STOP_FILE", "HYPERSWEEP_TRIAL", "HYPERSWEEP_STUDY", "HYPERSWEEP_RUN_DIR",
     "HYPERSWEEP_BUDGET", "HYPERSWEEP_CHECKPOINT_DIR", "HYPERSWEEP_RESTORE_FROM",
-    "HYPERSWEEP_TRIAL_TOKEN",
+    "HYPERSWEEP_TRIAL_TOKEN", "HYPERSWEEP_NOTICE_FILE",
 )
 _PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 
@@ -562,6 +562,16 @@ def _has_exited(popen: subprocess.Popen[bytes]) -> bool:
 _TOKEN_VAR = "HYPERSWEEP_TRIAL_TOKEN"
 
 
+def _notify(run_dir: str, text: str) -> None:
+    """Tell a running trial something (one line appended to its ``NOTICE`` file, which
+    :func:`hypersweep.notices` reads in the trial)."""
+    try:
+        with open(os.path.join(run_dir, "NOTICE"), "a", encoding="utf-8") as f:
+            f.write(" ".join(text.split()) + "\n")
+    except OSError:
+        log.debug("could not write the notice of %s", run_dir, exc_info=True)
+
+
 def _token_pids(token: str) -> list[int]:
     """The live processes whose environment holds ``HYPERSWEEP_TRIAL_TOKEN=token``: a
     trial's whole process tree, including children that left its process group or
@@ -831,6 +841,7 @@ class CommandExecutor(Executor):
         env.update(extra)
         env["HYPERSWEEP_METRICS_FILE"] = metrics_path
         env["HYPERSWEEP_STOP_FILE"] = stop_file
+        env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
         env["HYPERSWEEP_TRIAL"] = str(number)
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
@@ -1068,6 +1079,10 @@ class CommandExecutor(Executor):
                         "trial %d: more than %g reports per second; storing at most that "
                         "many (the others still count for its final value; see "
                         "system_attrs 'intake')", p.number, self.report_rate)
+                    _notify(p.run_dir, f"more than {self.report_rate:g} reports per second:"
+                            f" hypersweep stores at most {self.report_rate:g} per second "
+                            "(the newest steps; every value still counts for the final "
+                            "value); report less often")
             send = set(steps)
         for i, (step, values) in enumerate(batch):
             for k, v in values.items():
