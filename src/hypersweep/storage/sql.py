@@ -884,20 +884,7 @@ class SQLStorage(Storage):
             system_attrs=sys_attrs, id=int(row.id),
         )
 
-    _PG_FINISH = sa.text(
-        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
-        "WHERE id = :sid RETURNING seq), "
-        "u AS (UPDATE hs_trials AS t SET state = :state, trial_values = :vals, "
-        "metrics = :metrics, error = :error, finished_at = :now, seq = s.seq FROM s "
-        "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
-        "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
-        "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
-        "t.system_attrs, t.attempt), "
-        "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
-        "SELECT :tok, :sid, u.id, :now FROM u) "
-        "SELECT * FROM u"
-    )
-    # the same, when the trial's own start time and/or its attempt are given
+    # finish a trial in one statement (its start time and attempt: the given ones, else its own)
     _PG_FINISH_AT = sa.text(
         "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
         "WHERE id = :sid RETURNING seq), "
@@ -921,12 +908,10 @@ class SQLStorage(Storage):
     ) -> Trial | None:
         params = {"sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
                   "metrics": m_json, "error": error, "now": now, "tok": token}
-        if started_at is None and attempt is None:
-            row = self._single(self._PG_FINISH, params, self._trial_by_id)
-        else:
-            row = self._single(self._PG_FINISH_AT,
-                               {**params, "started": started_at, "attempt": attempt},
-                               self._trial_by_id)
+        # NULL started_at / attempt keep the trial's own (COALESCE in the statement)
+        row = self._single(self._PG_FINISH_AT,
+                           {**params, "started": started_at, "attempt": attempt},
+                           self._trial_by_id)
         return row if row is None or isinstance(row, Trial) else _row_to_trial(row)
 
     # ------------------------------------------------------------------------------------
