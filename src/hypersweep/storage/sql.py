@@ -36,7 +36,7 @@ from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, PendingRollbackError
 
 from hypersweep.errors import (
     DuplicateTrialError,
@@ -261,6 +261,8 @@ def _is_disconnect(e: BaseException) -> bool:
     """The connection dropped (the server terminated it, a network failure, a restart):
     the transaction either committed before or never will; a retry on a new connection
     is safe because non-idempotent writes carry a ledger token."""
+    if isinstance(e, PendingRollbackError):  # SQLAlchemy invalidated it after a drop
+        return True
     if not isinstance(e, DBAPIError):
         return False
     if e.connection_invalidated:
@@ -272,6 +274,12 @@ def _is_disconnect(e: BaseException) -> bool:
         msg = str(e.orig).lower()
         return any(t in msg for t in _DISCONNECT_TEXT)
     return False
+
+
+def _fault_text(e: BaseException) -> str:
+    """``storage: <driver error>: <its message>`` for a failed statement."""
+    orig = getattr(e, "orig", None) or e
+    return f"storage: {type(orig).__name__}: {orig}"
 
 
 def _is_transient(e: BaseException) -> bool:
@@ -505,7 +513,7 @@ class SQLStorage(Storage):
                 if token is not None:
                     self._count_write()
                 return result  # type: ignore[no-any-return]
-            except (OperationalError, DBAPIError) as e:
+            except (OperationalError, DBAPIError, PendingRollbackError) as e:
                 if isinstance(e, IntegrityError) and retried and token is not None and (
                     replay is not None
                 ):
@@ -515,7 +523,7 @@ class SQLStorage(Storage):
                     if found is not _NOT_FOUND:
                         return found  # type: ignore[no-any-return]
                 if isinstance(e, IntegrityError) or self._give_up(e, attempt, t0):
-                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
+                    raise StorageError(_fault_text(e)) from e
                 retried = True
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
@@ -568,13 +576,13 @@ class SQLStorage(Storage):
                 with self._lock, self._engine.connect() as conn:
                     try:
                         return fn(conn)
-                    except DBAPIError as exc:
+                    except (DBAPIError, PendingRollbackError) as exc:
                         if _is_disconnect(exc):
                             conn.invalidate()  # never back into the pool
                         raise
-            except (OperationalError, DBAPIError) as e:
+            except (OperationalError, DBAPIError, PendingRollbackError) as e:
                 if self._give_up(e, attempt, t0):
-                    raise StorageError(f"storage: {type(e.orig).__name__}: {e.orig}") from e
+                    raise StorageError(_fault_text(e)) from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
