@@ -138,14 +138,18 @@ def make_problem(function: int, dim: int, instance: int) -> tuple[Callable[[Any]
 # ==========================================================================================
 
 
-def _ours(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int,
-          budget: int) -> list[float]:
+def _ours(
+    name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int, budget: int
+) -> list[float]:
     import hypersweep as hs
 
     names = [f"x{k}" for k in range(dim)]
     study = hs.Study(
-        "bbob", space={n: hs.Float(LOW, HIGH) for n in names}, storage="memory",
-        seed=instance, sampler=name,
+        "bbob",
+        space={n: hs.Float(LOW, HIGH) for n in names},
+        storage="memory",
+        seed=instance,
+        sampler=name,
     )
     ys = []
     for _ in range(budget):
@@ -156,8 +160,9 @@ def _ours(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int,
     return ys
 
 
-def _optuna(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int,
-            budget: int) -> list[float]:
+def _optuna(
+    name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int, budget: int
+) -> list[float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -179,8 +184,9 @@ def _optuna(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: in
     return ys
 
 
-def _hyperopt(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int,
-              budget: int) -> list[float]:
+def _hyperopt(
+    name: str, fn: Callable[[np.ndarray], float], dim: int, instance: int, budget: int
+) -> list[float]:
     import hyperopt
 
     logging.getLogger("hyperopt").setLevel(logging.WARNING)
@@ -194,8 +200,13 @@ def _hyperopt(name: str, fn: Callable[[np.ndarray], float], dim: int, instance: 
         return y
 
     hyperopt.fmin(
-        objective, space, algo=algo[name], max_evals=budget, trials=hyperopt.Trials(),
-        rstate=np.random.default_rng(instance), show_progressbar=False,
+        objective,
+        space,
+        algo=algo[name],
+        max_evals=budget,
+        trials=hyperopt.Trials(),
+        rstate=np.random.default_rng(instance),
+        show_progressbar=False,
     )
     return ys
 
@@ -212,7 +223,10 @@ def run_one(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
     """Run one sampler on one problem; the JSON-lines record (``error`` set on failure)."""
     name, function, dim, instance, budget = task
     rec: dict[str, Any] = {
-        "sampler": name, "function": function, "dim": dim, "instance": instance,
+        "sampler": name,
+        "function": function,
+        "dim": dim,
+        "instance": instance,
         "budget": budget,
     }
     try:
@@ -224,9 +238,7 @@ def run_one(task: tuple[str, int, int, int, int]) -> dict[str, Any]:
         rec["error"] = f"{type(e).__name__}: {e}"
         return rec
     prec = np.minimum.accumulate(np.maximum(np.asarray(ys, dtype=float) - f_opt, 0.0))
-    rec.update(
-        f_opt=f_opt, seconds=round(seconds, 4), trace=[float(f"{p:.5g}") for p in prec]
-    )
+    rec.update(f_opt=f_opt, seconds=round(seconds, 4), trace=[float(f"{p:.5g}") for p in prec])
     return rec
 
 
@@ -347,7 +359,8 @@ def make_tasks(args: argparse.Namespace, samplers: Sequence[str]) -> list[Task]:
             for function in args.functions:
                 for instance in args.instances:
                     if name in GP_SAMPLERS and not (
-                        instance in args.gp_instances and function in args.gp_functions
+                        instance in args.gp_instances
+                        and function in args.gp_functions
                         and dim in args.gp_dims
                     ):
                         continue
@@ -378,9 +391,12 @@ def _problems(recs: Iterable[dict[str, Any]]) -> set[tuple[int, int, int]]:
     return {(r["function"], r["dim"], r["instance"]) for r in recs}
 
 
-def precision_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]],
-                    problems: set[tuple[int, int, int]] | None, dims: Sequence[int],
-                    checkpoints: Sequence[int]) -> str:
+def precision_table(
+    by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]],
+    problems: set[tuple[int, int, int]] | None,
+    dims: Sequence[int],
+    checkpoints: Sequence[int],
+) -> str:
     """Mean log10 precision at the checkpoints per dimension (over ``problems``, or each
     sampler's own runs when ``None``)."""
     cps = " / ".join(str(c) for c in checkpoints)
@@ -400,8 +416,12 @@ def precision_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, A
     return _md_table(header, rows)
 
 
-def rank_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]],
-               problems: set[tuple[int, int, int]], dims: Sequence[int], budget: int) -> str:
+def rank_table(
+    by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]],
+    problems: set[tuple[int, int, int]],
+    dims: Sequence[int],
+    budget: int,
+) -> str:
     """Average rank (1 = best, ties share the mean rank) per dimension at ``budget``."""
     from scipy.stats import rankdata
 
@@ -416,14 +436,20 @@ def rank_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]]
     flat = {n: [r for d in dims for r in ranks[n][d]] for n in names}
     for n in sorted(names, key=lambda n: np.mean(flat[n]) if flat[n] else np.inf):
         allr = flat[n]
-        rows.append([n, *[_fmt(np.mean(ranks[n][d])) if ranks[n][d] else "—" for d in dims],
-                     _fmt(np.mean(allr)) if allr else "—"])
+        rows.append(
+            [
+                n,
+                *[_fmt(np.mean(ranks[n][d])) if ranks[n][d] else "—" for d in dims],
+                _fmt(np.mean(allr)) if allr else "—",
+            ]
+        )
     counts = ", ".join(f"d={d}: {sum(1 for p in problems if p[1] == d)}" for d in dims)
     return _md_table(header, rows) + f"\n\nProblems ranked: {counts}."
 
 
-def seconds_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]],
-                  dims: Sequence[int]) -> str:
+def seconds_table(
+    by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]], dims: Sequence[int]
+) -> str:
     header = ["sampler", *[f"d={d}" for d in dims], "all"]
     rows = []
     for n, runs in by_sampler.items():
@@ -437,13 +463,15 @@ def seconds_table(by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any
     return _md_table(header, rows)
 
 
-def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str],
-                 args: argparse.Namespace, command: str) -> str:
+def build_report(
+    records: Sequence[dict[str, Any]],
+    samplers: Sequence[str],
+    args: argparse.Namespace,
+    command: str,
+) -> str:
     """The markdown report over the records of the selected runs."""
     tasks = set(make_tasks(args, samplers))
-    by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]] = {
-        n: {} for n in samplers
-    }
+    by_sampler: dict[str, dict[tuple[int, int, int], dict[str, Any]]] = {n: {} for n in samplers}
     for r in records:
         if _key(r) in tasks:
             by_sampler[r["sampler"]][(r["function"], r["dim"], r["instance"])] = r
@@ -503,9 +531,13 @@ def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str],
         "",
         seconds_table(by_sampler, dims),
         "",
-        ("Seconds were measured by the runs that wrote the results file (this report was "
-         "printed with --report-only)" if args.report_only else
-         f"Runs executed with --jobs {args.jobs}") + "; seconds include the objective "
+        (
+            "Seconds were measured by the runs that wrote the results file (this report was "
+            "printed with --report-only)"
+            if args.report_only
+            else f"Runs executed with --jobs {args.jobs}"
+        )
+        + "; seconds include the objective "
         "(microseconds per BBOB evaluation). On a shared machine compare ratios, not "
         "absolute times.",
         "",
@@ -530,27 +562,47 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         description="hypersweep samplers vs Optuna and Hyperopt on COCO BBOB (resumable).",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--samplers", default="all",
-                   help="comma list of sampler names: ours (registry names such as random, "
-                   "tpe, gp, anneal, cmaes, auto), peers (" + ", ".join(PEERS) + "), or the "
-                   "groups all / ours / peers")
-    p.add_argument("--functions", type=_ints, default=list(range(1, 25)),
-                   help="BBOB function numbers, e.g. 1,2,8,15 or 1-24")
+    p.add_argument(
+        "--samplers",
+        default="all",
+        help="comma list of sampler names: ours (registry names such as random, "
+        "tpe, gp, anneal, cmaes, auto), peers (" + ", ".join(PEERS) + "), or the "
+        "groups all / ours / peers",
+    )
+    p.add_argument(
+        "--functions",
+        type=_ints,
+        default=list(range(1, 25)),
+        help="BBOB function numbers, e.g. 1,2,8,15 or 1-24",
+    )
     p.add_argument("--dims", type=_ints, default=[2, 5, 10])
     p.add_argument("--instances", type=_ints, default=[1, 2, 3, 4, 5])
     p.add_argument("--budget", type=int, default=100, help="evaluations per run")
-    p.add_argument("--checkpoints", type=_ints, default=[25, 50],
-                   help="evaluation counts at which the precision tables report, besides "
-                   "the budget")
-    p.add_argument("--gp-instances", type=_ints, default=[1, 2, 3, 4, 5],
-                   help="instances on which the GP samplers (gp, optuna-gp) run")
-    p.add_argument("--gp-functions", type=_ints, default=list(range(1, 25)),
-                   help="functions on which the GP samplers run")
-    p.add_argument("--gp-dims", type=_ints, default=[2, 5, 10],
-                   help="dimensions on which the GP samplers run")
+    p.add_argument(
+        "--checkpoints",
+        type=_ints,
+        default=[25, 50],
+        help="evaluation counts at which the precision tables report, besides the budget",
+    )
+    p.add_argument(
+        "--gp-instances",
+        type=_ints,
+        default=[1, 2, 3, 4, 5],
+        help="instances on which the GP samplers (gp, optuna-gp) run",
+    )
+    p.add_argument(
+        "--gp-functions",
+        type=_ints,
+        default=list(range(1, 25)),
+        help="functions on which the GP samplers run",
+    )
+    p.add_argument(
+        "--gp-dims", type=_ints, default=[2, 5, 10], help="dimensions on which the GP samplers run"
+    )
     p.add_argument("--out", type=Path, default=DEFAULT_OUT, help="JSON-lines results file")
-    p.add_argument("--report", type=Path, default=None,
-                   help="also write the markdown report to this path")
+    p.add_argument(
+        "--report", type=Path, default=None, help="also write the markdown report to this path"
+    )
     p.add_argument("--report-only", action="store_true", help="run nothing; report only")
     p.add_argument("--jobs", type=int, default=1, help="parallel processes")
     args = p.parse_args(argv)
@@ -588,8 +640,11 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f.flush()
                 if i % 20 == 0 or i == len(todo):
                     el = time.perf_counter() - t0
-                    print(f"  {i}/{len(todo)} runs, {el:.0f} s elapsed, "
-                          f"~{el / i * (len(todo) - i):.0f} s left", file=sys.stderr)
+                    print(
+                        f"  {i}/{len(todo)} runs, {el:.0f} s elapsed, "
+                        f"~{el / i * (len(todo) - i):.0f} s left",
+                        file=sys.stderr,
+                    )
             if pool:
                 pool.close()
                 pool.join()

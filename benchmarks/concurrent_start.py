@@ -32,21 +32,27 @@ TRAIN = 'import sys\nx = float(sys.argv[1])\nprint(f"loss={(x - 1.0) ** 2!r}")\n
 def sweep(d: Path, max_trials: int) -> Path:
     (d / "train.py").write_text(TRAIN)
     p = d / "s.yaml"
-    p.write_text(textwrap.dedent(f"""\
+    p.write_text(
+        textwrap.dedent(f"""\
         name: start
         command: ["{sys.executable}", "train.py", "{{x}}"]
         space: {{x: "uniform(-1, 3)"}}
         objective: {{metric: loss, goal: minimize}}
         sampler: random
         limits: {{max_trials: {max_trials}, max_concurrent: 1}}
-        """))
+        """)
+    )
     return p
 
 
 def one(backend: str, d: Path, file: Path, procs: int, rep: int) -> tuple[int, int, str]:
     def go(url: str) -> tuple[int, int, str]:
-        runs = start_runs([SCRIPT, "run", str(file), "--storage", url, "--progress", "off"],
-                          procs, cwd=d, timeout=600)
+        runs = start_runs(
+            [SCRIPT, "run", str(file), "--storage", url, "--progress", "off"],
+            procs,
+            cwd=d,
+            timeout=600,
+        )
         bad = [r for r in runs if r.crashed]
         first = ""
         if bad:
@@ -83,9 +89,12 @@ def main() -> None:
                     errors[first] += 1
             secs = time.perf_counter() - t0
             shown = ", ".join(f"{n} trials x{k}" for n, k in sorted(counts.items()))
-            print(f"{backend}: {a.reps} repetitions of {a.procs} processes, max_trials "
-                  f"{a.max_trials}: {crashes} crashed processes; trial counts: {shown} "
-                  f"({secs:.0f} s)", flush=True)
+            print(
+                f"{backend}: {a.reps} repetitions of {a.procs} processes, max_trials "
+                f"{a.max_trials}: {crashes} crashed processes; trial counts: {shown} "
+                f"({secs:.0f} s)",
+                flush=True,
+            )
             for e, k in errors.most_common(5):
                 print(f"  {k} x {e}", flush=True)
 

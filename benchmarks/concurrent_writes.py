@@ -46,9 +46,12 @@ def one(url: str, procs: int, trials: int, kill: float | None) -> str:
     others = len(failed) - asks
     audit = audit_reports(url, "writes")
     dense = sorted(numbers) == list(range(len(numbers)))
-    text = (f"{asks} of {procs * trials} asks failed, {others} reports/tells failed; "
-            f"trial numbers dense and unique: {dense}; audit: "
-            + ", ".join(f"{k} {v}" for k, v in audit.items()) + f" ({secs:.0f} s)")
+    text = (
+        f"{asks} of {procs * trials} asks failed, {others} reports/tells failed; "
+        f"trial numbers dense and unique: {dense}; audit: "
+        + ", ".join(f"{k} {v}" for k, v in audit.items())
+        + f" ({secs:.0f} s)"
+    )
     if during is not None:
         text += f"; {sum(during.killed)} connections terminated"
     for f in sorted(set(failed))[:3]:
@@ -61,8 +64,12 @@ def main() -> None:
     ap.add_argument("--procs", type=int, default=8)
     ap.add_argument("--trials", type=int, default=250, help="per process")
     ap.add_argument("--backends", default="sqlite,postgres")
-    ap.add_argument("--kill", type=float, default=None,
-                    help="PostgreSQL only: terminate the workers' connections every ~S s")
+    ap.add_argument(
+        "--kill",
+        type=float,
+        default=None,
+        help="PostgreSQL only: terminate the workers' connections every ~S s",
+    )
     a = ap.parse_args()
     for backend in a.backends.split(","):
         label = f"{backend}: {a.procs} processes x {a.trials} trials, one report each"

@@ -55,9 +55,14 @@ class HypersweepCase:
     def __init__(self, tmp: Path) -> None:
         import hypersweep as hs
 
-        self.study = hs.Study("dispatch", space={"x": hs.Float(0, 1)}, objective="loss",
-                              sampler="random", storage=f"sqlite:///{tmp / 'hs.db'}",
-                              seed=0)
+        self.study = hs.Study(
+            "dispatch",
+            space={"x": hs.Float(0, 1)},
+            objective="loss",
+            sampler="random",
+            storage=f"sqlite:///{tmp / 'hs.db'}",
+            seed=0,
+        )
         self.runs_dir = tmp / "runs"
         self.done = 0
 
@@ -66,8 +71,13 @@ class HypersweepCase:
         from hypersweep.execution.runner import Limits, Runner
 
         self.done += n
-        ex = CommandExecutor(TRIAL, study_name="dispatch", metrics=["loss"], max_concurrent=1,
-                             runs_dir=self.runs_dir)
+        ex = CommandExecutor(
+            TRIAL,
+            study_name="dispatch",
+            metrics=["loss"],
+            max_concurrent=1,
+            runs_dir=self.runs_dir,
+        )
         t0 = time.perf_counter()
         Runner(self.study, ex, Limits(max_trials=self.done, max_concurrent=1)).run()
         return time.perf_counter() - t0
@@ -88,15 +98,15 @@ class OptunaCase:
 
         optuna.logging.set_verbosity(logging.WARNING)
         self.study = optuna.create_study(
-            study_name="dispatch", storage=f"sqlite:///{tmp / 'optuna.db'}",
+            study_name="dispatch",
+            storage=f"sqlite:///{tmp / 'optuna.db'}",
             sampler=optuna.samplers.RandomSampler(seed=0),
         )
 
     @staticmethod
     def objective(trial: Any) -> float:
         x = trial.suggest_float("x", 0.0, 1.0)
-        proc = subprocess.run([*TRIAL, f"--x={x!r}"], capture_output=True, text=True,
-                              check=True)
+        proc = subprocess.run([*TRIAL, f"--x={x!r}"], capture_output=True, text=True, check=True)
         for line in proc.stdout.splitlines():
             if line.startswith("loss="):
                 return float(line[5:])
@@ -117,8 +127,11 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--trials", type=int, default=200, help="trials per library")
     ap.add_argument("--blocks", type=int, default=10, help="interleaved blocks")
-    ap.add_argument("--profile", action="store_true",
-                    help="cProfile hypersweep's blocks and print the top functions")
+    ap.add_argument(
+        "--profile",
+        action="store_true",
+        help="cProfile hypersweep's blocks and print the top functions",
+    )
     args = ap.parse_args(argv)
     if args.trials % args.blocks:
         ap.error("--trials must be a multiple of --blocks")
@@ -149,10 +162,14 @@ def main(argv: list[str] | None = None) -> None:
     n = args.trials
     s_ms, h_ms, o_ms = (1000 * t / n for t in (spawn, hs_t, op_t))
     h_over, o_over = h_ms - s_ms, o_ms - s_ms
-    print(f"dispatch overhead: {n} trials each of `python -c \"print('loss=1')\"`, "
-          f"max_concurrent=1, random sampler, SQLite, {args.blocks} interleaved blocks")
-    print(f"python {platform.python_version()}, hypersweep {hypersweep.__version__}, "
-          f"optuna {optuna.__version__}, {platform.system()} {platform.release()}")
+    print(
+        f"dispatch overhead: {n} trials each of `python -c \"print('loss=1')\"`, "
+        f"max_concurrent=1, random sampler, SQLite, {args.blocks} interleaved blocks"
+    )
+    print(
+        f"python {platform.python_version()}, hypersweep {hypersweep.__version__}, "
+        f"optuna {optuna.__version__}, {platform.system()} {platform.release()}"
+    )
     print()
     print(f"{'':28}{'ms/trial':>10}{'overhead':>10}")
     print(f"{'spawn (python -c pass)':28}{s_ms:10.2f}{'':>10}")

@@ -122,73 +122,122 @@ class Problem:
 
 
 def _branin(x: np.ndarray) -> float:
-    a, b, c = 1.0, 5.1 / (4 * math.pi ** 2), 5 / math.pi
+    a, b, c = 1.0, 5.1 / (4 * math.pi**2), 5 / math.pi
     r, s, t = 6.0, 10.0, 1 / (8 * math.pi)
-    return float(a * (x[1] - b * x[0] ** 2 + c * x[0] - r) ** 2 + s * (1 - t) * math.cos(x[0])
-                 + s)
+    return float(a * (x[1] - b * x[0] ** 2 + c * x[0] - r) ** 2 + s * (1 - t) * math.cos(x[0]) + s)
 
 
 def _g4_u(x: np.ndarray) -> float:
-    return float(85.334407 + 0.0056858 * x[1] * x[4] + 0.0006262 * x[0] * x[3]
-                 - 0.0022053 * x[2] * x[4])
+    return float(
+        85.334407 + 0.0056858 * x[1] * x[4] + 0.0006262 * x[0] * x[3] - 0.0022053 * x[2] * x[4]
+    )
 
 
 def _g4_v(x: np.ndarray) -> float:
-    return float(80.51249 + 0.0071317 * x[1] * x[4] + 0.0029955 * x[0] * x[1]
-                 + 0.0021813 * x[2] ** 2)
+    return float(
+        80.51249 + 0.0071317 * x[1] * x[4] + 0.0029955 * x[0] * x[1] + 0.0021813 * x[2] ** 2
+    )
 
 
 def _g4_w(x: np.ndarray) -> float:
-    return float(9.300961 + 0.0047026 * x[2] * x[4] + 0.0012547 * x[0] * x[2]
-                 + 0.0019085 * x[2] * x[3])
+    return float(
+        9.300961 + 0.0047026 * x[2] * x[4] + 0.0012547 * x[0] * x[2] + 0.0019085 * x[2] * x[3]
+    )
 
 
 def _g8(x: np.ndarray) -> float:
-    return float(-(math.sin(2 * math.pi * x[0]) ** 3) * math.sin(2 * math.pi * x[1])
-                 / (x[0] ** 3 * (x[0] + x[1])))
+    return float(
+        -(math.sin(2 * math.pi * x[0]) ** 3)
+        * math.sin(2 * math.pi * x[1])
+        / (x[0] ** 3 * (x[0] + x[1]))
+    )
 
 
 def _g9(x: np.ndarray) -> float:
     x1, x2, x3, x4, x5, x6, x7 = x
-    return float((x1 - 10) ** 2 + 5 * (x2 - 12) ** 2 + x3 ** 4 + 3 * (x4 - 11) ** 2
-                 + 10 * x5 ** 6 + 7 * x6 ** 2 + x7 ** 4 - 4 * x6 * x7 - 10 * x6 - 8 * x7)
+    return float(
+        (x1 - 10) ** 2
+        + 5 * (x2 - 12) ** 2
+        + x3**4
+        + 3 * (x4 - 11) ** 2
+        + 10 * x5**6
+        + 7 * x6**2
+        + x7**4
+        - 4 * x6 * x7
+        - 10 * x6
+        - 8 * x7
+    )
 
 
 PROBLEMS: dict[str, Problem] = {
     "gardner": Problem(
-        "gardner", ((0.0, 6.0), (0.0, 6.0)),
+        "gardner",
+        ((0.0, 6.0), (0.0, 6.0)),
         lambda x: float(math.cos(2 * x[0]) * math.cos(x[1]) + math.sin(x[0])),
-        {"c": (lambda x: float(math.cos(x[0]) * math.cos(x[1])
-                               - math.sin(x[0]) * math.sin(x[1])), None, 0.5)},
+        {
+            "c": (
+                lambda x: float(math.cos(x[0]) * math.cos(x[1]) - math.sin(x[0]) * math.sin(x[1])),
+                None,
+                0.5,
+            )
+        },
         None,
     ),
     "branin-disk": Problem(
-        "branin-disk", ((-5.0, 10.0), (0.0, 15.0)), _branin,
+        "branin-disk",
+        ((-5.0, 10.0), (0.0, 15.0)),
+        _branin,
         {"disk": (lambda x: float((x[0] - 2.5) ** 2 + (x[1] - 7.5) ** 2), None, 50.0)},
         None,
     ),
     "g4": Problem(
-        "g4", ((78.0, 102.0), (33.0, 45.0), (27.0, 45.0), (27.0, 45.0), (27.0, 45.0)),
-        lambda x: float(5.3578547 * x[2] ** 2 + 0.8356891 * x[0] * x[4] + 37.293239 * x[0]
-                        - 40792.141),
+        "g4",
+        ((78.0, 102.0), (33.0, 45.0), (27.0, 45.0), (27.0, 45.0), (27.0, 45.0)),
+        lambda x: float(
+            5.3578547 * x[2] ** 2 + 0.8356891 * x[0] * x[4] + 37.293239 * x[0] - 40792.141
+        ),
         {"u": (_g4_u, 0.0, 92.0), "v": (_g4_v, 90.0, 110.0), "w": (_g4_w, 20.0, 25.0)},
         -30665.539,
     ),
     "g8": Problem(
-        "g8", ((0.0, 10.0), (0.0, 10.0)), _g8,
-        {"g1": (lambda x: float(x[0] ** 2 - x[1] + 1), None, 0.0),
-         "g2": (lambda x: float(1 - x[0] + (x[1] - 4) ** 2), None, 0.0)},
+        "g8",
+        ((0.0, 10.0), (0.0, 10.0)),
+        _g8,
+        {
+            "g1": (lambda x: float(x[0] ** 2 - x[1] + 1), None, 0.0),
+            "g2": (lambda x: float(1 - x[0] + (x[1] - 4) ** 2), None, 0.0),
+        },
         -0.0958250415,
     ),
     "g9": Problem(
-        "g9", ((-10.0, 10.0),) * 7, _g9,
-        {"g1": (lambda x: float(2 * x[0] ** 2 + 3 * x[1] ** 4 + x[2] + 4 * x[3] ** 2
-                                + 5 * x[4]), None, 127.0),
-         "g2": (lambda x: float(7 * x[0] + 3 * x[1] + 10 * x[2] ** 2 + x[3] - x[4]),
-                None, 282.0),
-         "g3": (lambda x: float(23 * x[0] + x[1] ** 2 + 6 * x[5] ** 2 - 8 * x[6]), None, 196.0),
-         "g4": (lambda x: float(4 * x[0] ** 2 + x[1] ** 2 - 3 * x[0] * x[1] + 2 * x[2] ** 2
-                                + 5 * x[5] - 11 * x[6]), None, 0.0)},
+        "g9",
+        ((-10.0, 10.0),) * 7,
+        _g9,
+        {
+            "g1": (
+                lambda x: float(2 * x[0] ** 2 + 3 * x[1] ** 4 + x[2] + 4 * x[3] ** 2 + 5 * x[4]),
+                None,
+                127.0,
+            ),
+            "g2": (
+                lambda x: float(7 * x[0] + 3 * x[1] + 10 * x[2] ** 2 + x[3] - x[4]),
+                None,
+                282.0,
+            ),
+            "g3": (lambda x: float(23 * x[0] + x[1] ** 2 + 6 * x[5] ** 2 - 8 * x[6]), None, 196.0),
+            "g4": (
+                lambda x: float(
+                    4 * x[0] ** 2
+                    + x[1] ** 2
+                    - 3 * x[0] * x[1]
+                    + 2 * x[2] ** 2
+                    + 5 * x[5]
+                    - 11 * x[6]
+                ),
+                None,
+                0.0,
+            ),
+        },
         680.6300573,
     ),
 }
@@ -209,11 +258,19 @@ def optimum(p: Problem) -> float:
     pts = np.column_stack([g0.ravel(), g1.ravel()])
     vals = np.array([p.f(x) if p.feasible(x) else np.inf for x in pts])
     best = float(vals.min())
-    cons = [{"type": "ineq", "fun": (lambda x, i=i: -p.violations(x)[i])}
-            for i in range(len(p.violations(pts[0])))]
+    cons = [
+        {"type": "ineq", "fun": (lambda x, i=i: -p.violations(x)[i])}
+        for i in range(len(p.violations(pts[0])))
+    ]
     for i in np.argsort(vals)[:20]:
-        res = minimize(p.f, pts[i], method="SLSQP", bounds=p.bounds, constraints=cons,
-                       options={"ftol": 1e-12, "maxiter": 200})
+        res = minimize(
+            p.f,
+            pts[i],
+            method="SLSQP",
+            bounds=p.bounds,
+            constraints=cons,
+            options={"ftol": 1e-12, "maxiter": 200},
+        )
         if res.success and p.feasible(res.x):
             best = min(best, float(res.fun))
     _OPT_CACHE[p.name] = best
@@ -232,18 +289,35 @@ def _evaluate(group: str, problem: Any, x: np.ndarray) -> tuple[float | None, di
     return problem.f(x), {m: g(x) for m, (g, _, _) in problem.metrics.items()}
 
 
-def _ours(name: str, group: str, problem: Any, bounds: Sequence[tuple[float, float]],
-          seed: int, budget: int) -> list[tuple[float | None, bool]]:
+def _ours(
+    name: str,
+    group: str,
+    problem: Any,
+    bounds: Sequence[tuple[float, float]],
+    seed: int,
+    budget: int,
+) -> list[tuple[float | None, bool]]:
     import hypersweep as hs
 
     names = [f"x{k}" for k in range(len(bounds))]
     constraints = None
     if group == "constrained":
-        constraints = [{"metric": m, **({"min": lo} if lo is not None else {}),
-                        **({"max": hi} if hi is not None else {})}
-                       for m, (_, lo, hi) in problem.metrics.items()]
-    study = hs.Study("failures", space={n: hs.Float(a, b) for n, (a, b) in zip(names, bounds)},
-                     storage="memory", seed=seed, sampler=name, constraints=constraints)
+        constraints = [
+            {
+                "metric": m,
+                **({"min": lo} if lo is not None else {}),
+                **({"max": hi} if hi is not None else {}),
+            }
+            for m, (_, lo, hi) in problem.metrics.items()
+        ]
+    study = hs.Study(
+        "failures",
+        space={n: hs.Float(a, b) for n, (a, b) in zip(names, bounds)},
+        storage="memory",
+        seed=seed,
+        sampler=name,
+        constraints=constraints,
+    )
     out: list[tuple[float | None, bool]] = []
     for _ in range(budget):
         trial = study.ask()
@@ -258,8 +332,14 @@ def _ours(name: str, group: str, problem: Any, bounds: Sequence[tuple[float, flo
     return out
 
 
-def _optuna(name: str, group: str, problem: Any, bounds: Sequence[tuple[float, float]],
-            seed: int, budget: int) -> list[tuple[float | None, bool]]:
+def _optuna(
+    name: str,
+    group: str,
+    problem: Any,
+    bounds: Sequence[tuple[float, float]],
+    seed: int,
+    budget: int,
+) -> list[tuple[float | None, bool]]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -267,8 +347,11 @@ def _optuna(name: str, group: str, problem: Any, bounds: Sequence[tuple[float, f
     kw: dict[str, Any] = {"seed": seed}
     if group == "constrained":
         kw["constraints_func"] = lambda t: t.user_attrs["constraints"]
-    sampler = (optuna.samplers.TPESampler(**kw) if name == "optuna-tpe"
-               else optuna.samplers.GPSampler(**kw))
+    sampler = (
+        optuna.samplers.TPESampler(**kw)
+        if name == "optuna-tpe"
+        else optuna.samplers.GPSampler(**kw)
+    )
     study = optuna.create_study(sampler=sampler)
     out: list[tuple[float | None, bool]] = []
     for _ in range(budget):
@@ -291,8 +374,13 @@ Task = tuple[str, str, str, int, int]  # sampler, group, problem id, seed, budge
 
 def run_one(task: Task) -> dict[str, Any]:
     name, group, pid, seed, budget = task
-    rec: dict[str, Any] = {"sampler": name, "group": group, "problem": pid, "seed": seed,
-                           "budget": budget}
+    rec: dict[str, Any] = {
+        "sampler": name,
+        "group": group,
+        "problem": pid,
+        "seed": seed,
+        "budget": budget,
+    }
     try:
         if group == "crash":
             sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -313,7 +401,9 @@ def run_one(task: Task) -> dict[str, Any]:
         return rec
     good = [y for y, ok in res if y is not None and ok]
     rec.update(
-        f_opt=f_opt, seconds=round(seconds, 3), n_failed=sum(y is None for y, _ in res),
+        f_opt=f_opt,
+        seconds=round(seconds, 3),
+        n_failed=sum(y is None for y, _ in res),
         n_infeasible=sum(y is not None and not ok for y, ok in res),
         best=min(good) if good else None,
     )
@@ -364,8 +454,9 @@ def _subgroup(r: dict[str, Any]) -> str:
     return f"constrained {r['problem']}"
 
 
-def summarize(records: Sequence[dict[str, Any]], samplers: Sequence[str]
-              ) -> dict[str, dict[str, dict[str, float]]]:
+def summarize(
+    records: Sequence[dict[str, Any]], samplers: Sequence[str]
+) -> dict[str, dict[str, dict[str, float]]]:
     """``{group: {sampler: {regret, waste, rank, none, seconds, runs}}}`` over the problems
     (problem, seed) every sampler ran; groups are ``crash d=2``, ``crash d=5``,
     ``constrained`` (all constrained problems) and one per constrained problem."""
@@ -385,11 +476,15 @@ def summarize(records: Sequence[dict[str, Any]], samplers: Sequence[str]
     for (group, pid, _), runs in cells.items():
         lrs = {}
         for s, r in runs.items():
-            lrs[s] = (math.log10(max(r["best"] - r["f_opt"], FLOOR)) if r["best"] is not None
-                      else math.inf)
+            lrs[s] = (
+                math.log10(max(r["best"] - r["f_opt"], FLOOR))
+                if r["best"] is not None
+                else math.inf
+            )
         order = sorted(lrs.values())
-        ranks = {s: np.mean([i + 1 for i, v in enumerate(order) if v == lr])
-                 for s, lr in lrs.items()}
+        ranks = {
+            s: np.mean([i + 1 for i, v in enumerate(order) if v == lr]) for s, lr in lrs.items()
+        }
         names = [_subgroup(runs[samplers[0]])]
         if group == "constrained":
             names.append("constrained")
@@ -408,8 +503,9 @@ def summarize(records: Sequence[dict[str, Any]], samplers: Sequence[str]
         out[g] = {}
         for s in samplers:
             vals = {k.split("|")[1]: v for k, v in a.items() if k.startswith(s + "|")}
-            out[g][s] = {k: float(np.sum(v) if k == "none" else np.mean(v))
-                         for k, v in vals.items()}
+            out[g][s] = {
+                k: float(np.sum(v) if k == "none" else np.mean(v)) for k, v in vals.items()
+            }
             out[g][s]["runs"] = float(len(vals["rank"]))
     return out
 
@@ -418,27 +514,34 @@ def _group_order(g: str) -> tuple[int, str]:
     return (0 if g.startswith("crash") else 1 if g == "constrained" else 2, g)
 
 
-def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str],
-                 command: str) -> str:
+def build_report(records: Sequence[dict[str, Any]], samplers: Sequence[str], command: str) -> str:
     summary = summarize(records, samplers)
     lines = [
-        "# Failures and constraints: hypersweep vs Optuna and random search", "",
-        f"Command: `{command}`", "",
+        "# Failures and constraints: hypersweep vs Optuna and random search",
+        "",
+        f"Command: `{command}`",
+        "",
         "Per group: mean log10 regret of the best feasible value (floor 1e-8), % of trials "
         "failed (crash groups) or infeasible (constrained groups), average rank per problem "
-        "(1 = best), runs without any feasible value, mean seconds per run.", "",
+        "(1 = best), runs without any feasible value, mean seconds per run.",
+        "",
     ]
     for g in sorted(summary, key=_group_order):
         rows = summary[g]
         n = int(next(iter(rows.values()))["runs"])
         waste = "% failed" if g.startswith("crash") else "% infeasible"
-        lines += [f"## {g} ({n} runs per sampler)", "",
-                  f"| sampler | log10 regret | {waste} | rank | none | seconds |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            f"## {g} ({n} runs per sampler)",
+            "",
+            f"| sampler | log10 regret | {waste} | rank | none | seconds |",
+            "|---|---|---|---|---|---|",
+        ]
         for s in sorted(samplers, key=lambda s: rows[s]["rank"]):
             r = rows[s]
-            lines.append(f"| {s} | {r['regret']:.2f} | {r['waste']:.1f} | {r['rank']:.2f} | "
-                         f"{int(r['none'])} | {r['seconds']:.2f} |")
+            lines.append(
+                f"| {s} | {r['regret']:.2f} | {r['waste']:.1f} | {r['rank']:.2f} | "
+                f"{int(r['none'])} | {r['seconds']:.2f} |"
+            )
         lines.append("")
     return "\n".join(lines)
 
@@ -461,8 +564,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--functions", default="1-24", type=_ints)
     p.add_argument("--dims", default="2,5", type=_ints)
     p.add_argument("--instances", default="1-3", type=_ints)
-    p.add_argument("--problems", default="gardner,branin-disk,g4,g8",
-                   help=f"known: {', '.join(PROBLEMS)} (g9 costs Optuna's GP ~5 min a run)")
+    p.add_argument(
+        "--problems",
+        default="gardner,branin-disk,g4,g8",
+        help=f"known: {', '.join(PROBLEMS)} (g9 costs Optuna's GP ~5 min a run)",
+    )
     p.add_argument("--seeds", default="1-3", type=_ints)
     p.add_argument("--budget", type=int, default=100)
     p.add_argument("--jobs", type=int, default=1, help="parallel processes (at most 2 here)")

@@ -51,37 +51,65 @@ def main() -> None:
     logging.getLogger("hypersweep").setLevel(logging.ERROR)
     with tempfile.TemporaryDirectory() as d:
         url = f"sqlite:///{d}/s.db"
-        study = hs.Study("flood", space={"mode": hs.Choice(["lines", "hang"])},
-                         objective="loss", storage=url, sampler="random", seed=0)
+        study = hs.Study(
+            "flood",
+            space={"mode": hs.Choice(["lines", "hang"])},
+            objective="loss",
+            storage=url,
+            sampler="random",
+            seed=0,
+        )
         study.enqueue({"mode": "lines"})
         study.enqueue({"mode": "hang"})
-        ex = CommandExecutor([sys.executable, SCRIPT], study_name="flood", metrics=["loss"],
-                             runs_dir=f"{d}/runs", params_as="env", grace=args.grace,
-                             max_concurrent=2, trial_timeout=args.timeout,
-                             env={"FLOOD_LINES": str(args.lines)})
+        ex = CommandExecutor(
+            [sys.executable, SCRIPT],
+            study_name="flood",
+            metrics=["loss"],
+            runs_dir=f"{d}/runs",
+            params_as="env",
+            grace=args.grace,
+            max_concurrent=2,
+            trial_timeout=args.timeout,
+            env={"FLOOD_LINES": str(args.lines)},
+        )
         t0 = time.monotonic()
-        Runner(study, ex, Limits(max_trials=2, max_concurrent=2,
-                                 trial_timeout=args.timeout)).run()
+        Runner(study, ex, Limits(max_trials=2, max_concurrent=2, trial_timeout=args.timeout)).run()
         total = time.monotonic() - t0
         flood, hang = study.trials()
         intake = flood.system_attrs.get("intake", {})
         late = (hang.duration or 0) - args.timeout
-        print(f"flood: {args.lines:,} lines ({intake.get('bytes', 0) / 1e6:.1f} MB) read in "
-              f"{flood.duration:.1f} s ({args.lines / (flood.duration or 1):,.0f} lines/s); "
-              f"{intake.get('reports', 0):,} reports, {intake.get('stored', 0):,} stored, "
-              f"{intake.get('dropped', 0):,} dropped; final value {flood.value}")
-        print(f"hanging trial: {hang.state.value} ({hang.error}) after {hang.duration:.2f} s: "
-              f"{late:.2f} s past its {args.timeout:g} s trial_timeout (grace "
-              f"{args.grace:g} s + SIGTERM wait included)")
+        print(
+            f"flood: {args.lines:,} lines ({intake.get('bytes', 0) / 1e6:.1f} MB) read in "
+            f"{flood.duration:.1f} s ({args.lines / (flood.duration or 1):,.0f} lines/s); "
+            f"{intake.get('reports', 0):,} reports, {intake.get('stored', 0):,} stored, "
+            f"{intake.get('dropped', 0):,} dropped; final value {flood.value}"
+        )
+        print(
+            f"hanging trial: {hang.state.value} ({hang.error}) after {hang.duration:.2f} s: "
+            f"{late:.2f} s past its {args.timeout:g} s trial_timeout (grace "
+            f"{args.grace:g} s + SIGTERM wait included)"
+        )
         print(f"run: {total:.1f} s")
 
-        study = hs.Study("endless", space={"mode": hs.Choice(["forever"])},
-                         objective="loss", storage=url, sampler="random", seed=0)
-        ex = CommandExecutor([sys.executable, SCRIPT], study_name="endless",
-                             metrics=["loss"], runs_dir=f"{d}/runs", params_as="env",
-                             grace=args.grace)
+        study = hs.Study(
+            "endless",
+            space={"mode": hs.Choice(["forever"])},
+            objective="loss",
+            storage=url,
+            sampler="random",
+            seed=0,
+        )
+        ex = CommandExecutor(
+            [sys.executable, SCRIPT],
+            study_name="endless",
+            metrics=["loss"],
+            runs_dir=f"{d}/runs",
+            params_as="env",
+            grace=args.grace,
+        )
         stopper = multiprocessing.get_context("spawn").Process(
-            target=_stop_later, args=(url, 3.0, f"{d}/stamp"))
+            target=_stop_later, args=(url, 3.0, f"{d}/stamp")
+        )
         stopper.start()
         reason = Runner(study, ex, Limits(max_trials=1)).run()
         ended = time.time()
@@ -89,9 +117,11 @@ def main() -> None:
         [t] = study.trials()
         took = ended - float(Path(f"{d}/stamp").read_text())
         size = Path(f"{d}/runs/endless/0/stdout.log").stat().st_size
-        print(f"endless flood ({size / 1e6:.1f} MB written), stop request from another "
-              f"process: the run ended {took:.2f} s after it ({reason}); trial "
-              f"{t.state.value} ({t.error})")
+        print(
+            f"endless flood ({size / 1e6:.1f} MB written), stop request from another "
+            f"process: the run ended {took:.2f} s after it ({reason}); trial "
+            f"{t.state.value} ({t.error})"
+        )
 
 
 if __name__ == "__main__":

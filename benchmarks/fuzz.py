@@ -54,8 +54,10 @@ def _on_alarm(signum: int, frame: Any) -> None:
 
 def _warm() -> None:
     for name in ("random", "tpe", "grid", "sobol", "gp", "anneal", "cmaes", "auto", "bohb"):
-        text = (f"name: w\ncommand: python t.py\nspace: {{x: uniform(0, 1)}}\n"
-                f"objective: {{metric: loss, goal: minimize}}\nsampler: {name}\n")
+        text = (
+            f"name: w\ncommand: python t.py\nspace: {{x: uniform(0, 1)}}\n"
+            f"objective: {{metric: loss, goal: minimize}}\nsampler: {name}\n"
+        )
         check_sweep_text(text)
         check_python_case(lambda n=name: _study_once(n))
 
@@ -88,7 +90,7 @@ def run(kind: str, n: int, start: int, hang: float, kill: int) -> dict[str, Any]
             outcomes[work()] += 1
         except FuzzFailure as e:
             outcomes[e.kind] += 1
-            key = f"{e.kind}: {str(e)[len(e.kind) + 2:][:140]}"
+            key = f"{e.kind}: {str(e)[len(e.kind) + 2 :][:140]}"
             if key not in first:
                 first[key] = seed
                 print(f"  [{kind} seed {seed}] {key}", flush=True)
@@ -124,11 +126,14 @@ def main(argv: list[str] | None = None) -> int:
             continue
         r = run(kind, n, args.start, args.hang, args.kill)
         o = r["outcomes"]
-        print(f"{kind}: {n} tried, {o['ok']} accepted, {o['error']} refused with a one-line "
-              f"error; bare exceptions {o['bare']}, multi-line messages {o['multiline']}, "
-              f"values outside their space {o['outside']}, hangs (> {args.hang:g} s) "
-              f"{o['hang']}; slowest {r['slowest'][0]:.3f} s (seed {r['slowest'][1]}), "
-              f"{r['seconds']:.1f} s in all", flush=True)
+        print(
+            f"{kind}: {n} tried, {o['ok']} accepted, {o['error']} refused with a one-line "
+            f"error; bare exceptions {o['bare']}, multi-line messages {o['multiline']}, "
+            f"values outside their space {o['outside']}, hangs (> {args.hang:g} s) "
+            f"{o['hang']}; slowest {r['slowest'][0]:.3f} s (seed {r['slowest'][1]}), "
+            f"{r['seconds']:.1f} s in all",
+            flush=True,
+        )
         bad += o["bare"] + o["multiline"] + o["outside"] + o["hang"]
     return 1 if bad else 0
 

@@ -83,8 +83,9 @@ def _hs_space() -> dict[str, Any]:
 def _hs_build_part(url: str, name: str, count: int, leave_running: int, seed: int) -> None:
     import hypersweep as hs
 
-    study = hs.Study(name, space=_hs_space(), objective="loss", sampler="random",
-                     storage=url, seed=seed)
+    study = hs.Study(
+        name, space=_hs_space(), objective="loss", sampler="random", storage=url, seed=seed
+    )
     for i in range(count):
         t = study.ask()
         y = loss(t.params)
@@ -121,9 +122,19 @@ def hs_build(url: str, n: int, jobs: int) -> float:
         _hs_build_part(url, study_name(n), todo, LEFT_RUNNING if done == 0 else 0, done)
     else:
         ctx = mp.get_context("spawn")
-        procs = [ctx.Process(target=_hs_build_part, args=(
-            url, study_name(n), s, LEFT_RUNNING if (j == 0 and done == 0) else 0, done + j))
-            for j, s in enumerate(shares)]
+        procs = [
+            ctx.Process(
+                target=_hs_build_part,
+                args=(
+                    url,
+                    study_name(n),
+                    s,
+                    LEFT_RUNNING if (j == 0 and done == 0) else 0,
+                    done + j,
+                ),
+            )
+            for j, s in enumerate(shares)
+        ]
         for p in procs:
             p.start()
         for p in procs:
@@ -145,8 +156,9 @@ def hs_bulk_build(url: str, n: int) -> float:
     from hypersweep.storage.sql import reports, studies, trials
 
     name = study_name(n)
-    study = hs.Study(name, space=_hs_space(), objective="loss", sampler="random",
-                     storage=url, seed=0)
+    study = hs.Study(
+        name, space=_hs_space(), objective="loss", sampler="random", storage=url, seed=0
+    )
     sid = study._id
     have = sum(study.storage.count_trials(sid).values())
     study.storage.close()
@@ -173,41 +185,72 @@ def hs_bulk_build(url: str, n: int) -> float:
                 for k, v in enumerate(report_values(y)):
                     seq += 1
                     now += 0.002
-                    r_rows.append({"study_id": sid, "trial_id": None, "number": number,
-                                   "step": k,
-                                   "metrics": dumps({"loss": v}, separators=(",", ":")),
-                                   "created_at": now, "seq": seq})
+                    r_rows.append(
+                        {
+                            "study_id": sid,
+                            "trial_id": None,
+                            "number": number,
+                            "step": k,
+                            "metrics": dumps({"loss": v}, separators=(",", ":")),
+                            "created_at": now,
+                            "seq": seq,
+                        }
+                    )
                 last_report_seq = seq
                 running = number >= n - LEFT_RUNNING
                 failed = not running and number % FAIL_EVERY == FAIL_EVERY - 1
-                row = {"study_id": sid, "number": number, "params": dumps(
-                    params, separators=(",", ":")), "started_at": started,
-                    "heartbeat_at": now, "worker_id": worker, "user_attrs": "{}",
-                    "system_attrs": "{}", "dedup_key": None}
+                row = {
+                    "study_id": sid,
+                    "number": number,
+                    "params": dumps(params, separators=(",", ":")),
+                    "started_at": started,
+                    "heartbeat_at": now,
+                    "worker_id": worker,
+                    "user_attrs": "{}",
+                    "system_attrs": "{}",
+                    "dedup_key": None,
+                }
                 if running:
-                    row.update(state="RUNNING", trial_values=None, metrics=None,
-                               finished_at=None, error=None, seq=seq - N_REPORTS)
+                    row.update(
+                        state="RUNNING",
+                        trial_values=None,
+                        metrics=None,
+                        finished_at=None,
+                        error=None,
+                        seq=seq - N_REPORTS,
+                    )
                 else:
                     seq += 1
                     now += 0.001
-                    row.update(state="FAILED" if failed else "COMPLETED",
-                               trial_values=None if failed else dumps([y]),
-                               metrics="{}" if failed else dumps({"loss": y},
-                                                                 separators=(",", ":")),
-                               finished_at=now, seq=seq,
-                               error="benchmark: a failed trial" if failed else None)
+                    row.update(
+                        state="FAILED" if failed else "COMPLETED",
+                        trial_values=None if failed else dumps([y]),
+                        metrics="{}" if failed else dumps({"loss": y}, separators=(",", ":")),
+                        finished_at=now,
+                        seq=seq,
+                        error="benchmark: a failed trial" if failed else None,
+                    )
                 last_trial_seq = max(last_trial_seq, row["seq"])
                 t_rows.append(row)
                 now += 0.005
             conn.execute(trials.insert(), t_rows)
-            ids = dict(conn.execute(sa.select(trials.c.number, trials.c.id).where(
-                trials.c.study_id == sid, trials.c.number >= start,
-                trials.c.number < start + 5000)).all())
+            ids = dict(
+                conn.execute(
+                    sa.select(trials.c.number, trials.c.id).where(
+                        trials.c.study_id == sid,
+                        trials.c.number >= start,
+                        trials.c.number < start + 5000,
+                    )
+                ).all()
+            )
             for r in r_rows:
                 r["trial_id"] = ids[r["number"]]
             conn.execute(reports.insert(), r_rows)
-        conn.execute(studies.update().where(studies.c.id == sid).values(
-            seq=seq, trial_seq=last_trial_seq, report_seq=last_report_seq, n_trials=n))
+        conn.execute(
+            studies.update()
+            .where(studies.c.id == sid)
+            .values(seq=seq, trial_seq=last_trial_seq, report_seq=last_report_seq, n_trials=n)
+        )
     eng.dispose()
     return time.perf_counter() - t0
 
@@ -241,20 +284,27 @@ def pg_copy(sqlite_url: str, pg_url: str, n: int) -> float:
         old_id = new.pop("id")
         sid = d.execute(studies.insert().values(**new).returning(studies.c.id)).scalar()
         old_ids: dict[int, int] = {}
-        rows = [dict(r) for r in s.execute(
-            sa.select(trials).where(trials.c.study_id == old_id).order_by(trials.c.id)
-        ).mappings()]
+        rows = [
+            dict(r)
+            for r in s.execute(
+                sa.select(trials).where(trials.c.study_id == old_id).order_by(trials.c.id)
+            ).mappings()
+        ]
         for r in rows:
             r["study_id"] = sid
             old_ids[r.pop("id")] = r["number"]
         for i in range(0, len(rows), 5000):
-            d.execute(trials.insert(), rows[i:i + 5000])
-        by_number = dict(d.execute(sa.select(trials.c.number, trials.c.id)
-                                   .where(trials.c.study_id == sid)).all())
+            d.execute(trials.insert(), rows[i : i + 5000])
+        by_number = dict(
+            d.execute(
+                sa.select(trials.c.number, trials.c.id).where(trials.c.study_id == sid)
+            ).all()
+        )
         ids = {old: by_number[num] for old, num in old_ids.items()}
         batch: list[dict[str, Any]] = []
-        for r in s.execute(sa.select(reports).where(reports.c.study_id == old_id)
-                           .order_by(reports.c.id)).mappings():
+        for r in s.execute(
+            sa.select(reports).where(reports.c.study_id == old_id).order_by(reports.c.id)
+        ).mappings():
             r = dict(r)
             r.pop("id")
             r["study_id"], r["trial_id"] = sid, ids[r["trial_id"]]
@@ -295,9 +345,15 @@ def optuna_build(url: str, n: int) -> float:
             state, value = TrialState.FAIL, None
         else:
             state, value = TrialState.COMPLETE, y
-        batch.append(optuna.trial.create_trial(
-            params=params, distributions=dists, value=value, intermediate_values=inter,
-            state=state))
+        batch.append(
+            optuna.trial.create_trial(
+                params=params,
+                distributions=dists,
+                value=value,
+                intermediate_values=inter,
+                state=state,
+            )
+        )
         if len(batch) == 1000:
             study.add_trials(batch)
             batch = []
@@ -312,11 +368,12 @@ def optuna_build(url: str, n: int) -> float:
 def pg_database_url(admin_url: str, db: str, create: bool) -> str:
     import sqlalchemy as sa
 
-    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                           isolation_level="AUTOCOMMIT")
+    eng = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
     with eng.connect() as c:
-        exists = c.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s",
-                                   (db,)).first()
+        exists = c.exec_driver_sql("SELECT 1 FROM pg_database WHERE datname = %s", (db,)).first()
         if exists is None and create:
             c.exec_driver_sql(f'CREATE DATABASE "{db}"')
     eng.dispose()
@@ -326,8 +383,10 @@ def pg_database_url(admin_url: str, db: str, create: bool) -> str:
 def pg_drop(admin_url: str, db: str) -> None:
     import sqlalchemy as sa
 
-    eng = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
-                           isolation_level="AUTOCOMMIT")
+    eng = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://", 1),
+        isolation_level="AUTOCOMMIT",
+    )
     with eng.connect() as c:
         c.exec_driver_sql(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
     eng.dispose()
@@ -388,8 +447,12 @@ def run_fresh(argv: list[str], timeout: float) -> dict[str, Any]:
     (larger) process would report this process's RSS as its peak."""
     t0 = time.perf_counter()
     try:
-        proc = subprocess.run(["/usr/bin/time", "-f", "HSMEASURE %M %U %S", *argv],
-                              capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            ["/usr/bin/time", "-f", "HSMEASURE %M %U %S", *argv],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return {"wall_s": None, "timeout_s": timeout}
     wall = time.perf_counter() - t0
@@ -420,19 +483,22 @@ def measure(args: argparse.Namespace, backend: str, n: int, optuna: bool) -> dic
     h["best"] = run_fresh([*cli, "best", name, "--storage", hs_url], args.timeout)
     h["ls"] = run_fresh([*cli, "ls", "--storage", hs_url], args.timeout)
     csv_path = work / f"hs-{backend}-{n}.csv"
-    h["export_csv"] = run_fresh([*cli, "export", name, "--csv", str(csv_path), "--storage",
-                                 hs_url], args.timeout)
+    h["export_csv"] = run_fresh(
+        [*cli, "export", name, "--csv", str(csv_path), "--storage", hs_url], args.timeout
+    )
     h["export_csv"]["bytes"] = csv_path.stat().st_size if csv_path.exists() else None
     if optuna:
         o = out["optuna"]
         o["open_ask_tpe"] = run_fresh([py, "-c", OPTUNA_OPEN_ASK, name, op_url], args.timeout)
         optuna_cli = [str(Path(py).parent / "optuna")]
-        o["best"] = run_fresh([*optuna_cli, "best-trial", "--study-name", name, "--storage",
-                               op_url], args.timeout)
+        o["best"] = run_fresh(
+            [*optuna_cli, "best-trial", "--study-name", name, "--storage", op_url], args.timeout
+        )
         o["ls"] = run_fresh([*optuna_cli, "studies", "--storage", op_url], args.timeout)
         op_csv = work / f"optuna-{backend}-{n}.csv"
-        o["export_csv"] = run_fresh([py, "-c", OPTUNA_EXPORT, name, op_url, str(op_csv)],
-                                    args.timeout)
+        o["export_csv"] = run_fresh(
+            [py, "-c", OPTUNA_EXPORT, name, op_url, str(op_csv)], args.timeout
+        )
     return out
 
 
@@ -455,8 +521,7 @@ def table(results: list[dict[str, Any]]) -> str:
                 m = r[lib].get(k)
                 if m and m.get("wall_s") and (r["backend"], lib, k) not in base:
                     base[(r["backend"], lib, k)] = m["cpu_s"]
-    lines.append("wall s / CPU s (user+sys), peak RSS, and xN: CPU time over the smallest "
-                 "size's")
+    lines.append("wall s / CPU s (user+sys), peak RSS, and xN: CPU time over the smallest size's")
     lines.append(f"{'backend':8} {'trials':>7} {'lib':10} " + " ".join(f"{k:>30}" for k in keys))
     for r in sorted(results, key=lambda r: (r["backend"], r["trials"])):
         for lib in ("hypersweep", "optuna"):
@@ -472,11 +537,13 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-OPS = [("open_ask_tpe", "open + first ask (tpe)", "load_study + ask (TPESampler)"),
-       ("status", "`hypersweep status`", None),
-       ("best", "`hypersweep best`", "`optuna best-trial`"),
-       ("ls", "`hypersweep ls`", "`optuna studies`"),
-       ("export_csv", "`hypersweep export --csv`", "trials_dataframe().to_csv")]
+OPS = [
+    ("open_ask_tpe", "open + first ask (tpe)", "load_study + ask (TPESampler)"),
+    ("status", "`hypersweep status`", None),
+    ("best", "`hypersweep best`", "`optuna best-trial`"),
+    ("ls", "`hypersweep ls`", "`optuna studies`"),
+    ("export_csv", "`hypersweep export --csv`", "trials_dataframe().to_csv"),
+]
 
 
 def markdown(results: list[dict[str, Any]], backend: str) -> str:
@@ -484,8 +551,12 @@ def markdown(results: list[dict[str, Any]], backend: str) -> str:
     the CPU-time ratio of each size to the smallest."""
     rs = sorted((r for r in results if r["backend"] == backend), key=lambda r: r["trials"])
     sizes = sorted({r["trials"] for r in rs})
-    head = ["operation", "library", *[f"{n:,}" for n in sizes],
-            *[f"{n // 1000}k / {sizes[0] // 1000}k" for n in sizes[1:]]]
+    head = [
+        "operation",
+        "library",
+        *[f"{n:,}" for n in sizes],
+        *[f"{n // 1000}k / {sizes[0] // 1000}k" for n in sizes[1:]],
+    ]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, hs_label, op_label in OPS:
         for lib, label in (("hypersweep", hs_label), ("optuna", op_label)):
@@ -500,8 +571,7 @@ def markdown(results: list[dict[str, Any]], backend: str) -> str:
                     continue
                 cells.append(f"{m['cpu_s']:.2f} / {m['wall_s']:.1f} s, {m['rss_mb']:.0f} MB")
                 cpu.append(m["cpu_s"])
-            ratios = [f"{c / cpu[0]:.2f}x" if c is not None and cpu[0] else "-"
-                      for c in cpu[1:]]
+            ratios = [f"{c / cpu[0]:.2f}x" if c is not None and cpu[0] else "-" for c in cpu[1:]]
             if any(c != "-" for c in cells):
                 lines.append(f"| {label} | {lib} | " + " | ".join(cells + ratios) + " |")
     return "\n".join(lines)
@@ -510,21 +580,32 @@ def markdown(results: list[dict[str, Any]], backend: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="1000,10000,100000")
-    ap.add_argument("--optuna-sizes", default="1000,10000,100000",
-                    help="sizes that also get an Optuna study ('' for none)")
+    ap.add_argument(
+        "--optuna-sizes",
+        default="1000,10000,100000",
+        help="sizes that also get an Optuna study ('' for none)",
+    )
     ap.add_argument("--backends", default="sqlite,postgres")
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "hs-large"))
     ap.add_argument("--pg-url", default=PG_DEFAULT)
     ap.add_argument("--pg-db", default="hs_large_bench")
-    ap.add_argument("--api-max", type=int, default=10000,
-                    help="larger SQLite studies are written in bulk (see hs_bulk_build)")
+    ap.add_argument(
+        "--api-max",
+        type=int,
+        default=10000,
+        help="larger SQLite studies are written in bulk (see hs_bulk_build)",
+    )
     ap.add_argument("--jobs", type=int, default=1, help="processes building a study")
     ap.add_argument("--timeout", type=float, default=900.0, help="seconds per measurement")
     ap.add_argument("--build-only", action="store_true")
     ap.add_argument("--only", choices=("hypersweep", "optuna"), help="build one library's")
     ap.add_argument("--drop", action="store_true", help="drop the PostgreSQL databases")
-    ap.add_argument("--markdown", nargs="+", metavar="JSON",
-                    help="print markdown tables of earlier results files and exit")
+    ap.add_argument(
+        "--markdown",
+        nargs="+",
+        metavar="JSON",
+        help="print markdown tables of earlier results files and exit",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "large.json"))
     args = ap.parse_args()
     if args.markdown:
@@ -567,10 +648,18 @@ def main() -> None:
             print(json.dumps(r), flush=True)
     print(table(results))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({
-        "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "load_avg": os.getloadavg(), "builds_s": builds, "results": results,
-    }, indent=1) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_avg": os.getloadavg(),
+                "builds_s": builds,
+                "results": results,
+            },
+            indent=1,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

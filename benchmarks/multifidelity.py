@@ -93,8 +93,7 @@ def _digits(split_seed: int) -> Data:
     from sklearn.preprocessing import StandardScaler
 
     x, y = load_digits(return_X_y=True)
-    xt, xv, yt, yv = train_test_split(x, y, test_size=0.3, random_state=split_seed,
-                                      stratify=y)
+    xt, xv, yt, yv = train_test_split(x, y, test_size=0.3, random_state=split_seed, stratify=y)
     scaler = StandardScaler().fit(xt)
     return Data(scaler.transform(xt), yt, scaler.transform(xv), yv, np.unique(y))
 
@@ -113,47 +112,68 @@ class Task:
 def _mlp_space() -> dict[str, Any]:
     import hypersweep as hs
 
-    return {"lr": hs.Float(1e-4, 0.3, log=True), "hidden": hs.Int(16, 128, log=True),
-            "alpha": hs.Float(1e-6, 1e-1, log=True),
-            "batch_size": hs.Choice([32, 64, 128, 256])}
+    return {
+        "lr": hs.Float(1e-4, 0.3, log=True),
+        "hidden": hs.Int(16, 128, log=True),
+        "alpha": hs.Float(1e-6, 1e-1, log=True),
+        "batch_size": hs.Choice([32, 64, 128, 256]),
+    }
 
 
 def _mlp_suggest(trial: Any) -> dict[str, Any]:
-    return {"lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
-            "hidden": trial.suggest_int("hidden", 16, 128, log=True),
-            "alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
-            "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256])}
+    return {
+        "lr": trial.suggest_float("lr", 1e-4, 0.3, log=True),
+        "hidden": trial.suggest_int("hidden", 16, 128, log=True),
+        "alpha": trial.suggest_float("alpha", 1e-6, 1e-1, log=True),
+        "batch_size": trial.suggest_categorical("batch_size", [32, 64, 128, 256]),
+    }
 
 
 def _mlp_model(p: dict[str, Any], seed: int) -> Any:
     from sklearn.neural_network import MLPClassifier
 
-    return MLPClassifier(hidden_layer_sizes=(int(p["hidden"]),), solver="adam",
-                         learning_rate_init=p["lr"], alpha=p["alpha"],
-                         batch_size=int(p["batch_size"]), random_state=seed)
+    return MLPClassifier(
+        hidden_layer_sizes=(int(p["hidden"]),),
+        solver="adam",
+        learning_rate_init=p["lr"],
+        alpha=p["alpha"],
+        batch_size=int(p["batch_size"]),
+        random_state=seed,
+    )
 
 
 def _sgd_space() -> dict[str, Any]:
     import hypersweep as hs
 
-    return {"eta0": hs.Float(1e-5, 1.0, log=True), "alpha": hs.Float(1e-7, 1e-1, log=True),
-            "loss": hs.Choice(["hinge", "log_loss", "modified_huber"]),
-            "penalty": hs.Choice(["l2", "l1", "elasticnet"])}
+    return {
+        "eta0": hs.Float(1e-5, 1.0, log=True),
+        "alpha": hs.Float(1e-7, 1e-1, log=True),
+        "loss": hs.Choice(["hinge", "log_loss", "modified_huber"]),
+        "penalty": hs.Choice(["l2", "l1", "elasticnet"]),
+    }
 
 
 def _sgd_suggest(trial: Any) -> dict[str, Any]:
-    return {"eta0": trial.suggest_float("eta0", 1e-5, 1.0, log=True),
-            "alpha": trial.suggest_float("alpha", 1e-7, 1e-1, log=True),
-            "loss": trial.suggest_categorical("loss", ["hinge", "log_loss", "modified_huber"]),
-            "penalty": trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"])}
+    return {
+        "eta0": trial.suggest_float("eta0", 1e-5, 1.0, log=True),
+        "alpha": trial.suggest_float("alpha", 1e-7, 1e-1, log=True),
+        "loss": trial.suggest_categorical("loss", ["hinge", "log_loss", "modified_huber"]),
+        "penalty": trial.suggest_categorical("penalty", ["l2", "l1", "elasticnet"]),
+    }
 
 
 def _sgd_model(p: dict[str, Any], seed: int) -> Any:
     from sklearn.linear_model import SGDClassifier
 
-    return SGDClassifier(loss=p["loss"], penalty=p["penalty"], alpha=p["alpha"],
-                         learning_rate="invscaling", eta0=p["eta0"], power_t=0.5,
-                         random_state=seed)
+    return SGDClassifier(
+        loss=p["loss"],
+        penalty=p["penalty"],
+        alpha=p["alpha"],
+        learning_rate="invscaling",
+        eta0=p["eta0"],
+        power_t=0.5,
+        random_state=seed,
+    )
 
 
 TASKS = {
@@ -247,9 +267,15 @@ def run_hypersweep(task: Task, method: str, seed: int, n_trials: int, max_epochs
         if trial.values is not None:
             run.finished.append((trainer.epochs, float(trial.value)))
 
-    study = hs.Study(f"{task.name}-{method}-{seed}", space=task.space(),
-                     objective={"metric": METRIC, "goal": "maximize"}, sampler=sampler,
-                     policy=policy, storage="memory", seed=seed)
+    study = hs.Study(
+        f"{task.name}-{method}-{seed}",
+        space=task.space(),
+        objective={"metric": METRIC, "goal": "maximize"},
+        sampler=sampler,
+        policy=policy,
+        storage="memory",
+        seed=seed,
+    )
     t0 = time.perf_counter()
     study.optimize(objective, max_trials=n_trials, callbacks=[finished], isolation="inline")
     run.wall = time.perf_counter() - t0
@@ -266,8 +292,9 @@ def run_optuna(task: Task, method: str, seed: int, n_trials: int, max_epochs: in
     if method == "optuna-median":
         pruner: Any = optuna.pruners.MedianPruner()
     else:
-        pruner = optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max_epochs,
-                                                reduction_factor=3)
+        pruner = optuna.pruners.HyperbandPruner(
+            min_resource=1, max_resource=max_epochs, reduction_factor=3
+        )
     trainer = _Trainer(task, seed, max_epochs)
     run = Run(task.name, method, seed, "optuna-tpe")
 
@@ -282,8 +309,12 @@ def run_optuna(task: Task, method: str, seed: int, n_trials: int, max_epochs: in
         return acc
 
     # a fixed study name: HyperbandPruner assigns brackets by a hash of it (reproducible)
-    study = optuna.create_study(study_name=f"{task.name}-{method}-{seed}", direction="maximize",
-                                sampler=optuna.samplers.TPESampler(seed=seed), pruner=pruner)
+    study = optuna.create_study(
+        study_name=f"{task.name}-{method}-{seed}",
+        direction="maximize",
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=pruner,
+    )
     t0 = time.perf_counter()
     study.optimize(objective, n_trials=n_trials)
     run.wall = time.perf_counter() - t0
@@ -334,32 +365,42 @@ def summarize(runs: list[Run], task: str, methods: list[str]) -> list[Row]:
     base = {r.seed: r for r in runs if r.task == task and r.method == "none" and not r.note}
     rows = []
     for m in methods:
-        rs = [r for r in runs if r.task == task and r.method == m and r.seed in base
-              and not r.note]
+        rs = [
+            r for r in runs if r.task == task and r.method == m and r.seed in base and not r.note
+        ]
         if not rs:
             continue
         levels = {r.seed: base[r.seed].best - TOLERANCE for r in rs}
         to = [r.epochs_to(levels[r.seed]) for r in rs]
-        rows.append(Row(
-            method=m, sampler=rs[0].sampler,
-            epochs=_median([r.epochs for r in rs]),
-            ratio=_median([r.epochs / base[r.seed].epochs for r in rs]),
-            wall=_median([r.wall for r in rs]),
-            best=_median([r.best for r in rs]),
-            delta=_median([r.best - base[r.seed].best for r in rs]),
-            to_target=_median(to), reached=sum(not math.isinf(t) for t in to), seeds=len(rs),
-        ))
+        rows.append(
+            Row(
+                method=m,
+                sampler=rs[0].sampler,
+                epochs=_median([r.epochs for r in rs]),
+                ratio=_median([r.epochs / base[r.seed].epochs for r in rs]),
+                wall=_median([r.wall for r in rs]),
+                best=_median([r.best for r in rs]),
+                delta=_median([r.best - base[r.seed].best for r in rs]),
+                to_target=_median(to),
+                reached=sum(not math.isinf(t) for t in to),
+                seeds=len(rs),
+            )
+        )
     return rows
 
 
 def table(rows: list[Row]) -> str:
-    out = ["| method | sampler | epochs | vs none | wall s | best acc | Δ best vs none "
-           "| epochs to within 0.5 pt | reached |",
-           "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    out = [
+        "| method | sampler | epochs | vs none | wall s | best acc | Δ best vs none "
+        "| epochs to within 0.5 pt | reached |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in rows:
-        out.append(f"| {r.method} | {r.sampler} | {r.epochs:,.0f} | {r.ratio:.0%} | "
-                   f"{r.wall:.1f} | {r.best:.4f} | {r.delta:+.4f} | "
-                   f"{_fmt_epochs(r.to_target)} | {r.reached}/{r.seeds} |")
+        out.append(
+            f"| {r.method} | {r.sampler} | {r.epochs:,.0f} | {r.ratio:.0%} | "
+            f"{r.wall:.1f} | {r.best:.4f} | {r.delta:+.4f} | "
+            f"{_fmt_epochs(r.to_target)} | {r.reached}/{r.seeds} |"
+        )
     return "\n".join(out)
 
 
@@ -377,21 +418,27 @@ def targets(rows: list[Row]) -> list[str]:
             lines.append(f"- {m}: not run")
             continue
         ok = r.delta >= -TOLERANCE and r.ratio <= 0.35
-        lines.append(f"- {verdict(ok)} {m}: best within 0.5 pt of none ({r.delta:+.4f}) with "
-                     f"at most 35% of its epochs ({r.ratio:.0%})")
+        lines.append(
+            f"- {verdict(ok)} {m}: best within 0.5 pt of none ({r.delta:+.4f}) with "
+            f"at most 35% of its epochs ({r.ratio:.0%})"
+        )
     ours = [r for r in rows if r.method not in OPTUNA and r.method != "none"]
     hb = by.get("optuna-hyperband")
     if ours and hb is not None:
         best = min(ours, key=lambda r: (r.to_target, r.epochs))
         ok = best.to_target < hb.to_target
-        lines.append(f"- {verdict(ok)} hypersweep's best policy ({best.method}) reaches the "
-                     f"level in {_fmt_epochs(best.to_target)} epochs vs Optuna TPE + "
-                     f"HyperbandPruner {_fmt_epochs(hb.to_target)}")
+        lines.append(
+            f"- {verdict(ok)} hypersweep's best policy ({best.method}) reaches the "
+            f"level in {_fmt_epochs(best.to_target)} epochs vs Optuna TPE + "
+            f"HyperbandPruner {_fmt_epochs(hb.to_target)}"
+        )
     r = by.get("median")
     if r is not None:
         ok = r.ratio <= 0.75 and r.delta >= -TOLERANCE
-        lines.append(f"- {verdict(ok)} median saves at least 25% of epochs ({1 - r.ratio:.0%} "
-                     f"saved) with no loss beyond 0.5 pt ({r.delta:+.4f})")
+        lines.append(
+            f"- {verdict(ok)} median saves at least 25% of epochs ({1 - r.ratio:.0%} "
+            f"saved) with no loss beyond 0.5 pt ({r.delta:+.4f})"
+        )
     return lines
 
 
@@ -399,8 +446,13 @@ def targets(rows: list[Row]) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
-    ap.add_argument("--methods", nargs="+", default=None, choices=[*POLICIES, *OPTUNA],
-                    help="default: every policy (bohb when registered) and both Optuna rows")
+    ap.add_argument(
+        "--methods",
+        nargs="+",
+        default=None,
+        choices=[*POLICIES, *OPTUNA],
+        help="default: every policy (bohb when registered) and both Optuna rows",
+    )
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--trials", type=int, default=60, help="trials per run")
     ap.add_argument("--epochs", type=int, default=50, help="most epochs per trial")
@@ -421,8 +473,12 @@ def main(argv: list[str] | None = None) -> int:
         print(notes[-1], flush=True)
     if "none" not in methods:
         methods.insert(0, "none")  # the reference of every comparison
-    jobs = [(t, m, s, args.trials, args.epochs)
-            for s in range(args.seeds) for t in args.tasks for m in methods]
+    jobs = [
+        (t, m, s, args.trials, args.epochs)
+        for s in range(args.seeds)
+        for t in args.tasks
+        for m in methods
+    ]
     t0 = time.perf_counter()
     runs: list[Run] = []
     if args.jobs > 1:
@@ -443,26 +499,34 @@ def main(argv: list[str] | None = None) -> int:
 
     sampler = _hypersweep_sampler(0)[1]
     head = [
-        "# Multi-fidelity benchmark (real learning curves)", "",
+        "# Multi-fidelity benchmark (real learning curves)",
+        "",
         f"`python benchmarks/multifidelity.py --seeds {args.seeds} --trials {args.trials} "
         f"--epochs {args.epochs} --jobs {args.jobs}`: {args.trials} trials per run, at most "
         f"{args.epochs} epochs per trial, {args.seeds} seeds, medians over seeds; hypersweep "
         f"sampler `{sampler}`, Optuna {optuna.__version__} `TPESampler`; scikit-learn "
         f"{sklearn.__version__}, Python {platform.python_version()}, {total / 60:.1f} min "
-        f"in all. Policy settings: " + ", ".join(
-            f"{m} `{_policy_text(POLICIES[m], args.epochs)}`" for m in methods
-            if m in POLICIES and m != "none") + "; Optuna `MedianPruner()` and "
+        f"in all. Policy settings: "
+        + ", ".join(
+            f"{m} `{_policy_text(POLICIES[m], args.epochs)}`"
+            for m in methods
+            if m in POLICIES and m != "none"
+        )
+        + "; Optuna `MedianPruner()` and "
         f"`HyperbandPruner(min_resource=1, max_resource={args.epochs}, reduction_factor=3)`.",
-        "", "\"epochs to within 0.5 pt\": cumulative epochs when the run's first trial whose "
-        "value is within 0.005 of the `none` run's best (same seed) finished; \"reached\": "
+        "",
+        '"epochs to within 0.5 pt": cumulative epochs when the run\'s first trial whose '
+        'value is within 0.005 of the `none` run\'s best (same seed) finished; "reached": '
         "seeds where that happened. Wall time on a shared machine is noise; epochs are exact.",
     ]
     head += [f"\n{n}" for n in notes]
     parts = ["\n".join(head)]
     for task in args.tasks:
         rows = summarize(runs, task, methods)
-        parts.append(f"## {task}\n\n{table(rows)}\n\nTargets (issue 5, \"Done when\"):\n\n"
-                     + "\n".join(targets(rows)))
+        parts.append(
+            f'## {task}\n\n{table(rows)}\n\nTargets (issue 5, "Done when"):\n\n'
+            + "\n".join(targets(rows))
+        )
     text = "\n\n".join(parts) + "\n"
     print("\n" + text)
     if args.report is not None:
@@ -481,12 +545,18 @@ def _policy_text(policy: dict[str, Any] | None, max_epochs: int) -> str:
 
 def _progress(r: Run, done: int, total: int, t0: float) -> None:
     if r.note:
-        print(f"[{done}/{total}] {r.task} {r.method} seed {r.seed}: {r.note}", file=sys.stderr,
-              flush=True)
+        print(
+            f"[{done}/{total}] {r.task} {r.method} seed {r.seed}: {r.note}",
+            file=sys.stderr,
+            flush=True,
+        )
         return
-    print(f"[{done}/{total} {time.perf_counter() - t0:6.0f}s] {r.task} {r.method} seed {r.seed}: "
-          f"{r.trials} trials, {r.epochs} epochs, best {r.best:.4f}, {r.wall:.1f}s",
-          file=sys.stderr, flush=True)
+    print(
+        f"[{done}/{total} {time.perf_counter() - t0:6.0f}s] {r.task} {r.method} seed {r.seed}: "
+        f"{r.trials} trials, {r.epochs} epochs, best {r.best:.4f}, {r.wall:.1f}s",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

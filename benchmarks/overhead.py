@@ -37,8 +37,11 @@ from typing import Any
 def _space_hs() -> dict[str, Any]:
     import hypersweep as hs
 
-    return {"x": hs.Float(-5, 5), "y": hs.Float(1e-4, 1, log=True),
-            "c": hs.Choice(["a", "b", "c"])}
+    return {
+        "x": hs.Float(-5, 5),
+        "y": hs.Float(1e-4, 1, log=True),
+        "c": hs.Choice(["a", "b", "c"]),
+    }
 
 
 def _objective(x: float, y: float, c: str) -> float:
@@ -51,8 +54,9 @@ def _objective(x: float, y: float, c: str) -> float:
 def hs_sequential(url: str, n: int) -> list[float]:
     import hypersweep as hs
 
-    study = hs.Study(f"seq-{uuid.uuid4().hex[:8]}", space=_space_hs(), storage=url,
-                     sampler="random", seed=0)
+    study = hs.Study(
+        f"seq-{uuid.uuid4().hex[:8]}", space=_space_hs(), storage=url, sampler="random", seed=0
+    )
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -66,8 +70,11 @@ def optuna_sequential(url: str | None, n: int) -> list[float]:
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(storage=url, sampler=optuna.samplers.RandomSampler(seed=0),
-                                study_name=f"seq-{uuid.uuid4().hex[:8]}")
+    study = optuna.create_study(
+        storage=url,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        study_name=f"seq-{uuid.uuid4().hex[:8]}",
+    )
     times = []
     for _ in range(n):
         t0 = time.perf_counter()
@@ -109,8 +116,9 @@ def _optuna_proc(url: str, name: str, n: int, start: Any, out: Any) -> None:
     study = None
     for _ in range(20):  # concurrent load_study on a fresh database can race; retry
         try:
-            study = optuna.load_study(study_name=name, storage=url,
-                                      sampler=optuna.samplers.RandomSampler())
+            study = optuna.load_study(
+                study_name=name, storage=url, sampler=optuna.samplers.RandomSampler()
+            )
             break
         except Exception as e:
             errors.append(repr(e)[:200])
@@ -147,8 +155,7 @@ def parallel(kind: str, url: str, procs: int, per_proc: int) -> dict[str, Any]:
         target = _hs_proc
     start = ctx.Event()
     out = ctx.Queue()
-    ps = [ctx.Process(target=target, args=(url, name, per_proc, start, out))
-          for _ in range(procs)]
+    ps = [ctx.Process(target=target, args=(url, name, per_proc, start, out)) for _ in range(procs)]
     for p in ps:
         p.start()
     time.sleep(3.0)  # let every process import and connect before the clock starts
@@ -169,8 +176,9 @@ def parallel(kind: str, url: str, procs: int, per_proc: int) -> dict[str, Any]:
     else:
         import hypersweep as hs
 
-        failed = sum(t.state != hs.TrialState.COMPLETED
-                     for t in hs.Study.load(name, storage=url).trials())
+        failed = sum(
+            t.state != hs.TrialState.COMPLETED for t in hs.Study.load(name, storage=url).trials()
+        )
     return {"rate": done / (t1 - t0), "done": done, "errors": errors, "failed": failed}
 
 
@@ -179,8 +187,9 @@ def _pg_database(base: str) -> tuple[str, Callable[[], None]]:
     import sqlalchemy as sa
 
     dbname = f"hs_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(base.replace("postgresql://", "postgresql+psycopg://", 1),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        base.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as c:
         c.exec_driver_sql(f'CREATE DATABASE "{dbname}"')
     url = base.rsplit("/", 1)[0] + "/" + dbname
@@ -216,23 +225,30 @@ def main() -> None:
 
     def sqlite_pair() -> tuple[str | None, str, Callable[[], None]]:
         tag = uuid.uuid4().hex[:6]
-        return (f"sqlite:///{tmp}/optuna_{tag}.db", f"sqlite:///{tmp}/hs_{tag}.db",
-                lambda: None)
+        return (f"sqlite:///{tmp}/optuna_{tag}.db", f"sqlite:///{tmp}/hs_{tag}.db", lambda: None)
 
     backends.append(("sqlite", sqlite_pair))
     if not args.skip_postgres:
+
         def pg_pair() -> tuple[str | None, str, Callable[[], None]]:
             u1, d1 = _pg_database(args.pg_url)
             u2, d2 = _pg_database(args.pg_url)
-            return (u1.replace("postgresql://", "postgresql+psycopg://", 1), u2,
-                    lambda: (d1(), d2()))
+            return (
+                u1.replace("postgresql://", "postgresql+psycopg://", 1),
+                u2,
+                lambda: (d1(), d2()),
+            )
 
         backends.append(("postgresql", pg_pair))
 
-    print(f"## ask+tell per trial (random sampler, median ms), trials {lo[0]+1}-{lo[1]} "
-          f"and {hi[0]+1}-{hi[1]}\n")
-    print("| storage | hypersweep 1-100 | optuna 1-100 | ratio | hypersweep late | "
-          "optuna late | ratio |")
+    print(
+        f"## ask+tell per trial (random sampler, median ms), trials {lo[0] + 1}-{lo[1]} "
+        f"and {hi[0] + 1}-{hi[1]}\n"
+    )
+    print(
+        "| storage | hypersweep 1-100 | optuna 1-100 | ratio | hypersweep late | "
+        "optuna late | ratio |"
+    )
     print("|---|---|---|---|---|---|---|")
     for name, make in backends:
         o_url, h_url, cleanup = make()
@@ -241,16 +257,21 @@ def main() -> None:
             o = optuna_sequential(o_url, n)
         finally:
             cleanup()
-        h1, o1 = _ms(h[lo[0]:lo[1]]), _ms(o[lo[0]:lo[1]])
-        h2, o2 = _ms(h[hi[0]:hi[1]]), _ms(o[hi[0]:hi[1]])
-        print(f"| {name} | {h1:.2f} | {o1:.2f} | {o1 / h1:.1f}x | {h2:.2f} | {o2:.2f} | "
-              f"{o2 / h2:.1f}x |", flush=True)
+        h1, o1 = _ms(h[lo[0] : lo[1]]), _ms(o[lo[0] : lo[1]])
+        h2, o2 = _ms(h[hi[0] : hi[1]]), _ms(o[hi[0] : hi[1]])
+        print(
+            f"| {name} | {h1:.2f} | {o1:.2f} | {o1 / h1:.1f}x | {h2:.2f} | {o2:.2f} | "
+            f"{o2 / h2:.1f}x |",
+            flush=True,
+        )
 
     if args.skip_parallel:
         return
     print(f"\n## {args.procs} processes x {args.per_proc} trials on one study (trials/s)\n")
-    print("| storage | hypersweep | optuna | ratio | hypersweep errors/failed | "
-          "optuna errors/failed |")
+    print(
+        "| storage | hypersweep | optuna | ratio | hypersweep errors/failed | "
+        "optuna errors/failed |"
+    )
     print("|---|---|---|---|---|---|")
     for name, make in backends[1:]:
         o_url, h_url, cleanup = make()
@@ -259,9 +280,12 @@ def main() -> None:
             ro = parallel("optuna", o_url or "", args.procs, args.per_proc)
         finally:
             cleanup()
-        print(f"| {name} | {rh['rate']:.1f} | {ro['rate']:.1f} | "
-              f"{rh['rate'] / ro['rate']:.1f}x | {len(rh['errors'])}/{rh['failed']} | "
-              f"{len(ro['errors'])}/{ro['failed']} |", flush=True)
+        print(
+            f"| {name} | {rh['rate']:.1f} | {ro['rate']:.1f} | "
+            f"{rh['rate'] / ro['rate']:.1f}x | {len(rh['errors'])}/{rh['failed']} | "
+            f"{len(ro['errors'])}/{ro['failed']} |",
+            flush=True,
+        )
         for e in (rh["errors"] + ro["errors"])[:5]:
             print(f"  error: {e}")
 

@@ -135,10 +135,12 @@ def run_optuna(name: str, kind: str, n: int, seed: int, prefill: bool) -> dict[i
         if prefill and not _in_window(i, wins):
             nxt = min([a for a, _ in wins if a > i], default=n + 1)
             cfgs = random_configs(kind, nxt - i, rng)
-            study.add_trials([
-                optuna.trial.create_trial(params=p, distributions=dists, value=objective(p))
-                for p in cfgs
-            ])
+            study.add_trials(
+                [
+                    optuna.trial.create_trial(params=p, distributions=dists, value=objective(p))
+                    for p in cfgs
+                ]
+            )
             i = nxt
             continue
         t0 = time.perf_counter()
@@ -185,14 +187,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         description="ms per ask+tell of hypersweep's tpe/gp vs Optuna's TPE/GP samplers.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
-    p.add_argument("--samplers", default="tpe,optuna-tpe,gp,optuna-gp",
-                   help="comma list: hypersweep registry names and optuna-tpe, optuna-gp")
+    p.add_argument(
+        "--samplers",
+        default="tpe,optuna-tpe,gp,optuna-gp",
+        help="comma list: hypersweep registry names and optuna-tpe, optuna-gp",
+    )
     p.add_argument("--spaces", default="floats,mixed", help="floats and/or mixed")
     p.add_argument("--max-trials", type=int, default=5000)
     p.add_argument("--gp-max-trials", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--prefill", choices=["none", "random"], default="none",
-                   help="how trials outside the timed windows are made")
+    p.add_argument(
+        "--prefill",
+        choices=["none", "random"],
+        default="none",
+        help="how trials outside the timed windows are made",
+    )
     args = p.parse_args(argv)
     names = []
     for n in (s.strip() for s in args.samplers.split(",") if s.strip()):
@@ -218,8 +227,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             run = run_optuna if name.startswith("optuna-") else run_ours
             t0 = time.perf_counter()
             times = run(name, kind, n, args.seed, args.prefill == "random")
-            print(f"{kind:6s} {name:12s} {n} trials in {time.perf_counter() - t0:.1f} s",
-                  file=sys.stderr)
+            print(
+                f"{kind:6s} {name:12s} {n} trials in {time.perf_counter() - t0:.1f} s",
+                file=sys.stderr,
+            )
             results[(kind, name)] = {
                 (a, b): 1000 * float(np.mean([times[i] for i in range(a, b + 1)]))
                 for a, b in windows_for(n)
@@ -236,8 +247,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if a and b:
                 cells = [f"{a[w] / b[w]:.3f}" if w in a and w in b else "—" for w in wins]
                 lines.append(f"| {kind} | {ours} / {peer} | " + " | ".join(cells) + " |")
-    print(f"Milliseconds per ask + tell (mean over each window of trials; prefill: "
-          f"{args.prefill}; ratio rows: ours / Optuna's, lower is cheaper)\n")
+    print(
+        f"Milliseconds per ask + tell (mean over each window of trials; prefill: "
+        f"{args.prefill}; ratio rows: ours / Optuna's, lower is cheaper)\n"
+    )
     print("\n".join(lines))
     return 0
 

@@ -26,8 +26,9 @@ def main() -> int:
         print(f"finished {trial.number}", flush=True)
 
     try:
-        study.optimize(slow_quadratic, max_trials=max_trials, max_concurrent=2,
-                       callbacks=[announce])
+        study.optimize(
+            slow_quadratic, max_trials=max_trials, max_concurrent=2, callbacks=[announce]
+        )
     except KeyboardInterrupt:
         print("interrupted", flush=True)
         return 130

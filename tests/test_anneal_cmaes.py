@@ -48,9 +48,11 @@ def mean_log_gap(
     sampler: str, space: dict[str, Any], fn: Any, optimum: float, seeds: Any = SEEDS
 ) -> float:
     """Mean over seeds of log10(best - optimum): lower is better."""
-    return float(np.mean([
-        math.log10(max(best_value(sampler, space, fn, s) - optimum, 1e-12)) for s in seeds
-    ]))
+    return float(
+        np.mean(
+            [math.log10(max(best_value(sampler, space, fn, s) - optimum, 1e-12)) for s in seeds]
+        )
+    )
 
 
 #: Branin's spread between seeds is larger: 20 seeds
@@ -85,11 +87,16 @@ def test_beats_random_search_on_branin(name: str, margin: float, random_branin: 
 
 
 CONDITIONAL = {
-    "optimizer": hs.Choice({
-        "adam": {"lr": hs.Float(1e-5, 1e-1, log=True), "beta1": hs.Float(0.8, 0.999)},
-        "sgd": {"lr_sgd": hs.Float(1e-4, 1.0, log=True), "momentum": hs.Float(0.0, 0.99),
-                "nesterov": hs.Bool()},
-    }),
+    "optimizer": hs.Choice(
+        {
+            "adam": {"lr": hs.Float(1e-5, 1e-1, log=True), "beta1": hs.Float(0.8, 0.999)},
+            "sgd": {
+                "lr_sgd": hs.Float(1e-4, 1.0, log=True),
+                "momentum": hs.Float(0.0, 0.99),
+                "nesterov": hs.Bool(),
+            },
+        }
+    ),
     "layers": hs.Int(1, 6),
     "width": hs.Float(16, 512, log=True),
     "act": hs.Choice(["relu", "tanh", "gelu"]),
@@ -191,8 +198,9 @@ def test_anneal_window_shrinks_with_observations() -> None:
         t = study.ask()
         study.tell(t, abs(t.params["x"] - 0.5))
     sampler = AnnealSampler(avg_best_rank=0.0)
-    xs = [p.params["x"] for p in
-          sampler.propose(space, study.history, np.random.default_rng(0), 200)]
+    xs = [
+        p.params["x"] for p in sampler.propose(space, study.history, np.random.default_rng(0), 200)
+    ]
     width = 1 / (1 + 0.1 * 200)
     assert max(xs) - min(xs) <= width + 1e-9
     assert max(xs) - min(xs) > 0.5 * width

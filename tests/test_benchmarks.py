@@ -30,10 +30,24 @@ def bbob() -> ModuleType:
     return mod
 
 
-def rec(sampler: str, function: int, instance: int, trace: list[float], dim: int = 2,
-        seconds: float = 1.0) -> dict[str, Any]:
-    return {"sampler": sampler, "function": function, "dim": dim, "instance": instance,
-            "budget": len(trace), "f_opt": 0.0, "seconds": seconds, "trace": trace}
+def rec(
+    sampler: str,
+    function: int,
+    instance: int,
+    trace: list[float],
+    dim: int = 2,
+    seconds: float = 1.0,
+) -> dict[str, Any]:
+    return {
+        "sampler": sampler,
+        "function": function,
+        "dim": dim,
+        "instance": instance,
+        "budget": len(trace),
+        "f_opt": 0.0,
+        "seconds": seconds,
+        "trace": trace,
+    }
 
 
 def table(report: str, title: str) -> dict[str, list[str]]:
@@ -41,7 +55,7 @@ def table(report: str, title: str) -> dict[str, list[str]]:
     lines = report.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("## " + title))
     rows: dict[str, list[str]] = {}
-    for line in lines[start + 4:]:
+    for line in lines[start + 4 :]:
         if not line.startswith("|"):
             break
         cells = [c.strip() for c in line.strip("|").split("|")]
@@ -50,8 +64,22 @@ def table(report: str, title: str) -> dict[str, list[str]]:
 
 
 def test_gp_subset_and_resume_select_the_right_tasks(bbob: ModuleType) -> None:
-    args = bbob.parse_args(["--functions", "1,2", "--dims", "2,5", "--instances", "1-3",
-                            "--gp-instances", "1", "--gp-dims", "5", "--budget", "10"])
+    args = bbob.parse_args(
+        [
+            "--functions",
+            "1,2",
+            "--dims",
+            "2,5",
+            "--instances",
+            "1-3",
+            "--gp-instances",
+            "1",
+            "--gp-dims",
+            "5",
+            "--budget",
+            "10",
+        ]
+    )
     tasks = bbob.make_tasks(args, ["random", "gp"])
     assert sum(t[0] == "random" for t in tasks) == 2 * 2 * 3
     assert sorted(t[1:] for t in tasks if t[0] == "gp") == [(1, 5, 1, 10), (2, 5, 1, 10)]
@@ -66,17 +94,37 @@ def test_load_records_ignores_a_torn_last_line(bbob: ModuleType, tmp_path: Path)
 
 
 def test_report_means_ranks_and_common_problems(bbob: ModuleType) -> None:
-    args = bbob.parse_args(["--samplers", "random,tpe,gp", "--functions", "1,2",
-                            "--dims", "2", "--instances", "1,2", "--gp-instances", "1",
-                            "--budget", "4", "--checkpoints", "2", "--report-only"])
+    args = bbob.parse_args(
+        [
+            "--samplers",
+            "random,tpe,gp",
+            "--functions",
+            "1,2",
+            "--dims",
+            "2",
+            "--instances",
+            "1,2",
+            "--gp-instances",
+            "1",
+            "--budget",
+            "4",
+            "--checkpoints",
+            "2",
+            "--report-only",
+        ]
+    )
     records = [
         # f1 i1: gp best, tpe and random tie; f1 i2 and f2: tpe best
-        rec("random", 1, 1, [10, 10, 1e-1, 1e-1]), rec("tpe", 1, 1, [10, 1, 1, 1e-1]),
+        rec("random", 1, 1, [10, 10, 1e-1, 1e-1]),
+        rec("tpe", 1, 1, [10, 1, 1, 1e-1]),
         rec("gp", 1, 1, [1, 1e-3, 1e-3, 1e-9], seconds=3.0),
-        rec("random", 1, 2, [10, 10, 10, 10]), rec("tpe", 1, 2, [10, 10, 1, 1]),
-        rec("random", 2, 1, [100, 10, 10, 1]), rec("tpe", 2, 1, [1, 1, 1, 1e-2]),
+        rec("random", 1, 2, [10, 10, 10, 10]),
+        rec("tpe", 1, 2, [10, 10, 1, 1]),
+        rec("random", 2, 1, [100, 10, 10, 1]),
+        rec("tpe", 2, 1, [1, 1, 1, 1e-2]),
         rec("gp", 2, 1, [10, 10, 10, 1e-1], seconds=5.0),
-        rec("random", 2, 2, [1, 1, 1, 1]), rec("tpe", 2, 2, [1, 1, 1, 1e-1]),
+        rec("random", 2, 2, [1, 1, 1, 1]),
+        rec("tpe", 2, 2, [1, 1, 1, 1e-1]),
     ]
     report = bbob.build_report(records, ["random", "tpe", "gp"], args, "cmd")
 
@@ -109,8 +157,9 @@ def test_report_means_ranks_and_common_problems(bbob: ModuleType) -> None:
 # ----------------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def failures() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("failures_bench",
-                                                  ROOT / "benchmarks" / "failures.py")
+    spec = importlib.util.spec_from_file_location(
+        "failures_bench", ROOT / "benchmarks" / "failures.py"
+    )
     assert spec is not None and spec.loader is not None
     mod = importlib.util.module_from_spec(spec)
     sys.modules["failures_bench"] = mod
@@ -118,20 +167,39 @@ def failures() -> ModuleType:
     return mod
 
 
-def frec(sampler: str, problem: str, best: float | None, failed: int = 0, infeasible: int = 0,
-         group: str = "constrained", seed: int = 1) -> dict[str, Any]:
-    return {"sampler": sampler, "group": group, "problem": problem, "seed": seed,
-            "budget": 10, "f_opt": 0.0, "seconds": 1.0, "n_failed": failed,
-            "n_infeasible": infeasible, "best": best}
+def frec(
+    sampler: str,
+    problem: str,
+    best: float | None,
+    failed: int = 0,
+    infeasible: int = 0,
+    group: str = "constrained",
+    seed: int = 1,
+) -> dict[str, Any]:
+    return {
+        "sampler": sampler,
+        "group": group,
+        "problem": problem,
+        "seed": seed,
+        "budget": 10,
+        "f_opt": 0.0,
+        "seconds": 1.0,
+        "n_failed": failed,
+        "n_infeasible": infeasible,
+        "best": best,
+    }
 
 
 def test_failures_report_ranks_regrets_and_runs_without_a_feasible_value(
     failures: ModuleType,
 ) -> None:
     recs = [
-        frec("a", "g8", 1e-3, infeasible=2), frec("b", "g8", 1e-1, infeasible=5),
+        frec("a", "g8", 1e-3, infeasible=2),
+        frec("b", "g8", 1e-1, infeasible=5),
         frec("c", "g8", None, infeasible=10),
-        frec("a", "g4", 10.0), frec("b", "g4", 1.0), frec("c", "g4", 1.0),
+        frec("a", "g4", 10.0),
+        frec("b", "g4", 1.0),
+        frec("c", "g4", 1.0),
         frec("a", "f1-d2-i1", 1e-9, failed=3, group="crash"),
         frec("b", "f1-d2-i1", 1e-2, failed=1, group="crash"),
         frec("c", "f1-d2-i1", 1e-2, failed=9, group="crash"),
@@ -156,13 +224,15 @@ def test_failures_report_ranks_regrets_and_runs_without_a_feasible_value(
 def test_failures_problems_have_their_published_optima_feasible(failures: ModuleType) -> None:
     import numpy as np
 
-    crash_share = np.mean([failures.crashes(x) for x in
-                           np.random.default_rng(0).uniform(-5, 5, (200_000, 5))])
+    crash_share = np.mean(
+        [failures.crashes(x) for x in np.random.default_rng(0).uniform(-5, 5, (200_000, 5))]
+    )
     assert crash_share == pytest.approx(0.30, abs=0.005)
-    known = {"g4": [78.0, 33.0, 29.995256025682, 45.0, 36.775812905788],
-             "g8": [1.2279713, 4.2453733],
-             "g9": [2.330499, 1.951372, -0.4775414, 4.365726, -0.6244870, 1.038131,
-                    1.594227]}
+    known = {
+        "g4": [78.0, 33.0, 29.995256025682, 45.0, 36.775812905788],
+        "g8": [1.2279713, 4.2453733],
+        "g9": [2.330499, 1.951372, -0.4775414, 4.365726, -0.6244870, 1.038131, 1.594227],
+    }
     for name, x in known.items():
         p = failures.PROBLEMS[name]
         viol = p.violations(np.array(x))

@@ -17,25 +17,32 @@ OBJ = (Objective("loss", "minimize"),)
 
 
 def _trial(i: int, state: TrialState, reports: dict[int, float]) -> Trial:
-    return Trial(i, state, {"x": i / 100, "y": 0.5},
-                 reports={s: {"loss": v} for s, v in reports.items()})
+    return Trial(
+        i, state, {"x": i / 100, "y": 0.5}, reports={s: {"loss": v} for s, v in reports.items()}
+    )
 
 
 def test_levels_follow_hyperband_rungs() -> None:
     assert BOHBSampler(min_resource=1, max_resource=27, reduction_factor=3).levels(0) == [
-        1, 3, 9, 27]
+        1,
+        3,
+        9,
+        27,
+    ]
     assert BOHBSampler(min_resource=2, reduction_factor=2).levels(10) == [2, 4, 8]
 
 
 def test_level_view_uses_first_report_at_or_past_the_level() -> None:
     h = History(SPACE, OBJ)
-    h.update([
-        _trial(0, TrialState.COMPLETED, {0: 5.0, 2: 4.0, 3: 3.0, 9: 1.0}),
-        _trial(1, TrialState.STOPPED, {0: 6.0, 1: 5.5}),        # stopped below level 3
-        _trial(2, TrialState.RUNNING, {0: 7.0}),                 # still going: pending
-        _trial(3, TrialState.RUNNING, {0: 7.0, 4: 2.0}),         # passed 3 at step 4
-        _trial(4, TrialState.FAILED, {}),
-    ])
+    h.update(
+        [
+            _trial(0, TrialState.COMPLETED, {0: 5.0, 2: 4.0, 3: 3.0, 9: 1.0}),
+            _trial(1, TrialState.STOPPED, {0: 6.0, 1: 5.5}),  # stopped below level 3
+            _trial(2, TrialState.RUNNING, {0: 7.0}),  # still going: pending
+            _trial(3, TrialState.RUNNING, {0: 7.0, 4: 2.0}),  # passed 3 at step 4
+            _trial(4, TrialState.FAILED, {}),
+        ]
+    )
     view = BOHBSampler().level_history(SPACE, h, 3)
     observed = sorted(float(y) for y in view.observed()[1][:, 0])
     assert observed == [2.0, 3.0]
@@ -43,8 +50,14 @@ def test_level_view_uses_first_report_at_or_past_the_level() -> None:
 
 
 def test_model_is_fit_on_the_largest_level_with_enough_points(monkeypatch) -> None:
-    s = BOHBSampler(min_resource=1, max_resource=9, reduction_factor=3, min_points=3,
-                    random_fraction=0.0, seed=0)
+    s = BOHBSampler(
+        min_resource=1,
+        max_resource=9,
+        reduction_factor=3,
+        min_points=3,
+        random_fraction=0.0,
+        seed=0,
+    )
     h = History(SPACE, OBJ)
     trials = [_trial(i, TrialState.STOPPED, {0: 1.0, 1: 1.0 - i / 10}) for i in range(6)]
     trials += [_trial(6 + i, TrialState.COMPLETED, {0: 1.0, 3: 0.5, 9: 0.1}) for i in range(3)]
@@ -66,8 +79,7 @@ def test_random_fraction_draws_from_the_prior(monkeypatch) -> None:
     h = History(SPACE, OBJ)
     h.update([_trial(i, TrialState.COMPLETED, {3: float(i)}) for i in range(5)])
     calls = []
-    monkeypatch.setattr(s._tpe, "propose",
-                        lambda sp, v, rng, n: calls.append(n) or [])
+    monkeypatch.setattr(s._tpe, "propose", lambda sp, v, rng, n: calls.append(n) or [])
     out = s.propose(SPACE, h, np.random.default_rng(1), 400)
     assert 150 < 400 - sum(calls) < 250 and len(out) == 400 - sum(calls)
 
@@ -91,12 +103,19 @@ def _curve(params: dict, trial) -> float:
 
 def test_bohb_with_hyperband_beats_random_with_hyperband() -> None:
     def best(sampler: object, seed: int) -> float:
-        s = hs.Study(f"b{seed}", space={"x": hs.Float(0, 1), "y": hs.Float(0, 1)},
-                     objective="loss", storage="memory", sampler=sampler, seed=seed,
-                     policy={"policy": "hyperband", "max_resource": 27})
+        s = hs.Study(
+            f"b{seed}",
+            space={"x": hs.Float(0, 1), "y": hs.Float(0, 1)},
+            objective="loss",
+            storage="memory",
+            sampler=sampler,
+            seed=seed,
+            policy={"policy": "hyperband", "max_resource": 27},
+        )
         s.optimize(_curve, max_trials=60)
         done = [t.value for t in s.trials(["COMPLETED"])]
         return min(done) - 1.0 / 27
+
     bohb = np.mean([best({"name": "bohb", "max_resource": 27}, k) for k in range(5)])
     rand = np.mean([best("random", k) for k in range(5)])
     assert bohb < 0.75 * rand

@@ -40,8 +40,7 @@ def _configs(trials: list[hs.Trial]) -> list[str]:
 # ----------------------------------------------------------------------------------------
 def test_a_sampler_passed_in_is_never_changed() -> None:
     sampler = hs.samplers.make_sampler("tpe")
-    study = hs.Study("s", space={"x": hs.Float(0, 1)}, storage="memory", sampler=sampler,
-                     seed=3)
+    study = hs.Study("s", space={"x": hs.Float(0, 1)}, storage="memory", sampler=sampler, seed=3)
     for _ in range(3):
         study.tell(study.ask(), 0.5)
     assert sampler.seed is None and study.sampler is sampler
@@ -76,8 +75,9 @@ def test_interrupted_and_resumed_is_the_same_sequence_as_one_run() -> None:
 
 
 def test_a_finite_space_is_covered_before_any_repeat() -> None:
-    study = hs.Study("f", space={"a": hs.Int(0, 3), "b": hs.Bool()}, storage="memory",
-                     sampler="random", seed=0)
+    study = hs.Study(
+        "f", space={"a": hs.Int(0, 3), "b": hs.Bool()}, storage="memory", sampler="random", seed=0
+    )
     seen = []
     for _ in range(8):
         t = study.ask()
@@ -93,9 +93,11 @@ def _fast_readme_sweep(tmp_path: Path, max_trials: int, sleep: float = 0.05) -> 
     command pointed at a fast stand-in for train.py."""
     spec = yaml.safe_load((ROOT / "examples" / "digits" / "sweep.yaml").read_text())
     assert spec["sampler"] == {"name": "random", "seed": 0}
-    spec["command"] = (f"{PY} {HERE / 'scripts' / 'fast_train.py'} --sleep {sleep} "
-                       "--lr {lr} --hidden {hidden} --alpha {alpha} "
-                       "--batch_size {batch_size} --activation {activation}")
+    spec["command"] = (
+        f"{PY} {HERE / 'scripts' / 'fast_train.py'} --sleep {sleep} "
+        "--lr {lr} --hidden {hidden} --alpha {alpha} "
+        "--batch_size {batch_size} --activation {activation}"
+    )
     spec["limits"] = {"max_trials": max_trials, "max_concurrent": 2}
     spec["env"] = {}
     path = tmp_path / "sweep.yaml"
@@ -105,8 +107,7 @@ def _fast_readme_sweep(tmp_path: Path, max_trials: int, sleep: float = 0.05) -> 
 
 def _hs(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
     """``hypersweep ARGS`` in a subprocess (start-up costs a second or two here)."""
-    return subprocess.run([SCRIPT, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run([SCRIPT, *args], cwd=cwd, capture_output=True, text=True, timeout=180)
 
 
 class _Result:
@@ -192,7 +193,10 @@ def _fast_function_sweep(tmp_path: Path, max_trials: int) -> Path:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("processes", [2, 3, 8])
 def test_processes_sharing_one_study_hold_no_duplicate_configuration(
-    backend: str, processes: int, tmp_path: Path, request: pytest.FixtureRequest,
+    backend: str,
+    processes: int,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
 ) -> None:
     """``hypersweep run`` of the README's function sweep in 2, 3 and 8 processes at once.
     (Function trials that report nothing: command trials' reports race Study.sync,
@@ -202,8 +206,9 @@ def test_processes_sharing_one_study_hold_no_duplicate_configuration(
     sweep = _fast_function_sweep(tmp_path, max_trials=max_trials)
     ctx = mp.get_context("fork")  # real processes running the CLI, without exec start-up
     argv = ["run", str(sweep), "--storage", url, "--progress", "off"]
-    procs = [ctx.Process(target=_cli_process, args=(argv, str(tmp_path)))
-             for _ in range(processes)]
+    procs = [
+        ctx.Process(target=_cli_process, args=(argv, str(tmp_path))) for _ in range(processes)
+    ]
     for p in procs:
         p.start()
     for p in procs:
@@ -232,8 +237,10 @@ def test_new_limits_have_one_line_errors() -> None:
     ]:
         with pytest.raises(SpecError, match=match):
             Limits(**kwargs)
-    base = ("name: a\nfunction: math:hypot\nspace: {x: uniform(0, 1)}\n"
-            "objective: {metric: loss, goal: minimize}\n")
+    base = (
+        "name: a\nfunction: math:hypot\nspace: {x: uniform(0, 1)}\n"
+        "objective: {metric: loss, goal: minimize}\n"
+    )
     for limits, match in [
         ("{retries: -1}", r"s\.yaml:5 limits\.retries: must be an integer >= 0, got -1"),
         ("{retries: many}", r"s\.yaml:5 limits\.retries: must be an integer >= 0"),
@@ -246,10 +253,14 @@ def test_new_limits_have_one_line_errors() -> None:
         assert "\n" not in str(e.value)
     spec = load_text(base + "limits: {retries: 0, retry_on: [failed], max_failures: 0}\n")
     assert (spec.limits.retries, spec.limits.retry_on, spec.limits.max_failures) == (
-        0, ("failed",), 0)
+        0,
+        ("failed",),
+        0,
+    )
     with pytest.raises(SpecError, match=r"limits\.retries"):
         hs.Study("o", space={"x": hs.Float(0, 1)}, storage="memory").optimize(
-            _ok, max_trials=1, retries=-1)
+            _ok, max_trials=1, retries=-1
+        )
 
 
 def _ok(params: dict[str, Any]) -> float:
@@ -277,7 +288,8 @@ def _fails_once(params: dict[str, Any]) -> float:
 
 
 def test_a_killed_trial_process_is_retried_with_the_same_number_and_params(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HS_TEST_DIR", str(tmp_path))
     study = hs.Study("k", space={"x": hs.Float(0, 1)}, storage="memory", seed=0)
@@ -292,7 +304,8 @@ def test_a_killed_trial_process_is_retried_with_the_same_number_and_params(
 
 
 def test_own_errors_are_retried_only_with_retry_on_failed(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setenv("HS_TEST_DIR", str(tmp_path))
     plain = hs.Study("p", space={"x": hs.Float(0, 1)}, storage="memory", seed=0)
@@ -311,13 +324,17 @@ def test_a_timeout_requeues_running_trials_and_the_next_run_completes_them() -> 
     study.optimize(_sleepy, max_trials=4, max_concurrent=2, timeout=0.3)
     queued = study.trials([TrialState.QUEUED])
     assert queued and not study.trials([TrialState.RUNNING, TrialState.FAILED])
-    assert all(t.attempt == 2 and t.system_attrs["attempts"][0]["error"].startswith(
-        "interrupted (timeout") for t in queued)
+    assert all(
+        t.attempt == 2
+        and t.system_attrs["attempts"][0]["error"].startswith("interrupted (timeout")
+        for t in queued
+    )
     study.optimize(_ok, max_trials=4)
     trials = study.trials()
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 4
     assert {t.number: t.params for t in queued} == {
-        t.number: t.params for t in trials if t.number in {q.number for q in queued}}
+        t.number: t.params for t in trials if t.number in {q.number for q in queued}
+    }
 
 
 def _sleepy(params: dict[str, Any]) -> float:
@@ -330,9 +347,12 @@ def _sleepy(params: dict[str, Any]) -> float:
 # ----------------------------------------------------------------------------------------
 def test_optimize_fails_fast_when_the_first_trials_fail_alike() -> None:
     study = hs.Study("ff", space={"x": hs.Float(0, 1)}, storage="memory", seed=0)
-    with pytest.raises(HypersweepError, match=r"first 3 trials of this run all failed with "
-                       r"the same error: ValueError: the objective is broken; .*"
-                       r"max_failures") as e:
+    with pytest.raises(
+        HypersweepError,
+        match=r"first 3 trials of this run all failed with "
+        r"the same error: ValueError: the objective is broken; .*"
+        r"max_failures",
+    ) as e:
         study.optimize(_raises, max_trials=20)
     assert "\n" not in str(e.value)
     assert len(study.trials()) == 3
@@ -346,22 +366,27 @@ def test_optimize_fails_fast_when_the_first_trials_fail_alike() -> None:
 
 def _cli_sweep(tmp_path: Path, command: str, name: str = "c", extra: str = "") -> Path:
     p = tmp_path / f"{name}.yaml"
-    p.write_text(f"name: {name}\ncommand: {command}\nspace: {{x: uniform(0, 1)}}\n"
-                 "objective: {metric: loss, goal: minimize}\n"
-                 "sampler: {name: random, seed: 2}\n"
-                 f"limits: {{max_trials: 20}}\n{extra}", encoding="utf-8")
+    p.write_text(
+        f"name: {name}\ncommand: {command}\nspace: {{x: uniform(0, 1)}}\n"
+        "objective: {metric: loss, goal: minimize}\n"
+        "sampler: {name: random, seed: 2}\n"
+        f"limits: {{max_trials: 20}}\n{extra}",
+        encoding="utf-8",
+    )
     return p
 
 
 def test_run_stops_at_once_on_a_missing_script_and_exits_non_zero(
-    tmp_path: Path, main: Any,
+    tmp_path: Path,
+    main: Any,
 ) -> None:
     sweep = _cli_sweep(tmp_path, f"{PY} trian.py --x {{x}}")
     r = main("run", str(sweep), "--storage", f"sqlite:///{tmp_path / 's.db'}", cwd=tmp_path)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
         f"error: {sweep}:2 command: script 'trian.py' not found in '{tmp_path}'; fix the "
-        "path (relative to workdir, the sweep file's folder by default)"]
+        "path (relative to workdir, the sweep file's folder by default)"
+    ]
 
 
 def test_run_fails_fast_with_one_line_and_exits_non_zero(tmp_path: Path, main: Any) -> None:
@@ -374,35 +399,50 @@ def test_run_fails_fast_with_one_line_and_exits_non_zero(tmp_path: Path, main: A
     assert "no GPU found" in line and "limits.max_failures" in line
     assert len(hs.Study("c", storage=url).trials()) == 3  # not 20
     # re-running a study that completed nothing, with nothing left to run: non-zero too
-    full = _cli_sweep(tmp_path, f"{PY} -c \"import sys; sys.exit(1)\" {{x}}", name="full",
-                      extra="")
-    r = main("run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off",
-            cwd=tmp_path)
+    full = _cli_sweep(tmp_path, f'{PY} -c "import sys; sys.exit(1)" {{x}}', name="full", extra="")
+    r = main(
+        "run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off", cwd=tmp_path
+    )
     assert r.returncode == 1 and "all 2 trials of this run failed (none completed)" in r.stderr
-    r = main("run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off",
-            cwd=tmp_path)
-    assert r.returncode == 1 and "no trial ran and the study holds no completed trial" \
-        in r.stderr and "hypersweep delete full" in r.stderr
+    r = main(
+        "run", str(full), "--storage", url, "--max-trials", "2", "--progress", "off", cwd=tmp_path
+    )
+    assert (
+        r.returncode == 1
+        and "no trial ran and the study holds no completed trial" in r.stderr
+        and "hypersweep delete full" in r.stderr
+    )
 
 
 def test_validate_reports_every_error_of_a_file_at_once(tmp_path: Path, main: Any) -> None:
     bad = tmp_path / "bad.yaml"
-    bad.write_text("name: x\ncommand: python t.py --lr {lr}\n"
-                   "space: {lr: loguniform(0, 1), n: randint(5, 1)}\n"
-                   "objective: {metric: acc, goal: up}\n"
-                   "limits: {retries: -1, tmeout: 3}\nsampler: {name: rnd}\n",
-                   encoding="utf-8")
+    bad.write_text(
+        "name: x\ncommand: python t.py --lr {lr}\n"
+        "space: {lr: loguniform(0, 1), n: randint(5, 1)}\n"
+        "objective: {metric: acc, goal: up}\n"
+        "limits: {retries: -1, tmeout: 3}\nsampler: {name: rnd}\n",
+        encoding="utf-8",
+    )
     r = main("validate", str(bad), cwd=tmp_path)
     assert r.returncode == 2
     errors = [ln for ln in r.stderr.splitlines() if ln.startswith("error:")]
     paths = [ln.split(" ")[2].rstrip(":") for ln in errors]
-    assert sorted(paths) == sorted(["space.lr", "space.n", "objective.goal",
-                                    "limits.retries", "limits.tmeout", "sampler.name"])
+    assert sorted(paths) == sorted(
+        [
+            "space.lr",
+            "space.n",
+            "objective.goal",
+            "limits.retries",
+            "limits.tmeout",
+            "sampler.name",
+        ]
+    )
     assert r.stderr.splitlines()[-1] == f"{bad}: 6 errors"
 
 
 def test_validate_builds_the_study_without_running_it_and_prints_trial_0(
-    tmp_path: Path, main: Any,
+    tmp_path: Path,
+    main: Any,
 ) -> None:
     sweep = _fast_readme_sweep(tmp_path, max_trials=1)
     url = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -413,12 +453,14 @@ def test_validate_builds_the_study_without_running_it_and_prints_trial_0(
     r = main("run", str(sweep), "--storage", url, "--progress", "off", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     study = hs.Study("digits-mlp", storage=url)
-    assert line == "first trial: " + cli.rerun_command(study.attrs["sweep"],
-                                                       study.trials()[0].params)
+    assert line == "first trial: " + cli.rerun_command(
+        study.attrs["sweep"], study.trials()[0].params
+    )
 
 
 def test_delete_asks_refuses_without_a_terminal_and_deletes_with_yes(
-    tmp_path: Path, main: Any,
+    tmp_path: Path,
+    main: Any,
 ) -> None:
     url = f"sqlite:///{tmp_path / 's.db'}"
     study = hs.Study("gone", space={"x": hs.Float(0, 1)}, storage=url, seed=0)
@@ -455,8 +497,9 @@ def test_command_trial_time_starts_at_spawn(tmp_path: Path, main: Any) -> None:
     script.write_text("import time\nprint(f'loss={time.time()!r}')\n", encoding="utf-8")
     sweep = _cli_sweep(tmp_path, f"{PY} t0.py --x {{x}}", name="spawn")
     url = f"sqlite:///{tmp_path / 's.db'}"
-    r = main("run", str(sweep), "--storage", url, "--max-trials", "2", "--progress", "off",
-            cwd=tmp_path)
+    r = main(
+        "run", str(sweep), "--storage", url, "--max-trials", "2", "--progress", "off", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     for t in hs.Study("spawn", storage=url).trials():
         assert t.started_at is not None and t.started_at <= t.value <= t.finished_at

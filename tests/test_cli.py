@@ -26,14 +26,24 @@ SCRIPT = str(Path(sys.executable).parent / "hypersweep")
 PY = sys.executable
 
 
-def sweep_file(tmp_path: Path, name: str, *, steps: int = 3, sleep: float = 0.0,
-               max_trials: int = 6, max_concurrent: int = 2, extra: str = "",
-               params_as: str = "args", command: str | None = None) -> Path:
+def sweep_file(
+    tmp_path: Path,
+    name: str,
+    *,
+    steps: int = 3,
+    sleep: float = 0.0,
+    max_trials: int = 6,
+    max_concurrent: int = 2,
+    extra: str = "",
+    params_as: str = "args",
+    command: str | None = None,
+) -> Path:
     shutil.copy(HERE / "sweeps" / "quad.py", tmp_path / "quad.py")
     if command is None:
         x = "" if params_as == "env" else ', "--x", "{x}"'
-        command = (f'["{PY}", "quad.py"{x}, "--steps", "{steps}", "--sleep", "{sleep}"]')
-    text = textwrap.dedent(f"""\
+        command = f'["{PY}", "quad.py"{x}, "--steps", "{steps}", "--sleep", "{sleep}"]'
+    text = (
+        textwrap.dedent(f"""\
         name: {name}
         command: {command}
         params_as: {params_as}
@@ -44,15 +54,18 @@ def sweep_file(tmp_path: Path, name: str, *, steps: int = 3, sleep: float = 0.0,
         sampler: {{name: random, seed: 1}}
         limits: {{max_trials: {max_trials}, max_concurrent: {max_concurrent}}}
         grace: 5s
-        """) + extra
+        """)
+        + extra
+    )
     p = tmp_path / f"{name}.yaml"
     p.write_text(text, encoding="utf-8")
     return p
 
 
 def hs(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([SCRIPT, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [SCRIPT, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 def url_of(tmp_path: Path) -> str:
@@ -107,9 +120,10 @@ def test_run_status_best_export_ls_end_to_end(tmp_path):
     r = hs("best", "quad", "--storage", url, cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     command = next(ln for ln in r.stdout.splitlines() if ln.startswith("  command: "))
-    command = command[len("  command: "):]
-    rerun = subprocess.run(["bash", "-c", command], capture_output=True, text=True, cwd="/",
-                           timeout=60)
+    command = command[len("  command: ") :]
+    rerun = subprocess.run(
+        ["bash", "-c", command], capture_output=True, text=True, cwd="/", timeout=60
+    )
     assert rerun.returncode == 0, rerun.stderr
     last = rerun.stdout.strip().splitlines()[-1]
     assert float(last.split("loss=")[1]) == best_value
@@ -117,12 +131,12 @@ def test_run_status_best_export_ls_end_to_end(tmp_path):
     assert best_json["values"] == {"loss": best_value} and best_json["command"] == command
 
     # export
-    assert hs("export", "quad", "--storage", url, "--csv", "out.csv",
-              cwd=tmp_path).returncode == 0
+    assert hs("export", "quad", "--storage", url, "--csv", "out.csv", cwd=tmp_path).returncode == 0
     rows = list(csv.DictReader((tmp_path / "out.csv").open()))
     assert len(rows) == 6 and {"number", "state", "loss", "params.x", "params.y"} <= set(rows[0])
-    assert hs("export", "quad", "--storage", url, "--json", "out.json",
-              cwd=tmp_path).returncode == 0
+    assert (
+        hs("export", "quad", "--storage", url, "--json", "out.json", cwd=tmp_path).returncode == 0
+    )
     data = json.loads((tmp_path / "out.json").read_text())
     assert len(data["trials"]) == 6 and data["trials"][0]["reports"]
 
@@ -130,8 +144,15 @@ def test_run_status_best_export_ls_end_to_end(tmp_path):
     r = hs("ls", "--storage", url, cwd=tmp_path)
     assert r.returncode == 0
     header, row = r.stdout.splitlines()[:2]
-    assert header.split() == ["NAME", "TRIALS", "COMPLETED", "FAILED", "RUNNING", "BEST",
-                              "OBJECTIVE"]
+    assert header.split() == [
+        "NAME",
+        "TRIALS",
+        "COMPLETED",
+        "FAILED",
+        "RUNNING",
+        "BEST",
+        "OBJECTIVE",
+    ]
     assert row.split()[:4] == ["quad", "6", "6", "0"]
 
     # re-running resumes: max_trials counts the whole study, so nothing is left to do
@@ -140,8 +161,9 @@ def test_run_status_best_export_ls_end_to_end(tmp_path):
     assert "(resuming with 6 trials)" in r.stdout and "max_trials (6) reached" in r.stdout
     assert "best: trial " in r.stdout
     # ... and a larger --max-trials adds trials to the same study
-    r = hs("run", sweep.name, "--storage", url, "--max-trials", "8", "--progress", "off",
-           cwd=tmp_path)
+    r = hs(
+        "run", sweep.name, "--storage", url, "--max-trials", "8", "--progress", "off", cwd=tmp_path
+    )
     assert r.returncode == 0, r.stderr
     assert counts(url, "quad")[TrialState.COMPLETED] == 8
 
@@ -164,24 +186,31 @@ def test_params_as_env_and_best_command_line(tmp_path):
     r = hs("best", "envq", "--storage", url, "--json", cwd=tmp_path)
     best = json.loads(r.stdout)
     assert "HYPERSWEEP_PARAM_X=" in best["command"] and "--x" not in best["command"]
-    rerun = subprocess.run(["bash", "-c", best["command"]], capture_output=True, text=True,
-                           timeout=60)
-    assert float(rerun.stdout.strip().splitlines()[-1].split("loss=")[1]) == \
-        best["values"]["loss"]
+    rerun = subprocess.run(
+        ["bash", "-c", best["command"]], capture_output=True, text=True, timeout=60
+    )
+    assert float(rerun.stdout.strip().splitlines()[-1].split("loss=")[1]) == best["values"]["loss"]
 
 
 def test_ctrl_c_leaves_no_running_trial_and_a_rerun_resumes(tmp_path):
     sweep = sweep_file(tmp_path, "intr", steps=4, sleep=0.4, max_trials=8)
     url = url_of(tmp_path)
-    proc = subprocess.Popen([SCRIPT, "run", sweep.name, "--storage", url], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SCRIPT, "run", sweep.name, "--storage", url],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def ready() -> bool:
             try:
                 c = counts(url, "intr")
             except Exception:
                 return False
             return c.get(TrialState.COMPLETED, 0) >= 1 and c.get(TrialState.RUNNING, 0) >= 1
+
         wait_for(ready, 90, "a completed and a running trial")
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
@@ -204,21 +233,29 @@ def test_ctrl_c_leaves_no_running_trial_and_a_rerun_resumes(tmp_path):
     assert sum(c.values()) == 8 and c.get(TrialState.COMPLETED, 0) == 8  # as asked
     storage = open_storage(url)
     retried = [t for t in storage.get_trials(storage.get_study("intr").id) if t.attempt == 2]
-    assert retried and all(t.system_attrs["attempts"][0]["error"] == "interrupted (Ctrl-C)"
-                           for t in retried)
+    assert retried and all(
+        t.system_attrs["attempts"][0]["error"] == "interrupted (Ctrl-C)" for t in retried
+    )
 
 
 def test_stop_from_another_process_ends_the_run_cleanly(tmp_path):
     sweep = sweep_file(tmp_path, "stopme", steps=200, sleep=0.2, max_trials=10)
     url = url_of(tmp_path)
-    proc = subprocess.Popen([SCRIPT, "run", sweep.name, "--storage", url], cwd=tmp_path,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [SCRIPT, "run", sweep.name, "--storage", url],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
+
         def running() -> bool:
             try:
                 return counts(url, "stopme").get(TrialState.RUNNING, 0) == 2
             except Exception:
                 return False
+
         wait_for(running, 90, "two running trials")
         r = hs("stop", "stopme", "--storage", url, cwd=tmp_path)
         assert r.returncode == 0, r.stderr
@@ -238,8 +275,9 @@ def test_stop_from_another_process_ends_the_run_cleanly(tmp_path):
 
 
 def test_all_trials_failing_is_exit_1(tmp_path):
-    sweep = sweep_file(tmp_path, "boom", max_trials=2,
-                       command=f'["{PY}", "-c", "import sys; sys.exit(3)"]')
+    sweep = sweep_file(
+        tmp_path, "boom", max_trials=2, command=f'["{PY}", "-c", "import sys; sys.exit(3)"]'
+    )
     r = hs("run", sweep.name, "--storage", url_of(tmp_path), cwd=tmp_path)
     assert r.returncode == 1
     err = r.stderr.strip().splitlines()
@@ -250,13 +288,15 @@ def test_all_trials_failing_is_exit_1(tmp_path):
 
 def test_function_sweep_through_the_cli(tmp_path):
     shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "fn.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "fn.yaml").write_text(
+        textwrap.dedent("""\
         name: fn
         function: objective_fn.py:quadratic
         space: {x: uniform(-2, 2), k: choice(1, 2)}
         objective: {metric: loss, goal: minimize}
         limits: {max_trials: 10, max_concurrent: 2}
-        """))
+        """)
+    )
     r = hs("run", "fn.yaml", "--storage", url_of(tmp_path), "--seed", "0", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert "stopped: max_trials (10) reached" in r.stdout
@@ -278,15 +318,21 @@ def test_help_for_every_command(command, capsys):
 
 
 def test_help_in_a_real_process():
-    r = subprocess.run([PY, "-m", "hypersweep", "run", "--help"], capture_output=True,
-                       text=True, timeout=60)
+    r = subprocess.run(
+        [PY, "-m", "hypersweep", "run", "--help"], capture_output=True, text=True, timeout=60
+    )
     assert r.returncode == 0 and "--max-trials" in r.stdout and "examples:" in r.stdout
 
 
-@pytest.mark.parametrize("argv", [
-    ["status", "nope"], ["best", "nope"], ["export", "nope", "--csv", "x.csv"],
-    ["stop", "nope"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["status", "nope"],
+        ["best", "nope"],
+        ["export", "nope", "--csv", "x.csv"],
+        ["stop", "nope"],
+    ],
+)
 def test_unknown_study_is_exit_2(argv, tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     url = url_of(tmp_path)
@@ -305,13 +351,16 @@ def test_missing_database_is_exit_2_and_not_created(tmp_path, monkeypatch, capsy
     assert not (tmp_path / ".hypersweep").exists()
 
 
-@pytest.mark.parametrize("argv, fragment", [
-    (["run", "s.yaml", "--max-trials", "0"], "argument --max-trials: expected a positive"),
-    (["run", "s.yaml", "--timeout", "soon"], "cannot read 'soon' as a duration"),
-    (["run", "s.yaml", "--storage", "mysql://x"], "unsupported URL"),
-    (["export", "x"], "one of the arguments --csv --json is required"),
-    (["frobnicate"], "invalid choice: 'frobnicate'"),
-])
+@pytest.mark.parametrize(
+    "argv, fragment",
+    [
+        (["run", "s.yaml", "--max-trials", "0"], "argument --max-trials: expected a positive"),
+        (["run", "s.yaml", "--timeout", "soon"], "cannot read 'soon' as a duration"),
+        (["run", "s.yaml", "--storage", "mysql://x"], "unsupported URL"),
+        (["export", "x"], "one of the arguments --csv --json is required"),
+        (["frobnicate"], "invalid choice: 'frobnicate'"),
+    ],
+)
 def test_bad_options_are_one_line_exit_2(argv, fragment, capsys):
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
@@ -327,8 +376,7 @@ def test_unexpected_errors_are_short_unless_debug(monkeypatch, tmp_path, capsys)
     monkeypatch.setattr(cli, "cmd_ls", boom)
     assert cli.main(["ls"]) == 1
     err = capsys.readouterr().err
-    assert err == "error: unexpected RuntimeError: boom (rerun with --debug for the " \
-                  "traceback)\n"
+    assert err == "error: unexpected RuntimeError: boom (rerun with --debug for the traceback)\n"
     assert cli.main(["--debug", "ls"]) == 1
     assert "Traceback" in capsys.readouterr().err
     assert cli.main(["ls", "--debug"]) == 1
@@ -341,17 +389,18 @@ def test_rich_display_renders_a_function_sweep(tmp_path, monkeypatch):
     from hypersweep.progress import RichProgress
 
     shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "fn.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "fn.yaml").write_text(
+        textwrap.dedent("""\
         name: fn-rich
         function: objective_fn:quadratic
         space: {x: uniform(-2, 2), k: choice(1, 2)}
         objective: {metric: loss, goal: minimize}
         limits: {max_trials: 7}
         storage: memory
-        """))
+        """)
+    )
     buf = io.StringIO()
-    progress = RichProgress(Console(file=buf, force_terminal=True, width=120,
-                                    color_system=None))
+    progress = RichProgress(Console(file=buf, force_terminal=True, width=120, color_system=None))
     try:
         study, runner = build(load(tmp_path / "fn.yaml"), progress=progress)
         assert runner.run() == "max_trials (7) reached"
@@ -359,7 +408,7 @@ def test_rich_display_renders_a_function_sweep(tmp_path, monkeypatch):
         sys.modules.pop("objective_fn", None)
         sys.path.remove(str(tmp_path))
     text = buf.getvalue()
-    final = text[text.rfind("fn-rich"):]
+    final = text[text.rfind("fn-rich") :]
     assert "7/7 trials" in final and "elapsed" in final
     assert "7 completed" in final and "0 failed" in final
     b = study.best_trial
@@ -371,18 +420,19 @@ def test_plain_progress_prints_periodic_lines(tmp_path):
     from hypersweep.progress import PlainProgress
 
     shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "fn.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "fn.yaml").write_text(
+        textwrap.dedent("""\
         name: fn-plain
         function: objective_fn:quadratic
         space: {x: uniform(-2, 2), k: choice(1, 2)}
         objective: {metric: loss, goal: minimize}
         limits: {max_trials: 3}
         storage: memory
-        """))
+        """)
+    )
     buf = io.StringIO()
     try:
-        _, runner = build(load(tmp_path / "fn.yaml"),
-                          progress=PlainProgress(buf, interval=0.0))
+        _, runner = build(load(tmp_path / "fn.yaml"), progress=PlainProgress(buf, interval=0.0))
         runner.run()
     finally:
         sys.modules.pop("objective_fn", None)
@@ -391,20 +441,23 @@ def test_plain_progress_prints_periodic_lines(tmp_path):
     finished = [ln for ln in lines if " trial " in ln and " COMPLETED " in ln]
     periodic = [ln for ln in lines if ln not in finished]
     assert len(finished) == 3 and finished[-1].startswith("[3/3] trial ")
-    assert periodic and all(ln.startswith("[") and "best=" in ln and "elapsed=" in ln
-                            for ln in periodic)
+    assert periodic and all(
+        ln.startswith("[") and "best=" in ln and "elapsed=" in ln for ln in periodic
+    )
 
 
 def test_multi_objective_run_and_best(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "mo.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "mo.yaml").write_text(
+        textwrap.dedent("""\
         name: mo
         function: objective_fn:two_metrics
         space: {x: uniform(-1, 2)}
         objective: [{metric: loss, goal: min}, {metric: cost, goal: min}]
         limits: {max_trials: 8}
-        """))
+        """)
+    )
     try:
         assert cli.main(["run", "mo.yaml", "--progress", "off"]) == 0
         out = capsys.readouterr().out

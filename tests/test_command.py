@@ -64,14 +64,22 @@ def sweep(
     **executor_kw: Any,
 ) -> tuple[hs.Study, list[Trial]]:
     """Run a sweep of ``command``; return the study and its trials."""
-    study = hs.Study("cmd", space=space or {"x": hs.Float(0, 1)}, objective=objective,
-                     storage=storage, sampler="random", policy=policy, seed=0)
+    study = hs.Study(
+        "cmd",
+        space=space or {"x": hs.Float(0, 1)},
+        objective=objective,
+        storage=storage,
+        sampler="random",
+        policy=policy,
+        seed=0,
+    )
     for p in enqueue or []:
         study.enqueue(p)
     executor_kw.setdefault("grace", 1.0)
     executor_kw.setdefault("workdir", str(tmp_path))
-    ex = CommandExecutor(command, study_name="cmd", metrics=metrics,
-                         runs_dir=tmp_path / "runs", **executor_kw)
+    ex = CommandExecutor(
+        command, study_name="cmd", metrics=metrics, runs_dir=tmp_path / "runs", **executor_kw
+    )
     limits = Limits(max_trials=max_trials, max_concurrent=ex.capacity, max_steps=max_steps)
     Runner(study, ex, limits).run()
     trials = study.trials()
@@ -144,10 +152,22 @@ def test_render_placeholders_and_args() -> None:
         "python train.py --lr {lr} --tag={tag} '{{literal}}'",
         {"lr": 1e-3, "tag": "$(touch pwned)", "deep": True, "act": "relu"},
     )
-    assert argv == ["python", "train.py", "--lr", "0.001", "--tag=$(touch pwned)",
-                    "{literal}", "--deep=true", "--act=relu"]
+    assert argv == [
+        "python",
+        "train.py",
+        "--lr",
+        "0.001",
+        "--tag=$(touch pwned)",
+        "{literal}",
+        "--deep=true",
+        "--act=relu",
+    ]
     assert json.loads(env["HYPERSWEEP_PARAMS"]) == {
-        "lr": 1e-3, "tag": "$(touch pwned)", "deep": True, "act": "relu"}
+        "lr": 1e-3,
+        "tag": "$(touch pwned)",
+        "deep": True,
+        "act": "relu",
+    }
     assert set(env) == {"HYPERSWEEP_PARAMS"}
 
 
@@ -218,8 +238,7 @@ def test_constructor_validates(tmp_path: Path) -> None:
 # ------------------------------------------------------------------------------------------
 # Parameters in
 # ------------------------------------------------------------------------------------------
-SPACE = {"lr": hs.Float(1e-4, 1e-1, log=True), "tag": hs.Choice(["a b", "c"]),
-         "deep": hs.Bool()}
+SPACE = {"lr": hs.Float(1e-4, 1e-1, log=True), "tag": hs.Choice(["a b", "c"]), "deep": hs.Bool()}
 PARAMS = {"lr": 0.001, "tag": "a b", "deep": True}
 
 
@@ -229,8 +248,15 @@ def seen(tmp_path: Path, number: int = 0) -> dict[str, Any]:
 
 def test_params_as_args_with_placeholders(tmp_path: Path, storage: str) -> None:
     cmd = f"{shlex.quote(PY)} {shlex.quote(script('echo_params.py'))} --lr {{lr}}"
-    _, trials = sweep(tmp_path, storage, cmd, space=SPACE, enqueue=[PARAMS],
-                      env={"EXTRA_VAR": "yes"}, max_steps=5)
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        cmd,
+        space=SPACE,
+        enqueue=[PARAMS],
+        env={"EXTRA_VAR": "yes"},
+        max_steps=5,
+    )
     assert trials[0].state == TrialState.COMPLETED and trials[0].value == 1.0
     s = seen(tmp_path)
     assert s["argv"] == ["--lr", "0.001", "--tag=a b", "--deep=true"]
@@ -245,8 +271,14 @@ def test_params_as_args_with_placeholders(tmp_path: Path, storage: str) -> None:
 
 
 def test_params_as_env(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("echo_params.py")], space=SPACE,
-                      enqueue=[PARAMS], params_as="env")
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("echo_params.py")],
+        space=SPACE,
+        enqueue=[PARAMS],
+        params_as="env",
+    )
     assert trials[0].state == TrialState.COMPLETED
     s = seen(tmp_path)
     assert s["argv"] == []
@@ -257,8 +289,14 @@ def test_params_as_env(tmp_path: Path, storage: str) -> None:
 
 
 def test_params_as_json(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("echo_params.py"), "--tag={tag}"],
-                      space=SPACE, enqueue=[PARAMS], params_as="json")
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("echo_params.py"), "--tag={tag}"],
+        space=SPACE,
+        enqueue=[PARAMS],
+        params_as="json",
+    )
     assert trials[0].state == TrialState.COMPLETED
     s = seen(tmp_path)
     assert s["argv"] == ["--tag=a b"]
@@ -270,8 +308,15 @@ def test_params_as_json(tmp_path: Path, storage: str) -> None:
 def test_shell_metacharacters_stay_data(tmp_path: Path, storage: str, params_as: str) -> None:
     bad = ["; touch pwned", "$(touch pwned)", "`touch pwned` && touch pwned | x > pwned"]
     cmd = f"{shlex.quote(PY)} {shlex.quote(script('echo_params.py'))} {{s}} --again={{s}}"
-    _, trials = sweep(tmp_path, storage, cmd, space={"s": hs.Choice(bad)},
-                      enqueue=[{"s": b} for b in bad], max_trials=3, params_as=params_as)
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        cmd,
+        space={"s": hs.Choice(bad)},
+        enqueue=[{"s": b} for b in bad],
+        max_trials=3,
+        params_as=params_as,
+    )
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3
     for t in trials:
         value = t.params["s"]
@@ -281,8 +326,7 @@ def test_shell_metacharacters_stay_data(tmp_path: Path, storage: str, params_as:
 
 
 def test_unknown_placeholder_fails_the_trial_not_the_sweep(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("echo_params.py"), "{nope}"],
-                      max_trials=2)
+    _, trials = sweep(tmp_path, storage, [PY, script("echo_params.py"), "{nope}"], max_trials=2)
     assert [t.state for t in trials] == [TrialState.FAILED] * 2
     assert "placeholder {nope}" in (trials[0].error or "")
 
@@ -292,29 +336,45 @@ def test_unknown_placeholder_fails_the_trial_not_the_sweep(tmp_path: Path, stora
 # ------------------------------------------------------------------------------------------
 def test_stdout_grammar(tmp_path: Path, storage: str) -> None:
     text = (
-        "starting, val_loss=99 total_loss: 98\n"       # other names: ignored
-        "loss=5\n"                                      # step 0 (auto)
-        "epoch 3 val_acc=0.5 loss=4.5, lr=0.1\n"        # step 3, two metrics
-        "Epoch 4/10 - loss: 4.0.\n"                     # step 4
-        '{"step": 7, "loss": 3.5, "val_acc": 0.75}\n'   # JSON line
-        "{'loss': 3.0}\n"                               # Python dict: step 8
-        "progress 10%\rloss = 2.5\n"                    # \r splits lines: step 9
-        "loss=2.0"                                      # no final newline: step 10
+        "starting, val_loss=99 total_loss: 98\n"  # other names: ignored
+        "loss=5\n"  # step 0 (auto)
+        "epoch 3 val_acc=0.5 loss=4.5, lr=0.1\n"  # step 3, two metrics
+        "Epoch 4/10 - loss: 4.0.\n"  # step 4
+        '{"step": 7, "loss": 3.5, "val_acc": 0.75}\n'  # JSON line
+        "{'loss': 3.0}\n"  # Python dict: step 8
+        "progress 10%\rloss = 2.5\n"  # \r splits lines: step 9
+        "loss=2.0"  # no final newline: step 10
     )
-    _, trials = sweep(tmp_path, storage, [PY, script("emit.py")],
-                      metrics=("loss", "val_acc"), **emit(tmp_path, text))
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("emit.py")],
+        metrics=("loss", "val_acc"),
+        **emit(tmp_path, text),
+    )
     t = trials[0]
     assert t.state == TrialState.COMPLETED, t.error
     assert t.value == 2.0
     assert t.metrics == {"loss": 2.0, "val_acc": 0.75}
     assert {s: r["loss"] for s, r in t.reports.items()} == {
-        0: 5.0, 3: 4.5, 4: 4.0, 7: 3.5, 8: 3.0, 9: 2.5, 10: 2.0}
+        0: 5.0,
+        3: 4.5,
+        4: 4.0,
+        7: 3.5,
+        8: 3.0,
+        9: 2.5,
+        10: 2.0,
+    }
     assert t.reports[3]["val_acc"] == 0.5
 
 
 def test_sdk_capture(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("sdk_report.py")],
-                      space={"n": hs.Fixed(4), "x": hs.Float(0, 1)})
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("sdk_report.py")],
+        space={"n": hs.Fixed(4), "x": hs.Float(0, 1)},
+    )
     t = trials[0]
     assert t.state == TrialState.COMPLETED, t.error
     assert t.value == 7.0  # the last loss; stdout's "loss=12345" is ignored
@@ -325,8 +385,13 @@ def test_sdk_capture(tmp_path: Path, storage: str) -> None:
 
 @pytest.mark.parametrize(("reduce", "expected"), [("last", 2.0), ("min", 1.0), ("max", 3.0)])
 def test_reduce(tmp_path: Path, storage: str, reduce: str, expected: float) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("emit.py")], reduce=reduce,
-                      **emit(tmp_path, "loss=3\nloss=1\nloss=2\n"))
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("emit.py")],
+        reduce=reduce,
+        **emit(tmp_path, "loss=3\nloss=1\nloss=2\n"),
+    )
     assert trials[0].state == TrialState.COMPLETED
     assert trials[0].value == expected
 
@@ -344,15 +409,20 @@ def test_reduce(tmp_path: Path, storage: str, reduce: str, expected: float) -> N
 def test_bad_or_missing_objective_fails(
     tmp_path: Path, storage: str, text: str, reason: str
 ) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("emit.py")], max_trials=2,
-                      **emit(tmp_path, text))
+    _, trials = sweep(
+        tmp_path, storage, [PY, script("emit.py")], max_trials=2, **emit(tmp_path, text)
+    )
     assert [t.state for t in trials] == [TrialState.FAILED] * 2  # the study goes on
     assert reason in (trials[0].error or "")
 
 
 def test_sdk_nan_fails(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("sdk_report.py")],
-                      space={"n": hs.Fixed(5), "nan_at": hs.Fixed(1), "x": hs.Float(0, 1)})
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("sdk_report.py")],
+        space={"n": hs.Fixed(5), "nan_at": hs.Fixed(1), "x": hs.Float(0, 1)},
+    )
     assert trials[0].state == TrialState.FAILED
     assert trials[0].error == "metric 'loss' is nan (step 1)"
 
@@ -384,9 +454,9 @@ def test_killed_by_signal(tmp_path: Path, storage: str) -> None:
 @pytest.mark.parametrize(
     ("ignore", "lower", "upper"),
     [
-        ("", 0.5, 1.4),            # dies on SIGINT, right at the timeout
-        ("int", 1.5, 2.4),         # SIGTERM after the 1 s grace
-        ("int,term", 2.0, 2.9),    # SIGKILL 0.5 s after SIGTERM
+        ("", 0.5, 1.4),  # dies on SIGINT, right at the timeout
+        ("int", 1.5, 2.4),  # SIGTERM after the 1 s grace
+        ("int,term", 2.0, 2.9),  # SIGKILL 0.5 s after SIGTERM
     ],
 )
 def test_trial_timeout(
@@ -406,8 +476,7 @@ def test_trial_timeout(
 
 def test_max_steps_stops_and_keeps_last_value(tmp_path: Path, storage: str) -> None:
     t0 = time.monotonic()
-    _, trials = sweep(tmp_path, storage, [PY, script("steps.py")], max_steps=3,
-                      params_as="env")
+    _, trials = sweep(tmp_path, storage, [PY, script("steps.py")], max_steps=3, params_as="env")
     t = trials[0]
     assert t.state == TrialState.STOPPED
     assert sorted(t.reports) == [0, 1, 2]
@@ -416,17 +485,27 @@ def test_max_steps_stops_and_keeps_last_value(tmp_path: Path, storage: str) -> N
 
 
 def test_policy_stop_decision(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("steps.py")], policy=StopAtStep2(),
-                      max_trials=2, params_as="env")
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("steps.py")],
+        policy=StopAtStep2(),
+        max_trials=2,
+        params_as="env",
+    )
     assert [t.state for t in trials] == [TrialState.STOPPED] * 2
     assert all(t.value == 8.0 and max(t.reports) == 2 for t in trials)
 
 
 def test_stop_reaches_the_sdk(tmp_path: Path, storage: str) -> None:
     """should_stop() sees the stop (STOP file / SIGINT): the script ends by itself."""
-    _, trials = sweep(tmp_path, storage, [PY, script("sdk_report.py")], policy=StopAtStep2(),
-                      space={"n": hs.Fixed(100), "pause": hs.Fixed(0.05),
-                             "x": hs.Float(0, 1)})
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("sdk_report.py")],
+        policy=StopAtStep2(),
+        space={"n": hs.Fixed(100), "pause": hs.Fixed(0.05), "x": hs.Float(0, 1)},
+    )
     t = trials[0]
     assert t.state == TrialState.STOPPED and t.value == 8.0
     assert (run_dir(tmp_path) / "stopped.txt").exists()
@@ -436,8 +515,13 @@ def test_stop_reaches_the_sdk(tmp_path: Path, storage: str) -> None:
 @pytest.mark.parametrize("then", ["wait", "exit"])
 def test_no_orphans(tmp_path: Path, storage: str, then: str) -> None:
     """A child that ignores SIGINT dies with its trial, stopped or finished."""
-    _, trials = sweep(tmp_path, storage, [PY, script("spawn_child.py"), f"--then={then}"],
-                      trial_timeout=1.0, params_as="env")
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("spawn_child.py"), f"--then={then}"],
+        trial_timeout=1.0,
+        params_as="env",
+    )
     assert trials[0].state == (TrialState.FAILED if then == "wait" else TrialState.COMPLETED)
     child = int((run_dir(tmp_path) / "child.pid").read_text())
     assert wait_gone(child)
@@ -446,9 +530,15 @@ def test_no_orphans(tmp_path: Path, storage: str, then: str) -> None:
 def test_stop_and_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """stop() ends a trial as "stopped"; close() ends the rest within CLOSE_GRACE."""
     monkeypatch.setattr(command_mod, "CLOSE_GRACE", 0.3)
-    ex = CommandExecutor([PY, script("hang.py"), "--ignore={ignore}"], study_name="cmd",
-                         metrics=["loss"], grace=30, max_concurrent=2,
-                         runs_dir=tmp_path / "runs", params_as="env")
+    ex = CommandExecutor(
+        [PY, script("hang.py"), "--ignore={ignore}"],
+        study_name="cmd",
+        metrics=["loss"],
+        grace=30,
+        max_concurrent=2,
+        runs_dir=tmp_path / "runs",
+        params_as="env",
+    )
     ex.open(lambda n, s, m: Decision.CONTINUE)
     ex.start(Trial(0, TrialState.RUNNING, {"ignore": ""}))
     ex.start(Trial(1, TrialState.RUNNING, {"ignore": "int"}))
@@ -477,11 +567,23 @@ def test_ctrl_c_ends_every_trial(
     """Ctrl-C of the runner: trials re-queued ("interrupted" on record; FAILED once the
     retries are used up), processes gone, grace shortened."""
     monkeypatch.setattr(command_mod, "CLOSE_GRACE", 0.3)
-    study = hs.Study("cmd", space={"x": hs.Float(0, 1)}, objective="loss", storage=storage,
-                     seed=0, sampler="random")  # no model import inside the 1 s
-    ex = CommandExecutor([PY, script("hang.py"), "--ignore=int"], study_name="cmd",
-                         metrics=["loss"], grace=30, max_concurrent=2, params_as="env",
-                         runs_dir=tmp_path / "runs")
+    study = hs.Study(
+        "cmd",
+        space={"x": hs.Float(0, 1)},
+        objective="loss",
+        storage=storage,
+        seed=0,
+        sampler="random",
+    )  # no model import inside the 1 s
+    ex = CommandExecutor(
+        [PY, script("hang.py"), "--ignore=int"],
+        study_name="cmd",
+        metrics=["loss"],
+        grace=30,
+        max_concurrent=2,
+        params_as="env",
+        runs_dir=tmp_path / "runs",
+    )
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT))
     timer.start()
     t0 = time.monotonic()
@@ -493,8 +595,7 @@ def test_ctrl_c_ends_every_trial(
     assert time.monotonic() - t0 < 1.0 + 0.3 + 0.5 + 1.0
     trials = study.trials()
     assert [(t.state, t.attempt) for t in trials] == [(TrialState.QUEUED, 2)] * 2
-    assert all(t.system_attrs["attempts"][0]["error"] == "interrupted (Ctrl-C)"
-               for t in trials)
+    assert all(t.system_attrs["attempts"][0]["error"] == "interrupted (Ctrl-C)" for t in trials)
     for n in (0, 1):
         assert not alive(int((run_dir(tmp_path, n) / "ready").read_text()))
     # with no retries left the same interruption ends them FAILED "interrupted"
@@ -511,8 +612,14 @@ def test_ctrl_c_ends_every_trial(
 
 
 def test_concurrent_trials_overlap(tmp_path: Path, storage: str) -> None:
-    _, trials = sweep(tmp_path, storage, [PY, script("emit.py")], max_trials=3,
-                      max_concurrent=3, **emit(tmp_path, "loss=1\n" * 6, EMIT_PAUSE="0.02"))
+    _, trials = sweep(
+        tmp_path,
+        storage,
+        [PY, script("emit.py")],
+        max_trials=3,
+        max_concurrent=3,
+        **emit(tmp_path, "loss=1\n" * 6, EMIT_PAUSE="0.02"),
+    )
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 3
     first_end = min(t.finished_at for t in trials if t.finished_at is not None)
     assert all(t.started_at is not None and t.started_at < first_end for t in trials)

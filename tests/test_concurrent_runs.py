@@ -27,7 +27,8 @@ MAX_TRIALS = 8
 def _sweep(tmp_path: Path, name: str) -> Path:
     shutil.copy(HERE / "sweeps" / "quad.py", tmp_path / "quad.py")
     p = tmp_path / f"{name}.yaml"
-    p.write_text(textwrap.dedent(f"""\
+    p.write_text(
+        textwrap.dedent(f"""\
         name: {name}
         command: ["{sys.executable}", "quad.py", "--x", "{{x}}", "--steps", "1"]
         space:
@@ -35,7 +36,9 @@ def _sweep(tmp_path: Path, name: str) -> Path:
         objective: {{metric: loss, goal: minimize}}
         sampler: random
         limits: {{max_trials: {MAX_TRIALS}, max_concurrent: 1}}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     return p
 
 
@@ -54,6 +57,7 @@ def fresh_url(request, tmp_path: Path) -> Iterator[str]:
         def make() -> Iterator[str]:
             with fresh_postgres_db(PG_URL) as url:
                 yield url
+
     yield make  # type: ignore[misc]
 
 
@@ -65,8 +69,12 @@ def test_processes_started_together_leave_exactly_max_trials(
     sweep = _sweep(tmp_path, f"together{procs}")
     for rep in range(reps):
         for url in fresh_url():
-            runs = start_runs([SCRIPT, "run", str(sweep), "--storage", url, "--progress",
-                               "off"], procs, cwd=tmp_path, timeout=240)
+            runs = start_runs(
+                [SCRIPT, "run", str(sweep), "--storage", url, "--progress", "off"],
+                procs,
+                cwd=tmp_path,
+                timeout=240,
+            )
             crashed = [r for r in runs if r.crashed]
             assert not crashed, (rep, crashed[0].stdout[-2000:], crashed[0].stderr[-2000:])
             assert trial_numbers(url, sweep.stem) == list(range(MAX_TRIALS)), rep

@@ -19,9 +19,13 @@ def _check(url: str, study: str, procs: int, per_proc: int) -> None:
     assert failed == []
     assert sorted(numbers) == list(range(procs * per_proc))
     audit = audit_reports(url, study)
-    assert audit == {"trials": procs * per_proc, "reports": procs * per_proc,
-                     "duplicate_reports": 0, "trials_without_one_report": 0,
-                     "not_completed": 0}
+    assert audit == {
+        "trials": procs * per_proc,
+        "reports": procs * per_proc,
+        "duplicate_reports": 0,
+        "trials_without_one_report": 0,
+        "not_completed": 0,
+    }
 
 
 @pytest.mark.slow
@@ -47,8 +51,13 @@ def test_terminated_connections_leave_no_duplicate_rows(postgres_url: str) -> No
     assert failed == []
     assert sorted(numbers) == list(range(120))
     audit = audit_reports(postgres_url, "killed")
-    assert audit == {"trials": 120, "reports": 120, "duplicate_reports": 0,
-                     "trials_without_one_report": 0, "not_completed": 0}
+    assert audit == {
+        "trials": 120,
+        "reports": 120,
+        "duplicate_reports": 0,
+        "trials_without_one_report": 0,
+        "not_completed": 0,
+    }
 
 
 # --------------------------------------------------------------------------------------
@@ -112,15 +121,18 @@ class _LostReplyProxy:
                     kind, n = buf[:1], struct.unpack("!I", buf[1:5])[0]
                     if len(buf) < 1 + n:
                         break
-                    msg, buf = buf[: 1 + n], buf[1 + n:]
+                    msg, buf = buf[: 1 + n], buf[1 + n :]
                     held += msg
                     if kind != b"Z":
                         continue
                     # ReadyForQuery: status I = no transaction open, so what was just
                     # completed (a COMMIT, or a statement in autocommit) is committed
                     with self._lock:
-                        cut = self.armed and msg[5:6] == b"I" and b"C" in {
-                            held[i:i + 1] for i in _starts(held)}
+                        cut = (
+                            self.armed
+                            and msg[5:6] == b"I"
+                            and b"C" in {held[i : i + 1] for i in _starts(held)}
+                        )
                         if cut:
                             self.armed = False
                             self.dropped += 1
@@ -144,7 +156,7 @@ def _starts(buf: bytes) -> list[int]:
     out, i = [], 0
     while i + 5 <= len(buf):
         out.append(i)
-        i += 1 + struct.unpack("!I", buf[i + 1:i + 5])[0]
+        i += 1 + struct.unpack("!I", buf[i + 1 : i + 5])[0]
     return out
 
 
@@ -173,7 +185,8 @@ def test_a_write_whose_reply_was_lost_is_not_applied_twice(postgres_url: str) ->
     parsed = sa.engine.make_url(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     proxy = _LostReplyProxy(parsed.host or "127.0.0.1", parsed.port or 5432)
     via = parsed.set(host="127.0.0.1", port=proxy.port).update_query_dict(
-        {"sslmode": "disable", "gssencmode": "disable"})
+        {"sslmode": "disable", "gssencmode": "disable"}
+    )
     s = SQLStorage(via.render_as_string(hide_password=False))
     try:
         sid = s.create_study("lost", [Objective("loss")], None).id
@@ -197,7 +210,10 @@ def test_a_write_whose_reply_was_lost_is_not_applied_twice(postgres_url: str) ->
         assert sorted(got) == [0, 1, 2, 3]
         assert got[0].reports == {0: {"loss": 1.0}}
         assert [got[n].state for n in (1, 2, 3)] == [
-            TrialState.COMPLETED, TrialState.RUNNING, TrialState.QUEUED]
+            TrialState.COMPLETED,
+            TrialState.RUNNING,
+            TrialState.QUEUED,
+        ]
         with s._engine.connect() as c:
             assert c.exec_driver_sql("SELECT count(*) FROM hs_reports").scalar() == 1
     finally:

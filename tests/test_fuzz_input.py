@@ -24,8 +24,12 @@ from hypersweep.testing.fuzz import (
     sweep_text,
 )
 
-_COMMON = {"deadline": 1000, "derandomize": True, "database": None,
-           "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large]}
+_COMMON = {
+    "deadline": 1000,
+    "derandomize": True,
+    "database": None,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large],
+}
 #: Drawing every choice from Hypothesis (shrinkable failures, ~80 ms an example) ...
 FUZZ = settings(max_examples=60, **_COMMON)
 #: ... and many more cases from seeds (a failure names its seed: RandomSource(seed)).
@@ -49,8 +53,10 @@ class _DataSource:
 def _warm_imports():
     """Import every sampler once, so the 1 s deadline measures work, not imports."""
     for name in ("random", "tpe", "grid", "sobol", "gp", "anneal", "cmaes", "auto", "bohb"):
-        text = (f"name: w\ncommand: python t.py\nspace: {{x: uniform(0, 1)}}\n"
-                f"objective: {{metric: loss, goal: minimize}}\nsampler: {name}\n")
+        text = (
+            f"name: w\ncommand: python t.py\nspace: {{x: uniform(0, 1)}}\n"
+            f"objective: {{metric: loss, goal: minimize}}\nsampler: {name}\n"
+        )
         assert check_sweep_text(text) == "ok"
 
 
@@ -80,18 +86,23 @@ def test_many_fuzzed_python_specs(seed):
     assert check_python_case(python_case(RandomSource(seed))) in ("ok", "error")
 
 
-@pytest.mark.parametrize("text", [
-    "name: a\ncommand: p\nspace: {x: uniform(0, 1)}\nobjective: {metric: l, goal: min}\n",
-    "name: a\ncommand: p\nspace: {x: 'choice(\\'\\x\\', b)'}\nobjective: {metric: l, goal: min}\n",
-    "space: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]",
-    "a: &a [*a]\n",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "name: a\ncommand: p\nspace: {x: uniform(0, 1)}\nobjective: {metric: l, goal: min}\n",
+        "name: a\ncommand: p\nspace: {x: 'choice(\\'\\x\\', b)'}\n"
+        "objective: {metric: l, goal: min}\n",
+        "space: [[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]",
+        "a: &a [*a]\n",
+    ],
+)
 def test_the_checker_accepts_good_outcomes(text):
     assert check_sweep_text(text) in ("ok", "error")
 
 
 def test_the_checker_catches_what_it_must():
     """The fuzz checks can fail: a bare exception and a value outside the space."""
+
     def bare() -> str:
         raise KeyError("x")
 

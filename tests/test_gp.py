@@ -20,12 +20,22 @@ from hypersweep.trial import Objective
 # ----------------------------------------------------------------------------------------
 # test functions (minimization)
 # ----------------------------------------------------------------------------------------
-_HART_A = np.array([[10, 3, 17, 3.5, 1.7, 8], [0.05, 10, 17, 0.1, 8, 14],
-                    [3, 3.5, 1.7, 10, 17, 8], [17, 8, 0.05, 10, 0.1, 14]])
-_HART_P = 1e-4 * np.array([[1312, 1696, 5569, 124, 8283, 5886],
-                           [2329, 4135, 8307, 3736, 1004, 9991],
-                           [2348, 1451, 3522, 2883, 3047, 6650],
-                           [4047, 8828, 8732, 5743, 1091, 381]])
+_HART_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_HART_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 _HART_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 HARTMANN6_MIN = -3.32237
 BRANIN_MIN = 0.397887
@@ -89,12 +99,14 @@ def test_gp_beats_random_search_clearly(problem: str, factor: float) -> None:
 # behaviour
 # ----------------------------------------------------------------------------------------
 def _mixed_space() -> Space:
-    return Space({
-        "lr": Float(1e-4, 1e-1, log=True),
-        "layers": Int(1, 4),
-        "act": Choice(["relu", "tanh", "gelu", "silu"]),
-        "drop": Float(0.0, 0.5, step=0.1),
-    })
+    return Space(
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "layers": Int(1, 4),
+            "act": Choice(["relu", "tanh", "gelu", "silu"]),
+            "drop": Float(0.0, 0.5, step=0.1),
+        }
+    )
 
 
 def _mixed_value(p: dict[str, Any]) -> float:
@@ -104,8 +116,9 @@ def _mixed_value(p: dict[str, Any]) -> float:
 
 def test_five_asks_without_tells_give_five_distinct_proposals() -> None:
     for space in (PROBLEMS["branin"][1], _mixed_space()):
-        study = hs.Study("p", space=space, sampler={"name": "gp", "n_startup": 3},
-                         storage="memory", seed=0)
+        study = hs.Study(
+            "p", space=space, sampler={"name": "gp", "n_startup": 3}, storage="memory", seed=0
+        )
         for _ in range(8):
             t = study.ask()
             study.tell(t, float(len(str(sorted(t.params.items())))))
@@ -130,13 +143,17 @@ def test_categoricals_and_steps() -> None:
 
 
 def test_conditional_space() -> None:
-    space = Space({
-        "optimizer": Choice({
-            "adam": {"beta1": Float(0.8, 0.99), "eps": Float(1e-9, 1e-6, log=True)},
-            "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Choice([False, True])},
-        }),
-        "lr": Float(1e-4, 1e-1, log=True),
-    })
+    space = Space(
+        {
+            "optimizer": Choice(
+                {
+                    "adam": {"beta1": Float(0.8, 0.99), "eps": Float(1e-9, 1e-6, log=True)},
+                    "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Choice([False, True])},
+                }
+            ),
+            "lr": Float(1e-4, 1e-1, log=True),
+        }
+    )
 
     def value(p: dict[str, Any]) -> float:
         base = (math.log10(p["lr"]) + 3) ** 2
@@ -185,9 +202,14 @@ def test_fit_subset_bound_engages_beyond_max_points() -> None:
 
 
 def test_multi_objective_is_scalarized() -> None:
-    study = hs.Study("mo", space=PROBLEMS["branin"][1], storage="memory", seed=0,
-                     sampler={"name": "gp", "n_startup": 4},
-                     objective=[{"metric": "a"}, {"metric": "b"}])
+    study = hs.Study(
+        "mo",
+        space=PROBLEMS["branin"][1],
+        storage="memory",
+        seed=0,
+        sampler={"name": "gp", "n_startup": 4},
+        objective=[{"metric": "a"}, {"metric": "b"}],
+    )
     for _ in range(12):
         t = study.ask()
         study.tell(t, {"a": t.params["x1"], "b": -t.params["x1"] + t.params["x2"]})
@@ -200,7 +222,9 @@ def test_options_are_validated() -> None:
     with pytest.raises(hs.HypersweepError, match="max_points"):
         make_sampler({"name": "gp", "max_points": 2})
     assert make_sampler({"name": "gp", "seed": 1, "max_points": 50}).config() == {
-        "name": "gp", "seed": 1, "max_points": 50,
+        "name": "gp",
+        "seed": 1,
+        "max_points": 50,
     }
 
 
@@ -220,8 +244,9 @@ def test_log_h_is_accurate_and_finite_far_in_the_tail() -> None:
     assert np.isfinite(v).all() and np.isfinite(g).all()
     assert (np.diff(v) < 0).all()  # still decreasing: a useful signal for the optimizer
     # log h(z) ~ -z^2/2 - log(sqrt(2 pi)) - 2 log|z| for large |z|
-    np.testing.assert_allclose(v[1:], -far[1:] ** 2 / 2 - 0.5 * math.log(2 * math.pi)
-                               - 2 * np.log(-far[1:]), rtol=1e-9)
+    np.testing.assert_allclose(
+        v[1:], -(far[1:] ** 2) / 2 - 0.5 * math.log(2 * math.pi) - 2 * np.log(-far[1:]), rtol=1e-9
+    )
 
 
 def test_marginal_likelihood_and_posterior_gradients_match_finite_differences() -> None:

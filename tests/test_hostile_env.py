@@ -25,8 +25,7 @@ CLI = str(Path(sys.executable).parent / "hypersweep")
 
 
 def hs_cli(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run([CLI, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
 def alive(pid: int) -> bool:
@@ -49,9 +48,10 @@ def wait_for(pred, timeout: float = 60.0, what: str = "") -> None:
 
 def flood_sweep(tmp_path: Path, storage: str, mode: str, limits: str) -> Path:
     p = tmp_path / "flood.yaml"
-    p.write_text(textwrap.dedent(f"""\
+    p.write_text(
+        textwrap.dedent(f"""\
         name: flood
-        command: ["{PY}", "{SCRIPTS / 'flood.py'}"]
+        command: ["{PY}", "{SCRIPTS / "flood.py"}"]
         params_as: env
         space:
           mode: {mode}
@@ -59,7 +59,9 @@ def flood_sweep(tmp_path: Path, storage: str, mode: str, limits: str) -> Path:
         storage: {storage}
         limits: {limits}
         grace: 1s
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     return p
 
 
@@ -73,16 +75,32 @@ def test_flood_is_bounded_and_other_trials_time_out(
     """50,000 metric lines from one trial while another hangs with a 2 s trial_timeout:
     the timeout is honoured, the flood is stored at the bounded rate, and its final value
     and the summary of what was not stored are kept."""
-    url = (f"sqlite:///{tmp_path / 's.db'}" if backend == "sqlite"
-           else request.getfixturevalue("postgres_url"))
-    study = hs.Study("flood", space={"mode": hs.Choice(["lines", "hang"])}, objective="loss",
-                     storage=url, sampler="random", seed=0)
+    url = (
+        f"sqlite:///{tmp_path / 's.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = hs.Study(
+        "flood",
+        space={"mode": hs.Choice(["lines", "hang"])},
+        objective="loss",
+        storage=url,
+        sampler="random",
+        seed=0,
+    )
     study.enqueue({"mode": "lines"})
     study.enqueue({"mode": "hang"})
-    ex = CommandExecutor([PY, str(SCRIPTS / "flood.py")], study_name="flood", metrics=["loss"],
-                         runs_dir=tmp_path / "runs", params_as="env", grace=0.5,
-                         max_concurrent=2, trial_timeout=2.0,
-                         env={"FLOOD_LINES": "50000"})
+    ex = CommandExecutor(
+        [PY, str(SCRIPTS / "flood.py")],
+        study_name="flood",
+        metrics=["loss"],
+        runs_dir=tmp_path / "runs",
+        params_as="env",
+        grace=0.5,
+        max_concurrent=2,
+        trial_timeout=2.0,
+        env={"FLOOD_LINES": "50000"},
+    )
     t0 = time.monotonic()
     Runner(study, ex, Limits(max_trials=2, max_concurrent=2, trial_timeout=2.0)).run()
     assert time.monotonic() - t0 < 120
@@ -126,8 +144,13 @@ def test_endless_flood_honours_hypersweep_stop(tmp_path: Path) -> None:
     """`hypersweep stop` from another process ends a run whose trial floods its output."""
     url = f"sqlite:///{tmp_path / 's.db'}"
     f = flood_sweep(tmp_path, url, "forever", "{max_trials: 1}")
-    run = subprocess.Popen([CLI, "run", str(f), "--progress", "off"], cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [CLI, "run", str(f), "--progress", "off"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         log = tmp_path / ".hypersweep/runs/flood/0/stdout.log"
         wait_for(lambda: log.exists() and log.stat().st_size > 500_000, 60, "the flood")
@@ -152,11 +175,22 @@ def test_setsid_children_end_with_the_trial(tmp_path: Path, then: str) -> None:
     """A trial that starts `setsid sleep 300` and a double-forked daemon in a new session
     (ignoring SIGINT and SIGTERM): once the trial has ended (it exited, or was stopped by
     its trial_timeout), no process of its tree is left."""
-    study = hs.Study("tree", space={"x": hs.Float(0, 1)}, objective="loss",
-                     storage=f"sqlite:///{tmp_path / 's.db'}", seed=0)
-    ex = CommandExecutor([PY, str(SCRIPTS / "setsid_child.py"), f"--then={then}"],
-                         study_name="tree", metrics=["loss"], runs_dir=tmp_path / "runs",
-                         params_as="env", grace=0.5, trial_timeout=3.0)
+    study = hs.Study(
+        "tree",
+        space={"x": hs.Float(0, 1)},
+        objective="loss",
+        storage=f"sqlite:///{tmp_path / 's.db'}",
+        seed=0,
+    )
+    ex = CommandExecutor(
+        [PY, str(SCRIPTS / "setsid_child.py"), f"--then={then}"],
+        study_name="tree",
+        metrics=["loss"],
+        runs_dir=tmp_path / "runs",
+        params_as="env",
+        grace=0.5,
+        trial_timeout=3.0,
+    )
     Runner(study, ex, Limits(max_trials=1, trial_timeout=3.0)).run()
     [t] = study.trials()
     assert t.state == (TrialState.COMPLETED if then == "exit" else TrialState.FAILED)
@@ -168,12 +202,20 @@ def test_setsid_children_end_with_the_trial(tmp_path: Path, then: str) -> None:
 # ======================================================================================
 # 7. Storage faults
 # ======================================================================================
-def quick_sweep(tmp_path: Path, storage: str, *, sleep: float = 0.0, steps: int = 1,
-                max_trials: int = 40, max_concurrent: int = 2) -> Path:
+def quick_sweep(
+    tmp_path: Path,
+    storage: str,
+    *,
+    sleep: float = 0.0,
+    steps: int = 1,
+    max_trials: int = 40,
+    max_concurrent: int = 2,
+) -> Path:
     p = tmp_path / "quick.yaml"
-    p.write_text(textwrap.dedent(f"""\
+    p.write_text(
+        textwrap.dedent(f"""\
         name: quick
-        command: ["{PY}", "{SCRIPTS / 'steps.py'}"]
+        command: ["{PY}", "{SCRIPTS / "steps.py"}"]
         params_as: env
         env: {{PAUSE: "{sleep}", STEPS: "{steps}"}}
         space:
@@ -183,7 +225,9 @@ def quick_sweep(tmp_path: Path, storage: str, *, sleep: float = 0.0, steps: int 
         storage: {storage}
         limits: {{max_trials: {max_trials}, max_concurrent: {max_concurrent}}}
         grace: 1s
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     return p
 
 
@@ -194,7 +238,8 @@ def test_parent_of_the_database_is_a_file(tmp_path: Path) -> None:
     assert r.returncode == 1
     assert r.stderr.strip().splitlines() == [
         f"error: storage: cannot use {url}: {str(tmp_path / 'afile')!r} is a file, not a "
-        "folder; choose another path for the database"]
+        "folder; choose another path for the database"
+    ]
     with pytest.raises(hs.StorageError, match="is a file, not a folder"):
         hs.Study("q", space={"x": hs.Float(0, 1)}, storage=url)
 
@@ -206,12 +251,23 @@ def test_database_deleted_mid_sweep_stops_the_run(tmp_path: Path) -> None:
     db_dir = tmp_path / "db"
     url = f"sqlite:///{db_dir / 's.db'}"
     f = quick_sweep(tmp_path, url, sleep=0.1, steps=5, max_trials=500)
-    run = subprocess.Popen([CLI, "run", str(f), "--progress", "off"], cwd=tmp_path,
-                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    run = subprocess.Popen(
+        [CLI, "run", str(f), "--progress", "off"],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
-        wait_for(lambda: len(list((tmp_path / ".hypersweep/runs/quick").glob("*"))) >= 4
-                 if (tmp_path / ".hypersweep/runs/quick").exists() else False, 60,
-                 "some trials")
+        wait_for(
+            lambda: (
+                len(list((tmp_path / ".hypersweep/runs/quick").glob("*"))) >= 4
+                if (tmp_path / ".hypersweep/runs/quick").exists()
+                else False
+            ),
+            60,
+            "some trials",
+        )
         import shutil
 
         shutil.rmtree(db_dir)
@@ -230,8 +286,9 @@ def test_database_deleted_mid_sweep_stops_the_run(tmp_path: Path) -> None:
 def _can_mount_tmpfs() -> bool:
     if sys.platform != "linux" or not Path("/usr/bin/unshare").exists():
         return False
-    r = subprocess.run(["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"],
-                       capture_output=True)
+    r = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount -t tmpfs -o size=64k tmpfs /mnt"], capture_output=True
+    )
     return r.returncode == 0
 
 
@@ -240,17 +297,19 @@ AFTER = (
     "import contextlib, sys\n"
     "from hypersweep import cli\n"
     "def run(out, *args):\n"
-    "    with open(out, \"w\") as o, contextlib.redirect_stdout(o):\n"
+    '    with open(out, "w") as o, contextlib.redirect_stdout(o):\n'
     "        cli.main(list(args))\n"
-    "run(\"status.json\", \"status\", \"quick\", \"--storage\", \"{url}\", \"--json\")\n"
-    "run(\"resume.out\", \"run\", \"{f}\", \"--progress\", \"off\", \"--max-trials\", \"1\")\n"
-    "run(\"status2.json\", \"status\", \"quick\", \"--storage\", \"{url}\", \"--json\")\n"
+    'run("status.json", "status", "quick", "--storage", "{url}", "--json")\n'
+    'run("resume.out", "run", "{f}", "--progress", "off", "--max-trials", "1")\n'
+    'run("status2.json", "status", "quick", "--storage", "{url}", "--json")\n'
 )
 
 
-@pytest.mark.skipif(not _can_mount_tmpfs(),
-                    reason="needs a private mount namespace (unshare -m) to mount a small "
-                           "tmpfs; the max_page_count test covers SQLITE_FULL without it")
+@pytest.mark.skipif(
+    not _can_mount_tmpfs(),
+    reason="needs a private mount namespace (unshare -m) to mount a small "
+    "tmpfs; the max_page_count test covers SQLITE_FULL without it",
+)
 def test_full_disk_stops_the_run_and_resume_cleans_up(tmp_path: Path) -> None:
     """The database lives on a real 2 MiB tmpfs that fills up mid-sweep (ENOSPC, so
     SQLITE_FULL): the run stops with exit 1 and one line that says the disk is full and
@@ -268,8 +327,7 @@ def test_full_disk_stops_the_run_and_resume_cleans_up(tmp_path: Path) -> None:
         mount -o remount,size=50m {db_dir}
         {PY} -c '{AFTER.format(url=url, f=f)}'
         """)
-    subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, timeout=300,
-                   check=True)
+    subprocess.run(["unshare", "-m", "sh", "-c", script], cwd=tmp_path, timeout=300, check=True)
     out = (tmp_path / "run.out").read_text()
     err = (tmp_path / "run.err").read_text()
     assert "rc=1" in out, (out, err)
@@ -299,8 +357,7 @@ def test_sqlite_full_stops_the_run_with_no_trial_left_running(tmp_path: Path) ->
 
     db = tmp_path / "s.db"
     url = f"sqlite:///{db}"
-    study = hs.Study("full", space={"x": hs.Float(0, 1)}, objective="loss", storage=url,
-                     seed=0)
+    study = hs.Study("full", space={"x": hs.Float(0, 1)}, objective="loss", storage=url, seed=0)
     import sqlite3
 
     with sqlite3.connect(db) as c:
@@ -312,9 +369,16 @@ def test_sqlite_full_stops_the_run_with_no_trial_left_running(tmp_path: Path) ->
     sa.event.listen(sa.engine.Engine, "connect", cap)
     try:
         study.storage.close()  # reconnect: the cap applies from here on
-        ex = CommandExecutor([PY, str(SCRIPTS / "steps.py")], study_name="full",
-                             metrics=["loss"], runs_dir=tmp_path / "runs", params_as="env",
-                             grace=0.5, max_concurrent=2, env={"PAUSE": "0.001"})
+        ex = CommandExecutor(
+            [PY, str(SCRIPTS / "steps.py")],
+            study_name="full",
+            metrics=["loss"],
+            runs_dir=tmp_path / "runs",
+            params_as="env",
+            grace=0.5,
+            max_concurrent=2,
+            env={"PAUSE": "0.001"},
+        )
         with pytest.raises(hs.StorageError) as info:
             Runner(study, ex, Limits(max_trials=50, max_concurrent=2)).run()
     finally:
@@ -373,12 +437,15 @@ def _read_commands(url: str, out_dir: Path, run_error: str | None = None) -> Non
     assert rc == 0, err
     assert len((out_dir / "ro.csv").read_text().splitlines()) == 4
     sweep = out_dir / "ro.yaml"
-    sweep.write_text(textwrap.dedent("""\
+    sweep.write_text(
+        textwrap.dedent("""\
         name: ro
         command: [/bin/true]
         space: {x: uniform(0, 1)}
         objective: {metric: loss, goal: minimize}
-        """), encoding="utf-8")
+        """),
+        encoding="utf-8",
+    )
     rc, out, err = run("run", str(sweep), "--storage", url, "--progress", "off")
     assert rc == 1
     [line] = err.strip().splitlines()
@@ -394,8 +461,9 @@ def _in_subprocess(prefix: list[str], setup: str, url: str, out_dir: Path) -> No
         import test_hostile_env as t
         t._read_commands({url!r}, Path({str(out_dir)!r}))
         """)
-    r = subprocess.run([*prefix, PY, "-c", code], capture_output=True, text=True,
-                       timeout=300, cwd=out_dir)
+    r = subprocess.run(
+        [*prefix, PY, "-c", code], capture_output=True, text=True, timeout=300, cwd=out_dir
+    )
     assert r.returncode == 0, r.stderr
 
 
@@ -452,8 +520,9 @@ def test_read_only_postgres_can_be_read(postgres_url: str, tmp_path: Path) -> No
     _read_commands(ro_url, tmp_path, run_error="error: storage: ReadOnlySqlTransaction")
 
 
-def test_notices_are_empty_outside_a_command_trial(monkeypatch: pytest.MonkeyPatch,
-                                                  tmp_path: Path) -> None:
+def test_notices_are_empty_outside_a_command_trial(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("HYPERSWEEP_NOTICE_FILE", raising=False)
     assert hs.notices() == []
     monkeypatch.setenv("HYPERSWEEP_NOTICE_FILE", str(tmp_path / "NOTICE"))

@@ -25,20 +25,23 @@ def sweep(tmp_path, monkeypatch):
     return "s.yaml"
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["--max-trials", "1" + "0" * 400], "expected a positive integer below 2**63"),
-    (["--max-trials", "9" * 5000], "expected a positive integer"),
-    (["--max-concurrent", "-3"], "expected a positive integer"),
-    (["--seed", "-1"], "expected an integer from 0 to 2**63-1"),
-    (["--seed", "1" + "0" * 30], "expected an integer from 0 to 2**63-1"),
-    (["--timeout", "1s " * 5000 + "x"], "as a duration"),
-    (["--timeout", "1e999"], "expected a positive duration"),
-    (["--timeout", "nan"], "expected a positive duration"),
-    (["--name", "a\nb"], "is not a valid study name"),
-    (["--name", "a\n"], "is not a valid study name"),
-    (["--name", "n" * 300], "is not a valid study name"),
-    (["--storage", "mysql://x"], "unsupported URL"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--max-trials", "1" + "0" * 400], "expected a positive integer below 2**63"),
+        (["--max-trials", "9" * 5000], "expected a positive integer"),
+        (["--max-concurrent", "-3"], "expected a positive integer"),
+        (["--seed", "-1"], "expected an integer from 0 to 2**63-1"),
+        (["--seed", "1" + "0" * 30], "expected an integer from 0 to 2**63-1"),
+        (["--timeout", "1s " * 5000 + "x"], "as a duration"),
+        (["--timeout", "1e999"], "expected a positive duration"),
+        (["--timeout", "nan"], "expected a positive duration"),
+        (["--name", "a\nb"], "is not a valid study name"),
+        (["--name", "a\n"], "is not a valid study name"),
+        (["--name", "n" * 300], "is not a valid study name"),
+        (["--storage", "mysql://x"], "unsupported URL"),
+    ],
+)
 @pytest.mark.timeout(60)
 def test_hostile_run_options_are_one_line_errors(sweep, args, fragment, capsys):
     assert cli.main(["run", sweep, "--storage", "memory", *args]) == 2
@@ -48,8 +51,7 @@ def test_hostile_run_options_are_one_line_errors(sweep, args, fragment, capsys):
 
 
 @pytest.mark.parametrize("name", ["a\nb", "x" * 5000, "é", "", "a b", "\x1b[31mred"])
-def test_odd_study_names_in_read_commands_are_one_line_errors(tmp_path, monkeypatch, name,
-                                                              capsys):
+def test_odd_study_names_in_read_commands_are_one_line_errors(tmp_path, monkeypatch, name, capsys):
     monkeypatch.chdir(tmp_path)
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     hs.Study("real", {"x": hs.Float(0, 1)}, storage=url)

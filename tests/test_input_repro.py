@@ -28,12 +28,12 @@ ERRORS = {
     "R04_control_char.yaml": ":5 the file holds the control character U+001B",
     "R05_4301_digit_int.yaml": ":5 an integer of 4301 characters",
     "R06_int_bound_10e400.yaml": ":5 space.x: int needs an integer for high, got high=an "
-                                 "integer of about 401 digits",
+    "integer of about 401 digits",
     "R07_choice_huge_int.yaml": ":5 space.x: Choice options: integers in a space must lie "
-                                "within +-2**53",
+    "within +-2**53",
     "R08_quniform_tiny_step.yaml": ":5 space.x: quniform: step=1e-300 is too fine",
     "R09_timeout_huge_int.yaml": ":5 limits.timeout: must be a positive duration, got an "
-                                 "integer of about 401 digits",
+    "integer of about 401 digits",
     "R09b_max_trials_huge_int.yaml": ":5 limits.max_trials: must be a positive integer",
     "R10_bad_escape.yaml": ":5 space.x: bad escape '\\\\x': \\x needs 2 hex digits",
     "R12_yaml_escape_chr.yaml": ":5 YAML syntax error",
@@ -47,9 +47,15 @@ ERRORS = {
 }
 
 # files whose space is valid: every value any sampler decodes must lie inside it
-VALID = ["R11_mojibake.yaml", "R17_quniform_above_high.yaml", "R18_quniform_off_grid.yaml",
-         "R19_quniform_nan.yaml", "R22_grid_big_int.yaml", "R22c_grid_huge_int.yaml",
-         "R22b_grid_overflow.yaml"]
+VALID = [
+    "R11_mojibake.yaml",
+    "R17_quniform_above_high.yaml",
+    "R18_quniform_off_grid.yaml",
+    "R19_quniform_nan.yaml",
+    "R22_grid_big_int.yaml",
+    "R22c_grid_huge_int.yaml",
+    "R22b_grid_overflow.yaml",
+]
 
 
 def test_every_repro_file_is_covered():
@@ -59,8 +65,9 @@ def test_every_repro_file_is_covered():
 @pytest.mark.timeout(60)  # R01 took 13 s and R24 grew quadratically before the fix
 @pytest.mark.parametrize("name", sorted(ERRORS))
 def test_bad_sweep_file_is_a_one_line_error(name, capsys):
-    rc = cli.main(["run", str(REPRO / name), "--storage", "memory", "--max-trials", "3",
-                   "--progress", "off"])
+    rc = cli.main(
+        ["run", str(REPRO / name), "--storage", "memory", "--max-trials", "3", "--progress", "off"]
+    )
     err = capsys.readouterr().err
     assert rc == 2, err
     assert err.count("\n") == 1 and err.startswith("error: "), err
@@ -68,13 +75,21 @@ def test_bad_sweep_file_is_a_one_line_error(name, capsys):
     assert "unexpected" not in err and "Traceback" not in err
 
 
-@pytest.mark.parametrize("name", ["R17_quniform_above_high.yaml", "R18_quniform_off_grid.yaml",
-                                  "R19_quniform_nan.yaml", "R11_mojibake.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "R17_quniform_above_high.yaml",
+        "R18_quniform_off_grid.yaml",
+        "R19_quniform_nan.yaml",
+        "R11_mojibake.yaml",
+    ],
+)
 @pytest.mark.parametrize("sampler", ["random", "tpe", "gp"])
 def test_sampled_values_of_a_valid_repro_space_lie_inside_it(name, sampler):
     spec = load(REPRO / name)
-    study = hs.Study("r", spec.space, list(spec.objectives), storage="memory", seed=0,
-                     sampler=sampler)
+    study = hs.Study(
+        "r", spec.space, list(spec.objectives), storage="memory", seed=0, sampler=sampler
+    )
     for _ in range(12):
         t = study.ask()
         assert spec.space.validate(t.params) == t.params
@@ -99,14 +114,20 @@ def test_quniform_repros_give_values_on_the_grid_and_inside_the_bounds():
     assert all(np.isfinite(v) and 5e-324 <= v <= 211 for v in values)
 
 
-@pytest.mark.parametrize(("name", "high"), [("R22_grid_big_int.yaml", 10**8),
-                                            ("R22c_grid_huge_int.yaml", 10**14)])
+@pytest.mark.parametrize(
+    ("name", "high"), [("R22_grid_big_int.yaml", 10**8), ("R22c_grid_huge_int.yaml", 10**14)]
+)
 def test_grid_over_a_huge_int_range_is_lazy(name, high):
     spec = load(REPRO / name)
     tracemalloc.start()
     try:
-        study = hs.Study("g", spec.space, list(spec.objectives), storage="memory",
-                         sampler=dict(spec.sampler or {}))
+        study = hs.Study(
+            "g",
+            spec.space,
+            list(spec.objectives),
+            storage="memory",
+            sampler=dict(spec.sampler or {}),
+        )
         seen = set()
         for _ in range(5):
             t = study.ask()
@@ -123,8 +144,11 @@ def test_grid_over_a_huge_int_range_is_lazy(name, high):
 
 def test_grid_beyond_an_index_is_a_one_line_error():
     spec = load(REPRO / "R22b_grid_overflow.yaml")
-    with pytest.raises(SpaceError, match=r"^space: the grid has about 1\.13e\+19 points, more "
-                                         r"than 2\*\*62; .* another sampler"):
+    with pytest.raises(
+        SpaceError,
+        match=r"^space: the grid has about 1\.13e\+19 points, more "
+        r"than 2\*\*62; .* another sampler",
+    ):
         spec.space.grid()
     study = hs.Study("g", spec.space, list(spec.objectives), storage="memory", sampler="grid")
     with pytest.raises(SpaceError, match="another sampler"):
@@ -134,8 +158,9 @@ def test_grid_beyond_an_index_is_a_one_line_error():
 
 def test_grid_run_over_r22b_through_the_cli_is_a_one_line_error(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    rc = cli.main(["run", str(REPRO / "R22b_grid_overflow.yaml"), "--storage", "memory",
-                   "--progress", "off"])
+    rc = cli.main(
+        ["run", str(REPRO / "R22b_grid_overflow.yaml"), "--storage", "memory", "--progress", "off"]
+    )
     err = capsys.readouterr().err
     assert rc != 0
     lines = [ln for ln in err.splitlines() if ln.startswith("error:")]
@@ -161,8 +186,9 @@ def test_c5_a_huge_int_among_reports_does_not_crash():
     assert done.state.value == "COMPLETED" and done.reports[0]["loss"] == float("inf")
 
 
-@pytest.mark.parametrize("params", [{"x": 0.5, 1: 2}, {1: 2}, {None: 1, "x": 0.5},
-                                    {("t",): 1, "x": 0.5}])
+@pytest.mark.parametrize(
+    "params", [{"x": 0.5, 1: 2}, {1: 2}, {None: 1, "x": 0.5}, {("t",): 1, "x": 0.5}]
+)
 def test_c13_enqueue_with_a_non_string_key_is_a_one_line_error(params):
     st = hs.Study("c13", space={"x": hs.Float(0, 1)}, storage="memory")
     with pytest.raises(HypersweepError, match="parameter names must be strings") as info:
@@ -184,8 +210,10 @@ API_ERRORS = [
     (lambda: hs.Normal(0, 1000, log=True), "log=True needs -700"),
     (lambda: hs.Float(-1e308, 1e308), "high - low to be a finite float"),
     (lambda: hs.Int(-7034, 9659994255008004 - 1), r"needs \|high\| <= 2\*\*53"),
-    (lambda: hs.Space({"x": hs.Float(0, 1)}).validate({"x": 0.5, None: 1}),
-     "params: parameter names must be strings"),
+    (
+        lambda: hs.Space({"x": hs.Float(0, 1)}).validate({"x": 0.5, None: 1}),
+        "params: parameter names must be strings",
+    ),
 ]
 
 
@@ -196,16 +224,19 @@ def test_api_repro_is_a_one_line_space_error(make, match):
     assert "\n" not in str(info.value)
 
 
-@pytest.mark.parametrize("param", [
-    hs.Float(-63, -11.200000000000003, step=0.7),
-    hs.Float(69, 69.000092, step=1e-6),
-    hs.Float(5e-324, 211, step=0.5),
-    hs.Float(1.4385489690470836e-67, 39.0, step=3),
-    hs.Float(0.073, 0.08399999999999999, log=True, step=0.001),
-    hs.Int(-7034, 2**50),
-    hs.Int(2**53 - 7, 2**53),
-    hs.Float(-8e307, 8e307),
-])
+@pytest.mark.parametrize(
+    "param",
+    [
+        hs.Float(-63, -11.200000000000003, step=0.7),
+        hs.Float(69, 69.000092, step=1e-6),
+        hs.Float(5e-324, 211, step=0.5),
+        hs.Float(1.4385489690470836e-67, 39.0, step=3),
+        hs.Float(0.073, 0.08399999999999999, log=True, step=0.001),
+        hs.Int(-7034, 2**50),
+        hs.Int(2**53 - 7, 2**53),
+        hs.Float(-8e307, 8e307),
+    ],
+)
 def test_api_repro_spaces_sample_only_valid_values(param):
     space = hs.Space({"x": param})
     configs = space.sample(np.random.default_rng(0), 2000)
@@ -218,12 +249,15 @@ def test_api_repro_spaces_sample_only_valid_values(param):
 # Linear parsers: inputs that took exponential (R01) or quadratic (R24) time before. Each
 # would take minutes to hours unfixed; the bounds are generous (pytest-timeout).
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("text", [
-    "uniform(" + "1" * 200_000 + "a, 2)",  # R24 at 25x its size
-    "choice(" + ", ".join(["'é\\u00e9'"] * 20_000) + ")",
-    "choice('" + "\\\\" * 100_000 + "x', b)",
-    "choice(" + "a" * 200_000 + ", b)",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "uniform(" + "1" * 200_000 + "a, 2)",  # R24 at 25x its size
+        "choice(" + ", ".join(["'é\\u00e9'"] * 20_000) + ")",
+        "choice('" + "\\\\" * 100_000 + "x', b)",
+        "choice(" + "a" * 200_000 + ", b)",
+    ],
+)
 def test_compact_form_parsing_is_linear(text):
     from hypersweep.space import parse_param
 
@@ -234,8 +268,10 @@ def test_compact_form_parsing_is_linear(text):
 
 
 @pytest.mark.timeout(30)
-@pytest.mark.parametrize("value", ["1s " * 16 + "x", "1s" * 100 + "x", " 1s" * 66 + "!",
-                                   "1" * 10_000 + "s", "1h" * 5000])
+@pytest.mark.parametrize(
+    "value",
+    ["1s " * 16 + "x", "1s" * 100 + "x", " 1s" * 66 + "!", "1" * 10_000 + "s", "1h" * 5000],
+)
 def test_duration_parsing_is_linear(value):
     from hypersweep.spec import parse_duration
 
@@ -250,8 +286,9 @@ def test_a_flow_mapping_of_many_unclosed_calls_loads_in_linear_time():
     from hypersweep.spec import SweepFileError, load_text
 
     body = ", ".join(f"p{i}: f(" for i in range(5_000))  # 34 s unfixed, ~1 s now
-    text = ("name: a\ncommand: python t.py\nobjective: {metric: l, goal: min}\n"
-            f"space: {{{body}}}\n")
+    text = (
+        f"name: a\ncommand: python t.py\nobjective: {{metric: l, goal: min}}\nspace: {{{body}}}\n"
+    )
     with pytest.raises(SweepFileError) as info:
         load_text(text, "s.yaml")
     assert "\n" not in str(info.value)

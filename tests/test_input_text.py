@@ -25,7 +25,7 @@ VALUES = {
     "'Ωmega \"q\" \\'s\\''": "Ωmega \"q\" 's'",
 }
 
-RECORD = '''\
+RECORD = """\
 import json, os, sys
 out = {
     "argv": [os.fsencode(a).hex() for a in sys.argv[1:]],
@@ -40,7 +40,7 @@ n = len(os.listdir(os.environ["OUT"]))
 with open(os.path.join(os.environ["OUT"], f"{os.getpid()}-{n}.json"), "w") as f:
     json.dump(out, f)
 print("loss=1")
-'''
+"""
 
 
 def _sweep(tmp_path: Path, params_as: str, name: str, command: str) -> Path:
@@ -69,10 +69,12 @@ def _received(tmp_path: Path) -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted((tmp_path / "out").glob("*.json"))]
 
 
-@pytest.mark.parametrize(("params_as", "name"), [("args", "größe"), ("json", "名前"),
-                                                 ("env", "word")])
-def test_utf8_names_and_values_reach_a_command_trial_byte_for_byte(tmp_path, params_as, name,
-                                                                   capsys):
+@pytest.mark.parametrize(
+    ("params_as", "name"), [("args", "größe"), ("json", "名前"), ("env", "word")]
+)
+def test_utf8_names_and_values_reach_a_command_trial_byte_for_byte(
+    tmp_path, params_as, name, capsys
+):
     sweep = _sweep(tmp_path, params_as, name, "python record.py")
     url = f"sqlite:///{tmp_path / 'studies.db'}"
     assert cli.main(["run", str(sweep), "--storage", url, "--progress", "off"]) == 0
@@ -83,8 +85,7 @@ def test_utf8_names_and_values_reach_a_command_trial_byte_for_byte(tmp_path, par
     if params_as == "args":
         seen = {bytes.fromhex(r["argv"][0]) for r in got}
         assert seen == {f"--{name}={v}".encode() for v in expected}
-        assert all(bytes.fromhex(r["argv"][1]) == f"--ünïcode_fixed={fixed}".encode()
-                   for r in got)
+        assert all(bytes.fromhex(r["argv"][1]) == f"--ünïcode_fixed={fixed}".encode() for r in got)
     elif params_as == "env":
         seen = {bytes.fromhex(r["env"]["HYPERSWEEP_PARAM_WORD"]) for r in got}
         assert seen == {v.encode() for v in expected}
@@ -115,14 +116,17 @@ def test_compact_form_strings_decode_to_the_written_text(text, value):
     assert parse_param(f"fixed({text})").value == value
 
 
-@pytest.mark.parametrize(("text", "fragment"), [
-    ("choice('\\x', b)", "bad escape"),
-    ("choice('\\x4', b)", "bad escape"),
-    ("choice('\\u12', b)", "bad escape"),
-    ("choice('\\U0011ffff', b)", "not a Unicode character"),
-    ("choice('\\ud800', b)", "not a Unicode character"),
-    ("choice('a\\0b', b)", "NUL"),
-])
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("choice('\\x', b)", "bad escape"),
+        ("choice('\\x4', b)", "bad escape"),
+        ("choice('\\u12', b)", "bad escape"),
+        ("choice('\\U0011ffff', b)", "not a Unicode character"),
+        ("choice('\\ud800', b)", "not a Unicode character"),
+        ("choice('a\\0b', b)", "NUL"),
+    ],
+)
 def test_bad_compact_escapes_are_one_line_errors(text, fragment):
     with pytest.raises(hs.SpaceError, match=fragment) as info:
         parse_param(text, "space.x")

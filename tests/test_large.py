@@ -36,8 +36,12 @@ def url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         yield request.getfixturevalue("postgres_url")
 
 
-SPACE = {"a": hs.Float(0, 1), "b": hs.Float(1e-3, 1, log=True), "n": hs.Int(1, 5),
-         "c": hs.Choice(["x", "y"])}
+SPACE = {
+    "a": hs.Float(0, 1),
+    "b": hs.Float(1e-3, 1, log=True),
+    "n": hs.Int(1, 5),
+    "c": hs.Choice(["x", "y"]),
+}
 FLOATS = {"a": hs.Float(0, 1), "b": hs.Float(-1, 1)}
 
 
@@ -90,8 +94,7 @@ def test_rows_that_no_longer_fit_an_edited_space_are_invalid(url: str) -> None:
         writer.tell(writer.ask(), 1.0)
     storage = writer.storage if url == "memory" else open_storage(url)
     narrower = {"a": hs.Float(0, 0.5), "b": hs.Float(-1, 1)}
-    reader = hs.Study("edit", space=narrower, storage=storage, sampler="random",
-                      extend_space=True)
+    reader = hs.Study("edit", space=narrower, storage=storage, sampler="random", extend_space=True)
     reader.sync()
     slow = History(reader.space, reader.objectives)
     slow.update(storage.get_trials(reader._id))
@@ -112,6 +115,7 @@ def test_after_a_bulk_load_new_reports_and_trials_arrive_incrementally(url: str)
     writer.tell(writer.ask(), 1.0)
     mine = reader.ask()
     reader.tell(mine, 0.5)
+
     def no_hb(ts: list[Any]) -> list[Any]:  # heartbeats do not advance a sync
         return [t.with_(heartbeat_at=None) for t in ts]
 
@@ -121,8 +125,7 @@ def test_after_a_bulk_load_new_reports_and_trials_arrive_incrementally(url: str)
 
 
 def test_tell_stopped_takes_the_last_report_of_a_trial_loaded_in_bulk(url: str) -> None:
-    writer = hs.Study("stp", space=FLOATS, objective="loss", storage=url, sampler="random",
-                      seed=4)
+    writer = hs.Study("stp", space=FLOATS, objective="loss", storage=url, sampler="random", seed=4)
     t = writer.ask()
     writer.report(t, step=0, loss=3.0)
     writer.report(t, step=1, loss=2.5)
@@ -134,8 +137,14 @@ def test_tell_stopped_takes_the_last_report_of_a_trial_loaded_in_bulk(url: str) 
 
 
 def test_export_streams_the_rows_of_every_trial(url: str, tmp_path: Path) -> None:
-    study = hs.Study("exp", space=SPACE, objective={"metric": "loss", "goal": "maximize"},
-                     storage=url, sampler="random", seed=5)
+    study = hs.Study(
+        "exp",
+        space=SPACE,
+        objective={"metric": "loss", "goal": "maximize"},
+        storage=url,
+        sampler="random",
+        seed=5,
+    )
     _fill(study, 9)
     rows = study.rows()
     with study.export(tmp_path / "t.csv").open(newline="", encoding="utf-8") as f:
@@ -171,12 +180,24 @@ def _cli(*argv: str) -> tuple[int, str]:
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 @pytest.mark.parametrize("goal", ["minimize", "maximize"])
 def test_status_and_best_from_aggregates_say_what_the_history_says(
-    tmp_path: Path, request: pytest.FixtureRequest, goal: str, backend: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    goal: str,
+    backend: str,
 ) -> None:
-    u = (f"sqlite:///{tmp_path / 'cli.db'}" if backend == "sqlite"
-         else request.getfixturevalue("postgres_url"))
-    study = hs.Study("cli", space=SPACE, objective={"metric": "loss", "goal": goal},
-                     storage=u, sampler="random", seed=6)
+    u = (
+        f"sqlite:///{tmp_path / 'cli.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = hs.Study(
+        "cli",
+        space=SPACE,
+        objective={"metric": "loss", "goal": goal},
+        storage=u,
+        sampler="random",
+        seed=6,
+    )
     _fill(study, 11)
     expected = study.summary()
     rc, out = _cli("status", "cli", "--storage", u, "--json")
@@ -197,8 +218,14 @@ def test_status_and_best_from_aggregates_say_what_the_history_says(
 
 def test_multi_objective_best_is_the_front_of_the_history(tmp_path: Path) -> None:
     u = f"sqlite:///{tmp_path / 'mo.db'}"
-    study = hs.Study("mo", space=FLOATS, objective=["a", {"metric": "b", "goal": "maximize"}],
-                     storage=u, sampler="random", seed=7)
+    study = hs.Study(
+        "mo",
+        space=FLOATS,
+        objective=["a", {"metric": "b", "goal": "maximize"}],
+        storage=u,
+        sampler="random",
+        seed=7,
+    )
     for _ in range(30):
         t = study.ask()
         study.tell(t, {"a": t.params["a"], "b": t.params["b"] - t.params["a"] ** 2})

@@ -102,11 +102,14 @@ def test_an_exception_fails_the_trial_with_its_traceback(isolation: str) -> None
     assert study.best_trial is not None and study.best_trial.state == TrialState.COMPLETED
 
 
-@pytest.mark.parametrize(("fn", "reason"), [
-    (objectives.returns_nan, "metric 'value' is nan"),
-    (objectives.returns_inf, "metric 'value' is inf"),
-    (objectives.returns_text, "metric 'value' is not a number: 'not a number'"),
-])
+@pytest.mark.parametrize(
+    ("fn", "reason"),
+    [
+        (objectives.returns_nan, "metric 'value' is nan"),
+        (objectives.returns_inf, "metric 'value' is inf"),
+        (objectives.returns_text, "metric 'value' is not a number: 'not a number'"),
+    ],
+)
 def test_a_bad_result_fails_the_trial_with_the_reason(fn: Any, reason: str) -> None:
     study = _study()
     study.optimize(fn, max_trials=2)
@@ -257,8 +260,13 @@ def test_max_steps_stops_a_trial_keeping_its_last_value(isolation: str) -> None:
 
 
 def test_multi_objective_optimize_returns_none_but_stores_trials() -> None:
-    study = hs.Study("mo", space={"x": hs.Float(0, 2)}, storage="memory", seed=0,
-                     objective=["value", {"metric": "other", "goal": "maximize"}])
+    study = hs.Study(
+        "mo",
+        space={"x": hs.Float(0, 2)},
+        storage="memory",
+        seed=0,
+        objective=["value", {"metric": "other", "goal": "maximize"}],
+    )
     assert study.optimize(objectives.two_metrics, max_trials=4) is None
     assert _states(study) == ["COMPLETED"] * 4
     assert study.best_trials
@@ -277,7 +285,10 @@ def _run_script(url: str, max_trials: int, interrupt_after: int | None) -> tuple
     """Run tests/optimize_script.py; send SIGINT (like Ctrl-C) after some finished trials."""
     proc = subprocess.Popen(
         [sys.executable, str(SCRIPT), url, "ctrl-c", str(max_trials)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        cwd=ROOT,
         start_new_session=True,  # its own process group, as a terminal's foreground job
     )
     assert proc.stdout is not None
@@ -323,6 +334,7 @@ def test_ctrl_c_leaves_no_trial_running_and_a_rerun_resumes(tmp_path: Path) -> N
     # the resumed run ran the interrupted trials again (same numbers and params) and
     # ends with the 12 completed trials asked for
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 12
-    assert {t.number: t.params for t in trials if t.number in {q.number for q in queued}} \
-        == {q.number: q.params for q in queued}
+    assert {t.number: t.params for t in trials if t.number in {q.number for q in queued}} == {
+        q.number: q.params for q in queued
+    }
     assert study.attrs["stop_reason"] == "max_trials (12) reached"

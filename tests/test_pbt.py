@@ -30,17 +30,28 @@ from hypersweep.trial import Objective, Trial, TrialState
 
 
 def _pbt_study(name: str, space: Any, *, seed: int = 0, **opts: Any) -> hs.Study:
-    return hs.Study(name, space=space, objective={"metric": "score", "goal": "maximize"},
-                    storage="memory", seed=seed, sampler={"name": "pbt", **opts},
-                    policy="pbt")
+    return hs.Study(
+        name,
+        space=space,
+        objective={"metric": "score", "goal": "maximize"},
+        storage="memory",
+        seed=seed,
+        sampler={"name": "pbt", **opts},
+        policy="pbt",
+    )
 
 
 # ------------------------------------------------------------------------------------------
 # configuration
 # ------------------------------------------------------------------------------------------
 def test_registry_builds_the_sampler_and_the_policy_with_options() -> None:
-    opts = {"population_size": 4, "perturbation_interval": 3, "quantile_fraction": 0.5,
-            "resample_probability": 0.1, "max_steps": 30}
+    opts = {
+        "population_size": 4,
+        "perturbation_interval": 3,
+        "quantile_fraction": 0.5,
+        "resample_probability": 0.1,
+        "max_steps": 30,
+    }
     s = make_sampler({"name": "pbt", "seed": 1, **opts})
     assert isinstance(s, PBTSampler)
     assert s.config() == {"name": "pbt", "seed": 1, **opts}
@@ -50,15 +61,18 @@ def test_registry_builds_the_sampler_and_the_policy_with_options() -> None:
     assert make_policy({"policy": "pbt"}).config() == {"policy": "pbt"}  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("opts,match", [
-    ({"population_size": 1}, r"sampler\.population_size: must be an integer >= 2, got 1"),
-    ({"perturbation_interval": 0}, r"sampler\.perturbation_interval: .*>= 1"),
-    ({"quantile_fraction": 0.6}, r"sampler\.quantile_fraction: .*<= 0\.5, got 0\.6"),
-    ({"quantile_fraction": 0}, r"sampler\.quantile_fraction: .*> 0"),
-    ({"resample_probability": 1.5}, r"sampler\.resample_probability: .*got 1\.5"),
-    ({"max_steps": 0}, r"sampler\.max_steps"),
-    ({"perturbation_intervall": 5}, r"did you mean 'perturbation_interval'"),
-])
+@pytest.mark.parametrize(
+    "opts,match",
+    [
+        ({"population_size": 1}, r"sampler\.population_size: must be an integer >= 2, got 1"),
+        ({"perturbation_interval": 0}, r"sampler\.perturbation_interval: .*>= 1"),
+        ({"quantile_fraction": 0.6}, r"sampler\.quantile_fraction: .*<= 0\.5, got 0\.6"),
+        ({"quantile_fraction": 0}, r"sampler\.quantile_fraction: .*> 0"),
+        ({"resample_probability": 1.5}, r"sampler\.resample_probability: .*got 1\.5"),
+        ({"max_steps": 0}, r"sampler\.max_steps"),
+        ({"perturbation_intervall": 5}, r"did you mean 'perturbation_interval'"),
+    ],
+)
 def test_bad_options_name_the_option(opts: dict[str, Any], match: str) -> None:
     with pytest.raises(SpecError, match=match):
         make_sampler({"name": "pbt", **opts})
@@ -73,9 +87,15 @@ def test_policy_has_no_options() -> None:
 # explore: perturbation factors and resampling
 # ------------------------------------------------------------------------------------------
 def test_numbers_are_multiplied_by_0_8_or_1_2_clipped_and_rounded() -> None:
-    space = Space({"lr": Float(1e-4, 1.0, log=True), "width": Float(0.5, 10.0),
-                   "units": Int(8, 512, log=True), "layers": Int(1, 4),
-                   "decay": Float(0.0, 1.0, step=0.25)})
+    space = Space(
+        {
+            "lr": Float(1e-4, 1.0, log=True),
+            "width": Float(0.5, 10.0),
+            "units": Int(8, 512, log=True),
+            "layers": Int(1, 4),
+            "decay": Float(0.0, 1.0, step=0.25),
+        }
+    )
     base = {"lr": 0.01, "width": 10.0, "units": 100, "layers": 1, "decay": 0.5}
     rng = np.random.default_rng(0)
     seen: dict[str, list[Any]] = {k: [] for k in base}
@@ -111,11 +131,14 @@ def test_choices_are_resampled_with_probability_p() -> None:
 
 
 def test_a_resampled_group_option_activates_its_parameters_from_the_prior() -> None:
-    space = Space({"opt": Choice({"adam": {"beta": Float(0.8, 0.99)},
-                                  "sgd": {"momentum": Float(0.0, 0.9)}})})
+    space = Space(
+        {"opt": Choice({"adam": {"beta": Float(0.8, 0.99)}, "sgd": {"momentum": Float(0.0, 0.9)}})}
+    )
     rng = np.random.default_rng(2)
-    news = [perturb(space, {"opt": "adam", "beta": 0.9}, rng, resample_probability=1.0)
-            for _ in range(200)]
+    news = [
+        perturb(space, {"opt": "adam", "beta": 0.9}, rng, resample_probability=1.0)
+        for _ in range(200)
+    ]
     for x in news:
         assert space.validate(x) == x
         if x["opt"] == "adam":  # kept (or resampled to itself): 0.9 * 0.8 or 1.2, clipped
@@ -133,8 +156,13 @@ def test_policy_stops_a_trial_at_its_budget_and_only_then() -> None:
     pol = PBTPolicy()
 
     def trial(last: int, **attrs: Any) -> Trial:
-        return Trial(0, TrialState.RUNNING, {"x": 0.5},
-                     reports={s: {"loss": 1.0} for s in range(1, last + 1)}, system_attrs=attrs)
+        return Trial(
+            0,
+            TrialState.RUNNING,
+            {"x": 0.5},
+            reports={s: {"loss": 1.0} for s in range(1, last + 1)},
+            system_attrs=attrs,
+        )
 
     assert pol.decide(trial(4, budget=5), h) == Decision.CONTINUE
     assert pol.decide(trial(5, budget=5), h) == Decision.STOP
@@ -145,20 +173,41 @@ def test_policy_stops_a_trial_at_its_budget_and_only_then() -> None:
 # ------------------------------------------------------------------------------------------
 # exploit: decisions on a hand-built history
 # ------------------------------------------------------------------------------------------
-def _segment(number: int, member: int, gen: int, lr: float, value: float | None,
-             state: TrialState = TrialState.STOPPED, parent: int | None = None,
-             start: int = 0, interval: int = 5) -> Trial:
+def _segment(
+    number: int,
+    member: int,
+    gen: int,
+    lr: float,
+    value: float | None,
+    state: TrialState = TrialState.STOPPED,
+    parent: int | None = None,
+    start: int = 0,
+    interval: int = 5,
+) -> Trial:
     attrs: dict[str, Any] = {
-        "pbt": {"member": member, "generation": gen, "parent": parent, "step": start,
-                "exploit": False},
+        "pbt": {
+            "member": member,
+            "generation": gen,
+            "parent": parent,
+            "step": start,
+            "exploit": False,
+        },
         "budget": start + interval,
     }
     if parent is not None:
         attrs["restore_from"] = parent
-    reports = {s: {"score": value if value is not None else 0.0}
-               for s in range(start + 1, start + interval + 1)}
-    return Trial(number, state, {"lr": lr}, values=None if value is None else (value,),
-                 reports=reports if state != TrialState.RUNNING else {}, system_attrs=attrs)
+    reports = {
+        s: {"score": value if value is not None else 0.0}
+        for s in range(start + 1, start + interval + 1)
+    }
+    return Trial(
+        number,
+        state,
+        {"lr": lr},
+        values=None if value is None else (value,),
+        reports=reports if state != TrialState.RUNNING else {},
+        system_attrs=attrs,
+    )
 
 
 def test_the_worst_quantile_copies_a_top_member_and_the_rest_continue() -> None:
@@ -181,23 +230,27 @@ def test_the_worst_quantile_copies_a_top_member_and_the_rest_continue() -> None:
             ratio = p.params["lr"] / (0.01 * (lin["parent"] + 1))
             assert ratio == pytest.approx(0.8) or ratio == pytest.approx(1.2)
         else:
-            assert lin == {"member": i, "generation": 1, "parent": i, "step": 5,
-                           "exploit": False}
+            assert lin == {"member": i, "generation": 1, "parent": i, "step": 5, "exploit": False}
             assert p.params == {"lr": 0.01 * (i + 1)}
     # the same history and seed give the same proposals (a pure function)
     again = PBTSampler(population_size=8, perturbation_interval=5).propose(
-        space, h, np.random.default_rng(0), 8)
+        space, h, np.random.default_rng(0), 8
+    )
     assert [(p.params, p.system_attrs) for p in again] == [
-        (p.params, p.system_attrs) for p in props]
+        (p.params, p.system_attrs) for p in props
+    ]
 
 
 def test_members_advance_lowest_generation_first_and_failed_ones_are_replaced() -> None:
     space = Space({"lr": Float(1e-4, 1.0, log=True)})
     h = History(space, [Objective("score", "maximize")])
-    h.update([
-        _segment(0, 0, 0, 0.1, 0.5), _segment(1, 1, 0, 0.2, None, TrialState.FAILED),
-        _segment(2, 0, 1, 0.1, 0.6, parent=0, start=5),
-    ])
+    h.update(
+        [
+            _segment(0, 0, 0, 0.1, 0.5),
+            _segment(1, 1, 0, 0.2, None, TrialState.FAILED),
+            _segment(2, 0, 1, 0.1, 0.6, parent=0, start=5),
+        ]
+    )
     sampler = PBTSampler(population_size=2, perturbation_interval=5)
     (p,) = sampler.propose(space, h, np.random.default_rng(0), 1)
     lin = p.system_attrs["pbt"]
@@ -214,8 +267,12 @@ def test_population_grows_when_every_member_is_busy_and_waits_at_the_end() -> No
     rng = np.random.default_rng(0)
     props = sampler.propose(space, h, rng, 3)  # three at once: a third member
     assert [p.system_attrs["pbt"]["member"] for p in props] == [0, 1, 2]
-    h.update([Trial(i, TrialState.RUNNING, p.params, system_attrs=p.system_attrs)
-              for i, p in enumerate(props)])
+    h.update(
+        [
+            Trial(i, TrialState.RUNNING, p.params, system_attrs=p.system_attrs)
+            for i, p in enumerate(props)
+        ]
+    )
     h.update([_segment(0, 0, 0, props[0].params["lr"], 0.5)])  # member 0 is done (step 5)
     with pytest.raises(SpaceExhausted, match="waiting for 2 running member"):
         sampler.propose(space, h, rng, 1)
@@ -240,11 +297,15 @@ def _train(params: dict[str, Any], trial: Any) -> float:
         step += 1
         score += 1.0 - (math.log10(params["lr"]) + 2.0) ** 2
         if step >= trial.budget:  # save before the report that ends the segment
-            with open(os.path.join(trial.checkpoint_dir, "state.json"), "w",
-                      encoding="utf-8") as f:
+            with open(
+                os.path.join(trial.checkpoint_dir, "state.json"), "w", encoding="utf-8"
+            ) as f:
                 json.dump({"written_by": trial.number, "step": step, "score": score}, f)
-        trial.report(step=step, score=score,
-                     restored=-1 if state["written_by"] is None else state["written_by"])
+        trial.report(
+            step=step,
+            score=score,
+            restored=-1 if state["written_by"] is None else state["written_by"],
+        )
     return score
 
 
@@ -269,16 +330,24 @@ def _check_checkpoint_hand_off(study: hs.Study, runs: Path, interval: int) -> No
         assert lin["generation"] == parent.system_attrs["pbt"]["generation"] + 1
         if lin["exploit"]:
             ratio = t.params["lr"] / parent.params["lr"]
-            assert ratio == pytest.approx(0.8) or ratio == pytest.approx(1.2) or (
-                t.params["lr"] in (1e-4, 1.0))
+            assert (
+                ratio == pytest.approx(0.8)
+                or ratio == pytest.approx(1.2)
+                or (t.params["lr"] in (1e-4, 1.0))
+            )
         else:
             assert t.params == parent.params
             assert lin["member"] == parent.system_attrs["pbt"]["member"]
 
 
 def test_function_trials_restore_their_parents_checkpoints(tmp_path: Path) -> None:
-    study = _pbt_study("ckpt", {"lr": Float(1e-4, 1.0, log=True)}, population_size=4,
-                       perturbation_interval=3, max_steps=12)
+    study = _pbt_study(
+        "ckpt",
+        {"lr": Float(1e-4, 1.0, log=True)},
+        population_size=4,
+        perturbation_interval=3,
+        max_steps=12,
+    )
     study.optimize(_train, runs_dir=tmp_path)
     trials = study.trials()
     assert len(trials) == 4 * 4  # 4 members x 4 segments, then nothing is left
@@ -291,12 +360,18 @@ def test_function_trials_restore_their_parents_checkpoints(tmp_path: Path) -> No
     assert chain[-1] is best and chain[0].system_attrs["pbt"]["parent"] is None
 
 
-def test_best_shows_a_pbt_segments_schedule(tmp_path: Path,
-                                            capsys: pytest.CaptureFixture[str]) -> None:
+def test_best_shows_a_pbt_segments_schedule(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from hypersweep import cli
 
-    study = _pbt_study("sched", {"lr": Float(1e-4, 1.0, log=True)}, population_size=2,
-                       perturbation_interval=2, max_steps=6)
+    study = _pbt_study(
+        "sched",
+        {"lr": Float(1e-4, 1.0, log=True)},
+        population_size=2,
+        perturbation_interval=2,
+        max_steps=6,
+    )
     study.optimize(_train, runs_dir=tmp_path)
     best = max((t for t in study.trials() if t.last_step == 6), key=lambda t: t.value)
     cli._print_best(study, best)
@@ -315,8 +390,13 @@ def test_process_isolation_hands_off_checkpoints_and_waits_for_slow_members(
 ) -> None:
     # no exploit (quantile 0.25 of 2 members is nobody): member 1 is slow, so member 0
     # reaches max_steps first; the study must wait for member 1's remaining segments
-    study = _pbt_study("procs", {"lr": Float(1e-4, 1.0, log=True)}, population_size=2,
-                       perturbation_interval=1, max_steps=4)
+    study = _pbt_study(
+        "procs",
+        {"lr": Float(1e-4, 1.0, log=True)},
+        population_size=2,
+        perturbation_interval=1,
+        max_steps=4,
+    )
     study.optimize(_train_slow, max_concurrent=2, runs_dir=tmp_path)
     trials = study.trials()
     assert len(trials) == 8, [(t.number, t.state, t.system_attrs) for t in trials]
@@ -324,8 +404,11 @@ def test_process_isolation_hands_off_checkpoints_and_waits_for_slow_members(
 
 
 def _train_slow(params: dict[str, Any], trial: Any) -> float:
-    root = trial.number if trial.restore_from is None else json.loads(
-        Path(trial.restore_from, "root").read_text())
+    root = (
+        trial.number
+        if trial.restore_from is None
+        else json.loads(Path(trial.restore_from, "root").read_text())
+    )
     Path(trial.checkpoint_dir, "root").write_text(json.dumps(root))
     if root == 1:
         time.sleep(0.3)
@@ -359,10 +442,20 @@ def test_command_trials_get_the_same_checkpoint_layout(tmp_path: Path) -> None:
     script = tmp_path / "train.py"
     script.write_text(_SCRIPT)
     runs = tmp_path / "runs"
-    study = _pbt_study("cmd", {"lr": Float(1e-4, 1.0, log=True)}, population_size=2,
-                       perturbation_interval=2, max_steps=4)
-    ex = CommandExecutor([sys.executable, str(script)], study_name="cmd", metrics=["score"],
-                         runs_dir=runs, grace=1.0)
+    study = _pbt_study(
+        "cmd",
+        {"lr": Float(1e-4, 1.0, log=True)},
+        population_size=2,
+        perturbation_interval=2,
+        max_steps=4,
+    )
+    ex = CommandExecutor(
+        [sys.executable, str(script)],
+        study_name="cmd",
+        metrics=["score"],
+        runs_dir=runs,
+        grace=1.0,
+    )
     Runner(study, ex, Limits(max_trials=10)).run()
     trials = study.trials()
     assert len(trials) == 4
@@ -398,8 +491,9 @@ def _toy(params: dict[str, Any], trial: Any) -> float:
         step += 1
         score += _toy_gain(params["lr"], step)
         if step == end:
-            with open(os.path.join(trial.checkpoint_dir, "state.json"), "w",
-                      encoding="utf-8") as f:
+            with open(
+                os.path.join(trial.checkpoint_dir, "state.json"), "w", encoding="utf-8"
+            ) as f:
                 json.dump([score, step], f)
         trial.report(step=step, score=score)
     return score
@@ -409,12 +503,23 @@ def test_pbt_beats_the_best_fixed_learning_rate_of_the_same_compute(tmp_path: Pa
     space = {"lr": Float(1e-4, 1.0, log=True)}
     pbt_scores, fixed_scores = [], []
     for seed in range(5):
-        pbt = _pbt_study(f"toy-pbt-{seed}", space, seed=seed, population_size=TOY_POPULATION,
-                         perturbation_interval=TOY_INTERVAL, max_steps=TOY_STEPS)
+        pbt = _pbt_study(
+            f"toy-pbt-{seed}",
+            space,
+            seed=seed,
+            population_size=TOY_POPULATION,
+            perturbation_interval=TOY_INTERVAL,
+            max_steps=TOY_STEPS,
+        )
         pbt.optimize(_toy, runs_dir=tmp_path)
-        fixed = hs.Study(f"toy-fixed-{seed}", space=space, sampler="random",
-                         objective={"metric": "score", "goal": "maximize"}, storage="memory",
-                         seed=seed)
+        fixed = hs.Study(
+            f"toy-fixed-{seed}",
+            space=space,
+            sampler="random",
+            objective={"metric": "score", "goal": "maximize"},
+            storage="memory",
+            seed=seed,
+        )
         fixed.optimize(_toy, max_trials=TOY_POPULATION, runs_dir=tmp_path)
         compute = [sum(len(t.reports) for t in s.trials()) for s in (pbt, fixed)]
         assert compute == [TOY_POPULATION * TOY_STEPS] * 2  # the same number of steps

@@ -70,11 +70,13 @@ def test_registry_builds_each_sampler_by_name(sampler_name: str) -> None:
 # grid
 # ----------------------------------------------------------------------------------------
 def _grid_space() -> Space:
-    return Space({
-        "a": Int(1, 3),
-        "b": Choice(["x", "y"]),
-        "g": Choice({"p": {"q": Bool()}, "r": {}}),
-    })  # 3 * 2 * (2 + 1) = 18 points
+    return Space(
+        {
+            "a": Int(1, 3),
+            "b": Choice(["x", "y"]),
+            "g": Choice({"p": {"q": Bool()}, "r": {}}),
+        }
+    )  # 3 * 2 * (2 + 1) = 18 points
 
 
 def _key(params: dict[str, Any]) -> str:
@@ -142,8 +144,9 @@ def test_grid_visits_a_huge_grid_lazily() -> None:
 
 def test_grid_points_for_continuous_params() -> None:
     space = Space({"x": Float(0, 1), "y": Float(1, 100, log=True), "k": Int(1, 2)})
-    study = hs.Study("g", space=space, sampler={"name": "grid", "grid_points": 3},
-                     storage="memory")
+    study = hs.Study(
+        "g", space=space, sampler={"name": "grid", "grid_points": 3}, storage="memory"
+    )
     study.optimize(lambda p: p["x"], max_trials=100)
     got = [t.params for t in study.trials()]
     assert len(got) == 18
@@ -152,8 +155,9 @@ def test_grid_points_for_continuous_params() -> None:
 
 
 def test_grid_without_points_for_a_continuous_param_says_how_to_fix() -> None:
-    study = hs.Study("g", space={"lr": Float(1e-4, 1e-1, log=True)}, sampler="grid",
-                     storage="memory")
+    study = hs.Study(
+        "g", space={"lr": Float(1e-4, 1e-1, log=True)}, sampler="grid", storage="memory"
+    )
     with pytest.raises(SpaceError, match=r"space\.lr: .*step=.*grid_points"):
         study.ask()
     with pytest.raises(SpecError, match=r"^sampler\.grid_points: must be a positive integer"):
@@ -180,8 +184,9 @@ def test_grid_covers_the_new_grid_after_the_space_is_edited() -> None:
     study.optimize(lambda p: 0.0, max_trials=100)
     assert len(study.trials()) == 3
     bigger = Space({"a": Int(1, 3), "b": Bool()})  # old trials no longer fit
-    resumed = hs.Study("g", space=bigger, sampler="grid", storage=storage, seed=1,
-                       extend_space=True)
+    resumed = hs.Study(
+        "g", space=bigger, sampler="grid", storage=storage, seed=1, extend_space=True
+    )
     resumed.optimize(lambda p: 0.0, max_trials=100)
     new = [_key(t.params) for t in resumed.trials()[3:]]
     assert sorted(new) == sorted(map(_key, bigger.grid()))
@@ -192,14 +197,16 @@ def _sql_missing() -> bool:
 
 
 def _shared_grid_space() -> Space:
-    return Space({"a": Int(1, 10), "b": Choice(["x", "y"]), "g": Choice({"p": {"q": Bool()},
-                                                                         "r": {}})})  # 60
+    return Space(
+        {"a": Int(1, 10), "b": Choice(["x", "y"]), "g": Choice({"p": {"q": Bool()}, "r": {}})}
+    )  # 60
 
 
 def _grid_worker(url: str, seed: int, barrier: Any, results: Any) -> None:
     """Ask and tell on a shared grid study until it is exhausted; report trial numbers."""
-    study = hs.Study("shared-grid", space=_shared_grid_space(), sampler="grid", storage=url,
-                     seed=seed)
+    study = hs.Study(
+        "shared-grid", space=_shared_grid_space(), sampler="grid", storage=url, seed=seed
+    )
     numbers = []
     barrier.wait(60)  # all three start asking together: they propose the same points
     try:
@@ -218,12 +225,12 @@ def _grid_worker(url: str, seed: int, barrier: Any, results: Any) -> None:
 @pytest.mark.slow
 @pytest.mark.skipif(_sql_missing(), reason="hypersweep.storage.sql (SQLite storage) not there yet")
 def test_grid_shared_by_three_processes_on_sqlite_has_no_duplicate(sqlite_url: str) -> None:
-    hs.Study("shared-grid", space=_shared_grid_space(), sampler="grid", storage=sqlite_url,
-             seed=5)
+    hs.Study("shared-grid", space=_shared_grid_space(), sampler="grid", storage=sqlite_url, seed=5)
     ctx = mp.get_context("spawn")
     barrier, results = ctx.Barrier(3), ctx.Queue()
-    procs = [ctx.Process(target=_grid_worker, args=(sqlite_url, 5, barrier, results))
-             for _ in range(3)]
+    procs = [
+        ctx.Process(target=_grid_worker, args=(sqlite_url, 5, barrier, results)) for _ in range(3)
+    ]
     for p in procs:
         p.start()
     per_process = [results.get(timeout=120) for _ in procs]
@@ -235,22 +242,22 @@ def test_grid_shared_by_three_processes_on_sqlite_has_no_duplicate(sqlite_url: s
     study = hs.Study("shared-grid", storage=sqlite_url)
     trials = study.trials()
     assert [t.state for t in trials] == [TrialState.COMPLETED] * 60
-    assert sorted(_key(t.params) for t in trials) == sorted(
-        map(_key, _shared_grid_space().grid())
-    )
+    assert sorted(_key(t.params) for t in trials) == sorted(map(_key, _shared_grid_space().grid()))
 
 
 # ----------------------------------------------------------------------------------------
 # sobol
 # ----------------------------------------------------------------------------------------
 def _sobol_space() -> Space:
-    return Space({
-        "x": Float(0, 1),
-        "lr": Float(1e-4, 1, log=True),
-        "act": Choice(["relu", "tanh", "gelu"]),
-        "flag": Bool(),
-        "opt": Choice({"adam": {"beta": Float(0.8, 0.99)}, "sgd": {"m": Float(0, 1)}}),
-    })
+    return Space(
+        {
+            "x": Float(0, 1),
+            "lr": Float(1e-4, 1, log=True),
+            "act": Choice(["relu", "tanh", "gelu"]),
+            "flag": Bool(),
+            "opt": Choice({"adam": {"beta": Float(0.8, 0.99)}, "sgd": {"m": Float(0, 1)}}),
+        }
+    )
 
 
 def _sobol_run(study: hs.Study, n: int) -> list[dict[str, Any]]:

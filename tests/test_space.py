@@ -211,8 +211,10 @@ LONG: list[tuple[dict[str, Any], Param]] = [
     ({"type": "qnormal", "mu": 10, "sigma": 3, "q": 1}, Normal(10, 3, step=1)),
     ({"type": "lognormal", "mu": 0, "sigma": 1}, Normal(0, 1, log=True)),
     ({"type": "qlognormal", "mu": 0, "sigma": 1, "q": 0.5}, Normal(0, 1, log=True, step=0.5)),
-    ({"type": "normal", "mu": 0, "sigma": 1, "log": True, "step": 0.5},
-     Normal(0, 1, log=True, step=0.5)),
+    (
+        {"type": "normal", "mu": 0, "sigma": 1, "log": True, "step": 0.5},
+        Normal(0, 1, log=True, step=0.5),
+    ),
     ({"type": "choice", "values": [1, 2, 3]}, Choice([1, 2, 3])),
     ({"type": "choice", "options": ["a", "b"]}, Choice(["a", "b"])),
     ({"choice": ["a", "b"]}, Choice(["a", "b"])),
@@ -290,8 +292,19 @@ def test_sweep_file_space_parses_every_form() -> None:
     assert isinstance(group, Choice) and group.subspaces is not None
     assert group.options == ["adam", "sgd"]
     assert set(group.subspaces["adam"].params) == {"beta1", "beta2", "schedule"}
-    assert space.names == ["lr", "hidden", "dropout", "batch_size", "act", "optimizer",
-                           "beta1", "beta2", "schedule", "warmup", "momentum"]
+    assert space.names == [
+        "lr",
+        "hidden",
+        "dropout",
+        "batch_size",
+        "act",
+        "optimizer",
+        "beta1",
+        "beta2",
+        "schedule",
+        "warmup",
+        "momentum",
+    ]
 
 
 def test_conditional_groups_activate_only_the_chosen_branch() -> None:
@@ -315,28 +328,53 @@ def test_conditional_groups_activate_only_the_chosen_branch() -> None:
 def test_unquoted_call_in_a_yaml_flow_mapping_gets_a_hint() -> None:
     # YAML splits {beta1: uniform(0.8, 0.99)} at the comma: say how to write it
     spec = yaml.safe_load("g: {choice: {adam: {beta1: uniform(0.8, 0.99)}}}")
-    with pytest.raises(SpaceError, match=r"^space\.g\.adam\.beta1: cannot parse 'uniform\(0\.8'"
-                       r".*quote the value"):
+    with pytest.raises(
+        SpaceError,
+        match=r"^space\.g\.adam\.beta1: cannot parse 'uniform\(0\.8'"
+        r".*quote the value",
+    ):
         parse_space(spec)
 
 
 def test_plain_values_are_fixed_with_their_types() -> None:
-    space = parse_space({"x": "uniform(0, 1)", "n": 10, "r": 0.5, "flag": True, "none": None,
-                         "name": "run-1", "dims": {"type": "fixed", "value": [1, 2]}})
+    space = parse_space(
+        {
+            "x": "uniform(0, 1)",
+            "n": 10,
+            "r": 0.5,
+            "flag": True,
+            "none": None,
+            "name": "run-1",
+            "dims": {"type": "fixed", "value": [1, 2]},
+        }
+    )
     config = space.sample(np.random.default_rng(0), 1)[0]
-    assert config == {"x": config["x"], "n": 10, "r": 0.5, "flag": True, "none": None,
-                      "name": "run-1", "dims": [1, 2]}
+    assert config == {
+        "x": config["x"],
+        "n": 10,
+        "r": 0.5,
+        "flag": True,
+        "none": None,
+        "name": "run-1",
+        "dims": [1, 2],
+    }
     assert type(config["n"]) is int and type(config["flag"]) is bool
     assert space.dim == 1  # fixed parameters have no column
 
 
 DUPLICATES = [
-    ({"a": "uniform(0, 1)", "g": {"choice": {"x": {"a": "int(1, 2)"}}}},
-     r"space\.g\.x\.a: duplicate parameter name 'a' \(also at space\.a\)"),
-    ({"g": {"choice": {"x": {"b": "bool"}, "y": {"b": "bool"}}}},
-     r"space\.g\.y\.b: duplicate parameter name 'b' \(also at space\.g\.x\.b\)"),
-    ({"g": {"choice": {"x": {"h": {"choice": {"p": {"z": "bool"}}}}, "y": {"z": 3}}}},
-     r"space\.g\.y\.z: duplicate .*also at space\.g\.x\.h\.p\.z"),
+    (
+        {"a": "uniform(0, 1)", "g": {"choice": {"x": {"a": "int(1, 2)"}}}},
+        r"space\.g\.x\.a: duplicate parameter name 'a' \(also at space\.a\)",
+    ),
+    (
+        {"g": {"choice": {"x": {"b": "bool"}, "y": {"b": "bool"}}}},
+        r"space\.g\.y\.b: duplicate parameter name 'b' \(also at space\.g\.x\.b\)",
+    ),
+    (
+        {"g": {"choice": {"x": {"h": {"choice": {"p": {"z": "bool"}}}}, "y": {"z": 3}}}},
+        r"space\.g\.y\.z: duplicate .*also at space\.g\.x\.h\.p\.z",
+    ),
     ({"g": {"choice": {"x": {"g": "bool"}}}}, r"duplicate parameter name 'g'"),
 ]
 
@@ -356,19 +394,38 @@ def test_empty_space_is_an_error() -> None:
 # encoding
 # ----------------------------------------------------------------------------------------
 def test_documented_encoding() -> None:
-    space = Space({
-        "f": Float(0, 10), "lf": Float(1, 100, log=True), "i": Int(1, 4),
-        "c": Choice(["a", "b", "c", "d"]), "b": Bool(), "n": Normal(5, 2), "k": Fixed(1),
-        "g": Choice({"x": {"gx": Float(0, 1)}, "y": {}}),
-    })
+    space = Space(
+        {
+            "f": Float(0, 10),
+            "lf": Float(1, 100, log=True),
+            "i": Int(1, 4),
+            "c": Choice(["a", "b", "c", "d"]),
+            "b": Bool(),
+            "n": Normal(5, 2),
+            "k": Fixed(1),
+            "g": Choice({"x": {"gx": Float(0, 1)}, "y": {}}),
+        }
+    )
     assert space.names == ["f", "lf", "i", "c", "b", "n", "g", "gx"]
-    u = space.encode({"f": 2.5, "lf": 10.0, "i": 2, "c": "c", "b": True, "n": 5.0, "k": 1,
-                      "g": "y"})
+    u = space.encode(
+        {"f": 2.5, "lf": 10.0, "i": 2, "c": "c", "b": True, "n": 5.0, "k": 1, "g": "y"}
+    )
     np.testing.assert_allclose(u[:7], [0.25, 0.5, 0.375, 0.625, 0.75, 0.5, 0.75])
     assert math.isnan(u[7])  # inactive
     assert space.n_options.tolist() == [0, 0, 0, 4, 2, 0, 2, 0]
-    assert space.encode({"f": 0, "lf": 1, "i": 1, "c": "a", "b": False, "n": 5 + 2 * 1.96,
-                         "k": 1, "g": "x", "gx": 1.0})[5] == pytest.approx(0.975, abs=1e-4)
+    assert space.encode(
+        {
+            "f": 0,
+            "lf": 1,
+            "i": 1,
+            "c": "a",
+            "b": False,
+            "n": 5 + 2 * 1.96,
+            "k": 1,
+            "g": "x",
+            "gx": 1.0,
+        }
+    )[5] == pytest.approx(0.975, abs=1e-4)
     mask = space.active_mask(np.array([u, space.encode({**_minimal(), "g": "x", "gx": 0.5})]))
     assert mask[:, 7].tolist() == [False, True]
 
@@ -392,10 +449,15 @@ def test_round_trip_is_exact_for_sampled_configurations() -> None:
 
 def test_round_trip_is_exact_for_every_discrete_value() -> None:
     params: dict[str, Param] = {
-        "i": Int(-7, 3), "il": Int(1, 1000, log=True), "istep": Int(0, 20, step=5),
-        "fs": Float(0.1, 0.7, step=0.2), "fls": Float(0.01, 1.0, log=True, step=0.01),
-        "c": Choice([1, 2.5, "x", None, True]), "b": Bool(),
-        "qn": Normal(10, 3, step=0.1), "qln": Normal(0, 1, log=True, step=0.5),
+        "i": Int(-7, 3),
+        "il": Int(1, 1000, log=True),
+        "istep": Int(0, 20, step=5),
+        "fs": Float(0.1, 0.7, step=0.2),
+        "fls": Float(0.01, 1.0, log=True, step=0.01),
+        "c": Choice([1, 2.5, "x", None, True]),
+        "b": Bool(),
+        "qn": Normal(10, 3, step=0.1),
+        "qln": Normal(0, 1, log=True, step=0.5),
     }
     for name, p in params.items():
         space = Space({name: p})
@@ -449,8 +511,10 @@ def test_grouped_encode_decode_equal_each_params_own_path() -> None:
     # encoding: awkward floats (near the bounds, many digits) and every decoded config
     wide = Space({"a": Float(-5.0, 5.0), "b": Float(0.1, 0.7), "c": Float(-1e-300, 1e300)})
     xs = np.concatenate([rng.uniform(-5, 5, 300), [-5.0, 5.0, 0.1, 0.3, 1 / 3, -4.999999]])
-    configs = [{"a": float(x), "b": float(min(max(abs(x) / 5, 0.1), 0.7)),
-                "c": abs(float(x)) * 1e299} for x in xs]
+    configs = [
+        {"a": float(x), "b": float(min(max(abs(x) / 5, 0.1), 0.7)), "c": abs(float(x)) * 1e299}
+        for x in xs
+    ]
     for sp, cfgs in ((wide, configs), (space, got)):
         enc = sp.encode_many(cfgs)
         for j, c in enumerate(sp.columns):
@@ -473,12 +537,19 @@ def test_qlognormal_values_stay_positive() -> None:
 # sampling
 # ----------------------------------------------------------------------------------------
 def test_sampling_distributions() -> None:
-    space = Space({
-        "lf": Float(1e-4, 1.0, log=True), "f": Float(0, 1), "n": Normal(3, 2),
-        "ln": Normal(0, 1, log=True), "il": Int(1, 1000, log=True), "i": Int(1, 6),
-        "c": Choice(["a", "b", "c", "d"]), "b": Bool(),
-        "g": Choice({"x": {"gx": Float(0, 1)}, "y": {}, "z": {}}),
-    })
+    space = Space(
+        {
+            "lf": Float(1e-4, 1.0, log=True),
+            "f": Float(0, 1),
+            "n": Normal(3, 2),
+            "ln": Normal(0, 1, log=True),
+            "il": Int(1, 1000, log=True),
+            "i": Int(1, 6),
+            "c": Choice(["a", "b", "c", "d"]),
+            "b": Bool(),
+            "g": Choice({"x": {"gx": Float(0, 1)}, "y": {}, "z": {}}),
+        }
+    )
     n = 20000
     configs = space.sample(np.random.default_rng(0), n)
     assert len(configs) == n
@@ -494,8 +565,12 @@ def test_sampling_distributions() -> None:
     # log-uniform over [low - 0.5, high + 0.5], rounded: median ~ sqrt(0.5 * 1000.5)
     assert np.median(col("il")) == pytest.approx(math.sqrt(0.5 * 1000.5), rel=0.1)
     assert set(col("i").tolist()) == {1, 2, 3, 4, 5, 6}
-    for counts, k in ((Counter(col("c").tolist()), 4), (Counter(col("b").tolist()), 2),
-                      (Counter(col("g").tolist()), 3), (Counter(col("i").tolist()), 6)):
+    for counts, k in (
+        (Counter(col("c").tolist()), 4),
+        (Counter(col("b").tolist()), 2),
+        (Counter(col("g").tolist()), 3),
+        (Counter(col("i").tolist()), 6),
+    ):
         assert len(counts) == k
         for c in counts.values():
             assert c == pytest.approx(n / k, rel=0.05)
@@ -514,18 +589,34 @@ def test_sampling_is_seeded() -> None:
 # validation
 # ----------------------------------------------------------------------------------------
 def _vspace() -> Space:
-    return Space({
-        "lr": Float(1e-4, 1e-1, log=True), "n": Int(1, 9, step=2), "s": Float(0, 1, step=0.25),
-        "act": Choice(["relu", "tanh"]), "fx": Fixed(3),
-        "opt": Choice({"adam": {"beta1": Float(0.8, 0.99),
-                                "inner": Choice({"x": {"xx": Int(1, 3)}, "y": {}})},
-                       "sgd": {"momentum": Float(0, 1)}}),
-    })
+    return Space(
+        {
+            "lr": Float(1e-4, 1e-1, log=True),
+            "n": Int(1, 9, step=2),
+            "s": Float(0, 1, step=0.25),
+            "act": Choice(["relu", "tanh"]),
+            "fx": Fixed(3),
+            "opt": Choice(
+                {
+                    "adam": {
+                        "beta1": Float(0.8, 0.99),
+                        "inner": Choice({"x": {"xx": Int(1, 3)}, "y": {}}),
+                    },
+                    "sgd": {"momentum": Float(0, 1)},
+                }
+            ),
+        }
+    )
 
 
 BASE = {"lr": 0.01, "n": 3, "s": 0.5, "act": "relu", "fx": 3, "opt": "sgd", "momentum": 0.5}
-ADAM = {**{k: v for k, v in BASE.items() if k != "momentum"}, "opt": "adam", "beta1": 0.9,
-        "inner": "x", "xx": 2}
+ADAM = {
+    **{k: v for k, v in BASE.items() if k != "momentum"},
+    "opt": "adam",
+    "beta1": 0.9,
+    "inner": "x",
+    "xx": 2,
+}
 
 INVALID = [
     ({**BASE, "lr": 1.0}, r"^params\.lr: 1\.0 is outside \[0\.0001, 0\.1\]"),
@@ -536,8 +627,10 @@ INVALID = [
     ({**BASE, "n": 3.5}, r"^params\.n: expected an integer, got float 3\.5"),
     ({**BASE, "n": True}, r"^params\.n: expected an integer, got bool"),
     ({**BASE, "n": 11}, r"^params\.n: 11 is outside \[1, 9\]"),
-    ({**BASE, "act": "gelu"},
-     r"^params\.act: 'gelu' is not one of the options \['relu', 'tanh'\]"),
+    (
+        {**BASE, "act": "gelu"},
+        r"^params\.act: 'gelu' is not one of the options \['relu', 'tanh'\]",
+    ),
     ({**BASE, "act": 1}, r"^params\.act: 1 is not one of the options"),
     ({**BASE, "fx": 4}, r"^params\.fx: is fixed to 3, got 4"),
     ({k: v for k, v in BASE.items() if k != "momentum"}, r"^params\.momentum: missing"),
@@ -559,8 +652,7 @@ def test_validate_errors_name_the_parameter(params: dict[str, Any], match: str) 
 
 def test_validate_normalizes_to_plain_python_values() -> None:
     space = _vspace()
-    got = space.validate({**BASE, "lr": np.float64(0.01), "n": np.int64(5), "s": 1,
-                          "fx": 3.0})
+    got = space.validate({**BASE, "lr": np.float64(0.01), "n": np.int64(5), "s": 1, "fx": 3.0})
     assert got == {**BASE, "n": 5, "s": 1.0}
     assert [type(v) for v in got.values()] == [float, int, float, str, int, str, float]
     assert list(got) == ["lr", "n", "s", "act", "fx", "opt", "momentum"]  # space order
@@ -587,12 +679,21 @@ def test_bool_and_number_are_not_confused() -> None:
 # grid
 # ----------------------------------------------------------------------------------------
 def test_grid_over_discrete_parameters_and_groups() -> None:
-    space = Space({
-        "n": Int(1, 9, step=2), "s": Float(0, 1, step=0.25), "act": Choice(["relu", "tanh"]),
-        "b": Bool(), "fx": Fixed("v"),
-        "opt": Choice({"adam": {"inner": Choice({"x": {"xx": Int(1, 3)}, "y": {}})},
-                       "sgd": {"nesterov": Bool()}}),
-    })
+    space = Space(
+        {
+            "n": Int(1, 9, step=2),
+            "s": Float(0, 1, step=0.25),
+            "act": Choice(["relu", "tanh"]),
+            "b": Bool(),
+            "fx": Fixed("v"),
+            "opt": Choice(
+                {
+                    "adam": {"inner": Choice({"x": {"xx": Int(1, 3)}, "y": {}})},
+                    "sgd": {"nesterov": Bool()},
+                }
+            ),
+        }
+    )
     grid = space.grid()
     # 5 * 5 * 2 * 2 * (adam: (3 + 1) + sgd: 2)
     assert len(grid) == 100 * 6

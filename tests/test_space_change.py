@@ -32,7 +32,9 @@ def sweep(tmp_path: Path, space: str, max_trials: int) -> Path:
         "objective: {metric: loss, goal: minimize}\n"
         "sampler: {name: random, seed: 1}\n"
         f"storage: sqlite:///{tmp_path / 's.db'}\n"
-        f"limits: {{max_trials: {max_trials}, max_concurrent: 2}}\n", encoding="utf-8")
+        f"limits: {{max_trials: {max_trials}, max_concurrent: 2}}\n",
+        encoding="utf-8",
+    )
     return p
 
 
@@ -75,14 +77,15 @@ def test_cli_refuses_then_new_name_or_extend_space(
     study = hs.Study.load("quad", storage=url)
     assert len(study.trials()) == 3 and set(study.space.to_spec()) == {"x"}  # untouched
 
-    r = run("run", str(f), "--new-name", "quad-y", "--max-trials", "2",
-            "--progress", "off")
+    r = run("run", str(f), "--new-name", "quad-y", "--max-trials", "2", "--progress", "off")
     assert r.returncode == 0, r.stderr
     assert len(hs.Study.load("quad-y", storage=url).trials()) == 2
     r = run("run", str(f), "--new-name", "quad-y", "--progress", "off")
     assert r.returncode == 2
-    assert r.stderr.strip() == (f"error: --new-name: study 'quad-y' already exists in {url}; "
-                                "choose another name, or resume it with --name quad-y")
+    assert r.stderr.strip() == (
+        f"error: --new-name: study 'quad-y' already exists in {url}; "
+        "choose another name, or resume it with --name quad-y"
+    )
 
     r = run("run", str(f), "--extend-space", "--progress", "off")
     assert r.returncode == 0, r.stderr
@@ -123,8 +126,9 @@ def test_python_api_refuses_and_extends(postgres_url: str) -> None:
     same = hs.Study("py", space=space, storage=postgres_url)  # the same space resumes
     assert len(same.trials()) == 3
 
-    ext = hs.Study("py", space=wider, storage=postgres_url, sampler="tpe", seed=0,
-                   extend_space=True)
+    ext = hs.Study(
+        "py", space=wider, storage=postgres_url, sampler="tpe", seed=0, extend_space=True
+    )
     assert hs.Study.load("py", postgres_url).space.to_spec() == ext.space.to_spec()
     assert ext.outside_space() == [0, 1, 2]
     assert not ext.history.valid.any()  # out of the sampler's model: no made-up lr

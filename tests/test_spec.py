@@ -67,8 +67,9 @@ def test_design_example_parses_into_typed_config(tmp_path):
     assert spec.function is None
     assert spec.workdir == tmp_path.resolve()  # default: the sweep file's directory
     assert spec.objectives == (hs.Objective("val_accuracy", "maximize"),)
-    assert spec.limits == Limits(max_trials=100, max_concurrent=4, timeout=7200.0,
-                                 trial_timeout=600.0, max_steps=50)
+    assert spec.limits == Limits(
+        max_trials=100, max_concurrent=4, timeout=7200.0, trial_timeout=600.0, max_steps=50
+    )
     assert dict(spec.sampler) == {"name": "random", "seed": 0}
     assert spec.early_stopping == EarlyStopping("median", {"delay": 5, "interval": 1})
     assert spec.params_as == "args" and spec.reduce == "last" and spec.grace == 10.0
@@ -77,16 +78,20 @@ def test_design_example_parses_into_typed_config(tmp_path):
         assert spec.warnings == ()
     else:
         assert "sweep.yaml:14 early_stopping: accepted but not applied" in spec.warnings[0]
-    python_space = hs.Space({
-        "lr": hs.Float(1e-5, 1e-1, log=True),
-        "hidden": hs.Int(32, 512, log=True),
-        "dropout": hs.Float(0, 0.5),
-        "batch_size": hs.Choice([16, 32, 64, 128]),
-        "optimizer": hs.Choice({
-            "adam": {"beta1": hs.Float(0.8, 0.99), "beta2": hs.Float(0.9, 0.9999)},
-            "sgd": {"momentum": hs.Float(0, 0.99)},
-        }),
-    })
+    python_space = hs.Space(
+        {
+            "lr": hs.Float(1e-5, 1e-1, log=True),
+            "hidden": hs.Int(32, 512, log=True),
+            "dropout": hs.Float(0, 0.5),
+            "batch_size": hs.Choice([16, 32, 64, 128]),
+            "optimizer": hs.Choice(
+                {
+                    "adam": {"beta1": hs.Float(0.8, 0.99), "beta2": hs.Float(0.9, 0.9999)},
+                    "sgd": {"momentum": hs.Float(0, 0.99)},
+                }
+            ),
+        }
+    )
     assert spec.space == python_space
     with pytest.raises(AttributeError):
         spec.name = "other"  # type: ignore[misc]  # frozen
@@ -120,8 +125,12 @@ def test_build_makes_the_same_study_and_runner_as_the_python_api(tmp_path):
 def test_overrides_replace_the_files_values(tmp_path):
     (tmp_path / "train.py").write_text("")
     spec = load(write(tmp_path, FULL))
-    study, runner = build(spec, Overrides(name="other", max_trials=3, max_concurrent=1,
-                                          timeout=60.0, seed=7, storage="memory"))
+    study, runner = build(
+        spec,
+        Overrides(
+            name="other", max_trials=3, max_concurrent=1, timeout=60.0, seed=7, storage="memory"
+        ),
+    )
     assert study.name == "other"
     assert runner.limits.max_trials == 3 and runner.limits.max_concurrent == 1
     assert runner.limits.timeout == 60.0 and runner.limits.trial_timeout == 600.0
@@ -142,8 +151,9 @@ storage: memory
 """
 
 
-@pytest.mark.parametrize("ref", ["objective_fn.py:quadratic", "objective_fn:quadratic",
-                                 "sub/objective_fn.py:quadratic"])
+@pytest.mark.parametrize(
+    "ref", ["objective_fn.py:quadratic", "objective_fn:quadratic", "sub/objective_fn.py:quadratic"]
+)
 def test_function_sweep_runs_like_optimize(tmp_path, ref):
     src = (HERE / "sweeps" / "objective_fn.py").read_text()
     target = tmp_path / ("sub" if ref.startswith("sub/") else "")
@@ -156,9 +166,14 @@ def test_function_sweep_runs_like_optimize(tmp_path, ref):
         assert isinstance(runner.executor, FunctionExecutor)
         assert runner.run() == "max_trials (12) reached"
         # the Python API, same seed: the same trials
-        api = hs.Study("fn-api", space={"x": hs.Float(-2, 2), "k": hs.Choice([1, 2])},
-                       objective=hs.Objective("loss", "minimize"),
-                       sampler={"name": "random", "seed": 3}, storage="memory", seed=3)
+        api = hs.Study(
+            "fn-api",
+            space={"x": hs.Float(-2, 2), "k": hs.Choice([1, 2])},
+            objective=hs.Objective("loss", "minimize"),
+            sampler={"name": "random", "seed": 3},
+            storage="memory",
+            seed=3,
+        )
         api.optimize(runner.executor.fn, max_trials=12)
         assert [t.params for t in study.trials()] == [t.params for t in api.trials()]
         assert study.best_value == api.best_value
@@ -169,10 +184,22 @@ def test_function_sweep_runs_like_optimize(tmp_path, ref):
                 sys.path.remove(p)
 
 
-@pytest.mark.parametrize("text, seconds", [
-    (90, 90.0), (2.5, 2.5), ("90", 90.0), ("90s", 90.0), ("10m", 600.0), ("2h", 7200.0),
-    ("1h30m", 5400.0), ("1.5h", 5400.0), ("500ms", 0.5), ("1d", 86400.0), ("2m 30s", 150.0),
-])
+@pytest.mark.parametrize(
+    "text, seconds",
+    [
+        (90, 90.0),
+        (2.5, 2.5),
+        ("90", 90.0),
+        ("90s", 90.0),
+        ("10m", 600.0),
+        ("2h", 7200.0),
+        ("1h30m", 5400.0),
+        ("1.5h", 5400.0),
+        ("500ms", 0.5),
+        ("1d", 86400.0),
+        ("2m 30s", 150.0),
+    ],
+)
 def test_durations(text, seconds):
     assert parse_duration(text) == pytest.approx(seconds)
 
@@ -185,7 +212,8 @@ def test_bad_durations(text):
 
 def test_list_command_env_params_as_metrics_workdir_grace(tmp_path):
     (tmp_path / "work").mkdir()
-    spec = load_text(textwrap.dedent("""\
+    spec = load_text(
+        textwrap.dedent("""\
         name: t
         command: [python3, train.py, "--x={x}"]
         workdir: work
@@ -198,7 +226,10 @@ def test_list_command_env_params_as_metrics_workdir_grace(tmp_path):
           - {metric: acc, goal: max}
           - {metric: latency, goal: min}
         limits: {max_trials: 5, patience: null}
-        """), "s.yaml", base_dir=tmp_path)
+        """),
+        "s.yaml",
+        base_dir=tmp_path,
+    )
     assert spec.command == ("python3", "train.py", "--x={x}")
     assert spec.workdir == (tmp_path / "work").resolve()
     assert dict(spec.env) == {"OMP_NUM_THREADS": "1", "MODE": "fast"}
@@ -209,7 +240,8 @@ def test_list_command_env_params_as_metrics_workdir_grace(tmp_path):
 
 
 def test_yaml_1_2_floats_and_no_code_execution(tmp_path):
-    spec = load_text(textwrap.dedent("""\
+    spec = load_text(
+        textwrap.dedent("""\
         name: t
         command: python3 t.py
         space:
@@ -217,13 +249,19 @@ def test_yaml_1_2_floats_and_no_code_execution(tmp_path):
           s: "; touch pwned $(touch pwned)"
         objective: {metric: a, goal: max}
         limits: {target: 1e-3}
-        """), "s.yaml", base_dir=tmp_path)
+        """),
+        "s.yaml",
+        base_dir=tmp_path,
+    )
     assert spec.space.params["lr"].low == 1e-5
     assert spec.limits.target == 1e-3
     assert spec.space.params["s"].value == "; touch pwned $(touch pwned)"  # a fixed string
     with pytest.raises(SweepFileError, match=r"s.yaml:4 space.s: cannot parse"):
-        load_text("name: t\ncommand: python3 t.py\nspace:\n  s: __import__('os').system('x')"
-                  "\nobjective: {metric: a, goal: max}\n", "s.yaml")
+        load_text(
+            "name: t\ncommand: python3 t.py\nspace:\n  s: __import__('os').system('x')"
+            "\nobjective: {metric: a, goal: max}\n",
+            "s.yaml",
+        )
     assert not (tmp_path / "pwned").exists()
     with pytest.raises(SweepFileError, match="could not determine a constructor"):
         load_text("name: !!python/object/apply:os.system ['touch pwned']\n", "s.yaml")
@@ -245,115 +283,275 @@ objective: {metric: loss, goal: minimize}
 # The expected line is the one marked "# <-" (line 1 when there is no marker).
 BAD = [
     ("unknown-top-key", BASE + "objectve: 3  # <-\n", "objectve", "did you mean 'objective'"),
-    ("top-key-of-a-section", BASE + "max_trials: 10  # <-\n", "max_trials",
-     "did you mean limits.max_trials"),
-    ("unknown-limits-key", BASE + "limits:\n  max_trails: 5  # <-\n", "limits.max_trails",
-     "did you mean 'max_trials'"),
-    ("unknown-sampler-key", BASE + "sampler: {name: random, sed: 1}  # <-\n", "sampler.sed",
-     "did you mean 'seed'"),
-    ("unknown-objective-key", BASE.replace(
-        "objective: {metric: loss, goal: minimize}",
-        "objective:\n  metric: loss\n  goal: minimize\n  direction: up  # <-"),
-     "objective.direction", "unknown key 'direction'"),
-    ("bad-duration-words", BASE + "limits:\n  timeout: 10 minutes  # <-\n", "limits.timeout",
-     "as a duration"),
-    ("negative-duration", BASE + "limits: {trial_timeout: -5}  # <-\n", "limits.trial_timeout",
-     "positive duration"),
-    ("negative-max-trials", BASE + "limits:\n  max_trials: -3  # <-\n", "limits.max_trials",
-     "positive integer"),
-    ("text-max-trials", BASE + "limits:\n  max_trials: many  # <-\n", "limits.max_trials",
-     "positive integer"),
-    ("bool-max-concurrent", BASE + "limits:\n  max_concurrent: yes  # <-\n",
-     "limits.max_concurrent", "positive integer"),
-    ("command-and-function", BASE + "function: mod:fn  # <-\n", "function",
-     "either command or function"),
-    ("neither-command-nor-function", BASE.replace("command: python3 train.py --x {x}\n", ""),
-     "command", "missing"),
-    ("compact-unclosed", BASE.replace("uniform(0, 1)", "uniform(0, 1  # <-"), "space.x",
-     "cannot parse"),
-    ("compact-missing-arg", BASE.replace("uniform(0, 1)", "loguniform(1e-5)  # <-"),
-     "space.x", "needs high"),
-    ("loguniform-low-zero", BASE.replace("uniform(0, 1)", "loguniform(0, 1)  # <-"),
-     "space.x", "loguniform needs 0 < low < high, got low=0"),
-    ("uniform-low-above-high", BASE.replace("uniform(0, 1)", "uniform(1, 0)  # <-"),
-     "space.x", "low < high"),
-    ("unknown-type-compact", BASE.replace("uniform(0, 1)", "logunifrom(1e-5, 1e-1)  # <-"),
-     "space.x", "did you mean 'loguniform'"),
-    ("unknown-type-long", BASE.replace("uniform(0, 1)",
-                                       "{type: integer, low: 1, high: 4}  # <-"),
-     "space.x.type", "unknown parameter type 'integer'"),
-    ("unknown-long-key", BASE.replace("x: uniform(0, 1)",
-                                      "x:\n    type: int\n    low: 1\n    hihg: 4  # <-"),
-     "space.x.hihg", "did you mean 'high'"),
-    ("duplicate-sub-parameter", BASE.replace(
-        "  x: uniform(0, 1)\n",
-        "  x: uniform(0, 1)\n  opt:\n    choice:\n      adam: {lr: uniform(0, 1)}\n"
-        "      sgd:\n        x: uniform(0, 2)  # <-\n"),
-     "space.opt.sgd.x", "duplicate parameter name 'x'"),
-    ("bad-goal", BASE.replace("goal: minimize}", "goal: maximise}  # <-"), "objective.goal",
-     "did you mean 'maximize'"),
-    ("missing-goal", BASE.replace(", goal: minimize}", "}  # <-"), "objective",
-     "goal: missing"),
-    ("objective-list-duplicate", BASE.replace(
-        "objective: {metric: loss, goal: minimize}",
-        "objective:\n  - {metric: loss, goal: min}\n  - {metric: loss, goal: max}  # <-"),
-     "objective[1].metric", "listed twice"),
+    (
+        "top-key-of-a-section",
+        BASE + "max_trials: 10  # <-\n",
+        "max_trials",
+        "did you mean limits.max_trials",
+    ),
+    (
+        "unknown-limits-key",
+        BASE + "limits:\n  max_trails: 5  # <-\n",
+        "limits.max_trails",
+        "did you mean 'max_trials'",
+    ),
+    (
+        "unknown-sampler-key",
+        BASE + "sampler: {name: random, sed: 1}  # <-\n",
+        "sampler.sed",
+        "did you mean 'seed'",
+    ),
+    (
+        "unknown-objective-key",
+        BASE.replace(
+            "objective: {metric: loss, goal: minimize}",
+            "objective:\n  metric: loss\n  goal: minimize\n  direction: up  # <-",
+        ),
+        "objective.direction",
+        "unknown key 'direction'",
+    ),
+    (
+        "bad-duration-words",
+        BASE + "limits:\n  timeout: 10 minutes  # <-\n",
+        "limits.timeout",
+        "as a duration",
+    ),
+    (
+        "negative-duration",
+        BASE + "limits: {trial_timeout: -5}  # <-\n",
+        "limits.trial_timeout",
+        "positive duration",
+    ),
+    (
+        "negative-max-trials",
+        BASE + "limits:\n  max_trials: -3  # <-\n",
+        "limits.max_trials",
+        "positive integer",
+    ),
+    (
+        "text-max-trials",
+        BASE + "limits:\n  max_trials: many  # <-\n",
+        "limits.max_trials",
+        "positive integer",
+    ),
+    (
+        "bool-max-concurrent",
+        BASE + "limits:\n  max_concurrent: yes  # <-\n",
+        "limits.max_concurrent",
+        "positive integer",
+    ),
+    (
+        "command-and-function",
+        BASE + "function: mod:fn  # <-\n",
+        "function",
+        "either command or function",
+    ),
+    (
+        "neither-command-nor-function",
+        BASE.replace("command: python3 train.py --x {x}\n", ""),
+        "command",
+        "missing",
+    ),
+    (
+        "compact-unclosed",
+        BASE.replace("uniform(0, 1)", "uniform(0, 1  # <-"),
+        "space.x",
+        "cannot parse",
+    ),
+    (
+        "compact-missing-arg",
+        BASE.replace("uniform(0, 1)", "loguniform(1e-5)  # <-"),
+        "space.x",
+        "needs high",
+    ),
+    (
+        "loguniform-low-zero",
+        BASE.replace("uniform(0, 1)", "loguniform(0, 1)  # <-"),
+        "space.x",
+        "loguniform needs 0 < low < high, got low=0",
+    ),
+    (
+        "uniform-low-above-high",
+        BASE.replace("uniform(0, 1)", "uniform(1, 0)  # <-"),
+        "space.x",
+        "low < high",
+    ),
+    (
+        "unknown-type-compact",
+        BASE.replace("uniform(0, 1)", "logunifrom(1e-5, 1e-1)  # <-"),
+        "space.x",
+        "did you mean 'loguniform'",
+    ),
+    (
+        "unknown-type-long",
+        BASE.replace("uniform(0, 1)", "{type: integer, low: 1, high: 4}  # <-"),
+        "space.x.type",
+        "unknown parameter type 'integer'",
+    ),
+    (
+        "unknown-long-key",
+        BASE.replace("x: uniform(0, 1)", "x:\n    type: int\n    low: 1\n    hihg: 4  # <-"),
+        "space.x.hihg",
+        "did you mean 'high'",
+    ),
+    (
+        "duplicate-sub-parameter",
+        BASE.replace(
+            "  x: uniform(0, 1)\n",
+            "  x: uniform(0, 1)\n  opt:\n    choice:\n      adam: {lr: uniform(0, 1)}\n"
+            "      sgd:\n        x: uniform(0, 2)  # <-\n",
+        ),
+        "space.opt.sgd.x",
+        "duplicate parameter name 'x'",
+    ),
+    (
+        "bad-goal",
+        BASE.replace("goal: minimize}", "goal: maximise}  # <-"),
+        "objective.goal",
+        "did you mean 'maximize'",
+    ),
+    ("missing-goal", BASE.replace(", goal: minimize}", "}  # <-"), "objective", "goal: missing"),
+    (
+        "objective-list-duplicate",
+        BASE.replace(
+            "objective: {metric: loss, goal: minimize}",
+            "objective:\n  - {metric: loss, goal: min}\n  - {metric: loss, goal: max}  # <-",
+        ),
+        "objective[1].metric",
+        "listed twice",
+    ),
     ("bad-params-as", BASE + "params_as: argv  # <-\n", "params_as", "did you mean 'args'"),
-    ("yaml-syntax-error", BASE + "limits: {max_trials: 3\nstorage: memory  # <-\n", "",
-     "YAML syntax error"),
+    (
+        "yaml-syntax-error",
+        BASE + "limits: {max_trials: 3\nstorage: memory  # <-\n",
+        "",
+        "YAML syntax error",
+    ),
     ("yaml-bad-indent", "name: t\n  command: x  # <-\n", "", "YAML syntax error"),
     ("empty-file", "", "", "the file is empty"),
     ("only-comments", "# nothing here\n", "", "the file is empty"),
     ("top-level-list", "- name: t\n- command: x\n", "", "expected a mapping"),
     ("top-level-string", "just some text\n", "", "expected a mapping"),
-    ("unknown-sampler", BASE + "sampler: {name: randm}  # <-\n", "sampler.name",
-     "did you mean 'random'"),
-    ("bad-sampler-seed", BASE + "sampler: {name: random, seed: abc}  # <-\n", "sampler.seed",
-     "must be an integer"),
-    ("bad-policy", BASE + "early_stopping:\n  policy: medain  # <-\n",
-     "early_stopping.policy", "did you mean 'median'"),
-    ("bad-policy-option", BASE + "early_stopping:\n  policy: median\n  delayy: 3  # <-\n",
-     "early_stopping.delayy", "did you mean 'delay'"),
-    ("placeholder-not-in-space", BASE.replace("--x {x}", "--x {xx}  # <-"), "command",
-     "did you mean 'x'"),
-    ("command-unbalanced-quote", BASE.replace("--x {x}", "'--x {x}  # <-"), "command",
-     "cannot split"),
-    ("duplicate-key", BASE.replace("  x: uniform(0, 1)\n",
-                                   "  x: uniform(0, 1)\n  x: uniform(0, 2)  # <-\n"),
-     "space.x", "given twice (first on line 4)"),
-    ("env-nested-value", BASE + "env:\n  MODE: {a: 1}  # <-\n", "env.MODE",
-     "expected a string or a number"),
+    (
+        "unknown-sampler",
+        BASE + "sampler: {name: randm}  # <-\n",
+        "sampler.name",
+        "did you mean 'random'",
+    ),
+    (
+        "bad-sampler-seed",
+        BASE + "sampler: {name: random, seed: abc}  # <-\n",
+        "sampler.seed",
+        "must be an integer",
+    ),
+    (
+        "bad-policy",
+        BASE + "early_stopping:\n  policy: medain  # <-\n",
+        "early_stopping.policy",
+        "did you mean 'median'",
+    ),
+    (
+        "bad-policy-option",
+        BASE + "early_stopping:\n  policy: median\n  delayy: 3  # <-\n",
+        "early_stopping.delayy",
+        "did you mean 'delay'",
+    ),
+    (
+        "placeholder-not-in-space",
+        BASE.replace("--x {x}", "--x {xx}  # <-"),
+        "command",
+        "did you mean 'x'",
+    ),
+    (
+        "command-unbalanced-quote",
+        BASE.replace("--x {x}", "'--x {x}  # <-"),
+        "command",
+        "cannot split",
+    ),
+    (
+        "duplicate-key",
+        BASE.replace("  x: uniform(0, 1)\n", "  x: uniform(0, 1)\n  x: uniform(0, 2)  # <-\n"),
+        "space.x",
+        "given twice (first on line 4)",
+    ),
+    (
+        "env-nested-value",
+        BASE + "env:\n  MODE: {a: 1}  # <-\n",
+        "env.MODE",
+        "expected a string or a number",
+    ),
     ("env-bad-name", BASE + "env:\n  1BAD: x  # <-\n", "env.1BAD", "not a valid environment"),
     ("missing-workdir", BASE + "workdir: nowhere  # <-\n", "workdir", "does not exist"),
-    ("bad-reduce", BASE + "metrics: {reduce: mean}  # <-\n", "metrics.reduce",
-     "last, min, max"),
-    ("bad-name", BASE.replace("name: t", "name: 'my study!'  # <-"), "name",
-     "not a valid study name"),
+    ("bad-reduce", BASE + "metrics: {reduce: mean}  # <-\n", "metrics.reduce", "last, min, max"),
+    (
+        "bad-name",
+        BASE.replace("name: t", "name: 'my study!'  # <-"),
+        "name",
+        "not a valid study name",
+    ),
     ("bad-storage", BASE + "storage: mysql://host/db  # <-\n", "storage", "unsupported URL"),
     ("bad-grace", BASE + "grace: soon  # <-\n", "grace", "as a duration"),
-    ("function-bad-format", BASE.replace("command: python3 train.py --x {x}",
-                                         "function: train  # <-"), "function",
-     "'module:attr'"),
-    ("function-with-params-as", BASE.replace("command: python3 train.py --x {x}",
-                                             "function: m:f") + "params_as: env  # <-\n",
-     "params_as", "only for command sweeps"),
-    ("function-not-importable", BASE.replace("command: python3 train.py --x {x}",
-                                             "function: no_such_module_xyz:train  # <-"),
-     "function", "cannot import 'no_such_module_xyz'"),
-    ("program-not-found", BASE.replace("python3 train.py", "no-such-program-xyz  # <-"),
-     "command", "not found"),
-    ("empty-space", BASE.replace("space:\n  x: uniform(0, 1)\n", "space: {}  # <-\n")
-     .replace("--x {x}", ""), "space", "needs at least one parameter"),
-    ("missing-space", BASE.replace("space:\n  x: uniform(0, 1)\n", "").replace(" --x {x}", ""),
-     "space", "missing"),
-    ("missing-objective", BASE.replace("objective: {metric: loss, goal: minimize}\n", ""),
-     "objective", "missing"),
-    ("target-multi-objective", BASE.replace(
-        "objective: {metric: loss, goal: minimize}",
-        "objective: [{metric: a, goal: min}, {metric: b, goal: max}]")
-     + "limits: {target: 0.5}  # <-\n", "limits.target", "single-objective"),
-    ("bandit-needs-slack", BASE + "early_stopping: {policy: bandit}  # <-\n",
-     "early_stopping", "slack_factor or slack_amount"),
+    (
+        "function-bad-format",
+        BASE.replace("command: python3 train.py --x {x}", "function: train  # <-"),
+        "function",
+        "'module:attr'",
+    ),
+    (
+        "function-with-params-as",
+        BASE.replace("command: python3 train.py --x {x}", "function: m:f")
+        + "params_as: env  # <-\n",
+        "params_as",
+        "only for command sweeps",
+    ),
+    (
+        "function-not-importable",
+        BASE.replace(
+            "command: python3 train.py --x {x}", "function: no_such_module_xyz:train  # <-"
+        ),
+        "function",
+        "cannot import 'no_such_module_xyz'",
+    ),
+    (
+        "program-not-found",
+        BASE.replace("python3 train.py", "no-such-program-xyz  # <-"),
+        "command",
+        "not found",
+    ),
+    (
+        "empty-space",
+        BASE.replace("space:\n  x: uniform(0, 1)\n", "space: {}  # <-\n").replace("--x {x}", ""),
+        "space",
+        "needs at least one parameter",
+    ),
+    (
+        "missing-space",
+        BASE.replace("space:\n  x: uniform(0, 1)\n", "").replace(" --x {x}", ""),
+        "space",
+        "missing",
+    ),
+    (
+        "missing-objective",
+        BASE.replace("objective: {metric: loss, goal: minimize}\n", ""),
+        "objective",
+        "missing",
+    ),
+    (
+        "target-multi-objective",
+        BASE.replace(
+            "objective: {metric: loss, goal: minimize}",
+            "objective: [{metric: a, goal: min}, {metric: b, goal: max}]",
+        )
+        + "limits: {target: 0.5}  # <-\n",
+        "limits.target",
+        "single-objective",
+    ),
+    (
+        "bandit-needs-slack",
+        BASE + "early_stopping: {policy: bandit}  # <-\n",
+        "early_stopping",
+        "slack_factor or slack_amount",
+    ),
 ]
 
 
@@ -396,8 +594,14 @@ def test_malformed_file_through_cli(case, tmp_path, monkeypatch, capsys):
     assert not (tmp_path / ".hypersweep").exists()  # nothing was created
 
 
-SUBPROCESS_CASES = ["unknown-top-key", "loguniform-low-zero", "yaml-syntax-error",
-                    "empty-file", "duplicate-sub-parameter", "program-not-found"]
+SUBPROCESS_CASES = [
+    "unknown-top-key",
+    "loguniform-low-zero",
+    "yaml-syntax-error",
+    "empty-file",
+    "duplicate-sub-parameter",
+    "program-not-found",
+]
 
 
 @pytest.mark.parametrize("via", ["module", "script"])
@@ -409,8 +613,9 @@ def test_malformed_file_through_a_real_process(case_id, via, tmp_path):
     sub.mkdir()
     (sub / "sweep.yaml").write_text(text, encoding="utf-8")
     cmd = [sys.executable, "-m", "hypersweep.cli"] if via == "module" else [str(SCRIPT)]
-    r = subprocess.run([*cmd, "run", "conf/sweep.yaml"], cwd=tmp_path, capture_output=True,
-                       text=True, timeout=120)
+    r = subprocess.run(
+        [*cmd, "run", "conf/sweep.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert r.returncode == 2, r.stderr
     if case_id == "program-not-found":  # the workdir is conf/, where no program exists
         assert "conf/sweep.yaml:2 command: " in r.stderr
@@ -445,8 +650,10 @@ def test_early_stopping_without_a_stopping_registry(tmp_path, monkeypatch):
     text = BASE + "early_stopping: {policy: median, delay: 5}\n"
     spec = load_text(text, "s.yaml", base_dir=tmp_path)
     assert spec.early_stopping == EarlyStopping("median", {"delay": 5})
-    assert spec.warnings == ("s.yaml:6 early_stopping: accepted but not applied (this "
-                             "installation has no stopping policies); trials run to their end",)
+    assert spec.warnings == (
+        "s.yaml:6 early_stopping: accepted but not applied (this "
+        "installation has no stopping policies); trials run to their end",
+    )
     with pytest.raises(SweepFileError, match=r"s.yaml:6 early_stopping.policy: .*'median'"):
         load_text(BASE + "early_stopping: {policy: medain}\n", "s.yaml", base_dir=tmp_path)
 
@@ -457,14 +664,16 @@ def test_warnings_are_printed_once_on_stderr(tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(spec_module, "_has_policies", lambda: False)
     monkeypatch.chdir(tmp_path)
     shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+    (tmp_path / "s.yaml").write_text(
+        textwrap.dedent("""\
         name: warn
         function: objective_fn:quadratic
         space: {x: uniform(-2, 2), k: choice(1, 2)}
         objective: {metric: loss, goal: minimize}
         early_stopping: median
         limits: {max_trials: 2}
-        """))
+        """)
+    )
     try:
         assert cli.main(["run", "s.yaml", "--storage", "memory", "--progress", "off"]) == 0
     finally:
@@ -472,5 +681,7 @@ def test_warnings_are_printed_once_on_stderr(tmp_path, monkeypatch, capsys):
         while str(tmp_path) in sys.path:
             sys.path.remove(str(tmp_path))
     err = capsys.readouterr().err
-    assert err == ("warning: s.yaml:5 early_stopping: accepted but not applied (this "
-                   "installation has no stopping policies); trials run to their end\n")
+    assert err == (
+        "warning: s.yaml:5 early_stopping: accepted but not applied (this "
+        "installation has no stopping policies); trials run to their end\n"
+    )

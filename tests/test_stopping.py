@@ -49,12 +49,12 @@ def _reports(curve: Curve, metric: str) -> dict[int, dict[str, float]]:
 
 
 def trial(number: int, curve: Curve, state: TrialState = RUN, metric: str = "acc") -> Trial:
-    return Trial(number=number, state=state, params={"x": 0.5},
-                 reports=_reports(curve, metric))
+    return Trial(number=number, state=state, params={"x": 0.5}, reports=_reports(curve, metric))
 
 
 def history(
-    curves: Sequence[Curve | tuple[Curve, TrialState]], goal: str = "maximize",
+    curves: Sequence[Curve | tuple[Curve, TrialState]],
+    goal: str = "maximize",
     metric: str = "acc",
 ) -> History:
     """A history whose trial ``i`` has ``curves[i]`` (optionally with a state)."""
@@ -90,10 +90,10 @@ OTHERS = [[0.5, 0.6, 0.7], [0.3, 0.4, 0.5], [0.6, 0.7, 0.8]]
 
 def test_median_stops_a_trial_whose_best_is_below_the_median_of_running_averages() -> None:
     p = MedianPolicy()
-    assert judge(p, [*OTHERS, [0.2, 0.55, 0.5]]) == STOP        # best 0.55 < 0.6
-    assert judge(p, [*OTHERS, [0.2, 0.3, 0.61]]) == CONT        # best 0.61 > 0.6 (< 0.7)
-    assert judge(p, [*OTHERS, [0.2, 0.3, 0.6]]) == CONT         # equal is not worse
-    assert judge(p, [*OTHERS, [0.65, 0.3, 0.3]]) == CONT        # its best so far counts
+    assert judge(p, [*OTHERS, [0.2, 0.55, 0.5]]) == STOP  # best 0.55 < 0.6
+    assert judge(p, [*OTHERS, [0.2, 0.3, 0.61]]) == CONT  # best 0.61 > 0.6 (< 0.7)
+    assert judge(p, [*OTHERS, [0.2, 0.3, 0.6]]) == CONT  # equal is not worse
+    assert judge(p, [*OTHERS, [0.65, 0.3, 0.3]]) == CONT  # its best so far counts
 
 
 def test_median_minimize_is_mirrored() -> None:
@@ -144,9 +144,9 @@ def test_bandit_minimize_and_slack_amount() -> None:
     assert judge(f, [{3: 0.5}, {3: 0.61}], goal="minimize") == STOP
     assert judge(f, [{3: 0.5}, {3: 0.59}], goal="minimize") == CONT
     a = BanditPolicy(slack_amount=0.1)
-    assert judge(a, [{3: 0.8}, {3: 0.69}]) == STOP            # maximize: below 0.7
+    assert judge(a, [{3: 0.8}, {3: 0.69}]) == STOP  # maximize: below 0.7
     assert judge(a, [{3: 0.8}, {3: 0.71}]) == CONT
-    assert judge(a, [{3: 0.5}, {3: 0.61}], goal="minimize") == STOP   # above 0.6
+    assert judge(a, [{3: 0.5}, {3: 0.61}], goal="minimize") == STOP  # above 0.6
     assert judge(a, [{3: 0.5}, {3: 0.59}], goal="minimize") == CONT
 
 
@@ -171,7 +171,7 @@ def test_truncation_stops_the_worst_percentage_at_that_step() -> None:
     others = [[0.9, 0.9], [0.8, 0.8], [0.7, 0.7], [0.6, 0.6]]
     assert judge(p, [*others, [0.9, 0.5]]) == STOP
     assert judge(p, [*others, [0.1, 0.65]]) == CONT
-    assert judge(p, [*others, [0.1, 0.6]]) == CONT       # a tie is not "worse"
+    assert judge(p, [*others, [0.1, 0.6]]) == CONT  # a tie is not "worse"
     # a pool of 4 -> floor(0.8) = 0 stop
     assert judge(p, [*others[:3], [0.0, 0.0]]) == CONT
 
@@ -195,10 +195,17 @@ def test_truncation_exclude_finished() -> None:
 # ------------------------------------------------------------------------------------------
 # threshold
 # ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("goal,value,expected", [
-    ("maximize", 0.4, STOP), ("maximize", 0.5, CONT), ("maximize", 0.6, CONT),
-    ("minimize", 0.6, STOP), ("minimize", 0.5, CONT), ("minimize", 0.4, CONT),
-])
+@pytest.mark.parametrize(
+    "goal,value,expected",
+    [
+        ("maximize", 0.4, STOP),
+        ("maximize", 0.5, CONT),
+        ("maximize", 0.6, CONT),
+        ("minimize", 0.6, STOP),
+        ("minimize", 0.5, CONT),
+        ("minimize", 0.4, CONT),
+    ],
+)
 def test_threshold_bound(goal: str, value: float, expected: Decision) -> None:
     assert judge(ThresholdPolicy(threshold=0.5), [[value]], goal=goal) == expected
 
@@ -229,18 +236,42 @@ def _prefix_decisions(policy: Policy, curve: list[float], others: Sequence[Any] 
 def test_delay_means_no_decision_before_that_step() -> None:
     bad = [0.1] * 6
     assert _prefix_decisions(ThresholdPolicy(threshold=0.5, delay=3), bad) == [
-        CONT, CONT, CONT, STOP, STOP, STOP]
+        CONT,
+        CONT,
+        CONT,
+        STOP,
+        STOP,
+        STOP,
+    ]
     others = [[0.9] * 6]
     assert _prefix_decisions(MedianPolicy(delay=2), bad, others) == [
-        CONT, CONT, STOP, STOP, STOP, STOP]
+        CONT,
+        CONT,
+        STOP,
+        STOP,
+        STOP,
+        STOP,
+    ]
 
 
 def test_interval_judges_every_kth_report() -> None:
     bad = [0.1] * 6
     assert _prefix_decisions(ThresholdPolicy(threshold=0.5, interval=2), bad) == [
-        CONT, STOP, CONT, STOP, CONT, STOP]
+        CONT,
+        STOP,
+        CONT,
+        STOP,
+        CONT,
+        STOP,
+    ]
     assert _prefix_decisions(ThresholdPolicy(threshold=0.5, interval=3, delay=3), bad) == [
-        CONT, CONT, CONT, CONT, CONT, STOP]
+        CONT,
+        CONT,
+        CONT,
+        CONT,
+        CONT,
+        STOP,
+    ]
 
 
 def test_a_report_without_the_metric_is_not_judged() -> None:
@@ -260,8 +291,10 @@ def test_policy_metric_and_goal_resolution() -> None:
     # a policy on a non-objective metric judges that metric
     h = History(SPACE, [Objective("acc", "maximize")])
     h.update([Trial(0, RUN, {"x": 0.5}, reports={0: {"acc": 0.9, "loss": 7.0}})])
-    assert ThresholdPolicy(threshold=1.0, metric="loss", goal="minimize").decide(
-        h.trials[0], h) == STOP
+    assert (
+        ThresholdPolicy(threshold=1.0, metric="loss", goal="minimize").decide(h.trials[0], h)
+        == STOP
+    )
     assert ThresholdPolicy(threshold=0.5).decide(h.trials[0], h) == CONT
 
 
@@ -272,8 +305,7 @@ def test_asha_rungs_and_budget() -> None:
     p = ASHAPolicy(min_resource=1, max_resource=27, reduction_factor=3)
     assert p.rungs == (1, 3, 9)
     assert p.budget(0) == 27 and p.budget(123) == 27
-    assert ASHAPolicy(min_resource=2, max_resource=20, reduction_factor=2).rungs == (
-        2, 4, 8, 16)
+    assert ASHAPolicy(min_resource=2, max_resource=20, reduction_factor=2).rungs == (2, 4, 8, 16)
 
 
 def test_asha_promotions_under_asynchrony() -> None:
@@ -310,18 +342,21 @@ def test_asha_promotions_under_asynchrony() -> None:
 
 def test_asha_minimize_and_rung_values_are_first_reports_past_the_rung() -> None:
     p = ASHAPolicy(min_resource=2, max_resource=20, reduction_factor=2)
-    h = History(SPACE, [Objective("loss", "minimize")], )
+    h = History(
+        SPACE,
+        [Objective("loss", "minimize")],
+    )
 
     def report(number: int, curve: Curve) -> Decision:
         t = Trial(number, RUN, {"x": 0.5}, reports=_reports(curve, "loss"))
         h.update([t])
         return p.decide(h.trials[number], h)
 
-    assert report(0, {0: 1.0, 3: 0.5}) == CONT     # first at rung 2 (value at step 3)
-    assert report(0, {0: 1.0, 3: 0.5, 5: 9.0}) == CONT   # first at rung 4
+    assert report(0, {0: 1.0, 3: 0.5}) == CONT  # first at rung 2 (value at step 3)
+    assert report(0, {0: 1.0, 3: 0.5, 5: 9.0}) == CONT  # first at rung 4
     # trial 1: rung-2 value 0.6 vs trial 0's 0.5: 1 better of 2, 1 * 2 >= 2 -> stop
     assert report(1, {2: 0.6}) == STOP
-    assert report(2, {2: 0.4}) == CONT             # better than all: continues
+    assert report(2, {2: 0.4}) == CONT  # better than all: continues
     # at rung 4 trial 0 recorded 9.0 (its first report past 4), so 1.0 is better
     assert report(2, {2: 0.4, 4: 1.0}) == CONT
 
@@ -329,7 +364,7 @@ def test_asha_minimize_and_rung_values_are_first_reports_past_the_rung() -> None
 def test_asha_delay_skips_early_rungs_and_interval_does_not_lose_a_rung() -> None:
     p = ASHAPolicy(min_resource=1, max_resource=27, reduction_factor=3, delay=2)
     h = history([[0.9, 0.9, 0.9], [0.1, 0.1]])
-    assert p.decide(h.trials[1], h) == CONT        # rung 1 is below the delay
+    assert p.decide(h.trials[1], h) == CONT  # rung 1 is below the delay
     # interval 2: the rung-1 report (step 1, the 2nd report) is judged
     p2 = ASHAPolicy(min_resource=1, max_resource=27, reduction_factor=3, interval=2)
     assert p2.decide(h.trials[1], h) == STOP
@@ -359,7 +394,7 @@ def test_hyperband_assignment_is_deterministic_and_covers_every_bracket() -> Non
     cycle = sum(br.weight for br in a.brackets)
     seq = [a.bracket_of(i) for i in range(3 * cycle)]
     assert seq == [b.bracket_of(i) for i in range(3 * cycle)]
-    assert seq[:cycle] == seq[cycle:2 * cycle]       # periodic
+    assert seq[:cycle] == seq[cycle : 2 * cycle]  # periodic
     counts = np.bincount(seq[:cycle], minlength=len(a.brackets))
     assert counts.tolist() == [br.weight for br in a.brackets]
     # every bracket is served within the first few trials, not after a whole block
@@ -378,14 +413,14 @@ def test_hyperband_compares_only_within_a_bracket() -> None:
     def report(number: int, curve: Curve) -> Decision:
         return hb.decide(set_curve(h, number, curve), h)
 
-    assert report(0, [0.9, 0.9]) == CONT            # bracket 0, first at rung 1
-    assert report(2, [0.1, 0.1]) == STOP            # bracket 0, worse at rung 1
-    assert report(1, [0.1, 0.1]) == CONT            # bracket 1 has no rung 1
+    assert report(0, [0.9, 0.9]) == CONT  # bracket 0, first at rung 1
+    assert report(2, [0.1, 0.1]) == STOP  # bracket 0, worse at rung 1
+    assert report(1, [0.1, 0.1]) == CONT  # bracket 1 has no rung 1
     assert report(0, [0.9, 0.9, 0.9, 0.9]) == CONT  # bracket 0, first at rung 3
     # bracket 1's first trial at rung 3 continues, though bracket 0 recorded 0.9 there
     assert report(1, [0.1, 0.1, 0.1, 0.1]) == CONT
-    assert report(3, [0.0] * 9) == CONT             # bracket 2: no rungs below 9
-    assert report(3, [0.0] * 11) == STOP            # past max_resource
+    assert report(3, [0.0] * 9) == CONT  # bracket 2: no rungs below 9
+    assert report(3, [0.0] * 11) == STOP  # past max_resource
 
 
 # ------------------------------------------------------------------------------------------
@@ -433,9 +468,10 @@ def test_the_contract_histories_make_every_policy_stop_some_trials() -> None:
 
 def test_curve_queries_match_a_naive_reading() -> None:
     rng = np.random.default_rng(2)
-    curves = [{int(s): float(rng.random()) for s in rng.choice(30, rng.integers(0, 8),
-                                                                replace=False)}
-              for _ in range(40)]
+    curves = [
+        {int(s): float(rng.random()) for s in rng.choice(30, rng.integers(0, 8), replace=False)}
+        for _ in range(40)
+    ]
     h = history(curves)
     c = Curves("acc", -1.0)
     c.refresh(h)
@@ -448,8 +484,7 @@ def test_curve_queries_match_a_naive_reading() -> None:
             for j, i in enumerate(np.flatnonzero(rows)):
                 before = [-v for s, v in sorted(curves[i].items()) if s <= step]
                 after = [-v for s, v in sorted(curves[i].items()) if s >= step]
-                assert np.allclose(mean[j], np.mean(before) if before else np.nan,
-                                   equal_nan=True)
+                assert np.allclose(mean[j], np.mean(before) if before else np.nan, equal_nan=True)
                 assert np.allclose(latest[j], before[-1] if before else np.nan, equal_nan=True)
                 assert np.allclose(first[j], after[0] if after else np.nan, equal_nan=True)
         for i in rng.choice(len(curves), 5, replace=False):
@@ -462,10 +497,15 @@ def test_decisions_stay_fast_on_a_large_history() -> None:
     rng = np.random.default_rng(1)
     n, steps = 2000, 50
     h = history([rng.random(steps).tolist() for _ in range(n)])
-    policies = [make_policy(s) for s in (
-        "median", {"policy": "truncation", "percentage": 20},
-        {"policy": "bandit", "slack_amount": 0.1}, {"policy": "asha", "max_resource": 100},
-    )]
+    policies = [
+        make_policy(s)
+        for s in (
+            "median",
+            {"policy": "truncation", "percentage": 20},
+            {"policy": "bandit", "slack_amount": 0.1},
+            {"policy": "asha", "max_resource": 100},
+        )
+    ]
     for p in policies:
         assert p is not None
         p.decide(h.trials[0], h)  # builds the cache once
@@ -508,40 +548,65 @@ def test_registry_builds_every_policy_and_config_round_trips() -> None:
     assert make_policy(p) is p
 
 
-@pytest.mark.parametrize("spec,match", [
-    ({"policy": "medain"}, r"early_stopping\.policy: unknown policy 'medain' \(did you mean "
-                           r"'median'\?\)"),
-    ("hyperbnd", r"did you mean 'hyperband'"),
-    ({"delay": 5}, r"early_stopping\.policy: missing"),
-    ({"policy": "bandit", "slack_facter": 0.2}, r"early_stopping\.slack_facter: bandit has no "
-                                                r"option .* \(did you mean 'slack_factor'\?\)"),
-    ({"policy": "median", "evaluation_interval": 2}, r"did you mean 'interval'"),
-    ({"policy": "bandit"}, r"exactly one of slack_factor or slack_amount"),
-    ({"policy": "bandit", "slack_factor": 0.1, "slack_amount": 0.1}, r"exactly one"),
-    ({"policy": "bandit", "slack_factor": -0.1}, r"early_stopping\.slack_factor: .*> 0.*-0\.1"),
-    ({"policy": "bandit", "slack_amount": "x"}, r"early_stopping\.slack_amount"),
-    ({"policy": "median", "interval": 0}, r"early_stopping\.interval: must be an integer >= 1"),
-    ({"policy": "median", "delay": -1}, r"early_stopping\.delay: must be an integer >= 0"),
-    ({"policy": "median", "delay": 1.5}, r"early_stopping\.delay"),
-    ({"policy": "median", "min_trials": 0}, r"early_stopping\.min_trials"),
-    ({"policy": "median", "metric": ""}, r"early_stopping\.metric"),
-    ({"policy": "median", "goal": "up"}, r"goal: must be 'minimize' or 'maximize'"),
-    ({"policy": "truncation", "percentage": 100}, r"early_stopping\.percentage: .*< 100"),
-    ({"policy": "truncation"}, r"early_stopping\.percentage: missing"),
-    ({"policy": "truncation", "percentage": 10, "exclude_finished": "yes"},
-     r"early_stopping\.exclude_finished"),
-    ({"policy": "threshold", "threshold": math.nan}, r"early_stopping\.threshold"),
-    ({"policy": "asha"}, r"early_stopping\.max_resource: missing"),
-    ({"policy": "asha", "max_resource": 10, "min_resource": 10},
-     r"early_stopping\.min_resource: must be < max_resource"),
-    ({"policy": "asha", "max_resource": 10, "reduction_factor": 1},
-     r"early_stopping\.reduction_factor: .*> 1"),
-    ({"policy": "hyperband", "max_resource": 10, "resource": "time"},
-     r"early_stopping\.resource: must be one of step"),
-    ({"policy": "hyperband", "max_resource": 1e12, "reduction_factor": 1.01},
-     r"brackets with a cycle of"),
-    (["median"], r"early_stopping: expected a policy name or a mapping"),
-])
+@pytest.mark.parametrize(
+    "spec,match",
+    [
+        (
+            {"policy": "medain"},
+            r"early_stopping\.policy: unknown policy 'medain' \(did you mean "
+            r"'median'\?\)",
+        ),
+        ("hyperbnd", r"did you mean 'hyperband'"),
+        ({"delay": 5}, r"early_stopping\.policy: missing"),
+        (
+            {"policy": "bandit", "slack_facter": 0.2},
+            r"early_stopping\.slack_facter: bandit has no "
+            r"option .* \(did you mean 'slack_factor'\?\)",
+        ),
+        ({"policy": "median", "evaluation_interval": 2}, r"did you mean 'interval'"),
+        ({"policy": "bandit"}, r"exactly one of slack_factor or slack_amount"),
+        ({"policy": "bandit", "slack_factor": 0.1, "slack_amount": 0.1}, r"exactly one"),
+        (
+            {"policy": "bandit", "slack_factor": -0.1},
+            r"early_stopping\.slack_factor: .*> 0.*-0\.1",
+        ),
+        ({"policy": "bandit", "slack_amount": "x"}, r"early_stopping\.slack_amount"),
+        (
+            {"policy": "median", "interval": 0},
+            r"early_stopping\.interval: must be an integer >= 1",
+        ),
+        ({"policy": "median", "delay": -1}, r"early_stopping\.delay: must be an integer >= 0"),
+        ({"policy": "median", "delay": 1.5}, r"early_stopping\.delay"),
+        ({"policy": "median", "min_trials": 0}, r"early_stopping\.min_trials"),
+        ({"policy": "median", "metric": ""}, r"early_stopping\.metric"),
+        ({"policy": "median", "goal": "up"}, r"goal: must be 'minimize' or 'maximize'"),
+        ({"policy": "truncation", "percentage": 100}, r"early_stopping\.percentage: .*< 100"),
+        ({"policy": "truncation"}, r"early_stopping\.percentage: missing"),
+        (
+            {"policy": "truncation", "percentage": 10, "exclude_finished": "yes"},
+            r"early_stopping\.exclude_finished",
+        ),
+        ({"policy": "threshold", "threshold": math.nan}, r"early_stopping\.threshold"),
+        ({"policy": "asha"}, r"early_stopping\.max_resource: missing"),
+        (
+            {"policy": "asha", "max_resource": 10, "min_resource": 10},
+            r"early_stopping\.min_resource: must be < max_resource",
+        ),
+        (
+            {"policy": "asha", "max_resource": 10, "reduction_factor": 1},
+            r"early_stopping\.reduction_factor: .*> 1",
+        ),
+        (
+            {"policy": "hyperband", "max_resource": 10, "resource": "time"},
+            r"early_stopping\.resource: must be one of step",
+        ),
+        (
+            {"policy": "hyperband", "max_resource": 1e12, "reduction_factor": 1.01},
+            r"brackets with a cycle of",
+        ),
+        (["median"], r"early_stopping: expected a policy name or a mapping"),
+    ],
+)
 def test_make_policy_errors_name_the_option(spec: Any, match: str) -> None:
     with pytest.raises(SpecError, match=match):
         make_policy(spec)
@@ -553,16 +618,24 @@ def test_make_policy_errors_name_the_option(spec: Any, match: str) -> None:
 def test_study_binds_the_policy_to_its_objectives() -> None:
     space = {"x": Float(0, 1)}
     with pytest.raises(SpecError, match=r"early_stopping\.goal"):
-        hs.Study("bind-1", space, "loss", storage="memory", policy={"policy": "median",
-                                                                     "metric": "acc"})
-    s = hs.Study("bind-2", space, hs.Objective("acc", "maximize"), storage="memory",
-                 policy="median")
+        hs.Study(
+            "bind-1", space, "loss", storage="memory", policy={"policy": "median", "metric": "acc"}
+        )
+    s = hs.Study(
+        "bind-2", space, hs.Objective("acc", "maximize"), storage="memory", policy="median"
+    )
     assert isinstance(s.policy, MedianPolicy)
 
 
 def test_ask_report_tell_with_a_policy() -> None:
-    s = hs.Study("art", {"x": Float(0, 1)}, hs.Objective("acc", "maximize"),
-                 storage="memory", policy=BanditPolicy(slack_factor=0.2), seed=0)
+    s = hs.Study(
+        "art",
+        {"x": Float(0, 1)},
+        hs.Objective("acc", "maximize"),
+        storage="memory",
+        policy=BanditPolicy(slack_factor=0.2),
+        seed=0,
+    )
     a, b = s.ask(), s.ask()
     assert s.report(a, step=10, acc=0.8) == CONT
     assert s.report(b, step=10, acc=0.66) == STOP
@@ -581,14 +654,26 @@ def curve_trial(params: dict[str, Any], trial: Any) -> dict[str, Any]:
     return acc
 
 
-@pytest.mark.parametrize("spec", [
-    {"policy": "median"}, {"policy": "bandit", "slack_factor": 0.1},
-    {"policy": "truncation", "percentage": 50}, {"policy": "threshold", "threshold": 0.3},
-    {"policy": "asha", "max_resource": 9}, {"policy": "hyperband", "max_resource": 9},
-])
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"policy": "median"},
+        {"policy": "bandit", "slack_factor": 0.1},
+        {"policy": "truncation", "percentage": 50},
+        {"policy": "threshold", "threshold": 0.3},
+        {"policy": "asha", "max_resource": 9},
+        {"policy": "hyperband", "max_resource": 9},
+    ],
+)
 def test_optimize_stops_bad_function_trials_as_stopped_never_failed(spec: dict) -> None:
-    s = hs.Study("e2e", {"x": Float(0, 1)}, hs.Objective("acc", "maximize"),
-                 storage="memory", policy=spec, seed=3)
+    s = hs.Study(
+        "e2e",
+        {"x": Float(0, 1)},
+        hs.Objective("acc", "maximize"),
+        storage="memory",
+        policy=spec,
+        seed=3,
+    )
     s.optimize(curve_trial, max_trials=16)
     trials = s.trials()
     states = [t.state for t in trials]
@@ -597,33 +682,45 @@ def test_optimize_stops_bad_function_trials_as_stopped_never_failed(spec: dict) 
     assert stopped, "the policy stopped no trial"
     for t in stopped:
         last = t.reports[t.last_step]["acc"]
-        assert t.value == pytest.approx(last)            # keeps its last reported value
+        assert t.value == pytest.approx(last)  # keeps its last reported value
         assert t.last_step is not None and t.last_step < 8  # really ended early
     assert s.best_trial is not None and s.best_trial.state in (DONE, TrialState.STOPPED)
 
 
 def test_trial_learns_the_policy_budget_capped_by_max_steps() -> None:
     def budgets(policy: Any, **limits: Any) -> list[tuple[float, ...]]:
-        s = hs.Study("budget", {"x": Float(0.99, 1)}, hs.Objective("acc", "maximize"),
-                     storage="memory", policy=policy, seed=0)
+        s = hs.Study(
+            "budget",
+            {"x": Float(0.99, 1)},
+            hs.Objective("acc", "maximize"),
+            storage="memory",
+            policy=policy,
+            seed=0,
+        )
         s.optimize(curve_trial, max_trials=1, **limits)
         return [tuple(r["budget"] for r in t.reports.values()) for t in s.trials()]
 
     asha = {"policy": "asha", "max_resource": 5}
-    assert budgets(asha) == [(5.0,) * 5]                # max_resource, trained to it
-    assert budgets(asha, max_steps=3) == [(3.0,) * 3]   # capped by max_steps
-    assert budgets(None) == [(-1.0,) * 10]              # no policy, no cap: none
+    assert budgets(asha) == [(5.0,) * 5]  # max_resource, trained to it
+    assert budgets(asha, max_steps=3) == [(3.0,) * 3]  # capped by max_steps
+    assert budgets(None) == [(-1.0,) * 10]  # no policy, no cap: none
     assert budgets(None, max_steps=4) == [(4.0,) * 4]
 
 
 def test_optimize_in_worker_processes_stops_trials_as_stopped() -> None:
-    s = hs.Study("e2e-proc", {"x": Float(0, 1)}, hs.Objective("acc", "maximize"),
-                 storage="memory", policy={"policy": "threshold", "threshold": 0.4}, seed=1)
+    s = hs.Study(
+        "e2e-proc",
+        {"x": Float(0, 1)},
+        hs.Objective("acc", "maximize"),
+        storage="memory",
+        policy={"policy": "threshold", "threshold": 0.4},
+        seed=1,
+    )
     s.optimize(curve_trial, max_trials=6, max_concurrent=2)
     states = [t.state for t in s.trials()]
     assert TrialState.FAILED not in states
     for t in s.trials():
-        low = t.params["x"] * 0.5 < 0.4      # its first report is already below the bound
+        low = t.params["x"] * 0.5 < 0.4  # its first report is already below the bound
         assert (t.state == TrialState.STOPPED) == low
         if low:
             assert t.last_step == 0
@@ -663,7 +760,7 @@ def test_trial_seconds_sums_finished_durations_and_running_elapsed() -> None:
     time.sleep(0.05)
     runner = Runner(s, FunctionExecutor(slow_trial, isolation="inline"), Limits())
     used = runner.trial_seconds()
-    assert 0.15 - 0.02 <= used <= 0.15 + 1.0   # a: ~0.05 finished, b: ~0.1 running
+    assert 0.15 - 0.02 <= used <= 0.15 + 1.0  # a: ~0.05 finished, b: ~0.1 running
 
 
 def test_limits_refuse_a_bad_max_trial_seconds() -> None:

@@ -79,8 +79,12 @@ def _ask_tell_worker(url: str, n: int, out: mp.Queue) -> None:  # type: ignore[t
     errors = []
     numbers = []
     try:
-        study = hs.Study("conc", space={"x": hs.Float(-1, 1), "c": hs.Choice(["a", "b"])},
-                         storage=url, sampler="random")
+        study = hs.Study(
+            "conc",
+            space={"x": hs.Float(-1, 1), "c": hs.Choice(["a", "b"])},
+            storage=url,
+            sampler="random",
+        )
         for _ in range(n):
             try:
                 t = study.ask()
@@ -247,7 +251,9 @@ def test_schema_v2_database_is_migrated(backend: str, request) -> None:
     s.close()
     again = hs.Study("v2", storage=url)
     assert [(t.state, t.attempt) for t in again.trials()] == [
-        (TrialState.COMPLETED, 1), (TrialState.RUNNING, 1)]
+        (TrialState.COMPLETED, 1),
+        (TrialState.RUNNING, 1),
+    ]
     again.requeue(lost.number, "worker lost")
     retry = again.ask()
     assert (retry.number, retry.params, retry.attempt) == (lost.number, lost.params, 2)

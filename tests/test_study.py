@@ -23,8 +23,11 @@ from hypersweep.storage import Storage
 from hypersweep.storage.memory import InMemoryStorage
 from hypersweep.trial import Objective, TrialState
 
-SPACE = {"x": hs.Float(0, 1), "n": hs.Int(1, 5),
-         "opt": hs.Choice({"adam": {"beta": hs.Float(0.8, 0.99)}, "sgd": {}})}
+SPACE = {
+    "x": hs.Float(0, 1),
+    "n": hs.Int(1, 5),
+    "opt": hs.Choice({"adam": {"beta": hs.Float(0.8, 0.99)}, "sgd": {}}),
+}
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -65,8 +68,11 @@ def test_create_then_resume_by_name(shared_storage: Any) -> None:
 def test_objective_mismatch_on_resume_is_an_error() -> None:
     storage = InMemoryStorage()
     _study("s", storage, objective={"metric": "acc", "goal": "maximize"})
-    with pytest.raises(SpecError, match=r"^objective: study 's' already exists with maximize "
-                       r"acc, not minimize acc; use a new study name"):
+    with pytest.raises(
+        SpecError,
+        match=r"^objective: study 's' already exists with maximize "
+        r"acc, not minimize acc; use a new study name",
+    ):
         _study("s", storage, objective="acc")
     with pytest.raises(SpecError, match=r"^objective: study 's' was created with maximize acc"):
         hs.Study("s", objective="loss", storage=storage)
@@ -75,8 +81,11 @@ def test_objective_mismatch_on_resume_is_an_error() -> None:
 
 
 def test_unknown_study_without_space_and_bad_names() -> None:
-    with pytest.raises(SpecError, match=r"^space: study 'nope' does not exist in memory; a new "
-                       "study needs a space"):
+    with pytest.raises(
+        SpecError,
+        match=r"^space: study 'nope' does not exist in memory; a new "
+        "study needs a space",
+    ):
         hs.Study("nope", storage="memory")
     for bad in ("", "has space", "-dash", "x" * 201, "a/b"):
         with pytest.raises(SpecError, match=r"^name: .* is not a valid study name"):
@@ -95,12 +104,14 @@ def test_resuming_with_an_edited_space_needs_extend_space(
     storage = InMemoryStorage()
     s = _study("s", storage)
     s.tell(s.ask(), 1.0)
-    with pytest.raises(SpecError, match=r"^space: study 's' in memory has a different "
-                                        r"search space \(removed n, opt; changed x\); run under"):
+    with pytest.raises(
+        SpecError,
+        match=r"^space: study 's' in memory has a different "
+        r"search space \(removed n, opt; changed x\); run under",
+    ):
         _study("s", storage, space={"x": hs.Float(0, 10)})
     with caplog.at_level(logging.WARNING, logger="hypersweep"):
-        edited = hs.Study("s", space={"x": hs.Float(0, 10)}, storage=storage,
-                          extend_space=True)
+        edited = hs.Study("s", space={"x": hs.Float(0, 10)}, storage=storage, extend_space=True)
     assert "search space extended (removed n, opt; changed x)" in caplog.text
     assert hs.Study.load("s", storage).space == edited.space
     t = edited.ask()
@@ -142,16 +153,19 @@ def test_tell_records_values_and_extra_metrics() -> None:
     assert m.tell(m.ask(), {"acc": 0.8, "loss": 0.2}).values == (0.2, 0.8)
 
 
-@pytest.mark.parametrize(("value", "reason"), [
-    (float("nan"), "metric 'value' is nan"),
-    (float("inf"), "metric 'value' is inf"),
-    (-float("inf"), "metric 'value' is -inf"),
-    ("0.5", "metric 'value' is not a number: '0.5'"),
-    (None, "metric 'value' is not a number: None"),
-    (True, "metric 'value' is not a number: True"),
-    ({"loss": 1.0}, "metric 'value' was not reported (got: loss)"),
-    ([1.0, 2.0], "expected 1 objective value(s) (value), got 2"),
-])
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (float("nan"), "metric 'value' is nan"),
+        (float("inf"), "metric 'value' is inf"),
+        (-float("inf"), "metric 'value' is -inf"),
+        ("0.5", "metric 'value' is not a number: '0.5'"),
+        (None, "metric 'value' is not a number: None"),
+        (True, "metric 'value' is not a number: True"),
+        ({"loss": 1.0}, "metric 'value' was not reported (got: loss)"),
+        ([1.0, 2.0], "expected 1 objective value(s) (value), got 2"),
+    ],
+)
 def test_bad_values_fail_the_trial_with_the_reason(value: Any, reason: str) -> None:
     s = _study()
     t = s.tell(s.ask(), value)
@@ -259,19 +273,27 @@ def test_trials_filtered_by_state() -> None:
     assert [t.number for t in s.trials(states=[TrialState.COMPLETED])] == [0]
     assert [t.number for t in s.trials(states=["failed", "RUNNING"])] == [1, 2]
     assert [t.number for t in s.trials(states=[TrialState.QUEUED])] == [4]
-    assert s.summary()["states"] == {"QUEUED": 1, "RUNNING": 1, "COMPLETED": 1,
-                                     "STOPPED": 1, "FAILED": 1}
+    assert s.summary()["states"] == {
+        "QUEUED": 1,
+        "RUNNING": 1,
+        "COMPLETED": 1,
+        "STOPPED": 1,
+        "FAILED": 1,
+    }
 
 
 # ----------------------------------------------------------------------------------------
 # best
 # ----------------------------------------------------------------------------------------
-@pytest.mark.parametrize(("goal", "values", "best"), [
-    ("minimize", [3.0, 1.0, 2.0, 1.0], 1),
-    ("maximize", [0.5, 0.9, 0.9, 0.1], 1),
-    ("maximize", [-5.0, -1.0, -3.0], 1),
-    ("minimize", [2.0], 0),
-])
+@pytest.mark.parametrize(
+    ("goal", "values", "best"),
+    [
+        ("minimize", [3.0, 1.0, 2.0, 1.0], 1),
+        ("maximize", [0.5, 0.9, 0.9, 0.1], 1),
+        ("maximize", [-5.0, -1.0, -3.0], 1),
+        ("minimize", [2.0], 0),
+    ],
+)
 def test_best_trial_is_goal_aware_and_ties_go_to_the_earlier(
     goal: str, values: list[float], best: int
 ) -> None:
@@ -385,9 +407,13 @@ def _dead_pid() -> int:
 
 def _running(s: hs.Study, worker_id: str, heartbeat_age: float = 0.0) -> int:
     storage: Storage = s.storage
-    t = storage.create_trial(s._id, {"x": 0.5, "n": 1, "opt": "sgd"},
-                             state=TrialState.RUNNING, worker_id=worker_id,
-                             now=time.time() - heartbeat_age)
+    t = storage.create_trial(
+        s._id,
+        {"x": 0.5, "n": 1, "opt": "sgd"},
+        state=TrialState.RUNNING,
+        worker_id=worker_id,
+        now=time.time() - heartbeat_age,
+    )
     return t.number
 
 
@@ -438,8 +464,7 @@ def test_recover_requeues_lost_trials_up_to_retries(shared_storage: Any) -> None
     assert (again.number, again.params, again.attempt) == (lost, params, 2)
     assert again.system_attrs["attempts"][0]["error"] == "worker lost"
     with pytest.raises(TrialNotRunning):  # a late write of the first attempt is refused
-        s.storage.finish_trial(s._id, again.id, TrialState.COMPLETED, values=[1.0],
-                               attempt=1)
+        s.storage.finish_trial(s._id, again.id, TrialState.COMPLETED, values=[1.0], attempt=1)
     # lost again: no retry left -> FAILED, both attempts on record
     s.storage.recover_stale_trials(s._id, time.time() + 1, retries=1)
     t = s.trials()[lost]

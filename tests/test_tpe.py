@@ -20,18 +20,22 @@ from hypersweep.trial import Objective, Trial, TrialState
 # test functions
 # --------------------------------------------------------------------------------------
 
-_H6_A = np.array([
-    [10, 3, 17, 3.5, 1.7, 8],
-    [0.05, 10, 17, 0.1, 8, 14],
-    [3, 3.5, 1.7, 10, 17, 8],
-    [17, 8, 0.05, 10, 0.1, 14],
-])
-_H6_P = 1e-4 * np.array([
-    [1312, 1696, 5569, 124, 8283, 5886],
-    [2329, 4135, 8307, 3736, 1004, 9991],
-    [2348, 1451, 3522, 2883, 3047, 6650],
-    [4047, 8828, 8732, 5743, 1091, 381],
-])
+_H6_A = np.array(
+    [
+        [10, 3, 17, 3.5, 1.7, 8],
+        [0.05, 10, 17, 0.1, 8, 14],
+        [3, 3.5, 1.7, 10, 17, 8],
+        [17, 8, 0.05, 10, 0.1, 14],
+    ]
+)
+_H6_P = 1e-4 * np.array(
+    [
+        [1312, 1696, 5569, 124, 8283, 5886],
+        [2329, 4135, 8307, 3736, 1004, 9991],
+        [2348, 1451, 3522, 2883, 3047, 6650],
+        [4047, 8828, 8732, 5743, 1091, 381],
+    ]
+)
 _H6_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
 
 
@@ -70,8 +74,12 @@ def _best_regret(sampler: str, problem: str, seed: int, n: int = 60) -> float:
     return best - f_min
 
 
-def _trial(number: int, params: dict[str, Any], value: Any = None,
-           state: TrialState = TrialState.COMPLETED) -> Trial:
+def _trial(
+    number: int,
+    params: dict[str, Any],
+    value: Any = None,
+    state: TrialState = TrialState.COMPLETED,
+) -> Trial:
     if value is None:
         values = None
     else:
@@ -79,8 +87,9 @@ def _trial(number: int, params: dict[str, Any], value: Any = None,
     return Trial(number=number, state=state, params=params, values=values)
 
 
-def _history(space: Space, configs: list[dict[str, Any]], values: list[Any],
-             objectives: int = 1) -> History:
+def _history(
+    space: Space, configs: list[dict[str, Any]], values: list[Any], objectives: int = 1
+) -> History:
     h = History(space, [Objective(f"m{i}") for i in range(objectives)])
     h.update(_trial(i, c, v) for i, (c, v) in enumerate(zip(configs, values)))
     return h
@@ -126,8 +135,11 @@ def test_five_asks_without_tells_are_distinct(told: int) -> None:
 
 def test_batch_proposals_spread_out() -> None:
     sp = Space({"x": hs.Float(0, 1)})
-    h = _history(sp, [{"x": float(x)} for x in np.linspace(0, 1, 30)],
-                 [abs(x - 0.5) for x in np.linspace(0, 1, 30)])
+    h = _history(
+        sp,
+        [{"x": float(x)} for x in np.linspace(0, 1, 30)],
+        [abs(x - 0.5) for x in np.linspace(0, 1, 30)],
+    )
     props = TPESampler(seed=0).propose(sp, h, np.random.default_rng(0), n=8)
     xs = sorted(p.params["x"] for p in props)
     assert len(set(xs)) == 8
@@ -216,18 +228,25 @@ def test_startup_uses_the_sobol_sequence() -> None:
 
 
 def _conditional_space() -> Space:
-    return Space({
-        "optimizer": hs.Choice({
-            "adam": {"lr": hs.Float(1e-5, 1e-1, log=True), "beta1": hs.Float(0.8, 0.99)},
-            "sgd": {"sgd_lr": hs.Float(1e-4, 1.0, log=True), "momentum": hs.Float(0, 0.99),
-                    "nesterov": hs.Bool()},
-            "none": {},
-        }),
-        "layers": hs.Int(1, 256, log=True),
-        "act": hs.Choice(["relu", "tanh", "gelu"]),
-        "dropout": hs.Float(0, 0.5, step=0.1),
-        "init": hs.Normal(0.0, 1.0),
-    })
+    return Space(
+        {
+            "optimizer": hs.Choice(
+                {
+                    "adam": {"lr": hs.Float(1e-5, 1e-1, log=True), "beta1": hs.Float(0.8, 0.99)},
+                    "sgd": {
+                        "sgd_lr": hs.Float(1e-4, 1.0, log=True),
+                        "momentum": hs.Float(0, 0.99),
+                        "nesterov": hs.Bool(),
+                    },
+                    "none": {},
+                }
+            ),
+            "layers": hs.Int(1, 256, log=True),
+            "act": hs.Choice(["relu", "tanh", "gelu"]),
+            "dropout": hs.Float(0, 0.5, step=0.1),
+            "init": hs.Normal(0.0, 1.0),
+        }
+    )
 
 
 def _conditional_objective(p: dict[str, Any]) -> float:
@@ -255,8 +274,13 @@ def test_conditional_space(monkeypatch: pytest.MonkeyPatch, multivariate: bool) 
         return original(self, x, w, group)
 
     monkeypatch.setattr(TPESampler, "_fit", spy)
-    study = hs.Study("t", space=space, storage="memory", seed=0,
-                     sampler={"name": "tpe", "multivariate": multivariate})
+    study = hs.Study(
+        "t",
+        space=space,
+        storage="memory",
+        seed=0,
+        sampler={"name": "tpe", "multivariate": multivariate},
+    )
     for _ in range(40):
         t = study.ask()
         assert space.validate(t.params) == t.params
@@ -296,13 +320,23 @@ def test_conditional_groups_only_fit_where_active() -> None:
 
 
 def test_every_parameter_type_round_trips() -> None:
-    space = Space({
-        "f": hs.Float(-1, 1), "lf": hs.Float(1e-4, 1, log=True),
-        "qf": hs.Float(0, 1, step=0.25), "qlf": hs.Float(1, 64, log=True, step=1),
-        "i": hs.Int(0, 9), "li": hs.Int(1, 1000, log=True), "si": hs.Int(0, 100, step=10),
-        "n": hs.Normal(0, 1), "qn": hs.Normal(10, 3, step=1), "ln": hs.Normal(0, 1, log=True),
-        "c": hs.Choice([1, "two", 3.5, None]), "b": hs.Bool(), "fixed": hs.Fixed(7),
-    })
+    space = Space(
+        {
+            "f": hs.Float(-1, 1),
+            "lf": hs.Float(1e-4, 1, log=True),
+            "qf": hs.Float(0, 1, step=0.25),
+            "qlf": hs.Float(1, 64, log=True, step=1),
+            "i": hs.Int(0, 9),
+            "li": hs.Int(1, 1000, log=True),
+            "si": hs.Int(0, 100, step=10),
+            "n": hs.Normal(0, 1),
+            "qn": hs.Normal(10, 3, step=1),
+            "ln": hs.Normal(0, 1, log=True),
+            "c": hs.Choice([1, "two", 3.5, None]),
+            "b": hs.Bool(),
+            "fixed": hs.Fixed(7),
+        }
+    )
     study = hs.Study("t", space=space, storage="memory", seed=1, sampler="tpe")
     for _ in range(30):
         t = study.ask()
@@ -348,8 +382,14 @@ def test_multi_objective_split_goes_front_by_front() -> None:
 
 def test_multi_objective() -> None:
     space = {"x": hs.Float(0, 1), "y": hs.Float(0, 1)}
-    study = hs.Study("t", space=space, storage="memory", seed=0, sampler="tpe",
-                     objective=["a", {"metric": "b", "goal": "maximize"}])
+    study = hs.Study(
+        "t",
+        space=space,
+        storage="memory",
+        seed=0,
+        sampler="tpe",
+        objective=["a", {"metric": "b", "goal": "maximize"}],
+    )
     for _ in range(30):
         t = study.ask()
         study.tell(t, [t.params["x"] ** 2 + t.params["y"], 1 - (1 - t.params["x"]) ** 2])
@@ -371,14 +411,17 @@ def test_failed_trials_and_fixed_only_space() -> None:
 
 def test_a_thousand_trials() -> None:
     """Functional check at 1,000 trials with running ones (timings are in the report)."""
-    space = Space({f"x{i}": hs.Float(0, 1) for i in range(5)}
-                  | {f"c{i}": hs.Choice(list("abcd")) for i in range(5)})
+    space = Space(
+        {f"x{i}": hs.Float(0, 1) for i in range(5)}
+        | {f"c{i}": hs.Choice(list("abcd")) for i in range(5)}
+    )
     rng = np.random.default_rng(0)
     configs = space.sample(rng, 1000)
     values = [sum(v for v in c.values() if isinstance(v, float)) for c in configs]
     h = _history(space, configs, values)
-    h.update(_trial(1000 + i, c, state=TrialState.RUNNING)
-             for i, c in enumerate(space.sample(rng, 20)))
+    h.update(
+        _trial(1000 + i, c, state=TrialState.RUNNING) for i, c in enumerate(space.sample(rng, 20))
+    )
     props = TPESampler(seed=0).propose(space, h, np.random.default_rng(0), n=3)
     assert len(props) == 3
     for p in props:

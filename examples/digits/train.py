@@ -36,20 +36,27 @@ def load_data(seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.nda
     return scaler.transform(x_train), scaler.transform(x_val), y_train, y_val
 
 
-def make_model(lr: float, hidden: int, alpha: float, batch_size: int, activation: str,
-               seed: int = 0) -> MLPClassifier:
+def make_model(
+    lr: float, hidden: int, alpha: float, batch_size: int, activation: str, seed: int = 0
+) -> MLPClassifier:
     """One hidden layer; ``partial_fit`` trains it for one epoch per call."""
     return MLPClassifier(
-        hidden_layer_sizes=(hidden,), activation=activation, solver="adam",
-        learning_rate_init=lr, alpha=alpha, batch_size=batch_size, random_state=seed,
+        hidden_layer_sizes=(hidden,),
+        activation=activation,
+        solver="adam",
+        learning_rate_init=lr,
+        alpha=alpha,
+        batch_size=batch_size,
+        random_state=seed,
     )
 
 
 def train_epochs(args: argparse.Namespace):
     """Yield ``(epoch, val_accuracy, train_loss)`` after each epoch."""
     x_train, x_val, y_train, y_val = load_data(args.seed)
-    model = make_model(args.lr, args.hidden, args.alpha, args.batch_size, args.activation,
-                       args.seed)
+    model = make_model(
+        args.lr, args.hidden, args.alpha, args.batch_size, args.activation, args.seed
+    )
     classes = np.unique(y_train)
     for epoch in range(args.epochs):
         with warnings.catch_warnings():

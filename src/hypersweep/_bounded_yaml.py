@@ -15,8 +15,14 @@ from typing import Any
 import yaml
 from yaml.nodes import MappingNode, Node, SequenceNode
 
-__all__ = ["MAX_DEPTH", "MAX_INT_CHARS", "MAX_NODES", "BoundedLoader", "YamlLimitError",
-           "check_graph"]
+__all__ = [
+    "MAX_DEPTH",
+    "MAX_INT_CHARS",
+    "MAX_NODES",
+    "BoundedLoader",
+    "YamlLimitError",
+    "check_graph",
+]
 
 #: The deepest nesting of mappings and lists a sweep file may have (aliases included).
 MAX_DEPTH = 64
@@ -47,7 +53,8 @@ class BoundedLoader(yaml.SafeLoader):
             if self._hs_depth > MAX_DEPTH:
                 raise YamlLimitError(
                     f"nesting deeper than {MAX_DEPTH} levels; a sweep file needs far fewer "
-                    "(flatten it)", self.peek_event().start_mark,
+                    "(flatten it)",
+                    self.peek_event().start_mark,
                 )
             return super().compose_node(parent, index)  # type: ignore[no-any-return]
         finally:
@@ -58,7 +65,8 @@ class BoundedLoader(yaml.SafeLoader):
         if len(value) > MAX_INT_CHARS:
             raise YamlLimitError(
                 f"an integer of {len(value)} characters (at most {MAX_INT_CHARS}); quote it "
-                "to keep it as text", node.start_mark,
+                "to keep it as text",
+                node.start_mark,
             )
         return super().construct_yaml_int(node)  # type: ignore[no-any-return]
 
@@ -110,7 +118,8 @@ def check_graph(root: Node) -> None:
         if size[id(node)] > MAX_NODES:
             raise YamlLimitError(
                 f"the aliases here expand to more than {MAX_NODES} values; write the "
-                "values out or use fewer aliases", node.start_mark,
+                "values out or use fewer aliases",
+                node.start_mark,
             )
         if depth[id(node)] > MAX_DEPTH:
             raise YamlLimitError(

@@ -90,8 +90,9 @@ class Repeats:
         self.space = space
         self.size = finite_size(space)
         # a grid to search for unseen configurations; a huge finite space draws instead
-        self._grid = space.grid(None) if self.size is not None and (
-            self.size <= _SCAN_LIMIT) else None
+        self._grid = (
+            space.grid(None) if self.size is not None and (self.size <= _SCAN_LIMIT) else None
+        )
         self._keys: set[str] = set()
         self._valid_keys: set[str] = set()
         self._upto = 0
@@ -126,7 +127,10 @@ class Repeats:
         return self.size is not None and len(self._valid_keys) >= self.size
 
     def screen(
-        self, proposals: Sequence[Proposal], history: History, rng: np.random.Generator,
+        self,
+        proposals: Sequence[Proposal],
+        history: History,
+        rng: np.random.Generator,
     ) -> list[Proposal]:
         """``proposals`` with repeats replaced and a de-duplication key on each.
 
@@ -151,8 +155,9 @@ class Repeats:
                 key = config_key(fresh)
             batch.add(key)
             finite = self.size is not None
-            out.append(Proposal(p.params, key if finite or p.key is None else p.key,
-                                p.system_attrs))
+            out.append(
+                Proposal(p.params, key if finite or p.key is None else p.key, p.system_attrs)
+            )
         return out
 
     def _unseen(self, rng: np.random.Generator, batch: set[str]) -> dict[str, Any] | None:

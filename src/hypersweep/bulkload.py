@@ -33,8 +33,9 @@ def _loads(text: str | None, default: Any) -> Any:
     return default if text is None else json.loads(text)
 
 
-def _validate_rows(space: Space, dicts: Sequence[Any], rows: Iterable[int],
-                   X: np.ndarray, valid: np.ndarray) -> None:
+def _validate_rows(
+    space: Space, dicts: Sequence[Any], rows: Iterable[int], X: np.ndarray, valid: np.ndarray
+) -> None:
     """The row-by-row path: what :meth:`History.update` does for new trials."""
     good: list[int] = []
     configs: list[dict[str, Any]] = []
@@ -78,8 +79,9 @@ def encode_param_texts(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, 
     X = np.full((n, space.dim), np.nan)
     valid = np.zeros(n, dtype=bool)
     for start in range(0, n, _CHUNK):
-        X[start:start + _CHUNK], valid[start:start + _CHUNK] = _encode_chunk(
-            space, texts[start:start + _CHUNK])
+        X[start : start + _CHUNK], valid[start : start + _CHUNK] = _encode_chunk(
+            space, texts[start : start + _CHUNK]
+        )
     return X, valid
 
 
@@ -154,8 +156,11 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
     decodes; without it they carry none (the study then says its reports are not loaded).
     """
 
-    def __init__(self, cols: HistoryColumns,
-                 reports: Mapping[int, dict[int, dict[str, float]]] | None = None) -> None:
+    def __init__(
+        self,
+        cols: HistoryColumns,
+        reports: Mapping[int, dict[int, dict[str, float]]] | None = None,
+    ) -> None:
         self._cols = cols
         self._reports = reports or {}
         top = (max(cols.numbers) + 1) if cols.numbers else 0
@@ -169,11 +174,21 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
         vals = _loads(c.values[row], None)
         number = c.numbers[row]
         return Trial(
-            number=number, state=TrialState(c.states[row]), params=json.loads(c.params[row]),
-            values=tuple(vals) if vals is not None else None, metrics=_loads(metrics, {}),
-            reports=self._reports.get(number, {}), started_at=started, finished_at=finished,
-            heartbeat_at=hb, worker_id=worker, error=error, user_attrs=_loads(ua, {}),
-            system_attrs=_loads(sa, {}), id=tid, attempt=int(attempt),
+            number=number,
+            state=TrialState(c.states[row]),
+            params=json.loads(c.params[row]),
+            values=tuple(vals) if vals is not None else None,
+            metrics=_loads(metrics, {}),
+            reports=self._reports.get(number, {}),
+            started_at=started,
+            finished_at=finished,
+            heartbeat_at=hb,
+            worker_id=worker,
+            error=error,
+            user_attrs=_loads(ua, {}),
+            system_attrs=_loads(sa, {}),
+            id=tid,
+            attempt=int(attempt),
         )
 
     def _get(self, i: int) -> Any:
@@ -220,4 +235,3 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
     def __repr__(self) -> str:
         decoded = sum(1 for x in self._items if type(x) is not int)
         return f"LazyTrials({len(self._items)} trials, {decoded} decoded)"
-

@@ -75,11 +75,13 @@ def _positive_int(text: str) -> int:
     try:
         v = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r:.80}"
-                                         ) from None
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer, got {text!r:.80}"
+        ) from None
     if not 1 <= v < 2**63:
-        raise argparse.ArgumentTypeError(f"expected a positive integer below 2**63, got "
-                                         f"{text!r:.80}")
+        raise argparse.ArgumentTypeError(
+            f"expected a positive integer below 2**63, got {text!r:.80}"
+        )
     return v
 
 
@@ -89,8 +91,9 @@ def _int(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an integer, got {text!r:.80}") from None
     if not 0 <= v < 2**63:
-        raise argparse.ArgumentTypeError(f"expected an integer from 0 to 2**63-1, got "
-                                         f"{text!r:.80}")
+        raise argparse.ArgumentTypeError(
+            f"expected an integer from 0 to 2**63-1, got {text!r:.80}"
+        )
     return v
 
 
@@ -188,97 +191,164 @@ def build_parser() -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
-        "--storage", metavar="URL", type=_storage_url, default=None,
+        "--storage",
+        metavar="URL",
+        type=_storage_url,
+        default=None,
         help="storage URL: sqlite:///path.db, postgresql://user@host/db or memory "
-             f"(default: the sweep file's, else {DEFAULT_STORAGE})",
+        f"(default: the sweep file's, else {DEFAULT_STORAGE})",
     )
-    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
-                        help="show debug logs and the traceback of unexpected errors")
+    common.add_argument(
+        "--debug",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="show debug logs and the traceback of unexpected errors",
+    )
 
     p = _Parser(
-        prog="hypersweep", formatter_class=fmt, epilog=EPILOGS["main"],
+        prog="hypersweep",
+        formatter_class=fmt,
+        epilog=EPILOGS["main"],
         description="Hyperparameter sweeps: run a sweep file, watch it, read its results.",
     )
     from hypersweep import __version__
 
     p.add_argument("--version", action="version", version=f"hypersweep {__version__}")
-    p.add_argument("--debug", action="store_true", default=False,
-                   help="show debug logs and the traceback of unexpected errors")
+    p.add_argument(
+        "--debug",
+        action="store_true",
+        default=False,
+        help="show debug logs and the traceback of unexpected errors",
+    )
     sub = p.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
 
-    r = sub.add_parser("run", parents=[common], formatter_class=fmt, epilog=EPILOGS["run"],
-                       help="create or resume a study and run its trials",
-                       description="Run the sweep a sweep file describes (live progress).")
+    r = sub.add_parser(
+        "run",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["run"],
+        help="create or resume a study and run its trials",
+        description="Run the sweep a sweep file describes (live progress).",
+    )
     r.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
     r.add_argument("--name", help="study name (overrides the file's name)")
-    r.add_argument("--new-name", metavar="NAME",
-                   help="run as a new study NAME (refused if NAME exists: resume it with "
-                        "--name)")
-    r.add_argument("--extend-space", action="store_true",
-                   help="resume although the file's space differs from the study's: the "
-                        "file's space becomes the study's, earlier trials stay (counted and "
-                        "shown; those that do not fit are left out of the sampler's model)")
-    r.add_argument("--max-trials", type=_positive_int, metavar="N",
-                   help="total trials of the study")
-    r.add_argument("--max-concurrent", type=_positive_int, metavar="N",
-                   help="trials running at once")
-    r.add_argument("--timeout", type=_duration, metavar="DURATION",
-                   help="time limit of this run (90s, 10m, 2h, 1h30m or seconds)")
+    r.add_argument(
+        "--new-name",
+        metavar="NAME",
+        help="run as a new study NAME (refused if NAME exists: resume it with --name)",
+    )
+    r.add_argument(
+        "--extend-space",
+        action="store_true",
+        help="resume although the file's space differs from the study's: the "
+        "file's space becomes the study's, earlier trials stay (counted and "
+        "shown; those that do not fit are left out of the sampler's model)",
+    )
+    r.add_argument(
+        "--max-trials", type=_positive_int, metavar="N", help="total trials of the study"
+    )
+    r.add_argument(
+        "--max-concurrent", type=_positive_int, metavar="N", help="trials running at once"
+    )
+    r.add_argument(
+        "--timeout",
+        type=_duration,
+        metavar="DURATION",
+        help="time limit of this run (90s, 10m, 2h, 1h30m or seconds)",
+    )
     r.add_argument("--seed", type=_int, metavar="N", help="sampler seed")
-    r.add_argument("--progress", choices=("auto", "rich", "plain", "off"), default="auto",
-                   help="live display: rich on a terminal, plain lines otherwise (auto)")
+    r.add_argument(
+        "--progress",
+        choices=("auto", "rich", "plain", "off"),
+        default="auto",
+        help="live display: rich on a terminal, plain lines otherwise (auto)",
+    )
     r.set_defaults(func=cmd_run)
 
-    s = sub.add_parser("status", parents=[common], formatter_class=fmt,
-                       epilog=EPILOGS["status"], help="show a study's progress",
-                       description="Counts by state, the best trial so far and the stop "
-                                   "reason of a study.")
+    s = sub.add_parser(
+        "status",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["status"],
+        help="show a study's progress",
+        description="Counts by state, the best trial so far and the stop reason of a study.",
+    )
     s.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     s.add_argument("--json", action="store_true", help="print JSON")
     s.set_defaults(func=cmd_status)
 
-    b = sub.add_parser("best", parents=[common], formatter_class=fmt, epilog=EPILOGS["best"],
-                       help="print the best trial and how to rerun it",
-                       description="The best trial's value and parameters, and for a "
-                                   "command sweep the exact command line that reruns it.")
+    b = sub.add_parser(
+        "best",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["best"],
+        help="print the best trial and how to rerun it",
+        description="The best trial's value and parameters, and for a "
+        "command sweep the exact command line that reruns it.",
+    )
     b.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     b.add_argument("--json", action="store_true", help="print JSON")
     b.set_defaults(func=cmd_best)
 
-    e = sub.add_parser("export", parents=[common], formatter_class=fmt,
-                       epilog=EPILOGS["export"], help="write every trial to CSV or JSON",
-                       description="Write every trial of a study to a CSV or JSON file.")
+    e = sub.add_parser(
+        "export",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["export"],
+        help="write every trial to CSV or JSON",
+        description="Write every trial of a study to a CSV or JSON file.",
+    )
     e.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     fmt_group = e.add_mutually_exclusive_group(required=True)
     fmt_group.add_argument("--csv", metavar="FILE", help="write CSV (one row per trial)")
-    fmt_group.add_argument("--json", metavar="FILE",
-                           help="write JSON (with every intermediate report)")
+    fmt_group.add_argument(
+        "--json", metavar="FILE", help="write JSON (with every intermediate report)"
+    )
     e.set_defaults(func=cmd_export)
 
-    ls = sub.add_parser("ls", parents=[common], formatter_class=fmt, epilog=EPILOGS["ls"],
-                        help="list the studies in the storage",
-                        description="Every study in the storage, with trial counts and "
-                                    "best value.")
+    ls = sub.add_parser(
+        "ls",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["ls"],
+        help="list the studies in the storage",
+        description="Every study in the storage, with trial counts and best value.",
+    )
     ls.set_defaults(func=cmd_ls)
 
-    st = sub.add_parser("stop", parents=[common], formatter_class=fmt, epilog=EPILOGS["stop"],
-                        help="ask a running sweep to stop",
-                        description="Ask every process running the study to stop.")
+    st = sub.add_parser(
+        "stop",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["stop"],
+        help="ask a running sweep to stop",
+        description="Ask every process running the study to stop.",
+    )
     st.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     st.set_defaults(func=cmd_stop)
 
-    v = sub.add_parser("validate", parents=[common], formatter_class=fmt,
-                       epilog=EPILOGS["validate"], help="check a sweep file without running it",
-                       description="Check a sweep file completely (every error at once), "
-                                   "build its study without running it and print the first "
-                                   "trial's command.")
+    v = sub.add_parser(
+        "validate",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["validate"],
+        help="check a sweep file without running it",
+        description="Check a sweep file completely (every error at once), "
+        "build its study without running it and print the first "
+        "trial's command.",
+    )
     v.add_argument("file", metavar="FILE", help="the sweep file (sweep.yaml)")
     v.set_defaults(func=cmd_validate)
 
-    d = sub.add_parser("delete", parents=[common], formatter_class=fmt,
-                       epilog=EPILOGS["delete"], help="remove a study and its trials",
-                       description="Remove a study with its trials from the storage.")
+    d = sub.add_parser(
+        "delete",
+        parents=[common],
+        formatter_class=fmt,
+        epilog=EPILOGS["delete"],
+        help="remove a study and its trials",
+        description="Remove a study with its trials from the storage.",
+    )
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
@@ -305,10 +375,11 @@ def _one_line(text: str) -> str:
 def _storage_hint(msg: str) -> str:
     """A storage error as the database reported it, plus what to do about it."""
     low = msg.lower()
-    if ("readonly database" in low or "read-only transaction" in low) and \
-            "read-only (" not in low:
-        return (f"{msg} (the database is read-only: status, ls, best and export can read "
-                "it; run and stop need write access)")
+    if ("readonly database" in low or "read-only transaction" in low) and "read-only (" not in low:
+        return (
+            f"{msg} (the database is read-only: status, ls, best and export can read "
+            "it; run and stop need write access)"
+        )
     return msg
 
 
@@ -356,8 +427,10 @@ def _interrupts(grace: float) -> Iterator[None]:
         count += 1
         if count == 1 or count >= 3:
             raise KeyboardInterrupt
-        _err(f"hypersweep: ending running trials (up to {grace:g}s); press Ctrl-C again to "
-             "abandon them")
+        _err(
+            f"hypersweep: ending running trials (up to {grace:g}s); press Ctrl-C again to "
+            "abandon them"
+        )
 
     try:
         old = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
@@ -377,7 +450,7 @@ def _interrupts(grace: float) -> Iterator[None]:
 def _sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///"):
         return None
-    path = url[len("sqlite:///"):].split("?", 1)[0]
+    path = url[len("sqlite:///") :].split("?", 1)[0]
     return Path(path).expanduser() if path and path != ":memory:" else None
 
 
@@ -403,13 +476,17 @@ def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) ->
 
     path = _sqlite_path(url)
     if must_exist and path is not None and not path.exists():
-        raise UsageError(f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
-                         "first, or pass --storage)")
+        raise UsageError(
+            f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
+            "first, or pass --storage)"
+        )
     return open_storage(url, read_only=read_only)
 
 
 def _open_record(
-    name: str, url: str, read_only: bool = True,
+    name: str,
+    url: str,
+    read_only: bool = True,
 ) -> tuple[Storage, StudyRecord]:
     """The storage and the stored study of that name (no trial is read)."""
     storage = _open_storage(url, read_only=read_only)
@@ -419,8 +496,11 @@ def _open_record(
         names = [s.name for s in storage.list_studies()]
         close = difflib.get_close_matches(name, names, n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
-        known = f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}" \
-            if names else "; it holds no study yet"
+        known = (
+            f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
+            if names
+            else "; it holds no study yet"
+        )
         raise StudyNotFound(f"no study named {name!r} in {url}{hint}{known}") from None
 
 
@@ -450,14 +530,25 @@ class _View:
         def outside() -> list[int]:  # trials from an earlier space: reads the history
             return _outside_space(storage, rec)
 
-        return cls(rec.name, rec.objectives, rec.attrs,
-                   lambda number: storage.get_trial(rec.id, number), outside)
+        return cls(
+            rec.name,
+            rec.objectives,
+            rec.attrs,
+            lambda number: storage.get_trial(rec.id, number),
+            outside,
+        )
 
     @classmethod
     def of_study(cls, study: Study) -> _View:
-        return cls(study.name, study.objectives, study.attrs,
-                   lambda number: study.trials()[number], study.outside_space,
-                   study.constraints, study.feasible)
+        return cls(
+            study.name,
+            study.objectives,
+            study.attrs,
+            lambda number: study.trials()[number],
+            study.outside_space,
+            study.constraints,
+            study.feasible,
+        )
 
 
 # ======================================================================================
@@ -499,8 +590,11 @@ def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) ->
 
 def _counts_text(counts: Mapping[str, int]) -> str:
     order = ("COMPLETED", "STOPPED", "FAILED", "RUNNING", "QUEUED")
-    parts = [f"{counts.get(k, 0)} {k.lower()}" for k in order
-             if counts.get(k, 0) or k in ("COMPLETED", "FAILED")]
+    parts = [
+        f"{counts.get(k, 0)} {k.lower()}"
+        for k in order
+        if counts.get(k, 0) or k in ("COMPLETED", "FAILED")
+    ]
     return ", ".join(parts)
 
 
@@ -533,10 +627,14 @@ def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: "
         chain = lineage(_ancestors(study, trial), trial.number)
         steps = " -> ".join(
             f"#{t.number} from step {t.system_attrs.get('pbt', {}).get('step', 0)} "
-            f"{_exact(t.params)}" for t in chain)
+            f"{_exact(t.params)}"
+            for t in chain
+        )
         _out(f"  pbt schedule: {steps}")
-        _out(f"  (a PBT segment: it resumed from trial {lin['parent']}'s checkpoint; the "
-             "command alone trains from scratch with the last parameters)")
+        _out(
+            f"  (a PBT segment: it resumed from trial {lin['parent']}'s checkpoint; the "
+            "command alone trains from scratch with the last parameters)"
+        )
 
 
 def _ancestors(study: _View, trial: Trial) -> list[Trial]:
@@ -570,7 +668,9 @@ def _constraints_text(study: _View, trial: Trial) -> str:
 
 def _trial_dict(study: _View, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
-        "number": t.number, "state": t.state.value, "params": t.params,
+        "number": t.number,
+        "state": t.state.value,
+        "params": t.params,
         "values": dict(zip([o.metric for o in study.objectives], t.values or ())),
         "duration": t.duration,
     }
@@ -596,8 +696,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from hypersweep.study import _NAME_RE
 
         if value is not None and not _NAME_RE.fullmatch(value):
-            raise UsageError(f"{flag}: {value!r:.80} is not a valid study name; use letters, "
-                             "digits, '_', '.', '-'")
+            raise UsageError(
+                f"{flag}: {value!r:.80} is not a valid study name; use letters, "
+                "digits, '_', '.', '-'"
+            )
     if args.new_name is not None:
         _check_new_name(args.new_name, args.storage or spec.storage or DEFAULT_STORAGE)
         args.name = args.new_name
@@ -605,23 +707,28 @@ def cmd_run(args: argparse.Namespace) -> int:
         _err(f"warning: {w}")
     progress = make_progress(args.progress)
     overrides = Overrides(
-        name=args.name, storage=args.storage, seed=args.seed, max_trials=args.max_trials,
-        max_concurrent=args.max_concurrent, timeout=args.timeout,
+        name=args.name,
+        storage=args.storage,
+        seed=args.seed,
+        max_trials=args.max_trials,
+        max_concurrent=args.max_concurrent,
+        timeout=args.timeout,
         extend_space=args.extend_space,
     )
     study, runner = build(spec, overrides, progress=progress)
     study.sync()
     before = study.history.n
     lim = runner.limits
-    what = [f"{lim.max_trials} trials" if lim.max_trials else "no trial limit",
-            f"{lim.max_concurrent} at a time"]
+    what = [
+        f"{lim.max_trials} trials" if lim.max_trials else "no trial limit",
+        f"{lim.max_concurrent} at a time",
+    ]
     if lim.timeout:
         from hypersweep.progress import fmt_duration
 
         what.append(f"timeout {fmt_duration(lim.timeout)}")
     state = f"resuming with {before} trials" if before else "new study"
-    _out(f"hypersweep: study {study.name!r} in {study.storage.url} ({state}); "
-         f"{', '.join(what)}")
+    _out(f"hypersweep: study {study.name!r} in {study.storage.url} ({state}); {', '.join(what)}")
     interrupted = False
     try:
         with _interrupts(spec.grace):
@@ -635,8 +742,10 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
     _summary(study, runner, before)
     if interrupted:
-        _err("interrupted: running trials were ended and re-queued (up to limits.retries "
-             "times); run the same command again to resume")
+        _err(
+            "interrupted: running trials were ended and re-queued (up to limits.retries "
+            "times); run the same command again to resume"
+        )
         return EXIT_INTERRUPTED
     if runner.failed_fast:
         raise RunFailed(f"{runner.failed_fast} (logs under .hypersweep/runs/{study.name}/)")
@@ -654,19 +763,25 @@ def _run_status(study: Study, runner: Any) -> int:
     if ran:
         last = next((t for t in reversed(ran) if t.error), None)
         reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
-        raise RunFailed(f"all {len(ran)} trials of this run failed (none completed); the "
-                        f"last one: {reason} (logs under .hypersweep/runs/{study.name}/)")
+        raise RunFailed(
+            f"all {len(ran)} trials of this run failed (none completed); the "
+            f"last one: {reason} (logs under .hypersweep/runs/{study.name}/)"
+        )
     if runner.retried:
-        raise RunFailed(f"no trial of this run completed: {runner.stop_reason}; the "
-                        f"{len(runner.retried)} trials it ended were re-queued; run the same "
-                        "command again to resume (or raise --timeout)")
+        raise RunFailed(
+            f"no trial of this run completed: {runner.stop_reason}; the "
+            f"{len(runner.retried)} trials it ended were re-queued; run the same "
+            "command again to resume (or raise --timeout)"
+        )
     counts = study.summary()["states"]
     if counts.get("COMPLETED", 0) or counts.get("STOPPED", 0):
         return EXIT_OK  # nothing left to do (limits reached) for a study with results
-    raise RunFailed(f"no trial ran and the study holds no completed trial "
-                    f"({_counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
-                    f"raise --max-trials, or start over with 'hypersweep delete "
-                    f"{study.name}'")
+    raise RunFailed(
+        f"no trial ran and the study holds no completed trial "
+        f"({_counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
+        f"raise --max-trials, or start over with 'hypersweep delete "
+        f"{study.name}'"
+    )
 
 
 def _check_new_name(name: str, url: str) -> None:
@@ -681,8 +796,10 @@ def _check_new_name(name: str, url: str) -> None:
         return
     finally:
         storage.close()
-    raise UsageError(f"--new-name: study {name!r} already exists in {url}; choose another "
-                     f"name, or resume it with --name {name}")
+    raise UsageError(
+        f"--new-name: study {name!r} already exists in {url}; choose another "
+        f"name, or resume it with --name {name}"
+    )
 
 
 def _summary(study: Study, runner: Any, before: int) -> None:
@@ -693,8 +810,10 @@ def _summary(study: Study, runner: Any, before: int) -> None:
     n = summary["trials"]
     ran = len(runner.finished)
     _out(f"stopped: {runner.stop_reason or 'interrupted'}")
-    _out(f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
-         f"in this run, {fmt_duration(runner.elapsed)}")
+    _out(
+        f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
+        f"in this run, {fmt_duration(runner.elapsed)}"
+    )
     if len(study.objectives) == 1:
         _print_best(study, study.best_trial)
     else:
@@ -713,7 +832,8 @@ def _outside_space(storage: Storage, rec: StudyRecord) -> list[int]:
 
 
 def _results(
-    storage: Storage, rec: StudyRecord,
+    storage: Storage,
+    rec: StudyRecord,
 ) -> tuple[_View, Callable[[], list[Trial]], Callable[[], dict[str, Any]], list[int]]:
     """What ``status`` and ``best`` print from: a view of the study, its best trials, its
     summary and its trials from an earlier space. Read from the storage's aggregates, so
@@ -721,8 +841,12 @@ def _results(
     needs every finished trial's constraint metrics)."""
     outside = _outside_space(storage, rec)
     if not rec.attrs.get("constraints"):
-        return (_View.of_record(storage, rec), lambda: storage.best_trials(rec.id),
-                lambda: _status(storage, rec, outside), outside)
+        return (
+            _View.of_record(storage, rec),
+            lambda: storage.best_trials(rec.id),
+            lambda: _status(storage, rec, outside),
+            outside,
+        )
     from hypersweep.study import Study
 
     study = Study.load(rec.name, storage=storage)
@@ -743,14 +867,18 @@ def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str,
 
     counts = storage.count_trials(rec.id)
     out: dict[str, Any] = {
-        "name": rec.name, "trials": sum(counts.values()),
+        "name": rec.name,
+        "trials": sum(counts.values()),
         "states": {s.value: int(counts.get(s, 0)) for s in TrialState},
         "objectives": [o.to_dict() for o in rec.objectives],
     }
     if len(rec.objectives) == 1:
         best = storage.best_trials(rec.id)
-        out["best"] = None if not best else {"number": best[0].number,
-                                             "value": best[0].value, "params": best[0].params}
+        out["best"] = (
+            None
+            if not best
+            else {"number": best[0].number, "value": best[0].value, "params": best[0].params}
+        )
     out["outside_space"] = len(outside)  # from an earlier space
     out["stop_reason"] = rec.attrs.get("stop_reason")
     return out
@@ -774,22 +902,31 @@ def cmd_status(args: argparse.Namespace) -> int:
     _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
     if view.constraints:
         cons = ", ".join(c.describe() for c in view.constraints)
-        _out(f"feasible:  {summary['feasible']} of {summary['feasible'] + summary['infeasible']}"
-             f" finished trials meet {cons}")
+        _out(
+            f"feasible:  {summary['feasible']} of {summary['feasible'] + summary['infeasible']}"
+            f" finished trials meet {cons}"
+        )
     if len(rec.objectives) == 1:
         b = summary["best"]
         if b is None:
-            _out("best:      no feasible completed trial yet" if view.constraints
-                 else "best:      no completed trial yet")
+            _out(
+                "best:      no feasible completed trial yet"
+                if view.constraints
+                else "best:      no completed trial yet"
+            )
         else:
             note = "  (from an earlier search space)" if b["number"] in outside else ""
-            _out(f"best:      {_value(b['value'])} (trial {b['number']})  "
-                 f"{_exact(b['params'])}{note}")
+            _out(
+                f"best:      {_value(b['value'])} (trial {b['number']})  "
+                f"{_exact(b['params'])}{note}"
+            )
     else:
         _out(f"pareto:    {len(best_trials())} trials on the front")
     if outside:
-        _out(f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
-             "search space (counted and shown; not used by the sampler)")
+        _out(
+            f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
+            "search space (counted and shown; not used by the sampler)"
+        )
     running = summary["states"].get("RUNNING", 0)
     if rec.attrs.get("stop_requested") and running:
         _out(f"state:     stop requested ({rec.attrs['stop_requested']})")
@@ -872,9 +1009,17 @@ def cmd_ls(args: argparse.Namespace) -> int:
             if top:
                 best = _value(top[0].value)
         objective = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
-        rows.append((rec.name, str(total), str(counts.get(TrialState.COMPLETED, 0)),
-                     str(counts.get(TrialState.FAILED, 0)),
-                     str(counts.get(TrialState.RUNNING, 0)), best, objective))
+        rows.append(
+            (
+                rec.name,
+                str(total),
+                str(counts.get(TrialState.COMPLETED, 0)),
+                str(counts.get(TrialState.FAILED, 0)),
+                str(counts.get(TrialState.RUNNING, 0)),
+                best,
+                objective,
+            )
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         _out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
@@ -887,13 +1032,19 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
     name, url = _target(args)
     storage, rec = _open_record(name, url, read_only=False)
-    storage.update_study(rec.id, attrs={"stop_requested": f"'hypersweep stop' from pid "
-                                                           f"{os.getpid()}"})
+    storage.update_study(
+        rec.id, attrs={"stop_requested": f"'hypersweep stop' from pid {os.getpid()}"}
+    )
     running = storage.count_trials(rec.id).get(TrialState.RUNNING, 0)
-    note = (f"{running} trial{'s' * (running != 1)} running now" if running
-            else "no trial is running now")
-    _out(f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
-         "few seconds")
+    note = (
+        f"{running} trial{'s' * (running != 1)} running now"
+        if running
+        else "no trial is running now"
+    )
+    _out(
+        f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
+        "few seconds"
+    )
     return EXIT_OK
 
 
@@ -913,9 +1064,11 @@ def cmd_validate(args: argparse.Namespace) -> int:
     study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
     first = study.ask()
     params = _exact(first.params)
-    _out(f"{args.file}: valid; study {study.name!r} ({len(study.space)} parameters, "
-         f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
-         f"{study.sampler.name}) in {storage_url}")
+    _out(
+        f"{args.file}: valid; study {study.name!r} ({len(study.space)} parameters, "
+        f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
+        f"{study.sampler.name}) in {storage_url}"
+    )
     line = rerun_command(spec.sweep_attrs(), first.params)
     if line:
         _out(f"first trial: {line}")
@@ -987,8 +1140,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug:
                 traceback.print_exc()
             else:
-                _err(f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} "
-                     "(rerun with --debug for the traceback)")
+                _err(
+                    f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} "
+                    "(rerun with --debug for the traceback)"
+                )
             return EXIT_FAILED
 
 

@@ -48,22 +48,29 @@ class Constraint:
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric.strip():
-            raise SpecError(f"constraints.metric: must be a non-empty metric name, got "
-                            f"{self.metric!r}; {_EXAMPLE}")
+            raise SpecError(
+                f"constraints.metric: must be a non-empty metric name, got "
+                f"{self.metric!r}; {_EXAMPLE}"
+            )
         for key in ("max", "min"):
             v = getattr(self, key)
             if v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise SpecError(f"constraints[{self.metric}].{key}: must be a finite number, "
-                                f"got {v!r}")
+                raise SpecError(
+                    f"constraints[{self.metric}].{key}: must be a finite number, got {v!r}"
+                )
             object.__setattr__(self, key, float(v))
         if self.max is None and self.min is None:
-            raise SpecError(f"constraints[{self.metric}]: give max, min or both, e.g. "
-                            f"{{metric: {self.metric}, max: 16}}")
+            raise SpecError(
+                f"constraints[{self.metric}]: give max, min or both, e.g. "
+                f"{{metric: {self.metric}, max: 16}}"
+            )
         if self.max is not None and self.min is not None and self.min > self.max:
-            raise SpecError(f"constraints[{self.metric}]: min {self.min:g} is above max "
-                            f"{self.max:g}; swap them")
+            raise SpecError(
+                f"constraints[{self.metric}]: min {self.min:g} is above max "
+                f"{self.max:g}; swap them"
+            )
 
     def violation(self, value: float) -> float:
         """How far ``value`` is outside the bounds (``> 0``: violated, ``<= 0``: met)."""
@@ -103,8 +110,10 @@ def parse_constraints(
     if isinstance(value, (Constraint, Mapping)):
         value = [value]
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise SpecError(f"{key}: expected a list of {{metric, max, min}}, got "
-                        f"{type(value).__name__}; {_EXAMPLE}")
+        raise SpecError(
+            f"{key}: expected a list of {{metric, max, min}}, got "
+            f"{type(value).__name__}; {_EXAMPLE}"
+        )
     out: list[Constraint] = []
     for i, item in enumerate(value):
         path = f"{key}[{i}]"
@@ -125,7 +134,7 @@ def parse_constraints(
             msg = str(e)
             for prefix in (f"constraints[{item['metric']}]", "constraints"):
                 if msg.startswith(prefix):
-                    msg = path + msg[len(prefix):]
+                    msg = path + msg[len(prefix) :]
                     break
             raise SpecError(msg) from None
     names = [c.metric for c in out]

@@ -111,8 +111,9 @@ class Snapshot:
     taken: float = field(default_factory=time.monotonic)
 
     @classmethod
-    def take(cls, runner: Runner, done_at_start: int | None = None,
-             recent: tuple[Trial, ...] = ()) -> Snapshot:
+    def take(
+        cls, runner: Runner, done_at_start: int | None = None, recent: tuple[Trial, ...] = ()
+    ) -> Snapshot:
         study = runner.study
         h = study.history
         codes = np.asarray(h.state[: h.n]) if h.n else np.zeros(0, dtype=int)
@@ -122,7 +123,8 @@ class Snapshot:
         front = 0
         if h.n:
             ok = (codes == _STATES.index(TrialState.COMPLETED)) | (
-                codes == _STATES.index(TrialState.STOPPED))
+                codes == _STATES.index(TrialState.STOPPED)
+            )
             Y = np.asarray(h.Y[: h.n])
             ok = ok & ~np.isnan(Y).any(axis=1) & h.feasible  # infeasible trials: never best
             if ok.any():
@@ -136,11 +138,19 @@ class Snapshot:
 
                     front = int(pareto_mask(Y[ok]).sum())
         return cls(
-            name=study.name, metric=study.objectives[0].metric,
-            multi=len(study.objectives) > 1, max_trials=runner.limits.max_trials,
-            timeout=runner.limits.timeout, done=done, counts=counts, best=best, front=front,
-            recent=recent, done_at_start=done if done_at_start is None else done_at_start,
-            t0=runner._t0, stop_reason=runner.stop_reason,
+            name=study.name,
+            metric=study.objectives[0].metric,
+            multi=len(study.objectives) > 1,
+            max_trials=runner.limits.max_trials,
+            timeout=runner.limits.timeout,
+            done=done,
+            counts=counts,
+            best=best,
+            front=front,
+            recent=recent,
+            done_at_start=done if done_at_start is None else done_at_start,
+            t0=runner._t0,
+            stop_reason=runner.stop_reason,
         )
 
     def elapsed(self, now: float | None = None) -> float:
@@ -230,8 +240,11 @@ class PlainProgress(_Base):
         parts = [s.best_text(), f"completed={c['COMPLETED']}"]
         if c["STOPPED"]:
             parts.append(f"stopped={c['STOPPED']}")
-        parts += [f"failed={c['FAILED']}", f"running={c['RUNNING']}",
-                  f"elapsed={fmt_duration(s.elapsed())}"]
+        parts += [
+            f"failed={c['FAILED']}",
+            f"running={c['RUNNING']}",
+            f"elapsed={fmt_duration(s.elapsed())}",
+        ]
         eta = s.eta()
         if eta is not None and s.done > s.done_at_start:
             parts.append(f"eta={fmt_duration(eta)}")
@@ -293,10 +306,13 @@ class _View:
 
         c = s.counts
         counts = Text()
-        for label, key, style in (("completed", "COMPLETED", "green"),
-                                  ("stopped", "STOPPED", "yellow"),
-                                  ("failed", "FAILED", "red"), ("running", "RUNNING", "cyan"),
-                                  ("queued", "QUEUED", "dim")):
+        for label, key, style in (
+            ("completed", "COMPLETED", "green"),
+            ("stopped", "STOPPED", "yellow"),
+            ("failed", "FAILED", "red"),
+            ("running", "RUNNING", "cyan"),
+            ("queued", "QUEUED", "dim"),
+        ):
             if key in ("STOPPED", "QUEUED") and not c[key]:
                 continue
             counts.append(f"{c[key]} {label}", style=style)
@@ -307,9 +323,12 @@ class _View:
         elif s.best is None:
             best = Text("best: no completed trial yet", style="dim")
         else:
-            best = Text.assemble(("best ", "bold"), (f"{s.metric}={fmt_value(s.best[1])}",
-                                                     "bold green"),
-                                 f" (trial {s.best[0]})  ", (fmt_params(s.best[2]), "dim"))
+            best = Text.assemble(
+                ("best ", "bold"),
+                (f"{s.metric}={fmt_value(s.best[1])}", "bold green"),
+                f" (trial {s.best[0]})  ",
+                (fmt_params(s.best[2]), "dim"),
+            )
 
         parts: list[Any] = [head, counts, best]
         if s.recent:
@@ -317,21 +336,25 @@ class _View:
             label = s.metric if not s.multi else "values"
             table.add_column("trial", justify="right", min_width=5, no_wrap=True)
             table.add_column("state", min_width=9, no_wrap=True)
-            table.add_column(label, justify="right", min_width=max(6, len(label)),
-                             no_wrap=True)
+            table.add_column(label, justify="right", min_width=max(6, len(label)), no_wrap=True)
             table.add_column("duration", justify="right", min_width=8, no_wrap=True)
             rest = max(10, width - 5 - 9 - max(6, len(label)) - 8 - 10)
-            table.add_column("params / error", overflow="ellipsis", no_wrap=True,
-                             max_width=rest)
+            table.add_column("params / error", overflow="ellipsis", no_wrap=True, max_width=rest)
             for t in s.recent:
                 style = {"COMPLETED": "green", "STOPPED": "yellow", "FAILED": "red"}.get(
-                    t.state.value, "")
+                    t.state.value, ""
+                )
                 value = " ".join(fmt_value(v) for v in t.values) if t.values else "-"
-                extra = _first_line(t.error) if t.state == TrialState.FAILED else \
-                    fmt_params(t.params)
-                table.add_row(str(t.number), Text(t.state.value, style=style), value,
-                              fmt_duration(t.duration),
-                              Text(extra, overflow="ellipsis", no_wrap=True))
+                extra = (
+                    _first_line(t.error) if t.state == TrialState.FAILED else fmt_params(t.params)
+                )
+                table.add_row(
+                    str(t.number),
+                    Text(t.state.value, style=style),
+                    value,
+                    fmt_duration(t.duration),
+                    Text(extra, overflow="ellipsis", no_wrap=True),
+                )
             parts.append(table)
         if s.stop_reason:
             parts.append(Text(f"stopping: {s.stop_reason}", style="yellow"))
@@ -361,8 +384,12 @@ class RichProgress(_Base):
             self.console = Console()
         self._view = _View(self._snap(runner))
         self._live = Live(
-            self._view, console=self.console, refresh_per_second=self.refresh_per_second,
-            transient=False, redirect_stdout=True, redirect_stderr=True,
+            self._view,
+            console=self.console,
+            refresh_per_second=self.refresh_per_second,
+            transient=False,
+            redirect_stdout=True,
+            redirect_stderr=True,
         )
         self._live.start()
 

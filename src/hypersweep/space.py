@@ -80,6 +80,8 @@ def _clip(a: Any, lo: Any, hi: Any) -> Any:
     elements, where ``np.clip``'s dispatch costs several times the two ufuncs.
     """
     return np.minimum(np.maximum(a, lo), hi)
+
+
 #: A parameter name: a letter (any script) or ``_``, then letters, digits, ``_.-/``.
 _NAME_RE = re.compile(r"[^\W\d][\w.\-/]{0,199}")
 _EPS = 1e-12
@@ -135,11 +137,15 @@ def _text_problem(s: str) -> str | None:
 
 
 def _int_problem(v: Any) -> str | None:
-    if isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and abs(
-        int(v)
-    ) > _INT_LIMIT:
-        return (f"integers in a space must lie within +-2**53 (9007199254740992), got "
-                f"{_short(int(v))}; quote it to make it a string")
+    if (
+        isinstance(v, (int, np.integer))
+        and not isinstance(v, (bool, np.bool_))
+        and abs(int(v)) > _INT_LIMIT
+    ):
+        return (
+            f"integers in a space must lie within +-2**53 (9007199254740992), got "
+            f"{_short(int(v))}; quote it to make it a string"
+        )
     return None
 
 
@@ -333,8 +339,9 @@ class Float(_Numeric):
 
     def validate(self, value: Any, path: str = "") -> float:
         if not _is_number(value):
-            raise SpaceError(path, f"expected a number, got {type(value).__name__} "
-                                   f"{_short(value)}")
+            raise SpaceError(
+                path, f"expected a number, got {type(value).__name__} {_short(value)}"
+            )
         v = _as_float(value)
         if v is None or v < self.low or v > self.high:
             raise SpaceError(
@@ -411,8 +418,9 @@ class Int(_Numeric):
         else:
             f = _as_float(value)
             if f is None or not f.is_integer():
-                raise SpaceError(path, f"expected an integer, got {type(value).__name__} "
-                                       f"{_short(value)}")
+                raise SpaceError(
+                    path, f"expected an integer, got {type(value).__name__} {_short(value)}"
+                )
             v = int(f)
         if v < self.low or v > self.high:
             raise SpaceError(path, f"{_short(v)} is outside [{self.low}, {self.high}]")
@@ -516,30 +524,31 @@ class Normal(_Numeric):
         return d
 
 
-def _check_normal_range(
-    name: str, mu: float, sigma: float, log: bool, step: float | None
-) -> None:
+def _check_normal_range(name: str, mu: float, sigma: float, log: bool, step: float | None) -> None:
     """Refuse a normal whose values (mu +- 7 sigma, the encoding's range) overflow."""
     lo, hi = mu - _Z_MAX * sigma, mu + _Z_MAX * sigma
     if log:
         if not (lo >= -700.0 and hi <= 700.0):
             raise SpaceError(
-                "", f"{name} with log=True needs -700 <= mu - 7.1*sigma and mu + 7.1*sigma "
+                "",
+                f"{name} with log=True needs -700 <= mu - 7.1*sigma and mu + 7.1*sigma "
                 f"<= 700 (exp() of it must be a positive float), got mu={mu!r}, "
-                f"sigma={sigma!r}"
+                f"sigma={sigma!r}",
             )
         top = math.exp(hi)
     else:
         top = max(abs(lo), abs(hi))
         if not math.isfinite(top) or top > 1e300:
             raise SpaceError(
-                "", f"{name} needs |mu| + 7.1*sigma <= 1e300 (its values must be finite "
-                f"floats), got mu={mu!r}, sigma={sigma!r}"
+                "",
+                f"{name} needs |mu| + 7.1*sigma <= 1e300 (its values must be finite "
+                f"floats), got mu={mu!r}, sigma={sigma!r}",
             )
     if step is not None and top / step > 2.0**53:
         raise SpaceError(
-            "", f"{name}: step={step!r} is too fine for values up to {top:.3g} (more than "
-            f"2**53 multiples); use step >= {top / 2.0**53:.3g} or no step"
+            "",
+            f"{name}: step={step!r} is too fine for values up to {top:.3g} (more than "
+            f"2**53 multiples); use step >= {top / 2.0**53:.3g} or no step",
         )
 
 
@@ -593,9 +602,7 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     return u
 
 
-def _check_bounds(
-    name: str, low: Any, high: Any, log: bool, step: Any, integer: bool
-) -> None:
+def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer: bool) -> None:
     """Refuse bounds whose values a float64 encoding cannot represent exactly."""
     kind = "an integer" if integer else "a number"
     for key, v in (("low", low), ("high", high)):
@@ -604,18 +611,22 @@ def _check_bounds(
         if not ok:
             raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={_short(v)}")
         if integer and abs(f) > _INT_LIMIT:
-            raise SpaceError("", f"{name} needs |{key}| <= 2**53 (9007199254740992), got "
-                                 f"{key}={_short(v)}; integers beyond are not exact as floats")
+            raise SpaceError(
+                "",
+                f"{name} needs |{key}| <= 2**53 (9007199254740992), got "
+                f"{key}={_short(v)}; integers beyond are not exact as floats",
+            )
     flo, fhi = float(low), float(high)  # exact for ints (within 2**53); no numpy casts
     if not flo < fhi:
         raise SpaceError("", f"{name} needs low < high, got low={low!r}, high={high!r}")
     if log and flo <= 0:
-        raise SpaceError(
-            "", f"{name} with log=True needs 0 < low < high, got low={low!r}"
-        )
+        raise SpaceError("", f"{name} with log=True needs 0 < low < high, got low={low!r}")
     if not math.isfinite(fhi - flo):
-        raise SpaceError("", f"{name} needs high - low to be a finite float, got "
-                             f"low={low!r}, high={high!r}; narrow the range")
+        raise SpaceError(
+            "",
+            f"{name} needs high - low to be a finite float, got "
+            f"low={low!r}, high={high!r}; narrow the range",
+        )
     if step is not None:
         fstep = _as_float(step)
         if fstep is None or not fstep > 0 or (integer and not fstep.is_integer()):
@@ -623,20 +634,25 @@ def _check_bounds(
         if integer and log and step != 1:
             raise SpaceError("", f"{name} with log=True supports only step=1, got step={step!r}")
         if not (math.isfinite(fhi + fstep) and math.isfinite(flo - fstep)):
-            raise SpaceError("", f"{name}: low - step and high + step must be finite floats, "
-                                 f"got step={step!r}; use a smaller step")
+            raise SpaceError(
+                "",
+                f"{name}: low - step and high + step must be finite floats, "
+                f"got step={step!r}; use a smaller step",
+            )
         magnitude = max(abs(flo), abs(fhi))
         ulp = math.ulp(magnitude)
         if not integer and fstep < 1024 * ulp:
             raise SpaceError(
-                "", f"{name}: step={step!r} is too fine for values near {magnitude!r} "
-                f"(floats there are {ulp!r} apart); use step >= {1024 * ulp:.3g}"
+                "",
+                f"{name}: step={step!r} is too fine for values near {magnitude!r} "
+                f"(floats there are {ulp!r} apart); use step >= {1024 * ulp:.3g}",
             )
         k = (fhi - flo) / fstep
         if not integer and k > _MAX_POINTS:  # (ints: at most 2**54 within +-2**53)
             raise SpaceError(
-                "", f"{name}: (high - low) / step = {k:.3g} grid points, more than 2**50; "
-                "use a larger step" + ("" if integer else " or no step (a continuous range)")
+                "",
+                f"{name}: (high - low) / step = {k:.3g} grid points, more than 2**50; "
+                "use a larger step" + ("" if integer else " or no step (a continuous range)"),
             )
         if integer:
             multiple = (int(high) - int(low)) % int(step) == 0
@@ -679,14 +695,16 @@ class Choice(Param):
             self.subspaces = {}
             for key, sub in options.items():
                 if not isinstance(key, str) or not key:
-                    raise SpaceError("", f"group option names must be strings, got "
-                                         f"{_short(key)}")
+                    raise SpaceError("", f"group option names must be strings, got {_short(key)}")
                 problem = _text_problem(key)
                 if problem:
                     raise SpaceError("", f"group option name {_short(key)} {problem}")
                 if isinstance(sub, Space) and sub._depth >= _MAX_GROUP_DEPTH:
-                    raise SpaceError("", f"conditional groups nest more than "
-                                         f"{_MAX_GROUP_DEPTH} levels deep; flatten the space")
+                    raise SpaceError(
+                        "",
+                        f"conditional groups nest more than "
+                        f"{_MAX_GROUP_DEPTH} levels deep; flatten the space",
+                    )
                 self.options.append(key)
                 self.subspaces[key] = sub if isinstance(sub, Space) else Space(sub or {})
         else:
@@ -701,15 +719,20 @@ class Choice(Param):
                 o = _py(o)
                 if not (o is None or isinstance(o, (str, int, float, bool))):
                     raise SpaceError(
-                        "", f"Choice options must be strings, numbers, booleans or null, "
-                        f"got {type(o).__name__} {_short(o)}"
+                        "",
+                        f"Choice options must be strings, numbers, booleans or null, "
+                        f"got {type(o).__name__} {_short(o)}",
                     )
                 if isinstance(o, float) and not math.isfinite(o):
                     raise SpaceError("", f"Choice options must be finite, got {o!r}")
                 problem = _int_problem(o) or (_text_problem(o) if isinstance(o, str) else None)
                 if problem:
-                    raise SpaceError("", f"Choice option {_short(o)}: {problem}"
-                                     if isinstance(o, str) else f"Choice options: {problem}")
+                    raise SpaceError(
+                        "",
+                        f"Choice option {_short(o)}: {problem}"
+                        if isinstance(o, str)
+                        else f"Choice options: {problem}",
+                    )
                 self.options.append(o)
             self.subspaces = None
         keys = [self._key(o) for o in self.options]
@@ -788,15 +811,15 @@ class Fixed(Param):
         value = _py(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpaceError("", f"a fixed value must be finite, got {value!r}")
-        problem = _int_problem(value) or (
-            _text_problem(value) if isinstance(value, str) else None
-        )
+        problem = _int_problem(value) or (_text_problem(value) if isinstance(value, str) else None)
         if problem is None and not (value is None or isinstance(value, (str, int, float))):
             try:
                 json.dumps(value, allow_nan=False)
             except (TypeError, ValueError, RecursionError):
-                problem = (f"must be JSON data (strings, numbers, booleans, null, lists, "
-                           f"mappings), got {type(value).__name__} {_short(value)}")
+                problem = (
+                    f"must be JSON data (strings, numbers, booleans, null, lists, "
+                    f"mappings), got {type(value).__name__} {_short(value)}"
+                )
         if problem:
             raise SpaceError("", f"a fixed value: {problem}")
         self.value = value
@@ -859,21 +882,27 @@ class Space:
         if isinstance(params, Space):
             params = params.params
         if not isinstance(params, Mapping):
-            raise SpaceError("space", f"expected a mapping of name -> parameter, got "
-                             f"{type(params).__name__}")
+            raise SpaceError(
+                "space", f"expected a mapping of name -> parameter, got {type(params).__name__}"
+            )
         self.params: dict[str, Param] = {}
         for name, p in params.items():
             path = f"space.{_show_name(name)}"
             if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
                 raise SpaceError(
-                    path, "parameter names must start with a letter or '_' and use only "
-                    "letters, digits, '_', '-', '.', '/' (at most 200 characters)"
+                    path,
+                    "parameter names must start with a letter or '_' and use only "
+                    "letters, digits, '_', '-', '.', '/' (at most 200 characters)",
                 )
             self.params[name] = p if isinstance(p, Param) else parse_param(p, path)
         self._depth = 1 + max(
-            (sub._depth for p in self.params.values()
-             if isinstance(p, Choice) and p.subspaces is not None
-             for sub in p.subspaces.values()), default=0,
+            (
+                sub._depth
+                for p in self.params.values()
+                if isinstance(p, Choice) and p.subspaces is not None
+                for sub in p.subspaces.values()
+            ),
+            default=0,
         )
         self.columns: list[Column] = []
         self._fixed: list[_FixedEntry] = []
@@ -890,28 +919,36 @@ class Space:
         # Column groups that encode/decode as one array operation (elementwise the same
         # arithmetic as their Param's own methods, so the results are identical): linear
         # floats without a step, and choices.
-        lin = [j for j, c in enumerate(self.columns) if type(c.param) is Float
-               and not c.param.log and c.param.step is None]
+        lin = [
+            j
+            for j, c in enumerate(self.columns)
+            if type(c.param) is Float and not c.param.log and c.param.step is None
+        ]
         self._lin_cols = lin
         self._lin_names = [self.columns[j].name for j in lin]
         self._lin_low = np.array([self.columns[j].param.low for j in lin], dtype=float)
         self._lin_high = np.array([self.columns[j].param.high for j in lin], dtype=float)
         self._lin_span = self._lin_high - self._lin_low
-        self._cho_cols = [j for j, c in enumerate(self.columns)
-                          if type(c.param) in (Choice, Bool)]
-        self._cho_n = np.array([self.columns[j].param.n_options for j in self._cho_cols],
-                               dtype=float)
+        self._cho_cols = [j for j, c in enumerate(self.columns) if type(c.param) in (Choice, Bool)]
+        self._cho_n = np.array(
+            [self.columns[j].param.n_options for j in self._cho_cols], dtype=float
+        )
 
     def _flatten(
-        self, params: Mapping[str, Param], parent: int, option: int, prefix: str,
+        self,
+        params: Mapping[str, Param],
+        parent: int,
+        option: int,
+        prefix: str,
         seen: dict[str, str],
     ) -> None:
         for name, p in params.items():
             path = f"{prefix}.{name}"
             if name in seen:
                 raise SpaceError(
-                    path, f"duplicate parameter name {name!r} (also at {seen[name]}); "
-                    "names must be unique across all groups"
+                    path,
+                    f"duplicate parameter name {name!r} (also at {seen[name]}); "
+                    "names must be unique across all groups",
                 )
             seen[name] = path
             if not p.has_column:
@@ -1025,8 +1062,9 @@ class Space:
         if self._lin_cols:
             b = u[:, self._lin_cols]
             b = np.where(np.isnan(b), 0.5, b)
-            x = _clip(self._lin_low + _clip(b, 0.0, 1.0) * self._lin_span, self._lin_low,
-                      self._lin_high)
+            x = _clip(
+                self._lin_low + _clip(b, 0.0, 1.0) * self._lin_span, self._lin_low, self._lin_high
+            )
             out.update(zip(self._lin_cols, x.T.tolist()))
         if self._cho_cols:
             b = u[:, self._cho_cols]
@@ -1106,8 +1144,9 @@ class Space:
             raise SpaceError(path, f"expected a dict of parameters, got {type(params).__name__}")
         for k in params:
             if not isinstance(k, str):
-                raise SpaceError(path, f"parameter names must be strings, got "
-                                       f"{type(k).__name__} {_short(k)}")
+                raise SpaceError(
+                    path, f"parameter names must be strings, got {type(k).__name__} {_short(k)}"
+                )
         out: dict[str, Any] = {}
         active: set[str] = set()
         chosen: dict[int, int] = {}
@@ -1120,8 +1159,9 @@ class Space:
                 continue
             active.add(c.name)
             if c.name not in params:
-                raise SpaceError(f"{path}.{c.name}", "missing (it is active in this "
-                                 "configuration)")
+                raise SpaceError(
+                    f"{path}.{c.name}", "missing (it is active in this configuration)"
+                )
             v = c.param.validate(params[c.name], f"{path}.{c.name}")
             out[c.name] = v
             if isinstance(c.param, Choice):
@@ -1131,19 +1171,20 @@ class Space:
                 continue
             active.add(f.name)
             if f.name in params and params[f.name] != f.value:
-                raise SpaceError(f"{path}.{f.name}", f"is fixed to {f.value!r}, got "
-                                 f"{params[f.name]!r}")
+                raise SpaceError(
+                    f"{path}.{f.name}", f"is fixed to {f.value!r}, got {params[f.name]!r}"
+                )
             out[f.name] = f.value
         for k in params:
             if k not in active:
                 if k in self:
                     raise SpaceError(
-                        f"{path}.{k}", "is not active in this configuration (its group's "
-                        "option was not chosen); leave it out"
+                        f"{path}.{k}",
+                        "is not active in this configuration (its group's "
+                        "option was not chosen); leave it out",
                     )
                 raise SpaceError(
-                    f"{path}.{_show_name(k)}", f"unknown parameter"
-                    f"{_did_you_mean(k, self._order)}"
+                    f"{path}.{_show_name(k)}", f"unknown parameter{_did_you_mean(k, self._order)}"
                 )
         return {k: out[k] for k in self._order if k in out}
 
@@ -1173,9 +1214,10 @@ class Grid:
         size = self._size(self._tree)
         if size > _MAX_GRID:
             raise SpaceError(
-                "space", f"the grid has about {float(size):.3g} points, more than 2**62; give "
+                "space",
+                f"the grid has about {float(size):.3g} points, more than 2**62; give "
                 "the integer and stepped parameters fewer values (a larger step) or use "
-                "another sampler (random, tpe, auto)"
+                "another sampler (random, tpe, auto)",
             )
 
     def _build(self, params: Mapping[str, Param], gp: int | None, prefix: str) -> list[Any]:
@@ -1260,8 +1302,20 @@ class _GridValues(Sequence[Any]):
 # ======================================================================================
 
 _FUNCS = (
-    "uniform", "loguniform", "quniform", "qloguniform", "normal", "qnormal", "lognormal",
-    "qlognormal", "randint", "int", "float", "choice", "bool", "fixed",
+    "uniform",
+    "loguniform",
+    "quniform",
+    "qloguniform",
+    "normal",
+    "qnormal",
+    "lognormal",
+    "qlognormal",
+    "randint",
+    "int",
+    "float",
+    "choice",
+    "bool",
+    "fixed",
 )
 _TOKEN_RE = re.compile(
     r"""\s*(?:
@@ -1281,8 +1335,7 @@ def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN_RE.match(text, pos)
         if not m or m.end() == pos:
-            raise SpaceError(path, f"cannot parse {_short(text)} near "
-                                   f"{text[pos:pos + 10]!r}")
+            raise SpaceError(path, f"cannot parse {_short(text)} near {text[pos : pos + 10]!r}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -1292,8 +1345,9 @@ def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
 def _literal(kind: str, tok: str, path: str = "") -> Any:
     if kind == "num":
         if len(tok) > _MAX_NUMBER_CHARS:
-            raise SpaceError(path, f"a number of {len(tok)} characters; at most "
-                                   f"{_MAX_NUMBER_CHARS}")
+            raise SpaceError(
+                path, f"a number of {len(tok)} characters; at most {_MAX_NUMBER_CHARS}"
+            )
         v = float(tok)
         return int(tok) if re.fullmatch(r"[-+]?\d+", tok) else v
     if kind == "str":
@@ -1309,8 +1363,19 @@ def _literal(kind: str, tok: str, path: str = "") -> Any:
 
 
 _MAX_NUMBER_CHARS = 1000
-_SIMPLE_ESCAPES = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t", "r": "\r",
-                   "0": "\0", "a": "\a", "b": "\b", "f": "\f", "v": "\v"}
+_SIMPLE_ESCAPES = {
+    "\\": "\\",
+    "'": "'",
+    '"': '"',
+    "n": "\n",
+    "t": "\t",
+    "r": "\r",
+    "0": "\0",
+    "a": "\a",
+    "b": "\b",
+    "f": "\f",
+    "v": "\v",
+}
 _HEX_ESCAPES = {"x": 2, "u": 4, "U": 8}
 _HEX = frozenset("0123456789abcdefABCDEF")
 
@@ -1335,30 +1400,39 @@ def _unescape(body: str, path: str) -> str:
             i = j + 2
         elif c in _HEX_ESCAPES:
             width = _HEX_ESCAPES[c]
-            digits = body[j + 2:j + 2 + width]
+            digits = body[j + 2 : j + 2 + width]
             if len(digits) < width or not _HEX.issuperset(digits):
-                raise SpaceError(path, f"bad escape {body[j:j + 2 + width]!r}: \\{c} needs "
-                                       f"{width} hex digits (write \\\\ for a backslash)")
+                raise SpaceError(
+                    path,
+                    f"bad escape {body[j : j + 2 + width]!r}: \\{c} needs "
+                    f"{width} hex digits (write \\\\ for a backslash)",
+                )
             code = int(digits, 16)
             if code > 0x10FFFF or 0xD800 <= code <= 0xDFFF:
-                raise SpaceError(path, f"bad escape {body[j:j + 2 + width]!r}: not a Unicode "
-                                       "character")
+                raise SpaceError(
+                    path, f"bad escape {body[j : j + 2 + width]!r}: not a Unicode character"
+                )
             out.append(chr(code))
             i = j + 2 + width
         else:
-            out.append(body[j:j + 2])
+            out.append(body[j : j + 2])
             i = j + 2
 
 
 def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
     toks = _tokenize(text, path)
-    if len(toks) < 3 or toks[0][0] != "word" or toks[1] != ("punct", "(") or toks[-1] != (
-        "punct", ")"
+    if (
+        len(toks) < 3
+        or toks[0][0] != "word"
+        or toks[1] != ("punct", "(")
+        or toks[-1] != ("punct", ")")
     ):
         hint = ""
         if text.count("(") > text.count(")"):  # YAML split "{a: f(1, 2)}" at the comma
-            hint = ("; inside a YAML {...} mapping quote the value, e.g. "
-                    "{beta1: 'uniform(0.8, 0.99)'}, or write one key per line")
+            hint = (
+                "; inside a YAML {...} mapping quote the value, e.g. "
+                "{beta1: 'uniform(0.8, 0.99)'}, or write one key per line"
+            )
         raise SpaceError(path, f"cannot parse {_short(text)}: expected name(arg, ...){hint}")
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
@@ -1380,8 +1454,9 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
             i += 1
         if i < len(body):
             if body[i] != ("punct", ","):
-                raise SpaceError(path, f"cannot parse {_short(text)}: expected ',' before "
-                                 f"{_short(body[i][1])}")
+                raise SpaceError(
+                    path, f"cannot parse {_short(text)}: expected ',' before {_short(body[i][1])}"
+                )
             i += 1
     return toks[0][1].lower(), args, kwargs
 
@@ -1418,9 +1493,10 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             lo = a["low"]
             if _is_number(lo) and lo <= 0:
                 raise SpaceError(
-                    path, f"loguniform needs 0 < low < high, got low={lo!r} (hypersweep "
+                    path,
+                    f"loguniform needs 0 < low < high, got low={lo!r} (hypersweep "
                     "takes the bounds themselves, e.g. loguniform(1e-5, 1e-1), not their "
-                    "logarithms)"
+                    "logarithms)",
                 )
             return Float(lo, a["high"], log=True)
         if kind == "quniform":
@@ -1457,8 +1533,11 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
 def _parse_compact(text: str, path: str) -> Param:
     name, args, kwargs = _parse_call(text, path)
     if name not in _FUNCS:
-        raise SpaceError(path, f"unknown parameter type {name!r}{_did_you_mean(name, _FUNCS)}; "
-                         f"known: {', '.join(_FUNCS)}")
+        raise SpaceError(
+            path,
+            f"unknown parameter type {name!r}{_did_you_mean(name, _FUNCS)}; "
+            f"known: {', '.join(_FUNCS)}",
+        )
     if name == "choice":
         if kwargs:
             raise SpaceError(path, "choice takes options only, e.g. choice(16, 32, 64)")
@@ -1467,14 +1546,17 @@ def _parse_compact(text: str, path: str) -> Param:
     if name == "randint" and len(args) == 1:
         names = ("low",)
     if len(args) > len(names):
-        raise SpaceError(path, f"{name} takes at most {len(names)} arguments "
-                         f"({', '.join(names)}), got {len(args)}")
+        raise SpaceError(
+            path,
+            f"{name} takes at most {len(names)} arguments ({', '.join(names)}), got {len(args)}",
+        )
     a = dict(zip(names, args))
     allowed = set(names) | set(_FLAGS.get(name, ()))
     for k, v in kwargs.items():
         if k not in allowed:
-            raise SpaceError(path, f"{name} has no argument {k!r}"
-                             f"{_did_you_mean(k, sorted(allowed))}")
+            raise SpaceError(
+                path, f"{name} has no argument {k!r}{_did_you_mean(k, sorted(allowed))}"
+            )
         a[k] = v
     missing = [n for n in names if n not in a and n not in ("step", "q", "high")]
     if name in ("int", "float") and "step" not in a:
@@ -1482,13 +1564,28 @@ def _parse_compact(text: str, path: str) -> Param:
     if name != "randint" and "high" in names and "high" not in a:
         missing.append("high")
     if missing:
-        raise SpaceError(path, f"{name} needs {', '.join(missing)}, e.g. "
-                         f"{name}({', '.join(names)})")
+        raise SpaceError(
+            path, f"{name} needs {', '.join(missing)}, e.g. {name}({', '.join(names)})"
+        )
     return _make(name, a, path)
 
 
-_LONG_KEYS = {"type", "low", "high", "min", "max", "log", "step", "q", "mu", "sigma",
-              "values", "options", "value", "choice"}
+_LONG_KEYS = {
+    "type",
+    "low",
+    "high",
+    "min",
+    "max",
+    "log",
+    "step",
+    "q",
+    "mu",
+    "sigma",
+    "values",
+    "options",
+    "value",
+    "choice",
+}
 
 
 def parse_param(value: Any, path: str = "space.param") -> Param:
@@ -1535,8 +1632,10 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             for opt, sub in opts.items():
                 sub = sub or {}
                 if not isinstance(sub, Mapping):
-                    raise SpaceError(f"{path}.{opt}", "a group option needs a mapping of "
-                                     "sub-parameters (or nothing)")
+                    raise SpaceError(
+                        f"{path}.{opt}",
+                        "a group option needs a mapping of sub-parameters (or nothing)",
+                    )
                 subs[str(opt)] = _sub_space(sub, f"{path}.{opt}")
             return _wrap(lambda: Choice(subs), path)
         if isinstance(opts, list):
@@ -1554,8 +1653,9 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             raise SpaceError(path, "type: choice needs values: [...]")
         return _parse_long({"choice": opts}, path)
     if kind not in _FUNCS:
-        raise SpaceError(f"{path}.type", f"unknown parameter type {kind!r}"
-                         f"{_did_you_mean(kind, _FUNCS)}")
+        raise SpaceError(
+            f"{path}.type", f"unknown parameter type {kind!r}{_did_you_mean(kind, _FUNCS)}"
+        )
     a = {k: v for k, v in d.items() if k != "type"}
     if "min" in a:
         a["low"] = a.pop("min")
@@ -1573,8 +1673,11 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
     for k in a:
         if k not in allowed:
             known = ", ".join(sorted(allowed)) or "none"
-            raise SpaceError(f"{path}.{k}", f"{kind} has no key {k!r}"
-                             f"{_did_you_mean(str(k), sorted(allowed))}; its keys: {known}")
+            raise SpaceError(
+                f"{path}.{k}",
+                f"{kind} has no key {k!r}"
+                f"{_did_you_mean(str(k), sorted(allowed))}; its keys: {known}",
+            )
     return _make(kind, a, path)
 
 
@@ -1593,8 +1696,10 @@ _nesting = threading.local()
 def _sub_space(params: Mapping[str, Any], path: str) -> Space:
     depth = getattr(_nesting, "depth", 0)
     if depth >= _MAX_GROUP_DEPTH:
-        raise SpaceError(path, f"conditional groups nest more than {_MAX_GROUP_DEPTH} levels "
-                               "deep; flatten the space")
+        raise SpaceError(
+            path,
+            f"conditional groups nest more than {_MAX_GROUP_DEPTH} levels deep; flatten the space",
+        )
     _nesting.depth = depth + 1
     try:
         return Space({k: parse_param(v, f"{path}.{_show_name(k)}") for k, v in params.items()})

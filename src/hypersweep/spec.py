@@ -108,8 +108,21 @@ T = TypeVar("T")
 DEFAULT_GRACE = 10.0
 
 _TOP_KEYS = (
-    "name", "command", "function", "workdir", "env", "space", "objective", "sampler",
-    "early_stopping", "limits", "storage", "params_as", "metrics", "grace", "constraints",
+    "name",
+    "command",
+    "function",
+    "workdir",
+    "env",
+    "space",
+    "objective",
+    "sampler",
+    "early_stopping",
+    "limits",
+    "storage",
+    "params_as",
+    "metrics",
+    "grace",
+    "constraints",
 )
 #: Every field of :class:`~hypersweep.execution.runner.Limits` is a ``limits:`` key.
 _LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -128,7 +141,10 @@ POLICIES = ("median", "bandit", "truncation", "threshold", "asha", "hyperband", 
 # Keys that belong one level down: "max_trials" at the top level means limits.max_trials.
 _NESTED_HOME = {
     **{k: "limits" for k in _LIMIT_KEYS},
-    "seed": "sampler", "metric": "objective", "goal": "objective", "reduce": "metrics",
+    "seed": "sampler",
+    "metric": "objective",
+    "goal": "objective",
+    "reduce": "metrics",
     "policy": "early_stopping",
 }
 #: One ``<number><unit>`` of a duration; matched repeatedly, so parsing is linear.
@@ -230,8 +246,11 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
         node = loader.get_single_node()
         if node is None:
             raise SweepFileError(
-                file, 1, "", "the file is empty; a sweep file needs at least name, command "
-                "(or function), space and objective"
+                file,
+                1,
+                "",
+                "the file is empty; a sweep file needs at least name, command "
+                "(or function), space and objective",
             )
         check_graph(node)
         _rejoin_calls(node, text, set())
@@ -240,13 +259,17 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
         data = loader.construct_document(node)
     except YamlLimitError as e:
         mark = e.problem_mark
-        raise SweepFileError(file, mark.line + 1 if mark is not None else 1, "",
-                             str(e.problem)) from None
+        raise SweepFileError(
+            file, mark.line + 1 if mark is not None else 1, "", str(e.problem)
+        ) from None
     except yaml.reader.ReaderError as e:
         line = text.count("\n", 0, max(0, e.position)) + 1
         raise SweepFileError(
-            file, line, "", f"the file holds the control character U+{e.character:04X}; "
-            "remove it (in a double-quoted string write it as an escape, e.g. \\x1b)"
+            file,
+            line,
+            "",
+            f"the file holds the control character U+{e.character:04X}; "
+            "remove it (in a double-quoted string write it as an escape, e.g. \\x1b)",
         ) from None
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
@@ -261,8 +284,12 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
     except (ValueError, OverflowError) as e:  # e.g. chr() of a "\U0011ffff" escape
         mark = loader.get_mark() if loader is not None else None
         line = mark.line + 1 if mark is not None else 1
-        raise SweepFileError(file, line, "", f"YAML syntax error: {_one_line(str(e))} (an "
-                                             "escape that is not a character?)") from None
+        raise SweepFileError(
+            file,
+            line,
+            "",
+            f"YAML syntax error: {_one_line(str(e))} (an escape that is not a character?)",
+        ) from None
     finally:
         if loader is not None:
             loader.dispose()
@@ -319,8 +346,12 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
                 j = i
                 while j < len(pairs) and pairs[j][0].start_mark.index < end:
                     k, v = pairs[j]
-                    if not (isinstance(k, yaml.ScalarNode) and k.style is None
-                            and isinstance(v, yaml.ScalarNode) and v.value == ""):
+                    if not (
+                        isinstance(k, yaml.ScalarNode)
+                        and k.style is None
+                        and isinstance(v, yaml.ScalarNode)
+                        and v.value == ""
+                    ):
                         break
                     j += 1
                 if j > i and (j == len(pairs) or pairs[j][0].start_mark.index >= end):
@@ -339,9 +370,12 @@ def _rejoin_calls(node: yaml.Node, text: str, seen: set[int]) -> None:
             if fixed is not None:
                 new, end = fixed
                 j = i
-                while j < len(items) and items[j].start_mark.index < end and isinstance(
-                    items[j], yaml.ScalarNode
-                ) and items[j].style is None:
+                while (
+                    j < len(items)
+                    and items[j].start_mark.index < end
+                    and isinstance(items[j], yaml.ScalarNode)
+                    and items[j].style is None
+                ):
                     j += 1
                 if j > i and (j == len(items) or items[j].start_mark.index >= end):
                     item, i = new, j
@@ -366,13 +400,18 @@ def _rejoined(
     if end is None:  # unbalanced: its error says to quote it; later scans would fail too
         failed.append(True)
         return None
-    joined = yaml.ScalarNode("tag:yaml.org,2002:str", text[start:end], value.start_mark,
-                             value.end_mark, style=None)
+    joined = yaml.ScalarNode(
+        "tag:yaml.org,2002:str", text[start:end], value.start_mark, value.end_mark, style=None
+    )
     return joined, end
 
 
 def _walk(
-    node: yaml.Node, path: str, alias: str, lines: dict[str, int], file: str,
+    node: yaml.Node,
+    path: str,
+    alias: str,
+    lines: dict[str, int],
+    file: str,
     seen: set[int],
 ) -> None:
     """Record the line of every key path (and its space alias without ``choice``)."""
@@ -393,14 +432,16 @@ def _walk(
                 continue
             if key in first:
                 raise SweepFileError(
-                    file, line, child, f"key {key!r} is given twice (first on line "
-                    f"{first[key]}); keep one"
+                    file,
+                    line,
+                    child,
+                    f"key {key!r} is given twice (first on line {first[key]}); keep one",
                 )
             first[key] = line
             lines[child] = line
             # a group's sub-parameters are named space.<group>.<option>.<param> in errors
-            child_alias = alias if (in_space and key == "choice") else (
-                f"{alias}.{key}" if alias else key
+            child_alias = (
+                alias if (in_space and key == "choice") else (f"{alias}.{key}" if alias else key)
             )
             lines.setdefault(child_alias, line)
             _walk(value_node, child, child_alias, lines, file, seen)
@@ -491,8 +532,11 @@ class SweepSpec:
         Environment variable *values* are left out (they may hold secrets); only their
         names are kept.
         """
-        cmd: Any = self.command if isinstance(self.command, str) or self.command is None \
+        cmd: Any = (
+            self.command
+            if isinstance(self.command, str) or self.command is None
             else list(self.command)
+        )
         return {
             "file": str(self.base_dir / Path(self.file).name),
             "command": cmd,
@@ -551,19 +595,30 @@ def load_text(
 
 
 def _load_text(
-    text: str, file: str, base_dir: str | os.PathLike[str] | None, collect: bool,
+    text: str,
+    file: str,
+    base_dir: str | os.PathLike[str] | None,
+    collect: bool,
     errors: list[SweepFileError] | None = None,
 ) -> SweepSpec:
     if len(text) > MAX_FILE_CHARS:
-        raise SweepFileError(file, 1, "", f"the file has {len(text)} characters, more than "
-                             f"{MAX_FILE_CHARS}; a sweep file describes a sweep, keep data "
-                             "elsewhere")
+        raise SweepFileError(
+            file,
+            1,
+            "",
+            f"the file has {len(text)} characters, more than "
+            f"{MAX_FILE_CHARS}; a sweep file describes a sweep, keep data "
+            "elsewhere",
+        )
     data, lines = _compose(text, file)
     loc = _Locator(file, lines)
     base = Path(base_dir if base_dir is not None else os.getcwd()).resolve()
     if not isinstance(data, Mapping):
-        raise loc.error("", f"expected a mapping of keys (name:, command:, space:, "
-                            f"objective:, ...), got {_kind(data)}")
+        raise loc.error(
+            "",
+            f"expected a mapping of keys (name:, command:, space:, "
+            f"objective:, ...), got {_kind(data)}",
+        )
     parser = _Parser(loc, base, collect=collect)
     try:
         return parser.parse(data)
@@ -647,8 +702,9 @@ def parse_duration(value: Any, what: str = "duration") -> float:
         (5400.0, 90.0, 2.5)
     """
     if isinstance(value, bool):
-        raise ValueError(f"{what}: expected seconds or a duration like 90s, 10m, 2h, 1h30m, "
-                         f"got {value!r}")
+        raise ValueError(
+            f"{what}: expected seconds or a duration like 90s, 10m, 2h, 1h30m, got {value!r}"
+        )
     if isinstance(value, (int, float)):
         try:
             return float(value)
@@ -670,8 +726,9 @@ def parse_duration(value: Any, what: str = "duration") -> float:
         if parts and s[pos:].strip() == "":
             return total
     shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:60] + "..."
-    raise ValueError(f"{what}: cannot read {shown} as a duration; use seconds or e.g. 90s, "
-                     "10m, 2h, 1h30m")
+    raise ValueError(
+        f"{what}: cannot read {shown} as a duration; use seconds or e.g. 90s, 10m, 2h, 1h30m"
+    )
 
 
 class _Parser:
@@ -776,39 +833,74 @@ class _Parser:
         if function is not None:
             for k in _COMMAND_ONLY:
                 if k in d:
-                    self.attempt(lambda k=k: self._raise(self.err(
-                        k, "only for command sweeps; a function sweep runs the function in "
-                           "hypersweep's own processes")), None)
+                    self.attempt(
+                        lambda k=k: self._raise(
+                            self.err(
+                                k,
+                                "only for command sweeps; a function sweep runs the function in "
+                                "hypersweep's own processes",
+                            )
+                        ),
+                        None,
+                    )
         space = self.attempt(lambda: self.space(d), None)
         if command is not None and space is not None:
             self.attempt(lambda: self.check_placeholders(command, space), None)
         objectives = self.attempt(lambda: self.objectives(d), (Objective("value"),))
         sampler = self.attempt(lambda: self.sampler(d.get("sampler")), None)
         early, warnings = self.attempt(
-            lambda: self.early_stopping(d.get("early_stopping"), objectives), (None, []))
+            lambda: self.early_stopping(d.get("early_stopping"), objectives), (None, [])
+        )
         limits = self.attempt(lambda: self.limits(d.get("limits")), Limits())
         if len(objectives) > 1 and (limits.target is not None or limits.patience is not None):
             key = "target" if limits.target is not None else "patience"
-            self.attempt(lambda: self._raise(
-                self.err(f"limits.{key}", "only for single-objective sweeps")), None)
+            self.attempt(
+                lambda: self._raise(self.err(f"limits.{key}", "only for single-objective sweeps")),
+                None,
+            )
         workdir = self.attempt(lambda: self.workdir(d), self.base)
         env = self.attempt(lambda: self.env(d.get("env")), {})
         storage = self.attempt(lambda: self.storage(d.get("storage")), None)
-        params_as = self.attempt(lambda: self.choice(d["params_as"], _PARAMS_AS, "params_as")
-                                 if "params_as" in d else "args", "args")
+        params_as = self.attempt(
+            lambda: (
+                self.choice(d["params_as"], _PARAMS_AS, "params_as")
+                if "params_as" in d
+                else "args"
+            ),
+            "args",
+        )
         reduce = self.attempt(lambda: self.reduce(d), "last")
-        grace = self.attempt(lambda: self.duration(d["grace"], "grace", allow_zero=True)
-                             if "grace" in d else DEFAULT_GRACE, DEFAULT_GRACE)
+        grace = self.attempt(
+            lambda: (
+                self.duration(d["grace"], "grace", allow_zero=True)
+                if "grace" in d
+                else DEFAULT_GRACE
+            ),
+            DEFAULT_GRACE,
+        )
         constraints = self.attempt(lambda: self.constraints(d, objectives), ())
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
         return SweepSpec(
-            file=self.loc.file, name=name, space=space, objectives=objectives,
-            command=command, function=function, base_dir=self.base, workdir=workdir,
-            env=types.MappingProxyType(env), sampler=sampler, early_stopping=early,
-            limits=limits, storage=storage, params_as=params_as, reduce=reduce, grace=grace,
-            constraints=constraints, warnings=tuple(warnings),
+            file=self.loc.file,
+            name=name,
+            space=space,
+            objectives=objectives,
+            command=command,
+            function=function,
+            base_dir=self.base,
+            workdir=workdir,
+            env=types.MappingProxyType(env),
+            sampler=sampler,
+            early_stopping=early,
+            limits=limits,
+            storage=storage,
+            params_as=params_as,
+            reduce=reduce,
+            grace=grace,
+            constraints=constraints,
+            warnings=tuple(warnings),
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -869,8 +961,11 @@ class _Parser:
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             v = str(v)
         if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
-            raise self.err("name", f"{_shown(v)} is not a valid study name; use letters, digits, "
-                                   "'_', '.', '-' (starting with a letter or digit)")
+            raise self.err(
+                "name",
+                f"{_shown(v)} is not a valid study name; use letters, digits, "
+                "'_', '.', '-' (starting with a letter or digit)",
+            )
         return v
 
     def target(self, d: Mapping[str, Any]) -> tuple[str | tuple[str, ...] | None, str | None]:
@@ -878,14 +973,17 @@ class _Parser:
         if has_cmd and has_fn:
             raise self.err("function", "give either command or function, not both")
         if not has_cmd and not has_fn:
-            raise self.err("command", "missing; give command: python train.py --lr {lr} "
-                                      "(or function: module:attr)")
+            raise self.err(
+                "command",
+                "missing; give command: python train.py --lr {lr} (or function: module:attr)",
+            )
         if has_fn:
             ref = self.string(d["function"], "function").strip()
             m = _FUNCTION_RE.match(ref)
             if not m:
-                raise self.err("function", f"expected 'module:attr' or 'path/file.py:attr', "
-                                           f"got {ref!r}")
+                raise self.err(
+                    "function", f"expected 'module:attr' or 'path/file.py:attr', got {ref!r}"
+                )
             return None, ref
         cmd = d["command"]
         if isinstance(cmd, str):
@@ -902,8 +1000,9 @@ class _Parser:
             out = []
             for i, a in enumerate(cmd):
                 if isinstance(a, bool) or not isinstance(a, (str, int, float)):
-                    raise self.err(f"command[{i}]", f"each argument must be a string, got "
-                                                    f"{_kind(a)}")
+                    raise self.err(
+                        f"command[{i}]", f"each argument must be a string, got {_kind(a)}"
+                    )
                 out.append(str(a))
             return tuple(out), None
         raise self.err("command", f"expected a string or a list of arguments, got {_kind(cmd)}")
@@ -921,14 +1020,18 @@ class _Parser:
                 raise self.loc.wrap(e, path) from None
             for ref in sorted(refs):
                 if ref not in names:
-                    raise self.err(path, f"placeholder {{{ref}}} is not a parameter of the "
-                                         f"space{_did_you_mean(ref, names)}; parameters: "
-                                         f"{', '.join(names)}")
+                    raise self.err(
+                        path,
+                        f"placeholder {{{ref}}} is not a parameter of the "
+                        f"space{_did_you_mean(ref, names)}; parameters: "
+                        f"{', '.join(names)}",
+                    )
 
     def objectives(self, d: Mapping[str, Any]) -> tuple[Objective, ...]:
         if d.get("objective") is None:
-            raise self.err("objective", "missing; e.g. objective: {metric: val_accuracy, "
-                                        "goal: maximize}")
+            raise self.err(
+                "objective", "missing; e.g. objective: {metric: val_accuracy, goal: maximize}"
+            )
         raw = d["objective"]
         items = list(enumerate(raw)) if isinstance(raw, list) else [(None, raw)]
         if not items:
@@ -939,14 +1042,17 @@ class _Parser:
             o = self.mapping(o, path, "{metric: val_accuracy, goal: maximize}")
             self.keys(o, _OBJECTIVE_KEYS, path)
             if "metric" not in o:
-                raise self.err(path, "metric: missing; e.g. {metric: val_accuracy, goal: "
-                                     "maximize}")
+                raise self.err(
+                    path, "metric: missing; e.g. {metric: val_accuracy, goal: maximize}"
+                )
             metric = o["metric"]
             if not isinstance(metric, str) or not metric.strip():
                 raise self.err(f"{path}.metric", f"expected a metric name, got {_kind(metric)}")
             if metric == "step":
-                raise self.err(f"{path}.metric", "'step' is reserved for the report step; "
-                                                 "name the metric differently")
+                raise self.err(
+                    f"{path}.metric",
+                    "'step' is reserved for the report step; name the metric differently",
+                )
             if "goal" not in o:
                 raise self.err(path, "goal: missing; say goal: maximize or goal: minimize")
             goal = self.choice(o["goal"], _GOALS, f"{path}.goal")
@@ -964,10 +1070,12 @@ class _Parser:
             v = {"name": v}
         cfg = dict(self.mapping(v, "sampler", "{name: random, seed: 0}"))
         seed = cfg.get("seed")
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or not 0 <= seed <= _MAX_INT):
-            raise self.err("sampler.seed", f"must be an integer from 0 to 2**63-1, got "
-                                           f"{_shown(seed)}")
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_INT
+        ):
+            raise self.err(
+                "sampler.seed", f"must be an integer from 0 to 2**63-1, got {_shown(seed)}"
+            )
         try:
             make_sampler(cfg)
         except HypersweepError as e:
@@ -1049,8 +1157,9 @@ class _Parser:
             if not _ENV_NAME.match(str(k)):
                 raise self.err(p, f"{k!r} is not a valid environment variable name")
             if isinstance(val, bool) or val is None or not isinstance(val, (str, int, float)):
-                raise self.err(p, f"expected a string or a number, got {_kind(val)}; quote "
-                                  "it, e.g. \"true\"")
+                raise self.err(
+                    p, f'expected a string or a number, got {_kind(val)}; quote it, e.g. "true"'
+                )
             out[str(k)] = str(val)
         return out
 
@@ -1068,8 +1177,7 @@ def storage_url_problem(url: str) -> str | None:
     """Why ``url`` is not a storage URL hypersweep supports, or ``None`` when it is."""
     if url in ("memory", ":memory:", "memory://") or url.startswith(_STORAGE_SCHEMES):
         return None
-    return (f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db "
-            "or memory")
+    return f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db or memory"
 
 
 # ======================================================================================
@@ -1108,8 +1216,9 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
     """
     m = _FUNCTION_RE.match(ref)
     if not m:
-        raise HypersweepError(f"function: expected 'module:attr' or 'path/file.py:attr', "
-                              f"got {ref!r}")
+        raise HypersweepError(
+            f"function: expected 'module:attr' or 'path/file.py:attr', got {ref!r}"
+        )
     target, attr = m.group("target"), m.group("attr")
     if target.endswith(".py") or "/" in target or os.sep in target:
         file = (base_dir / target).resolve()
@@ -1139,8 +1248,9 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(module) if not n.startswith("_")]
-            raise HypersweepError(f"function: {module_name!r} has no attribute {part!r}"
-                                  f"{_did_you_mean(part, names)}")
+            raise HypersweepError(
+                f"function: {module_name!r} has no attribute {part!r}{_did_you_mean(part, names)}"
+            )
         obj = getattr(obj, part)
     if not callable(obj):
         raise HypersweepError(f"function: {ref!r} is not callable")
@@ -1168,7 +1278,10 @@ def effective(spec: SweepSpec, overrides: Overrides | None = None) -> SweepSpec:
         cfg["seed"] = o.seed
         sampler = types.MappingProxyType(cfg)
     return replace(
-        spec, name=o.name or spec.name, storage=o.storage or spec.storage, limits=lim,
+        spec,
+        name=o.name or spec.name,
+        storage=o.storage or spec.storage,
+        limits=lim,
         sampler=sampler,
     )
 
@@ -1196,8 +1309,9 @@ def build(
 
     spec = effective(spec, overrides)
     if spec.name is None:
-        raise spec.error("name", "missing; give the study a name, e.g. name: digits-mlp "
-                                 "(or pass --name)")
+        raise spec.error(
+            "name", "missing; give the study a name, e.g. name: digits-mlp (or pass --name)"
+        )
     seed = None
     if spec.sampler is not None and spec.sampler.get("seed") is not None:
         seed = int(spec.sampler["seed"])
@@ -1207,9 +1321,13 @@ def build(
     executor = _executor(spec)
     try:
         study = Study(
-            spec.name, spec.space, list(spec.objectives),
+            spec.name,
+            spec.space,
+            list(spec.objectives),
             sampler=dict(spec.sampler) if spec.sampler is not None else None,
-            policy=policy, storage=spec.storage, seed=seed,
+            policy=policy,
+            storage=spec.storage,
+            seed=seed,
             extend_space=overrides is not None and overrides.extend_space,
             constraints=[c.to_dict() for c in spec.constraints],
         )
@@ -1238,8 +1356,11 @@ def _executor(spec: SweepSpec) -> Executor:
         try:
             fn = resolve_function(spec.function, spec.base_dir)
             return FunctionExecutor(
-                fn, max_concurrent=lim.max_concurrent, trial_timeout=lim.trial_timeout,
-                grace=spec.grace, study_name=spec.name,
+                fn,
+                max_concurrent=lim.max_concurrent,
+                trial_timeout=lim.trial_timeout,
+                grace=spec.grace,
+                study_name=spec.name,
             )
         except HypersweepError as e:
             raise _Locator(spec.file, spec.lines).wrap(e, "function") from None

@@ -67,8 +67,9 @@ def _objectives(
             if extra:
                 raise SpecError(f"objective.{sorted(extra)[0]}: unknown key; use metric and goal")
             if "metric" not in o:
-                raise SpecError("objective.metric: missing, e.g. {metric: val_accuracy, "
-                                "goal: maximize}")
+                raise SpecError(
+                    "objective.metric: missing, e.g. {metric: val_accuracy, goal: maximize}"
+                )
             out.append(Objective(o["metric"], o.get("goal", "minimize")))
         else:
             raise SpecError(f"objective: expected a metric name or {{metric, goal}}, got {o!r}")
@@ -171,14 +172,15 @@ class Study:
                 f"name: {name!r} is not a valid study name; use letters, digits, '_', '.', "
                 "'-' (at most 200 characters, starting with a letter or digit)"
             )
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or not 0 <= seed < 2**63):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63
+        ):
             raise SpecError(f"seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}")
         self.name = name
         self.storage = open_storage(storage)
         self.worker_id = make_worker_id()
-        new_space = None if space is None else (
-            space if isinstance(space, Space) else Space(space)
+        new_space = (
+            None if space is None else (space if isinstance(space, Space) else Space(space))
         )
         if new_space is None:
             try:
@@ -189,8 +191,9 @@ class Study:
                     "needs a space"
                 ) from None
             if objective is not None and _objectives(objective) != rec.objectives:
-                raise SpecError(f"objective: study {name!r} was created with "
-                                f"{_describe(rec.objectives)}")
+                raise SpecError(
+                    f"objective: study {name!r} was created with {_describe(rec.objectives)}"
+                )
         else:
             objs = _objectives(objective)
             study_seed = (
@@ -208,12 +211,14 @@ class Study:
             if rec.space is not None and _canon(rec.space) != _canon(spec):
                 if not extend_space:
                     raise SpecError(_space_changed(name, self.storage.url, rec.space, spec))
-                log.warning("study %r: search space extended (%s); earlier trials that do "
-                            "not fit it stay in the study but not in the sampler's model",
-                            name, _space_diff(rec.space, spec))
+                log.warning(
+                    "study %r: search space extended (%s); earlier trials that do "
+                    "not fit it stay in the study but not in the sampler's model",
+                    name,
+                    _space_diff(rec.space, spec),
+                )
                 # marks the study, so readers look for trials outside its space only then
-                rec = self.storage.update_study(rec.id, space=spec,
-                                                attrs={"space_extended": True})
+                rec = self.storage.update_study(rec.id, space=spec, attrs={"space_extended": True})
             elif rec.space is None:
                 rec = self.storage.update_study(rec.id, space=spec)
         self._record = rec
@@ -236,8 +241,9 @@ class Study:
             c.to_dict() for c in self.constraints
         ]:
             self._set_attrs(constraints=[c.to_dict() for c in self.constraints])
-        self._history = History(self.space, self.objectives, seed=self.seed,
-                                constraints=self.constraints)
+        self._history = History(
+            self.space, self.objectives, seed=self.seed, constraints=self.constraints
+        )
         self._watermark = 0
         # after a bulk load without reports: reports with seq <= this are not in the cache
         self._reports_until: int | None = None
@@ -254,8 +260,7 @@ class Study:
             self._set_attrs(constraints=[c.to_dict() for c in new])
         if new != self.constraints:
             self.constraints = new
-            self._history = History(self.space, self.objectives, seed=self.seed,
-                                    constraints=new)
+            self._history = History(self.space, self.objectives, seed=self.seed, constraints=new)
             self._watermark = 0
             self._reports_until, self._loaded_n, self._completed = None, 0, set()
             self.sync()
@@ -288,8 +293,12 @@ class Study:
         """Fetch what changed in the storage since the last sync (incremental)."""
         # the first sync reads columns in bulk, except for a study with constraints: their
         # metrics may come from reports, which a bulk read leaves out
-        if (self._watermark == 0 and self._history.n == 0 and not self.constraints
-                and self._bulk_load()):
+        if (
+            self._watermark == 0
+            and self._history.n == 0
+            and not self.constraints
+            and self._bulk_load()
+        ):
             return  # incremental from here
         res = self.storage.sync(self._id, self._watermark)
         self._attrs = res.attrs
@@ -325,8 +334,11 @@ class Study:
         if cols is None:
             return False
         self._attrs = cols.attrs
-        reps = None if cols.reports is None else group_reports(
-            (r.number, r.step, r.metrics) for r in cols.reports)
+        reps = (
+            None
+            if cols.reports is None
+            else group_reports((r.number, r.step, r.metrics) for r in cols.reports)
+        )
         self._history.load_columns(cols, reps)
         self._loaded_n = self._history.n
         self._reports_until = cols.watermark if reps is None and cols.numbers else None
@@ -349,8 +361,11 @@ class Study:
 
     def _complete(self, t: Trial) -> Trial:
         """``t`` with all its reports (one read when a bulk load left them out)."""
-        if self._reports_until is None or t.number >= self._loaded_n or (
-                t.number in self._completed):
+        if (
+            self._reports_until is None
+            or t.number >= self._loaded_n
+            or (t.number in self._completed)
+        ):
             return t
         self._completed.add(t.number)
         full = self.storage.get_trial(self._id, t.number)
@@ -423,8 +438,13 @@ class Study:
             for p in proposals:
                 try:
                     t = self.storage.create_trial(
-                        self._id, p.params, state=TrialState.RUNNING, worker_id=self.worker_id,
-                        key=p.key, system_attrs=p.system_attrs, **budget,
+                        self._id,
+                        p.params,
+                        state=TrialState.RUNNING,
+                        worker_id=self.worker_id,
+                        key=p.key,
+                        system_attrs=p.system_attrs,
+                        **budget,
                     )
                 except MaxTrialsReached:
                     if out:  # hand out what was created
@@ -486,19 +506,22 @@ class Study:
         """
         t = self._resolve(trial)
         if started_at is not None and (
-            isinstance(started_at, bool) or not isinstance(started_at, (int, float))
+            isinstance(started_at, bool)
+            or not isinstance(started_at, (int, float))
             or not np.isfinite(started_at)
         ):
-            raise HypersweepError(f"tell: started_at must be a UNIX time in seconds, got "
-                                  f"{started_at!r}")
+            raise HypersweepError(
+                f"tell: started_at must be a UNIX time in seconds, got {started_at!r}"
+            )
         if state is None:
             st = TrialState.FAILED if error is not None else TrialState.COMPLETED
         else:
             try:
                 st = TrialState(str(state).upper())
             except ValueError:
-                raise HypersweepError(f"tell: state must be COMPLETED, STOPPED or FAILED, got "
-                                      f"{state!r}") from None
+                raise HypersweepError(
+                    f"tell: state must be COMPLETED, STOPPED or FAILED, got {state!r}"
+                ) from None
             if not st.is_finished:
                 raise HypersweepError(f"tell: state must be an end state, got {st}")
         vals: tuple[float, ...] | None = None
@@ -513,8 +536,14 @@ class Study:
                     st, error = TrialState.FAILED, str(e)
                     log.warning("trial %d failed: %s", t.number, e)
         done = self.storage.finish_trial(
-            self._id, t.id, st, values=vals, metrics=metrics, error=error,
-            started_at=started_at, attempt=t.attempt,
+            self._id,
+            t.id,
+            st,
+            values=vals,
+            metrics=metrics,
+            error=error,
+            started_at=started_at,
+            attempt=t.attempt,
         )
         return self._absorb(done)
 
@@ -529,14 +558,19 @@ class Study:
         if not isinstance(reason, str) or not reason.strip():
             raise HypersweepError(f"requeue: reason must be a non-empty string, got {reason!r}")
         t = self._resolve(trial)
-        return self._absorb(self.storage.requeue_trial(self._id, t.id, reason,
-                                                       attempt=t.attempt))
+        return self._absorb(self.storage.requeue_trial(self._id, t.id, reason, attempt=t.attempt))
 
     def _last_values(self, t: Trial) -> tuple[float, ...] | None:
         out = []
         for o in self.objectives:
-            v = next((r[o.metric] for _, r in sorted(t.reports.items(), reverse=True)
-                      if o.metric in r and np.isfinite(r[o.metric])), None)
+            v = next(
+                (
+                    r[o.metric]
+                    for _, r in sorted(t.reports.items(), reverse=True)
+                    if o.metric in r and np.isfinite(r[o.metric])
+                ),
+                None,
+            )
             if v is None:
                 return None
             out.append(float(v))
@@ -579,11 +613,14 @@ class Study:
             try:
                 json.dumps(dict(user_attrs), allow_nan=False)
             except (TypeError, ValueError, RecursionError):
-                raise HypersweepError("enqueue: user_attrs must be a JSON-serializable "
-                                      "mapping") from None
-        return self._absorb(self.storage.create_trial(
-            self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
-        ))
+                raise HypersweepError(
+                    "enqueue: user_attrs must be a JSON-serializable mapping"
+                ) from None
+        return self._absorb(
+            self.storage.create_trial(
+                self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
+            )
+        )
 
     def set_user_attr(self, trial: Trial | int, key: str, value: Any) -> Trial:
         """Attach a JSON-serializable attribute to a trial."""
@@ -617,19 +654,20 @@ class Study:
         self.sync()
         running = self._history.mask(TrialState.RUNNING)
         dead = {
-            t.worker_id for t in (self._history.trials[i] for i in np.nonzero(running)[0])
+            t.worker_id
+            for t in (self._history.trials[i] for i in np.nonzero(running)[0])
             if _worker_dead(t.worker_id, self.worker_id)
         }
         requeued, failed = self.storage.recover_stale_trials(
-            self._id, time.time() - stale_after, dead_workers=[d for d in dead if d],
+            self._id,
+            time.time() - stale_after,
+            dead_workers=[d for d in dead if d],
             retries=retries,
         )
         if requeued:
-            log.warning("study %r: trials %s lost their worker; re-queued", self.name,
-                        requeued)
+            log.warning("study %r: trials %s lost their worker; re-queued", self.name, requeued)
         if failed:
-            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name,
-                        failed)
+            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name, failed)
         if requeued or failed:
             self.sync()
         return sorted(requeued + failed)
@@ -649,8 +687,11 @@ class Study:
         self.sync()
         self._load_reports()
         wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
-        return [t for t in self._history.trials
-                if t is not None and (wanted is None or t.state in wanted)]
+        return [
+            t
+            for t in self._history.trials
+            if t is not None and (wanted is None or t.state in wanted)
+        ]
 
     def _best_index(self) -> int | None:
         if len(self.objectives) != 1:
@@ -748,17 +789,25 @@ class Study:
         return p
 
     def _export_json(self, f: Any) -> None:
-        head = json.dumps(_json_safe({
-            "study": self.name, "objectives": [o.to_dict() for o in self.objectives],
-            "space": self.space.to_spec(), "trials": [],
-        }), indent=2, default=str, allow_nan=False)
+        head = json.dumps(
+            _json_safe(
+                {
+                    "study": self.name,
+                    "objectives": [o.to_dict() for o in self.objectives],
+                    "space": self.space.to_spec(),
+                    "trials": [],
+                }
+            ),
+            indent=2,
+            default=str,
+            allow_nan=False,
+        )
         tail = "[]\n}"
         first = True
         for t in self.storage.iter_trials(self._id):
             f.write((head[: -len(tail)] + "[\n") if first else ",\n")
             first = False
-            text = json.dumps(_json_safe(_trial_json(t)), indent=2, default=str,
-                              allow_nan=False)
+            text = json.dumps(_json_safe(_trial_json(t)), indent=2, default=str, allow_nan=False)
             f.write("\n".join("    " + line for line in text.split("\n")))
         f.write(head + "\n" if first else "\n  ]\n}\n")
 
@@ -782,12 +831,17 @@ class Study:
         counts = {s.value: 0 for s in TrialState}
         for code, cnt in zip(*np.unique(self._history.state, return_counts=True)):
             counts[list(TrialState)[int(code)].value] = int(cnt)
-        out: dict[str, Any] = {"name": self.name, "trials": self._history.n, "states": counts,
-                               "objectives": [o.to_dict() for o in self.objectives]}
+        out: dict[str, Any] = {
+            "name": self.name,
+            "trials": self._history.n,
+            "states": counts,
+            "objectives": [o.to_dict() for o in self.objectives],
+        }
         if len(self.objectives) == 1:
             b = self.best_trial
-            out["best"] = None if b is None else {"number": b.number, "value": b.value,
-                                                   "params": b.params}
+            out["best"] = (
+                None if b is None else {"number": b.number, "value": b.value, "params": b.params}
+            )
         out["outside_space"] = len(self.outside_space())  # from an earlier space
         if self.constraints:
             h = self._history
@@ -869,15 +923,25 @@ class Study:
         if constraints is not None:
             self.set_constraints(constraints)
         limits = Limits(
-            max_trials=max_trials, max_concurrent=max_concurrent, timeout=timeout,
-            trial_timeout=trial_timeout, max_steps=max_steps, target=target, patience=patience,
-            max_trial_seconds=max_trial_seconds, retries=retries, retry_on=tuple(retry_on)
-            if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
+            max_trials=max_trials,
+            max_concurrent=max_concurrent,
+            timeout=timeout,
+            trial_timeout=trial_timeout,
+            max_steps=max_steps,
+            target=target,
+            patience=patience,
+            max_trial_seconds=max_trial_seconds,
+            retries=retries,
+            retry_on=tuple(retry_on) if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
             max_failures=max_failures,
         )
         executor = FunctionExecutor(
-            fn, max_concurrent=limits.max_concurrent, trial_timeout=trial_timeout,
-            isolation=isolation, study_name=self.name, runs_dir=runs_dir,
+            fn,
+            max_concurrent=limits.max_concurrent,
+            trial_timeout=trial_timeout,
+            isolation=isolation,
+            study_name=self.name,
+            runs_dir=runs_dir,
         )
         runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
         runner.run()
@@ -902,6 +966,8 @@ def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
+
+
 def _finished(h: History) -> np.ndarray:
     """COMPLETED or STOPPED rows, whether or not their params fit the current space."""
     from hypersweep.samplers.base import COMPLETED, STOPPED
@@ -917,21 +983,26 @@ def _canon(spec: Any) -> Any:
 def _space_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
     old, new = _canon(old), _canon(new)
     parts = []
-    for what, names in (("added", [k for k in new if k not in old]),
-                        ("removed", [k for k in old if k not in new]),
-                        ("changed", [k for k in new if k in old and old[k] != new[k]])):
+    for what, names in (
+        ("added", [k for k in new if k not in old]),
+        ("removed", [k for k in old if k not in new]),
+        ("changed", [k for k in new if k in old and old[k] != new[k]]),
+    ):
         if names:
-            shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5
-                                            else "")
+            shown = ", ".join(names[:5]) + (
+                f" and {len(names) - 5} more" if len(names) > 5 else ""
+            )
             parts.append(f"{what} {shown}")
     return "; ".join(parts) or "reordered"
 
 
 def _space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    return (f"space: study {name!r} in {url} has a different search space "
-            f"({_space_diff(old, new)}); run under another name (hypersweep run --new-name "
-            "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
-            "earlier trial (--extend-space, or Study(..., extend_space=True))")
+    return (
+        f"space: study {name!r} in {url} has a different search space "
+        f"({_space_diff(old, new)}); run under another name (hypersweep run --new-name "
+        "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
+        "earlier trial (--extend-space, or Study(..., extend_space=True))"
+    )
 
 
 def _describe(objs: Sequence[Objective]) -> str:
@@ -959,10 +1030,17 @@ def _json_safe(x: Any) -> Any:
 
 def _trial_json(t: Trial) -> dict[str, Any]:
     return {
-        "number": t.number, "state": t.state.value, "params": t.params,
-        "values": list(t.values) if t.values is not None else None, "metrics": t.metrics,
+        "number": t.number,
+        "state": t.state.value,
+        "params": t.params,
+        "values": list(t.values) if t.values is not None else None,
+        "metrics": t.metrics,
         "reports": {str(k): v for k, v in sorted(t.reports.items())},
-        "started_at": t.started_at, "finished_at": t.finished_at, "worker_id": t.worker_id,
-        "error": t.error, "attempt": t.attempt, "user_attrs": t.user_attrs,
+        "started_at": t.started_at,
+        "finished_at": t.finished_at,
+        "worker_id": t.worker_id,
+        "error": t.error,
+        "attempt": t.attempt,
+        "user_attrs": t.user_attrs,
         "system_attrs": t.system_attrs,
     }

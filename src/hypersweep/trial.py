@@ -66,15 +66,15 @@ class Objective:
         if not isinstance(self.metric, str) or not self.metric:
             raise SpecError(f"objective.metric: must be a non-empty string, got {self.metric!r}")
         if not self.metric.isprintable() or len(self.metric) > 200:
-            raise SpecError(f"objective.metric: must be printable text of at most 200 "
-                            f"characters, got {self.metric!r:.80}")
+            raise SpecError(
+                f"objective.metric: must be printable text of at most 200 "
+                f"characters, got {self.metric!r:.80}"
+            )
         goal = str(self.goal).lower()
         aliases = {"min": "minimize", "max": "maximize"}
         goal = aliases.get(goal, goal)
         if goal not in ("minimize", "maximize"):
-            raise SpecError(
-                f"objective.goal: must be 'minimize' or 'maximize', got {self.goal!r}"
-            )
+            raise SpecError(f"objective.goal: must be 'minimize' or 'maximize', got {self.goal!r}")
         object.__setattr__(self, "goal", goal)
 
     @property
@@ -180,8 +180,7 @@ def coerce_values(
     elif isinstance(result, (list, tuple)):
         if len(result) != len(names):
             raise ValueError(
-                f"expected {len(names)} objective value(s) ({', '.join(names)}), "
-                f"got {len(result)}"
+                f"expected {len(names)} objective value(s) ({', '.join(names)}), got {len(result)}"
             )
         raw = list(result)
         metrics = dict(zip(names, raw))
@@ -217,8 +216,10 @@ def _finite(name: str, v: Any) -> float:
     try:
         f = float(v)
     except OverflowError:  # an int beyond 1.8e308
-        raise ValueError(f"metric {name!r} is an integer too large for a float (about "
-                         f"{int(v.bit_length() * 0.30103) + 1} digits)") from None
+        raise ValueError(
+            f"metric {name!r} is an integer too large for a float (about "
+            f"{int(v.bit_length() * 0.30103) + 1} digits)"
+        ) from None
     if not math.isfinite(f):
         raise ValueError(f"metric {name!r} is {f!r}")
     return f

@@ -14,7 +14,6 @@ path = os.environ.get("HYPERSWEEP_PARAMS_FILE")
 if path:
     with open(path, encoding="utf-8") as f:
         seen["params_file"] = json.load(f)
-with open(os.path.join(os.environ["HYPERSWEEP_RUN_DIR"], "seen.json"), "w",
-          encoding="utf-8") as f:
+with open(os.path.join(os.environ["HYPERSWEEP_RUN_DIR"], "seen.json"), "w", encoding="utf-8") as f:
     json.dump(seen, f)
 print("loss=1")

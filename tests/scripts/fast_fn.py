@@ -8,6 +8,10 @@ from typing import Any
 
 
 def train(params: dict[str, Any]) -> dict[str, float]:
-    acc = (1 / (1 + abs(math.log10(params["lr"]) + 2.5)) * (1 - params["alpha"])
-           * (0.9 + params["hidden"] / 1280))
+    acc = (
+        1
+        / (1 + abs(math.log10(params["lr"]) + 2.5))
+        * (1 - params["alpha"])
+        * (0.9 + params["hidden"] / 1280)
+    )
     return {"val_accuracy": acc}

@@ -137,10 +137,18 @@ REPORT_BURST = 200
 # Environment variables of the trial protocol: never inherited from our own environment
 # (a sweep started from inside a trial must not leak its trial's settings).
 _PROTOCOL_ENV = (
-    "HYPERSWEEP_PARAMS", "HYPERSWEEP_PARAMS_FILE", "HYPERSWEEP_METRICS_FILE",
-    "HYPERSWEEP_STOP_FILE", "HYPERSWEEP_TRIAL", "HYPERSWEEP_STUDY", "HYPERSWEEP_RUN_DIR",
-    "HYPERSWEEP_BUDGET", "HYPERSWEEP_CHECKPOINT_DIR", "HYPERSWEEP_RESTORE_FROM",
-    "HYPERSWEEP_TRIAL_TOKEN", "HYPERSWEEP_NOTICE_FILE",
+    "HYPERSWEEP_PARAMS",
+    "HYPERSWEEP_PARAMS_FILE",
+    "HYPERSWEEP_METRICS_FILE",
+    "HYPERSWEEP_STOP_FILE",
+    "HYPERSWEEP_TRIAL",
+    "HYPERSWEEP_STUDY",
+    "HYPERSWEEP_RUN_DIR",
+    "HYPERSWEEP_BUDGET",
+    "HYPERSWEEP_CHECKPOINT_DIR",
+    "HYPERSWEEP_RESTORE_FROM",
+    "HYPERSWEEP_TRIAL_TOKEN",
+    "HYPERSWEEP_NOTICE_FILE",
 )
 _PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 
@@ -228,11 +236,11 @@ def _template(item: str) -> list[tuple[bool, str]]:
                 i += 2
                 continue
             end = item.find("}", i + 1)
-            if end < 0 or "{" in item[i + 1:end]:
+            if end < 0 or "{" in item[i + 1 : end]:
                 raise HypersweepError(
                     f"command: unclosed '{{' in {item!r}; write {{{{ for a literal brace"
                 )
-            name = item[i + 1:end]
+            name = item[i + 1 : end]
             if not name:
                 raise HypersweepError(
                     f"command: empty placeholder {{}} in {item!r}; write {{{{}}}} for "
@@ -542,8 +550,11 @@ KILL_WAIT = 5.0
 
 def _base_env() -> dict[str, str]:
     """``os.environ`` without the trial-protocol variables."""
-    return {k: v for k, v in os.environ.items()
-            if k not in _PROTOCOL_ENV and not k.startswith(_PARAM_ENV_PREFIX)}
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if k not in _PROTOCOL_ENV and not k.startswith(_PARAM_ENV_PREFIX)
+    }
 
 
 def _has_exited(popen: subprocess.Popen[bytes]) -> bool:
@@ -701,8 +712,11 @@ class CommandExecutor(Executor):
             raise HypersweepError(
                 f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
             )
-        if isinstance(max_concurrent, bool) or not isinstance(max_concurrent, int) \
-                or max_concurrent < 1:
+        if (
+            isinstance(max_concurrent, bool)
+            or not isinstance(max_concurrent, int)
+            or max_concurrent < 1
+        ):
             raise HypersweepError(
                 f"max_concurrent: must be a positive integer, got {max_concurrent!r}"
             )
@@ -714,19 +728,24 @@ class CommandExecutor(Executor):
             )
         if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not grace >= 0:
             raise HypersweepError(f"grace: must be >= 0 seconds, got {grace!r}")
-        for key, v, low in (("report_rate", report_rate, 0), ("report_burst", report_burst, 1),
-                            ("read_per_poll", read_per_poll, 1)):
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (
-                    math.isfinite(v) and v >= low) or (key != "report_rate" and v != int(v)):
+        for key, v, low in (
+            ("report_rate", report_rate, 0),
+            ("report_burst", report_burst, 1),
+            ("read_per_poll", read_per_poll, 1),
+        ):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not (math.isfinite(v) and v >= low)
+                or (key != "report_rate" and v != int(v))
+            ):
                 raise HypersweepError(f"{key}: must be a number >= {low}, got {v!r}")
         if workdir is not None and not os.path.isdir(workdir):
             raise HypersweepError(f"workdir: {workdir!r} is not a directory")
         extra = dict(env or {})
         for k, v in extra.items():
             if not isinstance(k, str) or not isinstance(v, str):
-                raise HypersweepError(
-                    f"env: names and values must be strings, got {k!r}: {v!r}"
-                )
+                raise HypersweepError(f"env: names and values must be strings, got {k!r}: {v!r}")
         self.command = command
         self.study_name = study_name
         self.metrics = tuple(metrics)
@@ -744,9 +763,7 @@ class CommandExecutor(Executor):
         self._check_program(argv[0])
         self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
-        self._pair_re = re.compile(
-            rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)"
-        )
+        self._pair_re = re.compile(rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)")
         self._on_report: ReportHandler | None = None
         self._procs: dict[int, _Proc] = {}
         self._pending: list[Outcome] = []
@@ -800,20 +817,27 @@ class CommandExecutor(Executor):
         number = trial.number
         run_dir = os.path.join(self.runs_dir, self.study_name, str(number))
         src = trial.system_attrs.get("restore_from")
-        restore = (os.path.join(self.runs_dir, self.study_name, str(src), "checkpoint")
-                   if isinstance(src, int) and not isinstance(src, bool) and src >= 0
-                   else None)
+        restore = (
+            os.path.join(self.runs_dir, self.study_name, str(src), "checkpoint")
+            if isinstance(src, int) and not isinstance(src, bool) and src >= 0
+            else None
+        )
         try:
             self._launch(number, dict(trial.params), budget, run_dir, restore)
         except (HypersweepError, OSError, ValueError) as e:
             msg = str(e)
             if isinstance(e, OSError):
                 msg = f"cannot start the command: {e}"
-            self._pending.append(Outcome(number, "failed", error=msg,
-                                         cannot_start=isinstance(e, OSError)))
+            self._pending.append(
+                Outcome(number, "failed", error=msg, cannot_start=isinstance(e, OSError))
+            )
 
     def _launch(
-        self, number: int, params: dict[str, Any], budget: float | None, run_dir: str,
+        self,
+        number: int,
+        params: dict[str, Any],
+        budget: float | None,
+        run_dir: str,
         restore: str | None = None,
     ) -> None:
         os.makedirs(run_dir, exist_ok=True)
@@ -827,7 +851,9 @@ class CommandExecutor(Executor):
         except FileNotFoundError:
             pass
         argv, extra = render_command(
-            self.command, params, self.params_as,
+            self.command,
+            params,
+            self.params_as,
             params_file=params_path if self.params_as == "json" else None,
         )
         if self.params_as == "json":
@@ -856,17 +882,29 @@ class CommandExecutor(Executor):
         with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:
             spawned = time.time()
             popen = subprocess.Popen(
-                argv, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL, stdout=out,
-                stderr=err, start_new_session=True, close_fds=True,
+                argv,
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
             )
         now = time.monotonic()
         proc = self._procs[number] = _Proc(  # tracked at once: it must never be forgotten
-            number=number, popen=popen, run_dir=run_dir,
-            stdout=_Tail(stdout_path, split_cr=True), metrics_file=_Tail(metrics_path),
-            stop_file=stop_file, pidfd=None,
+            number=number,
+            popen=popen,
+            run_dir=run_dir,
+            stdout=_Tail(stdout_path, split_cr=True),
+            metrics_file=_Tail(metrics_path),
+            stop_file=stop_file,
+            pidfd=None,
             deadline=None if self.trial_timeout is None else now + self.trial_timeout,
             started_at=spawned,
-            token=token, tokens=float(self.report_burst), tokens_at=now,
+            token=token,
+            tokens=float(self.report_burst),
+            tokens_at=now,
         )
         if hasattr(os, "pidfd_open"):  # wakes poll() the moment the process ends
             try:
@@ -890,8 +928,11 @@ class CommandExecutor(Executor):
                 time.sleep(min(end - now, TAIL_INTERVAL))
                 return out
             wait = min(end - now, TAIL_INTERVAL)
-            marks = [t for p in self._procs.values()
-                     if (t := p.deadline if p.stop_kind is None else p.next_at) is not None]
+            marks = [
+                t
+                for p in self._procs.values()
+                if (t := p.deadline if p.stop_kind is None else p.next_at) is not None
+            ]
             if marks:
                 wait = max(0.0, min(wait, min(marks) - now))
             self._wait_exit(wait)
@@ -937,9 +978,16 @@ class CommandExecutor(Executor):
                     self._procs.pop(p.number)
                     self._stuck.append(p.popen)
                     self._release(p)
-                    out.append(Outcome(p.number, "failed", error=(
-                        f"process {p.popen.pid} did not end after SIGKILL "
-                        f"({p.stop_kind or 'stop'})")))
+                    out.append(
+                        Outcome(
+                            p.number,
+                            "failed",
+                            error=(
+                                f"process {p.popen.pid} did not end after SIGKILL "
+                                f"({p.stop_kind or 'stop'})"
+                            ),
+                        )
+                    )
                 else:
                     self._escalate(p, now)
         self._stuck = [s for s in self._stuck if s.poll() is None]
@@ -966,8 +1014,7 @@ class CommandExecutor(Executor):
                     continue  # drain: a trial that uses the SDK is read from its metrics file
                 self._parse_stdout(p, raw)
             more = p.metrics_file.more or p.stdout.more
-            if not more or budget <= 0 or p.stop_kind is not None \
-                    or time.monotonic() >= end:
+            if not more or budget <= 0 or p.stop_kind is not None or time.monotonic() >= end:
                 break
         if p.stop_kind is None:
             self._flush(p, last=p.exited and not more)
@@ -983,8 +1030,11 @@ class CommandExecutor(Executor):
             except ValueError:
                 obj = None
             if not isinstance(obj, dict):
-                log.warning("trial %d: metrics.jsonl: ignored a line that is not a JSON "
-                            "object: %.80r", p.number, line)
+                log.warning(
+                    "trial %d: metrics.jsonl: ignored a line that is not a JSON object: %.80r",
+                    p.number,
+                    line,
+                )
                 continue
             p.sdk_seen = True
             step = _json_step(obj.pop("step", None))
@@ -1065,24 +1115,31 @@ class CommandExecutor(Executor):
         send: set[int] = set()
         if forward:
             now = time.monotonic()
-            p.tokens = min(float(self.report_burst),
-                           p.tokens + (now - p.tokens_at) * self.report_rate)
+            p.tokens = min(
+                float(self.report_burst), p.tokens + (now - p.tokens_at) * self.report_rate
+            )
             p.tokens_at = now
             steps = sorted(merged)
             allowed = max(int(p.tokens), 1 if last else 0)
             if allowed < len(steps):
                 p.dropped += len(steps) - allowed
-                steps = steps[len(steps) - allowed:] if allowed else []
+                steps = steps[len(steps) - allowed :] if allowed else []
                 if not p.warned:
                     p.warned = True
                     log.warning(
                         "trial %d: more than %g reports per second; storing at most that "
                         "many (the others still count for its final value; see "
-                        "system_attrs 'intake')", p.number, self.report_rate)
-                    _notify(p.run_dir, f"more than {self.report_rate:g} reports per second:"
-                            f" hypersweep stores at most {self.report_rate:g} per second "
-                            "(the newest steps; every value still counts for the final "
-                            "value); report less often")
+                        "system_attrs 'intake')",
+                        p.number,
+                        self.report_rate,
+                    )
+                    _notify(
+                        p.run_dir,
+                        f"more than {self.report_rate:g} reports per second:"
+                        f" hypersweep stores at most {self.report_rate:g} per second "
+                        "(the newest steps; every value still counts for the final "
+                        "value); report less often",
+                    )
             send = set(steps)
         for i, (step, values) in enumerate(batch):
             for k, v in values.items():
@@ -1138,8 +1195,9 @@ class CommandExecutor(Executor):
                 except (ProcessLookupError, PermissionError):
                     pass
             time.sleep(0.002)
-        log.warning("trial %d: processes %s did not end after SIGKILL", p.number,
-                    _token_pids(p.token))
+        log.warning(
+            "trial %d: processes %s did not end after SIGKILL", p.number, _token_pids(p.token)
+        )
 
     def _term_wait(self) -> float:
         return min(2.0, max(0.5, self.grace / 5))
@@ -1176,24 +1234,27 @@ class CommandExecutor(Executor):
         at = p.started_at
         attrs = None
         if p.dropped or p.coalesced:
-            attrs = {"intake": {
-                "reports": p.received, "stored": p.stored, "dropped": p.dropped,
-                "coalesced": p.coalesced, "max_per_second": self.report_rate,
-                "bytes": p.stdout.bytes + p.metrics_file.bytes,
-                "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
-            }}
+            attrs = {
+                "intake": {
+                    "reports": p.received,
+                    "stored": p.stored,
+                    "dropped": p.dropped,
+                    "coalesced": p.coalesced,
+                    "max_per_second": self.report_rate,
+                    "bytes": p.stdout.bytes + p.metrics_file.bytes,
+                    "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
+                }
+            }
         if p.stop_kind == "timeout":
-            return Outcome(p.number, "failed", error="timeout", started_at=at,
-                           system_attrs=attrs)
+            return Outcome(p.number, "failed", error="timeout", started_at=at, system_attrs=attrs)
         if p.invalid is not None:
-            return Outcome(p.number, "failed", error=p.invalid, started_at=at,
-                           system_attrs=attrs)
+            return Outcome(p.number, "failed", error=p.invalid, started_at=at, system_attrs=attrs)
         if p.stop_kind is not None:
-            return Outcome(p.number, "stopped", result=result or None, started_at=at,
-                           system_attrs=attrs)
+            return Outcome(
+                p.number, "stopped", result=result or None, started_at=at, system_attrs=attrs
+            )
         if code == 0:
-            return Outcome(p.number, "completed", result=result, started_at=at,
-                           system_attrs=attrs)
+            return Outcome(p.number, "completed", result=result, started_at=at, system_attrs=attrs)
         if code < 0:
             try:
                 what = f"killed by signal {signal.Signals(-code).name}"
@@ -1203,8 +1264,15 @@ class CommandExecutor(Executor):
             what = f"exit code {code}"
         tail = _tail_text(os.path.join(p.run_dir, "stderr.log"))
         error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
-        return Outcome(p.number, "failed", result=result or None, error=error, started_at=at,
-                       lost=code < 0, system_attrs=attrs)  # a signal we did not send: retried
+        return Outcome(
+            p.number,
+            "failed",
+            result=result or None,
+            error=error,
+            started_at=at,
+            lost=code < 0,
+            system_attrs=attrs,
+        )  # a signal we did not send: retried
 
     def started_at(self, number: int) -> float | None:
         p = self._procs.get(number)

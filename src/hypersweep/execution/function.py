@@ -47,7 +47,8 @@ def _arity(fn: Callable[..., Any]) -> int:
     except (TypeError, ValueError):
         return 2
     positional = [
-        p for p in sig.parameters.values()
+        p
+        for p in sig.parameters.values()
         if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     if any(p.kind == p.VAR_POSITIONAL for p in sig.parameters.values()):
@@ -58,8 +59,12 @@ def _arity(fn: Callable[..., Any]) -> int:
 
 
 def _run_one(
-    fn: Callable[..., Any], arity: int, number: int, params: dict[str, Any],
-    budget: float | None, send: Callable[[int, dict[str, float]], bool],
+    fn: Callable[..., Any],
+    arity: int,
+    number: int,
+    params: dict[str, Any],
+    budget: float | None,
+    send: Callable[[int, dict[str, float]], bool],
     dirs: tuple[str | None, str | None] = (None, None),
 ) -> tuple[str, Any]:
     """Run one trial in this process; return (status, result-or-error-text).
@@ -100,8 +105,9 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
         try:
             conn.send(("done", number, status, payload))
         except Exception as e:  # the result could not be pickled
-            conn.send(("done", number, "failed",
-                       f"the objective's result could not be sent back: {e!r}"))
+            conn.send(
+                ("done", number, "failed", f"the objective's result could not be sent back: {e!r}")
+            )
 
 
 @dataclass
@@ -153,8 +159,9 @@ class FunctionExecutor(Executor):
                 "trial_timeout needs isolation='process': an inline trial cannot be interrupted"
             )
         if isolation == "inline" and max_concurrent != 1:
-            raise HypersweepError("isolation='inline' runs one trial at a time: "
-                                  "use max_concurrent=1")
+            raise HypersweepError(
+                "isolation='inline' runs one trial at a time: use max_concurrent=1"
+            )
         self.fn = fn
         self.arity = _arity(fn)
         self.capacity = max_concurrent
@@ -225,14 +232,18 @@ class FunctionExecutor(Executor):
         base = os.path.join(self.runs_dir, self.study_name)
         src = trial.system_attrs.get("restore_from")
         ok = isinstance(src, int) and not isinstance(src, bool) and src >= 0
-        return (os.path.join(base, str(trial.number), "checkpoint"),
-                os.path.join(base, str(src), "checkpoint") if ok else None)
+        return (
+            os.path.join(base, str(trial.number), "checkpoint"),
+            os.path.join(base, str(src), "checkpoint") if ok else None,
+        )
 
     def _spawn(self) -> _Worker:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(
-            target=_worker_main, args=(child, self.fn, self.arity), daemon=True,
+            target=_worker_main,
+            args=(child, self.fn, self.arity),
+            daemon=True,
             name="hypersweep-worker",
         )
         proc.start()
@@ -293,9 +304,15 @@ class FunctionExecutor(Executor):
                 code = w.process.exitcode
                 num = w.number
                 status = "stopped" if w.stop_at is not None else "failed"
-                out.append(Outcome(num, status, error=f"worker process died (exit code {code})",
-                                   started_at=w.code_started,
-                                   lost=code is not None and code < 0 and w.stop_at is None))
+                out.append(
+                    Outcome(
+                        num,
+                        status,
+                        error=f"worker process died (exit code {code})",
+                        started_at=w.code_started,
+                        lost=code is not None and code < 0 and w.stop_at is None,
+                    )
+                )
                 w.number = None
                 self._kill(w)
         now = time.monotonic()
@@ -303,13 +320,18 @@ class FunctionExecutor(Executor):
             if w.number is None:
                 continue
             if w.deadline is not None and now >= w.deadline:
-                out.append(Outcome(w.number, "failed", error="timeout",
-                                   started_at=w.code_started))
+                out.append(Outcome(w.number, "failed", error="timeout", started_at=w.code_started))
                 w.number = None
                 self._kill(w)
             elif w.stop_at is not None and now >= w.stop_at + self.grace:
-                out.append(Outcome(w.number, "stopped", error="killed after stop request",
-                                   started_at=w.code_started))
+                out.append(
+                    Outcome(
+                        w.number,
+                        "stopped",
+                        error="killed after stop request",
+                        started_at=w.code_started,
+                    )
+                )
                 w.number = None
                 self._kill(w)
         return out
@@ -333,8 +355,9 @@ class FunctionExecutor(Executor):
         elif kind == "done":
             _, number, status, payload = msg
             if status == "failed":
-                out.append(Outcome(number, "failed", error=str(payload),
-                                   started_at=w.code_started))
+                out.append(
+                    Outcome(number, "failed", error=str(payload), started_at=w.code_started)
+                )
             else:
                 if w.stop_at is not None:
                     status = "stopped"
@@ -358,8 +381,9 @@ class FunctionExecutor(Executor):
 
         began = self._inline_started = time.time()
         try:
-            status, payload = _run_one(self.fn, self.arity, n, dict(trial.params), budget,
-                                       send, self._dirs(trial))
+            status, payload = _run_one(
+                self.fn, self.arity, n, dict(trial.params), budget, send, self._dirs(trial)
+            )
         finally:
             self._inline_started = None
         self._stop_inline.discard(n)

@@ -153,18 +153,23 @@ class Limits:
         _pos("patience", self.patience, True)
         _pos("max_trial_seconds", self.max_trial_seconds, False)
         if self.target is not None and (
-            isinstance(self.target, bool) or not isinstance(self.target, (int, float))
+            isinstance(self.target, bool)
+            or not isinstance(self.target, (int, float))
             or not math.isfinite(self.target)
         ):
             raise SpecError(f"limits.target: must be a finite number, got {self.target!r}")
         _count("retries", self.retries)
         _count("max_failures", self.max_failures)
         on = self.retry_on
-        if isinstance(on, str) or not isinstance(on, (list, tuple)) or any(
-            not isinstance(x, str) or x not in RETRY_ON for x in on
+        if (
+            isinstance(on, str)
+            or not isinstance(on, (list, tuple))
+            or any(not isinstance(x, str) or x not in RETRY_ON for x in on)
         ):
-            raise SpecError(f"limits.retry_on: must be a list of {', '.join(RETRY_ON)} "
-                            f"(e.g. retry_on: [failed]), got {on!r}")
+            raise SpecError(
+                f"limits.retry_on: must be a list of {', '.join(RETRY_ON)} "
+                f"(e.g. retry_on: [failed]), got {on!r}"
+            )
         object.__setattr__(self, "retry_on", tuple(on))
 
 
@@ -275,12 +280,16 @@ class Runner:
         if lim.max_trial_seconds is not None:
             used = self.trial_seconds()
             if used >= lim.max_trial_seconds:
-                self._set_stop(f"max_trial_seconds ({lim.max_trial_seconds:g} s) reached: "
-                               f"{used:.1f} s of trial time", hard=True)
+                self._set_stop(
+                    f"max_trial_seconds ({lim.max_trial_seconds:g} s) reached: "
+                    f"{used:.1f} s of trial time",
+                    hard=True,
+                )
         req = self.study.attrs.get("stop_requested")
         if req:
-            self._set_stop(f"stop requested ({req})" if req is not True else "stop requested",
-                           hard=True)
+            self._set_stop(
+                f"stop requested ({req})" if req is not True else "stop requested", hard=True
+            )
 
     def trial_seconds(self) -> float:
         """Total trial time of the study: finished trials' durations plus the elapsed
@@ -293,8 +302,11 @@ class Runner:
             start = t.started_at
             if t.state == TrialState.RUNNING and t.number in self.running:
                 start = self.executor.started_at(t.number) or now  # its code's own start
-            end = t.finished_at if t.finished_at is not None else (
-                now if t.state == TrialState.RUNNING else None)
+            end = (
+                t.finished_at
+                if t.finished_at is not None
+                else (now if t.state == TrialState.RUNNING else None)
+            )
             if end is not None:
                 total += max(0.0, end - start)
         return total
@@ -356,8 +368,13 @@ class Runner:
         except TrialNotRunning:
             return False
         self.retried.append(number)
-        log.warning("trial %d: %s; re-queued for attempt %d of %d", number,
-                    _one_line(reason)[:200], t.attempt + 1, self.limits.retries + 1)
+        log.warning(
+            "trial %d: %s; re-queued for attempt %d of %d",
+            number,
+            _one_line(reason)[:200],
+            t.attempt + 1,
+            self.limits.retries + 1,
+        )
         return True
 
     def _finish(self, out: Outcome) -> Trial | None:
@@ -375,20 +392,25 @@ class Runner:
                     out.number, error
                 ):
                     return None
-                return study.tell(out.number, state=TrialState.FAILED, error=out.error,
-                                  started_at=start)
+                return study.tell(
+                    out.number, state=TrialState.FAILED, error=out.error, started_at=start
+                )
             if cause == "study" and out.status == "stopped":
                 if self._retry(out.number, self._interrupted_error()):
                     return None
-                return study.tell(out.number, state=TrialState.FAILED,
-                                  error=self._interrupted_error(), started_at=start)
+                return study.tell(
+                    out.number,
+                    state=TrialState.FAILED,
+                    error=self._interrupted_error(),
+                    started_at=start,
+                )
             if out.status == "stopped" or cause in ("policy", "max_steps"):
-                return study.tell(out.number, out.result, state=TrialState.STOPPED,
-                                  started_at=start)
+                return study.tell(
+                    out.number, out.result, state=TrialState.STOPPED, started_at=start
+                )
             return study.tell(out.number, out.result, started_at=start)
         except TrialNotRunning:
-            log.warning("trial %d finished after it was marked lost; result dropped",
-                        out.number)
+            log.warning("trial %d finished after it was marked lost; result dropped", out.number)
             return None
 
     def _check_fail_fast(self, t: Trial, out: Outcome) -> None:
@@ -401,15 +423,18 @@ class Runner:
         line = _error_line(t.error)
         n = self.limits.max_failures
         if out.cannot_start:
-            self.failed_fast = (f"trial {t.number} could not start: {line}; fix the "
-                                "command (check it with 'hypersweep validate')")
+            self.failed_fast = (
+                f"trial {t.number} could not start: {line}; fix the "
+                "command (check it with 'hypersweep validate')"
+            )
         elif n:
             self._failures.append(_error_key(line))
             if len(self._failures) >= n and len(set(self._failures[:n])) == 1:
                 self.failed_fast = (
                     f"the first {n} trials of this run all failed with the same error: "
                     f"{line}; fix the cause (the trials' logs say more), or set "
-                    "limits.max_failures to go on regardless (0: never stop early)")
+                    "limits.max_failures to go on regardless (0: never stop early)"
+                )
         if self.failed_fast is not None:
             self._set_stop(f"failing fast: {self.failed_fast}")
 
@@ -432,8 +457,11 @@ class Runner:
             budget = trial.system_attrs.get("budget")
             if budget is None:  # the policy's budget (ASHA: max_resource), capped by max_steps
                 policy = self.study.policy
-                caps = [b for b in (policy.budget(trial.number) if policy else None,
-                                    lim.max_steps) if b is not None]
+                caps = [
+                    b
+                    for b in (policy.budget(trial.number) if policy else None, lim.max_steps)
+                    if b is not None
+                ]
                 budget = min(caps) if caps else None
             self.running[trial.number] = trial
             self.executor.start(trial, budget)
@@ -453,8 +481,7 @@ class Runner:
         self._call_progress("start")
         last_beat = last_sync = time.monotonic()
         interrupted = False
-        beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat",
-                                 daemon=True)
+        beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat", daemon=True)
         beats.start()
         try:
             while True:
@@ -517,9 +544,11 @@ class Runner:
             what += " (free some space, then run again to resume)"
         if left:
             s = "s" * (len(left) != 1)
-            return (f"{what}; the run was stopped and trial{s} {_numbers(left)} could not be "
-                    f"marked FAILED: they show as RUNNING until the next run of this study "
-                    f"marks them FAILED ('worker lost')")
+            return (
+                f"{what}; the run was stopped and trial{s} {_numbers(left)} could not be "
+                f"marked FAILED: they show as RUNNING until the next run of this study "
+                f"marks them FAILED ('worker lost')"
+            )
         return f"{what}; the run was stopped (no trial was left RUNNING)"
 
     def _heartbeats(self) -> None:
@@ -551,9 +580,12 @@ class Runner:
                 try:
                     if self._retry(number, self._interrupted_error()):
                         continue
-                    self.study.tell(number, state=TrialState.FAILED,
-                                    error=self._interrupted_error(),
-                                    started_at=self.executor.started_at(number))
+                    self.study.tell(
+                        number,
+                        state=TrialState.FAILED,
+                        error=self._interrupted_error(),
+                        started_at=self.executor.started_at(number),
+                    )
                 except TrialNotRunning:
                     pass
                 except StorageError as e:

@@ -135,8 +135,12 @@ def anneal_rows(
 
 
 def avoid_failures(
-    space: Space, history: History, rows: np.ndarray,
-    redraw: Callable[[np.ndarray], np.ndarray], rng: np.random.Generator, rounds: int = 10,
+    space: Space,
+    history: History,
+    rows: np.ndarray,
+    redraw: Callable[[np.ndarray], np.ndarray],
+    rng: np.random.Generator,
+    rounds: int = 10,
 ) -> np.ndarray:
     """``rows`` with those that look like failures drawn again (up to ``rounds`` times).
 
@@ -218,8 +222,11 @@ class AnnealSampler(Sampler):
         super().__init__(seed)
         if isinstance(n_startup, bool) or not isinstance(n_startup, int) or n_startup < 0:
             raise ValueError(f"n_startup must be an integer >= 0, got {n_startup!r}")
-        for key, v in (("avg_best_rank", avg_best_rank), ("shrink", shrink),
-                       ("dim_power", dim_power)):
+        for key, v in (
+            ("avg_best_rank", avg_best_rank),
+            ("shrink", shrink),
+            ("dim_power", dim_power),
+        ):
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not v >= 0:
                 raise ValueError(f"{key} must be a number >= 0, got {v!r}")
         self.n_startup = n_startup
@@ -242,11 +249,20 @@ class AnnealSampler(Sampler):
         sc = scores(Y) if len(Y) else np.zeros(0)
 
         def draw(k: int) -> np.ndarray:
-            return anneal_rows(space, X, sc, rng, k, avg_best_rank=self.avg_best_rank,
-                               shrink=self.shrink, dim_power=self.dim_power)
+            return anneal_rows(
+                space,
+                X,
+                sc,
+                rng,
+                k,
+                avg_best_rank=self.avg_best_rank,
+                shrink=self.shrink,
+                dim_power=self.dim_power,
+            )
 
-        rows = avoid_failures(space, history, draw(n - len(out)),
-                              lambda mask: draw(int(mask.sum())), rng)
+        rows = avoid_failures(
+            space, history, draw(n - len(out)), lambda mask: draw(int(mask.sum())), rng
+        )
         return out + [Proposal(p) for p in space.decode_many(rows)]
 
     def config(self) -> dict[str, Any]:

@@ -94,8 +94,11 @@ class AutoSampler(Sampler):
         max_gp_options: int = 16,
     ) -> None:
         super().__init__(seed)
-        for key, v in (("max_gp_trials", max_gp_trials), ("max_gp_dim", max_gp_dim),
-                       ("max_gp_options", max_gp_options)):
+        for key, v in (
+            ("max_gp_trials", max_gp_trials),
+            ("max_gp_dim", max_gp_dim),
+            ("max_gp_options", max_gp_options),
+        ):
             if isinstance(v, bool) or not isinstance(v, int) or v < 0:
                 raise ValueError(f"{key} must be a non-negative integer, got {v!r}")
         self.max_gp_trials = max_gp_trials

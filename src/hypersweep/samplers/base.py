@@ -31,8 +31,14 @@ from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = [
-    "RESOLUTION", "History", "Proposal", "Sampler", "looks_failed", "near_any",
-    "replace_failed", "unfailed_draws",
+    "RESOLUTION",
+    "History",
+    "Proposal",
+    "Sampler",
+    "looks_failed",
+    "near_any",
+    "replace_failed",
+    "unfailed_draws",
 ]
 
 #: Two unit-cube encodings closer than this in every column (after snapping ints, steps and
@@ -80,7 +86,10 @@ class History:
     """
 
     def __init__(
-        self, space: Space, objectives: Sequence[Objective], seed: int | None = None,
+        self,
+        space: Space,
+        objectives: Sequence[Objective],
+        seed: int | None = None,
         constraints: Sequence[Any] = (),
     ) -> None:
         self.space = space
@@ -99,7 +108,8 @@ class History:
         self.version = 0
 
     def load_columns(
-        self, cols: HistoryColumns,
+        self,
+        cols: HistoryColumns,
         reports: Mapping[int, dict[int, dict[str, float]]] | None = None,
     ) -> None:
         """Fill an empty history from a bulk column read (see :mod:`hypersweep.bulkload`):
@@ -355,12 +365,14 @@ class Sampler(abc.ABC):
     learns_from_failures: ClassVar[bool] = False
 
     def __init__(self, seed: int | None = None) -> None:
-        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)
-                                 or not 0 <= seed < 2**63):
+        if seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63
+        ):
             from hypersweep.errors import SpecError
 
-            raise SpecError(f"sampler.seed: must be an integer from 0 to 2**63-1, got "
-                            f"{seed!r:.60}")
+            raise SpecError(
+                f"sampler.seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}"
+            )
         self.seed = seed
 
     @abc.abstractmethod

@@ -88,26 +88,31 @@ class BOHBSampler(Sampler):
             raise SpecError(f"sampler.min_resource: must be > 0, got {min_resource!r}")
         self.max_resource = None if max_resource is None else num("max_resource", max_resource)
         if self.max_resource is not None and self.max_resource < self.min_resource:
-            raise SpecError(f"sampler.max_resource: must be >= min_resource "
-                            f"({min_resource!r}), got {max_resource!r}")
+            raise SpecError(
+                f"sampler.max_resource: must be >= min_resource "
+                f"({min_resource!r}), got {max_resource!r}"
+            )
         self.reduction_factor = num("reduction_factor", reduction_factor)
         if self.reduction_factor <= 1:
             raise SpecError(f"sampler.reduction_factor: must be > 1, got {reduction_factor!r}")
-        if min_points is not None and (isinstance(min_points, bool)
-                                       or not isinstance(min_points, int) or min_points < 2):
+        if min_points is not None and (
+            isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2
+        ):
             raise SpecError(f"sampler.min_points: must be an integer >= 2, got {min_points!r}")
         self.min_points = min_points
         self.random_fraction = num("random_fraction", random_fraction)
         if not 0 <= self.random_fraction < 1:
-            raise SpecError(f"sampler.random_fraction: must be in [0, 1), got "
-                            f"{random_fraction!r}")
+            raise SpecError(f"sampler.random_fraction: must be in [0, 1), got {random_fraction!r}")
         self.n_startup = n_startup
         self._tpe = TPESampler(n_startup=n_startup, seed=seed)
 
     def config(self) -> dict[str, Any]:
         out = super().config()
-        out.update(min_resource=self.min_resource, reduction_factor=self.reduction_factor,
-                   random_fraction=self.random_fraction)
+        out.update(
+            min_resource=self.min_resource,
+            reduction_factor=self.reduction_factor,
+            random_fraction=self.random_fraction,
+        )
         if self.max_resource is not None:
             out["max_resource"] = self.max_resource
         if self.min_points is not None:
@@ -135,8 +140,9 @@ class BOHBSampler(Sampler):
             if t is None:
                 continue
             steps = sorted(s for s, m in t.reports.items() if s >= level and metric in m)
-            value = next((t.reports[s][metric] for s in steps
-                          if np.isfinite(t.reports[s][metric])), None)
+            value = next(
+                (t.reports[s][metric] for s in steps if np.isfinite(t.reports[s][metric])), None
+            )
             if value is not None:
                 rows.append(Trial(len(rows), TrialState.COMPLETED, t.params, values=(value,)))
             elif t.state in (TrialState.RUNNING, TrialState.FAILED):
@@ -166,6 +172,7 @@ class BOHBSampler(Sampler):
         n_random = int(rng.binomial(n, self.random_fraction))
         out = [Proposal(p) for p in space.sample(rng, n_random)]
         if n - n_random:
-            out += [Proposal(p.params) for p in
-                    self._tpe.propose(space, chosen, rng, n - n_random)]
+            out += [
+                Proposal(p.params) for p in self._tpe.propose(space, chosen, rng, n - n_random)
+            ]
         return out

@@ -48,8 +48,9 @@ def _import_cma() -> Any:
 class _State:
     """The CMA-ES optimizer after folding the history's generations up to row ``pos``."""
 
-    def __init__(self, key: tuple[Any, ...], cma: Any, pos: int, restarts: int,
-                 digest: bytes) -> None:
+    def __init__(
+        self, key: tuple[Any, ...], cma: Any, pos: int, restarts: int, digest: bytes
+    ) -> None:
         self.key = key
         self.cma = cma
         self.pos = pos  # first history row not yet told
@@ -122,12 +123,15 @@ class CMAESSampler(Sampler):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        if isinstance(sigma0, bool) or not isinstance(sigma0, (int, float)) or not (
-            0 < sigma0 <= 1
+        if (
+            isinstance(sigma0, bool)
+            or not isinstance(sigma0, (int, float))
+            or not (0 < sigma0 <= 1)
         ):
             raise ValueError(f"sigma0 must be a number in (0, 1], got {sigma0!r}")
         if population_size is not None and (
-            isinstance(population_size, bool) or not isinstance(population_size, int)
+            isinstance(population_size, bool)
+            or not isinstance(population_size, int)
             or population_size < 2
         ):
             raise ValueError(f"population_size must be an integer >= 2, got {population_size!r}")
@@ -159,15 +163,16 @@ class CMAESSampler(Sampler):
         h.update(np.ascontiguousarray(history.valid[:stop]).tobytes())
         return h.digest()
 
-    def _new_cma(
-        self, mean: np.ndarray, popsize: int | None, restarts: int, base: int
-    ) -> Any:
+    def _new_cma(self, mean: np.ndarray, popsize: int | None, restarts: int, base: int) -> Any:
         CMA = _import_cma()
         d = mean.shape[0]
         seed = np.random.SeedSequence([base, restarts]).generate_state(1)[0]
         return CMA(
-            mean=np.clip(mean, 1e-6, 1 - 1e-6), sigma=self.sigma0,
-            bounds=np.tile([0.0, 1.0], (d, 1)), seed=int(seed), population_size=popsize,
+            mean=np.clip(mean, 1e-6, 1 - 1e-6),
+            sigma=self.sigma0,
+            bounds=np.tile([0.0, 1.0], (d, 1)),
+            seed=int(seed),
+            population_size=popsize,
         )
 
     def _base_seed(self, history: History) -> int:
@@ -190,17 +195,17 @@ class CMAESSampler(Sampler):
         st = self._state
         start = min(self.n_startup, history.n)
         if (
-            st is None or st.key != key or st.pos > history.n
+            st is None
+            or st.key != key
+            or st.pos > history.n
             or self._digest(history, st.pos) != st.digest
         ):
-            st = _State(key, self._initial(history, cols), start, 0,
-                        self._digest(history, start))
+            st = _State(key, self._initial(history, cols), start, 0, self._digest(history, start))
         if st.pos < start:  # startup rows changed since (cannot happen with a fresh state)
-            st = _State(key, self._initial(history, cols), start, 0,
-                        self._digest(history, start))
+            st = _State(key, self._initial(history, cols), start, 0, self._digest(history, start))
         state, valid = history.state, history.valid
         settled = np.isin(state, _SETTLED) | ~valid
-        unsettled = np.nonzero(~settled[st.pos:])[0]
+        unsettled = np.nonzero(~settled[st.pos :])[0]
         end = st.pos + (int(unsettled[0]) if unsettled.size else history.n - st.pos)
         pos = st.pos
         while True:
@@ -258,8 +263,9 @@ class CMAESSampler(Sampler):
         sc = scores(Y) if len(Y) else np.zeros(0)
 
         def anneal(m: int) -> np.ndarray:
-            return anneal_rows(space, X, sc, rng, m, avg_best_rank=0.5, shrink=0.1,
-                               dim_power=0.0, columns=~cols)
+            return anneal_rows(
+                space, X, sc, rng, m, avg_best_rank=0.5, shrink=0.1, dim_power=0.0, columns=~cols
+            )
 
         rows = anneal(k)
         cma = None

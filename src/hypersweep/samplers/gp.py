@@ -165,8 +165,10 @@ class _Features:
         self.numeric_feat = self.start[self.numeric]
         self.n_features = int(width.sum())
         params = [c.param for c in space.columns]
-        discrete = [isinstance(params[j], Int) or getattr(params[j], "step", None) is not None
-                    for j in self.numeric]
+        discrete = [
+            isinstance(params[j], Int) or getattr(params[j], "step", None) is not None
+            for j in self.numeric
+        ]
         self.discrete = self.numeric[np.array(discrete, dtype=bool)]
         self.continuous = self.numeric[~np.array(discrete, dtype=bool)]
         self.continuous_feat = self.start[self.continuous]
@@ -356,8 +358,9 @@ class _Fit:
         return float(nll + lp), grad + lp_grad
 
 
-def _fit_hyper(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, G: int,
-               starts: list[np.ndarray]) -> np.ndarray:
+def _fit_hyper(
+    Z: np.ndarray, y: np.ndarray, groups: np.ndarray, G: int, starts: list[np.ndarray]
+) -> np.ndarray:
     """MAP hyperparameters by L-BFGS-B from each start; the best optimum wins."""
     n = Z.shape[0]
     D2 = np.empty((n * n, G))
@@ -369,8 +372,14 @@ def _fit_hyper(Z: np.ndarray, y: np.ndarray, groups: np.ndarray, G: int,
     lo, hi = np.array(bounds).T
     best: tuple[float, np.ndarray] | None = None
     for x0 in starts:
-        res = minimize(fun, np.clip(x0, lo, hi), jac=True, method="L-BFGS-B", bounds=bounds,
-                       options={"maxiter": 200, "ftol": _FTOL})
+        res = minimize(
+            fun,
+            np.clip(x0, lo, hi),
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 200, "ftol": _FTOL},
+        )
         if np.isfinite(res.fun) and (best is None or res.fun < best[0]):
             best = (float(res.fun), res.x)
     return starts[0] if best is None else best[1]
@@ -571,8 +580,13 @@ class GPSampler(Sampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)  # caches are not part of the sampler's identity
-        state.update(_warm={}, _fit_key=None, _fit_theta=None, _sobol=SobolSampler(self.seed),
-                     _warm_terms={})
+        state.update(
+            _warm={},
+            _fit_key=None,
+            _fit_theta=None,
+            _sobol=SobolSampler(self.seed),
+            _warm_terms={},
+        )
         return state
 
     def config(self) -> dict[str, Any]:
@@ -623,12 +637,11 @@ class GPSampler(Sampler):
             return np.arange(y.shape[0])
         order = np.argsort(y, kind="stable")
         best = order[: m // 2]
-        rest = np.sort(order[m // 2:])
+        rest = np.sort(order[m // 2 :])
         pick = rest[np.linspace(0, rest.size - 1, m - best.size).round().astype(int)]
         return np.sort(np.concatenate([best, pick]))
 
-    def _term_fit(self, name: str, Z: np.ndarray, y: np.ndarray, feats: _Features
-                  ) -> _Posterior:
+    def _term_fit(self, name: str, Z: np.ndarray, y: np.ndarray, feats: _Features) -> _Posterior:
         """A GP on ``(Z, y)`` for a feasibility term (MAP hyperparameters, warm-started)."""
         G = feats.space.dim
         default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
@@ -645,7 +658,11 @@ class GPSampler(Sampler):
         return _Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
 
     def _feasibility(
-        self, history: History, feats: _Features, Xc: np.ndarray, C: np.ndarray,
+        self,
+        history: History,
+        feats: _Features,
+        Xc: np.ndarray,
+        C: np.ndarray,
         failed_c: np.ndarray,
     ) -> list[FeasibilityTerm]:
         """The success and constraint models (see :mod:`._gp_feasibility`)."""
@@ -655,8 +672,9 @@ class GPSampler(Sampler):
             lab = np.concatenate([-np.ones(Xc.shape[0]), np.ones(failed_c.shape[0])])
             pick = even_subset(U.shape[0], self.max_points)
             Z = feats(U[pick])
-            terms.append(FeasibilityTerm("success", self._term_fit("success", Z, lab[pick],
-                                                                   feats), 0.0))
+            terms.append(
+                FeasibilityTerm("success", self._term_fit("success", Z, lab[pick], feats), 0.0)
+            )
         for j, c in enumerate(history.constraints):
             v = C[:, j]
             fin = np.isfinite(v)
@@ -691,8 +709,13 @@ class GPSampler(Sampler):
         return theta
 
     def _bo(
-        self, space: Space, history: History, X: np.ndarray, y_raw: np.ndarray,
-        rng: np.random.Generator, n: int,
+        self,
+        space: Space,
+        history: History,
+        X: np.ndarray,
+        y_raw: np.ndarray,
+        rng: np.random.Generator,
+        n: int,
     ) -> list[Proposal]:
         feats = _Features(space)
         G = space.dim
@@ -746,8 +769,7 @@ class GPSampler(Sampler):
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
                 post = _Posterior.build(Z, y, inv_ls, signal, noise)
-            u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei,
-                               failed_c)
+            u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
             uc = feats.canon(space.encode_many([params]))
@@ -760,7 +782,10 @@ class GPSampler(Sampler):
 
     # ------------------------------------------------------------------------------------
     def _candidates(
-        self, feats: _Features, incumbents: np.ndarray, ls: np.ndarray,
+        self,
+        feats: _Features,
+        incumbents: np.ndarray,
+        ls: np.ndarray,
         rng: np.random.Generator,
     ) -> np.ndarray:
         """Sobol points, perturbations of the incumbents, and their coordinate neighbours."""
@@ -801,9 +826,16 @@ class GPSampler(Sampler):
         return np.vstack(parts)
 
     def _maximize(
-        self, post: _Posterior, best: float, feats: _Features, incumbents: np.ndarray,
-        seen: np.ndarray, rng: np.random.Generator, terms: list[FeasibilityTerm] | None = None,
-        use_ei: bool = True, failed_c: np.ndarray | None = None,
+        self,
+        post: _Posterior,
+        best: float,
+        feats: _Features,
+        incumbents: np.ndarray,
+        seen: np.ndarray,
+        rng: np.random.Generator,
+        terms: list[FeasibilityTerm] | None = None,
+        use_ei: bool = True,
+        failed_c: np.ndarray | None = None,
     ) -> np.ndarray:
         terms = terms or []
         C = self._candidates(feats, incumbents, 1.0 / post.inv_ls[feats.start], rng)
@@ -826,8 +858,14 @@ class GPSampler(Sampler):
         return rng.random(space.dim)  # every good candidate is taken: explore
 
     def _polish(
-        self, post: _Posterior, best: float, feats: _Features, U0: np.ndarray, Uc: np.ndarray,
-        terms: list[FeasibilityTerm] | None = None, use_ei: bool = True,
+        self,
+        post: _Posterior,
+        best: float,
+        feats: _Features,
+        U0: np.ndarray,
+        Uc: np.ndarray,
+        terms: list[FeasibilityTerm] | None = None,
+        use_ei: bool = True,
     ) -> np.ndarray:
         """One L-BFGS-B run over the active continuous coordinates of several starts at
         once (the objective is their summed log EI, so they do not interact)."""
@@ -861,9 +899,14 @@ class GPSampler(Sampler):
             return -float(val.sum()), -grad[act] / scale
 
         x0 = Uc[:, cols][act] * scale
-        res = minimize(fun, x0, jac=True, method="L-BFGS-B",
-                       bounds=list(zip(np.zeros_like(scale), scale)),
-                       options={"maxiter": 100, "ftol": _FTOL})
+        res = minimize(
+            fun,
+            x0,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=list(zip(np.zeros_like(scale), scale)),
+            options={"maxiter": 100, "ftol": _FTOL},
+        )
         out = U0.copy()
         sub = out[:, cols]
         sub[act] = np.clip(res.x / scale, 0.0, 1.0)

@@ -49,8 +49,9 @@ class GridSampler(Sampler):
         if grid_points is not None and (
             isinstance(grid_points, bool) or not isinstance(grid_points, int) or grid_points < 1
         ):
-            raise SpecError(f"sampler.grid_points: must be a positive integer, got "
-                            f"{grid_points!r}")
+            raise SpecError(
+                f"sampler.grid_points: must be a positive integer, got {grid_points!r}"
+            )
         if not isinstance(shuffle, bool):
             raise SpecError(f"sampler.shuffle: must be true or false, got {shuffle!r}")
         self.grid_points = grid_points

@@ -160,8 +160,11 @@ def perturb(
         if c.param.n_options or c.name not in old or c.name not in new:
             continue
         moved[c.name] = (float(old[c.name]), float(factors[int(rng.integers(len(factors)))]))
-    stepped = {k: v for k, v in moved.items()
-               if getattr(space.columns[space.column(k)].param, "step", None) is not None}
+    stepped = {
+        k: v
+        for k, v in moved.items()
+        if getattr(space.columns[space.column(k)].param, "step", None) is not None
+    }
     if stepped:
         new = _snap(space, {**new, **{k: x * f for k, (x, f) in stepped.items()}})
         bumped = False
@@ -262,15 +265,23 @@ class _Lineage:
                 continue
             budget = _int_attr(t.system_attrs, "budget")
             self.member[i], self.gen[i] = member, gen
-            self.end[i] = budget if budget is not None else (
-                (_int_attr(lin, "step") or 0) + self.interval)
+            self.end[i] = (
+                budget if budget is not None else ((_int_attr(lin, "step") or 0) + self.interval)
+            )
 
     def segment(self, i: int) -> _Segment:
         h = self.history
         y = float(h.Y[i, 0]) if h.Y.shape[1] else math.nan
-        return _Segment(number=i, member=int(self.member[i]), generation=int(self.gen[i]),
-                        end=int(self.end[i]), state=int(h.state[i]), y=y,
-                        valid=bool(h.valid[i]), trial=h.trials[i])
+        return _Segment(
+            number=i,
+            member=int(self.member[i]),
+            generation=int(self.gen[i]),
+            end=int(self.end[i]),
+            state=int(h.state[i]),
+            y=y,
+            valid=bool(h.valid[i]),
+            trial=h.trials[i],
+        )
 
     def newest(self, rows: np.ndarray) -> np.ndarray:
         """The newest row of each member among ``rows`` (by member index)."""
@@ -361,22 +372,24 @@ class PBTSampler(Sampler):
     ) -> None:
         super().__init__(seed)
         self.population_size = _check_int("population_size", population_size, 2)
-        self.perturbation_interval = _check_int("perturbation_interval",
-                                                perturbation_interval, 1)
-        self.quantile_fraction = _check_fraction("quantile_fraction", quantile_fraction,
-                                                 0.0, 0.5, low_open=True)
-        self.resample_probability = _check_fraction("resample_probability",
-                                                    resample_probability, 0.0, 1.0,
-                                                    low_open=False)
+        self.perturbation_interval = _check_int("perturbation_interval", perturbation_interval, 1)
+        self.quantile_fraction = _check_fraction(
+            "quantile_fraction", quantile_fraction, 0.0, 0.5, low_open=True
+        )
+        self.resample_probability = _check_fraction(
+            "resample_probability", resample_probability, 0.0, 1.0, low_open=False
+        )
         self.max_steps = None if max_steps is None else _check_int("max_steps", max_steps, 1)
         self._cache: _Lineage | None = None
 
     def config(self) -> dict[str, Any]:
         out = super().config()
-        out.update(population_size=self.population_size,
-                   perturbation_interval=self.perturbation_interval,
-                   quantile_fraction=self.quantile_fraction,
-                   resample_probability=self.resample_probability)
+        out.update(
+            population_size=self.population_size,
+            perturbation_interval=self.perturbation_interval,
+            quantile_fraction=self.quantile_fraction,
+            resample_probability=self.resample_probability,
+        )
         if self.max_steps is not None:
             out["max_steps"] = self.max_steps
         return out
@@ -398,17 +411,25 @@ class PBTSampler(Sampler):
         return end if self.max_steps is None else min(end, self.max_steps)
 
     def _done(self, head: _Segment) -> bool:
-        return (self.max_steps is not None and head.usable
-                and head.step >= self.max_steps)
+        return self.max_steps is not None and head.usable and head.step >= self.max_steps
 
     def _proposal(
-        self, params: dict[str, Any], member: int, generation: int, parent: _Segment | None,
-        exploit: bool, after: int | None,
+        self,
+        params: dict[str, Any],
+        member: int,
+        generation: int,
+        parent: _Segment | None,
+        exploit: bool,
+        after: int | None,
     ) -> Proposal:
         start = 0 if parent is None else parent.step
-        lin = {"member": member, "generation": generation,
-               "parent": None if parent is None else parent.number, "step": start,
-               "exploit": exploit}
+        lin = {
+            "member": member,
+            "generation": generation,
+            "parent": None if parent is None else parent.number,
+            "step": start,
+            "exploit": exploit,
+        }
         attrs: dict[str, Any] = {"pbt": lin, "budget": self._budget(start)}
         if parent is not None:
             attrs["restore_from"] = parent.number
@@ -446,12 +467,17 @@ class PBTSampler(Sampler):
                     f"{len(done)} of {len(heads)} members have reached max_steps="
                     f"{self.max_steps}"
                 )
-            raise SpaceExhausted(f"PBT: all {len(heads)} members have trained to "
-                                 f"max_steps={self.max_steps}")
+            raise SpaceExhausted(
+                f"PBT: all {len(heads)} members have trained to max_steps={self.max_steps}"
+            )
         return out
 
     def _advance(
-        self, space: Space, head: _Segment, peers: list[_Segment], rng: np.random.Generator,
+        self,
+        space: Space,
+        head: _Segment,
+        peers: list[_Segment],
+        rng: np.random.Generator,
     ) -> Proposal:
         """The next segment of ``head``'s member: continue it, or exploit and explore."""
         ranked = sorted(peers, key=lambda s: (s.y, s.number))
@@ -460,16 +486,16 @@ class PBTSampler(Sampler):
         if head.usable:
             better = sum(s.y < head.y for s in ranked)
             if k < 1 or better < len(ranked) - k:  # not in the worst quantile: continue
-                return self._proposal(head.trial.params, head.member, gen, head, False,
-                                      head.number)
+                return self._proposal(
+                    head.trial.params, head.member, gen, head, False, head.number
+                )
         elif not ranked:  # failed, nobody to copy: a fresh member in its place
             params = space.sample(rng, 1)[0]
             return self._proposal(params, head.member, 0, None, False, head.number)
         top = ranked[: max(k, 1)]
         donor = top[int(rng.integers(len(top)))]
         params = perturb(space, donor.trial.params, rng, self.resample_probability)
-        return self._proposal(params, head.member, donor.generation + 1, donor, True,
-                              head.number)
+        return self._proposal(params, head.member, donor.generation + 1, donor, True, head.number)
 
 
 def lineage(trials: Sequence[Trial | None], number: int) -> list[Trial]:

@@ -251,7 +251,6 @@ def _quantize(n: int) -> int:
     return min(int(256.0 * 1.05**k), n)
 
 
-
 # ======================================================================================
 # Kernels and Parzen estimators
 # ======================================================================================
@@ -307,7 +306,8 @@ class _Kernel:
     def same(self, other: _Kernel | None) -> bool:
         """Whether ``other`` has the same shape (so its kernel rows can be reused)."""
         return (
-            other is not None and np.array_equal(self.h, other.h)
+            other is not None
+            and np.array_equal(self.h, other.h)
             and np.array_equal(self.lam, other.lam)
         )
 
@@ -475,8 +475,10 @@ class _BadCache:
 
     def update(self, sampler: TPESampler, layout: _Layout, history: History) -> None:
         """Refit the bandwidths; bring the kernel rows up to date."""
-        if self.history is not history or self.space is not history.space or (
-            history.n < self.rows_done
+        if (
+            self.history is not history
+            or self.space is not history.space
+            or (history.n < self.rows_done)
         ):
             self.history, self.space, self.rows_done = history, history.space, 0
             self.kernels = [None] * len(layout.groups)
@@ -491,9 +493,9 @@ class _BadCache:
             cap = max(hi, 2 * self.done.shape[0], 64)
             self.done = np.concatenate([self.done, np.zeros(cap - self.done.size, dtype=bool)])
         # rows new since the last ask, and older rows whose trial arrived late
-        new = np.concatenate([
-            np.flatnonzero(valid[:lo] & ~self.done[:lo]), lo + np.flatnonzero(valid[lo:hi])
-        ])
+        new = np.concatenate(
+            [np.flatnonzero(valid[:lo] & ~self.done[:lo]), lo + np.flatnonzero(valid[lo:hi])]
+        )
         prefix = _quantize(history.n)
         obs = np.flatnonzero(valid[:prefix] & ~np.isnan(history.Y[:prefix]).any(axis=1))
         # observed rows only accumulate, so (prefix, count) identifies the fitting set
@@ -643,27 +645,43 @@ class TPESampler(Sampler):
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
         def is_num(v: Any) -> bool:
-            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(
-                v, bool
-            )
+            return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
 
         check("n_startup", is_int(n_startup) and n_startup >= 1, n_startup, "an integer >= 1")
-        check("n_candidates", is_int(n_candidates) and n_candidates >= 1, n_candidates,
-              "an integer >= 1")
+        check(
+            "n_candidates",
+            is_int(n_candidates) and n_candidates >= 1,
+            n_candidates,
+            "an integer >= 1",
+        )
         check("multivariate", isinstance(multivariate, bool), multivariate, "true or false")
         check("gamma", is_num(gamma) and 0 < gamma < 1, gamma, "a number in (0, 1)")
         check("max_good", is_int(max_good) and max_good >= 1, max_good, "an integer >= 1")
-        check("prior_weight", is_num(prior_weight) and prior_weight > 0, prior_weight,
-              "a number > 0")
-        check("bandwidth_factor", is_num(bandwidth_factor) and bandwidth_factor > 0,
-              bandwidth_factor, "a number > 0")
-        check("min_bandwidth", is_num(min_bandwidth) and 0 <= min_bandwidth < 1,
-              min_bandwidth, "a number in [0, 1)")
+        check(
+            "prior_weight", is_num(prior_weight) and prior_weight > 0, prior_weight, "a number > 0"
+        )
+        check(
+            "bandwidth_factor",
+            is_num(bandwidth_factor) and bandwidth_factor > 0,
+            bandwidth_factor,
+            "a number > 0",
+        )
+        check(
+            "min_bandwidth",
+            is_num(min_bandwidth) and 0 <= min_bandwidth < 1,
+            min_bandwidth,
+            "a number in [0, 1)",
+        )
         check("constant_liar", isinstance(constant_liar, bool), constant_liar, "true or false")
-        check("forget", forget is None or (is_int(forget) and forget >= 1), forget,
-              "an integer >= 1 or null")
-        check("rank_weight", is_num(rank_weight) and rank_weight >= 0, rank_weight,
-              "a number >= 0")
+        check(
+            "forget",
+            forget is None or (is_int(forget) and forget >= 1),
+            forget,
+            "an integer >= 1 or null",
+        )
+        check(
+            "rank_weight", is_num(rank_weight) and rank_weight >= 0, rank_weight, "a number >= 0"
+        )
         self.n_startup = int(n_startup)
         self.n_candidates = int(n_candidates)
         self.multivariate = multivariate
@@ -681,9 +699,17 @@ class TPESampler(Sampler):
         self._cache = _BadCache()
 
     _DEFAULTS: dict[str, Any] = {
-        "n_startup": 10, "n_candidates": 64, "multivariate": True, "gamma": 0.15,
-        "max_good": 25, "prior_weight": 1.0, "bandwidth_factor": 1.0,
-        "min_bandwidth": 0.005, "constant_liar": True, "forget": None, "rank_weight": 3.0,
+        "n_startup": 10,
+        "n_candidates": 64,
+        "multivariate": True,
+        "gamma": 0.15,
+        "max_good": 25,
+        "prior_weight": 1.0,
+        "bandwidth_factor": 1.0,
+        "min_bandwidth": 0.005,
+        "constant_liar": True,
+        "forget": None,
+        "rank_weight": 3.0,
     }
 
     def config(self) -> dict[str, Any]:
@@ -718,10 +744,15 @@ class TPESampler(Sampler):
         if n_obs < self.n_startup:
             start = history.n
             pts = self._sobol.points(space.dim, start, n)
-            return replace_failed(space, history, [
-                Proposal(p, key=f"sobol:{start + i}")
-                for i, p in enumerate(space.decode_many(pts))
-            ], rng)
+            return replace_failed(
+                space,
+                history,
+                [
+                    Proposal(p, key=f"sobol:{start + i}")
+                    for i, p in enumerate(space.decode_many(pts))
+                ],
+                rng,
+            )
         layout = self._get_layout(space)
         # split the observed trials into good and bad (row numbers, in trial order)
         k = self.n_good(n_obs)
@@ -753,12 +784,19 @@ class TPESampler(Sampler):
         for _ in range(n):
             if terms:
                 u = self._propose_constrained(
-                    space, layout, x_all, (good_idx, w_good, bad_idx, w_bad, k / n_obs), terms,
-                    out, fails, rng,
+                    space,
+                    layout,
+                    x_all,
+                    (good_idx, w_good, bad_idx, w_bad, k / n_obs),
+                    terms,
+                    out,
+                    fails,
+                    rng,
                 )
             else:
-                u = self._propose_one(layout, x_all, good_idx, w_good, bad_idx, w_bad, out,
-                                      rng, fails)
+                u = self._propose_one(
+                    layout, x_all, good_idx, w_good, bad_idx, w_bad, out, rng, fails
+                )
             out = np.concatenate([out, u[None, :]])
         return [Proposal(p) for p in space.decode_many(out)]
 
@@ -792,25 +830,37 @@ class TPESampler(Sampler):
             is_bad = np.ones(n_obs, dtype=bool)
             is_bad[good] = False
             g_idx, b_idx = obs_idx[good], obs_idx[is_bad]
-            terms.append((g_idx, np.ones(g_idx.size), b_idx, np.ones(b_idx.size),
-                          good.size / n_obs))
+            terms.append(
+                (g_idx, np.ones(g_idx.size), b_idx, np.ones(b_idx.size), good.size / n_obs)
+            )
         return terms
 
     def _densities(
-        self, gi: int, g: _Group, x_all: np.ndarray, good_idx: np.ndarray, w_good: np.ndarray,
-        bad_idx: np.ndarray, w_bad: np.ndarray, extra: np.ndarray,
+        self,
+        gi: int,
+        g: _Group,
+        x_all: np.ndarray,
+        good_idx: np.ndarray,
+        w_good: np.ndarray,
+        bad_idx: np.ndarray,
+        w_bad: np.ndarray,
+        extra: np.ndarray,
     ) -> tuple[_Parzen, _Parzen]:
         """``(l, g)`` of one group from the rows where the group is active."""
         x_good = x_all[good_idx]
         if g.parent < 0:
-            return (self._fit(x_good, w_good, g),
-                    self._bad_density(gi, g, x_all, bad_idx, w_bad, extra))
+            return (
+                self._fit(x_good, w_good, g),
+                self._bad_density(gi, g, x_all, bad_idx, w_bad, extra),
+            )
         first = g.cols[0]
         act = ~np.isnan(x_good[:, first])
         bad_act = ~np.isnan(x_all[bad_idx, first])
         extra_act = extra[~np.isnan(extra[:, first])] if extra.shape[0] else extra
-        return (self._fit(x_good[act], w_good[act], g),
-                self._bad_density(gi, g, x_all, bad_idx[bad_act], w_bad[bad_act], extra_act))
+        return (
+            self._fit(x_good[act], w_good[act], g),
+            self._bad_density(gi, g, x_all, bad_idx[bad_act], w_bad[bad_act], extra_act),
+        )
 
     def _propose_constrained(
         self,
@@ -837,11 +887,14 @@ class TPESampler(Sampler):
         dens = []
         for t, (g_idx, wg, b_idx, wb, _) in enumerate(all_terms):
             ext = extra if t == 0 else extra[:0]
-            dens.append([self._densities(gi, g, x_all, g_idx, wg, b_idx, wb, ext)
-                         for gi, g in enumerate(layout.groups)])
+            dens.append(
+                [
+                    self._densities(gi, g, x_all, g_idx, wg, b_idx, wb, ext)
+                    for gi, g in enumerate(layout.groups)
+                ]
+            )
         c = self.n_candidates
-        cand = np.vstack([self._draw(layout, [d[0] for d in dens_t], c, rng)
-                          for dens_t in dens])
+        cand = np.vstack([self._draw(layout, [d[0] for d in dens_t], c, rng) for dens_t in dens])
         score = np.zeros(cand.shape[0])
         for t, term in enumerate(all_terms):
             gamma = term[4]
@@ -883,8 +936,12 @@ class TPESampler(Sampler):
         return np.flatnonzero(~np.isnan(par) & (code == g.option))
 
     def _best_unfailed(
-        self, layout: _Layout, cand: np.ndarray, score: np.ndarray,
-        fails: tuple[np.ndarray, np.ndarray], rng: np.random.Generator,
+        self,
+        layout: _Layout,
+        cand: np.ndarray,
+        score: np.ndarray,
+        fails: tuple[np.ndarray, np.ndarray],
+        rng: np.random.Generator,
         space: Space | None = None,
     ) -> np.ndarray:
         """The best-scoring candidate that does not look like a failure.
@@ -934,7 +991,12 @@ class TPESampler(Sampler):
         return _Parzen(kernel, pts, _mixture_weights(w, self.prior_weight), self.multivariate)
 
     def _bad_density(
-        self, gi: int, group: _Group, x_all: np.ndarray, idx: np.ndarray, w: np.ndarray,
+        self,
+        gi: int,
+        group: _Group,
+        x_all: np.ndarray,
+        idx: np.ndarray,
+        w: np.ndarray,
         extra: np.ndarray,
     ) -> _Parzen:
         """The bad-set density of ``group``: cached rows ``idx`` plus the liars ``extra``."""

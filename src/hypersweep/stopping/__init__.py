@@ -36,10 +36,15 @@ REGISTRY: dict[str, str] = {
 
 #: Names users bring from Azure sweep jobs and other libraries -> hypersweep's option.
 _KNOWN_AS = {
-    "evaluation_interval": "interval", "delay_evaluation": "delay",
-    "truncation_percentage": "percentage", "percentile": "percentage",
-    "exclude_finished_jobs": "exclude_finished", "eta": "reduction_factor",
-    "min_steps": "min_resource", "max_steps": "max_resource", "min_t": "min_resource",
+    "evaluation_interval": "interval",
+    "delay_evaluation": "delay",
+    "truncation_percentage": "percentage",
+    "percentile": "percentage",
+    "exclude_finished_jobs": "exclude_finished",
+    "eta": "reduction_factor",
+    "min_steps": "min_resource",
+    "max_steps": "max_resource",
+    "min_t": "min_resource",
     "max_t": "max_resource",
 }
 
@@ -59,8 +64,9 @@ def policy_class(name: str) -> type[Policy]:
     """
     if not isinstance(name, str) or name not in REGISTRY:
         hint = _hint(name, list(REGISTRY)) if isinstance(name, str) else ""
-        raise SpecError(f"early_stopping.policy: unknown policy {name!r}{hint}; known: "
-                        f"{', '.join(REGISTRY)}")
+        raise SpecError(
+            f"early_stopping.policy: unknown policy {name!r}{hint}; known: {', '.join(REGISTRY)}"
+        )
     module, attr = REGISTRY[name].split(":")
     cls: type[Policy] = getattr(importlib.import_module(module), attr)
     return cls
@@ -83,20 +89,29 @@ def make_policy(spec: str | Mapping[str, Any] | Policy | None) -> Policy | None:
     if isinstance(spec, str):
         spec = {"policy": spec}
     if not isinstance(spec, Mapping):
-        raise SpecError(f"early_stopping: expected a policy name or a mapping such as "
-                        f"{{policy: median, delay: 5}}, got {type(spec).__name__}")
+        raise SpecError(
+            f"early_stopping: expected a policy name or a mapping such as "
+            f"{{policy: median, delay: 5}}, got {type(spec).__name__}"
+        )
     opts = dict(spec)
     if "policy" not in opts:
-        raise SpecError(f"early_stopping.policy: missing; one of {', '.join(REGISTRY)}, e.g. "
-                        "{policy: median, delay: 5}")
+        raise SpecError(
+            f"early_stopping.policy: missing; one of {', '.join(REGISTRY)}, e.g. "
+            "{policy: median, delay: 5}"
+        )
     cls = policy_class(opts.pop("policy"))
     params = inspect.signature(cls.__init__).parameters
-    accepted = [p for p, v in params.items()
-                if p != "self" and v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)]
+    accepted = [
+        p
+        for p, v in params.items()
+        if p != "self" and v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)
+    ]
     for k in opts:
         if k not in accepted:
-            raise SpecError(f"early_stopping.{k}: {cls.name} has no option {k!r}"
-                            f"{_hint(str(k), accepted)}; options: {', '.join(accepted)}")
+            raise SpecError(
+                f"early_stopping.{k}: {cls.name} has no option {k!r}"
+                f"{_hint(str(k), accepted)}; options: {', '.join(accepted)}"
+            )
     try:
         return cls(**opts)
     except HypersweepError:

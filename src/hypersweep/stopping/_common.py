@@ -54,7 +54,11 @@ def check_int(name: str, v: Any, minimum: int) -> int:
 
 
 def check_number(
-    name: str, v: Any, *, gt: float | None = None, ge: float | None = None,
+    name: str,
+    v: Any,
+    *,
+    gt: float | None = None,
+    ge: float | None = None,
     lt: float | None = None,
 ) -> float:
     """``v`` as a finite float within the given bounds, else a :class:`SpecError`."""
@@ -62,14 +66,17 @@ def check_number(
     ok = ok and math.isfinite(float(v))
     if ok:
         x = float(v)
-        ok = ((gt is None or x > gt) and (ge is None or x >= ge)
-              and (lt is None or x < lt))
+        ok = (gt is None or x > gt) and (ge is None or x >= ge) and (lt is None or x < lt)
     if not ok:
-        bounds = [f"> {gt:g}" if gt is not None else "", f">= {ge:g}" if ge is not None else "",
-                  f"< {lt:g}" if lt is not None else ""]
+        bounds = [
+            f"> {gt:g}" if gt is not None else "",
+            f">= {ge:g}" if ge is not None else "",
+            f"< {lt:g}" if lt is not None else "",
+        ]
         what = " and ".join(b for b in bounds if b)
-        raise SpecError(f"{_PATH}.{name}: must be a finite number{' ' + what if what else ''}, "
-                        f"got {v!r}")
+        raise SpecError(
+            f"{_PATH}.{name}: must be a finite number{' ' + what if what else ''}, got {v!r}"
+        )
     return float(v)
 
 
@@ -132,8 +139,9 @@ class Curves:
         if n > self._values.shape[0]:
             self._grow(max(n, 2 * self._values.shape[0]))
         k = min(n, m)
-        differs = np.fromiter(map(operator.is_not, trials[:k], self._seen[:k]), dtype=bool,
-                              count=k)
+        differs = np.fromiter(
+            map(operator.is_not, trials[:k], self._seen[:k]), dtype=bool, count=k
+        )
         changed = np.flatnonzero(differs).tolist()
         if n > m:
             changed.extend(range(m, n))
@@ -156,8 +164,9 @@ class Curves:
                         vs.append(r[metric])
             rows.append((i, st, vs))
             new_steps.update(st)
-        fresh = np.setdiff1d(np.fromiter(new_steps, dtype=np.int64, count=len(new_steps)),
-                             self.steps)
+        fresh = np.setdiff1d(
+            np.fromiter(new_steps, dtype=np.int64, count=len(new_steps)), self.steps
+        )
         if fresh.size:
             self._add_steps(fresh)
         for i, st, vs in rows:
@@ -236,8 +245,10 @@ def _derive(kind: str, values: np.ndarray) -> tuple[np.ndarray, ...]:
     has = ~np.isnan(values)
     cols = values.shape[1]
     if kind == "mean":
-        return (np.cumsum(np.where(has, values, 0.0), axis=1),
-                np.cumsum(has, axis=1, dtype=np.int64))
+        return (
+            np.cumsum(np.where(has, values, 0.0), axis=1),
+            np.cumsum(has, axis=1, dtype=np.int64),
+        )
     if kind == "latest":
         idx = np.maximum.accumulate(np.where(has, np.arange(cols), -1), axis=1)
     elif kind == "first":
@@ -300,7 +311,11 @@ class CurvePolicy(Policy, abc.ABC):
     """
 
     def __init__(
-        self, *, metric: str | None = None, goal: str | None = None, interval: int = 1,
+        self,
+        *,
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
         delay: int = 0,
     ) -> None:
         if metric is not None and (not isinstance(metric, str) or not metric):

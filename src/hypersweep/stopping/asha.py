@@ -37,22 +37,30 @@ def check_resources(
 ) -> tuple[float, float, float, str]:
     """Validate the options ASHA and Hyperband share."""
     if max_resource is None:
-        raise SpecError("early_stopping.max_resource: missing; the most steps a trial may "
-                        "use, e.g. max_resource: 50")
+        raise SpecError(
+            "early_stopping.max_resource: missing; the most steps a trial may "
+            "use, e.g. max_resource: 50"
+        )
     lo = check_number("min_resource", min_resource, gt=0)
     hi = check_number("max_resource", max_resource, gt=0)
     if hi <= lo:
-        raise SpecError(f"early_stopping.min_resource: must be < max_resource ({max_resource!r})"
-                        f", got {min_resource!r}")
+        raise SpecError(
+            f"early_stopping.min_resource: must be < max_resource ({max_resource!r})"
+            f", got {min_resource!r}"
+        )
     eta = check_number("reduction_factor", reduction_factor, gt=1)
     if resource not in RESOURCES:
-        raise SpecError(f"early_stopping.resource: must be one of {', '.join(RESOURCES)}, got "
-                        f"{resource!r}")
+        raise SpecError(
+            f"early_stopping.resource: must be one of {', '.join(RESOURCES)}, got {resource!r}"
+        )
     return plain(lo), plain(hi), plain(eta), resource
 
 
 def rung_stop(
-    policy: CurvePolicy, rep: Report, rungs: tuple[float, ...], eta: float,
+    policy: CurvePolicy,
+    rep: Report,
+    rungs: tuple[float, ...],
+    eta: float,
     members: np.ndarray | None = None,
 ) -> bool:
     """The ASHA rule at every rung this report crosses.
@@ -115,14 +123,21 @@ class ASHAPolicy(CurvePolicy):
     name: ClassVar[str] = "asha"
 
     def __init__(
-        self, *, min_resource: float = 1, max_resource: float | None = None,
-        reduction_factor: float = 3, resource: str = "step", metric: str | None = None,
-        goal: str | None = None, interval: int = 1, delay: int = 0,
+        self,
+        *,
+        min_resource: float = 1,
+        max_resource: float | None = None,
+        reduction_factor: float = 3,
+        resource: str = "step",
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
-        (self.min_resource, self.max_resource, self.reduction_factor,
-         self.resource) = check_resources(min_resource, max_resource, reduction_factor,
-                                          resource)
+        (self.min_resource, self.max_resource, self.reduction_factor, self.resource) = (
+            check_resources(min_resource, max_resource, reduction_factor, resource)
+        )
         self.rungs = rung_levels(self.min_resource, self.max_resource, self.reduction_factor)
 
     def budget(self, number: int) -> float | None:
@@ -134,5 +149,9 @@ class ASHAPolicy(CurvePolicy):
         return rung_stop(self, rep, self.rungs, self.reduction_factor)
 
     def _options(self) -> dict[str, Any]:
-        return {"min_resource": self.min_resource, "max_resource": self.max_resource,
-                "reduction_factor": self.reduction_factor, "resource": self.resource}
+        return {
+            "min_resource": self.min_resource,
+            "max_resource": self.max_resource,
+            "reduction_factor": self.reduction_factor,
+            "resource": self.resource,
+        }

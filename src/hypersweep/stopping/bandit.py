@@ -39,17 +39,27 @@ class BanditPolicy(CurvePolicy):
     name: ClassVar[str] = "bandit"
 
     def __init__(
-        self, *, slack_factor: float | None = None, slack_amount: float | None = None,
-        metric: str | None = None, goal: str | None = None, interval: int = 1, delay: int = 0,
+        self,
+        *,
+        slack_factor: float | None = None,
+        slack_amount: float | None = None,
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         if (slack_factor is None) == (slack_amount is None):
-            raise SpecError("early_stopping.slack_factor: bandit needs exactly one of "
-                            "slack_factor or slack_amount, e.g. slack_factor: 0.1")
-        self.slack_factor = (None if slack_factor is None
-                             else check_number("slack_factor", slack_factor, gt=0))
-        self.slack_amount = (None if slack_amount is None
-                             else check_number("slack_amount", slack_amount, ge=0))
+            raise SpecError(
+                "early_stopping.slack_factor: bandit needs exactly one of "
+                "slack_factor or slack_amount, e.g. slack_factor: 0.1"
+            )
+        self.slack_factor = (
+            None if slack_factor is None else check_number("slack_factor", slack_factor, gt=0)
+        )
+        self.slack_amount = (
+            None if slack_amount is None else check_number("slack_amount", slack_amount, ge=0)
+        )
 
     def _stop(self, rep: Report) -> bool:
         v = rep.y[-1]

@@ -77,13 +77,21 @@ class HyperbandPolicy(CurvePolicy):
     name: ClassVar[str] = "hyperband"
 
     def __init__(
-        self, *, min_resource: float = 1, max_resource: float | None = None,
-        reduction_factor: float = 3, resource: str = "step", metric: str | None = None,
-        goal: str | None = None, interval: int = 1, delay: int = 0,
+        self,
+        *,
+        min_resource: float = 1,
+        max_resource: float | None = None,
+        reduction_factor: float = 3,
+        resource: str = "step",
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
-        lo, hi, eta, self.resource = check_resources(min_resource, max_resource,
-                                                     reduction_factor, resource)
+        lo, hi, eta, self.resource = check_resources(
+            min_resource, max_resource, reduction_factor, resource
+        )
         self.min_resource, self.max_resource, self.reduction_factor = lo, hi, eta
         s_max = 0
         while lo * eta ** (s_max + 1) <= hi * (1 + 1e-9):
@@ -124,8 +132,12 @@ class HyperbandPolicy(CurvePolicy):
         return rung_stop(self, rep, self.brackets[b].rungs, self.reduction_factor, members)
 
     def _options(self) -> dict[str, Any]:
-        return {"min_resource": self.min_resource, "max_resource": self.max_resource,
-                "reduction_factor": self.reduction_factor, "resource": self.resource}
+        return {
+            "min_resource": self.min_resource,
+            "max_resource": self.max_resource,
+            "reduction_factor": self.reduction_factor,
+            "resource": self.resource,
+        }
 
 
 def _smooth_round_robin(weights: list[int]) -> np.ndarray:

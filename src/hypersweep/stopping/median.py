@@ -39,8 +39,13 @@ class MedianPolicy(CurvePolicy):
     name: ClassVar[str] = "median"
 
     def __init__(
-        self, *, min_trials: int = 1, metric: str | None = None, goal: str | None = None,
-        interval: int = 1, delay: int = 0,
+        self,
+        *,
+        min_trials: int = 1,
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         self.min_trials = check_int("min_trials", min_trials, 1)

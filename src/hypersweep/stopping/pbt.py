@@ -45,8 +45,12 @@ class PBTPolicy(Policy):
     def decide(self, trial: Trial, history: History) -> Decision:
         budget = trial.system_attrs.get("budget")
         step = trial.last_step
-        if (step is None or isinstance(budget, bool)
-                or not isinstance(budget, (int, float)) or step < budget):
+        if (
+            step is None
+            or isinstance(budget, bool)
+            or not isinstance(budget, (int, float))
+            or step < budget
+        ):
             return Decision.CONTINUE
         return Decision.STOP
 

@@ -26,8 +26,13 @@ class ThresholdPolicy(CurvePolicy):
     name: ClassVar[str] = "threshold"
 
     def __init__(
-        self, *, threshold: float | None = None, metric: str | None = None,
-        goal: str | None = None, interval: int = 1, delay: int = 0,
+        self,
+        *,
+        threshold: float | None = None,
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         self.threshold = None if threshold is None else check_number("threshold", threshold)

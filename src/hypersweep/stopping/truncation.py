@@ -34,17 +34,26 @@ class TruncationPolicy(CurvePolicy):
     name: ClassVar[str] = "truncation"
 
     def __init__(
-        self, *, percentage: float | None = None, exclude_finished: bool = False,
-        metric: str | None = None, goal: str | None = None, interval: int = 1, delay: int = 0,
+        self,
+        *,
+        percentage: float | None = None,
+        exclude_finished: bool = False,
+        metric: str | None = None,
+        goal: str | None = None,
+        interval: int = 1,
+        delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         if percentage is None:
-            raise SpecError("early_stopping.percentage: missing; the share of trials to stop "
-                            "at each judged step, e.g. percentage: 20")
+            raise SpecError(
+                "early_stopping.percentage: missing; the share of trials to stop "
+                "at each judged step, e.g. percentage: 20"
+            )
         self.percentage = plain(check_number("percentage", percentage, gt=0, lt=100))
         if not isinstance(exclude_finished, bool):
-            raise SpecError(f"early_stopping.exclude_finished: must be true or false, got "
-                            f"{exclude_finished!r}")
+            raise SpecError(
+                f"early_stopping.exclude_finished: must be true or false, got {exclude_finished!r}"
+            )
         self.exclude_finished = exclude_finished
 
     def _stop(self, rep: Report) -> bool:

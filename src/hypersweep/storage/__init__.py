@@ -40,8 +40,7 @@ def url_problem(url: str) -> str | None:
     """Why :func:`open_storage` would refuse ``url``, or ``None`` when it accepts it."""
     if url in _MEMORY or url.startswith(_SCHEMES):
         return None
-    return (f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db "
-            "or memory")
+    return f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db or memory"
 
 
 def open_storage(storage: str | Storage | None = None, *, read_only: bool = False) -> Storage:

@@ -156,7 +156,10 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def update_study(
-        self, study_id: int, *, attrs: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        *,
+        attrs: Mapping[str, Any] | None = None,
         space: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         """Merge ``attrs`` into the study's attributes and/or replace its space."""
@@ -195,7 +198,10 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None,
+        self,
+        study_id: int,
+        worker_id: str | None,
+        now: float | None = None,
         max_trials: int | None = None,
     ) -> Trial | None:
         """Move the lowest-numbered QUEUED trial to RUNNING and return it (or ``None``).
@@ -207,7 +213,11 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def report(
-        self, study_id: int, trial_id: int, step: int, metrics: Mapping[str, float],
+        self,
+        study_id: int,
+        trial_id: int,
+        step: int,
+        metrics: Mapping[str, float],
         now: float | None = None,
     ) -> None:
         """Store an intermediate report (also refreshes the trial's heartbeat)."""
@@ -237,7 +247,12 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def requeue_trial(
-        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        reason: str,
+        *,
+        attempt: int | None = None,
         now: float | None = None,
     ) -> Trial:
         """Put a RUNNING trial back in the queue for another attempt (same number and
@@ -249,8 +264,12 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def recover_stale_trials(
-        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
-        retries: int = 0, now: float | None = None,
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
+        retries: int = 0,
+        now: float | None = None,
     ) -> tuple[list[int], list[int]]:
         """Like :meth:`fail_stale_trials`, but a lost trial whose ``attempt`` is at most
         ``retries`` is re-queued ("worker lost" recorded) instead of FAILED.
@@ -261,15 +280,17 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def set_trial_attrs(
-        self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        *,
+        user: Mapping[str, Any] | None = None,
         system: Mapping[str, Any] | None = None,
     ) -> Trial:
         """Merge user and/or system attributes into a trial."""
 
     @abc.abstractmethod
-    def heartbeat(
-        self, study_id: int, trial_ids: Iterable[int], now: float | None = None
-    ) -> None:
+    def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
         """Refresh the heartbeat of RUNNING trials (does not advance the sequence)."""
 
     @abc.abstractmethod
@@ -288,9 +309,7 @@ class Storage(abc.ABC):
         """Everything that changed in the study after ``watermark`` (0: everything)."""
 
     @abc.abstractmethod
-    def get_trials(
-        self, study_id: int, states: Iterable[TrialState] | None = None
-    ) -> list[Trial]:
+    def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         """Full snapshots (reports included), by number."""
 
     def get_trial(self, study_id: int, number: int) -> Trial:
@@ -317,8 +336,11 @@ class Storage(abc.ABC):
         (trials no other trial dominates), by number.
         """
         objs = self._objectives_of(study_id)
-        done = [t.with_(reports={}) for t in self.get_trials(study_id, FINISHED_WITH_VALUE)
-                if t.values is not None and len(t.values) == len(objs)]
+        done = [
+            t.with_(reports={})
+            for t in self.get_trials(study_id, FINISHED_WITH_VALUE)
+            if t.values is not None and len(t.values) == len(objs)
+        ]
         return best_of(done, objs)
 
     def running_trials(self, study_id: int) -> list[Trial]:
@@ -337,12 +359,20 @@ class Storage(abc.ABC):
     def last_activity(self, study_id: int) -> float | None:
         """The UNIX time of the study's latest write (a trial started, finished, reported
         or sent a heartbeat), or ``None`` when it has no trial."""
-        times = [x for t in self.get_trials(study_id)
-                 for x in (t.started_at, t.finished_at, t.heartbeat_at) if x is not None]
+        times = [
+            x
+            for t in self.get_trials(study_id)
+            for x in (t.started_at, t.finished_at, t.heartbeat_at)
+            if x is not None
+        ]
         return max(times) if times else None
 
     def iter_trials(
-        self, study_id: int, *, reports: bool = True, batch_size: int = 1000,
+        self,
+        study_id: int,
+        *,
+        reports: bool = True,
+        batch_size: int = 1000,
     ) -> Iterator[Trial]:
         """Every trial by number, read ``batch_size`` at a time (constant memory).
 
@@ -364,7 +394,8 @@ class Storage(abc.ABC):
         (what :meth:`load_history` left out when it returned ``reports=None``)."""
         raise NotImplementedError(
             f"{type(self).__name__}.load_history returned no reports, so it must implement "
-            "reports_until")
+            "reports_until"
+        )
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""

@@ -23,15 +23,26 @@ __all__ = ["InMemoryStorage"]
 
 def attempt_record(t: Trial, reason: str, now: float) -> dict[str, Any]:
     """What ``system_attrs["attempts"]`` keeps of an attempt that ended in a retry."""
-    return {"attempt": t.attempt, "error": reason, "worker_id": t.worker_id,
-            "started_at": t.started_at, "ended_at": now}
+    return {
+        "attempt": t.attempt,
+        "error": reason,
+        "worker_id": t.worker_id,
+        "started_at": t.started_at,
+        "ended_at": now,
+    }
 
 
 def _requeued(t: Trial, reason: str, now: float) -> Trial:
     attempts = [*t.system_attrs.get("attempts", []), attempt_record(t, reason, now)]
-    return t.with_(state=TrialState.QUEUED, attempt=t.attempt + 1, started_at=None,
-                   heartbeat_at=None, worker_id=None, reports={},
-                   system_attrs={**t.system_attrs, "attempts": attempts})
+    return t.with_(
+        state=TrialState.QUEUED,
+        attempt=t.attempt + 1,
+        started_at=None,
+        heartbeat_at=None,
+        worker_id=None,
+        reports={},
+        system_attrs={**t.system_attrs, "attempts": attempts},
+    )
 
 
 @dataclass
@@ -89,15 +100,21 @@ class InMemoryStorage(Storage):
 
     # --- studies ----------------------------------------------------------------------
     def create_study(
-        self, name: str, objectives: Sequence[Objective], space: Mapping[str, Any] | None,
+        self,
+        name: str,
+        objectives: Sequence[Objective],
+        space: Mapping[str, Any] | None,
         attrs: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         with self._lock:
             if name in self._studies:
                 return self._studies[name].record
             rec = StudyRecord(
-                id=len(self._by_id) + 1, name=name, objectives=tuple(objectives),
-                space=dict(space) if space is not None else None, attrs=dict(attrs or {}),
+                id=len(self._by_id) + 1,
+                name=name,
+                objectives=tuple(objectives),
+                space=dict(space) if space is not None else None,
+                attrs=dict(attrs or {}),
                 created_at=time.time(),
             )
             st = _Study(rec)
@@ -123,7 +140,10 @@ class InMemoryStorage(Storage):
             del self._by_id[st.record.id]
 
     def update_study(
-        self, study_id: int, *, attrs: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        *,
+        attrs: Mapping[str, Any] | None = None,
         space: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         with self._lock:
@@ -131,8 +151,12 @@ class InMemoryStorage(Storage):
             rec = st.record
             new_attrs = {**rec.attrs, **(attrs or {})}
             st.record = StudyRecord(
-                rec.id, rec.name, rec.objectives,
-                dict(space) if space is not None else rec.space, new_attrs, rec.created_at,
+                rec.id,
+                rec.name,
+                rec.objectives,
+                dict(space) if space is not None else rec.space,
+                new_attrs,
+                rec.created_at,
             )
             return st.record
 
@@ -145,10 +169,16 @@ class InMemoryStorage(Storage):
 
     # --- trials -----------------------------------------------------------------------
     def create_trial(
-        self, study_id: int, params: Mapping[str, Any], *,
-        state: TrialState = TrialState.RUNNING, worker_id: str | None = None,
-        key: str | None = None, user_attrs: Mapping[str, Any] | None = None,
-        system_attrs: Mapping[str, Any] | None = None, now: float | None = None,
+        self,
+        study_id: int,
+        params: Mapping[str, Any],
+        *,
+        state: TrialState = TrialState.RUNNING,
+        worker_id: str | None = None,
+        key: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        now: float | None = None,
         max_trials: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
@@ -157,8 +187,9 @@ class InMemoryStorage(Storage):
         with self._lock:
             st = self._study(study_id)
             if max_trials is not None and len(st.trials) >= max_trials:
-                raise MaxTrialsReached(f"the study holds {len(st.trials)} trials "
-                                       f"(max_trials {max_trials})")
+                raise MaxTrialsReached(
+                    f"the study holds {len(st.trials)} trials (max_trials {max_trials})"
+                )
             if key is not None:
                 if key in st.keys:
                     raise DuplicateTrialError(f"a trial with key {key!r} exists")
@@ -169,15 +200,23 @@ class InMemoryStorage(Storage):
             if key is not None:
                 sys_attrs["key"] = key
             t = Trial(
-                number=n, state=state, params=dict(params), user_attrs=dict(user_attrs or {}),
-                system_attrs=sys_attrs, started_at=now if running else None,
-                heartbeat_at=now if running else None, worker_id=worker_id if running else None,
+                number=n,
+                state=state,
+                params=dict(params),
+                user_attrs=dict(user_attrs or {}),
+                system_attrs=sys_attrs,
+                started_at=now if running else None,
+                heartbeat_at=now if running else None,
+                worker_id=worker_id if running else None,
                 id=n,
             )
             return self._put(st, t)
 
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None,
+        self,
+        study_id: int,
+        worker_id: str | None,
+        now: float | None = None,
         max_trials: int | None = None,
     ) -> Trial | None:
         now = time.time() if now is None else now
@@ -185,14 +224,24 @@ class InMemoryStorage(Storage):
             st = self._study(study_id)
             for t in st.trials[:max_trials]:
                 if t.state == TrialState.QUEUED:
-                    return self._put(st, t.with_(
-                        state=TrialState.RUNNING, started_at=now, heartbeat_at=now,
-                        worker_id=worker_id, reports={},
-                    ))
+                    return self._put(
+                        st,
+                        t.with_(
+                            state=TrialState.RUNNING,
+                            started_at=now,
+                            heartbeat_at=now,
+                            worker_id=worker_id,
+                            reports={},
+                        ),
+                    )
             return None
 
     def report(
-        self, study_id: int, trial_id: int, step: int, metrics: Mapping[str, float],
+        self,
+        study_id: int,
+        trial_id: int,
+        step: int,
+        metrics: Mapping[str, float],
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
@@ -205,10 +254,17 @@ class InMemoryStorage(Storage):
             st.trials[trial_id] = t.with_(heartbeat_at=now)
 
     def finish_trial(
-        self, study_id: int, trial_id: int, state: TrialState, *,
-        values: Sequence[float] | None = None, metrics: Mapping[str, Any] | None = None,
-        error: str | None = None, now: float | None = None,
-        started_at: float | None = None, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        state: TrialState,
+        *,
+        values: Sequence[float] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        now: float | None = None,
+        started_at: float | None = None,
+        attempt: int | None = None,
     ) -> Trial:
         if not state.is_finished:
             raise ValueError(f"finish_trial needs an end state, got {state}")
@@ -219,16 +275,27 @@ class InMemoryStorage(Storage):
             if t.state.is_finished:
                 raise TrialNotRunning(f"trial {t.number} is already {t.state}")
             if attempt is not None and t.attempt != attempt:
-                raise TrialNotRunning(f"trial {t.number} is at attempt {t.attempt}, not "
-                                      f"{attempt}")
-            return self._put(st, t.with_(
-                state=state, values=tuple(values) if values is not None else None,
-                metrics=dict(metrics or {}), error=error, finished_at=now, reports={},
-                started_at=started_at if started_at is not None else t.started_at,
-            ))
+                raise TrialNotRunning(f"trial {t.number} is at attempt {t.attempt}, not {attempt}")
+            return self._put(
+                st,
+                t.with_(
+                    state=state,
+                    values=tuple(values) if values is not None else None,
+                    metrics=dict(metrics or {}),
+                    error=error,
+                    finished_at=now,
+                    reports={},
+                    started_at=started_at if started_at is not None else t.started_at,
+                ),
+            )
 
     def requeue_trial(
-        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        reason: str,
+        *,
+        attempt: int | None = None,
         now: float | None = None,
     ) -> Trial:
         now = time.time() if now is None else now
@@ -236,13 +303,18 @@ class InMemoryStorage(Storage):
             st = self._study(study_id)
             t = self._trial(st, trial_id)
             if t.state != TrialState.RUNNING or (attempt is not None and t.attempt != attempt):
-                raise TrialNotRunning(f"trial {t.number} is {t.state} (attempt {t.attempt}), "
-                                      "cannot re-queue")
+                raise TrialNotRunning(
+                    f"trial {t.number} is {t.state} (attempt {t.attempt}), cannot re-queue"
+                )
             return self._put(st, _requeued(t, reason, now))
 
     def recover_stale_trials(
-        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
-        retries: int = 0, now: float | None = None,
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
+        retries: int = 0,
+        now: float | None = None,
     ) -> tuple[list[int], list[int]]:
         now = time.time() if now is None else now
         dead = set(dead_workers)
@@ -258,22 +330,36 @@ class InMemoryStorage(Storage):
                         self._put(st, _requeued(t, "worker lost", now))
                         requeued.append(t.number)
                     else:
-                        self._put(st, t.with_(state=TrialState.FAILED, error="worker lost",
-                                              finished_at=now, reports={}))
+                        self._put(
+                            st,
+                            t.with_(
+                                state=TrialState.FAILED,
+                                error="worker lost",
+                                finished_at=now,
+                                reports={},
+                            ),
+                        )
                         failed.append(t.number)
         return requeued, failed
 
     def set_trial_attrs(
-        self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        *,
+        user: Mapping[str, Any] | None = None,
         system: Mapping[str, Any] | None = None,
     ) -> Trial:
         with self._lock:
             st = self._study(study_id)
             t = self._trial(st, trial_id)
-            return self._put(st, t.with_(
-                user_attrs={**t.user_attrs, **(user or {})},
-                system_attrs={**t.system_attrs, **(system or {})},
-            ))
+            return self._put(
+                st,
+                t.with_(
+                    user_attrs={**t.user_attrs, **(user or {})},
+                    system_attrs={**t.system_attrs, **(system or {})},
+                ),
+            )
 
     def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
         now = time.time() if now is None else now
@@ -285,7 +371,10 @@ class InMemoryStorage(Storage):
                     st.trials[tid] = t.with_(heartbeat_at=now)
 
     def fail_stale_trials(
-        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
         now: float | None = None,
     ) -> list[int]:
         now = time.time() if now is None else now
@@ -297,8 +386,15 @@ class InMemoryStorage(Storage):
                 if t.state != TrialState.RUNNING:
                     continue
                 if (t.heartbeat_at or 0) < stale_before or t.worker_id in dead:
-                    self._put(st, t.with_(state=TrialState.FAILED, error="worker lost",
-                                          finished_at=now, reports={}))
+                    self._put(
+                        st,
+                        t.with_(
+                            state=TrialState.FAILED,
+                            error="worker lost",
+                            finished_at=now,
+                            reports={},
+                        ),
+                    )
                     out.append(t.number)
         return out
 
@@ -316,9 +412,7 @@ class InMemoryStorage(Storage):
             reps.reverse()
             return SyncResult(trials, reps, st.seq, dict(st.record.attrs))
 
-    def get_trials(
-        self, study_id: int, states: Iterable[TrialState] | None = None
-    ) -> list[Trial]:
+    def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         with self._lock:
             st = self._study(study_id)
             wanted = set(states) if states is not None else None

@@ -65,12 +65,14 @@ T = TypeVar("T")
 metadata = sa.MetaData()
 
 schema_table = sa.Table(
-    "hs_schema", metadata,
+    "hs_schema",
+    metadata,
     sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
 )
 
 studies = sa.Table(
-    "hs_studies", metadata,
+    "hs_studies",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
     sa.Column("name", sa.String(200), nullable=False),
     sa.Column("objectives", sa.Text, nullable=False),
@@ -85,10 +87,12 @@ studies = sa.Table(
 )
 
 trials = sa.Table(
-    "hs_trials", metadata,
+    "hs_trials",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("state", sa.String(16), nullable=False),
     sa.Column("params", sa.Text, nullable=False),
@@ -111,12 +115,15 @@ trials = sa.Table(
 )
 
 reports = sa.Table(
-    "hs_reports", metadata,
+    "hs_reports",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
-    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
-              nullable=False),
-    sa.Column("trial_id", sa.Integer, sa.ForeignKey("hs_trials.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"), nullable=False
+    ),
+    sa.Column(
+        "trial_id", sa.Integer, sa.ForeignKey("hs_trials.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("number", sa.Integer, nullable=False),
     sa.Column("step", sa.Integer, nullable=False),
     sa.Column("metrics", sa.Text, nullable=False),
@@ -132,10 +139,12 @@ reports = sa.Table(
 # committed (only its reply was lost), so the write is not applied twice. Rows older than
 # _LEDGER_KEEP seconds are pruned (a retry never waits that long).
 writes = sa.Table(
-    "hs_writes", metadata,
+    "hs_writes",
+    metadata,
     sa.Column("token", sa.String(32), primary_key=True),
-    sa.Column("study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"),
-              nullable=False),
+    sa.Column(
+        "study_id", sa.Integer, sa.ForeignKey("hs_studies.id", ondelete="CASCADE"), nullable=False
+    ),
     sa.Column("ref", sa.Integer),  # the trial the write concerned
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_hs_writes_created", "created_at"),
@@ -147,9 +156,19 @@ _NOT_FOUND = object()
 _NO_LIMIT = 2**62
 
 _TRIAL_COLS = [
-    trials.c.id, trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
-    trials.c.metrics, trials.c.started_at, trials.c.finished_at, trials.c.heartbeat_at,
-    trials.c.worker_id, trials.c.error, trials.c.user_attrs, trials.c.system_attrs,
+    trials.c.id,
+    trials.c.number,
+    trials.c.state,
+    trials.c.params,
+    trials.c.trial_values,
+    trials.c.metrics,
+    trials.c.started_at,
+    trials.c.finished_at,
+    trials.c.heartbeat_at,
+    trials.c.worker_id,
+    trials.c.error,
+    trials.c.user_attrs,
+    trials.c.system_attrs,
     trials.c.attempt,
 ]
 
@@ -165,18 +184,27 @@ def _loads(s: str | None, default: Any = None) -> Any:
 def _row_to_trial(r: Any) -> Trial:
     vals = _loads(r.trial_values)
     return Trial(
-        number=r.number, state=TrialState(r.state), params=_loads(r.params, {}),
-        values=tuple(vals) if vals is not None else None, metrics=_loads(r.metrics, {}),
-        started_at=r.started_at, finished_at=r.finished_at, heartbeat_at=r.heartbeat_at,
-        worker_id=r.worker_id, error=r.error, user_attrs=_loads(r.user_attrs, {}),
-        system_attrs=_loads(r.system_attrs, {}), id=r.id, attempt=int(r.attempt),
+        number=r.number,
+        state=TrialState(r.state),
+        params=_loads(r.params, {}),
+        values=tuple(vals) if vals is not None else None,
+        metrics=_loads(r.metrics, {}),
+        started_at=r.started_at,
+        finished_at=r.finished_at,
+        heartbeat_at=r.heartbeat_at,
+        worker_id=r.worker_id,
+        error=r.error,
+        user_attrs=_loads(r.user_attrs, {}),
+        system_attrs=_loads(r.system_attrs, {}),
+        id=r.id,
+        attempt=int(r.attempt),
     )
 
 
 def _normalize_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
-            return "postgresql+psycopg://" + url[len(prefix):]
+            return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
@@ -186,16 +214,14 @@ def _make_parent(url: str, db: Path) -> None:
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        bad = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()),
-                   parent)
+        bad = next((p for p in [parent, *parent.parents] if p.exists() and not p.is_dir()), parent)
         raise StorageError(
             f"storage: cannot use {url}: {str(bad)!r} is a file, not a folder; choose "
             "another path for the database"
         ) from None
     except OSError as e:
         raise StorageError(
-            f"storage: cannot create the folder {str(parent)!r} for {url}: "
-            f"{e.strerror or e}"
+            f"storage: cannot create the folder {str(parent)!r} for {url}: {e.strerror or e}"
         ) from None
 
 
@@ -227,6 +253,7 @@ def _immutable(db: Path) -> bool:
     """Open a read-only SQLite file as ``immutable``: when this process may not write the
     file or its folder (so SQLite could not keep its WAL index there, and must leave no
     file behind) and no write-ahead log holds changes not yet in the file."""
+
     def writable(p: Path) -> bool:
         return os.access(p, os.W_OK)
 
@@ -252,8 +279,13 @@ def _cannot_read_only(e: StorageError) -> bool:
 
 
 _DISCONNECT_TEXT = (
-    "server closed the connection", "terminating connection", "connection is closed",
-    "consuming input failed", "connection is lost", "ssl syscall", "connection refused",
+    "server closed the connection",
+    "terminating connection",
+    "connection is closed",
+    "consuming input failed",
+    "connection is lost",
+    "ssl syscall",
+    "connection refused",
 )
 
 
@@ -300,7 +332,6 @@ def _is_transient(e: BaseException) -> bool:
     return False
 
 
-
 def _stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]) -> Any:
     """RUNNING trials of the study whose heartbeat is older than ``stale_before`` or whose
     worker is known dead."""
@@ -308,8 +339,8 @@ def _stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]
     cond = trials.c.heartbeat_at < stale_before
     if dead:
         cond = sa.or_(cond, trials.c.worker_id.in_(dead))
-    return sa.and_(trials.c.study_id == study_id,
-                   trials.c.state == TrialState.RUNNING.value, cond)
+    return sa.and_(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.value, cond)
+
 
 class SQLStorage(Storage):
     """Studies in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
@@ -379,8 +410,9 @@ class SQLStorage(Storage):
                 "pip install 'psycopg[binary]'"
             ) from None
         if self.dialect == "sqlite":
-            sa.event.listen(self._engine, "connect",
-                            _sqlite_read_only if read_only else self._sqlite_pragmas)
+            sa.event.listen(
+                self._engine, "connect", _sqlite_read_only if read_only else self._sqlite_pragmas
+            )
         self._returning = self.dialect == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
         self._pid = os.getpid()
         self._lock = threading.RLock()
@@ -423,6 +455,7 @@ class SQLStorage(Storage):
     def _check_schema_read_only(self) -> None:
         """The read-only open: the schema must be there and current (nothing is created
         or migrated). Falls back to ``immutable`` when ``mode=ro`` cannot read."""
+
         def version(conn: Connection) -> Any:
             return conn.execute(sa.select(sa.func.max(schema_table.c.version))).scalar()
 
@@ -434,8 +467,10 @@ class SQLStorage(Storage):
                     raise
                 self._engine.dispose()
                 self._engine = sa.create_engine(
-                    _read_only_url(self._db_path, immutable=True), isolation_level="AUTOCOMMIT",
-                    connect_args={"timeout": 30.0, "check_same_thread": False})
+                    _read_only_url(self._db_path, immutable=True),
+                    isolation_level="AUTOCOMMIT",
+                    connect_args={"timeout": 30.0, "check_same_thread": False},
+                )
                 sa.event.listen(self._engine, "connect", _sqlite_read_only)
                 v = self._read(version)
         except StorageError as e:
@@ -449,10 +484,13 @@ class SQLStorage(Storage):
             newer = v > SCHEMA_VERSION
             raise StorageError(
                 f"storage: {self.url} has schema version {v}, "
-                + (f"newer than this hypersweep understands ({SCHEMA_VERSION}); upgrade "
-                   "hypersweep" if newer else
-                   f"older than this hypersweep's ({SCHEMA_VERSION}); open it once with "
-                   "write access (e.g. hypersweep stop or run) to upgrade it")
+                + (
+                    f"newer than this hypersweep understands ({SCHEMA_VERSION}); upgrade "
+                    "hypersweep"
+                    if newer
+                    else f"older than this hypersweep's ({SCHEMA_VERSION}); open it once with "
+                    "write access (e.g. hypersweep stop or run) to upgrade it"
+                )
             )
 
     @staticmethod
@@ -473,9 +511,13 @@ class SQLStorage(Storage):
             self._pid = os.getpid()
 
     def _write(
-        self, fn: Callable[[Connection], T], token: str | None = None,
-        replay: Callable[[Connection, int | None], T] | None = None, *,
-        begin: bool = True, check_first: bool = False,
+        self,
+        fn: Callable[[Connection], T],
+        token: str | None = None,
+        replay: Callable[[Connection, int | None], T] | None = None,
+        *,
+        begin: bool = True,
+        check_first: bool = False,
     ) -> T:
         """Run ``fn`` in one write transaction, retrying transient lock errors.
 
@@ -514,8 +556,11 @@ class SQLStorage(Storage):
                     self._count_write()
                 return result  # type: ignore[no-any-return]
             except (OperationalError, DBAPIError, PendingRollbackError) as e:
-                if isinstance(e, IntegrityError) and retried and token is not None and (
-                    replay is not None
+                if (
+                    isinstance(e, IntegrityError)
+                    and retried
+                    and token is not None
+                    and (replay is not None)
                 ):
                     # an earlier attempt may hold the token (it committed while this one
                     # waited on it): then that attempt's write is the result
@@ -548,8 +593,9 @@ class SQLStorage(Storage):
 
     @staticmethod
     def _ledger(conn: Connection, token: str, study_id: int, ref: int | None) -> None:
-        conn.execute(writes.insert().values(
-            token=token, study_id=study_id, ref=ref, created_at=time.time()))
+        conn.execute(
+            writes.insert().values(token=token, study_id=study_id, ref=ref, created_at=time.time())
+        )
 
     def _count_write(self) -> None:
         self._n_writes += 1
@@ -594,7 +640,8 @@ class SQLStorage(Storage):
         transaction, where the default READ COMMITTED would take one per statement)."""
         begin = (
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-            if self.dialect == "postgresql" else "BEGIN"
+            if self.dialect == "postgresql"
+            else "BEGIN"
         )
 
         def run(conn: Connection) -> T:
@@ -663,11 +710,14 @@ class SQLStorage(Storage):
         (read-only) stays readable: the reads then run without them, only slower."""
         names = ", ".join(f"'{n}'" for n in self._READ_INDEXES)
         if self.dialect == "postgresql":
-            q = sa.text("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
-                        f"AND indexname IN ({names})")
+            q = sa.text(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
+                f"AND indexname IN ({names})"
+            )
         else:
-            q = sa.text("SELECT name FROM sqlite_master WHERE type = 'index' "
-                        f"AND name IN ({names})")
+            q = sa.text(
+                f"SELECT name FROM sqlite_master WHERE type = 'index' AND name IN ({names})"
+            )
         try:
             have = {r[0] for r in self._read(lambda c: c.execute(q).all())}
             if have != set(self._READ_INDEXES):
@@ -693,11 +743,13 @@ class SQLStorage(Storage):
         if version < 2:  # v2: per-kind change markers on studies (sync skips idle queries)
             for col in ("trial_seq", "report_seq"):
                 conn.exec_driver_sql(
-                    f"ALTER TABLE hs_studies ADD COLUMN {col} BIGINT NOT NULL DEFAULT 0")
+                    f"ALTER TABLE hs_studies ADD COLUMN {col} BIGINT NOT NULL DEFAULT 0"
+                )
             conn.exec_driver_sql("UPDATE hs_studies SET trial_seq = seq, report_seq = seq")
         if version < 3:  # v3: the attempt of each trial (retries re-queue the same trial)
             conn.exec_driver_sql(
-                "ALTER TABLE hs_trials ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1")
+                "ALTER TABLE hs_trials ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"
+            )
 
     def _bump(
         self, conn: Connection, study_id: int, new_trials: int = 0, kind: str = "trial"
@@ -708,9 +760,15 @@ class SQLStorage(Storage):
         skip the query for the other kind."""
         marker = studies.c.trial_seq if kind == "trial" else studies.c.report_seq
         stmt = (
-            studies.update().where(studies.c.id == study_id)
-            .values({studies.c.seq: studies.c.seq + 1, marker: studies.c.seq + 1,
-                     studies.c.n_trials: studies.c.n_trials + new_trials})
+            studies.update()
+            .where(studies.c.id == study_id)
+            .values(
+                {
+                    studies.c.seq: studies.c.seq + 1,
+                    marker: studies.c.seq + 1,
+                    studies.c.n_trials: studies.c.n_trials + new_trials,
+                }
+            )
         )
         if self._returning:
             row = conn.execute(stmt.returning(studies.c.seq, studies.c.n_trials)).first()
@@ -730,8 +788,11 @@ class SQLStorage(Storage):
         return {"url": self.url, "retries": self.retries, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(state["url"], state["retries"],  # type: ignore[misc]
-                      state.get("read_only", False))
+        self.__init__(
+            state["url"],
+            state["retries"],  # type: ignore[misc]
+            state.get("read_only", False),
+        )
 
     # ------------------------------------------------------------------------------------
     # studies
@@ -740,30 +801,46 @@ class SQLStorage(Storage):
     def _record(r: Any) -> StudyRecord:
         objs = tuple(Objective(o["metric"], o["goal"]) for o in json.loads(r.objectives))
         return StudyRecord(
-            id=r.id, name=r.name, objectives=objs, space=_loads(r.space),
-            attrs=_loads(r.attrs, {}), created_at=r.created_at,
+            id=r.id,
+            name=r.name,
+            objectives=objs,
+            space=_loads(r.space),
+            attrs=_loads(r.attrs, {}),
+            created_at=r.created_at,
         )
 
     def create_study(
-        self, name: str, objectives: Sequence[Objective], space: Mapping[str, Any] | None,
+        self,
+        name: str,
+        objectives: Sequence[Objective],
+        space: Mapping[str, Any] | None,
         attrs: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         values = {
-            "name": name, "objectives": _dumps([o.to_dict() for o in objectives]),
-            "space": None if space is None else _dumps(space), "attrs": _dumps(dict(attrs or {})),
-            "created_at": time.time(), "seq": 0, "trial_seq": 0, "report_seq": 0,
+            "name": name,
+            "objectives": _dumps([o.to_dict() for o in objectives]),
+            "space": None if space is None else _dumps(space),
+            "attrs": _dumps(dict(attrs or {})),
+            "created_at": time.time(),
+            "seq": 0,
+            "trial_seq": 0,
+            "report_seq": 0,
             "n_trials": 0,
         }
         if self.dialect == "postgresql":
             from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-            stmt: Any = pg_insert(studies).values(**values).on_conflict_do_nothing(
-                index_elements=["name"])
+            stmt: Any = (
+                pg_insert(studies).values(**values).on_conflict_do_nothing(index_elements=["name"])
+            )
         else:
             from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
-            stmt = sqlite_insert(studies).values(**values).on_conflict_do_nothing(
-                index_elements=["name"])
+            stmt = (
+                sqlite_insert(studies)
+                .values(**values)
+                .on_conflict_do_nothing(index_elements=["name"])
+            )
 
         def run(conn: Connection) -> StudyRecord:
             conn.execute(stmt)
@@ -797,7 +874,10 @@ class SQLStorage(Storage):
         self._write(run)
 
     def update_study(
-        self, study_id: int, *, attrs: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        *,
+        attrs: Mapping[str, Any] | None = None,
         space: Mapping[str, Any] | None = None,
     ) -> StudyRecord:
         def run(conn: Connection) -> StudyRecord:
@@ -820,10 +900,13 @@ class SQLStorage(Storage):
         return self._write(run)
 
     def count_trials(self, study_id: int) -> dict[TrialState, int]:
-        rows = self._read(lambda c: c.execute(
-            sa.select(trials.c.state, sa.func.count()).where(trials.c.study_id == study_id)
-            .group_by(trials.c.state)
-        ).all())
+        rows = self._read(
+            lambda c: c.execute(
+                sa.select(trials.c.state, sa.func.count())
+                .where(trials.c.study_id == study_id)
+                .group_by(trials.c.state)
+            ).all()
+        )
         counts = dict.fromkeys(TrialState, 0)
         for state, n in rows:
             counts[TrialState(state)] = int(n)
@@ -835,11 +918,14 @@ class SQLStorage(Storage):
     # held to the statement's commit, so sequence numbers still become visible in order)
     # ------------------------------------------------------------------------------------
     def _single(
-        self, stmt: Any, params: dict[str, Any],
+        self,
+        stmt: Any,
+        params: dict[str, Any],
         replay: Callable[[Connection, int | None], Any],
     ) -> Any:
         """Run one self-committing statement that writes ``params["tok"]`` to the ledger;
         a retry after a lost reply returns ``replay`` of what the first attempt wrote."""
+
         def run(conn: Connection) -> Any:
             return conn.execute(stmt, params).first()
 
@@ -859,21 +945,41 @@ class SQLStorage(Storage):
     )
 
     def _pg_create_trial(
-        self, study_id: int, state: TrialState, params: Mapping[str, Any], p_json: str,
-        u_json: str, s_json: str, sys_attrs: dict[str, Any],
-        user_attrs: Mapping[str, Any] | None, worker_id: str | None, key: str | None,
-        now: float, max_trials: int | None,
+        self,
+        study_id: int,
+        state: TrialState,
+        params: Mapping[str, Any],
+        p_json: str,
+        u_json: str,
+        s_json: str,
+        sys_attrs: dict[str, Any],
+        user_attrs: Mapping[str, Any] | None,
+        worker_id: str | None,
+        key: str | None,
+        now: float,
+        max_trials: int | None,
     ) -> Trial:
         running = state == TrialState.RUNNING
         started = now if running else None
         worker = worker_id if running else None
         try:
-            row = self._single(self._PG_CREATE, {
-                "sid": study_id, "state": state.value, "params": p_json, "started": started,
-                "worker": worker, "ua": u_json, "sa": s_json, "key": key,
-                "max": _NO_LIMIT if max_trials is None else max_trials,
-                "tok": uuid.uuid4().hex, "now": now,
-            }, self._trial_by_id)
+            row = self._single(
+                self._PG_CREATE,
+                {
+                    "sid": study_id,
+                    "state": state.value,
+                    "params": p_json,
+                    "started": started,
+                    "worker": worker,
+                    "ua": u_json,
+                    "sa": s_json,
+                    "key": key,
+                    "max": _NO_LIMIT if max_trials is None else max_trials,
+                    "tok": uuid.uuid4().hex,
+                    "now": now,
+                },
+                self._trial_by_id,
+            )
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
                 raise DuplicateTrialError(f"a trial with key {key!r} exists") from None
@@ -881,15 +987,24 @@ class SQLStorage(Storage):
         if isinstance(row, Trial):  # a retry found the first attempt's trial
             return row
         if row is None:
-            n = self._read(lambda c: c.execute(
-                sa.select(studies.c.n_trials).where(studies.c.id == study_id)).scalar())
+            n = self._read(
+                lambda c: c.execute(
+                    sa.select(studies.c.n_trials).where(studies.c.id == study_id)
+                ).scalar()
+            )
             if n is None:
                 raise StudyNotFound(f"no study with id {study_id}")
             raise MaxTrialsReached(f"the study holds {n} trials (max_trials {max_trials})")
         return Trial(
-            number=int(row.number), state=state, params=dict(params), started_at=started,
-            heartbeat_at=started, worker_id=worker, user_attrs=dict(user_attrs or {}),
-            system_attrs=sys_attrs, id=int(row.id),
+            number=int(row.number),
+            state=state,
+            params=dict(params),
+            started_at=started,
+            heartbeat_at=started,
+            worker_id=worker,
+            user_attrs=dict(user_attrs or {}),
+            system_attrs=sys_attrs,
+            id=int(row.id),
         )
 
     # finish a trial in one statement (its start time and attempt: the given ones, else its own)
@@ -910,26 +1025,50 @@ class SQLStorage(Storage):
     )
 
     def _pg_finish_trial(
-        self, study_id: int, trial_id: int, state: TrialState, v_json: str | None,
-        m_json: str, error: str | None, now: float, token: str,
-        started_at: float | None = None, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        state: TrialState,
+        v_json: str | None,
+        m_json: str,
+        error: str | None,
+        now: float,
+        token: str,
+        started_at: float | None = None,
+        attempt: int | None = None,
     ) -> Trial | None:
-        params = {"sid": study_id, "tid": trial_id, "state": state.value, "vals": v_json,
-                  "metrics": m_json, "error": error, "now": now, "tok": token}
+        params = {
+            "sid": study_id,
+            "tid": trial_id,
+            "state": state.value,
+            "vals": v_json,
+            "metrics": m_json,
+            "error": error,
+            "now": now,
+            "tok": token,
+        }
         # NULL started_at / attempt keep the trial's own (COALESCE in the statement)
-        row = self._single(self._PG_FINISH_AT,
-                           {**params, "started": started_at, "attempt": attempt},
-                           self._trial_by_id)
+        row = self._single(
+            self._PG_FINISH_AT,
+            {**params, "started": started_at, "attempt": attempt},
+            self._trial_by_id,
+        )
         return row if row is None or isinstance(row, Trial) else _row_to_trial(row)
 
     # ------------------------------------------------------------------------------------
     # trials
     # ------------------------------------------------------------------------------------
     def create_trial(
-        self, study_id: int, params: Mapping[str, Any], *,
-        state: TrialState = TrialState.RUNNING, worker_id: str | None = None,
-        key: str | None = None, user_attrs: Mapping[str, Any] | None = None,
-        system_attrs: Mapping[str, Any] | None = None, now: float | None = None,
+        self,
+        study_id: int,
+        params: Mapping[str, Any],
+        *,
+        state: TrialState = TrialState.RUNNING,
+        worker_id: str | None = None,
+        key: str | None = None,
+        user_attrs: Mapping[str, Any] | None = None,
+        system_attrs: Mapping[str, Any] | None = None,
+        now: float | None = None,
         max_trials: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
@@ -940,27 +1079,36 @@ class SQLStorage(Storage):
         sys_attrs = dict(system_attrs or {})
         if key is not None:
             sys_attrs["key"] = key
-        p_json, u_json, s_json = _dumps(dict(params)), _dumps(dict(user_attrs or {})), _dumps(
-            sys_attrs)
+        p_json, u_json, s_json = (
+            _dumps(dict(params)),
+            _dumps(dict(user_attrs or {})),
+            _dumps(sys_attrs),
+        )
 
         def run(conn: Connection) -> Trial:
             seq, n = self._bump(conn, study_id, 1)
             if max_trials is not None and n > max_trials:  # rolled back: nothing changes
-                raise MaxTrialsReached(f"the study holds {n - 1} trials "
-                                       f"(max_trials {max_trials})")
+                raise MaxTrialsReached(f"the study holds {n - 1} trials (max_trials {max_trials})")
             if key is not None:
                 taken = conn.execute(
                     sa.select(trials.c.id).where(
-                        trials.c.study_id == study_id, trials.c.dedup_key == key)
+                        trials.c.study_id == study_id, trials.c.dedup_key == key
+                    )
                 ).first()
                 if taken is not None:
                     raise DuplicateTrialError(f"a trial with key {key!r} exists")
             values = {
-                "study_id": study_id, "number": n - 1, "state": state.value, "params": p_json,
+                "study_id": study_id,
+                "number": n - 1,
+                "state": state.value,
+                "params": p_json,
                 "started_at": now if running else None,
                 "heartbeat_at": now if running else None,
-                "worker_id": worker_id if running else None, "user_attrs": u_json,
-                "system_attrs": s_json, "dedup_key": key, "seq": seq,
+                "worker_id": worker_id if running else None,
+                "user_attrs": u_json,
+                "system_attrs": s_json,
+                "dedup_key": key,
+                "seq": seq,
             }
             if self._returning:
                 stmt = trials.insert().values(**values).returning(trials.c.id)
@@ -969,17 +1117,33 @@ class SQLStorage(Storage):
                 tid = conn.execute(trials.insert().values(**values)).inserted_primary_key[0]
             self._ledger(conn, token, study_id, int(tid))
             return Trial(
-                number=n - 1, state=state, params=dict(params),
-                started_at=values["started_at"], heartbeat_at=values["heartbeat_at"],
-                worker_id=values["worker_id"], user_attrs=dict(user_attrs or {}),
-                system_attrs=sys_attrs, id=int(tid),
+                number=n - 1,
+                state=state,
+                params=dict(params),
+                started_at=values["started_at"],
+                heartbeat_at=values["heartbeat_at"],
+                worker_id=values["worker_id"],
+                user_attrs=dict(user_attrs or {}),
+                system_attrs=sys_attrs,
+                id=int(tid),
             )
 
         try:
             if self.dialect == "postgresql":
-                return self._pg_create_trial(study_id, state, params, p_json, u_json, s_json,
-                                             sys_attrs, user_attrs, worker_id, key, now,
-                                             max_trials)
+                return self._pg_create_trial(
+                    study_id,
+                    state,
+                    params,
+                    p_json,
+                    u_json,
+                    s_json,
+                    sys_attrs,
+                    user_attrs,
+                    worker_id,
+                    key,
+                    now,
+                    max_trials,
+                )
             return self._write(run, token, self._trial_by_id)
         except StorageError as e:
             if isinstance(e.__cause__, IntegrityError):
@@ -987,7 +1151,10 @@ class SQLStorage(Storage):
             raise
 
     def claim_trial(
-        self, study_id: int, worker_id: str | None, now: float | None = None,
+        self,
+        study_id: int,
+        worker_id: str | None,
+        now: float | None = None,
         max_trials: int | None = None,
     ) -> Trial | None:
         now = time.time() if now is None else now
@@ -1001,7 +1168,8 @@ class SQLStorage(Storage):
             q = (
                 sa.select(*_TRIAL_COLS)
                 .where(trials.c.study_id == study_id, trials.c.state == TrialState.QUEUED.value)
-                .order_by(trials.c.number).limit(1)
+                .order_by(trials.c.number)
+                .limit(1)
             )
             if max_trials is not None:
                 q = q.where(trials.c.number < max_trials)
@@ -1010,10 +1178,17 @@ class SQLStorage(Storage):
             row = conn.execute(q).first()
             if row is None:
                 raise _Empty
-            conn.execute(trials.update().where(trials.c.id == row.id).values(
-                state=TrialState.RUNNING.value, started_at=now, heartbeat_at=now,
-                worker_id=worker_id, seq=seq,
-            ))
+            conn.execute(
+                trials.update()
+                .where(trials.c.id == row.id)
+                .values(
+                    state=TrialState.RUNNING.value,
+                    started_at=now,
+                    heartbeat_at=now,
+                    worker_id=worker_id,
+                    seq=seq,
+                )
+            )
             self._ledger(conn, token, study_id, int(row.id))
             return _row_to_trial(row).with_(
                 state=TrialState.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id
@@ -1033,7 +1208,11 @@ class SQLStorage(Storage):
         return row
 
     def report(
-        self, study_id: int, trial_id: int, step: int, metrics: Mapping[str, float],
+        self,
+        study_id: int,
+        trial_id: int,
+        step: int,
+        metrics: Mapping[str, float],
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
@@ -1043,27 +1222,42 @@ class SQLStorage(Storage):
         def run(conn: Connection) -> None:
             seq, _ = self._bump(conn, study_id, kind="report")
             row = conn.execute(
-                sa.select(trials.c.state, trials.c.number)
-                .where(trials.c.id == trial_id, trials.c.study_id == study_id)
+                sa.select(trials.c.state, trials.c.number).where(
+                    trials.c.id == trial_id, trials.c.study_id == study_id
+                )
             ).first()
             if row is None:
                 raise KeyError(f"no trial with id {trial_id}")
             if row.state != TrialState.RUNNING.value:
                 raise TrialNotRunning(f"trial {row.number} is {row.state}, cannot report")
-            conn.execute(reports.insert().values(
-                study_id=study_id, trial_id=trial_id, number=row.number, step=int(step),
-                metrics=m_json, created_at=now, seq=seq,
-            ))
+            conn.execute(
+                reports.insert().values(
+                    study_id=study_id,
+                    trial_id=trial_id,
+                    number=row.number,
+                    step=int(step),
+                    metrics=m_json,
+                    created_at=now,
+                    seq=seq,
+                )
+            )
             conn.execute(trials.update().where(trials.c.id == trial_id).values(heartbeat_at=now))
             self._ledger(conn, token, study_id, trial_id)
 
         self._write(run, token, lambda _c, _ref: None)
 
     def finish_trial(
-        self, study_id: int, trial_id: int, state: TrialState, *,
-        values: Sequence[float] | None = None, metrics: Mapping[str, Any] | None = None,
-        error: str | None = None, now: float | None = None,
-        started_at: float | None = None, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        state: TrialState,
+        *,
+        values: Sequence[float] | None = None,
+        metrics: Mapping[str, Any] | None = None,
+        error: str | None = None,
+        now: float | None = None,
+        started_at: float | None = None,
+        attempt: int | None = None,
     ) -> Trial:
         if not state.is_finished:
             raise ValueError(f"finish_trial needs an end state, got {state}")
@@ -1077,8 +1271,9 @@ class SQLStorage(Storage):
         check_first = False
 
         if self.dialect == "postgresql":
-            done = self._pg_finish_trial(study_id, trial_id, state, v_json, m_json, error, now,
-                                         token, started_at, attempt)
+            done = self._pg_finish_trial(
+                study_id, trial_id, state, v_json, m_json, error, now, token, started_at, attempt
+            )
             if done is not None:
                 return done.with_(values=vals, metrics=dict(metrics or {}))
             # not RUNNING/QUEUED (or missing): the locked path below raises the right error
@@ -1090,23 +1285,41 @@ class SQLStorage(Storage):
             if TrialState(row.state).is_finished:
                 raise TrialNotRunning(f"trial {row.number} is already {row.state}")
             if attempt is not None and int(row.attempt) != attempt:
-                raise TrialNotRunning(f"trial {row.number} is at attempt {row.attempt}, not "
-                                      f"{attempt}")
+                raise TrialNotRunning(
+                    f"trial {row.number} is at attempt {row.attempt}, not {attempt}"
+                )
             start = row.started_at if started_at is None else started_at
-            conn.execute(trials.update().where(trials.c.id == trial_id).values(
-                state=state.value, trial_values=v_json, metrics=m_json, error=error,
-                finished_at=now, seq=seq, started_at=start,
-            ))
+            conn.execute(
+                trials.update()
+                .where(trials.c.id == trial_id)
+                .values(
+                    state=state.value,
+                    trial_values=v_json,
+                    metrics=m_json,
+                    error=error,
+                    finished_at=now,
+                    seq=seq,
+                    started_at=start,
+                )
+            )
             self._ledger(conn, token, study_id, trial_id)
             return _row_to_trial(row).with_(
-                state=state, values=vals, metrics=dict(metrics or {}), error=error,
-                finished_at=now, started_at=start,
+                state=state,
+                values=vals,
+                metrics=dict(metrics or {}),
+                error=error,
+                finished_at=now,
+                started_at=start,
             )
 
         return self._write(run, token, self._trial_by_id, check_first=check_first)
 
     def set_trial_attrs(
-        self, study_id: int, trial_id: int, *, user: Mapping[str, Any] | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        *,
+        user: Mapping[str, Any] | None = None,
         system: Mapping[str, Any] | None = None,
     ) -> Trial:
         def run(conn: Connection) -> Trial:
@@ -1114,8 +1327,11 @@ class SQLStorage(Storage):
             row = self._locked_trial(conn, study_id, trial_id)
             ua = {**_loads(row.user_attrs, {}), **(user or {})}
             sa_ = {**_loads(row.system_attrs, {}), **(system or {})}
-            conn.execute(trials.update().where(trials.c.id == trial_id).values(
-                user_attrs=_dumps(ua), system_attrs=_dumps(sa_), seq=seq))
+            conn.execute(
+                trials.update()
+                .where(trials.c.id == trial_id)
+                .values(user_attrs=_dumps(ua), system_attrs=_dumps(sa_), seq=seq)
+            )
             return _row_to_trial(row).with_(user_attrs=ua, system_attrs=sa_)
 
         return self._write(run)
@@ -1125,14 +1341,22 @@ class SQLStorage(Storage):
         if not ids:
             return
         now = time.time() if now is None else now
-        stmt = trials.update().where(
-            trials.c.study_id == study_id, trials.c.id.in_(ids),
-            trials.c.state == TrialState.RUNNING.value,
-        ).values(heartbeat_at=now)
+        stmt = (
+            trials.update()
+            .where(
+                trials.c.study_id == study_id,
+                trials.c.id.in_(ids),
+                trials.c.state == TrialState.RUNNING.value,
+            )
+            .values(heartbeat_at=now)
+        )
         self._write(lambda c: c.execute(stmt))
 
     def fail_stale_trials(
-        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
         now: float | None = None,
     ) -> list[int]:
         now = time.time() if now is None else now
@@ -1147,8 +1371,16 @@ class SQLStorage(Storage):
             seq, _ = self._bump(conn, study_id)
             rows = conn.execute(sa.select(trials.c.id, trials.c.number).where(where)).all()
             if rows:
-                conn.execute(trials.update().where(trials.c.id.in_([r.id for r in rows])).values(
-                    state=TrialState.FAILED.value, error="worker lost", finished_at=now, seq=seq))
+                conn.execute(
+                    trials.update()
+                    .where(trials.c.id.in_([r.id for r in rows]))
+                    .values(
+                        state=TrialState.FAILED.value,
+                        error="worker lost",
+                        finished_at=now,
+                        seq=seq,
+                    )
+                )
             return [int(r.number) for r in rows]
 
         return self._write(run)
@@ -1157,15 +1389,31 @@ class SQLStorage(Storage):
         from hypersweep.storage.memory import attempt_record
 
         t = _row_to_trial(row)
-        attrs = {**t.system_attrs,
-                 "attempts": [*t.system_attrs.get("attempts", []),
-                              attempt_record(t, reason, now)]}
-        conn.execute(trials.update().where(trials.c.id == row.id).values(
-            state=TrialState.QUEUED.value, attempt=t.attempt + 1, started_at=None,
-            heartbeat_at=None, worker_id=None, system_attrs=_dumps(attrs), seq=seq))
+        attrs = {
+            **t.system_attrs,
+            "attempts": [*t.system_attrs.get("attempts", []), attempt_record(t, reason, now)],
+        }
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == row.id)
+            .values(
+                state=TrialState.QUEUED.value,
+                attempt=t.attempt + 1,
+                started_at=None,
+                heartbeat_at=None,
+                worker_id=None,
+                system_attrs=_dumps(attrs),
+                seq=seq,
+            )
+        )
 
     def requeue_trial(
-        self, study_id: int, trial_id: int, reason: str, *, attempt: int | None = None,
+        self,
+        study_id: int,
+        trial_id: int,
+        reason: str,
+        *,
+        attempt: int | None = None,
         now: float | None = None,
     ) -> Trial:
         now = time.time() if now is None else now
@@ -1176,8 +1424,9 @@ class SQLStorage(Storage):
             if row.state != TrialState.RUNNING.value or (
                 attempt is not None and int(row.attempt) != attempt
             ):
-                raise TrialNotRunning(f"trial {row.number} is {row.state} (attempt "
-                                      f"{row.attempt}), cannot re-queue")
+                raise TrialNotRunning(
+                    f"trial {row.number} is {row.state} (attempt {row.attempt}), cannot re-queue"
+                )
             self._requeue_row(conn, row, reason, seq, now)
             got = conn.execute(sa.select(*_TRIAL_COLS).where(trials.c.id == trial_id)).first()
             return _row_to_trial(got)
@@ -1185,8 +1434,12 @@ class SQLStorage(Storage):
         return self._write(run)
 
     def recover_stale_trials(
-        self, study_id: int, stale_before: float, dead_workers: Iterable[str] = (),
-        retries: int = 0, now: float | None = None,
+        self,
+        study_id: int,
+        stale_before: float,
+        dead_workers: Iterable[str] = (),
+        retries: int = 0,
+        now: float | None = None,
     ) -> tuple[list[int], list[int]]:
         now = time.time() if now is None else now
         where = _stale_where(study_id, stale_before, dead_workers)
@@ -1196,8 +1449,9 @@ class SQLStorage(Storage):
 
         def run(conn: Connection) -> tuple[list[int], list[int]]:
             seq, _ = self._bump(conn, study_id)
-            rows = conn.execute(sa.select(*_TRIAL_COLS).where(where)
-                                .order_by(trials.c.number)).all()
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLS).where(where).order_by(trials.c.number)
+            ).all()
             requeued, failed = [], []
             for r in rows:
                 if int(r.attempt) <= retries:
@@ -1206,17 +1460,26 @@ class SQLStorage(Storage):
                 else:
                     failed.append(int(r.number))
             if failed:
-                conn.execute(trials.update().where(
-                    trials.c.study_id == study_id, trials.c.number.in_(failed)).values(
-                    state=TrialState.FAILED.value, error="worker lost", finished_at=now,
-                    seq=seq))
+                conn.execute(
+                    trials.update()
+                    .where(trials.c.study_id == study_id, trials.c.number.in_(failed))
+                    .values(
+                        state=TrialState.FAILED.value,
+                        error="worker lost",
+                        finished_at=now,
+                        seq=seq,
+                    )
+                )
             return requeued, failed
 
         return self._write(run)
 
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
         head_q = sa.select(
-            studies.c.seq, studies.c.trial_seq, studies.c.report_seq, studies.c.attrs,
+            studies.c.seq,
+            studies.c.trial_seq,
+            studies.c.report_seq,
+            studies.c.attrs,
         ).where(studies.c.id == study_id)
 
         def idle(conn: Connection) -> Any:
@@ -1233,15 +1496,21 @@ class SQLStorage(Storage):
             reps: Sequence[Any] = []
             if head.trial_seq > watermark:
                 rows = conn.execute(
-                    sa.select(*_TRIAL_COLS).where(
-                        trials.c.study_id == study_id, trials.c.seq > watermark,
-                    ).order_by(trials.c.number)
+                    sa.select(*_TRIAL_COLS)
+                    .where(
+                        trials.c.study_id == study_id,
+                        trials.c.seq > watermark,
+                    )
+                    .order_by(trials.c.number)
                 ).all()
             if head.report_seq > watermark:
                 reps = conn.execute(
-                    sa.select(reports.c.number, reports.c.step, reports.c.metrics).where(
-                        reports.c.study_id == study_id, reports.c.seq > watermark,
-                    ).order_by(reports.c.seq, reports.c.id)
+                    sa.select(reports.c.number, reports.c.step, reports.c.metrics)
+                    .where(
+                        reports.c.study_id == study_id,
+                        reports.c.seq > watermark,
+                    )
+                    .order_by(reports.c.seq, reports.c.id)
                 ).all()
             return head, rows, reps
 
@@ -1255,12 +1524,11 @@ class SQLStorage(Storage):
         return SyncResult(
             [_row_to_trial(r) for r in rows],
             [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
-            int(head.seq), _loads(head.attrs, {}),
+            int(head.seq),
+            _loads(head.attrs, {}),
         )
 
-    def get_trials(
-        self, study_id: int, states: Iterable[TrialState] | None = None
-    ) -> list[Trial]:
+    def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         wanted = None if states is None else [s.value for s in states]
 
         def run(conn: Connection) -> tuple[list[Any], list[Any]]:
@@ -1270,7 +1538,8 @@ class SQLStorage(Storage):
             rows = conn.execute(q.order_by(trials.c.number)).all()
             reps = conn.execute(
                 sa.select(reports.c.number, reports.c.step, reports.c.metrics)
-                .where(reports.c.study_id == study_id).order_by(reports.c.seq, reports.c.id)
+                .where(reports.c.study_id == study_id)
+                .order_by(reports.c.seq, reports.c.id)
             ).all()
             return rows, reps
 
@@ -1280,13 +1549,17 @@ class SQLStorage(Storage):
 
     def get_trial(self, study_id: int, number: int) -> Trial:
         def run(conn: Connection) -> tuple[Any, list[Any]]:
-            row = conn.execute(sa.select(*_TRIAL_COLS).where(
-                trials.c.study_id == study_id, trials.c.number == number)).first()
+            row = conn.execute(
+                sa.select(*_TRIAL_COLS).where(
+                    trials.c.study_id == study_id, trials.c.number == number
+                )
+            ).first()
             if row is None:
                 raise KeyError(number)
             reps = conn.execute(
                 sa.select(reports.c.step, reports.c.metrics)
-                .where(reports.c.trial_id == row.id).order_by(reports.c.seq, reports.c.id)
+                .where(reports.c.trial_id == row.id)
+                .order_by(reports.c.seq, reports.c.id)
             ).all()
             return row, reps
 
@@ -1298,8 +1571,11 @@ class SQLStorage(Storage):
     # aggregate and bulk reads (status, best, ls, export, opening a study)
     # ------------------------------------------------------------------------------------
     def _objectives_of(self, study_id: int) -> tuple[Objective, ...]:
-        text = self._read(lambda c: c.execute(
-            sa.select(studies.c.objectives).where(studies.c.id == study_id)).scalar())
+        text = self._read(
+            lambda c: c.execute(
+                sa.select(studies.c.objectives).where(studies.c.id == study_id)
+            ).scalar()
+        )
         if text is None:
             raise StudyNotFound(f"no study with id {study_id}")
         return tuple(Objective(o["metric"], o["goal"]) for o in json.loads(text))
@@ -1314,46 +1590,79 @@ class SQLStorage(Storage):
 
             def best(conn: Connection) -> Any:
                 # one ordered read of ix_hs_trials_best; ties (equal values) sort by number
-                return conn.execute(sa.select(*_TRIAL_COLS).where(done)
-                                    .order_by(order, trials.c.number).limit(1)).first()
+                return conn.execute(
+                    sa.select(*_TRIAL_COLS).where(done).order_by(order, trials.c.number).limit(1)
+                ).first()
 
             row = self._read(best)
             return [] if row is None else [_row_to_trial(row)]
-        rows = self._read(lambda c: c.execute(
-            sa.select(trials.c.number, trials.c.trial_values).where(done)
-            .order_by(trials.c.number)).all())
-        pts = [Trial(number=r.number, state=TrialState.COMPLETED, params={},
-                     values=tuple(json.loads(r.trial_values))) for r in rows]
-        front = [t.number for t in best_of(
-            [t for t in pts if t.values is not None and len(t.values) == len(objs)], objs)]
+        rows = self._read(
+            lambda c: c.execute(
+                sa.select(trials.c.number, trials.c.trial_values)
+                .where(done)
+                .order_by(trials.c.number)
+            ).all()
+        )
+        pts = [
+            Trial(
+                number=r.number,
+                state=TrialState.COMPLETED,
+                params={},
+                values=tuple(json.loads(r.trial_values)),
+            )
+            for r in rows
+        ]
+        front = [
+            t.number
+            for t in best_of(
+                [t for t in pts if t.values is not None and len(t.values) == len(objs)], objs
+            )
+        ]
         return self._trials_by_number(study_id, front)
 
     def _trials_by_number(self, study_id: int, numbers: Sequence[int]) -> list[Trial]:
         out: list[Trial] = []
         for i in range(0, len(numbers), 500):
-            chunk = list(numbers[i:i + 500])
-            out.extend(_row_to_trial(r) for r in self._read(lambda c, chunk=chunk: c.execute(
-                sa.select(*_TRIAL_COLS).where(trials.c.study_id == study_id,
-                                              trials.c.number.in_(chunk))
-                .order_by(trials.c.number)).all()))
+            chunk = list(numbers[i : i + 500])
+            out.extend(
+                _row_to_trial(r)
+                for r in self._read(
+                    lambda c, chunk=chunk: c.execute(
+                        sa.select(*_TRIAL_COLS)
+                        .where(trials.c.study_id == study_id, trials.c.number.in_(chunk))
+                        .order_by(trials.c.number)
+                    ).all()
+                )
+            )
         return out
 
     def running_trials(self, study_id: int) -> list[Trial]:
         def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
-            rows = conn.execute(sa.select(*_TRIAL_COLS).where(
-                trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.value,
-            ).order_by(trials.c.number)).all()
+            rows = conn.execute(
+                sa.select(*_TRIAL_COLS)
+                .where(
+                    trials.c.study_id == study_id,
+                    trials.c.state == TrialState.RUNNING.value,
+                )
+                .order_by(trials.c.number)
+            ).all()
             if not rows:
                 return rows, []
             ids = [r.id for r in rows]
-            last = (sa.select(reports.c.trial_id, sa.func.max(reports.c.step).label("step"))
-                    .where(reports.c.trial_id.in_(ids)).group_by(reports.c.trial_id)
-                    .subquery())
+            last = (
+                sa.select(reports.c.trial_id, sa.func.max(reports.c.step).label("step"))
+                .where(reports.c.trial_id.in_(ids))
+                .group_by(reports.c.trial_id)
+                .subquery()
+            )
             reps = conn.execute(
                 sa.select(reports.c.number, reports.c.step, reports.c.metrics)
-                .join(last, sa.and_(reports.c.trial_id == last.c.trial_id,
-                                    reports.c.step == last.c.step))
-                .order_by(reports.c.seq, reports.c.id)).all()
+                .join(
+                    last,
+                    sa.and_(reports.c.trial_id == last.c.trial_id, reports.c.step == last.c.step),
+                )
+                .order_by(reports.c.seq, reports.c.id)
+            ).all()
             return rows, reps
 
         rows, reps = self._read(run)
@@ -1361,35 +1670,61 @@ class SQLStorage(Storage):
         return [_row_to_trial(r).with_(reports=by.get(r.number, {})) for r in rows]
 
     def last_trial(self, study_id: int, state: TrialState) -> Trial | None:
-        row = self._read(lambda c: c.execute(sa.select(*_TRIAL_COLS).where(
-            trials.c.study_id == study_id, trials.c.state == state.value,
-        ).order_by(trials.c.number.desc()).limit(1)).first())
+        row = self._read(
+            lambda c: c.execute(
+                sa.select(*_TRIAL_COLS)
+                .where(
+                    trials.c.study_id == study_id,
+                    trials.c.state == state.value,
+                )
+                .order_by(trials.c.number.desc())
+                .limit(1)
+            ).first()
+        )
         return None if row is None else _row_to_trial(row)
 
     def last_activity(self, study_id: int) -> float | None:
         # one pass over the study's rows inside the database (a report also moves its
         # trial's heartbeat, so the three columns cover every write)
-        row = self._read(lambda c: c.execute(sa.select(
-            sa.func.max(trials.c.started_at), sa.func.max(trials.c.finished_at),
-            sa.func.max(trials.c.heartbeat_at)).where(trials.c.study_id == study_id)).first())
+        row = self._read(
+            lambda c: c.execute(
+                sa.select(
+                    sa.func.max(trials.c.started_at),
+                    sa.func.max(trials.c.finished_at),
+                    sa.func.max(trials.c.heartbeat_at),
+                ).where(trials.c.study_id == study_id)
+            ).first()
+        )
         times = [x for x in (row or ()) if x is not None]
         return max(times) if times else None
 
     def iter_trials(
-        self, study_id: int, *, reports: bool = True, batch_size: int = 1000,
+        self,
+        study_id: int,
+        *,
+        reports: bool = True,
+        batch_size: int = 1000,
     ) -> Iterator[Trial]:
         after = -1
         while True:
+
             def run(conn: Connection, after: int = after) -> tuple[Sequence[Any], Any]:
-                rows = conn.execute(sa.select(*_TRIAL_COLS).where(
-                    trials.c.study_id == study_id, trials.c.number > after,
-                ).order_by(trials.c.number).limit(batch_size)).all()
+                rows = conn.execute(
+                    sa.select(*_TRIAL_COLS)
+                    .where(
+                        trials.c.study_id == study_id,
+                        trials.c.number > after,
+                    )
+                    .order_by(trials.c.number)
+                    .limit(batch_size)
+                ).all()
                 if not rows or not reports:
                     return rows, []
                 reps = conn.execute(
                     sa.select(_reports.c.number, _reports.c.step, _reports.c.metrics)
                     .where(_reports.c.trial_id.in_([r.id for r in rows]))
-                    .order_by(_reports.c.seq, _reports.c.id)).all()
+                    .order_by(_reports.c.seq, _reports.c.id)
+                ).all()
                 return rows, reps
 
             rows, reps = self._read(run)
@@ -1401,35 +1736,62 @@ class SQLStorage(Storage):
             after = rows[-1].number
 
     def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
-        begin = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-                 if self.dialect == "postgresql" else "BEGIN")
+        begin = (
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+            if self.dialect == "postgresql"
+            else "BEGIN"
+        )
 
         def run(conn: Connection) -> HistoryColumns:
             conn.exec_driver_sql(begin)  # one snapshot for every query below
             try:
-                head = conn.execute(sa.select(studies.c.seq, studies.c.attrs)
-                                    .where(studies.c.id == study_id)).first()
+                head = conn.execute(
+                    sa.select(studies.c.seq, studies.c.attrs).where(studies.c.id == study_id)
+                ).first()
                 if head is None:
                     raise StudyNotFound(f"no study with id {study_id}")
-                cols = _columns(self._raw_rows(conn, sa.select(
-                    trials.c.number, trials.c.state, trials.c.params, trials.c.trial_values,
-                    trials.c.id, trials.c.metrics, trials.c.started_at, trials.c.finished_at,
-                    trials.c.heartbeat_at, trials.c.worker_id, trials.c.error,
-                    trials.c.user_attrs, trials.c.system_attrs, trials.c.attempt,
-                ).where(trials.c.study_id == study_id).order_by(trials.c.number)))
+                cols = _columns(
+                    self._raw_rows(
+                        conn,
+                        sa.select(
+                            trials.c.number,
+                            trials.c.state,
+                            trials.c.params,
+                            trials.c.trial_values,
+                            trials.c.id,
+                            trials.c.metrics,
+                            trials.c.started_at,
+                            trials.c.finished_at,
+                            trials.c.heartbeat_at,
+                            trials.c.worker_id,
+                            trials.c.error,
+                            trials.c.user_attrs,
+                            trials.c.system_attrs,
+                            trials.c.attempt,
+                        )
+                        .where(trials.c.study_id == study_id)
+                        .order_by(trials.c.number),
+                    )
+                )
                 reps = None
                 if reports:
-                    reps = [Report(r.number, r.step, json.loads(r.metrics)) for r in
-                            conn.execute(self._reports_query(study_id, int(head.seq)))]
+                    reps = [
+                        Report(r.number, r.step, json.loads(r.metrics))
+                        for r in conn.execute(self._reports_query(study_id, int(head.seq)))
+                    ]
             finally:
                 conn.exec_driver_sql("COMMIT")
-            return HistoryColumns(*cols, watermark=int(head.seq),
-                                  attrs=_loads(head.attrs, {}), reports=reps)
+            return HistoryColumns(
+                *cols, watermark=int(head.seq), attrs=_loads(head.attrs, {}), reports=reps
+            )
 
         return self._read(run)
 
     def _raw_rows(
-        self, conn: Connection, stmt: Any, batch: int = 5000,
+        self,
+        conn: Connection,
+        stmt: Any,
+        batch: int = 5000,
     ) -> Iterator[tuple[Any, ...]]:
         """The rows of ``stmt`` as plain tuples straight from the driver, ``batch`` at a
         time (a server-side cursor on PostgreSQL; the caller holds a transaction): a
@@ -1454,9 +1816,11 @@ class SQLStorage(Storage):
             cur.close()
 
     def _reports_query(self, study_id: int, until: int) -> Any:
-        return (sa.select(reports.c.number, reports.c.step, reports.c.metrics)
-                .where(reports.c.study_id == study_id, reports.c.seq <= until)
-                .order_by(reports.c.seq, reports.c.id))
+        return (
+            sa.select(reports.c.number, reports.c.step, reports.c.metrics)
+            .where(reports.c.study_id == study_id, reports.c.seq <= until)
+            .order_by(reports.c.seq, reports.c.id)
+        )
 
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())
@@ -1486,6 +1850,18 @@ def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], l
         states.append(share(r[1], r[1]))
         params.append(r[2])
         values.append(r[3])
-        rest.append((r[4], share(r[5], r[5]), r[6], r[7], r[8], share(r[9], r[9]),
-                     r[10], share(r[11], r[11]), share(r[12], r[12]), r[13]))
+        rest.append(
+            (
+                r[4],
+                share(r[5], r[5]),
+                r[6],
+                r[7],
+                r[8],
+                share(r[9], r[9]),
+                r[10],
+                share(r[11], r[11]),
+                share(r[12], r[12]),
+                r[13],
+            )
+        )
     return numbers, states, params, values, rest

@@ -27,8 +27,16 @@ from typing import Any, Protocol
 
 import numpy as np
 
-__all__ = ["FuzzFailure", "RandomSource", "Source", "check_python_case", "check_sweep_text",
-           "python_case", "sweep_text", "value_problem"]
+__all__ = [
+    "FuzzFailure",
+    "RandomSource",
+    "Source",
+    "check_python_case",
+    "check_sweep_text",
+    "python_case",
+    "sweep_text",
+    "value_problem",
+]
 
 
 class FuzzFailure(AssertionError):
@@ -62,39 +70,252 @@ class RandomSource:
 # --------------------------------------------------------------------------------------
 # Sweep files
 # --------------------------------------------------------------------------------------
-_FUNCS = ("uniform", "loguniform", "quniform", "qloguniform", "normal", "qnormal",
-          "lognormal", "qlognormal", "randint", "int", "float", "choice", "bool", "fixed",
-          "unifrom", "Choice", "range")
-_NUMBERS = ("0", "1", "-1", "2", "3", "10", "0.5", "0.1", "0.7", "-63", "1e-5", "1e-1",
-            "1e308", "-1e308", "1.7976931348623157e308", "1e-300", "5e-324", "2.5e-324",
-            "9007199254740992", "9007199254740993", "9223372036854775807",
-            "-9223372036854775808", "18446744073709551616", "1" * 40, "1e999", "-1e999",
-            "-0", ".5", "5.", "inf", "-inf", "nan", ".nan", ".inf", "1_000", "0x1F", "0o17",
-            "1:30", "1e", "1e+", "--1", "+3", "1.5e-7", "69.000092", "1e-06", "700", "1000",
-            "-11.200000000000003", "1e10", "4.9e-324", "0.0001", "1" * 1001)
-_WORDS = ("relu", "tanh", "true", "false", "null", "yes", "no", "None", "log", "step", "q",
-          "a", "x_1", "General/lr", "café", "日本", "α", "_", "a.b-c")
-_STRINGS = ("'café'", '"naïve"', "'\\x'", "'\\x4'", "'\\u00e9'", "'\\U0011ffff'", "'\\ud800'",
-            "'\\0'", "'\\n'", "'a b'", "''", "'\\\\'", "'\\'", "\"'\"", "'\U0001F389'",
-            "'tab\\there'", "'C:\\data'", "'unterminated", '"\\"', "'" + "é" * 50 + "'")
+_FUNCS = (
+    "uniform",
+    "loguniform",
+    "quniform",
+    "qloguniform",
+    "normal",
+    "qnormal",
+    "lognormal",
+    "qlognormal",
+    "randint",
+    "int",
+    "float",
+    "choice",
+    "bool",
+    "fixed",
+    "unifrom",
+    "Choice",
+    "range",
+)
+_NUMBERS = (
+    "0",
+    "1",
+    "-1",
+    "2",
+    "3",
+    "10",
+    "0.5",
+    "0.1",
+    "0.7",
+    "-63",
+    "1e-5",
+    "1e-1",
+    "1e308",
+    "-1e308",
+    "1.7976931348623157e308",
+    "1e-300",
+    "5e-324",
+    "2.5e-324",
+    "9007199254740992",
+    "9007199254740993",
+    "9223372036854775807",
+    "-9223372036854775808",
+    "18446744073709551616",
+    "1" * 40,
+    "1e999",
+    "-1e999",
+    "-0",
+    ".5",
+    "5.",
+    "inf",
+    "-inf",
+    "nan",
+    ".nan",
+    ".inf",
+    "1_000",
+    "0x1F",
+    "0o17",
+    "1:30",
+    "1e",
+    "1e+",
+    "--1",
+    "+3",
+    "1.5e-7",
+    "69.000092",
+    "1e-06",
+    "700",
+    "1000",
+    "-11.200000000000003",
+    "1e10",
+    "4.9e-324",
+    "0.0001",
+    "1" * 1001,
+)
+_WORDS = (
+    "relu",
+    "tanh",
+    "true",
+    "false",
+    "null",
+    "yes",
+    "no",
+    "None",
+    "log",
+    "step",
+    "q",
+    "a",
+    "x_1",
+    "General/lr",
+    "café",
+    "日本",
+    "α",
+    "_",
+    "a.b-c",
+)
+_STRINGS = (
+    "'café'",
+    '"naïve"',
+    "'\\x'",
+    "'\\x4'",
+    "'\\u00e9'",
+    "'\\U0011ffff'",
+    "'\\ud800'",
+    "'\\0'",
+    "'\\n'",
+    "'a b'",
+    "''",
+    "'\\\\'",
+    "'\\'",
+    '"\'"',
+    "'\U0001f389'",
+    "'tab\\there'",
+    "'C:\\data'",
+    "'unterminated",
+    '"\\"',
+    "'" + "é" * 50 + "'",
+)
 _KEYWORDS = ("log", "step", "q", "low", "high", "mu", "sigma", "base", "value")
-_NAMES = ("x", "lr", "y", "z", "act", "General/lr", "größe", "名前", "_", "a.b", "x y",
-          "1x", "x\ny", "x\ty", "x\x00", "", "choice", "type", "<<", "n" * 210, "é", "x\u2028")
-_KINDS = ("int", "float", "uniform", "loguniform", "normal", "lognormal", "choice", "bool",
-          "fixed", "quniform", "randint", "qnormal", "integer", 1, None)
-_SAMPLERS = ("random", "tpe", "grid", "sobol", "gp", "anneal", "cmaes", "auto", "bohb",
-             "bogus", "{name: grid, grid_points: 3}", "{name: random, seed: 0}",
-             "{name: random, seed: -1}", "{name: tpe, seed: 99999999999999999999999}",
-             "{name: grid, shuffle: false}", "{name: grid, grid_points: 0}", "{seed: 1}")
-_DURATIONS = ("10", "1.5", "90s", "10m", "2h", "1h30m", "500ms", "1d", "0", "-5", "1s 1s 1s x",
-              "'" + "1s " * 60 + "x'", "1e999", "9" * 500, "true", "[1]", "'1h 30m'", "nan",
-              "'1 h'", "'1hh'", "1e-300")
-_CONTROL = ("\x00", "\x01", "\x1b", "\x7f", "\x85", "\u2028", "\ufeff", "\t", "\r", "\n",
-            "\ud7ff", "\U0010ffff")
-_INSERTS = ("(", ")", "[", "]", "{", "}", ",", ":", "'", '"', "&a ", "*a",
-            "!!python/name:os.system ", "!!binary ", "? ", "- ", "#", "\\", "%", "@", "`",
-            "|", ">", "<<: *a", "é", "\u0301",
-            "\U0001F389", "  ", "\n  ", *_CONTROL)
+_NAMES = (
+    "x",
+    "lr",
+    "y",
+    "z",
+    "act",
+    "General/lr",
+    "größe",
+    "名前",
+    "_",
+    "a.b",
+    "x y",
+    "1x",
+    "x\ny",
+    "x\ty",
+    "x\x00",
+    "",
+    "choice",
+    "type",
+    "<<",
+    "n" * 210,
+    "é",
+    "x\u2028",
+)
+_KINDS = (
+    "int",
+    "float",
+    "uniform",
+    "loguniform",
+    "normal",
+    "lognormal",
+    "choice",
+    "bool",
+    "fixed",
+    "quniform",
+    "randint",
+    "qnormal",
+    "integer",
+    1,
+    None,
+)
+_SAMPLERS = (
+    "random",
+    "tpe",
+    "grid",
+    "sobol",
+    "gp",
+    "anneal",
+    "cmaes",
+    "auto",
+    "bohb",
+    "bogus",
+    "{name: grid, grid_points: 3}",
+    "{name: random, seed: 0}",
+    "{name: random, seed: -1}",
+    "{name: tpe, seed: 99999999999999999999999}",
+    "{name: grid, shuffle: false}",
+    "{name: grid, grid_points: 0}",
+    "{seed: 1}",
+)
+_DURATIONS = (
+    "10",
+    "1.5",
+    "90s",
+    "10m",
+    "2h",
+    "1h30m",
+    "500ms",
+    "1d",
+    "0",
+    "-5",
+    "1s 1s 1s x",
+    "'" + "1s " * 60 + "x'",
+    "1e999",
+    "9" * 500,
+    "true",
+    "[1]",
+    "'1h 30m'",
+    "nan",
+    "'1 h'",
+    "'1hh'",
+    "1e-300",
+)
+_CONTROL = (
+    "\x00",
+    "\x01",
+    "\x1b",
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\ufeff",
+    "\t",
+    "\r",
+    "\n",
+    "\ud7ff",
+    "\U0010ffff",
+)
+_INSERTS = (
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ":",
+    "'",
+    '"',
+    "&a ",
+    "*a",
+    "!!python/name:os.system ",
+    "!!binary ",
+    "? ",
+    "- ",
+    "#",
+    "\\",
+    "%",
+    "@",
+    "`",
+    "|",
+    ">",
+    "<<: *a",
+    "é",
+    "\u0301",
+    "\U0001f389",
+    "  ",
+    "\n  ",
+    *_CONTROL,
+)
 
 
 def _number(src: Source) -> str:
@@ -106,7 +327,7 @@ def _number(src: Source) -> str:
     if mode == 2:
         mant = src.integer(1, 99999)
         return f"{'-' if src.integer(0, 3) == 0 else ''}{mant}e{src.integer(-330, 330)}"
-    return repr(src.integer(-10**6, 10**6) / src.pick((1, 3, 7, 10, 1000, 1e6, 1e-3)))
+    return repr(src.integer(-(10**6), 10**6) / src.pick((1, 3, 7, 10, 1000, 1e6, 1e-3)))
 
 
 def _arg(src: Source) -> str:
@@ -132,14 +353,32 @@ def _compact(src: Source) -> str:
 
 def _long(src: Source) -> str:
     parts = [f"type: {src.pick(_KINDS)}"] if src.integer(0, 5) else []
-    for key in ("low", "high", "min", "max", "mu", "sigma", "step", "q", "log", "value",
-                "values", "base"):
+    for key in (
+        "low",
+        "high",
+        "min",
+        "max",
+        "mu",
+        "sigma",
+        "step",
+        "q",
+        "log",
+        "value",
+        "values",
+        "base",
+    ):
         if src.integer(0, 3) == 0:
             if key == "log":
                 val = src.pick(("true", "false", "1", "maybe"))
             elif key == "values":
-                val = "[" + ", ".join(_number(src) if src.integer(0, 1) else src.pick(_WORDS)
-                                      for _ in range(src.integer(0, 4))) + "]"
+                val = (
+                    "["
+                    + ", ".join(
+                        _number(src) if src.integer(0, 1) else src.pick(_WORDS)
+                        for _ in range(src.integer(0, 4))
+                    )
+                    + "]"
+                )
             else:
                 val = _number(src)
             parts.append(f"{key}: {val}")
@@ -157,28 +396,50 @@ def _mild(src: Source) -> str:
     """A number, hostile one time in three."""
     if src.integer(0, 3) == 0:
         return _number(src)
-    return src.pick(("0", "1", "2", "10", "100", "0.5", "1e-5", "1e-3", "0.1", "-1", "-5",
-                     "3", "1e3", "0.25", "2.5", "7"))
+    return src.pick(
+        (
+            "0",
+            "1",
+            "2",
+            "10",
+            "100",
+            "0.5",
+            "1e-5",
+            "1e-3",
+            "0.1",
+            "-1",
+            "-5",
+            "3",
+            "1e3",
+            "0.25",
+            "2.5",
+            "7",
+        )
+    )
 
 
 def _param(src: Source, depth: int, calm: bool = False) -> str:
     if calm:  # a plausible parameter with hostile numbers at most
-        return src.pick((
-            f"uniform({_mild(src)}, {_mild(src)})",
-            f"loguniform({_mild(src)}, {_mild(src)})",
-            f"quniform({_mild(src)}, {_mild(src)}, {_mild(src)})",
-            f"int({src.integer(-50, 50)}, {_mild(src)})",
-            f"randint({_mild(src)})",
-            f"normal({_mild(src)}, {_mild(src)})",
-            f"lognormal({_mild(src)}, {_mild(src)})",
-            f"qnormal({_mild(src)}, {_mild(src)}, {_mild(src)})",
-            f"choice({', '.join(_arg(src) for _ in range(src.integer(1, 4)))})",
-            f"{{type: int, low: {src.integer(-9, 9)}, high: {_mild(src)}, "
-            f"step: {src.integer(1, 3)}}}",
-            f"{{type: float, low: {_mild(src)}, high: {_mild(src)}, log: true}}",
-            f"[{_mild(src)}, {src.pick(_WORDS)}, {json.dumps(src.pick(_PY_STRINGS))}]",
-            "bool", _mild(src), src.pick(_WORDS),
-        ))
+        return src.pick(
+            (
+                f"uniform({_mild(src)}, {_mild(src)})",
+                f"loguniform({_mild(src)}, {_mild(src)})",
+                f"quniform({_mild(src)}, {_mild(src)}, {_mild(src)})",
+                f"int({src.integer(-50, 50)}, {_mild(src)})",
+                f"randint({_mild(src)})",
+                f"normal({_mild(src)}, {_mild(src)})",
+                f"lognormal({_mild(src)}, {_mild(src)})",
+                f"qnormal({_mild(src)}, {_mild(src)}, {_mild(src)})",
+                f"choice({', '.join(_arg(src) for _ in range(src.integer(1, 4)))})",
+                f"{{type: int, low: {src.integer(-9, 9)}, high: {_mild(src)}, "
+                f"step: {src.integer(1, 3)}}}",
+                f"{{type: float, low: {_mild(src)}, high: {_mild(src)}, log: true}}",
+                f"[{_mild(src)}, {src.pick(_WORDS)}, {json.dumps(src.pick(_PY_STRINGS))}]",
+                "bool",
+                _mild(src),
+                src.pick(_WORDS),
+            )
+        )
     mode = src.integer(0, 12)
     if mode <= 4:
         c = _compact(src)
@@ -186,14 +447,21 @@ def _param(src: Source, depth: int, calm: bool = False) -> str:
     if mode <= 6:
         return _long(src)
     if mode == 7:
-        return "[" + ", ".join(src.pick((_number(src), src.pick(_WORDS), src.pick(_STRINGS)))
-                               for _ in range(src.integer(0, 5))) + "]"
+        return (
+            "["
+            + ", ".join(
+                src.pick((_number(src), src.pick(_WORDS), src.pick(_STRINGS)))
+                for _ in range(src.integer(0, 5))
+            )
+            + "]"
+        )
     if mode == 8 and depth < 4:
         opts = []
         for i in range(src.integer(0, 3)):
-            subs = ", ".join(f"{_key(src.pick(_NAMES) + f'{depth}{i}{j}')}: "
-                             f"{_param(src, depth + 1)}"
-                             for j in range(src.integer(0, 2)))
+            subs = ", ".join(
+                f"{_key(src.pick(_NAMES) + f'{depth}{i}{j}')}: {_param(src, depth + 1)}"
+                for j in range(src.integer(0, 2))
+            )
             opts.append(f"{src.pick(('adam', 'sgd', 'o', '1', 'é'))}{i}: {{{subs}}}")
         return "{choice: {" + ", ".join(opts) + "}}"
     if mode == 9:
@@ -210,11 +478,32 @@ def sweep_text(src: Source) -> str:
     calm = src.integer(0, 9) < 6  # most files are plausible: the checks past YAML run
     lines = []
     if calm or src.integer(0, 9):
-        lines.append("name: " + ("demo" if calm else src.pick(
-            ("demo", "r", "a-b.c_1", "1", '"x\\ny"', "é", "n" * 201, "[a]", "-x"))))
-    cmd = "python train.py" if calm else src.pick((
-        "python train.py", "python train.py --x {x}", "python t.py {nope}", "python t.py {",
-        "'unclosed", "[python, t.py, '{lr}']", "[]", "''"))
+        lines.append(
+            "name: "
+            + (
+                "demo"
+                if calm
+                else src.pick(
+                    ("demo", "r", "a-b.c_1", "1", '"x\\ny"', "é", "n" * 201, "[a]", "-x")
+                )
+            )
+        )
+    cmd = (
+        "python train.py"
+        if calm
+        else src.pick(
+            (
+                "python train.py",
+                "python train.py --x {x}",
+                "python t.py {nope}",
+                "python t.py {",
+                "'unclosed",
+                "[python, t.py, '{lr}']",
+                "[]",
+                "''",
+            )
+        )
+    )
     if not calm and src.integer(0, 5) == 0:
         lines.append(f"function: {src.pick(('math:hypot', 'bad', 'mod:1x', 'file.py:f'))}")
     if calm or src.integer(0, 9):
@@ -226,32 +515,63 @@ def sweep_text(src: Source) -> str:
     if calm:
         lines.append("objective: {metric: loss, goal: minimize}")
     elif src.integer(0, 9):
-        lines.append(src.pick(("objective: {metric: loss, goal: minimize}",
-                               "objective: {metric: acc, goal: maximize}",
-                               "objective: [{metric: a, goal: min}, {metric: b, goal: max}]",
-                               "objective: {metric: step, goal: minimize}",
-                               "objective: {metric: loss, goal: minimise}",
-                               "objective: loss", "objective: []")))
+        lines.append(
+            src.pick(
+                (
+                    "objective: {metric: loss, goal: minimize}",
+                    "objective: {metric: acc, goal: maximize}",
+                    "objective: [{metric: a, goal: min}, {metric: b, goal: max}]",
+                    "objective: {metric: step, goal: minimize}",
+                    "objective: {metric: loss, goal: minimise}",
+                    "objective: loss",
+                    "objective: []",
+                )
+            )
+        )
     if src.integer(0, 2) == 0:
         lines.append(f"sampler: {src.pick(_SAMPLERS)}")
     if calm and src.integer(0, 1):
         timeout = src.pick(("10m", "1h30m", "90", "2.5s", "1d"))
         lines.append(f"limits: {{max_trials: {src.integer(1, 100)}, timeout: {timeout}}}")
     elif src.integer(0, 1):
-        keys = ("max_trials", "max_concurrent", "timeout", "trial_timeout", "max_steps",
-                "target", "patience", "max_trial_seconds", "max_trails")
+        keys = (
+            "max_trials",
+            "max_concurrent",
+            "timeout",
+            "trial_timeout",
+            "max_steps",
+            "target",
+            "patience",
+            "max_trial_seconds",
+            "max_trails",
+        )
         items = []
         for k in {src.pick(keys): None for _ in range(src.integer(1, 3))}:
             v = src.pick(_DURATIONS) if "time" in k or "seconds" in k else _number(src)
             items.append(f"{k}: {v}")
         lines.append("limits: {" + ", ".join(items) + "}")
     if not calm and src.integer(0, 5) == 0:
-        lines.append(src.pick(("early_stopping: {policy: median, delay: 5}",
-                               "early_stopping: {policy: asha}", "early_stopping: nope",
-                               "storage: memory", "storage: ftp://x", "params_as: env",
-                               "metrics: {reduce: max}", "grace: 5s", "env: {A: 1, 2B: x}",
-                               "grace: " + src.pick(_DURATIONS), "max_trials: 3",
-                               "workdir: /nonexistent", "%YAML 1.1", "---", "...")))
+        lines.append(
+            src.pick(
+                (
+                    "early_stopping: {policy: median, delay: 5}",
+                    "early_stopping: {policy: asha}",
+                    "early_stopping: nope",
+                    "storage: memory",
+                    "storage: ftp://x",
+                    "params_as: env",
+                    "metrics: {reduce: max}",
+                    "grace: 5s",
+                    "env: {A: 1, 2B: x}",
+                    "grace: " + src.pick(_DURATIONS),
+                    "max_trials: 3",
+                    "workdir: /nonexistent",
+                    "%YAML 1.1",
+                    "---",
+                    "...",
+                )
+            )
+        )
     text = "\n".join(lines) + "\n"
     for _ in range(0 if calm else src.pick((0, 1, 1, 2, 3, 6))):  # mutations
         if not text:
@@ -261,7 +581,7 @@ def sweep_text(src: Source) -> str:
         if op <= 1:
             text = text[:pos] + src.pick(_INSERTS) + text[pos:]
         elif op == 2:
-            text = text[:pos] + text[pos + src.integer(1, 8):]
+            text = text[:pos] + text[pos + src.integer(1, 8) :]
         else:
             end = min(len(text), pos + src.integer(1, 30))
             text = text[:end] + text[pos:end] * src.integer(1, 3) + text[end:]
@@ -354,9 +674,14 @@ def _ask_some(spec: Any, n: int = 3) -> None:
     from hypersweep.errors import HypersweepError
 
     try:
-        study = hs.Study(spec.name or "fuzz", spec.space, list(spec.objectives),
-                         sampler=dict(spec.sampler) if spec.sampler is not None else None,
-                         storage="memory", seed=0)
+        study = hs.Study(
+            spec.name or "fuzz",
+            spec.space,
+            list(spec.objectives),
+            sampler=dict(spec.sampler) if spec.sampler is not None else None,
+            storage="memory",
+            seed=0,
+        )
         for i in range(n):
             t = study.ask()
             _check_values(spec.space, [t.params], "ask")
@@ -382,8 +707,9 @@ def check_sweep_text(text: str, sample: int = 64) -> str:
         except FuzzFailure:
             raise
         except Exception as e:
-            raise FuzzFailure("bare", f"sampling an accepted space: {type(e).__name__}: "
-                                      f"{str(e)[:300]}") from e
+            raise FuzzFailure(
+                "bare", f"sampling an accepted space: {type(e).__name__}: {str(e)[:300]}"
+            ) from e
     return "ok"
 
 
@@ -391,13 +717,60 @@ def check_sweep_text(text: str, sample: int = 64) -> str:
 # Python specs
 # --------------------------------------------------------------------------------------
 _PY_NUMBERS: tuple[Any, ...] = (
-    0, 1, -1, 2, 10, 0.5, 1e-5, 1e308, -1e308, 5e-324, 2**53, 2**53 + 1, 2**63 - 1, 2**63,
-    10**400, -(10**400), math.inf, -math.inf, math.nan, -0.0, True, False, None,
-    np.int64(3), np.float32(0.25), np.float64(1e-300), np.uint64(2**64 - 1), "1", "x",
-    1e-300, 700.0, -63, -11.200000000000003, 0.7, 69, 69.000092, 1e-6, 1.5,
+    0,
+    1,
+    -1,
+    2,
+    10,
+    0.5,
+    1e-5,
+    1e308,
+    -1e308,
+    5e-324,
+    2**53,
+    2**53 + 1,
+    2**63 - 1,
+    2**63,
+    10**400,
+    -(10**400),
+    math.inf,
+    -math.inf,
+    math.nan,
+    -0.0,
+    True,
+    False,
+    None,
+    np.int64(3),
+    np.float32(0.25),
+    np.float64(1e-300),
+    np.uint64(2**64 - 1),
+    "1",
+    "x",
+    1e-300,
+    700.0,
+    -63,
+    -11.200000000000003,
+    0.7,
+    69,
+    69.000092,
+    1e-6,
+    1.5,
 )
-_PY_STRINGS = ("relu", "café", "日本語", "a\nb", "a\x00b", "\ud800", "", " ", "x" * 300,
-               "\U0001F389", "tab\t", "General/lr", "_")
+_PY_STRINGS = (
+    "relu",
+    "café",
+    "日本語",
+    "a\nb",
+    "a\x00b",
+    "\ud800",
+    "",
+    " ",
+    "x" * 300,
+    "\U0001f389",
+    "tab\t",
+    "General/lr",
+    "_",
+)
 
 
 def _py_value(src: Source, depth: int = 0) -> Any:
@@ -409,9 +782,11 @@ def _py_value(src: Source, depth: int = 0) -> Any:
     if mode == 7 and depth < 3:
         return [_py_value(src, depth + 1) for _ in range(src.integer(0, 4))]
     if mode == 8 and depth < 3:
-        return {src.pick(("a", "b", "x", 1, None)): _py_value(src, depth + 1)
-                for _ in range(src.integer(0, 3))}
-    return src.integer(-10**6, 10**6) / src.pick((1, 7, 1e-9, 1e9))
+        return {
+            src.pick(("a", "b", "x", 1, None)): _py_value(src, depth + 1)
+            for _ in range(src.integer(0, 3))
+        }
+    return src.integer(-(10**6), 10**6) / src.pick((1, 7, 1e-9, 1e9))
 
 
 _PY_MILD: tuple[Any, ...] = (0, 1, 2, 3, 10, 100, -1, -5, 0.5, 0.1, 1e-5, 1e-3, 2.5, 7, 1e3)
@@ -443,8 +818,9 @@ def _py_param(src: Source, depth: int = 0, calm: bool = False) -> Any:
         lo_hi = pair(mode == 1)
         if mode == 0:
             return lambda: hs.Float(*lo_hi, log=src.pick((False, False, True)), step=opt())
-        return lambda: hs.Int(*lo_hi, log=src.pick((False, False, True)),
-                              step=src.pick((1, 1, 2, 3)))
+        return lambda: hs.Int(
+            *lo_hi, log=src.pick((False, False, True)), step=src.pick((1, 1, 2, 3))
+        )
     if mode == 0:
         return lambda: hs.Float(v(), v(), log=src.pick((False, True)), step=opt())
     if mode == 1:
@@ -452,14 +828,29 @@ def _py_param(src: Source, depth: int = 0, calm: bool = False) -> Any:
     if mode == 2:
         return lambda: hs.Normal(v(), v(), log=src.pick((False, True)), step=opt())
     if mode == 3:
-        return lambda: hs.Choice(list({repr(x): x for x in (
-            _py_value(src, 2) for _ in range(src.integer(0 if not calm else 1, 5)))}.values()))
+        return lambda: hs.Choice(
+            list(
+                {
+                    repr(x): x
+                    for x in (
+                        _py_value(src, 2) for _ in range(src.integer(0 if not calm else 1, 5))
+                    )
+                }.values()
+            )
+        )
     if mode == 4 and depth < 3:
+
         def group() -> Any:
-            return hs.Choice({src.pick(("a", "b", "é", "", 1)) if src.integer(0, 5) else f"o{i}":
-                              {f"g{depth}{i}{j}": _build(_py_param(src, depth + 1, calm))
-                               for j in range(src.integer(0, 2))}
-                              for i in range(src.integer(1 if calm else 0, 3))})
+            return hs.Choice(
+                {
+                    src.pick(("a", "b", "é", "", 1)) if src.integer(0, 5) else f"o{i}": {
+                        f"g{depth}{i}{j}": _build(_py_param(src, depth + 1, calm))
+                        for j in range(src.integer(0, 2))
+                    }
+                    for i in range(src.integer(1 if calm else 0, 3))
+                }
+            )
+
         return group
     if mode == 5:
         return lambda: hs.Bool()
@@ -489,27 +880,82 @@ def python_case(src: Source) -> Callable[[], str]:
 
     calm = src.integer(0, 9) < 6  # most cases are plausible: the checks past the space run
     n_params = src.integer(1 if calm else 0, 4)
-    names = ("x", "lr", "y", "größe") if calm else (
-        "x", "lr", "y", 1, None, "a b", "x\n", "größe", "", "_", "z" * 201)
-    makers = [(names[i] if calm else src.pick(names), _py_param(src, 0, calm))
-              for i in range(n_params)]
+    names = (
+        ("x", "lr", "y", "größe")
+        if calm
+        else ("x", "lr", "y", 1, None, "a b", "x\n", "größe", "", "_", "z" * 201)
+    )
+    makers = [
+        (names[i] if calm else src.pick(names), _py_param(src, 0, calm)) for i in range(n_params)
+    ]
     name = "fuzz" if calm else src.pick(("fuzz", "a.b-c_1", "x\n", "", "é", "n" * 201, 1, None))
-    seed = src.pick((None, 0, 1)) if calm else src.pick(
-        (None, 0, 1, -1, 2**63, 2**64, 10**400, 1.5, True))
-    enq = [src.pick(({}, {"x": 0.5}, {1: 2}, {"x": _py_value(src)}, None, [("x", 1)], "x"))
-           for _ in range(src.integer(0, 2))]
-    results = [src.pick((0.5, 10**400, -(10**400), math.nan, math.inf, "x", None, [1], {"loss": 1},
-                         np.float64(2.0), True, 2**63))
-               for _ in range(2)]
+    seed = (
+        src.pick((None, 0, 1))
+        if calm
+        else src.pick((None, 0, 1, -1, 2**63, 2**64, 10**400, 1.5, True))
+    )
+    enq = [
+        src.pick(({}, {"x": 0.5}, {1: 2}, {"x": _py_value(src)}, None, [("x", 1)], "x"))
+        for _ in range(src.integer(0, 2))
+    ]
+    results = [
+        src.pick(
+            (
+                0.5,
+                10**400,
+                -(10**400),
+                math.nan,
+                math.inf,
+                "x",
+                None,
+                [1],
+                {"loss": 1},
+                np.float64(2.0),
+                True,
+                2**63,
+            )
+        )
+        for _ in range(2)
+    ]
     use_validate = src.integer(0, 1)
     extra = _py_value(src)
-    objective = None if calm else src.pick((
-        None, "loss", {"metric": "acc", "goal": "maximize"}, "a\nb", "", 3, [],
-        [{"metric": "a"}, {"metric": "a"}], {"metric": "l", "goal": "up"}, {"metric": "l", 1: 2}))
-    sampler = src.pick((None, "random", "tpe", "sobol")) if calm else src.pick((
-        None, "random", "grid", "bogus", 3, {"name": "random", "seed": -1},
-        {"name": "tpe", "seed": 10**400}, {"name": "tpe", "n_startup": -1},
-        {"name": "grid", "grid_points": 2}, {"seed": 1}, {"name": "anneal", "bogus": 1}))
+    objective = (
+        None
+        if calm
+        else src.pick(
+            (
+                None,
+                "loss",
+                {"metric": "acc", "goal": "maximize"},
+                "a\nb",
+                "",
+                3,
+                [],
+                [{"metric": "a"}, {"metric": "a"}],
+                {"metric": "l", "goal": "up"},
+                {"metric": "l", 1: 2},
+            )
+        )
+    )
+    sampler = (
+        src.pick((None, "random", "tpe", "sobol"))
+        if calm
+        else src.pick(
+            (
+                None,
+                "random",
+                "grid",
+                "bogus",
+                3,
+                {"name": "random", "seed": -1},
+                {"name": "tpe", "seed": 10**400},
+                {"name": "tpe", "n_startup": -1},
+                {"name": "grid", "grid_points": 2},
+                {"seed": 1},
+                {"name": "anneal", "bogus": 1},
+            )
+        )
+    )
     user_attrs = src.pick((None, None, {"a": 1}, {"a": math.nan}, {"a": object()}, {1: 2}))
 
     def case() -> str:
@@ -521,8 +967,14 @@ def python_case(src: Source) -> Callable[[], str]:
                 space.validate({"x": extra} if isinstance(extra, (int, float, str)) else extra)
             except hs.SpaceError:
                 pass
-        study = hs.Study(name, space, objective, storage="memory", seed=seed,  # type: ignore[arg-type]
-                         sampler=sampler)  # type: ignore[arg-type]
+        study = hs.Study(
+            name,
+            space,
+            objective,
+            storage="memory",
+            seed=seed,  # type: ignore[arg-type]
+            sampler=sampler,
+        )  # type: ignore[arg-type]
         for e in enq:
             try:
                 study.enqueue(e, user_attrs)  # type: ignore[arg-type]
@@ -531,8 +983,7 @@ def python_case(src: Source) -> Callable[[], str]:
         for r in results:
             t = study.ask()
             _check_values(space, [t.params], "ask")
-            done = study.tell(t, r if len(study.objectives) == 1 else [r] * len(
-                study.objectives))
+            done = study.tell(t, r if len(study.objectives) == 1 else [r] * len(study.objectives))
             if done.state.value == "RUNNING":
                 raise FuzzFailure("bare", "tell left the trial RUNNING")
         return "ok"

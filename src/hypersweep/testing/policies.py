@@ -48,12 +48,19 @@ PolicyFactory = Callable[[], Policy]
 
 _SPACE = Space({"x": Float(0.0, 1.0)})
 _OBJECTIVES = [Objective("acc", "maximize")]
-_STATES = (TrialState.RUNNING, TrialState.RUNNING, TrialState.RUNNING, TrialState.COMPLETED,
-           TrialState.FAILED, TrialState.STOPPED)
+_STATES = (
+    TrialState.RUNNING,
+    TrialState.RUNNING,
+    TrialState.RUNNING,
+    TrialState.COMPLETED,
+    TrialState.FAILED,
+    TrialState.STOPPED,
+)
 
 
-def _random_curve(rng: np.random.Generator, start: dict[int, dict[str, float]] | None = None
-                  ) -> dict[int, dict[str, float]]:
+def _random_curve(
+    rng: np.random.Generator, start: dict[int, dict[str, float]] | None = None
+) -> dict[int, dict[str, float]]:
     """Extend ``start`` by one report: a later step, usually with ``acc``."""
     curve = dict(start or {})
     step = max(curve, default=-1) + int(rng.integers(1, 4))
@@ -68,8 +75,9 @@ def _random_curve(rng: np.random.Generator, start: dict[int, dict[str, float]] |
     return curve
 
 
-def random_history(seed: int, n_trials: int = 25, n_reports: int = 300
-                   ) -> list[tuple[History, Trial]]:
+def random_history(
+    seed: int, n_trials: int = 25, n_reports: int = 300
+) -> list[tuple[History, Trial]]:
     """Snapshots ``(history, trial that just reported)`` of a random study, in report order.
 
     The same history object is updated in place between snapshots (as a study does), so
@@ -84,8 +92,17 @@ def random_history(seed: int, n_trials: int = 25, n_reports: int = 300
         curves[number] = _random_curve(rng, curves.get(number))
         state = _STATES[int(rng.integers(0, len(_STATES)))]
         budget = int(rng.integers(1, 30))
-        h.update([Trial(number, state, {"x": float(rng.random())}, reports=curves[number],
-                        system_attrs={"budget": budget})])
+        h.update(
+            [
+                Trial(
+                    number,
+                    state,
+                    {"x": float(rng.random())},
+                    reports=curves[number],
+                    system_attrs={"budget": budget},
+                )
+            ]
+        )
         out.append((h, h.trials[number]))
     return out
 
@@ -109,8 +126,7 @@ class PolicyContract:
         p.bind(_OBJECTIVES)
         return p
 
-    def test_decides_every_trial_without_changing_it(self, policy_factory: PolicyFactory
-                                                     ) -> None:
+    def test_decides_every_trial_without_changing_it(self, policy_factory: PolicyFactory) -> None:
         policy = self.fresh(policy_factory)
         for h, trial in random_history(seed=0):
             before = _snapshot(h)
@@ -121,8 +137,9 @@ class PolicyContract:
         for t in h.trials:
             assert isinstance(policy.decide(t, h), Decision)
 
-    def test_a_long_lived_policy_decides_like_a_fresh_one(self, policy_factory: PolicyFactory
-                                                          ) -> None:
+    def test_a_long_lived_policy_decides_like_a_fresh_one(
+        self, policy_factory: PolicyFactory
+    ) -> None:
         kept = self.fresh(policy_factory)
         for seed in (1, 2):
             for h, trial in random_history(seed=seed, n_reports=200):
@@ -130,20 +147,22 @@ class PolicyContract:
                 want = self.fresh(policy_factory).decide(trial, h)
                 assert got == want, (
                     f"trial {trial.number} at step {trial.last_step}: a policy with state "
-                    f"said {got}, a fresh one {want}")
+                    f"said {got}, a fresh one {want}"
+                )
             kept = self.fresh(policy_factory)  # a new study: a new policy
 
-    def test_budget_is_none_or_positive_and_deterministic(self, policy_factory: PolicyFactory
-                                                          ) -> None:
+    def test_budget_is_none_or_positive_and_deterministic(
+        self, policy_factory: PolicyFactory
+    ) -> None:
         a, b = self.fresh(policy_factory), self.fresh(policy_factory)
         for number in range(50):
             x = a.budget(number)
-            assert x is None or (isinstance(x, (int, float)) and not isinstance(x, bool)
-                                 and x > 0), f"budget({number}) = {x!r}"
+            assert x is None or (
+                isinstance(x, (int, float)) and not isinstance(x, bool) and x > 0
+            ), f"budget({number}) = {x!r}"
             assert b.budget(number) == x
 
-    def test_config_names_the_policy_and_rebuilds_it(self, policy_factory: PolicyFactory
-                                                     ) -> None:
+    def test_config_names_the_policy_and_rebuilds_it(self, policy_factory: PolicyFactory) -> None:
         p = policy_factory()
         cfg = p.config()
         assert cfg.get("policy") == p.name and p.name, f"config() is {cfg!r}"

@@ -65,12 +65,18 @@ class RunResult:
         return self.returncode != 0 or "Traceback" in text or "unexpected" in text
 
 
-def start_runs(argv: Sequence[str], n: int, cwd: str | Path, timeout: float = 300,
-               env: dict[str, str] | None = None) -> list[RunResult]:
+def start_runs(
+    argv: Sequence[str],
+    n: int,
+    cwd: str | Path,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+) -> list[RunResult]:
     """Start ``n`` copies of ``argv`` at once in ``cwd``; wait for all of them."""
     procs = [
-        subprocess.Popen(list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                         text=True, env=env)
+        subprocess.Popen(
+            list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
+        )
         for _ in range(n)
     ]
     out = []
@@ -103,8 +109,13 @@ def _ask_report_tell(url: str, study: str, n: int, policy: str | None, out: Any)
     failed: list[str] = []
     numbers: list[int] = []
     try:
-        s = hs.Study(study, space={"x": hs.Float(-1, 1), "c": hs.Choice(["a", "b"])},
-                     storage=url, sampler="random", policy=policy)
+        s = hs.Study(
+            study,
+            space={"x": hs.Float(-1, 1), "c": hs.Choice(["a", "b"])},
+            storage=url,
+            sampler="random",
+            policy=policy,
+        )
         for _ in range(n):
             try:
                 t = s.ask()
@@ -122,17 +133,25 @@ def _ask_report_tell(url: str, study: str, n: int, policy: str | None, out: Any)
     out.put((numbers, failed))
 
 
-def run_workers(url: str, study: str, procs: int, per_proc: int,
-                policy: str | None = "median", timeout: float = 1200,
-                during: Any = None) -> tuple[list[int], list[str]]:
+def run_workers(
+    url: str,
+    study: str,
+    procs: int,
+    per_proc: int,
+    policy: str | None = "median",
+    timeout: float = 1200,
+    during: Any = None,
+) -> tuple[list[int], list[str]]:
     """Start ``procs`` processes doing ``per_proc`` ask / report / tell each on one study;
     return every trial number handed out and every failure message. ``during()``, if
     given, runs in a thread of this process until the workers are done (fault
     injection); it gets a :class:`threading.Event` that is set when they are."""
     ctx = mp.get_context("spawn")
     q = ctx.Queue()
-    ps = [ctx.Process(target=_ask_report_tell, args=(url, study, per_proc, policy, q))
-          for _ in range(procs)]
+    ps = [
+        ctx.Process(target=_ask_report_tell, args=(url, study, per_proc, policy, q))
+        for _ in range(procs)
+    ]
     for p in ps:
         p.start()
     done = threading.Event()
@@ -151,8 +170,9 @@ def run_workers(url: str, study: str, procs: int, per_proc: int,
     return ([n for nums, _ in results for n in nums], [f for _, fs in results for f in fs])
 
 
-def terminate_backends(url: str, application_name: str, every: float = 0.05,
-                       min_trials: int = 1) -> Any:
+def terminate_backends(
+    url: str, application_name: str, every: float = 0.05, min_trials: int = 1
+) -> Any:
     """A ``during`` function for :func:`run_workers`: from its own connection, terminates
     the PostgreSQL backends whose ``application_name`` matches (the workers' connections,
     given ``?application_name=...`` in their URL) at random intervals of 0.2 to 1.8 x
@@ -164,13 +184,16 @@ def terminate_backends(url: str, application_name: str, every: float = 0.05,
     import sqlalchemy as sa
 
     killed: list[int] = []
-    kill = sa.text("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                   "WHERE application_name = :app AND pid <> pg_backend_pid()")
+    kill = sa.text(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+        "WHERE application_name = :app AND pid <> pg_backend_pid()"
+    )
     count = sa.text("SELECT count(*) FROM hs_trials")
 
     def during(done: threading.Event) -> None:
-        engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1),
-                                  isolation_level="AUTOCOMMIT")
+        engine = sa.create_engine(
+            url.replace("postgresql://", "postgresql+psycopg://", 1), isolation_level="AUTOCOMMIT"
+        )
         try:
             with engine.connect() as c:
                 while not done.wait(0.05):
@@ -196,6 +219,7 @@ def audit_reports(url: str, study: str) -> dict[str, int]:
     try:
         sid = s.get_study(study).id
         with s._engine.connect() as c:  # type: ignore[attr-defined]
+
             def one(q: str) -> int:
                 return int(c.execute(sa.text(q), {"sid": sid}).scalar() or 0)
 
@@ -204,13 +228,15 @@ def audit_reports(url: str, study: str) -> dict[str, int]:
                 "reports": one("SELECT count(*) FROM hs_reports WHERE study_id = :sid"),
                 "duplicate_reports": one(
                     "SELECT count(*) FROM (SELECT trial_id, step FROM hs_reports "
-                    "WHERE study_id = :sid GROUP BY trial_id, step HAVING count(*) > 1) d"),
+                    "WHERE study_id = :sid GROUP BY trial_id, step HAVING count(*) > 1) d"
+                ),
                 "trials_without_one_report": one(
                     "SELECT count(*) FROM hs_trials t WHERE t.study_id = :sid AND "
-                    "(SELECT count(*) FROM hs_reports r WHERE r.trial_id = t.id) <> 1"),
+                    "(SELECT count(*) FROM hs_reports r WHERE r.trial_id = t.id) <> 1"
+                ),
                 "not_completed": one(
-                    "SELECT count(*) FROM hs_trials WHERE study_id = :sid "
-                    "AND state <> 'COMPLETED'"),
+                    "SELECT count(*) FROM hs_trials WHERE study_id = :sid AND state <> 'COMPLETED'"
+                ),
             }
     finally:
         s.close()

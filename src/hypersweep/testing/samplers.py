@@ -80,33 +80,37 @@ _PLAIN = (int, float, str, bool, type(None))
 
 def every_type_space() -> Space:
     """A space with every parameter type, step and scale, and nested conditional groups."""
-    return Space({
-        "lr": Float(1e-5, 1e-1, log=True),
-        "dropout": Float(0.0, 0.5),
-        "decay": Float(0.0, 1.0, step=0.25),
-        "scale": Float(0.5, 8.0, log=True, step=0.5),
-        "layers": Int(1, 4),
-        "units": Int(8, 512, log=True),
-        "batch": Int(16, 128, step=16),
-        "noise": Normal(0.0, 1.0),
-        "gain": Normal(0.0, 0.5, log=True),
-        "shift": Normal(10.0, 3.0, step=1.0),
-        "ratio": Normal(1.0, 0.5, log=True, step=0.5),
-        "act": Choice(["relu", "tanh", "gelu"]),
-        "width": Choice([16, 32, 64]),
-        "mode": Choice([1, 2.5, "auto", None]),
-        "bias": Bool(),
-        "epochs": Fixed(10),
-        "tag": Fixed("v1"),
-        "optimizer": Choice({
-            "adam": {
-                "beta1": Float(0.8, 0.99),
-                "amsgrad": Bool(),
-                "schedule": Choice({"cosine": {"warmup": Int(0, 10)}, "constant": {}}),
-            },
-            "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Fixed(True)},
-        }),
-    })
+    return Space(
+        {
+            "lr": Float(1e-5, 1e-1, log=True),
+            "dropout": Float(0.0, 0.5),
+            "decay": Float(0.0, 1.0, step=0.25),
+            "scale": Float(0.5, 8.0, log=True, step=0.5),
+            "layers": Int(1, 4),
+            "units": Int(8, 512, log=True),
+            "batch": Int(16, 128, step=16),
+            "noise": Normal(0.0, 1.0),
+            "gain": Normal(0.0, 0.5, log=True),
+            "shift": Normal(10.0, 3.0, step=1.0),
+            "ratio": Normal(1.0, 0.5, log=True, step=0.5),
+            "act": Choice(["relu", "tanh", "gelu"]),
+            "width": Choice([16, 32, 64]),
+            "mode": Choice([1, 2.5, "auto", None]),
+            "bias": Bool(),
+            "epochs": Fixed(10),
+            "tag": Fixed("v1"),
+            "optimizer": Choice(
+                {
+                    "adam": {
+                        "beta1": Float(0.8, 0.99),
+                        "amsgrad": Bool(),
+                        "schedule": Choice({"cosine": {"warmup": Int(0, 10)}, "constant": {}}),
+                    },
+                    "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Fixed(True)},
+                }
+            ),
+        }
+    )
 
 
 def continuous_space() -> Space:
@@ -181,8 +185,9 @@ def run_study(
 
 def seeded_run(sampler: Sampler, seed: int = 7, n_trials: int = 16) -> list[dict[str, Any]]:
     """The params of a seeded study's trials (used in this process and a fresh one)."""
-    study = Study("determinism", space=every_type_space(), sampler=sampler, storage="memory",
-                  seed=seed)
+    study = Study(
+        "determinism", space=every_type_space(), sampler=sampler, storage="memory", seed=seed
+    )
     return run_study(study, n_trials, fail_every=5)
 
 
@@ -196,8 +201,10 @@ def shared_run(
 ) -> None:
     """Add trials to the studies "shared-continuous" and "shared-finite" of ``storage``
     (created or resumed), telling each trial at once."""
-    for name, space, n in (("shared-continuous", continuous_space(), n_continuous),
-                           ("shared-finite", finite_space(), n_finite)):
+    for name, space, n in (
+        ("shared-continuous", continuous_space(), n_continuous),
+        ("shared-finite", finite_space(), n_finite),
+    ):
         study = Study(name, space=space, sampler=sampler, storage=storage, seed=seed)
         run_study(study, n, fail_every=3)
 
@@ -220,8 +227,12 @@ def _seeded_run_main() -> None:  # pragma: no cover - runs in a subprocess
 
 
 def run_failing_study(
-    sampler: Sampler, space: Space, fails: Callable[[dict[str, Any]], bool],
-    value: Callable[[dict[str, Any]], float], n_trials: int, seed: int = 0,
+    sampler: Sampler,
+    space: Space,
+    fails: Callable[[dict[str, Any]], bool],
+    value: Callable[[dict[str, Any]], float],
+    n_trials: int,
+    seed: int = 0,
 ) -> list[tuple[dict[str, Any], bool]]:
     """Ask and tell ``n_trials`` trials; those where ``fails(params)`` are told FAILED.
 
@@ -267,13 +278,24 @@ class SamplerContract:
         raise NotImplementedError("subclass SamplerContract with a sampler_factory fixture")
 
     def study(
-        self, factory: SamplerFactory, space: Space | None = None, seed: int = 0,
-        name: str = "contract", storage: Any = "memory", objective: Any = None,
+        self,
+        factory: SamplerFactory,
+        space: Space | None = None,
+        seed: int = 0,
+        name: str = "contract",
+        storage: Any = "memory",
+        objective: Any = None,
         extend_space: bool = False,
     ) -> Study:
-        return Study(name, space=space if space is not None else every_type_space(),
-                     objective=objective, sampler=factory(seed), storage=storage, seed=seed,
-                     extend_space=extend_space)
+        return Study(
+            name,
+            space=space if space is not None else every_type_space(),
+            objective=objective,
+            sampler=factory(seed),
+            storage=storage,
+            seed=seed,
+            extend_space=extend_space,
+        )
 
     # --- validity ----------------------------------------------------------------------
     def test_proposals_are_valid_for_every_parameter_type(
@@ -321,12 +343,19 @@ class SamplerContract:
     ) -> None:
         here = json.loads(json.dumps(seeded_run(sampler_factory(11), seed=11, n_trials=12)))
         hash_seed = "1" if os.environ.get("PYTHONHASHSEED") != "1" else "2"
-        env = {**os.environ, "PYTHONHASHSEED": hash_seed,
-               "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+        env = {
+            **os.environ,
+            "PYTHONHASHSEED": hash_seed,
+            "PYTHONPATH": os.pathsep.join(p for p in sys.path if p),
+        }
         code = "from hypersweep.testing.samplers import _seeded_run_main; _seeded_run_main()"
         proc = subprocess.run(
-            [sys.executable, "-c", code, "11", "12"], input=pickle.dumps(sampler_factory(11)),
-            capture_output=True, env=env, timeout=120, check=False,
+            [sys.executable, "-c", code, "11", "12"],
+            input=pickle.dumps(sampler_factory(11)),
+            capture_output=True,
+            env=env,
+            timeout=120,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr.decode(errors="replace")[-2000:]
         there = json.loads(proc.stdout.decode())
@@ -341,8 +370,9 @@ class SamplerContract:
         shared_run(sampler_factory(5), url, 5, 4, 3)  # then resumed by two processes:
         ctx = mp.get_context("fork")  # a second process, started without the import cost
         go, done = ctx.Event(), ctx.Queue()
-        child = ctx.Process(target=_shared_run_child,
-                            args=(pickle.dumps(sampler_factory(5)), url, go, done))
+        child = ctx.Process(
+            target=_shared_run_child, args=(pickle.dumps(sampler_factory(5)), url, go, done)
+        )
         child.start()
         try:
             go.set()
@@ -397,8 +427,9 @@ class SamplerContract:
         study.tell(study.ask(), float("nan"))  # a NaN value: FAILED too
         # the user edits the space and resumes: the old params no longer fit
         new = Space({"x": Float(0.0, 1.0), "act": Choice(["a", "d"]), "n": Int(1, 3)})
-        resumed = self.study(sampler_factory, space=new, storage=storage, name="edited",
-                             extend_space=True)
+        resumed = self.study(
+            sampler_factory, space=new, storage=storage, name="edited", extend_space=True
+        )
         resumed.sync()
         assert not resumed.history.valid[:9].any()
         proposed = run_study(resumed, 6, fail_every=3)
@@ -410,16 +441,18 @@ class SamplerContract:
         objectives = [Objective("loss"), Objective("acc", "maximize")]
         history = History(space, objectives)
         configs = space.sample(np.random.default_rng(5), 6)
-        history.update([
-            Trial(0, TrialState.COMPLETED, configs[0], values=(0.5, 0.9)),
-            Trial(1, TrialState.FAILED, configs[1], error="boom"),
-            Trial(2, TrialState.RUNNING, configs[2]),
-            Trial(3, TrialState.STOPPED, configs[3], values=(0.7, 0.2)),
-            Trial(4, TrialState.QUEUED, configs[4]),
-            Trial(5, TrialState.COMPLETED, {"unknown": 1, "lr": 5.0}, values=(0.1, 0.1)),
-            Trial(6, TrialState.FAILED, {}, error="no params"),
-            Trial(7, TrialState.COMPLETED, configs[5], values=(0.3, 0.8)),
-        ])
+        history.update(
+            [
+                Trial(0, TrialState.COMPLETED, configs[0], values=(0.5, 0.9)),
+                Trial(1, TrialState.FAILED, configs[1], error="boom"),
+                Trial(2, TrialState.RUNNING, configs[2]),
+                Trial(3, TrialState.STOPPED, configs[3], values=(0.7, 0.2)),
+                Trial(4, TrialState.QUEUED, configs[4]),
+                Trial(5, TrialState.COMPLETED, {"unknown": 1, "lr": 5.0}, values=(0.1, 0.1)),
+                Trial(6, TrialState.FAILED, {}, error="no params"),
+                Trial(7, TrialState.COMPLETED, configs[5], values=(0.3, 0.8)),
+            ]
+        )
         assert history.valid.tolist() == [True] * 5 + [False, False, True]
         before = (history.version, history.X.copy(), history.Y.copy(), history.state.copy())
         proposals = sampler_factory(0).propose(space, history, np.random.default_rng(1), 3)
@@ -434,7 +467,8 @@ class SamplerContract:
 
     def test_multi_objective_study(self, sampler_factory: SamplerFactory) -> None:
         study = self.study(
-            sampler_factory, space=continuous_space(),
+            sampler_factory,
+            space=continuous_space(),
             objective=[{"metric": "loss"}, {"metric": "acc", "goal": "maximize"}],
         )
         for i in range(12):
@@ -458,16 +492,18 @@ class SamplerContract:
         late = []
         for seed in (0, 1):
             trials = run_failing_study(
-                sampler_factory(seed), space, lambda p: p["x"] > 0.7,
-                lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.4) ** 2, 40, seed=seed,
+                sampler_factory(seed),
+                space,
+                lambda p: p["x"] > 0.7,
+                lambda p: (p["x"] - 0.3) ** 2 + (p["y"] - 0.4) ** 2,
+                40,
+                seed=seed,
             )
             late.extend(bad for _, bad in trials[20:])
             assert not failed_repeats(space, trials)
         assert sum(late) <= 0.15 * len(late), f"{sum(late)} of {len(late)} late trials failed"
 
-    def test_failing_region_next_to_the_best_values(
-        self, sampler_factory: SamplerFactory
-    ) -> None:
+    def test_failing_region_next_to_the_best_values(self, sampler_factory: SamplerFactory) -> None:
         """``-x`` is best at the crash boundary ``x = 0.8`` (the case where a GP used to
         propose ``x = 1.0`` 33 times in 40): fewer failures than random search's 20%,
         none repeated, and the boundary is approached."""
@@ -476,8 +512,12 @@ class SamplerContract:
         failures, best = 0, []
         for seed in (0, 1):
             trials = run_failing_study(
-                sampler_factory(seed), space, lambda p: p["x"] > 0.8,
-                lambda p: -p["x"], 40, seed=seed,
+                sampler_factory(seed),
+                space,
+                lambda p: p["x"] > 0.8,
+                lambda p: -p["x"],
+                40,
+                seed=seed,
             )
             failures += sum(bad for _, bad in trials)
             best.append(max(p["x"] for p, bad in trials if not bad))
@@ -493,8 +533,12 @@ class SamplerContract:
         self._learns(sampler_factory)
         space = Space({"k": Int(0, 9), "c": Choice(["a", "b", "c"]), "on": Bool()})
         trials = run_failing_study(
-            sampler_factory(3), space, lambda p: p["k"] >= 5,
-            lambda p: -p["k"] + 0.1 * "abc".index(p["c"]) + 0.05 * p["on"], 40, seed=3,
+            sampler_factory(3),
+            space,
+            lambda p: p["k"] >= 5,
+            lambda p: -p["k"] + 0.1 * "abc".index(p["c"]) + 0.05 * p["on"],
+            40,
+            seed=3,
         )
         assert not failed_repeats(space, trials), failed_repeats(space, trials)
         # a history where all but two configurations of a small space failed
@@ -502,11 +546,14 @@ class SamplerContract:
         everything = [{"c": c, "on": on} for c in "abcd" for on in (False, True)]
         ok = [{"c": "b", "on": True}, {"c": "d", "on": False}]
         history = History(small, [Objective("loss")])
-        history.update([
-            Trial(i, TrialState.COMPLETED, p, values=(float(i),)) if p in ok
-            else Trial(i, TrialState.FAILED, p, error="boom")
-            for i, p in enumerate(everything)
-        ])
+        history.update(
+            [
+                Trial(i, TrialState.COMPLETED, p, values=(float(i),))
+                if p in ok
+                else Trial(i, TrialState.FAILED, p, error="boom")
+                for i, p in enumerate(everything)
+            ]
+        )
         sampler = sampler_factory(0)
         for k in range(3):
             for p in sampler.propose(small, history, np.random.default_rng(k), 2):

@@ -89,7 +89,8 @@ class Replica:
             self.trials[t.number] = t
         for r in res.reports:
             assert r.number in self.trials, (
-                f"sync returned a report of trial {r.number}, which no sync has returned")
+                f"sync returned a report of trial {r.number}, which no sync has returned"
+            )
             self.reports.setdefault(r.number, {}).setdefault(r.step, {}).update(r.metrics)
         self.watermark = res.watermark
 
@@ -159,8 +160,15 @@ class StorageContract:
 
     # --- trials -----------------------------------------------------------------------
     def test_numbers_are_dense_and_params_roundtrip(self, storage: Storage, sid: int) -> None:
-        params: dict[str, Any] = {"f": 0.1 + 0.2, "i": 3, "s": "a b;$(x)", "b": True, "n": None,
-                                  "tiny": 5e-324, "big": 1.7976931348623157e308}
+        params: dict[str, Any] = {
+            "f": 0.1 + 0.2,
+            "i": 3,
+            "s": "a b;$(x)",
+            "b": True,
+            "n": None,
+            "tiny": 5e-324,
+            "big": 1.7976931348623157e308,
+        }
         made = [storage.create_trial(sid, params) for _ in range(5)]
         assert [t.number for t in made] == [0, 1, 2, 3, 4]
         got = storage.get_trials(sid)
@@ -212,8 +220,13 @@ class StorageContract:
 
     def test_finish_and_immutability(self, storage: Storage, sid: int) -> None:
         t = storage.create_trial(sid, {"x": 0.5})
-        done = storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.1 + 0.2],
-                                    metrics={"loss": 0.30000000000000004, "acc": 0.9})
+        done = storage.finish_trial(
+            sid,
+            t.id,
+            TrialState.COMPLETED,
+            values=[0.1 + 0.2],
+            metrics={"loss": 0.30000000000000004, "acc": 0.9},
+        )
         assert done.values == (0.30000000000000004,) and done.finished_at is not None
         assert t.state == TrialState.RUNNING  # the earlier snapshot did not change
         with pytest.raises(TrialNotRunning):
@@ -285,13 +298,13 @@ class StorageContract:
         Each write a peer can make (create, report, claim, finish, fail) is run once at
         every statement boundary of the reader's sync in turn.
         """
+
         def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], None]]]]:
             # (name, setup before the sync returning the write that lands inside it)
             def finish_reported() -> Callable[[], None]:
                 t = peer.create_trial(sid, {"x": 0.5})
                 peer.report(sid, t.id, 0, {"loss": 0.5})
-                return lambda: peer.finish_trial(sid, t.id, TrialState.COMPLETED,
-                                                 values=[0.25])
+                return lambda: peer.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.25])
 
             def report_new() -> Callable[[], None]:
                 t = peer.create_trial(sid, {"x": 0.1})
@@ -301,6 +314,7 @@ class StorageContract:
                 def w() -> None:
                     t = peer.create_trial(sid, {"x": 0.2})
                     peer.report(sid, t.id, 0, {"loss": 0.9})
+
                 return w
 
             def claim_queued() -> Callable[[], None]:
@@ -312,9 +326,13 @@ class StorageContract:
                 peer.report(sid, t.id, 0, {"loss": 0.1}, now=1.0)
                 return lambda: (peer.fail_stale_trials(sid, 2.0, now=3.0), None)[1]
 
-            yield from (("finish", finish_reported), ("report", report_new),
-                        ("create+report", create_and_report), ("claim", claim_queued),
-                        ("fail", fail_reported))
+            yield from (
+                ("finish", finish_reported),
+                ("report", report_new),
+                ("create+report", create_and_report),
+                ("claim", claim_queued),
+                ("fail", fail_reported),
+            )
 
         for name, setup in scenarios():
             at = 1
@@ -367,9 +385,15 @@ class StorageContract:
         q = storage.requeue_trial(sid, t.id, "interrupted (Ctrl-C)", now=105.0)
         assert (q.number, q.params, q.state, q.attempt) == (0, {"x": 0.5}, TrialState.QUEUED, 2)
         assert q.started_at is None and q.worker_id is None
-        assert q.system_attrs["attempts"] == [{"attempt": 1, "error": "interrupted (Ctrl-C)",
-                                               "worker_id": "h:1:a", "started_at": 100.0,
-                                               "ended_at": 105.0}]
+        assert q.system_attrs["attempts"] == [
+            {
+                "attempt": 1,
+                "error": "interrupted (Ctrl-C)",
+                "worker_id": "h:1:a",
+                "started_at": 100.0,
+                "ended_at": 105.0,
+            }
+        ]
         assert [x.number for x in storage.sync(sid, w).trials] == [0]  # a change
         with pytest.raises(TrialNotRunning):
             storage.requeue_trial(sid, t.id, "again")  # not RUNNING
@@ -377,8 +401,9 @@ class StorageContract:
         assert c is not None and (c.number, c.attempt, c.started_at) == (0, 2, 110.0)
         with pytest.raises(TrialNotRunning):  # the first attempt's late write
             storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[1.0], attempt=1)
-        done = storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[2.0], attempt=2,
-                                    started_at=111.0, now=112.0)
+        done = storage.finish_trial(
+            sid, t.id, TrialState.COMPLETED, values=[2.0], attempt=2, started_at=111.0, now=112.0
+        )
         assert (done.attempt, done.started_at, done.duration) == (2, 111.0, 1.0)
         assert storage.get_trial(sid, 0).started_at == 111.0
         assert len(storage.get_trials(sid)) == 1
@@ -394,7 +419,10 @@ class StorageContract:
         assert (sorted(requeued), failed) == (sorted([old.number, dead.number]), [])
         got = {t.number: t for t in storage.get_trials(sid)}
         assert [got[n].state for n in (old.number, dead.number, fresh.number)] == [
-            TrialState.QUEUED, TrialState.QUEUED, TrialState.RUNNING]
+            TrialState.QUEUED,
+            TrialState.QUEUED,
+            TrialState.RUNNING,
+        ]
         assert got[old.number].system_attrs["attempts"][0]["error"] == "worker lost"
         again = storage.claim_trial(sid, "h:4:d", now=now - 600)  # and lost again
         assert again is not None and again.attempt == 2
@@ -410,8 +438,7 @@ class StorageContract:
         sid = storage.create_study(f"agg-{goal}", (Objective("loss", goal),), None).id
         values = [3.0, 1.0, 5.0, 1.0, 5.0, 2.0]
         for i, v in enumerate(values):
-            t = storage.create_trial(sid, {"x": i / 10}, worker_id=f"w{i % 2}",
-                                     now=1000.0 + i)
+            t = storage.create_trial(sid, {"x": i / 10}, worker_id=f"w{i % 2}", now=1000.0 + i)
             storage.report(sid, t.id, 0, {"loss": v + 1}, now=1000.5 + i)
             storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=[v], now=1001.0 + i)
         t = storage.create_trial(sid, {"x": 0.9})
@@ -419,8 +446,9 @@ class StorageContract:
         t = storage.create_trial(sid, {"x": 0.8})
         storage.finish_trial(sid, t.id, TrialState.STOPPED)  # no value: never best
         t = storage.create_trial(sid, {"x": 0.7})
-        storage.finish_trial(sid, t.id, TrialState.STOPPED, values=[0.5 if goal == "minimize"
-                                                                     else 6.0])
+        storage.finish_trial(
+            sid, t.id, TrialState.STOPPED, values=[0.5 if goal == "minimize" else 6.0]
+        )
         t = storage.create_trial(sid, {"x": 0.6})
         storage.finish_trial(sid, t.id, TrialState.FAILED, error="boom 2")
         run = storage.create_trial(sid, {"x": 0.5}, now=2000.0)
@@ -438,8 +466,11 @@ class StorageContract:
         counts = storage.count_trials(sid)
         assert {s: sum(t.state == s for t in full) for s in TrialState} == counts
         sign = 1 if goal == "minimize" else -1
-        done = [t for t in full if t.state in (TrialState.COMPLETED, TrialState.STOPPED)
-                and t.values is not None]
+        done = [
+            t
+            for t in full
+            if t.state in (TrialState.COMPLETED, TrialState.STOPPED) and t.values is not None
+        ]
         expect = min(done, key=lambda t: (sign * t.values[0], t.number))
         best = storage.best_trials(sid)
         assert [t.number for t in best] == [expect.number] == [8]
@@ -450,8 +481,9 @@ class StorageContract:
         failed = storage.last_trial(sid, TrialState.FAILED)
         assert failed is not None and failed.number == 9 and failed.error == "boom 2"
         assert storage.last_trial(sid, TrialState.QUEUED).number == 11  # type: ignore[union-attr]
-        times = [x for t in full for x in (t.started_at, t.finished_at, t.heartbeat_at)
-                 if x is not None]
+        times = [
+            x for t in full for x in (t.started_at, t.finished_at, t.heartbeat_at) if x is not None
+        ]
         assert storage.last_activity(sid) == max(times)
 
     @pytest.mark.parametrize("goal", ["minimize", "maximize"])
@@ -478,17 +510,25 @@ class StorageContract:
             t = storage.create_trial(sid, {"x": i})
             storage.finish_trial(sid, t.id, TrialState.COMPLETED, values=list(v))
         storage.create_trial(sid, {"x": 99})  # running: not on any front
-        dominated = {i for i, (a, b) in enumerate(pts) for (c, d) in pts
-                     if c <= a and d >= b and (c < a or d > b)}
-        assert [t.number for t in storage.best_trials(sid)] == [
-            i for i in range(len(pts)) if i not in dominated] == [0, 1, 2, 4]
+        dominated = {
+            i
+            for i, (a, b) in enumerate(pts)
+            for (c, d) in pts
+            if c <= a and d >= b and (c < a or d > b)
+        }
+        assert (
+            [t.number for t in storage.best_trials(sid)]
+            == [i for i in range(len(pts)) if i not in dominated]
+            == [0, 1, 2, 4]
+        )
 
     def test_iter_trials_streams_what_get_trials_returns(self, storage: Storage) -> None:
         sid = self._mixed_study(storage, "minimize")
         full = storage.get_trials(sid)
         assert list(storage.iter_trials(sid, batch_size=3)) == full
         assert list(storage.iter_trials(sid, reports=False, batch_size=5)) == [
-            t.with_(reports={}) for t in full]
+            t.with_(reports={}) for t in full
+        ]
 
     def test_load_history_is_the_full_history_as_columns(self, storage: Storage) -> None:
         from hypersweep.bulkload import LazyTrials
