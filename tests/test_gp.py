@@ -12,7 +12,8 @@ import hypersweep as hs
 from hypersweep.samplers import REGISTRY, make_sampler
 from hypersweep.samplers.auto import AutoSampler
 from hypersweep.samplers.base import History
-from hypersweep.samplers.gp import GPSampler, _Fit, _Posterior, _sqdist, log_h
+from hypersweep.samplers.gp import GPSampler, log_h
+from hypersweep.samplers.gp._model import _Fit, _Posterior, _sqdist
 from hypersweep.space import Choice, Float, Int, Space
 from hypersweep.testing.samplers import check_proposal
 from hypersweep.trial import Objective

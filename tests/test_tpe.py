@@ -12,7 +12,8 @@ import hypersweep as hs
 from hypersweep.errors import SpecError
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import History
-from hypersweep.samplers.tpe import TPESampler, _mo_best, _nondominated
+from hypersweep.samplers.tpe import TPESampler
+from hypersweep.samplers.tpe._order import _mo_best, _nondominated
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -451,7 +452,8 @@ def test_forget_weights_old_bad_trials_less() -> None:
 @pytest.mark.parametrize("multivariate", [True, False])
 def test_densities_are_normalized(multivariate: bool) -> None:
     """l and g are proper densities on the unit cube (truncated kernels, smoothed options)."""
-    from hypersweep.samplers.tpe import _Kernel, _Layout, _mixture_weights, _Parzen
+    from hypersweep.samplers.tpe._layout import _Layout
+    from hypersweep.samplers.tpe._parzen import _Kernel, _mixture_weights, _Parzen
 
     space = Space({"x": hs.Float(0, 1), "c": hs.Choice(["a", "b", "c"])})
     group = _Layout(space).groups[0]
