@@ -13,7 +13,7 @@ from hypersweep.samplers import REGISTRY, make_sampler
 from hypersweep.samplers.auto import AutoSampler
 from hypersweep.samplers.base import History
 from hypersweep.samplers.gp import GPSampler, log_h
-from hypersweep.samplers.gp._model import _Fit, _Posterior, _sqdist
+from hypersweep.samplers.gp._model import Fit, Posterior, sqdist
 from hypersweep.space import Choice, Float, Int, Space
 from hypersweep.testing.samplers import check_proposal
 from hypersweep.trial import Objective
@@ -255,15 +255,15 @@ def test_marginal_likelihood_and_posterior_gradients_match_finite_differences() 
     Z = rng.random((25, 3))
     y = np.sin(3 * Z).sum(1)
     y = (y - y.mean()) / y.std()
-    D2 = np.stack([_sqdist(Z[:, [g]], Z[:, [g]]).ravel() for g in range(3)], axis=1)
-    fit = _Fit(D2, y)
+    D2 = np.stack([sqdist(Z[:, [g]], Z[:, [g]]).ravel() for g in range(3)], axis=1)
+    fit = Fit(D2, y)
     theta = np.array([-0.3, 0.2, -1.0, 0.1, math.log(1e-3)])
     _, grad = fit(theta)
     eps = 1e-6
     num = [(fit(theta + e)[0] - fit(theta - e)[0]) / (2 * eps) for e in np.eye(5) * eps]
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
 
-    post = _Posterior.build(Z, y, np.exp(-theta[:3]), math.exp(theta[3]), 1e-6)
+    post = Posterior.build(Z, y, np.exp(-theta[:3]), math.exp(theta[3]), 1e-6)
     Zq = rng.random((4, 3))
     _, _, dmu, dvar = post.predict_grad(Zq, np.arange(3))
     for j in range(3):

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from scipy.special import erfcx, log_ndtr, ndtr
 
-from hypersweep.samplers.gp._model import _LOG_SQRT_2PI, _LOG_SQRT_PI_2
+from hypersweep.samplers.gp._model import LOG_SQRT_2PI, LOG_SQRT_PI_2
 
 # ======================================================================================
 # log expected improvement
@@ -33,19 +33,19 @@ def log_h(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     out = np.empty_like(z)
     hi = z > -1.0
     zz = z[hi]
-    out[hi] = np.log(np.exp(-0.5 * zz * zz - _LOG_SQRT_2PI) + zz * ndtr(zz))
+    out[hi] = np.log(np.exp(-0.5 * zz * zz - LOG_SQRT_2PI) + zz * ndtr(zz))
     mid = (~hi) & (z > -1e3)
     zz = -z[mid]
-    c = np.log(zz * erfcx(zz / math.sqrt(2.0))) + _LOG_SQRT_PI_2  # log(|z| Phi(z) / phi(z))
+    c = np.log(zz * erfcx(zz / math.sqrt(2.0))) + LOG_SQRT_PI_2  # log(|z| Phi(z) / phi(z))
     log1mexp = np.where(c > -math.log(2.0), np.log(-np.expm1(c)), np.log1p(-np.exp(c)))
-    out[mid] = -0.5 * zz * zz - _LOG_SQRT_2PI + log1mexp
+    out[mid] = -0.5 * zz * zz - LOG_SQRT_2PI + log1mexp
     lo = z <= -1e3
     zz = -z[lo]
-    out[lo] = -0.5 * zz * zz - _LOG_SQRT_2PI - 2.0 * np.log(zz) + np.log1p(-3.0 / (zz * zz))
+    out[lo] = -0.5 * zz * zz - LOG_SQRT_2PI - 2.0 * np.log(zz) + np.log1p(-3.0 / (zz * zz))
     grad = np.exp(log_ndtr(z) - out)
     return out, grad
 
 
-def _log_ei(best: float, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+def log_ei(best: float, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
     sd = np.sqrt(var)
     return log_h((best - mu) / sd)[0] + np.log(sd)

@@ -14,7 +14,7 @@ from hypersweep.space import Int, Normal, Space
 # ======================================================================================
 
 
-class _Features:
+class Features:
     """Unit-cube rows -> kernel inputs: numeric columns as they are, categoricals one-hot.
 
     Each column of the space is one lengthscale group. A categorical column with ``k``

@@ -10,26 +10,26 @@ from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtrs
 from scipy.optimize import minimize
 
 _SQRT5 = math.sqrt(5.0)
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
-_LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2.0)
+LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+LOG_SQRT_PI_2 = 0.5 * math.log(math.pi / 2.0)
 
 # Hyperparameters live on log scale: theta = [log l_1 .. log l_D, log s^2, log noise].
 # Inputs are the unit cube, outputs are standardized, so these numbers are unit-free.
-_SIG_PRIOR = (0.0, 1.0)  # log-normal (mean, sd of the log): median 1
+SIG_PRIOR = (0.0, 1.0)  # log-normal (mean, sd of the log): median 1
 _SIG_BOUNDS = (math.log(5e-2), math.log(20.0))
-_NOISE_PRIOR = (math.log(1e-6), 4.0)  # median 1e-6, but anything up to ~1e-3 is cheap
+NOISE_PRIOR = (math.log(1e-6), 4.0)  # median 1e-6, but anything up to ~1e-3 is cheap
 _NOISE_BOUNDS = (math.log(1e-10), math.log(1.0))
 _LS_MIN = 5e-3
 # Both L-BFGS-B runs (hyperparameters, acquisition polish) stop when an iteration improves
 # the objective by less than this relative amount (scipy's default is 2.2e-9): finer
 # optima did not change proposals measurably on BBOB and cost a third more iterations.
-_FTOL = 1e-6
+FTOL = 1e-6
 # Up to this many observations the hyperparameters are refit at every proposal; from then
 # on at every second one (warm-started), the posterior always using every observation.
-_REFIT_ALWAYS_BELOW = 20
+REFIT_ALWAYS_BELOW = 20
 
 
-def _ls_prior(n_dims: int) -> tuple[float, float]:
+def ls_prior(n_dims: int) -> tuple[float, float]:
     """Log-normal lengthscale prior: median 0.5 up to 5 dimensions, then growing as sqrt(D).
 
     The sqrt(D) growth follows Hvarfner, Hellsten & Nardi 2024 ("Vanilla Bayesian
@@ -39,7 +39,7 @@ def _ls_prior(n_dims: int) -> tuple[float, float]:
     return math.log(0.5) + 0.5 * math.log(max(n_dims, 5) / 5.0), 1.0
 
 
-def _pessimism(n_dims: int) -> float:
+def pessimism(n_dims: int) -> float:
     """Where the prior mean sits between the mean (0) and the worst (1) observed value.
 
     ``min(1, max(0.5, D / 10))``: the part of the cube near its boundary grows with the
@@ -75,7 +75,7 @@ def _matern(r: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return (1.0 + s + s * s / 3.0) * e, (5.0 / 3.0) * (1.0 + s) * e
 
 
-def _sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
+def sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     d = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (A @ B.T)
     return np.maximum(d, 0.0)
 
@@ -94,7 +94,7 @@ def _cholesky(K: np.ndarray, noise: float) -> np.ndarray:
 
 
 @dataclass
-class _Posterior:
+class Posterior:
     """The GP conditioned on ``(Z, y)`` with fixed hyperparameters."""
 
     Z: np.ndarray  # (n, P) training inputs
@@ -108,16 +108,16 @@ class _Posterior:
     @classmethod
     def build(
         cls, Z: np.ndarray, y: np.ndarray, inv_ls: np.ndarray, signal: float, noise: float
-    ) -> _Posterior:
+    ) -> Posterior:
         Zs = Z * inv_ls
-        K = signal * _matern(np.sqrt(_sqdist(Zs, Zs)))[0]
+        K = signal * _matern(np.sqrt(sqdist(Zs, Zs)))[0]
         L = _cholesky(K, noise)
         alpha = dpotrs(L, y, lower=1)[0]
         return cls(Z, y, inv_ls, signal, noise, L, alpha)
 
     def predict(self, Zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function at ``Zq``."""
-        r2 = _sqdist(Zq * self.inv_ls, self.Z * self.inv_ls)
+        r2 = sqdist(Zq * self.inv_ls, self.Z * self.inv_ls)
         k = self.signal * _matern(np.sqrt(r2))[0]
         v = dtrtrs(self.L, k.T, lower=1)[0]
         var = self.signal - np.einsum("ij,ij->j", v, v)
@@ -132,7 +132,7 @@ class _Posterior:
         second output of :func:`_matern`; ``dmu = sum_i alpha_i dk_i`` and ``dvar = -2
         sum_i (K^-1 k)_i dk_i``.
         """
-        r2 = _sqdist(Zq * self.inv_ls, self.Z * self.inv_ls)
+        r2 = sqdist(Zq * self.inv_ls, self.Z * self.inv_ls)
         k, b = _matern(np.sqrt(r2))
         k *= self.signal
         b *= self.signal
@@ -154,9 +154,9 @@ def _neg_log_prior(theta: np.ndarray, G: int) -> tuple[float, np.ndarray]:
     grad = np.zeros_like(theta)
     val = 0.0
     for sl, (m, s) in (
-        (slice(0, G), _ls_prior(G)),
-        (slice(G, G + 1), _SIG_PRIOR),
-        (slice(G + 1, G + 2), _NOISE_PRIOR),
+        (slice(0, G), ls_prior(G)),
+        (slice(G, G + 1), SIG_PRIOR),
+        (slice(G + 1, G + 2), NOISE_PRIOR),
     ):
         d = (theta[sl] - m) / s
         val += 0.5 * float(d @ d)
@@ -164,7 +164,7 @@ def _neg_log_prior(theta: np.ndarray, G: int) -> tuple[float, np.ndarray]:
     return val, grad
 
 
-class _Fit:
+class Fit:
     """Negative log posterior of the hyperparameters, with its analytic gradient.
 
     ``theta = [log l_1 .. log l_G, log s^2, log noise]``. The gradient of the log marginal
@@ -192,7 +192,7 @@ class _Fit:
         alpha = dpotrs(c, self.y, lower=1)[0]
         Kinv = np.tril(dpotri(c, lower=1)[0])
         Kinv += np.tril(Kinv, -1).T
-        nll = 0.5 * self.y @ alpha + np.log(np.diag(c)).sum() + n * _LOG_SQRT_2PI
+        nll = 0.5 * self.y @ alpha + np.log(np.diag(c)).sum() + n * LOG_SQRT_2PI
         W = np.outer(alpha, alpha) - Kinv
         grad = np.empty_like(theta)
         grad[:G] = -0.5 * signal * ((W * b).ravel() @ self.D2) * inv_l2
@@ -202,7 +202,7 @@ class _Fit:
         return float(nll + lp), grad + lp_grad
 
 
-def _fit_hyper(
+def fit_hyper(
     Z: np.ndarray, y: np.ndarray, groups: np.ndarray, G: int, starts: list[np.ndarray]
 ) -> np.ndarray:
     """MAP hyperparameters by L-BFGS-B from each start; the best optimum wins."""
@@ -210,8 +210,8 @@ def _fit_hyper(
     D2 = np.empty((n * n, G))
     for g in range(G):
         F = Z[:, groups == g]
-        D2[:, g] = _sqdist(F, F).ravel()
-    fun = _Fit(D2, y)
+        D2[:, g] = sqdist(F, F).ravel()
+    fun = Fit(D2, y)
     bounds = [_ls_bounds(G)] * G + [_SIG_BOUNDS, _NOISE_BOUNDS]
     lo, hi = np.array(bounds).T
     best: tuple[float, np.ndarray] | None = None
@@ -222,7 +222,7 @@ def _fit_hyper(
             jac=True,
             method="L-BFGS-B",
             bounds=bounds,
-            options={"maxiter": 200, "ftol": _FTOL},
+            options={"maxiter": 200, "ftol": FTOL},
         )
         if np.isfinite(res.fun) and (best is None or res.fun < best[0]):
             best = (float(res.fun), res.x)
@@ -234,7 +234,7 @@ def _fit_hyper(
 # ======================================================================================
 
 
-def _transform(y: np.ndarray) -> np.ndarray:
+def transform(y: np.ndarray) -> np.ndarray:
     """Compress the heavy upper tail of ``y`` (lower is better), then standardize.
 
     Values above ``t = median + IQR`` become ``t + IQR * log1p((y - t) / IQR)``: continuous
@@ -255,7 +255,7 @@ def _transform(y: np.ndarray) -> np.ndarray:
     return (y - y.mean()) / (sd if sd > 0 else 1.0)
 
 
-def _scalarize(Y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def scalarize(Y: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """ParEGO's augmented Chebyshev scalarization under random simplex weights."""
     lo, hi = Y.min(0), Y.max(0)
     F = (Y - lo) / np.where(hi > lo, hi - lo, 1.0)

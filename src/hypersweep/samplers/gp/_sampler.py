@@ -20,25 +20,25 @@ from hypersweep.samplers.base import (
     replace_failed,
     unfailed_draws,
 )
-from hypersweep.samplers.gp._ei import _log_ei, log_h
+from hypersweep.samplers.gp._ei import log_ei, log_h
 from hypersweep.samplers.gp._feasibility import (
     FeasibilityTerm,
     even_subset,
     log_pof,
     log_pof_grad,
 )
-from hypersweep.samplers.gp._features import _Features
+from hypersweep.samplers.gp._features import Features
 from hypersweep.samplers.gp._model import (
-    _FTOL,
-    _NOISE_PRIOR,
-    _REFIT_ALWAYS_BELOW,
-    _SIG_PRIOR,
-    _fit_hyper,
-    _ls_prior,
-    _pessimism,
-    _Posterior,
-    _scalarize,
-    _transform,
+    FTOL,
+    NOISE_PRIOR,
+    REFIT_ALWAYS_BELOW,
+    SIG_PRIOR,
+    Posterior,
+    fit_hyper,
+    ls_prior,
+    pessimism,
+    scalarize,
+    transform,
 )
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
@@ -62,7 +62,7 @@ class GPSampler(Sampler):
 
     **Prior mean: pessimistic.** The GP's constant mean is not the average observed value
     but lies toward the *worst* one (after the transform below): halfway up to 5
-    dimensions, at the worst from 10 on, linearly in between (:func:`_pessimism`).
+    dimensions, at the worst from 10 on, linearly in between (:func:`pessimism`).
     Unexplored regions are expected to be bad until data says otherwise, so expected
     improvement explores between and around good trials rather than in the far corners
     of the cube, where variance is highest but good values rarely are (boundary
@@ -79,7 +79,7 @@ class GPSampler(Sampler):
     ``auto`` prefers TPE, which models each branch separately.)
 
     **Outputs** (signed lower-is-better) above ``median + IQR`` are compressed by a log,
-    then standardized (see :func:`_transform`): heavy-tailed objectives no longer flatten
+    then standardized (see :func:`transform`): heavy-tailed objectives no longer flatten
     the model near the optimum. Multi-objective studies are scalarized per call with
     ParEGO's augmented Chebyshev function under random simplex weights (Knowles 2006,
     "ParEGO: a hybrid algorithm with on-line landscape approximation for expensive
@@ -230,7 +230,7 @@ class GPSampler(Sampler):
         X, Y = history.observed()
         if D == 0 or X.shape[0] < max(n_startup, 2):
             return self._startup(space, history, rng, n)
-        y = Y[:, 0] if Y.shape[1] == 1 else _scalarize(Y, rng)
+        y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
         with _single_threaded_blas():
             return self._bo(space, history, X, y, rng, n)
 
@@ -265,10 +265,10 @@ class GPSampler(Sampler):
         pick = rest[np.linspace(0, rest.size - 1, m - best.size).round().astype(int)]
         return np.sort(np.concatenate([best, pick]))
 
-    def _term_fit(self, name: str, Z: np.ndarray, y: np.ndarray, feats: _Features) -> _Posterior:
+    def _term_fit(self, name: str, Z: np.ndarray, y: np.ndarray, feats: Features) -> Posterior:
         """A GP on ``(Z, y)`` for a feasibility term (MAP hyperparameters, warm-started)."""
         G = feats.space.dim
-        default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
+        default = np.concatenate([np.full(G, ls_prior(G)[0]), [SIG_PRIOR[0], NOISE_PRIOR[0]]])
         prev = self._warm_terms.get((name, G))
         if prev is None:
             starts = [default]
@@ -276,15 +276,15 @@ class GPSampler(Sampler):
             starts = [prev, default]
         else:
             starts = [prev]
-        theta = _fit_hyper(Z, y, feats.group, G, starts)
+        theta = fit_hyper(Z, y, feats.group, G, starts)
         self._warm_terms[(name, G)] = theta
         inv_ls = np.exp(-theta[:G])[feats.group]
-        return _Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
+        return Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
 
     def _feasibility(
         self,
         history: History,
-        feats: _Features,
+        feats: Features,
         Xc: np.ndarray,
         C: np.ndarray,
         failed_c: np.ndarray,
@@ -312,22 +312,22 @@ class GPSampler(Sampler):
             terms.append(FeasibilityTerm(c.metric, post, -m / sd))
         return terms
 
-    def _hyper(self, Z: np.ndarray, y: np.ndarray, feats: _Features, n_obs: int) -> np.ndarray:
+    def _hyper(self, Z: np.ndarray, y: np.ndarray, feats: Features, n_obs: int) -> np.ndarray:
         G = feats.space.dim
         key = hashlib.sha1(Z.tobytes() + y.tobytes()).digest()
         if key == self._fit_key and self._fit_theta is not None:
             return self._fit_theta
         prev = self._warm.get(G)
-        if prev is not None and n_obs >= _REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
+        if prev is not None and n_obs >= REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
             return prev  # a settled model: refit at every second observation
-        default = np.concatenate([np.full(G, _ls_prior(G)[0]), [_SIG_PRIOR[0], _NOISE_PRIOR[0]]])
+        default = np.concatenate([np.full(G, ls_prior(G)[0]), [SIG_PRIOR[0], NOISE_PRIOR[0]]])
         if prev is None:
             starts = [default]
         elif y.size % 10 == 0:  # a periodic restart from the prior medians
             starts = [prev, default]
         else:
             starts = [prev]
-        theta = _fit_hyper(Z, y, feats.group, G, starts)
+        theta = fit_hyper(Z, y, feats.group, G, starts)
         self._warm[G] = theta
         self._fit_key, self._fit_theta = key, theta
         return theta
@@ -341,15 +341,15 @@ class GPSampler(Sampler):
         rng: np.random.Generator,
         n: int,
     ) -> list[Proposal]:
-        feats = _Features(space)
+        feats = Features(space)
         G = space.dim
         n_obs = X.shape[0]
         keep = self._keep(y_raw)
         X, y_raw = X[keep], y_raw[keep]
         self.n_fit = X.shape[0]
         # pessimistic prior mean: the GP's zero mean sits between the mean and the worst
-        y = _transform(y_raw)
-        y = y - _pessimism(G) * y.max()
+        y = transform(y_raw)
+        y = y - pessimism(G) * y.max()
         Xc = feats.canon(X)
         Z = feats(Xc)
         failed = history.failed()
@@ -362,7 +362,7 @@ class GPSampler(Sampler):
         theta = self._hyper(Z, y, feats, n_obs)
         inv_ls = np.exp(-theta[:G])[feats.group]
         signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
-        post = _Posterior.build(Z, y, inv_ls, signal, noise)
+        post = Posterior.build(Z, y, inv_ls, signal, noise)
         # failed configurations and constraints (constrained EI; see _feasibility)
         terms: list[FeasibilityTerm] = []
         feasible = np.ones(y.size, dtype=bool)
@@ -388,11 +388,11 @@ class GPSampler(Sampler):
             Z, y = np.vstack([Z, Zp]), np.concatenate([y, mu_p])
             best = min(best, float(mu_p.min())) if use_ei else best
             seen = np.vstack([seen, Pc])
-            post = _Posterior.build(Z, y, inv_ls, signal, noise)
+            post = Posterior.build(Z, y, inv_ls, signal, noise)
         out: list[Proposal] = []
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
-                post = _Posterior.build(Z, y, inv_ls, signal, noise)
+                post = Posterior.build(Z, y, inv_ls, signal, noise)
             u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
@@ -407,7 +407,7 @@ class GPSampler(Sampler):
     # ------------------------------------------------------------------------------------
     def _candidates(
         self,
-        feats: _Features,
+        feats: Features,
         incumbents: np.ndarray,
         ls: np.ndarray,
         rng: np.random.Generator,
@@ -451,9 +451,9 @@ class GPSampler(Sampler):
 
     def _maximize(
         self,
-        post: _Posterior,
+        post: Posterior,
         best: float,
-        feats: _Features,
+        feats: Features,
         incumbents: np.ndarray,
         seen: np.ndarray,
         rng: np.random.Generator,
@@ -483,9 +483,9 @@ class GPSampler(Sampler):
 
     def _polish(
         self,
-        post: _Posterior,
+        post: Posterior,
         best: float,
-        feats: _Features,
+        feats: Features,
         U0: np.ndarray,
         Uc: np.ndarray,
         terms: list[FeasibilityTerm] | None = None,
@@ -529,7 +529,7 @@ class GPSampler(Sampler):
             jac=True,
             method="L-BFGS-B",
             bounds=list(zip(np.zeros_like(scale), scale)),
-            options={"maxiter": 100, "ftol": _FTOL},
+            options={"maxiter": 100, "ftol": FTOL},
         )
         out = U0.copy()
         sub = out[:, cols]
@@ -539,10 +539,10 @@ class GPSampler(Sampler):
 
 
 def _acquisition(
-    post: _Posterior, best: float, Zq: np.ndarray, terms: list[FeasibilityTerm], use_ei: bool
+    post: Posterior, best: float, Zq: np.ndarray, terms: list[FeasibilityTerm], use_ei: bool
 ) -> np.ndarray:
     """log EI (when a feasible incumbent exists) plus the log probability of feasibility."""
-    a = _log_ei(best, *post.predict(Zq)) if use_ei else np.zeros(Zq.shape[0])
+    a = log_ei(best, *post.predict(Zq)) if use_ei else np.zeros(Zq.shape[0])
     return a + log_pof(terms, Zq) if terms else a
 
 

@@ -68,7 +68,7 @@ the ones ``benchmarks/bbob.py`` reports; nothing depends on the function.
 Cost per proposal is ``O(n d)`` numpy work with no Python loop over trials: a density is
 one matrix product between the candidates' and the kernels' features (Gaussian exponents
 expand into ``|x|^2 + |mu|^2 - 2 x.mu``; categorical matches are one-hot products), and
-the bad set's kernel rows are cached across asks (:class:`_BadCache`), as is ``l`` while
+the bad set's kernel rows are cached across asks (:class:`BadCache`), as is ``l`` while
 the good set stays the same. The univariate option evaluates each numeric column
 separately, ``O(n d c)`` for ``c`` candidates.
 """

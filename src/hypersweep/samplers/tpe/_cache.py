@@ -9,19 +9,19 @@ import numpy as np
 from hypersweep.samplers.base import (
     History,
 )
-from hypersweep.samplers.tpe._layout import _Layout
-from hypersweep.samplers.tpe._parzen import _Kernel, _Parzen, _quantize
+from hypersweep.samplers.tpe._layout import Layout
+from hypersweep.samplers.tpe._parzen import Kernel, Parzen, quantize
 from hypersweep.space import Space
 
 if TYPE_CHECKING:
     from hypersweep.samplers.tpe._sampler import TPESampler
 
 
-class _BadCache:
+class BadCache:
     """The bad-set density's kernel shape and kernel rows, kept incrementally.
 
     The bandwidths of ``g`` follow Scott's rule over the observed trials among the first
-    ``_quantize(history.n)`` rows (good and bad alike: the good set is at most 25 rows),
+    ``quantize(history.n)`` rows (good and bad alike: the good set is at most 25 rows),
     so they change only when that prefix grows -- every trial up to 256 rows, then once
     per 5 % growth -- or when an old trial of the prefix finishes late. In between, the
     kernel rows (features and normalizers, the costly part) of the trials seen before are
@@ -33,13 +33,13 @@ class _BadCache:
         self.history: History | None = None
         self.space: Space | None = None
         self.rows_done = 0
-        self.kernels: list[_Kernel | None] = []
+        self.kernels: list[Kernel | None] = []
         self.b: list[np.ndarray] = []
         self.done = np.zeros(0, dtype=bool)  # rows whose kernel rows are computed
         self.fit_key = (-1, -1)  # (prefix, observed rows in it) of the current fit
-        self.good: dict[int, tuple[bytes, _Parzen]] = {}  # group -> (good rows, l)
+        self.good: dict[int, tuple[bytes, Parzen]] = {}  # group -> (good rows, l)
 
-    def update(self, sampler: TPESampler, layout: _Layout, history: History) -> None:
+    def update(self, sampler: TPESampler, layout: Layout, history: History) -> None:
         """Refit the bandwidths; bring the kernel rows up to date."""
         if (
             self.history is not history
@@ -62,7 +62,7 @@ class _BadCache:
         new = np.concatenate(
             [np.flatnonzero(valid[:lo] & ~self.done[:lo]), lo + np.flatnonzero(valid[lo:hi])]
         )
-        prefix = _quantize(history.n)
+        prefix = quantize(history.n)
         obs = np.flatnonzero(valid[:prefix] & ~np.isnan(history.Y[:prefix]).any(axis=1))
         # observed rows only accumulate, so (prefix, count) identifies the fitting set
         refit = (prefix, obs.size) != self.fit_key
@@ -90,7 +90,7 @@ class _BadCache:
         self.done[new] = True
         self.rows_done = hi
 
-    def kernel(self, gi: int) -> _Kernel:
+    def kernel(self, gi: int) -> Kernel:
         k = self.kernels[gi]
         assert k is not None
         return k

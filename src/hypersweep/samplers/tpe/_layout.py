@@ -15,7 +15,7 @@ from hypersweep.space import Float, Int, Normal, Space
 
 
 @dataclass(frozen=True)
-class _Group:
+class Group:
     """Columns that are active on the same trials (same parent column and option)."""
 
     cols: np.ndarray  # column indices, ascending
@@ -29,7 +29,7 @@ class _Group:
     discrete: tuple[tuple[int, int], ...]  # (position in cols, column) of int/step columns
 
 
-class _Layout:
+class Layout:
     """What the sampler needs to know about a space, computed once per space."""
 
     def __init__(self, space: Space) -> None:
@@ -44,7 +44,7 @@ class _Layout:
         col_group = np.empty(self.dim, dtype=int)
         for gi, (_, js) in enumerate(order):
             col_group[js] = gi
-        self.groups: list[_Group] = []
+        self.groups: list[Group] = []
         # discrete numeric columns: column -> number of equal bins, or -> its parameter
         # when the bins are unequal (log scale, stepped Normal)
         self.bins: dict[int, int] = {}
@@ -73,7 +73,7 @@ class _Layout:
                 (pos, j) for pos, j in enumerate(js) if j in self.bins or j in self.irregular
             )
             self.groups.append(
-                _Group(
+                Group(
                     cols=np.array(js, dtype=int),
                     parent=parent,
                     option=option,

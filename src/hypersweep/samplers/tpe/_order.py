@@ -9,7 +9,7 @@ import numpy as np
 # ======================================================================================
 
 
-def _nondominated(y: np.ndarray) -> np.ndarray:
+def nondominated(y: np.ndarray) -> np.ndarray:
     """Mask of the rows of ``y`` (lower is better) that no other row dominates."""
     n = y.shape[0]
     if y.shape[1] == 2:  # O(n log n): sort by (y0, y1), compare with running minima of y1
@@ -32,13 +32,13 @@ def _nondominated(y: np.ndarray) -> np.ndarray:
     return ~dominated
 
 
-def _mo_best(y: np.ndarray, k: int) -> np.ndarray:
+def mo_best(y: np.ndarray, k: int) -> np.ndarray:
     """Indices of ``k`` rows chosen front by front (non-domination rank)."""
     remaining = np.arange(y.shape[0])
     chosen: list[np.ndarray] = []
     need = k
     while need > 0 and remaining.size:
-        front = remaining[_nondominated(y[remaining])]
+        front = remaining[nondominated(y[remaining])]
         if front.size <= need:
             chosen.append(front)
             need -= front.size

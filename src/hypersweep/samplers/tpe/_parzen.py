@@ -7,9 +7,9 @@ import math
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from hypersweep.samplers.tpe._layout import _Group
+from hypersweep.samplers.tpe._layout import Group
 
-_LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
+LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)
 _UNIFORM_STD = 1.0 / math.sqrt(12.0)  # spread of the uniform prior on [0, 1]
 
 # ======================================================================================
@@ -49,7 +49,7 @@ def _logsumexp_rows(comp: np.ndarray, extra: np.ndarray) -> np.ndarray:
     return np.log(comp.sum(axis=1) + np.exp(extra - top)) + top  # type: ignore[no-any-return]
 
 
-def _k_smallest(y: np.ndarray, k: int) -> np.ndarray:
+def k_smallest(y: np.ndarray, k: int) -> np.ndarray:
     """Indices of the ``k`` smallest values, ties going to earlier indices (``O(n)``)."""
     if k >= y.size:
         return np.argsort(y, kind="stable")
@@ -58,12 +58,12 @@ def _k_smallest(y: np.ndarray, k: int) -> np.ndarray:
     return cand[np.argsort(y[cand], kind="stable")[:k]]  # type: ignore[no-any-return]
 
 
-def _quantize(n: int) -> int:
+def quantize(n: int) -> int:
     """``n`` itself up to 256, then the largest point of the grid ``256 * 1.05^k`` <= n.
 
-    The bad set's bandwidths are fit on the first ``_quantize(history.n)`` rows, so they
+    The bad set's bandwidths are fit on the first ``quantize(history.n)`` rows, so they
     change every trial early on and once per 5 % growth of a long study (see
-    :class:`_BadCache`).
+    :class:`BadCache`).
     """
     if n <= 256:
         return n
@@ -76,7 +76,7 @@ def _quantize(n: int) -> int:
 # ======================================================================================
 
 
-class _Kernel:
+class Kernel:
     """The kernel shape of one group: numeric bandwidths ``h`` and categorical ``lam``.
 
     A kernel centred on ``m`` (numeric part) with options ``o`` (categorical part) has
@@ -87,7 +87,7 @@ class _Kernel:
     ``[m~, delta * one-hot(o)]``.
     """
 
-    def __init__(self, group: _Group, h: np.ndarray, lam: np.ndarray) -> None:
+    def __init__(self, group: Group, h: np.ndarray, lam: np.ndarray) -> None:
         self.num, self.cat, self.n_opt = group.num, group.cat, group.n_opt
         self.h = h
         self.lam = lam
@@ -100,8 +100,8 @@ class _Kernel:
 
     @classmethod
     def fit(
-        cls, group: _Group, points: np.ndarray, d_eff: int, beta: float, min_bw: float
-    ) -> _Kernel:
+        cls, group: Group, points: np.ndarray, d_eff: int, beta: float, min_bw: float
+    ) -> Kernel:
         """Scott's rule on ``points`` (``(n, d)``, the group's columns).
 
         ``h_j = beta * s_j * n^(-1/(d_eff + 4))`` with ``s_j^2 = (sum_i (x_ij - mean_j)^2 +
@@ -123,7 +123,7 @@ class _Kernel:
         lam = np.full(len(group.cat), min(1.0, max(0.05, 0.5 * shrink)))
         return cls(group, h, lam)
 
-    def same(self, other: _Kernel | None) -> bool:
+    def same(self, other: Kernel | None) -> bool:
         """Whether ``other`` has the same shape (so its kernel rows can be reused)."""
         return (
             other is not None
@@ -138,7 +138,7 @@ class _Kernel:
     def log_z(self, mu: np.ndarray) -> np.ndarray:
         """``log`` normalizer of each truncated kernel, per numeric column."""
         z = ndtr((1.0 - mu) / self.h) - ndtr(-mu / self.h)
-        return np.log(np.maximum(z, 1e-300)) + np.log(self.h) + _LOG_SQRT_2PI  # type: ignore[no-any-return]
+        return np.log(np.maximum(z, 1e-300)) + np.log(self.h) + LOG_SQRT_2PI  # type: ignore[no-any-return]
 
     def kernel_rows(self, points: np.ndarray) -> np.ndarray:
         """Kernel features ``(n, width)`` of centres ``points``; the last column holds
@@ -166,7 +166,7 @@ class _Kernel:
         return a, -0.5 * (xs * xs).sum(axis=1)
 
 
-def _mixture_weights(w: np.ndarray, prior_weight: float) -> np.ndarray:
+def mixture_weights(w: np.ndarray, prior_weight: float) -> np.ndarray:
     """Mixture probabilities: ``w`` rescaled to mean 1, then the prior's, all normalized."""
     n = w.shape[0]
     total = float(w.sum())
@@ -174,7 +174,7 @@ def _mixture_weights(w: np.ndarray, prior_weight: float) -> np.ndarray:
     return np.append(scaled, prior_weight) / (n + prior_weight)  # type: ignore[no-any-return]
 
 
-class _Parzen:
+class Parzen:
     """A weighted mixture of product kernels and the uniform prior over one group.
 
     Args:
@@ -189,7 +189,7 @@ class _Parzen:
 
     def __init__(
         self,
-        kernel: _Kernel,
+        kernel: Kernel,
         points: np.ndarray | None,
         p: np.ndarray,
         multivariate: bool,

@@ -20,10 +20,10 @@ from hypersweep.samplers.base import (
     unfailed_draws,
 )
 from hypersweep.samplers.sobol import SobolSampler
-from hypersweep.samplers.tpe._cache import _BadCache
-from hypersweep.samplers.tpe._layout import _Group, _Layout
-from hypersweep.samplers.tpe._order import _mo_best
-from hypersweep.samplers.tpe._parzen import _k_smallest, _Kernel, _mixture_weights, _Parzen
+from hypersweep.samplers.tpe._cache import BadCache
+from hypersweep.samplers.tpe._layout import Group, Layout
+from hypersweep.samplers.tpe._order import mo_best
+from hypersweep.samplers.tpe._parzen import Kernel, Parzen, k_smallest, mixture_weights
 from hypersweep.space import Space
 
 # ======================================================================================
@@ -144,9 +144,9 @@ class TPESampler(Sampler):
         self.forget = None if forget is None else int(forget)
         self.rank_weight = float(rank_weight)
         self._sobol = SobolSampler(seed)
-        self._layout: _Layout | None = None
+        self._layout: Layout | None = None
         self._layout_space: Space | None = None
-        self._cache = _BadCache()
+        self._cache = BadCache()
 
     _DEFAULTS: dict[str, Any] = {
         "n_startup": 10,
@@ -172,7 +172,7 @@ class TPESampler(Sampler):
 
     def __getstate__(self) -> dict[str, Any]:
         state = dict(self.__dict__)  # caches are rebuilt from the history on demand
-        state["_cache"], state["_layout"], state["_layout_space"] = _BadCache(), None, None
+        state["_cache"], state["_layout"], state["_layout_space"] = BadCache(), None, None
         return state
 
     def n_good(self, n: int) -> int:
@@ -208,9 +208,9 @@ class TPESampler(Sampler):
         k = self.n_good(n_obs)
         y_obs = y[obs_idx]
         if y_obs.shape[1] == 1:
-            good = _k_smallest(y_obs[:, 0], k)
+            good = k_smallest(y_obs[:, 0], k)
         else:
-            good = _mo_best(y_obs, k)
+            good = mo_best(y_obs, k)
         is_bad = np.ones(n_obs, dtype=bool)
         is_bad[good] = False
         good_idx, bad_idx = obs_idx[good], obs_idx[is_bad]
@@ -276,7 +276,7 @@ class TPESampler(Sampler):
             if ok.sum() >= need:
                 good = np.flatnonzero(ok)
             else:
-                good = np.sort(_k_smallest(v, need))
+                good = np.sort(k_smallest(v, need))
             is_bad = np.ones(n_obs, dtype=bool)
             is_bad[good] = False
             g_idx, b_idx = obs_idx[good], obs_idx[is_bad]
@@ -288,14 +288,14 @@ class TPESampler(Sampler):
     def _densities(
         self,
         gi: int,
-        g: _Group,
+        g: Group,
         x_all: np.ndarray,
         good_idx: np.ndarray,
         w_good: np.ndarray,
         bad_idx: np.ndarray,
         w_bad: np.ndarray,
         extra: np.ndarray,
-    ) -> tuple[_Parzen, _Parzen]:
+    ) -> tuple[Parzen, Parzen]:
         """``(l, g)`` of one group from the rows where the group is active."""
         x_good = x_all[good_idx]
         if g.parent < 0:
@@ -315,7 +315,7 @@ class TPESampler(Sampler):
     def _propose_constrained(
         self,
         space: Space,
-        layout: _Layout,
+        layout: Layout,
         x_all: np.ndarray,
         objective: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float],
         terms: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, float]],
@@ -362,7 +362,7 @@ class TPESampler(Sampler):
         return self._best_unfailed(layout, cand, score, fails, rng, space)
 
     def _draw(
-        self, layout: _Layout, ls: list[_Parzen], c: int, rng: np.random.Generator
+        self, layout: Layout, ls: list[Parzen], c: int, rng: np.random.Generator
     ) -> np.ndarray:
         """``c`` candidates drawn group by group from the densities ``ls``."""
         cand = np.full((c, layout.dim), np.nan)
@@ -377,7 +377,7 @@ class TPESampler(Sampler):
         return cand
 
     @staticmethod
-    def _active_rows(layout: _Layout, cand: np.ndarray, g: _Group) -> np.ndarray:
+    def _active_rows(layout: Layout, cand: np.ndarray, g: Group) -> np.ndarray:
         if g.parent < 0:
             return np.arange(cand.shape[0])
         k = layout.parent_options[g.parent]
@@ -387,7 +387,7 @@ class TPESampler(Sampler):
 
     def _best_unfailed(
         self,
-        layout: _Layout,
+        layout: Layout,
         cand: np.ndarray,
         score: np.ndarray,
         fails: tuple[np.ndarray, np.ndarray],
@@ -416,11 +416,11 @@ class TPESampler(Sampler):
             return cand[order[int(np.argmin(hit))]]  # type: ignore[no-any-return]
         return unfailed_draws(space, x_failed, rng, 1)[0]  # type: ignore[no-any-return]
 
-    def _get_layout(self, space: Space) -> _Layout:
+    def _get_layout(self, space: Space) -> Layout:
         if self._layout is None or self._layout_space is not space:
-            self._layout = _Layout(space)
+            self._layout = Layout(space)
             self._layout_space = space
-            self._cache = _BadCache()
+            self._cache = BadCache()
         return self._layout
 
     def _bad_weights(self, m: int) -> np.ndarray:
@@ -430,41 +430,41 @@ class TPESampler(Sampler):
             w[:old] = np.linspace(1.0 / m, 1.0, old, endpoint=False)
         return w
 
-    def _kernel_fit(self, group: _Group, points: np.ndarray) -> _Kernel:
+    def _kernel_fit(self, group: Group, points: np.ndarray) -> Kernel:
         d_eff = len(group.cols) if self.multivariate else 1
-        return _Kernel.fit(group, points, d_eff, self.bandwidth_factor, self.min_bandwidth)
+        return Kernel.fit(group, points, d_eff, self.bandwidth_factor, self.min_bandwidth)
 
-    def _fit(self, x: np.ndarray, w: np.ndarray, group: _Group) -> _Parzen:
+    def _fit(self, x: np.ndarray, w: np.ndarray, group: Group) -> Parzen:
         """The good-set density of ``group`` from rows ``x`` where it is active."""
         pts = x[:, group.cols]
         kernel = self._kernel_fit(group, pts)
-        return _Parzen(kernel, pts, _mixture_weights(w, self.prior_weight), self.multivariate)
+        return Parzen(kernel, pts, mixture_weights(w, self.prior_weight), self.multivariate)
 
     def _bad_density(
         self,
         gi: int,
-        group: _Group,
+        group: Group,
         x_all: np.ndarray,
         idx: np.ndarray,
         w: np.ndarray,
         extra: np.ndarray,
-    ) -> _Parzen:
+    ) -> Parzen:
         """The bad-set density of ``group``: cached rows ``idx`` plus the liars ``extra``."""
         kernel = self._cache.kernel(gi)
         if extra.shape[0]:
             w = np.concatenate([w, np.ones(extra.shape[0])])
-        p = _mixture_weights(w, self.prior_weight)
+        p = mixture_weights(w, self.prior_weight)
         if not self.multivariate:
             pts = np.concatenate([x_all[idx][:, group.cols], extra[:, group.cols]])
-            return _Parzen(kernel, pts, p, False)
+            return Parzen(kernel, pts, p, False)
         b = self._cache.b[gi][idx]  # a copy: fancy indexing
         if extra.shape[0]:
             b = np.concatenate([b, kernel.kernel_rows(extra[:, group.cols])])
-        return _Parzen(kernel, None, p, True, b)
+        return Parzen(kernel, None, p, True, b)
 
     def _propose_one(
         self,
-        layout: _Layout,
+        layout: Layout,
         x_all: np.ndarray,
         good_idx: np.ndarray,
         w_good: np.ndarray,
