@@ -190,7 +190,7 @@ def test_fit_subset_bound_engages_beyond_max_points() -> None:
     sizes = []
     for _ in range(24):
         t = study.ask()
-        sizes.append(sampler.n_fit)
+        sizes.append(study.sampler.n_fit)  # the study proposes with its own copy
         study.tell(t, t.params["x"] ** 2 + t.params["y"] ** 2)
     assert max(sizes) == 12
     assert sizes[-1] == 12 and sizes[12] == 12 and sizes[10] == 10

@@ -28,6 +28,7 @@ from the trials' reports each time (a cheap O(trials x steps) pass).
 
 from __future__ import annotations
 
+import copy
 import math
 from typing import Any
 
@@ -105,6 +106,13 @@ class BOHBSampler(Sampler):
             raise SpecError(f"sampler.random_fraction: must be in [0, 1), got {random_fraction!r}")
         self.n_startup = n_startup
         self._tpe = TPESampler(n_startup=n_startup, seed=seed)
+
+    def with_seed(self, seed: int) -> BOHBSampler:
+        clone = copy.deepcopy(self)
+        if clone.seed is None:
+            clone.seed = seed
+            clone._tpe = clone._tpe.with_seed(seed)
+        return clone
 
     def config(self) -> dict[str, Any]:
         out = super().config()

@@ -194,7 +194,7 @@ class GPSampler(Sampler):
             raise ValueError(f"max_points must be an integer >= 4, got {max_points!r}")
         self.n_startup = n_startup
         self.max_points = max_points
-        self._sobol = SobolSampler(seed)
+        self._sobol = SobolSampler()  # scrambled by this sampler's seed at each call
         self._warm: dict[int, np.ndarray] = {}  # last fit per number of columns
         self._fit_key: bytes | None = None
         self._fit_theta: np.ndarray | None = None
@@ -208,7 +208,7 @@ class GPSampler(Sampler):
             _warm={},
             _fit_key=None,
             _fit_theta=None,
-            _sobol=SobolSampler(self.seed),
+            _sobol=SobolSampler(),
             _warm_terms={},
         )
         return state
@@ -237,14 +237,12 @@ class GPSampler(Sampler):
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
     ) -> list[Proposal]:
-        seed = self.seed_for(history)  # without a seed of its own: the study's
+        seed = self.seed
         if seed is None:
             out = [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
             return replace_failed(space, history, out, rng)
-        if self._sobol.seed != seed:
-            self._sobol = SobolSampler(seed)
         start = history.n
-        U = self._sobol.points(space.dim, start, n)
+        U = self._sobol.points(space.dim, start, n, seed)
         out = [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
         return replace_failed(space, history, out, rng)
 

@@ -143,7 +143,7 @@ class TPESampler(Sampler):
         self.constant_liar = constant_liar
         self.forget = None if forget is None else int(forget)
         self.rank_weight = float(rank_weight)
-        self._sobol = SobolSampler(seed)
+        self._sobol = SobolSampler()  # scrambled by this sampler's seed at each call
         self._layout: Layout | None = None
         self._layout_space: Space | None = None
         self._cache = BadCache()
@@ -185,15 +185,12 @@ class TPESampler(Sampler):
     ) -> list[Proposal]:
         if space.dim == 0:
             return [Proposal(p) for p in space.decode_many(np.zeros((n, 0)))]
-        seed = self.seed_for(history)  # without a seed of its own: the study's
-        if self._sobol.seed != seed:
-            self._sobol = SobolSampler(seed)
         y = history.Y
         obs_idx = np.flatnonzero(history.valid & ~np.isnan(y).any(axis=1))
         n_obs = obs_idx.size
         if n_obs < self.n_startup:
             start = history.n
-            pts = self._sobol.points(space.dim, start, n)
+            pts = self._sobol.points(space.dim, start, n, self.seed)
             return replace_failed(
                 space,
                 history,
