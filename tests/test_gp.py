@@ -15,6 +15,7 @@ from hypersweep.samplers.base import History
 from hypersweep.samplers.gp import GPSampler, log_h
 from hypersweep.samplers.gp._model import Fit, Posterior, sqdist
 from hypersweep.space import Choice, Float, Int, Space
+from hypersweep.storage import InMemoryStorage
 from hypersweep.testing.samplers import check_proposal
 from hypersweep.trial import Objective
 
@@ -181,6 +182,27 @@ def test_same_seed_same_proposals_other_seed_others() -> None:
     a, b, c = run(5), run(5), run(6)
     assert a == b
     assert a != c
+
+
+def test_a_resumed_study_proposes_what_a_long_running_process_would() -> None:
+    """GP state is rebuilt from the history: a study reopened before every ask (a fresh
+    sampler, as in a fresh process) gives the same trials as one kept open."""
+    space = {"x": hs.Float(-2.0, 2.0), "y": hs.Float(-2.0, 2.0)}
+
+    def fn(p: dict[str, Any]) -> float:
+        return (p["x"] - 0.3) ** 2 + 3 * (p["y"] + 0.2) ** 2
+
+    def run(reopen: bool) -> list[dict[str, Any]]:
+        storage = InMemoryStorage()
+        study = hs.Study("r", space=space, sampler="gp", storage=storage, seed=4)
+        for _ in range(26):  # past 20 observations: the every-second-count refit rule
+            if reopen:
+                study = hs.Study("r", space=space, sampler="gp", storage=storage, seed=4)
+            t = study.ask()
+            study.tell(t, fn(t.params))
+        return [t.params for t in study.trials()]
+
+    assert run(reopen=True) == run(reopen=False)
 
 
 def test_fit_subset_bound_engages_beyond_max_points() -> None:

@@ -25,7 +25,8 @@ _LS_MIN = 5e-3
 # optima did not change proposals measurably on BBOB and cost a third more iterations.
 FTOL = 1e-6
 # Up to this many observations the hyperparameters are refit at every proposal; from then
-# on at every second one (warm-started), the posterior always using every observation.
+# on at every second one (odd counts use the fit without the newest observation), the
+# posterior always using every observation.
 REFIT_ALWAYS_BELOW = 20
 
 
