@@ -89,11 +89,9 @@ class Registry(dict[str, str]):
                 constructor refuses (naming the option where it does).
         """
         cls = self.load(name)
-        params = inspect.signature(cls.__init__).parameters
+        params = inspect.signature(cls).parameters
         accepted = [
-            p
-            for p, v in params.items()
-            if p != "self" and v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)
+            p for p, v in params.items() if v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)
         ]
         for k in options:
             if k not in accepted:

@@ -21,7 +21,7 @@ import abc
 import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -340,6 +340,9 @@ def replace_failed(
     return out
 
 
+_S = TypeVar("_S", bound="Sampler")
+
+
 class Sampler(abc.ABC):
     """Proposes configurations. Subclasses implement :meth:`propose` only.
 
@@ -387,7 +390,7 @@ class Sampler(abc.ABC):
             SpaceExhausted: nothing is left to propose (the study then ends).
         """
 
-    def with_seed(self, seed: int) -> Sampler:
+    def with_seed(self: _S, seed: int) -> _S:
         """A copy of this sampler, seeded with ``seed`` where it has no seed of its own.
 
         The study calls it once, at construction, with the study seed: the study then

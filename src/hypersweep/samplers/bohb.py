@@ -28,7 +28,6 @@ from the trials' reports each time (a cheap O(trials x steps) pass).
 
 from __future__ import annotations
 
-import copy
 import math
 from typing import Any
 
@@ -108,10 +107,8 @@ class BOHBSampler(Sampler):
         self._tpe = TPESampler(n_startup=n_startup, seed=seed)
 
     def with_seed(self, seed: int) -> BOHBSampler:
-        clone = copy.deepcopy(self)
-        if clone.seed is None:
-            clone.seed = seed
-            clone._tpe = clone._tpe.with_seed(seed)
+        clone = super().with_seed(seed)
+        clone._tpe = clone._tpe.with_seed(clone.seed if clone.seed is not None else seed)
         return clone
 
     def config(self) -> dict[str, Any]:

@@ -417,9 +417,9 @@ class GPSampler(Sampler):
         move[np.arange(base.shape[0]), rng.integers(0, D, base.shape[0])] = True
         local = base + move * step * rng.standard_normal(base.shape)
         local = np.where(np.isnan(local), rng.random(local.shape), local)  # inactive: any
-        for j in feats.categorical:  # keep the incumbent's option, or re-draw it (1 in 4)
+        for jc in feats.categorical:  # keep the incumbent's option, or re-draw it (1 in 4)
             flip = rng.random(local.shape[0]) < 0.25
-            local[flip, j] = rng.random(int(flip.sum()))
+            local[flip, jc] = rng.random(int(flip.sum()))
         # one coordinate at a time: every option of a categorical, the neighbouring
         # values of an int or step, steps of a continuous parameter
         nb = []

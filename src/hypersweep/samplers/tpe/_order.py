@@ -26,9 +26,9 @@ def nondominated(y: np.ndarray) -> np.ndarray:
     step = max(1, 2_000_000 // max(n * y.shape[1], 1))
     for s in range(0, n, step):
         blk = y[s : s + step]
-        le = (y[None, :, :] <= blk[:, None, :]).all(axis=2)
-        lt = (y[None, :, :] < blk[:, None, :]).any(axis=2)
-        dominated[s : s + step] = (le & lt).any(axis=1)
+        le = np.all(y[None, :, :] <= blk[:, None, :], axis=2)
+        lt = np.any(y[None, :, :] < blk[:, None, :], axis=2)
+        dominated[s : s + step] = np.any(le & lt, axis=1)
     return ~dominated
 
 
