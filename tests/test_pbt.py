@@ -18,7 +18,8 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import SpaceExhausted, SpecError
 from hypersweep.execution.command import CommandExecutor
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import History
 from hypersweep.samplers.pbt import PBTSampler, lineage, perturb

@@ -19,7 +19,8 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import HypersweepError, SpecError
 from hypersweep.execution.function import FunctionExecutor
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.samplers.base import History
 from hypersweep.space import Float, Space
 from hypersweep.stopping import REGISTRY, Decision, Policy, make_policy

@@ -895,7 +895,7 @@ class Study:
             callbacks: ``callback(study, trial)`` after each finished trial.
             max_steps: stop a trial (STOPPED) once it has reported this many steps.
             max_trial_seconds: a cost cap on the study's total trial time (see
-                :class:`~hypersweep.execution.runner.Limits`).
+                :class:`~hypersweep.limits.Limits`).
             isolation: ``"process"`` (each trial in a worker process), ``"inline"`` (in
                 this process: no pickling, no timeout) or ``"auto"`` (inline only when
                 ``max_concurrent == 1`` and there is no ``trial_timeout``).
@@ -918,7 +918,8 @@ class Study:
             HypersweepError: the run failed fast (one line: the error and the fix).
         """
         from hypersweep.execution.function import FunctionExecutor
-        from hypersweep.execution.runner import Limits, Runner
+        from hypersweep.execution.runner import Runner
+        from hypersweep.limits import Limits
 
         if constraints is not None:
             self.set_constraints(constraints)
