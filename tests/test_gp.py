@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import hypersweep as hs
+from hypersweep.history import History
 from hypersweep.samplers import REGISTRY, make_sampler
 from hypersweep.samplers.auto import AutoSampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.gp import GPSampler, _Fit, _Posterior, _sqdist, log_h
 from hypersweep.space import Choice, Float, Int, Space
 from hypersweep.testing.samplers import check_proposal

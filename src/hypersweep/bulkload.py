@@ -2,7 +2,7 @@
 
 A process that opens a large study to ask (a CLI command, a joining worker, a notebook)
 reads the trials once as columns (:meth:`~hypersweep.storage.Storage.load_history`), and
-:meth:`History.from_columns <hypersweep.samplers.base.History.from_columns>` builds the
+:meth:`History.load_columns <hypersweep.history.History.load_columns>` builds the
 numpy arrays samplers read from them:
 
 * :func:`encode_param_texts` encodes every stored parameters text into the unit cube,
@@ -170,7 +170,9 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
 
     def _decode(self, row: int) -> Trial:
         c = self._cols
-        tid, metrics, started, finished, hb, worker, error, ua, sa, attempt = c.rest[row]
+        tid, metrics, started, finished, hb, worker, error, ua, sa, attempt, budget, resume = (
+            c.rest[row]
+        )
         vals = _loads(c.values[row], None)
         number = c.numbers[row]
         return Trial(
@@ -189,6 +191,8 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
             system_attrs=_loads(sa, {}),
             id=tid,
             attempt=int(attempt),
+            budget=budget,
+            resume_from=resume,
         )
 
     def _get(self, i: int) -> Any:

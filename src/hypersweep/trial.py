@@ -112,6 +112,12 @@ class Trial:
         attempt: which attempt this is (1 for the first run; a trial lost to a dead
             worker, a hard stop or a killed process is re-queued as attempt 2, ... up to
             ``limits.retries`` times). A retried attempt is the same trial.
+        budget: the resource (steps) this trial may use, fixed when it was created (a PBT
+            segment's end step), or ``None``: the runner then asks the stopping policy
+            (ASHA's ``max_resource``) and ``limits.max_steps``. An integral budget reads
+            as an ``int``.
+        resume_from: the number of the trial whose checkpoint this one starts from (a
+            PBT segment that continues a member), or ``None`` for a fresh start.
     """
 
     number: int
@@ -129,6 +135,13 @@ class Trial:
     system_attrs: dict[str, Any] = field(default_factory=dict)
     id: int = -1
     attempt: int = 1
+    budget: float | None = None
+    resume_from: int | None = None
+
+    def __post_init__(self) -> None:
+        b = self.budget
+        if type(b) is float and b.is_integer():  # one type whatever the storage
+            object.__setattr__(self, "budget", int(b))
 
     @property
     def value(self) -> float | None:

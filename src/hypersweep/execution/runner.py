@@ -59,8 +59,8 @@ from hypersweep.errors import (
     TrialNotRunning,
 )
 from hypersweep.execution.base import Executor, Outcome
+from hypersweep.history import COMPLETED
 from hypersweep.limits import Limits
-from hypersweep.samplers.base import COMPLETED, STOPPED
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial, TrialState
 
@@ -167,8 +167,7 @@ class Runner:
         return reason if reason.startswith("interrupted") else f"interrupted ({reason})"
 
     def _n_started(self) -> int:
-        h = self.study.history
-        return int((h.state != 0).sum())  # every state but QUEUED
+        return self.study.history.n_started()
 
     def _storage_fault(self, e: StorageError) -> None:
         """The storage refused a write (or its file vanished): stop the run, hard."""
@@ -224,15 +223,13 @@ class Runner:
         if lim.target is None and lim.patience is None:
             return
         h = self.study.history
-        # every trial counts, also one from before the space was extended
-        ok = np.isin(h.state, (COMPLETED, STOPPED)) & ~np.isnan(h.Y[:, 0])
-        ok &= h.feasible  # infeasible trials never reach the target or reset patience
-        if not ok.any():
+        # every trial counts, also one from before the space was extended; infeasible
+        # trials never reach the target or reset patience
+        best_i = h.best_index()
+        if best_i is None:
             return
-        y = np.where(ok, h.Y[:, 0], np.inf)
-        best_i = int(np.argmin(y))
         sign = self.study.objectives[0].sign
-        if lim.target is not None and y[best_i] <= sign * lim.target:
+        if lim.target is not None and h.Y[best_i, 0] <= sign * lim.target:
             self._set_stop(f"target {lim.target:g} reached by trial {best_i}")
         if lim.patience is not None:
             completed = np.nonzero(h.state == COMPLETED)[0]
@@ -362,7 +359,7 @@ class Runner:
                     return
                 self._set_stop(f"search space exhausted: {e}")
                 return
-            budget = trial.system_attrs.get("budget")
+            budget = trial.budget
             if budget is None:  # the policy's budget (ASHA: max_resource), capped by max_steps
                 policy = self.study.policy
                 caps = [

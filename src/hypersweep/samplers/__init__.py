@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypersweep.errors import HypersweepError, SpecError
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 
 __all__ = ["REGISTRY", "History", "Proposal", "Sampler", "make_sampler"]
 

@@ -25,20 +25,14 @@ from scipy.optimize import minimize
 from scipy.special import erfcx, log_ndtr, ndtr
 from scipy.stats import qmc
 
+from hypersweep.history import History
 from hypersweep.samplers._gp_feasibility import (
     FeasibilityTerm,
     even_subset,
     log_pof,
     log_pof_grad,
 )
-from hypersweep.samplers.base import (
-    History,
-    Proposal,
-    Sampler,
-    near_any,
-    replace_failed,
-    unfailed_draws,
-)
+from hypersweep.samplers.base import Proposal, Sampler, near_any, replace_failed, unfailed_draws
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Int, Normal, Space
 

@@ -82,11 +82,10 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from hypersweep._best import pareto_mask
 from hypersweep.errors import SpecError
+from hypersweep.history import FAILED, RUNNING, History
 from hypersweep.samplers.base import (
-    FAILED,
-    RUNNING,
-    History,
     Proposal,
     Sampler,
     looks_failed,
@@ -535,36 +534,13 @@ class _BadCache:
 # ======================================================================================
 
 
-def _nondominated(y: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``y`` (lower is better) that no other row dominates."""
-    n = y.shape[0]
-    if y.shape[1] == 2:  # O(n log n): sort by (y0, y1), compare with running minima of y1
-        order = np.lexsort((y[:, 1], y[:, 0]))
-        y0, y1 = y[order, 0], y[order, 1]
-        before = np.minimum.accumulate(np.concatenate([[np.inf], y1[:-1]]))  # min y1 of j < i
-        first = np.searchsorted(y0, y0, side="left")  # first row with the same y0
-        # dominated: an earlier row is lower in y1, or a row with lower y0 is not higher in y1
-        dom = (before < y1) | (before[first] <= y1)
-        mask = np.zeros(n, dtype=bool)
-        mask[order[~dom]] = True
-        return mask
-    dominated = np.zeros(n, dtype=bool)
-    step = max(1, 2_000_000 // max(n * y.shape[1], 1))
-    for s in range(0, n, step):
-        blk = y[s : s + step]
-        le = (y[None, :, :] <= blk[:, None, :]).all(axis=2)
-        lt = (y[None, :, :] < blk[:, None, :]).any(axis=2)
-        dominated[s : s + step] = (le & lt).any(axis=1)
-    return ~dominated
-
-
 def _mo_best(y: np.ndarray, k: int) -> np.ndarray:
     """Indices of ``k`` rows chosen front by front (non-domination rank)."""
     remaining = np.arange(y.shape[0])
     chosen: list[np.ndarray] = []
     need = k
     while need > 0 and remaining.size:
-        front = remaining[_nondominated(y[remaining])]
+        front = remaining[pareto_mask(y[remaining])]
         if front.size <= need:
             chosen.append(front)
             need -= front.size

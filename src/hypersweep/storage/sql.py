@@ -38,6 +38,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, PendingRollbackError
 
+from hypersweep._best import best_of
 from hypersweep.errors import (
     DuplicateTrialError,
     MaxTrialsReached,
@@ -53,7 +54,6 @@ from hypersweep.storage.base import (
     Storage,
     StudyRecord,
     SyncResult,
-    best_of,
     group_reports,
 )
 from hypersweep.trial import Objective, Trial, TrialState
@@ -108,6 +108,8 @@ trials = sa.Table(
     sa.Column("dedup_key", sa.String(255)),
     sa.Column("seq", sa.BigInteger, nullable=False),
     sa.Column("attempt", sa.Integer, nullable=False, server_default="1"),  # schema v3
+    sa.Column("budget", sa.Double),  # schema v4
+    sa.Column("resume_from", sa.Integer),  # schema v4
     sa.UniqueConstraint("study_id", "number", name="uq_hs_trials_number"),
     sa.UniqueConstraint("study_id", "dedup_key", name="uq_hs_trials_key"),
     sa.Index("ix_hs_trials_study_seq", "study_id", "seq"),
@@ -170,6 +172,8 @@ _TRIAL_COLS = [
     trials.c.user_attrs,
     trials.c.system_attrs,
     trials.c.attempt,
+    trials.c.budget,
+    trials.c.resume_from,
 ]
 
 
@@ -198,6 +202,8 @@ def _row_to_trial(r: Any) -> Trial:
         system_attrs=_loads(r.system_attrs, {}),
         id=r.id,
         attempt=int(r.attempt),
+        budget=r.budget,
+        resume_from=r.resume_from,
     )
 
 
@@ -750,6 +756,10 @@ class SQLStorage(Storage):
             conn.exec_driver_sql(
                 "ALTER TABLE hs_trials ADD COLUMN attempt INTEGER NOT NULL DEFAULT 1"
             )
+        if version < 4:  # v4: budget and resume_from, once system_attrs keys, are columns
+            conn.exec_driver_sql("ALTER TABLE hs_trials ADD COLUMN budget DOUBLE PRECISION")
+            conn.exec_driver_sql("ALTER TABLE hs_trials ADD COLUMN resume_from INTEGER")
+            _move_trial_facts(conn)
 
     def _bump(
         self, conn: Connection, study_id: int, new_trials: int = 0, kind: str = "trial"
@@ -936,9 +946,10 @@ class SQLStorage(Storage):
         "n_trials = n_trials + 1 WHERE id = :sid AND n_trials < :max "
         "RETURNING seq, n_trials), "
         "i AS (INSERT INTO hs_trials (study_id, number, state, params, started_at, "
-        "heartbeat_at, worker_id, user_attrs, system_attrs, dedup_key, seq) "
+        "heartbeat_at, worker_id, user_attrs, system_attrs, dedup_key, seq, budget, "
+        "resume_from) "
         "SELECT :sid, s.n_trials - 1, :state, :params, :started, :started, :worker, :ua, "
-        ":sa, :key, s.seq FROM s RETURNING id, number), "
+        ":sa, :key, s.seq, :budget, :resume FROM s RETURNING id, number), "
         "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
         "SELECT :tok, :sid, i.id, :now FROM i) "
         "SELECT id, number FROM i"
@@ -958,6 +969,8 @@ class SQLStorage(Storage):
         key: str | None,
         now: float,
         max_trials: int | None,
+        budget: float | None,
+        resume_from: int | None,
     ) -> Trial:
         running = state == TrialState.RUNNING
         started = now if running else None
@@ -974,6 +987,8 @@ class SQLStorage(Storage):
                     "ua": u_json,
                     "sa": s_json,
                     "key": key,
+                    "budget": budget,
+                    "resume": resume_from,
                     "max": _NO_LIMIT if max_trials is None else max_trials,
                     "tok": uuid.uuid4().hex,
                     "now": now,
@@ -1005,6 +1020,8 @@ class SQLStorage(Storage):
             user_attrs=dict(user_attrs or {}),
             system_attrs=sys_attrs,
             id=int(row.id),
+            budget=budget,
+            resume_from=resume_from,
         )
 
     # finish a trial in one statement (its start time and attempt: the given ones, else its own)
@@ -1018,7 +1035,7 @@ class SQLStorage(Storage):
         "AND t.attempt = COALESCE(CAST(:attempt AS INTEGER), t.attempt) "
         "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
         "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "
-        "t.system_attrs, t.attempt), "
+        "t.system_attrs, t.attempt, t.budget, t.resume_from), "
         "w AS (INSERT INTO hs_writes (token, study_id, ref, created_at) "
         "SELECT :tok, :sid, u.id, :now FROM u) "
         "SELECT * FROM u"
@@ -1070,6 +1087,8 @@ class SQLStorage(Storage):
         system_attrs: Mapping[str, Any] | None = None,
         now: float | None = None,
         max_trials: int | None = None,
+        budget: float | None = None,
+        resume_from: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
             raise ValueError(f"a new trial is QUEUED or RUNNING, not {state}")
@@ -1109,6 +1128,8 @@ class SQLStorage(Storage):
                 "system_attrs": s_json,
                 "dedup_key": key,
                 "seq": seq,
+                "budget": budget,
+                "resume_from": resume_from,
             }
             if self._returning:
                 stmt = trials.insert().values(**values).returning(trials.c.id)
@@ -1126,6 +1147,8 @@ class SQLStorage(Storage):
                 user_attrs=dict(user_attrs or {}),
                 system_attrs=sys_attrs,
                 id=int(tid),
+                budget=budget,
+                resume_from=resume_from,
             )
 
         try:
@@ -1143,6 +1166,8 @@ class SQLStorage(Storage):
                     key,
                     now,
                     max_trials,
+                    budget,
+                    resume_from,
                 )
             return self._write(run, token, self._trial_by_id)
         except StorageError as e:
@@ -1612,12 +1637,7 @@ class SQLStorage(Storage):
             )
             for r in rows
         ]
-        front = [
-            t.number
-            for t in best_of(
-                [t for t in pts if t.values is not None and len(t.values) == len(objs)], objs
-            )
-        ]
+        front = [t.number for t in best_of(pts, objs)]
         return self._trials_by_number(study_id, front)
 
     def _trials_by_number(self, study_id: int, numbers: Sequence[int]) -> list[Trial]:
@@ -1768,6 +1788,8 @@ class SQLStorage(Storage):
                             trials.c.user_attrs,
                             trials.c.system_attrs,
                             trials.c.attempt,
+                            trials.c.budget,
+                            trials.c.resume_from,
                         )
                         .where(trials.c.study_id == study_id)
                         .order_by(trials.c.number),
@@ -1827,6 +1849,47 @@ class SQLStorage(Storage):
         return [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
 
 
+def _move_trial_facts(conn: Connection) -> None:
+    """Schema v4: move ``system_attrs["budget"]`` and ``["restore_from"]`` of every trial
+    into the ``budget`` and ``resume_from`` columns (parsed here, not in SQL: the texts
+    may hold what PostgreSQL's JSON type refuses, such as ``NaN``)."""
+    rows = conn.execute(
+        sa.select(trials.c.id, trials.c.system_attrs).where(
+            sa.or_(
+                trials.c.system_attrs.like('%"budget"%'),
+                trials.c.system_attrs.like('%"restore_from"%'),
+            )
+        )
+    ).all()
+    changes = []
+    for r in rows:
+        attrs = _loads(r.system_attrs, {})
+        if not isinstance(attrs, dict) or not ({"budget", "restore_from"} & attrs.keys()):
+            continue
+        budget, source = attrs.pop("budget", None), attrs.pop("restore_from", None)
+        ok_budget = isinstance(budget, (int, float)) and not isinstance(budget, bool)
+        ok_source = isinstance(source, int) and not isinstance(source, bool) and source >= 0
+        changes.append(
+            {
+                "tid": r.id,
+                "b": float(budget) if ok_budget else None,
+                "r": source if ok_source else None,
+                "sa": _dumps(attrs),
+            }
+        )
+    if changes:
+        conn.execute(
+            trials.update()
+            .where(trials.c.id == sa.bindparam("tid"))
+            .values(
+                budget=sa.bindparam("b"),
+                resume_from=sa.bindparam("r"),
+                system_attrs=sa.bindparam("sa"),
+            ),
+            changes,
+        )
+
+
 _DONE_SQL = (
     "state IN (" + ", ".join(f"'{s.value}'" for s in FINISHED_WITH_VALUE) + ") "
     "AND trial_values IS NOT NULL"
@@ -1862,6 +1925,8 @@ def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], l
                 share(r[11], r[11]),
                 share(r[12], r[12]),
                 r[13],
+                r[14],
+                r[15],
             )
         )
     return numbers, states, params, values, rest
