@@ -109,7 +109,7 @@ def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
             norm = space.validate(dicts[rows[0]])
         except (SpaceError, TypeError, ValueError):
             norm = None
-        oks = None
+        oks: list[np.ndarray] | None = None
         if norm is not None and tuple(norm) == key:
             oks = []
             for name in key:
@@ -148,7 +148,7 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
     return Y
 
 
-class LazyTrials(MutableSequence):  # type: ignore[type-arg]
+class LazyTrials(MutableSequence[Any]):
     """The trial snapshots of a :class:`History`, by number, decoded on first access.
 
     Behaves as the ``list[Trial | None]`` it replaces (index, assign, extend, iterate).

@@ -207,7 +207,7 @@ def coerce_values(
     values = []
     for n, v in zip(names, raw):
         values.append(_finite(n, v))
-    clean = {}
+    clean: dict[str, Any] = {}
     for k, v in metrics.items():
         try:
             clean[str(k)] = _finite(str(k), v)
@@ -231,7 +231,7 @@ def _finite(name: str, v: Any) -> float:
     except OverflowError:  # an int beyond 1.8e308
         raise ValueError(
             f"metric {name!r} is an integer too large for a float (about "
-            f"{int(v.bit_length() * 0.30103) + 1} digits)"
+            f"{int(int(v).bit_length() * 0.30103) + 1} digits)"
         ) from None
     if not math.isfinite(f):
         raise ValueError(f"metric {name!r} is {f!r}")

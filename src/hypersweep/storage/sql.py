@@ -560,7 +560,7 @@ class SQLStorage(Storage):
                         conn.exec_driver_sql("COMMIT")
                 if token is not None:
                     self._count_write()
-                return result  # type: ignore[no-any-return]
+                return result  # type: ignore[no-any-return,unused-ignore]
             except (OperationalError, DBAPIError, PendingRollbackError) as e:
                 if (
                     isinstance(e, IntegrityError)
@@ -572,7 +572,7 @@ class SQLStorage(Storage):
                     # waited on it): then that attempt's write is the result
                     found = self._read(lambda c: self._replay(c, token, replay))
                     if found is not _NOT_FOUND:
-                        return found  # type: ignore[no-any-return]
+                        return found  # type: ignore[no-any-return,unused-ignore]
                 if isinstance(e, IntegrityError) or self._give_up(e, attempt, t0):
                     raise StorageError(_fault_text(e)) from e
                 retried = True
@@ -678,7 +678,7 @@ class SQLStorage(Storage):
                 self._migrate(conn, int(v))
                 conn.execute(schema_table.delete())
                 conn.execute(schema_table.insert().values(version=SCHEMA_VERSION))
-            return v  # type: ignore[no-any-return]
+            return None if v is None else int(v)
 
         try:
             version = self._write(create)
@@ -798,11 +798,7 @@ class SQLStorage(Storage):
         return {"url": self.url, "retries": self.retries, "read_only": self.read_only}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__init__(
-            state["url"],
-            state["retries"],  # type: ignore[misc]
-            state.get("read_only", False),
-        )
+        type(self).__init__(self, state["url"], state["retries"], state.get("read_only", False))
 
     # ------------------------------------------------------------------------------------
     # studies
@@ -1131,11 +1127,15 @@ class SQLStorage(Storage):
                 "budget": budget,
                 "resume_from": resume_from,
             }
+            tid: Any
             if self._returning:
                 stmt = trials.insert().values(**values).returning(trials.c.id)
                 tid = conn.execute(stmt).scalar()
             else:
-                tid = conn.execute(trials.insert().values(**values)).inserted_primary_key[0]
+                inserted = conn.execute(trials.insert().values(**values)).inserted_primary_key
+                if inserted is None:
+                    raise StorageError("storage: the new trial's id was not returned")
+                tid = inserted[0]
             self._ledger(conn, token, study_id, int(tid))
             return Trial(
                 number=n - 1,
@@ -1556,7 +1556,7 @@ class SQLStorage(Storage):
     def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         wanted = None if states is None else [s.value for s in states]
 
-        def run(conn: Connection) -> tuple[list[Any], list[Any]]:
+        def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
             q = sa.select(*_TRIAL_COLS).where(trials.c.study_id == study_id)
             if wanted is not None:
                 q = q.where(trials.c.state.in_(wanted))
@@ -1573,7 +1573,7 @@ class SQLStorage(Storage):
         return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
     def get_trial(self, study_id: int, number: int) -> Trial:
-        def run(conn: Connection) -> tuple[Any, list[Any]]:
+        def run(conn: Connection) -> tuple[Any, Sequence[Any]]:
             row = conn.execute(
                 sa.select(*_TRIAL_COLS).where(
                     trials.c.study_id == study_id, trials.c.number == number
@@ -1643,17 +1643,16 @@ class SQLStorage(Storage):
     def _trials_by_number(self, study_id: int, numbers: Sequence[int]) -> list[Trial]:
         out: list[Trial] = []
         for i in range(0, len(numbers), 500):
-            chunk = list(numbers[i : i + 500])
-            out.extend(
-                _row_to_trial(r)
-                for r in self._read(
-                    lambda c, chunk=chunk: c.execute(
-                        sa.select(*_TRIAL_COLS)
-                        .where(trials.c.study_id == study_id, trials.c.number.in_(chunk))
-                        .order_by(trials.c.number)
-                    ).all()
-                )
+            q = (
+                sa.select(*_TRIAL_COLS)
+                .where(trials.c.study_id == study_id, trials.c.number.in_(numbers[i : i + 500]))
+                .order_by(trials.c.number)
             )
+
+            def run(conn: Connection, q: Any = q) -> Sequence[Any]:
+                return conn.execute(q).all()
+
+            out.extend(_row_to_trial(r) for r in self._read(run))
         return out
 
     def running_trials(self, study_id: int) -> list[Trial]:

@@ -606,7 +606,7 @@ def value_problem(param: Any, value: Any) -> str | None:
             return f"{value!r} is not an int"
         if not param.low <= value <= param.high:
             return f"{value} outside [{param.low}, {param.high}]"
-        if (value - param.low) % param.step:
+        if (value - param.low) % (param.step or 1):
             return f"{value} off the step grid"
         return None
     if type(value) is not float or not math.isfinite(value):
@@ -810,7 +810,7 @@ def _py_param(src: Source, depth: int = 0, calm: bool = False) -> Any:
         try:  # (the generator's own comparison: numpy may warn on a huge int)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                return (a, b) if not calm or a < b else (b, a)  # type: ignore[operator]
+                return (a, b) if not calm or a < b else (b, a)
         except (TypeError, OverflowError, ValueError):
             return a, b
 
@@ -960,7 +960,7 @@ def python_case(src: Source) -> Callable[[], str]:
 
     def case() -> str:
         spec = {k: _build(m) for k, m in makers}
-        space = hs.Space(spec)
+        space = hs.Space(spec)  # type: ignore[arg-type]  # keys may be anything here
         check_space(space, np.random.default_rng(0), 32)
         if use_validate:
             try:
@@ -972,12 +972,12 @@ def python_case(src: Source) -> Callable[[], str]:
             space,
             objective,
             storage="memory",
-            seed=seed,  # type: ignore[arg-type]
+            seed=seed,
             sampler=sampler,
-        )  # type: ignore[arg-type]
+        )
         for e in enq:
             try:
-                study.enqueue(e, user_attrs)  # type: ignore[arg-type]
+                study.enqueue(e, user_attrs)
             except hs.HypersweepError as err:
                 _expect_error(err)
         for r in results:

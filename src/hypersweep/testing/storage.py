@@ -242,7 +242,7 @@ class StorageContract:
         storage.finish_trial(sid, a.id, TrialState.FAILED, error="Traceback...\nValueError: x")
         storage.finish_trial(sid, b.id, TrialState.STOPPED, values=[0.7])
         got = {t.number: t for t in storage.get_trials(sid)}
-        assert got[0].state == TrialState.FAILED and got[0].error.endswith("ValueError: x")
+        assert got[0].state == TrialState.FAILED and (got[0].error or "").endswith("ValueError: x")
         assert got[0].values is None
         assert got[1].state == TrialState.STOPPED and got[1].values == (0.7,)
 
@@ -321,9 +321,9 @@ class StorageContract:
         every statement boundary of the reader's sync in turn.
         """
 
-        def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], None]]]]:
+        def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], Any]]]]:
             # (name, setup before the sync returning the write that lands inside it)
-            def finish_reported() -> Callable[[], None]:
+            def finish_reported() -> Callable[[], Any]:
                 t = peer.create_trial(sid, {"x": 0.5})
                 peer.report(sid, t.id, 0, {"loss": 0.5})
                 return lambda: peer.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.25])
@@ -493,7 +493,7 @@ class StorageContract:
             for t in full
             if t.state in (TrialState.COMPLETED, TrialState.STOPPED) and t.values is not None
         ]
-        expect = min(done, key=lambda t: (sign * t.values[0], t.number))
+        expect = min(done, key=lambda t: (sign * (t.values or (0.0,))[0], t.number))
         best = storage.best_trials(sid)
         assert [t.number for t in best] == [expect.number] == [8]
         assert best[0].values == expect.values and best[0].params == expect.params
