@@ -14,14 +14,14 @@ from hypersweep.errors import (
 )
 
 
-def _normalize_url(url: str) -> str:
+def normalize_url(url: str) -> str:
     for prefix in ("postgresql://", "postgres://"):
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url[len(prefix) :]
     return url
 
 
-def _make_parent(url: str, db: Path) -> None:
+def make_parent(url: str, db: Path) -> None:
     """Create the folder of an SQLite file; a one-line StorageError when it cannot be."""
     parent = db.parent
     try:
@@ -38,7 +38,7 @@ def _make_parent(url: str, db: Path) -> None:
         ) from None
 
 
-def _check_writable(url: str, db: Path) -> None:
+def check_writable(url: str, db: Path) -> None:
     """A database that this process may not write (file or folder: SQLite keeps its
     write-ahead log next to the file) gives one line, before SQLite leaves files behind."""
     what = None
@@ -54,7 +54,7 @@ def _check_writable(url: str, db: Path) -> None:
         )
 
 
-def _read_only_url(db: Path, immutable: bool = False) -> str:
+def read_only_url(db: Path, immutable: bool = False) -> str:
     """An SQLAlchemy URL that opens the SQLite file ``db`` read-only (``mode=ro``)."""
     from urllib.parse import quote
 
@@ -62,7 +62,7 @@ def _read_only_url(db: Path, immutable: bool = False) -> str:
     return f"sqlite:///file:{quote(str(db.resolve()))}?mode=ro{extra}&uri=true"
 
 
-def _immutable(db: Path) -> bool:
+def open_immutable(db: Path) -> bool:
     """Open a read-only SQLite file as ``immutable``: when this process may not write the
     file or its folder (so SQLite could not keep its WAL index there, and must leave no
     file behind) and no write-ahead log holds changes not yet in the file."""
@@ -78,14 +78,14 @@ def _immutable(db: Path) -> bool:
         return True
 
 
-def _sqlite_read_only(dbapi_conn: Any, _record: Any) -> None:
+def sqlite_read_only(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA busy_timeout=30000")
     cur.execute("PRAGMA query_only=1")
     cur.close()
 
 
-def _cannot_read_only(e: StorageError) -> bool:
+def cannot_read_only(e: StorageError) -> bool:
     """``mode=ro`` failed because SQLite cannot keep its WAL index next to the file."""
     msg = str(e).lower()
     return "readonly" in msg or "unable to open" in msg or "disk i/o" in msg
@@ -102,7 +102,7 @@ _DISCONNECT_TEXT = (
 )
 
 
-def _is_disconnect(e: BaseException) -> bool:
+def is_disconnect(e: BaseException) -> bool:
     """The connection dropped (the server terminated it, a network failure, a restart):
     the transaction either committed before or never will; a retry on a new connection
     is safe because non-idempotent writes carry a ledger token."""
@@ -121,16 +121,16 @@ def _is_disconnect(e: BaseException) -> bool:
     return False
 
 
-def _fault_text(e: BaseException) -> str:
+def fault_text(e: BaseException) -> str:
     """``storage: <driver error>: <its message>`` for a failed statement."""
     orig = getattr(e, "orig", None) or e
     return f"storage: {type(orig).__name__}: {orig}"
 
 
-def _is_transient(e: BaseException) -> bool:
+def is_transient(e: BaseException) -> bool:
     """A lock timeout, deadlock, serialization failure or dropped connection worth
     retrying."""
-    if _is_disconnect(e):
+    if is_disconnect(e):
         return True
     if isinstance(e, OperationalError):
         msg = str(e.orig).lower() if e.orig is not None else str(e).lower()

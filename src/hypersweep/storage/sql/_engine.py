@@ -25,23 +25,23 @@ from hypersweep.storage.base import (
     Storage,
 )
 from hypersweep.storage.sql._connect import (
-    _cannot_read_only,
-    _check_writable,
-    _fault_text,
-    _immutable,
-    _is_disconnect,
-    _is_transient,
-    _make_parent,
-    _normalize_url,
-    _read_only_url,
-    _sqlite_read_only,
+    cannot_read_only,
+    check_writable,
+    fault_text,
+    is_disconnect,
+    is_transient,
+    make_parent,
+    normalize_url,
+    open_immutable,
+    read_only_url,
+    sqlite_read_only,
 )
 from hypersweep.storage.sql._schema import (
-    _DONE_SQL,
-    _TRIAL_COLS,
-    _move_trial_facts,
-    _row_to_trial,
+    DONE_SQL,
+    TRIAL_COLS,
     metadata,
+    move_trial_facts,
+    row_to_trial,
     schema_table,
     studies,
     trials,
@@ -55,7 +55,7 @@ _LEDGER_KEEP = 3600.0
 _RECONNECT_FOR = 60.0
 _PRUNE_EVERY = 1000
 _NOT_FOUND = object()
-_NO_LIMIT = 2**62
+NO_LIMIT = 2**62
 
 
 class SQLEngine(Storage):
@@ -69,7 +69,7 @@ class SQLEngine(Storage):
         self.read_only = read_only
         self._db_path: Path | None = None
         self._db_id: tuple[int, int] | None = None
-        full = _normalize_url(url)
+        full = normalize_url(url)
         try:
             sa_url = sa.engine.make_url(full)
         except sa.exc.ArgumentError as e:
@@ -85,10 +85,10 @@ class SQLEngine(Storage):
                 )
             self._db_path = Path(db).expanduser()
             if read_only:
-                full = _read_only_url(self._db_path, immutable=_immutable(self._db_path))
+                full = read_only_url(self._db_path, immutable=open_immutable(self._db_path))
             else:
-                _make_parent(url, self._db_path)
-                _check_writable(url, self._db_path)
+                make_parent(url, self._db_path)
+                check_writable(url, self._db_path)
             kwargs["connect_args"] = {"timeout": 30.0, "check_same_thread": False}
             self._begin = "BEGIN IMMEDIATE"
         elif self.dialect == "postgresql":
@@ -108,7 +108,7 @@ class SQLEngine(Storage):
             ) from None
         if self.dialect == "sqlite":
             sa.event.listen(
-                self._engine, "connect", _sqlite_read_only if read_only else self._sqlite_pragmas
+                self._engine, "connect", sqlite_read_only if read_only else self._sqlite_pragmas
             )
         self._returning = self.dialect == "postgresql" or sqlite3.sqlite_version_info >= (3, 35)
         self._pid = os.getpid()
@@ -160,15 +160,15 @@ class SQLEngine(Storage):
             try:
                 v = self._read(version)
             except StorageError as e:
-                if self._db_path is None or not _cannot_read_only(e):
+                if self._db_path is None or not cannot_read_only(e):
                     raise
                 self._engine.dispose()
                 self._engine = sa.create_engine(
-                    _read_only_url(self._db_path, immutable=True),
+                    read_only_url(self._db_path, immutable=True),
                     isolation_level="AUTOCOMMIT",
                     connect_args={"timeout": 30.0, "check_same_thread": False},
                 )
-                sa.event.listen(self._engine, "connect", _sqlite_read_only)
+                sa.event.listen(self._engine, "connect", sqlite_read_only)
                 v = self._read(version)
         except StorageError as e:
             msg = str(e.__cause__.orig if isinstance(e.__cause__, DBAPIError) else e)
@@ -239,7 +239,7 @@ class SQLEngine(Storage):
                         if result is _NOT_FOUND:
                             result = fn(conn)
                     except BaseException as exc:
-                        if _is_disconnect(exc):
+                        if is_disconnect(exc):
                             conn.invalidate()  # never back into the pool
                         elif begin:
                             try:
@@ -265,7 +265,7 @@ class SQLEngine(Storage):
                     if found is not _NOT_FOUND:
                         return found  # type: ignore[no-any-return,unused-ignore]
                 if isinstance(e, IntegrityError) or self._give_up(e, attempt, t0):
-                    raise StorageError(_fault_text(e)) from e
+                    raise StorageError(fault_text(e)) from e
                 retried = True
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
@@ -275,11 +275,11 @@ class SQLEngine(Storage):
         """Stop retrying: not transient, or ``retries`` attempts made — except that a
         dropped connection is retried for up to ``_RECONNECT_FOR`` seconds in all (a
         server restart or a burst of terminated connections outlasts 20 quick tries)."""
-        if not _is_transient(e):
+        if not is_transient(e):
             return True
         if attempt < self.retries - 1:
             return False
-        return not (_is_disconnect(e) and time.monotonic() - t0 < _RECONNECT_FOR)
+        return not (is_disconnect(e) and time.monotonic() - t0 < _RECONNECT_FOR)
 
     @staticmethod
     def _replay(
@@ -305,10 +305,10 @@ class SQLEngine(Storage):
             pass
 
     def _trial_by_id(self, conn: Connection, ref: int | None) -> Trial:
-        row = conn.execute(sa.select(*_TRIAL_COLS).where(trials.c.id == ref)).first()
+        row = conn.execute(sa.select(*TRIAL_COLS).where(trials.c.id == ref)).first()
         if row is None:
             raise StorageError(f"storage: trial id {ref} vanished after it was written")
-        return _row_to_trial(row)
+        return row_to_trial(row)
 
     def _read(self, fn: Callable[[Connection], T]) -> T:
         self._check_fork()
@@ -320,12 +320,12 @@ class SQLEngine(Storage):
                     try:
                         return fn(conn)
                     except (DBAPIError, PendingRollbackError) as exc:
-                        if _is_disconnect(exc):
+                        if is_disconnect(exc):
                             conn.invalidate()  # never back into the pool
                         raise
             except (OperationalError, DBAPIError, PendingRollbackError) as e:
                 if self._give_up(e, attempt, t0):
-                    raise StorageError(_fault_text(e)) from e
+                    raise StorageError(fault_text(e)) from e
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
         raise AssertionError("unreachable")
@@ -346,7 +346,7 @@ class SQLEngine(Storage):
             try:
                 result = fn(conn)
             except BaseException as exc:
-                if not _is_disconnect(exc):
+                if not is_disconnect(exc):
                     try:
                         conn.exec_driver_sql("ROLLBACK")
                     except Exception:
@@ -428,7 +428,7 @@ class SQLEngine(Storage):
         """Indexes behind the aggregate reads; created idempotently (no schema change)."""
         for stmt in (
             "CREATE INDEX IF NOT EXISTS ix_hs_trials_best ON hs_trials "
-            f"(study_id, {self._value0_sql()}) WHERE {_DONE_SQL}",
+            f"(study_id, {self._value0_sql()}) WHERE {DONE_SQL}",
             "CREATE INDEX IF NOT EXISTS ix_hs_trials_study_state_number ON hs_trials "
             "(study_id, state, number)",
         ):
@@ -450,7 +450,7 @@ class SQLEngine(Storage):
         if version < 4:  # v4: budget and resume_from, once system_attrs keys, are columns
             conn.exec_driver_sql("ALTER TABLE hs_trials ADD COLUMN budget DOUBLE PRECISION")
             conn.exec_driver_sql("ALTER TABLE hs_trials ADD COLUMN resume_from INTEGER")
-            _move_trial_facts(conn)
+            move_trial_facts(conn)
 
     def _bump(
         self, conn: Connection, study_id: int, new_trials: int = 0, kind: str = "trial"

@@ -22,13 +22,13 @@ from hypersweep.storage.base import (
     group_reports,
 )
 from hypersweep.storage.sql._schema import (
-    _DONE_SQL,
-    _TRIAL_COLS,
-    _columns,
-    _loads,
-    _reports,
-    _row_to_trial,
+    DONE_SQL,
+    TRIAL_COLS,
+    as_columns,
+    loads,
     reports,
+    reports_table,
+    row_to_trial,
     studies,
     trials,
 )
@@ -82,7 +82,7 @@ class SQLStorage(SQLWrites):
             reps: Sequence[Any] = []
             if head.trial_seq > watermark:
                 rows = conn.execute(
-                    sa.select(*_TRIAL_COLS)
+                    sa.select(*TRIAL_COLS)
                     .where(
                         trials.c.study_id == study_id,
                         trials.c.seq > watermark,
@@ -105,20 +105,20 @@ class SQLStorage(SQLWrites):
         if head is None:
             raise StudyNotFound(f"no study with id {study_id}")
         if int(head.seq) <= watermark:
-            return SyncResult([], [], int(head.seq), _loads(head.attrs, {}))
+            return SyncResult([], [], int(head.seq), loads(head.attrs, {}))
         head, rows, reps = self._snapshot(changes)
         return SyncResult(
-            [_row_to_trial(r) for r in rows],
+            [row_to_trial(r) for r in rows],
             [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
             int(head.seq),
-            _loads(head.attrs, {}),
+            loads(head.attrs, {}),
         )
 
     def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         wanted = None if states is None else [s.value for s in states]
 
         def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
-            q = sa.select(*_TRIAL_COLS).where(trials.c.study_id == study_id)
+            q = sa.select(*TRIAL_COLS).where(trials.c.study_id == study_id)
             if wanted is not None:
                 q = q.where(trials.c.state.in_(wanted))
             rows = conn.execute(q.order_by(trials.c.number)).all()
@@ -131,12 +131,12 @@ class SQLStorage(SQLWrites):
 
         rows, reps = self._snapshot(run)
         by_trial = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
-        return [_row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
+        return [row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
     def get_trial(self, study_id: int, number: int) -> Trial:
         def run(conn: Connection) -> tuple[Any, Sequence[Any]]:
             row = conn.execute(
-                sa.select(*_TRIAL_COLS).where(
+                sa.select(*TRIAL_COLS).where(
                     trials.c.study_id == study_id, trials.c.number == number
                 )
             ).first()
@@ -151,7 +151,7 @@ class SQLStorage(SQLWrites):
 
         row, reps = self._snapshot(run)
         merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
-        return _row_to_trial(row).with_(reports=merged.get(number, {}))
+        return row_to_trial(row).with_(reports=merged.get(number, {}))
 
     # ------------------------------------------------------------------------------------
     # aggregate and bulk reads (status, best, ls, export, opening a study)
@@ -169,7 +169,7 @@ class SQLStorage(SQLWrites):
     def best_trials(self, study_id: int) -> list[Trial]:
         objs = self._objectives_of(study_id)
         # literal states: the planner matches the partial index's predicate only then
-        done = sa.and_(trials.c.study_id == study_id, sa.text(_DONE_SQL))
+        done = sa.and_(trials.c.study_id == study_id, sa.text(DONE_SQL))
         if len(objs) == 1:
             v0 = self._value0()
             order = v0 if objs[0].goal == "minimize" else sa.desc(v0)
@@ -177,11 +177,11 @@ class SQLStorage(SQLWrites):
             def best(conn: Connection) -> Any:
                 # one ordered read of ix_hs_trials_best; ties (equal values) sort by number
                 return conn.execute(
-                    sa.select(*_TRIAL_COLS).where(done).order_by(order, trials.c.number).limit(1)
+                    sa.select(*TRIAL_COLS).where(done).order_by(order, trials.c.number).limit(1)
                 ).first()
 
             row = self._read(best)
-            return [] if row is None else [_row_to_trial(row)]
+            return [] if row is None else [row_to_trial(row)]
         rows = self._read(
             lambda c: c.execute(
                 sa.select(trials.c.number, trials.c.trial_values)
@@ -205,7 +205,7 @@ class SQLStorage(SQLWrites):
         out: list[Trial] = []
         for i in range(0, len(numbers), 500):
             q = (
-                sa.select(*_TRIAL_COLS)
+                sa.select(*TRIAL_COLS)
                 .where(trials.c.study_id == study_id, trials.c.number.in_(numbers[i : i + 500]))
                 .order_by(trials.c.number)
             )
@@ -213,13 +213,13 @@ class SQLStorage(SQLWrites):
             def run(conn: Connection, q: Any = q) -> Sequence[Any]:
                 return conn.execute(q).all()
 
-            out.extend(_row_to_trial(r) for r in self._read(run))
+            out.extend(row_to_trial(r) for r in self._read(run))
         return out
 
     def running_trials(self, study_id: int) -> list[Trial]:
         def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
             rows = conn.execute(
-                sa.select(*_TRIAL_COLS)
+                sa.select(*TRIAL_COLS)
                 .where(
                     trials.c.study_id == study_id,
                     trials.c.state == TrialState.RUNNING.value,
@@ -247,12 +247,12 @@ class SQLStorage(SQLWrites):
 
         rows, reps = self._read(run)
         by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
-        return [_row_to_trial(r).with_(reports=by.get(r.number, {})) for r in rows]
+        return [row_to_trial(r).with_(reports=by.get(r.number, {})) for r in rows]
 
     def last_trial(self, study_id: int, state: TrialState) -> Trial | None:
         row = self._read(
             lambda c: c.execute(
-                sa.select(*_TRIAL_COLS)
+                sa.select(*TRIAL_COLS)
                 .where(
                     trials.c.study_id == study_id,
                     trials.c.state == state.value,
@@ -261,7 +261,7 @@ class SQLStorage(SQLWrites):
                 .limit(1)
             ).first()
         )
-        return None if row is None else _row_to_trial(row)
+        return None if row is None else row_to_trial(row)
 
     def last_activity(self, study_id: int) -> float | None:
         # one pass over the study's rows inside the database (a report also moves its
@@ -290,7 +290,7 @@ class SQLStorage(SQLWrites):
 
             def run(conn: Connection, after: int = after) -> tuple[Sequence[Any], Any]:
                 rows = conn.execute(
-                    sa.select(*_TRIAL_COLS)
+                    sa.select(*TRIAL_COLS)
                     .where(
                         trials.c.study_id == study_id,
                         trials.c.number > after,
@@ -301,9 +301,11 @@ class SQLStorage(SQLWrites):
                 if not rows or not reports:
                     return rows, []
                 reps = conn.execute(
-                    sa.select(_reports.c.number, _reports.c.step, _reports.c.metrics)
-                    .where(_reports.c.trial_id.in_([r.id for r in rows]))
-                    .order_by(_reports.c.seq, _reports.c.id)
+                    sa.select(
+                        reports_table.c.number, reports_table.c.step, reports_table.c.metrics
+                    )
+                    .where(reports_table.c.trial_id.in_([r.id for r in rows]))
+                    .order_by(reports_table.c.seq, reports_table.c.id)
                 ).all()
                 return rows, reps
 
@@ -312,7 +314,7 @@ class SQLStorage(SQLWrites):
                 return
             by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
             for r in rows:
-                yield _row_to_trial(r).with_(reports=by.get(r.number, {}))
+                yield row_to_trial(r).with_(reports=by.get(r.number, {}))
             after = rows[-1].number
 
     def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
@@ -330,7 +332,7 @@ class SQLStorage(SQLWrites):
                 ).first()
                 if head is None:
                     raise StudyNotFound(f"no study with id {study_id}")
-                cols = _columns(
+                cols = as_columns(
                     self._raw_rows(
                         conn,
                         sa.select(
@@ -364,7 +366,7 @@ class SQLStorage(SQLWrites):
             finally:
                 conn.exec_driver_sql("COMMIT")
             return HistoryColumns(
-                *cols, watermark=int(head.seq), attrs=_loads(head.attrs, {}), reports=reps
+                *cols, watermark=int(head.seq), attrs=loads(head.attrs, {}), reports=reps
             )
 
         return self._read(run)

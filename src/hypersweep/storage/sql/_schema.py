@@ -104,7 +104,7 @@ writes = sa.Table(
     sa.Column("created_at", sa.Double, nullable=False),
     sa.Index("ix_hs_writes_created", "created_at"),
 )
-_TRIAL_COLS = [
+TRIAL_COLS = [
     trials.c.id,
     trials.c.number,
     trials.c.state,
@@ -124,29 +124,29 @@ _TRIAL_COLS = [
 ]
 
 
-def _dumps(x: Any) -> str:
+def dumps(x: Any) -> str:
     return json.dumps(x, separators=(",", ":"), allow_nan=True)
 
 
-def _loads(s: str | None, default: Any = None) -> Any:
+def loads(s: str | None, default: Any = None) -> Any:
     return default if s is None else json.loads(s)
 
 
-def _row_to_trial(r: Any) -> Trial:
-    vals = _loads(r.trial_values)
+def row_to_trial(r: Any) -> Trial:
+    vals = loads(r.trial_values)
     return Trial(
         number=r.number,
         state=TrialState(r.state),
-        params=_loads(r.params, {}),
+        params=loads(r.params, {}),
         values=tuple(vals) if vals is not None else None,
-        metrics=_loads(r.metrics, {}),
+        metrics=loads(r.metrics, {}),
         started_at=r.started_at,
         finished_at=r.finished_at,
         heartbeat_at=r.heartbeat_at,
         worker_id=r.worker_id,
         error=r.error,
-        user_attrs=_loads(r.user_attrs, {}),
-        system_attrs=_loads(r.system_attrs, {}),
+        user_attrs=loads(r.user_attrs, {}),
+        system_attrs=loads(r.system_attrs, {}),
         id=r.id,
         attempt=int(r.attempt),
         budget=r.budget,
@@ -154,7 +154,7 @@ def _row_to_trial(r: Any) -> Trial:
     )
 
 
-def _stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]) -> Any:
+def stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]) -> Any:
     """RUNNING trials of the study whose heartbeat is older than ``stale_before`` or whose
     worker is known dead."""
     dead = [d for d in dead_workers if d]
@@ -164,7 +164,7 @@ def _stale_where(study_id: int, stale_before: float, dead_workers: Iterable[str]
     return sa.and_(trials.c.study_id == study_id, trials.c.state == TrialState.RUNNING.value, cond)
 
 
-def _move_trial_facts(conn: Connection) -> None:
+def move_trial_facts(conn: Connection) -> None:
     """Schema v4: move ``system_attrs["budget"]`` and ``["restore_from"]`` of every trial
     into the ``budget`` and ``resume_from`` columns (parsed here, not in SQL: the texts
     may hold what PostgreSQL's JSON type refuses, such as ``NaN``)."""
@@ -178,7 +178,7 @@ def _move_trial_facts(conn: Connection) -> None:
     ).all()
     changes = []
     for r in rows:
-        attrs = _loads(r.system_attrs, {})
+        attrs = loads(r.system_attrs, {})
         if not isinstance(attrs, dict) or not ({"budget", "restore_from"} & attrs.keys()):
             continue
         budget, source = attrs.pop("budget", None), attrs.pop("restore_from", None)
@@ -189,7 +189,7 @@ def _move_trial_facts(conn: Connection) -> None:
                 "tid": r.id,
                 "b": float(budget) if ok_budget else None,
                 "r": source if ok_source else None,
-                "sa": _dumps(attrs),
+                "sa": dumps(attrs),
             }
         )
     if changes:
@@ -205,14 +205,14 @@ def _move_trial_facts(conn: Connection) -> None:
         )
 
 
-_DONE_SQL = (
+DONE_SQL = (
     "state IN (" + ", ".join(f"'{s.value}'" for s in FINISHED_WITH_VALUE) + ") "
     "AND trial_values IS NOT NULL"
 )
-_reports = reports  # the table, where a parameter named ``reports`` shadows it
+reports_table = reports  # the table, where a parameter named ``reports`` shadows it
 
 
-def _columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
+def as_columns(result: Any) -> tuple[list[Any], list[Any], list[Any], list[Any], list[Any]]:
     """Rows of (number, state, params, values, *rest) as columns (``rest`` as in
     :class:`~hypersweep.storage.base.HistoryColumns`); repeated texts (states,
     "{}", worker ids) share one object, so 100k rows cost little memory."""

@@ -21,12 +21,12 @@ from hypersweep.errors import (
 from hypersweep.storage.base import (
     StudyRecord,
 )
-from hypersweep.storage.sql._engine import _NO_LIMIT, SQLEngine
+from hypersweep.storage.sql._engine import NO_LIMIT, SQLEngine
 from hypersweep.storage.sql._schema import (
-    _dumps,
-    _loads,
-    _row_to_trial,
+    dumps,
+    loads,
     reports,
+    row_to_trial,
     studies,
     trials,
     writes,
@@ -47,8 +47,8 @@ class SQLStudies(SQLEngine):
             id=r.id,
             name=r.name,
             objectives=objs,
-            space=_loads(r.space),
-            attrs=_loads(r.attrs, {}),
+            space=loads(r.space),
+            attrs=loads(r.attrs, {}),
             created_at=r.created_at,
         )
 
@@ -61,9 +61,9 @@ class SQLStudies(SQLEngine):
     ) -> StudyRecord:
         values = {
             "name": name,
-            "objectives": _dumps([o.to_dict() for o in objectives]),
-            "space": None if space is None else _dumps(space),
-            "attrs": _dumps(dict(attrs or {})),
+            "objectives": dumps([o.to_dict() for o in objectives]),
+            "space": None if space is None else dumps(space),
+            "attrs": dumps(dict(attrs or {})),
             "created_at": time.time(),
             "seq": 0,
             "trial_seq": 0,
@@ -132,9 +132,9 @@ class SQLStudies(SQLEngine):
                 raise StudyNotFound(f"no study with id {study_id}")
             changes: dict[str, Any] = {}
             if attrs:
-                changes["attrs"] = _dumps({**_loads(row.attrs, {}), **attrs})
+                changes["attrs"] = dumps({**loads(row.attrs, {}), **attrs})
             if space is not None:
-                changes["space"] = _dumps(space)
+                changes["space"] = dumps(space)
             if changes:
                 conn.execute(studies.update().where(studies.c.id == study_id).values(**changes))
                 row = conn.execute(sa.select(studies).where(studies.c.id == study_id)).first()
@@ -222,7 +222,7 @@ class SQLStudies(SQLEngine):
                     "key": key,
                     "budget": budget,
                     "resume": resume_from,
-                    "max": _NO_LIMIT if max_trials is None else max_trials,
+                    "max": NO_LIMIT if max_trials is None else max_trials,
                     "tok": uuid.uuid4().hex,
                     "now": now,
                 },
@@ -303,4 +303,4 @@ class SQLStudies(SQLEngine):
             {**params, "started": started_at, "attempt": attempt},
             self._trial_by_id,
         )
-        return row if row is None or isinstance(row, Trial) else _row_to_trial(row)
+        return row if row is None or isinstance(row, Trial) else row_to_trial(row)

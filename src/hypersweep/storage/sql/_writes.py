@@ -19,12 +19,12 @@ from hypersweep.errors import (
     TrialNotRunning,
 )
 from hypersweep.storage.sql._schema import (
-    _TRIAL_COLS,
-    _dumps,
-    _loads,
-    _row_to_trial,
-    _stale_where,
+    TRIAL_COLS,
+    dumps,
+    loads,
     reports,
+    row_to_trial,
+    stale_where,
     trials,
 )
 from hypersweep.storage.sql._studies import SQLStudies
@@ -61,9 +61,9 @@ class SQLWrites(SQLStudies):
         if key is not None:
             sys_attrs["key"] = key
         p_json, u_json, s_json = (
-            _dumps(dict(params)),
-            _dumps(dict(user_attrs or {})),
-            _dumps(sys_attrs),
+            dumps(dict(params)),
+            dumps(dict(user_attrs or {})),
+            dumps(sys_attrs),
         )
 
         def run(conn: Connection) -> Trial:
@@ -157,7 +157,7 @@ class SQLWrites(SQLStudies):
         def run(conn: Connection) -> Trial:
             seq, _ = self._bump(conn, study_id)
             q = (
-                sa.select(*_TRIAL_COLS)
+                sa.select(*TRIAL_COLS)
                 .where(trials.c.study_id == study_id, trials.c.state == TrialState.QUEUED.value)
                 .order_by(trials.c.number)
                 .limit(1)
@@ -181,7 +181,7 @@ class SQLWrites(SQLStudies):
                 )
             )
             self._ledger(conn, token, study_id, int(row.id))
-            return _row_to_trial(row).with_(
+            return row_to_trial(row).with_(
                 state=TrialState.RUNNING, started_at=now, heartbeat_at=now, worker_id=worker_id
             )
 
@@ -192,7 +192,7 @@ class SQLWrites(SQLStudies):
 
     def _locked_trial(self, conn: Connection, study_id: int, trial_id: int) -> Any:
         row = conn.execute(
-            sa.select(*_TRIAL_COLS).where(trials.c.id == trial_id, trials.c.study_id == study_id)
+            sa.select(*TRIAL_COLS).where(trials.c.id == trial_id, trials.c.study_id == study_id)
         ).first()
         if row is None:
             raise KeyError(f"no trial with id {trial_id} in study {study_id}")
@@ -207,7 +207,7 @@ class SQLWrites(SQLStudies):
         now: float | None = None,
     ) -> None:
         now = time.time() if now is None else now
-        m_json = _dumps({k: float(v) for k, v in metrics.items()})
+        m_json = dumps({k: float(v) for k, v in metrics.items()})
         token = uuid.uuid4().hex
 
         def run(conn: Connection) -> None:
@@ -256,8 +256,8 @@ class SQLWrites(SQLStudies):
         vals = None if values is None else tuple(float(v) for v in values)
         if vals is not None and not all(math.isfinite(v) for v in vals):
             raise ValueError(f"objective values must be finite, got {vals}")
-        v_json = None if vals is None else _dumps(list(vals))
-        m_json = _dumps(dict(metrics or {}))
+        v_json = None if vals is None else dumps(list(vals))
+        m_json = dumps(dict(metrics or {}))
         token = uuid.uuid4().hex
         check_first = False
 
@@ -294,7 +294,7 @@ class SQLWrites(SQLStudies):
                 )
             )
             self._ledger(conn, token, study_id, trial_id)
-            return _row_to_trial(row).with_(
+            return row_to_trial(row).with_(
                 state=state,
                 values=vals,
                 metrics=dict(metrics or {}),
@@ -316,14 +316,14 @@ class SQLWrites(SQLStudies):
         def run(conn: Connection) -> Trial:
             seq, _ = self._bump(conn, study_id)
             row = self._locked_trial(conn, study_id, trial_id)
-            ua = {**_loads(row.user_attrs, {}), **(user or {})}
-            sa_ = {**_loads(row.system_attrs, {}), **(system or {})}
+            ua = {**loads(row.user_attrs, {}), **(user or {})}
+            sa_ = {**loads(row.system_attrs, {}), **(system or {})}
             conn.execute(
                 trials.update()
                 .where(trials.c.id == trial_id)
-                .values(user_attrs=_dumps(ua), system_attrs=_dumps(sa_), seq=seq)
+                .values(user_attrs=dumps(ua), system_attrs=dumps(sa_), seq=seq)
             )
-            return _row_to_trial(row).with_(user_attrs=ua, system_attrs=sa_)
+            return row_to_trial(row).with_(user_attrs=ua, system_attrs=sa_)
 
         return self._write(run)
 
@@ -351,7 +351,7 @@ class SQLWrites(SQLStudies):
         now: float | None = None,
     ) -> list[int]:
         now = time.time() if now is None else now
-        where = _stale_where(study_id, stale_before, dead_workers)
+        where = stale_where(study_id, stale_before, dead_workers)
 
         # cheap check without the write lock first: most of the time nothing is stale
         probe = sa.select(trials.c.id).where(where).limit(1)
@@ -379,7 +379,7 @@ class SQLWrites(SQLStudies):
     def _requeue_row(self, conn: Connection, row: Any, reason: str, seq: int, now: float) -> None:
         from hypersweep.storage.memory import attempt_record
 
-        t = _row_to_trial(row)
+        t = row_to_trial(row)
         attrs = {
             **t.system_attrs,
             "attempts": [*t.system_attrs.get("attempts", []), attempt_record(t, reason, now)],
@@ -393,7 +393,7 @@ class SQLWrites(SQLStudies):
                 started_at=None,
                 heartbeat_at=None,
                 worker_id=None,
-                system_attrs=_dumps(attrs),
+                system_attrs=dumps(attrs),
                 seq=seq,
             )
         )
@@ -419,8 +419,8 @@ class SQLWrites(SQLStudies):
                     f"trial {row.number} is {row.state} (attempt {row.attempt}), cannot re-queue"
                 )
             self._requeue_row(conn, row, reason, seq, now)
-            got = conn.execute(sa.select(*_TRIAL_COLS).where(trials.c.id == trial_id)).first()
-            return _row_to_trial(got)
+            got = conn.execute(sa.select(*TRIAL_COLS).where(trials.c.id == trial_id)).first()
+            return row_to_trial(got)
 
         return self._write(run)
 
@@ -433,7 +433,7 @@ class SQLWrites(SQLStudies):
         now: float | None = None,
     ) -> tuple[list[int], list[int]]:
         now = time.time() if now is None else now
-        where = _stale_where(study_id, stale_before, dead_workers)
+        where = stale_where(study_id, stale_before, dead_workers)
         probe = sa.select(trials.c.id).where(where).limit(1)
         if not self._read(lambda c: c.execute(probe).first()):
             return [], []
@@ -441,7 +441,7 @@ class SQLWrites(SQLStudies):
         def run(conn: Connection) -> tuple[list[int], list[int]]:
             seq, _ = self._bump(conn, study_id)
             rows = conn.execute(
-                sa.select(*_TRIAL_COLS).where(where).order_by(trials.c.number)
+                sa.select(*TRIAL_COLS).where(where).order_by(trials.c.number)
             ).all()
             requeued, failed = [], []
             for r in rows:

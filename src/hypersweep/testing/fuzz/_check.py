@@ -53,7 +53,7 @@ def value_problem(param: Any, value: Any) -> str | None:
     return None
 
 
-def _check_values(space: Any, configs: Sequence[Mapping[str, Any]], where: str) -> None:
+def check_values(space: Any, configs: Sequence[Mapping[str, Any]], where: str) -> None:
     params = {c.name: c.param for c in space.columns}
     for config in configs:
         for name, value in config.items():
@@ -69,19 +69,19 @@ _EDGES = (0.0, 1.0, float(np.nextafter(1.0, 0.0)), 5e-324, 0.5, 1e-12, 1 - 1e-12
 
 def check_space(space: Any, rng: np.random.Generator, n: int = 64) -> None:
     """Sample ``space`` (random rows, the unit cube's edges) and check every value."""
-    _check_values(space, space.sample(rng, n), "sample")
+    check_values(space, space.sample(rng, n), "sample")
     edges = np.array([[e] * space.dim for e in _EDGES]) if space.dim else np.zeros((1, 0))
-    _check_values(space, space.decode_many(edges), "decode(edges)")
+    check_values(space, space.decode_many(edges), "decode(edges)")
     grid = None
     try:
         grid = space.grid(3)
     except Exception as e:
-        _expect_error(e)
+        expect_error(e)
     if grid is not None and len(grid):
-        _check_values(space, [grid[0], grid[len(grid) - 1], grid[len(grid) // 2]], "grid")
+        check_values(space, [grid[0], grid[len(grid) - 1], grid[len(grid) // 2]], "grid")
 
 
-def _expect_error(e: BaseException) -> str:
+def expect_error(e: BaseException) -> str:
     from hypersweep.errors import HypersweepError
 
     if not isinstance(e, HypersweepError):
@@ -108,11 +108,11 @@ def _ask_some(spec: Any, n: int = 3) -> None:
         )
         for i in range(n):
             t = study.ask()
-            _check_values(spec.space, [t.params], "ask")
+            check_values(spec.space, [t.params], "ask")
             values = [float(i)] * len(spec.objectives)
             study.tell(t, values if len(values) > 1 else values[0])
     except HypersweepError as e:  # e.g. a grid too large for an index: one line, still
-        _expect_error(e)
+        expect_error(e)
 
 
 def check_sweep_text(text: str, sample: int = 64) -> str:
@@ -124,7 +124,7 @@ def check_sweep_text(text: str, sample: int = 64) -> str:
         try:
             spec = load_text(text, "fuzz.yaml", base_dir="/")
         except Exception as e:
-            return _expect_error(e)
+            return expect_error(e)
         try:
             check_space(spec.space, np.random.default_rng(0), sample)
             _ask_some(spec)

@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.testing.fuzz._check import _check_values, _expect_error, check_space
+from hypersweep.testing.fuzz._check import check_space, check_values, expect_error
 from hypersweep.testing.fuzz._source import FuzzFailure, Source
-from hypersweep.testing.fuzz._sweep import _KINDS, _PY_STRINGS, _compact
+from hypersweep.testing.fuzz._sweep import KINDS, PY_STRINGS, compact
 
 # --------------------------------------------------------------------------------------
 # Python specs
@@ -63,7 +63,7 @@ def _py_value(src: Source, depth: int = 0) -> Any:
     if mode <= 4:
         return src.pick(_PY_NUMBERS)
     if mode <= 6:
-        return src.pick(_PY_STRINGS)
+        return src.pick(PY_STRINGS)
     if mode == 7 and depth < 3:
         return [_py_value(src, depth + 1) for _ in range(src.integer(0, 4))]
     if mode == 8 and depth < 3:
@@ -142,9 +142,9 @@ def _py_param(src: Source, depth: int = 0, calm: bool = False) -> Any:
     if mode == 6:
         return lambda: hs.Fixed(_py_value(src))
     if mode == 7:  # a sweep-file form given to the Python API
-        return lambda: _compact(src)
+        return lambda: compact(src)
     if mode == 8:
-        return lambda: {"type": src.pick(_KINDS), "low": v(), "high": v(), "step": opt()}
+        return lambda: {"type": src.pick(KINDS), "low": v(), "high": v(), "step": opt()}
     if mode == 9:
         return lambda: [_py_value(src, 2) for _ in range(src.integer(0, 4))]
     if mode == 10:
@@ -264,10 +264,10 @@ def python_case(src: Source) -> Callable[[], str]:
             try:
                 study.enqueue(e, user_attrs)
             except hs.HypersweepError as err:
-                _expect_error(err)
+                expect_error(err)
         for r in results:
             t = study.ask()
-            _check_values(space, [t.params], "ask")
+            check_values(space, [t.params], "ask")
             done = study.tell(t, r if len(study.objectives) == 1 else [r] * len(study.objectives))
             if done.state.value == "RUNNING":
                 raise FuzzFailure("bare", "tell left the trial RUNNING")
@@ -289,6 +289,6 @@ def check_python_case(case: Callable[[], str]) -> str:
             except FuzzFailure:
                 raise
             except Exception as e:
-                return _expect_error(e)
+                return expect_error(e)
     finally:
         logging.getLogger("hypersweep").disabled = False

@@ -150,7 +150,7 @@ _NAMES = (
     "é",
     "x\u2028",
 )
-_KINDS = (
+KINDS = (
     "int",
     "float",
     "uniform",
@@ -280,7 +280,7 @@ def _arg(src: Source) -> str:
     return f"{src.pick(_KEYWORDS)}={src.pick((_number(src), 'true', 'false', src.pick(_STRINGS)))}"
 
 
-def _compact(src: Source) -> str:
+def compact(src: Source) -> str:
     name = src.pick(_FUNCS)
     n = src.integer(0, 5)
     args = ", ".join(_arg(src) for _ in range(n))
@@ -291,7 +291,7 @@ def _compact(src: Source) -> str:
 
 
 def _long(src: Source) -> str:
-    parts = [f"type: {src.pick(_KINDS)}"] if src.integer(0, 5) else []
+    parts = [f"type: {src.pick(KINDS)}"] if src.integer(0, 5) else []
     for key in (
         "low",
         "high",
@@ -373,7 +373,7 @@ def _param(src: Source, depth: int, calm: bool = False) -> str:
                 f"{{type: int, low: {src.integer(-9, 9)}, high: {_mild(src)}, "
                 f"step: {src.integer(1, 3)}}}",
                 f"{{type: float, low: {_mild(src)}, high: {_mild(src)}, log: true}}",
-                f"[{_mild(src)}, {src.pick(_WORDS)}, {json.dumps(src.pick(_PY_STRINGS))}]",
+                f"[{_mild(src)}, {src.pick(_WORDS)}, {json.dumps(src.pick(PY_STRINGS))}]",
                 "bool",
                 _mild(src),
                 src.pick(_WORDS),
@@ -381,7 +381,7 @@ def _param(src: Source, depth: int, calm: bool = False) -> str:
         )
     mode = src.integer(0, 12)
     if mode <= 4:
-        c = _compact(src)
+        c = compact(src)
         return f"'{c}'" if "'" not in c and src.integer(0, 2) == 0 else c
     if mode <= 6:
         return _long(src)
@@ -527,7 +527,7 @@ def sweep_text(src: Source) -> str:
     return text
 
 
-_PY_STRINGS = (
+PY_STRINGS = (
     "relu",
     "café",
     "日本語",
