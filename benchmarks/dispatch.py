@@ -68,7 +68,8 @@ class HypersweepCase:
 
     def run(self, n: int) -> float:
         from hypersweep.execution.command import CommandExecutor
-        from hypersweep.execution.runner import Limits, Runner
+        from hypersweep.execution.runner import Runner
+        from hypersweep.limits import Limits
 
         self.done += n
         ex = CommandExecutor(

@@ -30,7 +30,8 @@ from pathlib import Path
 
 import hypersweep as hs
 from hypersweep.execution.command import CommandExecutor
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 
 SCRIPT = str(Path(__file__).resolve().parents[1] / "tests" / "scripts" / "flood.py")
 

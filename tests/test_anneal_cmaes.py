@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 import hypersweep as hs
+from hypersweep.history import History
 from hypersweep.samplers.anneal import AnnealSampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.cmaes import CMAESSampler
 
 SEEDS = range(10)

@@ -7,7 +7,7 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import History
+from hypersweep.history import History
 from hypersweep.samplers.bohb import BOHBSampler
 from hypersweep.space import Float, Space
 from hypersweep.trial import Objective, Trial, TrialState

@@ -21,7 +21,7 @@ import yaml
 import hypersweep as hs
 from hypersweep import cli
 from hypersweep.errors import HypersweepError, SpecError
-from hypersweep.execution.runner import Limits
+from hypersweep.limits import Limits
 from hypersweep.spec import load_text
 from hypersweep.trial import TrialState
 

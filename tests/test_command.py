@@ -30,7 +30,8 @@ from hypersweep.execution.command import (
     format_value,
     render_command,
 )
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Trial, TrialState
 

@@ -15,7 +15,7 @@ import pytest
 import hypersweep as hs
 from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpecError
-from hypersweep.samplers.base import History
+from hypersweep.history import History
 from hypersweep.spec import load_text
 from hypersweep.trial import Objective, Trial, TrialState
 

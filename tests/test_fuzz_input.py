@@ -111,10 +111,10 @@ def test_the_checker_catches_what_it_must():
 
     def outside() -> str:
         import hypersweep as hs
-        from hypersweep.testing.fuzz import _check_values
+        from hypersweep.testing.fuzz._check import check_values
 
         space = hs.Space({"x": hs.Float(0, 1)})
-        _check_values(space, [{"x": 1.5}], "test")
+        check_values(space, [{"x": 1.5}], "test")
         return "ok"
 
     with pytest.raises(FuzzFailure, match="outside"):

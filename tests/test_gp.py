@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 import hypersweep as hs
+from hypersweep.history import History
 from hypersweep.samplers import REGISTRY, make_sampler
 from hypersweep.samplers.auto import AutoSampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.gp import GPSampler, log_h
 from hypersweep.samplers.gp._model import Fit, Posterior, sqdist
 from hypersweep.space import Choice, Float, Int, Space

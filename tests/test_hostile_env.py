@@ -15,7 +15,8 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.execution.command import CommandExecutor
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.storage import open_storage
 from hypersweep.trial import TrialState
 

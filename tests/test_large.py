@@ -22,7 +22,7 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.cli import main
-from hypersweep.samplers.base import History
+from hypersweep.history import History
 from hypersweep.storage import open_storage
 
 

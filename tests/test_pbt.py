@@ -18,9 +18,10 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import SpaceExhausted, SpecError
 from hypersweep.execution.command import CommandExecutor
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.history import History
+from hypersweep.limits import Limits
 from hypersweep.samplers import make_sampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.pbt import PBTSampler, lineage, perturb
 from hypersweep.space import Bool, Choice, Float, Int, Space
 from hypersweep.stopping import make_policy
@@ -155,13 +156,13 @@ def test_policy_stops_a_trial_at_its_budget_and_only_then() -> None:
     h = History(Space({"x": Float(0, 1)}), [Objective("loss")])
     pol = PBTPolicy()
 
-    def trial(last: int, **attrs: Any) -> Trial:
+    def trial(last: int, budget: float | None = None) -> Trial:
         return Trial(
             0,
             TrialState.RUNNING,
             {"x": 0.5},
             reports={s: {"loss": 1.0} for s in range(1, last + 1)},
-            system_attrs=attrs,
+            budget=budget,
         )
 
     assert pol.decide(trial(4, budget=5), h) == Decision.CONTINUE
@@ -192,10 +193,7 @@ def _segment(
             "step": start,
             "exploit": False,
         },
-        "budget": start + interval,
     }
-    if parent is not None:
-        attrs["restore_from"] = parent
     reports = {
         s: {"score": value if value is not None else 0.0}
         for s in range(start + 1, start + interval + 1)
@@ -207,6 +205,8 @@ def _segment(
         values=None if value is None else (value,),
         reports=reports if state != TrialState.RUNNING else {},
         system_attrs=attrs,
+        budget=start + interval,
+        resume_from=parent,
     )
 
 
@@ -223,8 +223,8 @@ def test_the_worst_quantile_copies_a_top_member_and_the_rest_continue() -> None:
     for i, p in enumerate(props):
         lin = p.system_attrs["pbt"]
         assert lin["generation"] == 1 and lin["step"] == 5
-        assert p.system_attrs["budget"] == 10
-        assert p.system_attrs["restore_from"] == lin["parent"]
+        assert p.budget == 10
+        assert p.resume_from == lin["parent"]
         if i in (2, 5):  # the worst quarter: 0.1 and 0.2
             assert lin["exploit"] is True and lin["parent"] in top
             ratio = p.params["lr"] / (0.01 * (lin["parent"] + 1))
@@ -236,9 +236,7 @@ def test_the_worst_quantile_copies_a_top_member_and_the_rest_continue() -> None:
     again = PBTSampler(population_size=8, perturbation_interval=5).propose(
         space, h, np.random.default_rng(0), 8
     )
-    assert [(p.params, p.system_attrs) for p in again] == [
-        (p.params, p.system_attrs) for p in props
-    ]
+    assert again == props
 
 
 def test_members_advance_lowest_generation_first_and_failed_ones_are_replaced() -> None:
@@ -257,7 +255,7 @@ def test_members_advance_lowest_generation_first_and_failed_ones_are_replaced() 
     # member 1 (generation 0) goes before member 0 (generation 1); it failed, so it is
     # replaced by a copy of the only member with a value at generation 0
     assert lin["member"] == 1 and lin["exploit"] and lin["parent"] == 0
-    assert lin["generation"] == 1 and p.system_attrs["restore_from"] == 0
+    assert lin["generation"] == 1 and p.resume_from == 0
 
 
 def test_population_grows_when_every_member_is_busy_and_waits_at_the_end() -> None:
@@ -318,15 +316,15 @@ def _check_checkpoint_hand_off(study: hs.Study, runs: Path, interval: int) -> No
         assert (runs / study.name / str(t.number) / "checkpoint" / "state.json").is_file()
         first = min(t.reports)
         if lin["parent"] is None:
-            assert "restore_from" not in t.system_attrs and first == 1
+            assert t.resume_from is None and first == 1
             assert t.reports[first]["restored"] == -1
             continue
         parent = by[lin["parent"]]
-        assert t.system_attrs["restore_from"] == parent.number
+        assert t.resume_from == parent.number
         # the state it read was written by its parent, and its steps continue the parent's
         assert t.reports[first]["restored"] == parent.number
         assert first == parent.last_step + 1 == lin["step"] + 1
-        assert t.last_step == lin["step"] + interval == t.system_attrs["budget"]
+        assert t.last_step == lin["step"] + interval == t.budget
         assert lin["generation"] == parent.system_attrs["pbt"]["generation"] + 1
         if lin["exploit"]:
             ratio = t.params["lr"] / parent.params["lr"]
@@ -461,7 +459,7 @@ def test_command_trials_get_the_same_checkpoint_layout(tmp_path: Path) -> None:
     assert len(trials) == 4
     assert all(t.state in (TrialState.STOPPED, TrialState.COMPLETED) for t in trials)
     for t in trials:
-        parent = t.system_attrs.get("restore_from")
+        parent = t.resume_from
         first = min(t.reports)
         assert t.reports[first]["restored"] == (-1 if parent is None else parent)
         assert first == 1 + (0 if parent is None else study.trials()[parent].last_step)

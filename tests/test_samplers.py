@@ -14,8 +14,8 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.errors import SpaceError, SpaceExhausted, SpecError
+from hypersweep.history import History
 from hypersweep.samplers import REGISTRY, make_sampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.grid import GridSampler
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Bool, Choice, Float, Int, Space

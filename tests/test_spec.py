@@ -15,7 +15,7 @@ import hypersweep as hs
 from hypersweep import cli
 from hypersweep.execution.command import CommandExecutor
 from hypersweep.execution.function import FunctionExecutor
-from hypersweep.execution.runner import Limits
+from hypersweep.limits import Limits
 from hypersweep.spec import (
     EarlyStopping,
     Overrides,

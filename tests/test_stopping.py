@@ -19,8 +19,9 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import HypersweepError, SpecError
 from hypersweep.execution.function import FunctionExecutor
-from hypersweep.execution.runner import Limits, Runner
-from hypersweep.samplers.base import History
+from hypersweep.execution.runner import Runner
+from hypersweep.history import History
+from hypersweep.limits import Limits
 from hypersweep.space import Float, Space
 from hypersweep.stopping import REGISTRY, Decision, Policy, make_policy
 from hypersweep.stopping._common import Curves

@@ -17,6 +17,7 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import StorageError
 from hypersweep.storage import InMemoryStorage, Storage, open_storage
+from hypersweep.storage.base import SCHEMA_VERSION
 from hypersweep.testing.storage import StorageContract
 from hypersweep.trial import TrialState
 
@@ -212,6 +213,82 @@ def test_sigkill_mid_run_then_resume(tmp_path: Path, sqlite_url: str) -> None:
     assert all(t.state == TrialState.COMPLETED for t in trials)
 
 
+def _downgrade(storage: Storage, version: int) -> None:
+    """Turn a current database back into one of schema ``version``, as that version
+    wrote it: the columns added since are dropped, and (before v4) a trial's budget and
+    resume_from are the ``budget`` and ``restore_from`` keys of its system attributes."""
+    import json
+
+    import sqlalchemy as sa
+
+    with storage._engine.begin() as c:  # type: ignore[attr-defined]
+        if version < 4:
+            rows = c.exec_driver_sql(
+                "SELECT id, system_attrs, budget, resume_from FROM hs_trials"
+            ).all()
+            for tid, attrs, budget, source in rows:
+                d = json.loads(attrs) if attrs else {}
+                if budget is not None:
+                    d["budget"] = int(budget) if float(budget).is_integer() else budget
+                if source is not None:
+                    d["restore_from"] = source
+                c.execute(
+                    sa.text("UPDATE hs_trials SET system_attrs = :a WHERE id = :i"),
+                    {"a": json.dumps(d), "i": tid},
+                )
+            c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN budget")
+            c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN resume_from")
+        if version < 3:
+            c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN attempt")
+        if version < 2:
+            c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN trial_seq")
+            c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN report_seq")
+        c.exec_driver_sql(f"UPDATE hs_schema SET version = {version}")
+
+
+@pytest.mark.parametrize("version", [1, 2, 3])
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_budget_and_resume_from_move_into_columns_in_place(
+    backend: str, version: int, request
+) -> None:
+    """Schema v4: an older database's ``system_attrs["budget"]`` and ``["restore_from"]``
+    become each trial's ``budget`` and ``resume_from`` (the keys leave the attributes),
+    and the study goes on: incremental sync, bulk load and new trials with the fields."""
+    url = request.getfixturevalue(f"{backend}_url")
+    s = open_storage(url)
+    hs.Study("pbt", space={"x": hs.Float(0, 1)}, storage=s, sampler="random")
+    sid = s.get_study("pbt").id
+    lin = {"member": 0, "generation": 1, "parent": 0, "step": 5, "exploit": False}
+    first = s.create_trial(sid, {"x": 0.1}, budget=5, system_attrs={"pbt": {"member": 0}})
+    s.finish_trial(sid, first.id, TrialState.STOPPED, values=[0.5])
+    seg = s.create_trial(sid, {"x": 0.2}, budget=7.5, resume_from=0, system_attrs={"pbt": lin})
+    s.finish_trial(sid, seg.id, TrialState.STOPPED, values=[0.25])
+    s.create_trial(sid, {"x": 0.3}, user_attrs={"budget": "user's own"})
+    _downgrade(s, version)
+    with s._engine.begin() as c:  # type: ignore[attr-defined]
+        stored = c.exec_driver_sql("SELECT system_attrs FROM hs_trials ORDER BY number").all()
+    assert '"restore_from": 0' in stored[1][0]  # the old layout, as v3 wrote it
+    s.close()
+    again = hs.Study("pbt", storage=url)
+    trials = again.trials()
+    assert [(t.budget, t.resume_from) for t in trials] == [(5, None), (7.5, 0), (None, None)]
+    assert [t.system_attrs for t in trials] == [{"pbt": {"member": 0}}, {"pbt": lin}, {}]
+    assert trials[2].user_attrs == {"budget": "user's own"}  # only system attributes move
+    assert [t.attempt for t in trials] == [1, 1, 1]
+    assert again.best_value == 0.25
+    fresh = open_storage(url)
+    new = fresh.create_trial(sid, {"x": 0.4}, budget=3, resume_from=1)
+    assert (new.number, new.budget, new.resume_from) == (3, 3, 1)
+    assert [t.number for t in again.trials()] == [0, 1, 2, 3]  # incremental sync goes on
+    assert [(t.budget, t.resume_from) for t in hs.Study.load("pbt", storage=url).trials()][-1] == (
+        3,
+        1,
+    )
+    with fresh._engine.begin() as c:  # type: ignore[attr-defined]
+        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == SCHEMA_VERSION
+    fresh.close()
+
+
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_schema_v1_database_is_migrated(backend: str, request) -> None:
     """A database written by schema v1 (no per-kind change markers) is upgraded in place
@@ -220,19 +297,14 @@ def test_schema_v1_database_is_migrated(backend: str, request) -> None:
     s = open_storage(url)
     study = hs.Study("old", space={"x": hs.Float(0, 1)}, storage=s, sampler="random")
     study.tell(study.ask(), 0.5)
-    engine = s._engine  # type: ignore[attr-defined]
-    with engine.begin() as c:  # turn it back into a v1 database
-        c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN trial_seq")
-        c.exec_driver_sql("ALTER TABLE hs_studies DROP COLUMN report_seq")
-        c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN attempt")
-        c.exec_driver_sql("UPDATE hs_schema SET version = 1")
+    _downgrade(s, 1)
     s.close()
     again = hs.Study("old", storage=url)
     assert [t.value for t in again.trials()] == [0.5]
     again.tell(again.ask(), 0.25)
     assert again.best_value == 0.25
     with open_storage(url)._engine.begin() as c:  # type: ignore[attr-defined]
-        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == 3
+        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == SCHEMA_VERSION
     assert [t.attempt for t in again.trials()] == [1, 1]
 
 
@@ -245,9 +317,7 @@ def test_schema_v2_database_is_migrated(backend: str, request) -> None:
     study = hs.Study("v2", space={"x": hs.Float(0, 1)}, storage=s, sampler="random")
     study.tell(study.ask(), 0.5)
     lost = study.ask()
-    with s._engine.begin() as c:  # type: ignore[attr-defined]
-        c.exec_driver_sql("ALTER TABLE hs_trials DROP COLUMN attempt")
-        c.exec_driver_sql("UPDATE hs_schema SET version = 2")
+    _downgrade(s, 2)
     s.close()
     again = hs.Study("v2", storage=url)
     assert [(t.state, t.attempt) for t in again.trials()] == [
@@ -258,4 +328,4 @@ def test_schema_v2_database_is_migrated(backend: str, request) -> None:
     retry = again.ask()
     assert (retry.number, retry.params, retry.attempt) == (lost.number, lost.params, 2)
     with open_storage(url)._engine.begin() as c:  # type: ignore[attr-defined]
-        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == 3
+        assert c.exec_driver_sql("SELECT version FROM hs_schema").scalar() == SCHEMA_VERSION

@@ -10,10 +10,10 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.errors import SpecError
+from hypersweep.history import History
 from hypersweep.samplers import make_sampler
-from hypersweep.samplers.base import History
 from hypersweep.samplers.tpe import TPESampler
-from hypersweep.samplers.tpe._order import mo_best, nondominated
+from hypersweep.samplers.tpe._order import mo_best
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -361,16 +361,6 @@ def test_discrete_columns_snap_to_values() -> None:
 # --------------------------------------------------------------------------------------
 # multi-objective, edge cases, options
 # --------------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("m", [2, 3])
-def test_nondominated_sorting_matches_brute_force(m: int) -> None:
-    rng = np.random.default_rng(m)
-    for _ in range(200):
-        y = rng.integers(0, 5, size=(int(rng.integers(1, 40)), m)).astype(float)  # many ties
-        le = (y[None, :, :] <= y[:, None, :]).all(axis=2)
-        lt = (y[None, :, :] < y[:, None, :]).any(axis=2)
-        assert nondominated(y).tolist() == (~(le & lt).any(axis=1)).tolist()
 
 
 def test_multi_objective_split_goes_front_by_front() -> None:

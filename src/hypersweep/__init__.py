@@ -38,7 +38,7 @@ from hypersweep.report import (
 )
 
 if TYPE_CHECKING:
-    from hypersweep.execution.runner import Limits
+    from hypersweep.limits import Limits
     from hypersweep.samplers.base import Sampler
     from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Space
     from hypersweep.stopping.base import Decision, Policy
@@ -63,7 +63,7 @@ _LAZY = {
     "Sampler": "hypersweep.samplers.base",
     "Policy": "hypersweep.stopping.base",
     "Decision": "hypersweep.stopping.base",
-    "Limits": "hypersweep.execution.runner",
+    "Limits": "hypersweep.limits",
     "open_storage": "hypersweep.storage",
 }
 

@@ -25,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 if TYPE_CHECKING:
-    from hypersweep.samplers.base import History, Proposal
+    from hypersweep.history import History
+    from hypersweep.samplers.base import Proposal
     from hypersweep.space import Space
 
 __all__ = ["Repeats", "config_key", "finite_size", "proposal_rng"]
@@ -139,7 +140,7 @@ class Repeats:
         space is exhausted, repeats are kept (without a key). On a finite space every
         proposal is keyed by its configuration, so two processes never both create it.
         """
-        from hypersweep.samplers.base import Proposal
+        from dataclasses import replace
 
         self.refresh(history)
         batch: set[str] = set()
@@ -149,15 +150,13 @@ class Repeats:
             if key in self._keys or key in batch:
                 fresh = self._unseen(rng, batch)
                 if fresh is None:  # nothing unseen is left: a repeat is all there is
-                    out.append(Proposal(p.params, None, p.system_attrs))
+                    out.append(replace(p, key=None))
                     continue
-                p = Proposal(fresh, None, p.system_attrs)
+                p = replace(p, params=fresh, key=None)
                 key = config_key(fresh)
             batch.add(key)
             finite = self.size is not None
-            out.append(
-                Proposal(p.params, key if finite or p.key is None else p.key, p.system_attrs)
-            )
+            out.append(replace(p, key=key if finite or p.key is None else p.key))
         return out
 
     def _unseen(self, rng: np.random.Generator, batch: set[str]) -> dict[str, Any] | None:

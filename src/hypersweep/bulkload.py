@@ -2,7 +2,7 @@
 
 A process that opens a large study to ask (a CLI command, a joining worker, a notebook)
 reads the trials once as columns (:meth:`~hypersweep.storage.Storage.load_history`), and
-:meth:`History.from_columns <hypersweep.samplers.base.History.from_columns>` builds the
+:meth:`History.load_columns <hypersweep.history.History.load_columns>` builds the
 numpy arrays samplers read from them:
 
 * :func:`encode_param_texts` encodes every stored parameters text into the unit cube,
@@ -109,7 +109,7 @@ def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
             norm = space.validate(dicts[rows[0]])
         except (SpaceError, TypeError, ValueError):
             norm = None
-        oks = None
+        oks: list[np.ndarray] | None = None
         if norm is not None and tuple(norm) == key:
             oks = []
             for name in key:
@@ -148,7 +148,7 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
     return Y
 
 
-class LazyTrials(MutableSequence):  # type: ignore[type-arg]
+class LazyTrials(MutableSequence[Any]):
     """The trial snapshots of a :class:`History`, by number, decoded on first access.
 
     Behaves as the ``list[Trial | None]`` it replaces (index, assign, extend, iterate).
@@ -170,7 +170,9 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
 
     def _decode(self, row: int) -> Trial:
         c = self._cols
-        tid, metrics, started, finished, hb, worker, error, ua, sa, attempt = c.rest[row]
+        tid, metrics, started, finished, hb, worker, error, ua, sa, attempt, budget, resume = (
+            c.rest[row]
+        )
         vals = _loads(c.values[row], None)
         number = c.numbers[row]
         return Trial(
@@ -189,6 +191,8 @@ class LazyTrials(MutableSequence):  # type: ignore[type-arg]
             system_attrs=_loads(sa, {}),
             id=tid,
             attempt=int(attempt),
+            budget=budget,
+            resume_from=resume,
         )
 
     def _get(self, i: int) -> Any:

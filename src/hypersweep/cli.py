@@ -620,8 +620,7 @@ def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: "
             _out(f"  (plus the sweep file's env: {', '.join(env_names)})")
     elif sweep and sweep.get("function"):
         _out(f"  function: {sweep['function']}")
-    lin = trial.system_attrs.get("pbt")
-    if isinstance(lin, dict) and lin.get("parent") is not None:
+    if trial.resume_from is not None:
         from hypersweep.samplers.pbt import lineage
 
         chain = lineage(_ancestors(study, trial), trial.number)
@@ -632,7 +631,7 @@ def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: "
         )
         _out(f"  pbt schedule: {steps}")
         _out(
-            f"  (a PBT segment: it resumed from trial {lin['parent']}'s checkpoint; the "
+            f"  (a PBT segment: it resumed from trial {trial.resume_from}'s checkpoint; the "
             "command alone trains from scratch with the last parameters)"
         )
 
@@ -641,9 +640,8 @@ def _ancestors(study: _View, trial: Trial) -> list[Trial]:
     """``trial`` and the PBT segments it descends from, read one by one."""
     out, seen, cur = [trial], {trial.number}, trial
     while True:
-        lin = cur.system_attrs.get("pbt")
-        parent = lin.get("parent") if isinstance(lin, dict) else None
-        if not isinstance(parent, int) or parent in seen:
+        parent = cur.resume_from
+        if parent is None or parent in seen:
             return out
         try:
             cur = study.trial(parent)

@@ -32,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["PlainProgress", "RichProgress", "Snapshot", "make_progress"]
 
-_STATES = list(TrialState)
-
 
 def fmt_value(v: Any) -> str:
     """A short, readable number (``0.9612``, ``1.2e-05``, ``128``)."""
@@ -116,27 +114,17 @@ class Snapshot:
     ) -> Snapshot:
         study = runner.study
         h = study.history
-        codes = np.asarray(h.state[: h.n]) if h.n else np.zeros(0, dtype=int)
-        counts = {s.value: int((codes == i).sum()) for i, s in enumerate(_STATES)}
+        counts = {s.value: n for s, n in h.counts().items()}
         done = counts["COMPLETED"] + counts["STOPPED"] + counts["FAILED"]
         best = None
         front = 0
-        if h.n:
-            ok = (codes == _STATES.index(TrialState.COMPLETED)) | (
-                codes == _STATES.index(TrialState.STOPPED)
-            )
-            Y = np.asarray(h.Y[: h.n])
-            ok = ok & ~np.isnan(Y).any(axis=1) & h.feasible  # infeasible trials: never best
-            if ok.any():
-                if len(study.objectives) == 1:
-                    i = int(np.argmin(np.where(ok, Y[:, 0], np.inf)))
-                    t = h.trials[i]
-                    if t is not None and t.values is not None:
-                        best = (t.number, float(t.values[0]), dict(t.params))
-                else:
-                    from hypersweep.analysis.pareto import pareto_mask
-
-                    front = int(pareto_mask(Y[ok]).sum())
+        if len(study.objectives) == 1:  # infeasible trials: never best
+            i = h.best_index()
+            t = None if i is None else h.trials[i]
+            if t is not None and t.values is not None:
+                best = (t.number, float(t.values[0]), dict(t.params))
+        else:
+            front = len(h.front())
         return cls(
             name=study.name,
             metric=study.objectives[0].metric,

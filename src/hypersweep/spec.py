@@ -18,7 +18,7 @@ carrying the file, the line and the key path::
     sweep.yaml:12 space.lr: loguniform needs 0 < low < high, got low=0 ...
 
 :func:`build` turns a spec into the same objects the Python API uses: ``Study(...)``,
-:class:`~hypersweep.execution.runner.Limits`, a
+:class:`~hypersweep.limits.Limits`, a
 :class:`~hypersweep.execution.function.FunctionExecutor` or a command executor, and a
 :class:`~hypersweep.execution.runner.Runner`.
 
@@ -42,7 +42,7 @@ Keys (all optional unless marked):
   validated and built by :func:`hypersweep.stopping.make_policy` (the same registry as
   ``Study(policy=...)``). Where no stopping registry is installed, only the policy name is
   checked and a warning says the policy is not applied.
-* ``limits``: every field of :class:`~hypersweep.execution.runner.Limits`:
+* ``limits``: every field of :class:`~hypersweep.limits.Limits`:
   ``max_trials``, ``max_concurrent``, ``timeout``, ``trial_timeout``, ``max_steps``,
   ``target``, ``patience``, ... Durations are seconds or strings such as ``90s``, ``10m``,
   ``2h``, ``1h30m``, ``500ms``, ``1d``.
@@ -76,7 +76,7 @@ import yaml
 from hypersweep._bounded_yaml import BoundedLoader, YamlLimitError, check_graph
 from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
-from hypersweep.execution.runner import Limits
+from hypersweep.limits import Limits
 from hypersweep.space import Space, parse_space
 from hypersweep.trial import Objective
 
@@ -124,7 +124,7 @@ _TOP_KEYS = (
     "grace",
     "constraints",
 )
-#: Every field of :class:`~hypersweep.execution.runner.Limits` is a ``limits:`` key.
+#: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 _LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
 _OBJECTIVE_KEYS = ("metric", "goal")
 _METRICS_KEYS = ("reduce",)

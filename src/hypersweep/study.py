@@ -1,7 +1,7 @@
 """The study: ask / tell / report over a storage, a sampler and a stopping policy.
 
 The study is orchestration only. It keeps no state the storage does not have, except a
-:class:`~hypersweep.samplers.base.History` cache that it refreshes incrementally (only
+:class:`~hypersweep.history.History` cache that it refreshes incrementally (only
 trials changed since its last watermark) before every decision.
 """
 
@@ -33,9 +33,10 @@ from hypersweep.errors import (
     StorageError,
     StudyNotFound,
 )
+from hypersweep.history import QUEUED, History
 from hypersweep.report import clean_metrics
 from hypersweep.samplers import make_sampler
-from hypersweep.samplers.base import History, Sampler
+from hypersweep.samplers.base import Sampler
 from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
@@ -422,7 +423,7 @@ class Study:
             self._load_reports()
         out: list[Trial] = []
         budget = {} if max_trials is None else {"max_trials": max_trials}
-        if (self._history.state == 0).any():  # QUEUED rows exist
+        if (self._history.state == QUEUED).any():
             while len(out) < k:
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
@@ -448,6 +449,8 @@ class Study:
                         worker_id=self.worker_id,
                         key=p.key,
                         system_attrs=p.system_attrs,
+                        budget=p.budget,
+                        resume_from=p.resume_from,
                         **budget,
                     )
                 except MaxTrialsReached:
@@ -704,15 +707,7 @@ class Study:
                 "(the Pareto front)"
             )
         self.sync()
-        h = self._history
-        if h.n == 0:
-            return None
-        ok = _finished(h) & ~np.isnan(h.Y[:, 0])  # in the current space or not
-        ok &= h.feasible
-        if not ok.any():
-            return None
-        y = np.where(ok, h.Y[:, 0], np.inf)
-        return int(np.argmin(y))  # first minimum: ties go to the earlier trial
+        return self._history.best_index()  # in the current space or not
 
     @property
     def best_trial(self) -> Trial | None:
@@ -735,17 +730,9 @@ class Study:
     def best_trials(self) -> list[Trial]:
         """The Pareto front of the feasible trials over every objective (also works with
         one objective)."""
-        from hypersweep.analysis.pareto import pareto_mask
-
         self.sync()
         h = self._history
-        ok = _finished(h) & ~np.isnan(h.Y).any(axis=1)
-        ok &= h.feasible
-        idx = np.nonzero(ok)[0]
-        if idx.size == 0:
-            return []
-        front = idx[pareto_mask(h.Y[idx])]
-        return [self._complete(h.trials[i]) for i in front]
+        return [self._complete(h.trials[i]) for i in h.front()]
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial: number, state, objective values, params, times, error."""
@@ -832,9 +819,7 @@ class Study:
     def summary(self) -> dict[str, Any]:
         """Counts by state, the best value and params, and the stop reason."""
         self.sync()
-        counts = {s.value: 0 for s in TrialState}
-        for code, cnt in zip(*np.unique(self._history.state, return_counts=True)):
-            counts[list(TrialState)[int(code)].value] = int(cnt)
+        counts = {s.value: n for s, n in self._history.counts().items()}
         out: dict[str, Any] = {
             "name": self.name,
             "trials": self._history.n,
@@ -899,7 +884,7 @@ class Study:
             callbacks: ``callback(study, trial)`` after each finished trial.
             max_steps: stop a trial (STOPPED) once it has reported this many steps.
             max_trial_seconds: a cost cap on the study's total trial time (see
-                :class:`~hypersweep.execution.runner.Limits`).
+                :class:`~hypersweep.limits.Limits`).
             isolation: ``"process"`` (each trial in a worker process), ``"inline"`` (in
                 this process: no pickling, no timeout) or ``"auto"`` (inline only when
                 ``max_concurrent == 1`` and there is no ``trial_timeout``).
@@ -922,7 +907,8 @@ class Study:
             HypersweepError: the run failed fast (one line: the error and the fix).
         """
         from hypersweep.execution.function import FunctionExecutor
-        from hypersweep.execution.runner import Limits, Runner
+        from hypersweep.execution.runner import Runner
+        from hypersweep.limits import Limits
 
         if constraints is not None:
             self.set_constraints(constraints)
@@ -970,13 +956,6 @@ def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
     import hashlib
 
     return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
-
-
-def _finished(h: History) -> np.ndarray:
-    """COMPLETED or STOPPED rows, whether or not their params fit the current space."""
-    from hypersweep.samplers.base import COMPLETED, STOPPED
-
-    return np.isin(h.state, (COMPLETED, STOPPED))
 
 
 def _canon(spec: Any) -> Any:
@@ -1045,6 +1024,8 @@ def _trial_json(t: Trial) -> dict[str, Any]:
         "worker_id": t.worker_id,
         "error": t.error,
         "attempt": t.attempt,
+        "budget": t.budget,
+        "resume_from": t.resume_from,
         "user_attrs": t.user_attrs,
         "system_attrs": t.system_attrs,
     }

@@ -112,6 +112,12 @@ class Trial:
         attempt: which attempt this is (1 for the first run; a trial lost to a dead
             worker, a hard stop or a killed process is re-queued as attempt 2, ... up to
             ``limits.retries`` times). A retried attempt is the same trial.
+        budget: the resource (steps) this trial may use, fixed when it was created (a PBT
+            segment's end step), or ``None``: the runner then asks the stopping policy
+            (ASHA's ``max_resource``) and ``limits.max_steps``. An integral budget reads
+            as an ``int``.
+        resume_from: the number of the trial whose checkpoint this one starts from (a
+            PBT segment that continues a member), or ``None`` for a fresh start.
     """
 
     number: int
@@ -129,6 +135,13 @@ class Trial:
     system_attrs: dict[str, Any] = field(default_factory=dict)
     id: int = -1
     attempt: int = 1
+    budget: float | None = None
+    resume_from: int | None = None
+
+    def __post_init__(self) -> None:
+        b = self.budget
+        if type(b) is float and b.is_integer():  # one type whatever the storage
+            object.__setattr__(self, "budget", int(b))
 
     @property
     def value(self) -> float | None:
@@ -194,7 +207,7 @@ def coerce_values(
     values = []
     for n, v in zip(names, raw):
         values.append(_finite(n, v))
-    clean = {}
+    clean: dict[str, Any] = {}
     for k, v in metrics.items():
         try:
             clean[str(k)] = _finite(str(k), v)
@@ -218,7 +231,7 @@ def _finite(name: str, v: Any) -> float:
     except OverflowError:  # an int beyond 1.8e308
         raise ValueError(
             f"metric {name!r} is an integer too large for a float (about "
-            f"{int(v.bit_length() * 0.30103) + 1} digits)"
+            f"{int(int(v).bit_length() * 0.30103) + 1} digits)"
         ) from None
     if not math.isfinite(f):
         raise ValueError(f"metric {name!r} is {f!r}")

@@ -14,7 +14,7 @@ to files under ``<runs_dir>/<study>/<trial number>/``:
 * ``params.json``: the parameters, when delivered as ``json``;
 * ``STOP``: created when the trial is asked to stop (``HYPERSWEEP_STOP_FILE``);
 * ``checkpoint/``: the trial's checkpoint directory (``HYPERSWEEP_CHECKPOINT_DIR``). A
-  trial whose ``restore_from`` system attribute names another trial (a PBT segment) gets
+  trial whose ``Trial.resume_from`` names another trial (a PBT segment) gets
   that trial's checkpoint directory as ``HYPERSWEEP_RESTORE_FROM``.
 
 Python trials run with ``PYTHONUNBUFFERED=1`` (unless ``env`` or the environment sets
@@ -816,7 +816,7 @@ class CommandExecutor(Executor):
             raise HypersweepError("executor is full")
         number = trial.number
         run_dir = os.path.join(self.runs_dir, self.study_name, str(number))
-        src = trial.system_attrs.get("restore_from")
+        src = trial.resume_from
         restore = (
             os.path.join(self.runs_dir, self.study_name, str(src), "checkpoint")
             if isinstance(src, int) and not isinstance(src, bool) and src >= 0

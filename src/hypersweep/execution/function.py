@@ -9,7 +9,7 @@ stop. A trial past its timeout has its worker process killed (and replaced).
 
 Each trial has a checkpoint directory, ``<runs_dir>/<study>/<trial number>/checkpoint``
 (the layout of command trials), created when the trial first asks for it
-(``trial.checkpoint_dir``); a trial whose ``restore_from`` system attribute names another
+(``trial.checkpoint_dir``); a trial whose ``Trial.resume_from`` names another
 trial gets that trial's checkpoint directory as ``trial.restore_from``.
 """
 
@@ -230,7 +230,7 @@ class FunctionExecutor(Executor):
         if self.study_name is None:
             return None, None
         base = os.path.join(self.runs_dir, self.study_name)
-        src = trial.system_attrs.get("restore_from")
+        src = trial.resume_from
         ok = isinstance(src, int) and not isinstance(src, bool) and src >= 0
         return (
             os.path.join(base, str(trial.number), "checkpoint"),

@@ -43,11 +43,9 @@ Progress displays implement :class:`Progress` (all methods optional).
 from __future__ import annotations
 
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -61,14 +59,15 @@ from hypersweep.errors import (
     TrialNotRunning,
 )
 from hypersweep.execution.base import Executor, Outcome
-from hypersweep.samplers.base import COMPLETED, STOPPED
+from hypersweep.history import COMPLETED
+from hypersweep.limits import Limits
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from hypersweep.study import Study
 
-__all__ = ["Limits", "Progress", "Runner"]
+__all__ = ["Progress", "Runner"]
 
 log = logging.getLogger("hypersweep")
 
@@ -80,97 +79,6 @@ SYNC_INTERVAL = 1.0
 def _numbers(ns: Sequence[int]) -> str:
     shown = ", ".join(str(n) for n in ns[:10])
     return shown + (f" and {len(ns) - 10} more" if len(ns) > 10 else "")
-
-
-def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
-    if v is None:
-        return
-    ok = isinstance(v, (int, float)) and not isinstance(v, bool)
-    ok = ok and abs(v) <= 2**63 - 1 and math.isfinite(v)  # huge ints: no float overflow
-    ok = ok and (v >= 0 if allow_zero else v > 0)
-    if integer:
-        ok = ok and float(v).is_integer()
-    if not ok:
-        kind = "a positive integer" if integer else "a positive number of seconds"
-        shown = repr(v) if len(repr(v)) <= 40 else repr(v)[:30] + "..."
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and abs(v) > 2**63 - 1:
-            kind += " of at most 2**63-1"
-        raise SpecError(f"limits.{name}: must be {kind}, got {shown}")
-
-
-#: what ``limits.retry_on`` may name besides the always-retried lost/interrupted trials
-RETRY_ON = ("failed",)
-
-
-def _count(name: str, v: Any) -> None:
-    if isinstance(v, bool) or not isinstance(v, int) or v < 0:
-        raise SpecError(f"limits.{name}: must be an integer >= 0, got {v!r}")
-
-
-@dataclass(frozen=True)
-class Limits:
-    """When to stop launching trials and when to stop the study.
-
-    Attributes:
-        max_trials: the study's trial budget (what counts: see the module docstring).
-            Enforced by the storage: a run creates a trial only while the study holds
-            fewer than ``max_trials`` and claims only queued trials numbered below it,
-            so any number of processes leave exactly ``max_trials`` started trials.
-        max_concurrent: trials running at once.
-        timeout: seconds for this run.
-        trial_timeout: seconds per trial.
-        max_steps: a trial is STOPPED once it has reported this many steps.
-        target: stop once the best value reaches this (single objective).
-        patience: stop after this many COMPLETED trials without improvement.
-        max_trial_seconds: a cost cap: stop the study (like ``timeout``, running trials
-            too) once the total trial time of the study (durations of finished trials plus
-            the elapsed time of running ones, each from when the trial's own code
-            started) reaches this many seconds.
-        retries: how often a lost, interrupted or killed trial is re-queued (0: never).
-        retry_on: ``["failed"]`` also retries trials that fail by their own error.
-        max_failures: stop the run when its first this many trials all fail with the
-            same error (0: never).
-    """
-
-    max_trials: int | None = None
-    max_concurrent: int = 1
-    timeout: float | None = None
-    trial_timeout: float | None = None
-    max_steps: int | None = None
-    target: float | None = None
-    patience: int | None = None
-    max_trial_seconds: float | None = None
-    retries: int = 1
-    retry_on: tuple[str, ...] = ()
-    max_failures: int = 3
-
-    def __post_init__(self) -> None:
-        _pos("max_trials", self.max_trials, True)
-        _pos("max_concurrent", self.max_concurrent, True)
-        _pos("timeout", self.timeout, False)
-        _pos("trial_timeout", self.trial_timeout, False)
-        _pos("max_steps", self.max_steps, True)
-        _pos("patience", self.patience, True)
-        _pos("max_trial_seconds", self.max_trial_seconds, False)
-        if self.target is not None and (
-            isinstance(self.target, bool)
-            or not isinstance(self.target, (int, float))
-            or not math.isfinite(self.target)
-        ):
-            raise SpecError(f"limits.target: must be a finite number, got {self.target!r}")
-        _count("retries", self.retries)
-        _count("max_failures", self.max_failures)
-        on = self.retry_on
-        if (
-            isinstance(on, str)
-            or not isinstance(on, (list, tuple))
-            or any(not isinstance(x, str) or x not in RETRY_ON for x in on)
-        ):
-            raise SpecError(
-                f"limits.retry_on: must be a list of {', '.join(RETRY_ON)} "
-                f"(e.g. retry_on: [failed]), got {on!r}"
-            )
-        object.__setattr__(self, "retry_on", tuple(on))
 
 
 class Progress(Protocol):
@@ -259,8 +167,7 @@ class Runner:
         return reason if reason.startswith("interrupted") else f"interrupted ({reason})"
 
     def _n_started(self) -> int:
-        h = self.study.history
-        return int((h.state != 0).sum())  # every state but QUEUED
+        return self.study.history.n_started()
 
     def _storage_fault(self, e: StorageError) -> None:
         """The storage refused a write (or its file vanished): stop the run, hard."""
@@ -316,15 +223,13 @@ class Runner:
         if lim.target is None and lim.patience is None:
             return
         h = self.study.history
-        # every trial counts, also one from before the space was extended
-        ok = np.isin(h.state, (COMPLETED, STOPPED)) & ~np.isnan(h.Y[:, 0])
-        ok &= h.feasible  # infeasible trials never reach the target or reset patience
-        if not ok.any():
+        # every trial counts, also one from before the space was extended; infeasible
+        # trials never reach the target or reset patience
+        best_i = h.best_index()
+        if best_i is None:
             return
-        y = np.where(ok, h.Y[:, 0], np.inf)
-        best_i = int(np.argmin(y))
         sign = self.study.objectives[0].sign
-        if lim.target is not None and y[best_i] <= sign * lim.target:
+        if lim.target is not None and h.Y[best_i, 0] <= sign * lim.target:
             self._set_stop(f"target {lim.target:g} reached by trial {best_i}")
         if lim.patience is not None:
             completed = np.nonzero(h.state == COMPLETED)[0]
@@ -454,7 +359,7 @@ class Runner:
                     return
                 self._set_stop(f"search space exhausted: {e}")
                 return
-            budget = trial.system_attrs.get("budget")
+            budget = trial.budget
             if budget is None:  # the policy's budget (ASHA: max_resource), capped by max_steps
                 policy = self.study.policy
                 caps = [

@@ -11,7 +11,8 @@ from typing import Any
 
 from hypersweep._registry import Registry
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 
 __all__ = ["REGISTRY", "History", "Proposal", "Sampler", "make_sampler", "sampler_class"]
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep.history import History
 from hypersweep.samplers.base import (
-    History,
     Proposal,
     Sampler,
     looks_failed,

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Space
 
 __all__ = ["AutoSampler"]

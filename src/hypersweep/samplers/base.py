@@ -1,4 +1,4 @@
-"""The sampler protocol and the history it reads.
+"""The sampler protocol (the history it reads: :mod:`hypersweep.history`).
 
 A sampler is a pure function of (space, history, rng): :meth:`Sampler.propose` returns
 configurations; it never runs, stores or schedules anything. The history includes RUNNING
@@ -19,21 +19,16 @@ from __future__ import annotations
 
 import abc
 import copy
-from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
-from hypersweep.constraints import constraint_values
-from hypersweep.errors import SpaceError
+from hypersweep.history import History
 from hypersweep.space import Space
-from hypersweep.storage.base import HistoryColumns
-from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = [
     "RESOLUTION",
-    "History",
     "Proposal",
     "Sampler",
     "looks_failed",
@@ -47,9 +42,6 @@ __all__ = [
 #: configuration" rule.
 RESOLUTION = 1e-6
 
-_STATE_CODES = {s: i for i, s in enumerate(TrialState)}
-QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = (_STATE_CODES[s] for s in TrialState)
-
 
 @dataclass(frozen=True)
 class Proposal:
@@ -59,212 +51,17 @@ class Proposal:
         params: the configuration (active parameters only).
         key: an optional de-duplication key, unique per study (e.g. ``"sobol:17"``).
         system_attrs: attributes to store on the trial (e.g. a bracket).
+        budget: the trial's :attr:`~hypersweep.trial.Trial.budget` (``None``: the
+            policy's).
+        resume_from: the trial's :attr:`~hypersweep.trial.Trial.resume_from` (the trial
+            whose checkpoint it starts from).
     """
 
     params: dict[str, Any]
     key: str | None = None
     system_attrs: dict[str, Any] = field(default_factory=dict)
-
-
-class History:
-    """The trials of a study as numpy arrays, updated incrementally.
-
-    Rows are trial numbers. Attributes (all length ``n``):
-
-    * ``X``: ``(n, D)`` unit-cube encoding of the params (``NaN`` where inactive; a whole
-      row of ``NaN`` with ``valid[i] = False`` when the params no longer fit the space).
-    * ``Y``: ``(n, M)`` objective values signed so that lower is better (``NaN`` when the
-      trial has no value).
-    * ``state``: state codes (see :data:`QUEUED` ... :data:`FAILED`).
-    * ``C``: ``(n, K)`` violation of each of the study's ``constraints`` (``> 0``:
-      violated, ``<= 0``: met; ``NaN`` when the trial did not report the metric).
-    * ``trials``: the latest snapshot of each trial.
-
-    ``version`` increases on every change, so a sampler may cache derived data.
-
-    ``seed`` is the study's seed (informative: the study hands it to its sampler at
-    construction, :meth:`Sampler.with_seed`).
-    """
-
-    def __init__(
-        self,
-        space: Space,
-        objectives: Sequence[Objective],
-        seed: int | None = None,
-        constraints: Sequence[Any] = (),
-    ) -> None:
-        self.space = space
-        self.seed = seed
-        self.objectives = tuple(objectives)
-        self.constraints = tuple(constraints)
-        self._signs = np.array([o.sign for o in self.objectives], dtype=float)
-        self.n = 0
-        cap = 64
-        self._X = np.full((cap, space.dim), np.nan)
-        self._Y = np.full((cap, len(self.objectives)), np.nan)
-        self._state = np.zeros(cap, dtype=np.int8)
-        self._valid = np.zeros(cap, dtype=bool)
-        self._C = np.full((cap, len(self.constraints)), np.nan)
-        self.trials: list[Trial] = []
-        self.version = 0
-
-    def load_columns(
-        self,
-        cols: HistoryColumns,
-        reports: Mapping[int, dict[int, dict[str, float]]] | None = None,
-    ) -> None:
-        """Fill an empty history from a bulk column read (see :mod:`hypersweep.bulkload`):
-        the same arrays as :meth:`update` with every trial, but no snapshot is decoded
-        until something looks at ``trials[i]``."""
-        from hypersweep.bulkload import LazyTrials, encode_param_texts, parse_values
-
-        if self.n:
-            raise ValueError("load_columns fills an empty History only")
-        if not cols.numbers:
-            return
-        h, space = self, self.space
-        rows = np.asarray(cols.numbers, dtype=np.int64)
-        h._grow(int(rows.max()) + 1)
-        h.n = int(rows.max()) + 1
-        codes = {s.value: c for s, c in _STATE_CODES.items()}
-        h._state[rows] = np.array([codes[s] for s in cols.states], dtype=np.int8)
-        h._Y[rows] = parse_values(cols.values, len(h.objectives)) * h._signs
-        X, valid = encode_param_texts(space, cols.params)
-        h._X[rows] = X
-        h._valid[rows] = valid
-        h.trials = LazyTrials(cols, reports)  # type: ignore[assignment]
-        h.version += 1
-
-    # views ------------------------------------------------------------------------------
-    @property
-    def X(self) -> np.ndarray:
-        return self._X[: self.n]
-
-    @property
-    def Y(self) -> np.ndarray:
-        return self._Y[: self.n]
-
-    @property
-    def state(self) -> np.ndarray:
-        return self._state[: self.n]
-
-    @property
-    def valid(self) -> np.ndarray:
-        return self._valid[: self.n]
-
-    @property
-    def C(self) -> np.ndarray:
-        return self._C[: self.n]
-
-    @property
-    def feasible(self) -> np.ndarray:
-        """Rows that meet every constraint (every row when the study has none).
-
-        A row with a missing constraint metric is infeasible; rows without values
-        (RUNNING, FAILED) are "feasible" here: combine with the state you need.
-        """
-        if not self.constraints:
-            return np.ones(self.n, dtype=bool)
-        has_value = ~np.isnan(self.Y).any(axis=1)
-        met = (self.C <= 0).all(axis=1)  # NaN <= 0 is False: a missing metric violates
-        return ~has_value | met
-
-    def failed(self) -> np.ndarray:
-        """``X`` of FAILED rows: configurations that crashed (never to be proposed again)."""
-        return self.X[self.mask(TrialState.FAILED)]
-
-    def mask(self, *states: TrialState) -> np.ndarray:
-        """Boolean mask of valid rows in any of ``states``."""
-        codes = [_STATE_CODES[s] for s in states]
-        return np.isin(self.state, codes) & self.valid
-
-    @property
-    def n_observed(self) -> int:
-        """Rows with a value (COMPLETED, or STOPPED with a value)."""
-        return int((~np.isnan(self.Y).any(axis=1) & self.valid).sum()) if self.n else 0
-
-    def observed(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(X, Y)`` of rows with finite values, Y signed lower-is-better.
-
-        ``tell`` already rejects NaN and infinite values; rows written some other way (an
-        older store, a hand-edited database) with a non-finite value are left out here too,
-        so no model ever sees one.
-        """
-        ok = np.isfinite(self.Y).all(axis=1) & self.valid
-        return self.X[ok], self.Y[ok]
-
-    def pending(self) -> np.ndarray:
-        """``X`` of RUNNING rows (configurations being evaluated right now)."""
-        return self.X[self.mask(TrialState.RUNNING)]
-
-    # updates ----------------------------------------------------------------------------
-    def _grow(self, need: int) -> None:
-        cap = self._X.shape[0]
-        if need <= cap:
-            return
-        new = max(need, cap * 2)
-
-        def grow(a: np.ndarray, fill: Any) -> np.ndarray:
-            b = np.full((new, *a.shape[1:]), fill, dtype=a.dtype)
-            b[:cap] = a
-            return b
-
-        self._X = grow(self._X, np.nan)
-        self._Y = grow(self._Y, np.nan)
-        self._state = grow(self._state, 0)
-        self._valid = grow(self._valid, False)
-        self._C = grow(self._C, np.nan)
-
-    def update(self, trials: Iterable[Trial]) -> None:
-        """Merge changed trial snapshots (new ones are encoded once, in one batch)."""
-        trials = list(trials)
-        if not trials:
-            return
-        top = max(t.number for t in trials) + 1
-        self._grow(top)
-        if top > self.n:
-            self.trials.extend([None] * (top - self.n))  # type: ignore[list-item]
-            self.n = top
-        new = [t for t in trials if self.trials[t.number] is None]
-        for t in trials:
-            self.trials[t.number] = t
-            self._state[t.number] = _STATE_CODES[t.state]
-            if t.values is not None and len(t.values) == len(self._signs):
-                self._Y[t.number] = np.asarray(t.values, dtype=float) * self._signs
-            else:
-                self._Y[t.number] = np.nan
-            if self.constraints:
-                self._C[t.number] = constraint_values(t, self.constraints)
-        if new:
-            self._encode(new)
-        self.version += 1
-
-    def _encode(self, trials: list[Trial]) -> None:
-        # Validate first: encode_many does not, and would clip an out-of-range value of an
-        # edited space to the boundary instead of marking the row invalid.
-        rows: list[int] = []
-        configs: list[dict[str, Any]] = []
-        for t in trials:
-            try:
-                configs.append(self.space.validate(t.params))
-            except (SpaceError, TypeError, ValueError):  # no longer fit the (edited) space
-                self._X[t.number] = np.nan
-                self._valid[t.number] = False
-            else:
-                rows.append(t.number)
-        if rows:
-            self._X[rows] = self.space.encode_many(configs)
-            self._valid[rows] = True
-
-    def replace_space(self, space: Space) -> None:
-        """Re-encode every row for a new space (rows that no longer fit become invalid)."""
-        self.space = space
-        self._X = np.full((self._X.shape[0], space.dim), np.nan)
-        self._valid[:] = False
-        known = [t for t in self.trials if t is not None]
-        if known:
-            self._encode(known)
-        self.version += 1
+    budget: float | None = None
+    resume_from: int | None = None
 
 
 def near_any(rows: np.ndarray, U: np.ndarray, tol: float = RESOLUTION) -> np.ndarray:

@@ -34,7 +34,8 @@ from typing import Any
 import numpy as np
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.samplers.tpe import TPESampler
 from hypersweep.space import Space
 from hypersweep.trial import Trial, TrialState

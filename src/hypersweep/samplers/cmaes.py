@@ -16,16 +16,9 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep.history import COMPLETED, FAILED, STOPPED, History
 from hypersweep.samplers.anneal import anneal_rows, avoid_failures, scores
-from hypersweep.samplers.base import (
-    COMPLETED,
-    FAILED,
-    STOPPED,
-    History,
-    Proposal,
-    Sampler,
-    replace_failed,
-)
+from hypersweep.samplers.base import Proposal, Sampler, replace_failed
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 

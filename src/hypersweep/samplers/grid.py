@@ -10,7 +10,8 @@ from typing import Any
 import numpy as np
 
 from hypersweep.errors import SpaceExhausted, SpecError
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Grid, Space
 
 __all__ = ["GridSampler", "grid_key"]

@@ -33,7 +33,7 @@ How PBT fits hypersweep's boundaries (``DESIGN.md`` §3)
       exactly to ``trial.budget`` and returns needs no policy.
     * Executors give every trial a checkpoint directory and, for a segment that resumes,
       the checkpoint directory of the trial it resumes (see below). They know nothing about
-      PBT: they read the generic ``restore_from`` and ``budget`` system attributes.
+      PBT: they read the trial's ``resume_from`` and ``budget`` fields.
 
     Every decision is a pure function of the history (trial states, values, reports and
     the lineage stored on each trial) and the ``rng``: nothing lives in the sampler between
@@ -41,12 +41,12 @@ How PBT fits hypersweep's boundaries (``DESIGN.md`` §3)
     (each proposal carries a de-duplication key, ``pbt:m<member>:after<trial>``, so two
     workers never advance the same member twice).
 
-What a segment's trial carries (``trial.system_attrs``)
-    * ``pbt``: the lineage ``{"member": m, "generation": g, "parent": p, "step": s,
+What a segment's trial carries
+    * ``system_attrs["pbt"]``: the lineage ``{"member": m, "generation": g, "parent": p, "step": s,
       "exploit": bool}``: member ``m``'s ``g``-th segment, which starts from trial ``p``'s
       checkpoint (``None``: a fresh member) saved at step ``s``; ``exploit`` tells whether
       ``p`` was another, better member (then the parameters are ``p``'s, perturbed).
-    * ``restore_from``: the trial number whose checkpoint to start from (absent when fresh).
+    * ``resume_from``: the trial number whose checkpoint to start from (``None`` when fresh).
     * ``budget``: the step at which this segment ends, ``s + perturbation_interval`` (capped
       by ``max_steps``): ``trial.budget``, ``HYPERSWEEP_BUDGET``, ``hypersweep.budget()``.
 
@@ -76,7 +76,7 @@ Example:
     ...                           "perturbation_interval": 2, "max_steps": 6},
     ...                  policy="pbt", seed=0)
     >>> first = study.ask(4)
-    >>> [t.system_attrs["pbt"]["member"] for t in first], first[0].system_attrs["budget"]
+    >>> [t.system_attrs["pbt"]["member"] for t in first], first[0].budget
     ([0, 1, 2, 3], 2)
 """
 
@@ -90,7 +90,8 @@ from typing import Any
 import numpy as np
 
 from hypersweep.errors import SpaceExhausted, SpecError
-from hypersweep.samplers.base import COMPLETED, FAILED, STOPPED, History, Proposal, Sampler
+from hypersweep.history import COMPLETED, FAILED, STOPPED, History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Float, Int, Space
 from hypersweep.trial import Trial
 
@@ -263,7 +264,7 @@ class _Lineage:
             member, gen = _int_attr(lin, "member"), _int_attr(lin, "generation")
             if member is None or gen is None:
                 continue
-            budget = _int_attr(t.system_attrs, "budget")
+            budget = _as_int(t.budget)
             self.member[i], self.gen[i] = member, gen
             self.end[i] = (
                 budget if budget is not None else ((_int_attr(lin, "step") or 0) + self.interval)
@@ -306,7 +307,10 @@ class _Lineage:
 
 
 def _int_attr(d: Mapping[str, Any], key: str) -> int | None:
-    v = d.get(key)
+    return _as_int(d.get(key))
+
+
+def _as_int(v: Any) -> int | None:
     if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
         return None
     return int(v)
@@ -430,11 +434,14 @@ class PBTSampler(Sampler):
             "step": start,
             "exploit": exploit,
         }
-        attrs: dict[str, Any] = {"pbt": lin, "budget": self._budget(start)}
-        if parent is not None:
-            attrs["restore_from"] = parent.number
         key = f"pbt:m{member}:" + ("new" if after is None else f"after{after}")
-        return Proposal(dict(params), key=key, system_attrs=attrs)
+        return Proposal(
+            dict(params),
+            key=key,
+            system_attrs={"pbt": lin},
+            budget=self._budget(start),
+            resume_from=None if parent is None else parent.number,
+        )
 
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Space
 
 __all__ = ["RandomSampler"]

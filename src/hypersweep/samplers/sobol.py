@@ -7,7 +7,8 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Space
 
 __all__ = ["SobolSampler"]

@@ -11,7 +11,7 @@ Conventions used by every policy here:
   that cannot resolve its metric fails there; :meth:`CurvePolicy.decide` resolves it again
   from ``history.objectives`` (cheap), so a policy is never tied to one study.
 * **Values are signed** so that lower is better (``sign * value``, as in
-  :class:`~hypersweep.samplers.base.History`). A reported ``NaN`` counts as the worst
+  :class:`~hypersweep.history.History`). A reported ``NaN`` counts as the worst
   possible value (``+inf`` signed): a diverged trial is never "better" than another.
 * **When a report is judged.** The current step is the trial's highest reported step, and
   it is judged only if that report holds the metric, the step is ``>= delay`` and it is
@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import FAILED, History
+from hypersweep.history import FAILED, History
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Objective, Trial
 

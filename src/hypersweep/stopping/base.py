@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from hypersweep.trial import Objective, Trial
 
 if TYPE_CHECKING:  # annotations only: the CLI imports this module and needs no numpy
-    from hypersweep.samplers.base import History
+    from hypersweep.history import History
 
 __all__ = ["Decision", "Policy"]
 

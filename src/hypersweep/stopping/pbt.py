@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
-from hypersweep.samplers.base import History
+from hypersweep.history import History
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Trial
 
@@ -17,7 +17,7 @@ __all__ = ["PBTPolicy"]
 
 
 class PBTPolicy(Policy):
-    """Stop a trial at its first report at or past its budget (``system_attrs["budget"]``).
+    """Stop a trial at its first report at or past its budget (``trial.budget``).
 
     The PBT sampler (:class:`~hypersweep.samplers.pbt.PBTSampler`) gives each segment the
     step at which the next exploit/explore decision is due as its budget. This policy is
@@ -35,7 +35,7 @@ class PBTPolicy(Policy):
         >>> from hypersweep.trial import Objective, TrialState
         >>> h = History(Space({"lr": Float(0.1, 1.0)}), [Objective("loss")])
         >>> t = Trial(0, TrialState.RUNNING, {"lr": 0.5}, reports={5: {"loss": 1.0}},
-        ...           system_attrs={"budget": 5})
+        ...           budget=5)
         >>> PBTPolicy().decide(t, h)
         <Decision.STOP: 'stop'>
     """
@@ -43,7 +43,7 @@ class PBTPolicy(Policy):
     name: ClassVar[str] = "pbt"
 
     def decide(self, trial: Trial, history: History) -> Decision:
-        budget = trial.system_attrs.get("budget")
+        budget = trial.budget
         step = trial.last_step
         if (
             step is None

@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from hypersweep.errors import SpecError
-from hypersweep.samplers.base import RUNNING
+from hypersweep.history import RUNNING
 from hypersweep.stopping._common import CurvePolicy, Report, check_number, plain
 
 __all__ = ["TruncationPolicy"]

@@ -47,7 +47,7 @@ __all__ = ["HistoryColumns", "Report", "Storage", "StudyRecord", "SyncResult"]
 #: The states whose values count for "best" (a STOPPED trial keeps its last value).
 FINISHED_WITH_VALUE = (TrialState.COMPLETED, TrialState.STOPPED)
 
-SCHEMA_VERSION = 3  # v3: hs_trials.attempt
+SCHEMA_VERSION = 4  # v3: hs_trials.attempt; v4: hs_trials.budget and resume_from
 
 
 @dataclass(frozen=True)
@@ -120,7 +120,7 @@ class HistoryColumns:
     params: list[str]
     values: list[str | None]
     rest: list[tuple[Any, ...]]  # (id, metrics, started, finished, heartbeat, worker,
-    #                               error, user_attrs, system_attrs, attempt) per row
+    #                     error, user_attrs, system_attrs, attempt, budget, resume_from)
     watermark: int
     attrs: dict[str, Any]
     reports: list[Report] | None = None
@@ -182,6 +182,8 @@ class Storage(abc.ABC):
         system_attrs: Mapping[str, Any] | None = None,
         now: float | None = None,
         max_trials: int | None = None,
+        budget: float | None = None,
+        resume_from: int | None = None,
     ) -> Trial:
         """Create a QUEUED or RUNNING trial with the next number.
 
@@ -194,6 +196,9 @@ class Storage(abc.ABC):
                 :class:`~hypersweep.errors.MaxTrialsReached` is raised. The check and the
                 numbering are one atomic step, so any number of processes sharing the
                 budget leave exactly ``max_trials`` trials.
+            budget, resume_from: the trial's
+                :attr:`~hypersweep.trial.Trial.budget` and
+                :attr:`~hypersweep.trial.Trial.resume_from` (kept across retries).
         """
 
     @abc.abstractmethod
@@ -335,12 +340,10 @@ class Storage(abc.ABC):
         (ties go to the lower number), or ``[]``. Several objectives: the Pareto front
         (trials no other trial dominates), by number.
         """
+        from hypersweep._best import best_of
+
         objs = self._objectives_of(study_id)
-        done = [
-            t.with_(reports={})
-            for t in self.get_trials(study_id, FINISHED_WITH_VALUE)
-            if t.values is not None and len(t.values) == len(objs)
-        ]
+        done = [t.with_(reports={}) for t in self.get_trials(study_id, FINISHED_WITH_VALUE)]
         return best_of(done, objs)
 
     def running_trials(self, study_id: int) -> list[Trial]:
@@ -410,20 +413,3 @@ class Storage(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def best_of(done: Sequence[Trial], objectives: Sequence[Objective]) -> list[Trial]:
-    """The best of finished trials with values: ``[best]`` for one objective (ties go to
-    the lower number), the Pareto front by number for several."""
-    done = sorted(done, key=lambda t: t.number)
-    if not done:
-        return []
-    signs = [o.sign for o in objectives]
-    if len(signs) == 1:
-        return [min(done, key=lambda t: (signs[0] * t.values[0], t.number))]  # type: ignore[index]
-    import numpy as np
-
-    from hypersweep.analysis.pareto import pareto_mask
-
-    Y = np.array([[s * v for s, v in zip(signs, t.values or ())] for t in done], dtype=float)
-    return [t for t, keep in zip(done, pareto_mask(Y)) if keep]

@@ -180,6 +180,8 @@ class InMemoryStorage(Storage):
         system_attrs: Mapping[str, Any] | None = None,
         now: float | None = None,
         max_trials: int | None = None,
+        budget: float | None = None,
+        resume_from: int | None = None,
     ) -> Trial:
         if state not in (TrialState.QUEUED, TrialState.RUNNING):
             raise ValueError(f"a new trial is QUEUED or RUNNING, not {state}")
@@ -209,6 +211,8 @@ class InMemoryStorage(Storage):
                 heartbeat_at=now if running else None,
                 worker_id=worker_id if running else None,
                 id=n,
+                budget=budget,
+                resume_from=resume_from,
             )
             return self._put(st, t)
 

@@ -36,7 +36,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from hypersweep.samplers.base import History
+from hypersweep.history import History
 from hypersweep.space import Float, Space
 from hypersweep.stopping import REGISTRY, Decision, Policy, make_policy
 from hypersweep.trial import Objective, Trial, TrialState
@@ -99,7 +99,7 @@ def random_history(
                     state,
                     {"x": float(rng.random())},
                     reports=curves[number],
-                    system_attrs={"budget": budget},
+                    budget=budget,
                 )
             ]
         )

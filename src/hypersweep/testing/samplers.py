@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from hypersweep.samplers.base import History, Proposal, Sampler
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Param, Space
 from hypersweep.storage.memory import InMemoryStorage
 from hypersweep.study import Study

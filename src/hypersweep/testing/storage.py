@@ -242,7 +242,7 @@ class StorageContract:
         storage.finish_trial(sid, a.id, TrialState.FAILED, error="Traceback...\nValueError: x")
         storage.finish_trial(sid, b.id, TrialState.STOPPED, values=[0.7])
         got = {t.number: t for t in storage.get_trials(sid)}
-        assert got[0].state == TrialState.FAILED and got[0].error.endswith("ValueError: x")
+        assert got[0].state == TrialState.FAILED and (got[0].error or "").endswith("ValueError: x")
         assert got[0].values is None
         assert got[1].state == TrialState.STOPPED and got[1].values == (0.7,)
 
@@ -270,6 +270,28 @@ class StorageContract:
         t2 = storage.set_trial_attrs(sid, t.id, user={"c": [1, 2]}, system={"b": 3})
         assert t2.user_attrs == {"a": 1, "c": [1, 2]} and t2.system_attrs == {"b": 3}
         assert storage.get_trial(sid, 0).user_attrs == {"a": 1, "c": [1, 2]}
+
+    def test_budget_and_resume_from_are_kept_by_every_read_and_write(
+        self, storage: Storage, sid: int
+    ) -> None:
+        made = storage.create_trial(sid, {"x": 0.5}, budget=10.0, resume_from=0)
+        assert (made.budget, made.resume_from) == (10, 0) and type(made.budget) is int
+        assert made.system_attrs == {}  # typed fields, not attribute keys
+        storage.create_trial(sid, {"x": 0.6}, state=TrialState.QUEUED, budget=2.5)
+        plain = storage.create_trial(sid, {"x": 0.7})
+        assert (plain.budget, plain.resume_from) == (None, None)
+        claimed = storage.claim_trial(sid, "w")
+        assert claimed is not None and (claimed.number, claimed.budget) == (1, 2.5)
+        again = storage.requeue_trial(sid, made.id, "worker lost")
+        assert (again.attempt, again.budget, again.resume_from) == (2, 10, 0)
+        retry = storage.claim_trial(sid, "w")
+        assert retry is not None and (retry.budget, retry.resume_from) == (10, 0)
+        done = storage.finish_trial(sid, retry.id, TrialState.STOPPED, values=[1.0])
+        assert (done.budget, done.resume_from) == (10, 0)
+        facts = [(t.budget, t.resume_from) for t in storage.get_trials(sid)]
+        assert facts == [(10, 0), (2.5, None), (None, None)]
+        assert [(t.budget, t.resume_from) for t in storage.sync(sid, 0).trials] == facts
+        assert storage.get_trial(sid, 0) == storage.get_trials(sid)[0]
 
     # --- incremental sync -------------------------------------------------------------
     def test_sync_is_incremental(self, storage: Storage, sid: int) -> None:
@@ -299,9 +321,9 @@ class StorageContract:
         every statement boundary of the reader's sync in turn.
         """
 
-        def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], None]]]]:
+        def scenarios() -> Iterator[tuple[str, Callable[[], Callable[[], Any]]]]:
             # (name, setup before the sync returning the write that lands inside it)
-            def finish_reported() -> Callable[[], None]:
+            def finish_reported() -> Callable[[], Any]:
                 t = peer.create_trial(sid, {"x": 0.5})
                 peer.report(sid, t.id, 0, {"loss": 0.5})
                 return lambda: peer.finish_trial(sid, t.id, TrialState.COMPLETED, values=[0.25])
@@ -445,7 +467,7 @@ class StorageContract:
         storage.finish_trial(sid, t.id, TrialState.FAILED, error="boom 1")
         t = storage.create_trial(sid, {"x": 0.8})
         storage.finish_trial(sid, t.id, TrialState.STOPPED)  # no value: never best
-        t = storage.create_trial(sid, {"x": 0.7})
+        t = storage.create_trial(sid, {"x": 0.7}, budget=5, resume_from=1)  # a PBT segment
         storage.finish_trial(
             sid, t.id, TrialState.STOPPED, values=[0.5 if goal == "minimize" else 6.0]
         )
@@ -456,7 +478,7 @@ class StorageContract:
         storage.report(sid, run.id, 2, {"loss": 8.0}, now=2002.0)
         storage.report(sid, run.id, 2, {"acc": 0.1}, now=2003.0)
         storage.report(sid, run.id, 1, {"loss": 8.5}, now=2004.0)
-        storage.create_trial(sid, {"x": 0.4}, state=TrialState.QUEUED)
+        storage.create_trial(sid, {"x": 0.4}, state=TrialState.QUEUED, budget=2.5)
         return sid
 
     @pytest.mark.parametrize("goal", ["minimize", "maximize"])
@@ -471,7 +493,7 @@ class StorageContract:
             for t in full
             if t.state in (TrialState.COMPLETED, TrialState.STOPPED) and t.values is not None
         ]
-        expect = min(done, key=lambda t: (sign * t.values[0], t.number))
+        expect = min(done, key=lambda t: (sign * (t.values or (0.0,))[0], t.number))
         best = storage.best_trials(sid)
         assert [t.number for t in best] == [expect.number] == [8]
         assert best[0].values == expect.values and best[0].params == expect.params

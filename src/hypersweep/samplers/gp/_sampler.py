@@ -12,8 +12,8 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.stats import qmc
 
+from hypersweep.history import History
 from hypersweep.samplers.base import (
-    History,
     Proposal,
     Sampler,
     near_any,

@@ -6,9 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from hypersweep.samplers.base import (
-    History,
-)
+from hypersweep.history import History
 from hypersweep.samplers.tpe._layout import Layout
 from hypersweep.samplers.tpe._parzen import Kernel, Parzen, quantize
 from hypersweep.space import Space

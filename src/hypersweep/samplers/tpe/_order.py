@@ -4,32 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from hypersweep._best import pareto_mask
+
 # ======================================================================================
 # Multi-objective ordering
 # ======================================================================================
-
-
-def nondominated(y: np.ndarray) -> np.ndarray:
-    """Mask of the rows of ``y`` (lower is better) that no other row dominates."""
-    n = y.shape[0]
-    if y.shape[1] == 2:  # O(n log n): sort by (y0, y1), compare with running minima of y1
-        order = np.lexsort((y[:, 1], y[:, 0]))
-        y0, y1 = y[order, 0], y[order, 1]
-        before = np.minimum.accumulate(np.concatenate([[np.inf], y1[:-1]]))  # min y1 of j < i
-        first = np.searchsorted(y0, y0, side="left")  # first row with the same y0
-        # dominated: an earlier row is lower in y1, or a row with lower y0 is not higher in y1
-        dom = (before < y1) | (before[first] <= y1)
-        mask = np.zeros(n, dtype=bool)
-        mask[order[~dom]] = True
-        return mask
-    dominated = np.zeros(n, dtype=bool)
-    step = max(1, 2_000_000 // max(n * y.shape[1], 1))
-    for s in range(0, n, step):
-        blk = y[s : s + step]
-        le = np.all(y[None, :, :] <= blk[:, None, :], axis=2)
-        lt = np.any(y[None, :, :] < blk[:, None, :], axis=2)
-        dominated[s : s + step] = np.any(le & lt, axis=1)
-    return ~dominated
 
 
 def mo_best(y: np.ndarray, k: int) -> np.ndarray:
@@ -38,7 +17,7 @@ def mo_best(y: np.ndarray, k: int) -> np.ndarray:
     chosen: list[np.ndarray] = []
     need = k
     while need > 0 and remaining.size:
-        front = remaining[nondominated(y[remaining])]
+        front = remaining[pareto_mask(y[remaining])]
         if front.size <= need:
             chosen.append(front)
             need -= front.size

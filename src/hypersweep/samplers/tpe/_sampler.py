@@ -8,10 +8,8 @@ from typing import Any
 import numpy as np
 
 from hypersweep.errors import SpecError
+from hypersweep.history import FAILED, RUNNING, History
 from hypersweep.samplers.base import (
-    FAILED,
-    RUNNING,
-    History,
     Proposal,
     Sampler,
     looks_failed,
