@@ -103,6 +103,8 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name == "analysis":  # hs.analysis.importance(...) without importing it first
+        return importlib.import_module("hypersweep.analysis")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypersweep' has no attribute {name!r}")
