@@ -7,11 +7,11 @@ under the uniform measure is a finite sum over leaves:
 * the mean and the variance of the tree: ``sum(vol * v)``, ``sum(vol * v**2) - mean**2``;
 * the marginal of one parameter, ``f_j(x_j) = sum_l v_l * vol_l / len_j(l) * [x_j in l]``,
   constant between the tree's split points on ``j``; its variance is the main effect;
-* the marginal of a pair on the grid of both parameters' split points (closed index);
-* the total effect ``E[Var_{x_j} f | x_{-j}] = sum(vol * v**2) - E[(E_{x_j} f)**2]``,
-  where ``E[(E_{x_j} f)**2]`` sums over pairs of leaves whose boxes overlap in every
-  dimension except ``j`` (a partition's leaves overlap nowhere, so only the leaf itself
-  and its neighbours along ``j`` count).
+* the marginal of a pair on the grid of both parameters' split points (closed index).
+
+(Exact total effects need a sum over pairs of leaves that overlap in all dimensions but
+one, ``O(leaves**2 * D)`` per tree: too slow for a 1-second budget, so the caller
+estimates them by Monte Carlo on the forest instead.)
 
 Everything here works on unit-cube encodings with the uniform measure, which is each
 parameter's sampling prior (log scale for a log parameter, equal mass per option).
@@ -105,17 +105,16 @@ def _marginal(b: TreeBoxes, j: int) -> tuple[np.ndarray, np.ndarray]:
     return contains.astype(float), np.diff(pts)  # float: a bool matmul has no BLAS path
 
 
-def tree_anova(b: TreeBoxes, total: bool = True) -> tuple[float, np.ndarray, np.ndarray]:
-    """``(variance, main, total)``: the tree's variance and each dimension's main and
-    total effect as fractions of it (zeros for a constant tree)."""
+def tree_anova(b: TreeBoxes) -> tuple[float, np.ndarray]:
+    """``(variance, main)``: the tree's variance and each dimension's main effect as a
+    fraction of it (zeros for a constant tree)."""
     dim = b.lo.shape[1]
     mean = float(b.vol @ b.value)
     second = float(b.vol @ b.value**2)
     var = second - mean**2
     main = np.zeros(dim)
-    tot = np.zeros(dim)
     if var <= 1e-12 * max(second, 1e-300):
-        return 0.0, main, tot
+        return 0.0, main
     length = b.hi - b.lo  # (L, D)
     for j in range(dim):
         if b.splits[j].size <= 2:  # never split on: no effect at all
@@ -123,37 +122,7 @@ def tree_anova(b: TreeBoxes, total: bool = True) -> tuple[float, np.ndarray, np.
         contains, width = _marginal(b, j)
         fj = (b.value * b.vol / length[:, j]) @ contains
         main[j] = max(float(width @ fj**2) - mean**2, 0.0) / var
-    if total:
-        tot = _totals(b, length) / var
-        tot = np.clip(np.maximum(tot, main), 0.0, 1.0)
-    return var, main, tot
-
-
-def _totals(b: TreeBoxes, length: np.ndarray, block: int = 256) -> np.ndarray:
-    """``E[Var_{x_j} f | x_{-j}]`` for every ``j`` (see the module docstring)."""
-    L, dim = b.lo.shape
-    v = b.value
-    # E[(E_{x_j} f)^2]: the leaf with itself ...
-    cross = np.outer(v**2 * b.vol, np.ones(dim)) * length  # (L, D): v^2 vol len_j
-    acc = cross.sum(axis=0)
-    split_dims = np.array([s.size > 2 for s in b.splits])
-    # ... and with the leaves it overlaps in every dimension but one (j).
-    for s in range(0, L, block):
-        lo_a, hi_a = b.lo[s : s + block, None, :], b.hi[s : s + block, None, :]
-        ov = np.minimum(hi_a, b.hi[None]) - np.maximum(lo_a, b.lo[None])  # (B, L, D)
-        apart = ov <= 0
-        n_apart = apart.sum(axis=2)
-        ia, ib = np.nonzero(n_apart == 1)
-        if ia.size == 0:
-            continue
-        jd = np.argmax(apart[ia, ib], axis=1)
-        others = np.where(apart[ia, ib], 1.0, ov[ia, ib]).prod(axis=1)
-        la, lb = ia + s, ib
-        term = v[la] * v[lb] * length[la, jd] * length[lb, jd] * others
-        acc += np.bincount(jd, weights=term, minlength=dim)
-    out = float(b.vol @ v**2) - acc
-    out[~split_dims] = 0.0
-    return np.maximum(out, 0.0)  # type: ignore[no-any-return]
+    return var, main
 
 
 def tree_pair(b: TreeBoxes, j: int, k: int, var: float) -> float:

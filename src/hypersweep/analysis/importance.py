@@ -303,9 +303,9 @@ def _forest_method(
     st_reps = np.array([r[1] for r in rep]) if n_bootstrap else None
     if method == "fanova":
         boxes = [_forest.tree_boxes(t, dim) for t in trees]
-        per_tree = [_forest.tree_anova(b, total=False) for b in boxes]
-        tree_var = np.array([v for v, _, _ in per_tree])
-        mains = np.array([m for _, m, _ in per_tree])  # (T, D)
+        per_tree = [_forest.tree_anova(b) for b in boxes]
+        tree_var = np.array([v for v, _ in per_tree])
+        mains = np.array([m for _, m in per_tree])  # (T, D)
         first = mains.mean(axis=0)
         first_reps = weights @ mains if n_bootstrap else None
     else:
