@@ -26,6 +26,7 @@ REGISTRY: dict[str, str] = {
     "anneal": "hypersweep.samplers.anneal:AnnealSampler",
     "cmaes": "hypersweep.samplers.cmaes:CMAESSampler",
     "pbt": "hypersweep.samplers.pbt:PBTSampler",
+    "nsga2": "hypersweep.samplers.nsga2:NSGA2Sampler",
 }
 
 
