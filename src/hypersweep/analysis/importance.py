@@ -4,8 +4,9 @@ Three methods, all on the study's unit-cube encoding (each parameter's sampling 
 log scale for a log parameter, equal mass per option) and none running extra trials:
 
 * ``fanova``: functional ANOVA of a random forest fit to the trials (Hutter, Hoos and
-  Leyton-Brown 2014). Main effects and the top pair's interaction are exact integrals
-  over the trees' leaves; total effects are Jansen estimates on the same forest.
+  Leyton-Brown 2014). Main effects are exact integrals over the trees' leaves of the
+  forest's marginals (the pair's on a 64 x 64 grid), divided by the forest's variance;
+  total effects are Jansen estimates on the same forest.
 * ``sobol``: Sobol' first-order (Saltelli 2010) and total (Jansen) indices and the top
   pair's interaction, Monte Carlo estimates on the same random-forest surrogate.
 * ``ped-anova``: how much each parameter matters for reaching the top ``quantile`` of
@@ -303,11 +304,8 @@ def _forest_method(
     st_reps = np.array([r[1] for r in rep]) if n_bootstrap else None
     if method == "fanova":
         boxes = [_forest.tree_boxes(t, dim) for t in trees]
-        per_tree = [_forest.tree_anova(b) for b in boxes]
-        tree_var = np.array([v for v, _ in per_tree])
-        mains = np.array([m for _, m in per_tree])  # (T, D)
-        first = mains.mean(axis=0)
-        first_reps = weights @ mains if n_bootstrap else None
+        var_f, var_reps = _variances(d, f, rep_f, rows)
+        first, first_reps = _fanova_mains(boxes, dim, weights, var_f, var_reps)
     else:
         first = s1
         first_reps = np.array([r[0] for r in rep]) if n_bootstrap else None
@@ -319,9 +317,7 @@ def _forest_method(
     j, k = ranked[0], ranked[1]
     est.pair = (j, k)
     if method == "fanova":
-        pairs = np.array([_forest.tree_pair(b, j, k, v) for b, v in zip(boxes, tree_var)])
-        est.pair_value = float(pairs.mean())
-        est.pair_reps = weights @ pairs if n_bootstrap else None
+        est.pair_value, est.pair_reps = _fanova_pair(boxes, j, k, weights, var_f, var_reps)
     else:
         pts = _sobol.pair_points(d, j, k)
         Pp = np.stack([t.predict(pts) for t in trees])
@@ -334,6 +330,82 @@ def _forest_method(
                 ]
             )
     return est
+
+
+def _variances(
+    d: Any, f: np.ndarray, rep_f: list[np.ndarray], rows: np.ndarray
+) -> tuple[float, np.ndarray]:
+    """The forest's variance over the design's ``A`` and ``B`` points, and per replicate."""
+    n = d.n
+
+    def var(g: np.ndarray, r: np.ndarray | None) -> float:
+        a, b = g[:n], g[n : 2 * n]
+        if r is not None:
+            a, b = a[r], b[r]
+        return float(np.var(np.concatenate([a, b])))
+
+    return var(f, None), np.array([var(g, r) for g, r in zip(rep_f, rows)])
+
+
+def _share(v: np.ndarray, var: np.ndarray | float) -> np.ndarray:
+    return np.where(np.asarray(var) > 0, v / np.maximum(var, 1e-300), 0.0)  # type: ignore[no-any-return]
+
+
+def _fanova_mains(
+    boxes: list[Any], dim: int, weights: np.ndarray, var_f: float, var_reps: np.ndarray
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Main effects of the forest: the variance of each exact forest marginal (the mean of
+    the trees' marginals on the union of their split points) over the forest's variance."""
+    from hypersweep.analysis import _forest
+
+    first = np.zeros(dim)
+    reps = np.zeros((weights.shape[0], dim))
+    for j in range(dim):
+        pts = np.unique(np.concatenate([b.splits[j] for b in boxes]))
+        if pts.size <= 2:
+            continue
+        width = np.diff(pts)
+        M = np.stack([_forest.tree_marginal(b, j, pts) for b in boxes])  # (T, K)
+        first[j] = float(_share(_spread(M.mean(axis=0), width), var_f))
+        reps[:, j] = _share(_spread(weights @ M, width), var_reps)
+    return first, (reps if weights.shape[0] else None)
+
+
+def _spread(m: np.ndarray, width: np.ndarray) -> np.ndarray:
+    """The variance over ``x_j`` of piecewise-constant marginals ``m`` (``(..., K)``)."""
+    mu = m @ width
+    return ((m - mu[..., None]) ** 2) @ width  # type: ignore[no-any-return]
+
+
+_PAIR_CELLS = 64
+
+
+def _fanova_pair(
+    boxes: list[Any],
+    j: int,
+    k: int,
+    weights: np.ndarray,
+    var_f: float,
+    var_reps: np.ndarray,
+) -> tuple[float, np.ndarray | None]:
+    """The interaction of ``j`` and ``k``: the variance of the forest's pair marginal on a
+    grid minus those of its two one-parameter marginals (on the same grid)."""
+    from hypersweep.analysis import _forest
+
+    F = np.stack([_forest.tree_pair_grid(b, j, k, _PAIR_CELLS) for b in boxes])
+    F = F.reshape(len(boxes), -1)
+
+    def inter(flat: np.ndarray) -> np.ndarray:
+        g = flat.reshape(*flat.shape[:-1], _PAIR_CELLS, _PAIR_CELLS)
+        mu = g.mean(axis=(-2, -1), keepdims=True)
+        closed = ((g - mu) ** 2).mean(axis=(-2, -1))
+        vj = ((g.mean(axis=-1) - mu[..., 0]) ** 2).mean(axis=-1)
+        vk = ((g.mean(axis=-2) - mu[..., 0]) ** 2).mean(axis=-1)
+        return closed - vj - vk  # type: ignore[no-any-return]
+
+    value = float(_share(inter(F.mean(axis=0)), var_f))
+    reps = _share(inter(weights @ F), var_reps) if weights.shape[0] else None
+    return value, reps
 
 
 def _interval(point: np.ndarray, reps: np.ndarray | None, level: float) -> np.ndarray:
