@@ -223,3 +223,26 @@ def test_cli_importance(tmp_path, capsys) -> None:
     assert data["method"] == "ped-anova" and data["params"][0]["name"] == "x"
     assert main(["importance", "cli-imp", "--storage", url, "--params", "w"]) == 2
     assert "no parameter 'w'" in capsys.readouterr().err
+
+
+def test_every_parameter_type_and_no_bootstrap() -> None:
+    space = {
+        "opt": hs.Choice(["sgd", "adam", "rmsprop"]),
+        "lr": hs.Float(1e-4, 1e-1, log=True),
+        "layers": hs.Int(1, 8),
+        "flag": hs.Bool(),
+    }
+    study = hs.Study("types", space=space, sampler="random", storage="memory", seed=2)
+    bonus = {"sgd": 0.0, "adam": 2.0, "rmsprop": 1.0}
+    for _ in range(300):
+        t = study.ask()
+        p = t.params
+        study.tell(t, bonus[p["opt"]] + 0.5 * np.log10(p["lr"]) ** 2 / 9 + 0.01 * p["layers"])
+    for m in METHODS:
+        r = importance(study, m, n_bootstrap=0)
+        # ped-anova: the top 10 % are sgd trials with the highest lr, and lr's density is
+        # the more concentrated one there; both lead
+        expect = ["opt", "lr"] if m != "ped-anova" else ["lr", "opt"]
+        assert r.ranking()[:2] == expect, m
+        assert r["flag"].importance < 0.02, m
+        assert all(p.low == p.importance == p.high for p in r.params)  # no intervals
