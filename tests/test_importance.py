@@ -138,19 +138,23 @@ def test_g_function() -> None:
 def test_fanova_1000_trials_10_params_under_a_second() -> None:
     study = random_study(ishigami, 10, 1000, name="big")
     importance(study, "fanova", n_bootstrap=2)  # imports scikit-learn and scipy once
-    t0 = time.perf_counter()
+    t0 = time.process_time()  # CPU time: what it takes on an idle core (one thread)
     r = importance(study, "fanova")
-    took = time.perf_counter() - t0
+    took = time.process_time() - t0
     assert r.ranking()[:3] == ["x0", "x1", "x2"]
-    assert took < 1.0 * _load_factor(), took
+    assert took < 1.0, took
 
 
-def _load_factor() -> float:
-    """Slack for a shared machine: the load per core above one."""
-    import os
+def test_import_hypersweep_loads_no_scikit_learn() -> None:
+    import subprocess
+    import sys
 
-    load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    return max(1.0, load)
+    code = (
+        "import sys, hypersweep as hs; hs.analysis.importance; "
+        "print(sorted(m for m in ('sklearn', 'scipy.stats') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_conditional_parameters() -> None:
