@@ -71,7 +71,8 @@ class ParamImportance:
 @dataclass(frozen=True)
 class Interaction:
     """The interaction of the two most important parameters, as a fraction of the
-    variance (the pair's closed effect minus both main effects)."""
+    variance (the pair's closed effect minus both main effects); ``fanova`` and ``sobol``
+    only (``Importance.interaction`` is ``None`` for ``ped-anova``)."""
 
     params: tuple[str, str]
     value: float
@@ -321,11 +322,15 @@ def _forest_method(
     else:
         pts = _sobol.pair_points(d, j, k)
         Pp = np.stack([t.predict(pts) for t in trees])
-        est.pair_value = _sobol.pair_index(d, f, Pp.mean(axis=0), (s1[j], s1[k]))
+        est.pair_value = float(
+            _sobol.pair_index(d, f, Pp.mean(axis=0), (float(s1[j]), float(s1[k])))
+        )
         if n_bootstrap:
             est.pair_reps = np.array(
                 [
-                    _sobol.pair_index(d, rep_f[b], weights[b] @ Pp, (s1[j], s1[k]), rows[b])
+                    _sobol.pair_index(
+                        d, rep_f[b], weights[b] @ Pp, (rep[b][0][j], rep[b][0][k]), rows[b]
+                    )
                     for b in range(n_bootstrap)
                 ]
             )
