@@ -227,6 +227,8 @@ def test_cli_importance(tmp_path, capsys) -> None:
     assert data["method"] == "ped-anova" and data["params"][0]["name"] == "x"
     assert main(["importance", "cli-imp", "--storage", url, "--params", "w"]) == 2
     assert "no parameter 'w'" in capsys.readouterr().err
+    assert main(["importance", "cli-imp", "--storage", url, "--method", "fanva"]) == 2
+    assert "did you mean 'fanova'" in capsys.readouterr().err
 
 
 def test_every_parameter_type_and_no_bootstrap() -> None:

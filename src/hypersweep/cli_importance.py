@@ -23,9 +23,10 @@ sobol need scikit-learn: pip install 'hypersweep[analysis]'."""
 
 
 def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> None:
-    """Add the ``importance`` sub-command to ``sub`` (an argparse sub-parsers object)."""
-    from hypersweep.analysis.importance import METHODS
+    """Add the ``importance`` sub-command to ``sub`` (an argparse sub-parsers object).
 
+    Imports nothing heavy: the method name is checked by ``importance`` itself (with a
+    did-you-mean), so building the parser for another command never loads numpy."""
     p = sub.add_parser(
         "importance",
         parents=list(parents),
@@ -35,7 +36,7 @@ def add_parser(sub: Any, parents: Sequence[argparse.ArgumentParser] = ()) -> Non
         description="Parameter importance and sensitivity from a study's finished trials.",
     )
     p.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
-    p.add_argument("--method", choices=METHODS, default="fanova", help="(default: fanova)")
+    p.add_argument("--method", default="fanova", help="fanova (default), sobol or ped-anova")
     p.add_argument("--objective", metavar="METRIC", help="objective of a multi-objective study")
     p.add_argument("--params", metavar="A,B,...", help="only these parameters")
     p.add_argument("--quantile", type=float, default=0.1, help="ped-anova's top fraction")
