@@ -181,6 +181,7 @@ def test_cmaes_tells_a_generation_only_when_all_earlier_trials_finished() -> Non
     space = hs.Space(SPHERE_SPACE)
     sampler = CMAESSampler(population_size=6)
     study = hs.Study("g", space=space, storage="memory", seed=0, sampler=sampler)
+    sampler = study.sampler  # the study proposes with its own copy
     first = study.ask(6)
     for t in first[1:]:
         study.tell(t, sphere(t.params))

@@ -119,3 +119,29 @@ def test_bohb_with_hyperband_beats_random_with_hyperband() -> None:
     bohb = np.mean([best({"name": "bohb", "max_resource": 27}, k) for k in range(5)])
     rand = np.mean([best("random", k) for k in range(5)])
     assert bohb < 0.75 * rand
+
+
+def test_the_bohb_preset_builds_the_pair_from_one_set_of_numbers() -> None:
+    def run(sampler: object, policy: object) -> list[dict]:
+        s = hs.Study(
+            "p",
+            space={"x": hs.Float(0, 1), "y": hs.Float(0, 1)},
+            objective="loss",
+            storage="memory",
+            sampler=sampler,
+            policy=policy,
+            seed=1,
+        )
+        s.optimize(_curve, max_trials=25)
+        return [t.params for t in s.trials()]
+
+    sampler, policy = hs.presets.bohb(max_resource=27, reduction_factor=3)
+    by_hand = run(
+        {"name": "bohb", "max_resource": 27, "reduction_factor": 3},
+        {"policy": "hyperband", "max_resource": 27, "reduction_factor": 3},
+    )
+    assert run(sampler, policy) == by_hand
+    with pytest.raises(hs.SpecError, match="reduction_factor"):
+        hs.presets.bohb(max_resource=27, reduction_factor=1)
+    with pytest.raises(hs.SpecError, match="random_fractoin"):
+        hs.presets.bohb(max_resource=27, random_fractoin=0.2)

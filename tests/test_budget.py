@@ -43,8 +43,15 @@ def test_a_sampler_passed_in_is_never_changed() -> None:
     study = hs.Study("s", space={"x": hs.Float(0, 1)}, storage="memory", sampler=sampler, seed=3)
     for _ in range(3):
         study.tell(study.ask(), 0.5)
-    assert sampler.seed is None and study.sampler is sampler
-    assert study.history.seed == 3
+    assert sampler.seed is None and study.sampler is not sampler
+    assert study.sampler.seed == study.history.seed == 3
+    seeded = hs.samplers.make_sampler({"name": "tpe", "seed": 5})
+    assert (
+        hs.Study(
+            "t", space={"x": hs.Float(0, 1)}, storage="memory", sampler=seeded, seed=3
+        ).sampler.seed
+        == 5
+    )  # its own seed wins
 
 
 def test_a_study_without_a_seed_stores_one_and_resumes_with_it() -> None:

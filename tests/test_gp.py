@@ -12,8 +12,10 @@ import hypersweep as hs
 from hypersweep.samplers import REGISTRY, make_sampler
 from hypersweep.samplers.auto import AutoSampler
 from hypersweep.samplers.base import History
-from hypersweep.samplers.gp import GPSampler, _Fit, _Posterior, _sqdist, log_h
+from hypersweep.samplers.gp import GPSampler, log_h
+from hypersweep.samplers.gp._model import Fit, Posterior, sqdist
 from hypersweep.space import Choice, Float, Int, Space
+from hypersweep.storage import InMemoryStorage
 from hypersweep.testing.samplers import check_proposal
 from hypersweep.trial import Objective
 
@@ -182,6 +184,27 @@ def test_same_seed_same_proposals_other_seed_others() -> None:
     assert a != c
 
 
+def test_a_resumed_study_proposes_what_a_long_running_process_would() -> None:
+    """GP state is rebuilt from the history: a study reopened before every ask (a fresh
+    sampler, as in a fresh process) gives the same trials as one kept open."""
+    space = {"x": hs.Float(-2.0, 2.0), "y": hs.Float(-2.0, 2.0)}
+
+    def fn(p: dict[str, Any]) -> float:
+        return (p["x"] - 0.3) ** 2 + 3 * (p["y"] + 0.2) ** 2
+
+    def run(reopen: bool) -> list[dict[str, Any]]:
+        storage = InMemoryStorage()
+        study = hs.Study("r", space=space, sampler="gp", storage=storage, seed=4)
+        for _ in range(26):  # past 20 observations: the every-second-count refit rule
+            if reopen:
+                study = hs.Study("r", space=space, sampler="gp", storage=storage, seed=4)
+            t = study.ask()
+            study.tell(t, fn(t.params))
+        return [t.params for t in study.trials()]
+
+    assert run(reopen=True) == run(reopen=False)
+
+
 def test_fit_subset_bound_engages_beyond_max_points() -> None:
     space = Space({"x": Float(-1.0, 1.0), "y": Float(-1.0, 1.0)})
     sampler = GPSampler(seed=0, max_points=12, n_startup=4)
@@ -189,7 +212,7 @@ def test_fit_subset_bound_engages_beyond_max_points() -> None:
     sizes = []
     for _ in range(24):
         t = study.ask()
-        sizes.append(sampler.n_fit)
+        sizes.append(study.sampler.n_fit)  # the study proposes with its own copy
         study.tell(t, t.params["x"] ** 2 + t.params["y"] ** 2)
     assert max(sizes) == 12
     assert sizes[-1] == 12 and sizes[12] == 12 and sizes[10] == 10
@@ -254,15 +277,15 @@ def test_marginal_likelihood_and_posterior_gradients_match_finite_differences() 
     Z = rng.random((25, 3))
     y = np.sin(3 * Z).sum(1)
     y = (y - y.mean()) / y.std()
-    D2 = np.stack([_sqdist(Z[:, [g]], Z[:, [g]]).ravel() for g in range(3)], axis=1)
-    fit = _Fit(D2, y)
+    D2 = np.stack([sqdist(Z[:, [g]], Z[:, [g]]).ravel() for g in range(3)], axis=1)
+    fit = Fit(D2, y)
     theta = np.array([-0.3, 0.2, -1.0, 0.1, math.log(1e-3)])
     _, grad = fit(theta)
     eps = 1e-6
     num = [(fit(theta + e)[0] - fit(theta - e)[0]) / (2 * eps) for e in np.eye(5) * eps]
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
 
-    post = _Posterior.build(Z, y, np.exp(-theta[:3]), math.exp(theta[3]), 1e-6)
+    post = Posterior.build(Z, y, np.exp(-theta[:3]), math.exp(theta[3]), 1e-6)
     Zq = rng.random((4, 3))
     _, _, dmu, dvar = post.predict_grad(Zq, np.arange(3))
     for j in range(3):

@@ -12,7 +12,8 @@ import hypersweep as hs
 from hypersweep.errors import SpecError
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import History
-from hypersweep.samplers.tpe import TPESampler, _mo_best, _nondominated
+from hypersweep.samplers.tpe import TPESampler
+from hypersweep.samplers.tpe._order import mo_best, nondominated
 from hypersweep.space import Space
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -369,14 +370,14 @@ def test_nondominated_sorting_matches_brute_force(m: int) -> None:
         y = rng.integers(0, 5, size=(int(rng.integers(1, 40)), m)).astype(float)  # many ties
         le = (y[None, :, :] <= y[:, None, :]).all(axis=2)
         lt = (y[None, :, :] < y[:, None, :]).any(axis=2)
-        assert _nondominated(y).tolist() == (~(le & lt).any(axis=1)).tolist()
+        assert nondominated(y).tolist() == (~(le & lt).any(axis=1)).tolist()
 
 
 def test_multi_objective_split_goes_front_by_front() -> None:
     y = np.array([[1, 5], [2, 2], [5, 1], [3, 3], [2, 2], [6, 6], [1, 6]], dtype=float)
-    best = _mo_best(y, 4)  # the first front is rows 0, 1, 2, 4; then 3 and 6
+    best = mo_best(y, 4)  # the first front is rows 0, 1, 2, 4; then 3 and 6
     assert sorted(best.tolist()) == [0, 1, 2, 4]
-    best = _mo_best(y, 5)
+    best = mo_best(y, 5)
     assert sorted(best[:4].tolist()) == [0, 1, 2, 4] and best[4] in (3, 6)
 
 
@@ -451,14 +452,15 @@ def test_forget_weights_old_bad_trials_less() -> None:
 @pytest.mark.parametrize("multivariate", [True, False])
 def test_densities_are_normalized(multivariate: bool) -> None:
     """l and g are proper densities on the unit cube (truncated kernels, smoothed options)."""
-    from hypersweep.samplers.tpe import _Kernel, _Layout, _mixture_weights, _Parzen
+    from hypersweep.samplers.tpe._layout import Layout
+    from hypersweep.samplers.tpe._parzen import Kernel, Parzen, mixture_weights
 
     space = Space({"x": hs.Float(0, 1), "c": hs.Choice(["a", "b", "c"])})
-    group = _Layout(space).groups[0]
+    group = Layout(space).groups[0]
     rng = np.random.default_rng(0)
     pts = np.column_stack([rng.random(7) ** 3, (rng.integers(0, 3, 7) + 0.5) / 3])
-    kernel = _Kernel.fit(group, pts, d_eff=2 if multivariate else 1, beta=1.0, min_bw=0.005)
-    dens = _Parzen(kernel, pts, _mixture_weights(rng.random(7) + 0.5, 1.0), multivariate)
+    kernel = Kernel.fit(group, pts, d_eff=2 if multivariate else 1, beta=1.0, min_bw=0.005)
+    dens = Parzen(kernel, pts, mixture_weights(rng.random(7) + 0.5, 1.0), multivariate)
     xs = (np.arange(4000) + 0.5) / 4000
     total = 0.0
     for code in range(3):

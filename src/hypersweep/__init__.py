@@ -102,9 +102,13 @@ __all__ = [
 ]
 
 
+#: sub-packages reachable as attributes (``hs.presets.bohb(...)``), imported on first use
+_SUBMODULES = ("analysis", "presets", "samplers", "stopping", "storage")
+
+
 def __getattr__(name: str) -> Any:
-    if name == "analysis":  # hs.analysis.importance(...) without importing it first
-        return importlib.import_module("hypersweep.analysis")
+    if name in _SUBMODULES:
+        return importlib.import_module(f"hypersweep.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypersweep' has no attribute {name!r}")

@@ -129,8 +129,9 @@ class Study:
             number of trials the study holds (:mod:`hypersweep._sequence`), so a resumed
             study or an extra process continues the sequence. ``None``: the sampler's
             seed if it has one, else the seed stored with the study (drawn at random
-            once, when the study is created). A sampler passed in is never changed; one
-            without a seed of its own uses this one.
+            once, when the study is created). A sampler passed in is never changed: the
+            study proposes with a copy, seeded with this seed where the sampler has none
+            (:meth:`~hypersweep.samplers.Sampler.with_seed`).
         extend_space: resuming a study whose stored space differs from ``space`` is
             refused (one line naming what changed) unless this is True: then ``space``
             becomes the study's space. Every earlier trial stays in the study: counted by
@@ -225,12 +226,15 @@ class Study:
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
         self.space = new_space if new_space is not None else Space(rec.space or {})
-        self.sampler = make_sampler(sampler)  # never changed: the seed reaches it by History
+        given = make_sampler(sampler)
         self.policy = make_policy(policy)
         if self.policy is not None:
             self.policy.bind(self.objectives)
         #: the effective study seed: the one given, else the sampler's, else the stored one
-        self.seed: int = _study_seed(seed, self.sampler.seed, rec)
+        self.seed: int = _study_seed(seed, given.seed, rec)
+        #: the study's own copy of the sampler, seeded with the study seed where it has none
+        #: (a sampler passed in is never changed)
+        self.sampler = given.with_seed(self.seed)
         self._repeats = Repeats(self.space)
         self._attrs: dict[str, Any] = dict(rec.attrs)
         self.constraints: tuple[Constraint, ...] = parse_constraints(

@@ -233,15 +233,15 @@ class AnnealSampler(Sampler):
         self.avg_best_rank = float(avg_best_rank)
         self.shrink = float(shrink)
         self.dim_power = float(dim_power)
-        self._sobol = SobolSampler(seed)
+        self._sobol = SobolSampler()  # scrambled by this sampler's seed at each call
 
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
         out: list[Proposal] = []
         if history.n < self.n_startup:
-            self._sobol.seed = self.seed_for(history)
-            out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            k = min(n, self.n_startup - history.n)
+            out = self._sobol.proposals(space, history.n, k, self.seed)
             out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out

@@ -18,9 +18,10 @@ To add a sampler: subclass :class:`Sampler`, implement ``propose``, add one line
 from __future__ import annotations
 
 import abc
+import copy
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
@@ -81,8 +82,8 @@ class History:
 
     ``version`` increases on every change, so a sampler may cache derived data.
 
-    ``seed`` is the study's seed: a sampler built without a seed of its own uses it for
-    state that must be identical across processes (:meth:`Sampler.seed_for`).
+    ``seed`` is the study's seed (informative: the study hands it to its sampler at
+    construction, :meth:`Sampler.with_seed`).
     """
 
     def __init__(
@@ -339,13 +340,17 @@ def replace_failed(
     return out
 
 
+_S = TypeVar("_S", bound="Sampler")
+
+
 class Sampler(abc.ABC):
     """Proposes configurations. Subclasses implement :meth:`propose` only.
 
     Args:
         seed: an optional seed for state that must be identical across processes (a
             scrambled Sobol sequence, a grid order); ``None``: the study's seed
-            (:meth:`seed_for`). Per-proposal randomness comes from the ``rng`` passed to
+            which reaches the study's copy of the sampler at construction
+            (:meth:`with_seed`). Per-proposal randomness comes from the ``rng`` passed to
             :meth:`propose`, which the study derives from its seed and the number of
             trials it holds. The study never changes a sampler it is given.
 
@@ -385,9 +390,23 @@ class Sampler(abc.ABC):
             SpaceExhausted: nothing is left to propose (the study then ends).
         """
 
-    def seed_for(self, history: History) -> int | None:
-        """This sampler's seed, else the study's (``history.seed``)."""
-        return self.seed if self.seed is not None else history.seed
+    def with_seed(self: _S, seed: int) -> _S:
+        """A copy of this sampler, seeded with ``seed`` where it has no seed of its own.
+
+        The study calls it once, at construction, with the study seed: the study then
+        proposes with its own copy, and the sampler it was given is never changed (caches
+        that a sampler drops in ``__getstate__`` start empty in the copy).
+
+        Example:
+            >>> from hypersweep.samplers.random import RandomSampler
+            >>> s = RandomSampler()
+            >>> (s.with_seed(3).seed, s.seed, RandomSampler(seed=1).with_seed(3).seed)
+            (3, None, 1)
+        """
+        clone = copy.deepcopy(self)
+        if clone.seed is None:
+            clone.seed = seed
+        return clone
 
     def config(self) -> dict[str, Any]:
         """The sampler's settings, as the sweep file would write them."""

@@ -106,6 +106,11 @@ class BOHBSampler(Sampler):
         self.n_startup = n_startup
         self._tpe = TPESampler(n_startup=n_startup, seed=seed)
 
+    def with_seed(self, seed: int) -> BOHBSampler:
+        clone = super().with_seed(seed)
+        clone._tpe = clone._tpe.with_seed(clone.seed if clone.seed is not None else seed)
+        return clone
+
     def config(self) -> dict[str, Any]:
         out = super().config()
         out.update(

@@ -143,7 +143,7 @@ class CMAESSampler(Sampler):
         self.population_size = population_size
         self.n_startup = n_startup
         self.restart = restart
-        self._sobol = SobolSampler(seed)
+        self._sobol = SobolSampler()  # scrambled by this sampler's seed at each call
         self._state: _State | None = None
 
     # ----------------------------------------------------------------------------------
@@ -177,7 +177,7 @@ class CMAESSampler(Sampler):
 
     def _base_seed(self, history: History) -> int:
         """The seed of the restarts: this sampler's, else the study's (non-negative)."""
-        return (self.seed_for(history) or 0) % (1 << 64)
+        return (self.seed or 0) % (1 << 64)
 
     def _initial(self, history: History, cols: np.ndarray) -> Any:
         stop = min(self.n_startup, history.n)
@@ -252,8 +252,8 @@ class CMAESSampler(Sampler):
     ) -> list[Proposal]:
         out: list[Proposal] = []
         if history.n < self.n_startup:
-            self._sobol.seed = self.seed_for(history)
-            out = self._sobol.propose(space, history, rng, min(n, self.n_startup - history.n))
+            k = min(n, self.n_startup - history.n)
+            out = self._sobol.proposals(space, history.n, k, self.seed)
             out = replace_failed(space, history, out, rng)
             if len(out) == n:
                 return out

@@ -66,8 +66,8 @@ class GridSampler(Sampler):
         self._pos = 0
         self._history_id = 0
 
-    def _grid(self, space: Space, seed: int | None = None) -> tuple[Grid, _Order]:
-        seed = self.seed if self.seed is not None else seed
+    def _grid(self, space: Space) -> tuple[Grid, _Order]:
+        seed = self.seed
         if self._cache is None or self._cache[0] is not space or self._cache[3] != seed:
             grid = space.grid(self.grid_points)
             order = _Order(len(grid), seed or 0, self.shuffle)
@@ -82,7 +82,7 @@ class GridSampler(Sampler):
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
-        grid, order = self._grid(space, history.seed)
+        grid, order = self._grid(space)
         if self._history_id != id(history) or history.n < self._seen:
             self._used, self._seen, self._pos, self._history_id = set(), 0, 0, id(history)
             self._holes = set()

@@ -62,6 +62,10 @@ class SobolSampler(Sampler):
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1
     ) -> list[Proposal]:
-        start = history.n
-        configs = space.decode_many(self.points(space.dim, start, n, history.seed))
+        return self.proposals(space, history.n, n, self.seed)
+
+    def proposals(self, space: Space, start: int, n: int, seed: int | None) -> list[Proposal]:
+        """Points ``start .. start+n-1`` as proposals keyed ``sobol:<k>`` (scrambled by this
+        sampler's seed, else by ``seed``: the startup of samplers that begin with Sobol)."""
+        configs = space.decode_many(self.points(space.dim, start, n, seed))
         return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(configs)]

@@ -12,27 +12,14 @@ Common options of every policy: ``metric`` (default: the study's first objective
 
 from __future__ import annotations
 
-import difflib
-import importlib
-import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hypersweep.errors import HypersweepError, SpecError
+from hypersweep._registry import Registry
+from hypersweep.errors import SpecError
 from hypersweep.stopping.base import Decision, Policy
 
 __all__ = ["REGISTRY", "Decision", "Policy", "make_policy", "policy_class"]
-
-REGISTRY: dict[str, str] = {
-    "median": "hypersweep.stopping.median:MedianPolicy",
-    "bandit": "hypersweep.stopping.bandit:BanditPolicy",
-    "truncation": "hypersweep.stopping.truncation:TruncationPolicy",
-    "threshold": "hypersweep.stopping.threshold:ThresholdPolicy",
-    "asha": "hypersweep.stopping.asha:ASHAPolicy",
-    "hyperband": "hypersweep.stopping.hyperband:HyperbandPolicy",
-    "pbt": "hypersweep.stopping.pbt:PBTPolicy",
-}
-
 
 #: Names users bring from Azure sweep jobs and other libraries -> hypersweep's option.
 _KNOWN_AS = {
@@ -48,12 +35,21 @@ _KNOWN_AS = {
     "max_t": "max_resource",
 }
 
-
-def _hint(name: str, known: list[str]) -> str:
-    if _KNOWN_AS.get(name) in known:
-        return f" (did you mean {_KNOWN_AS[name]!r}?)"
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+REGISTRY = Registry(
+    "policy",
+    "early_stopping",
+    "policy",
+    {
+        "median": "hypersweep.stopping.median:MedianPolicy",
+        "bandit": "hypersweep.stopping.bandit:BanditPolicy",
+        "truncation": "hypersweep.stopping.truncation:TruncationPolicy",
+        "threshold": "hypersweep.stopping.threshold:ThresholdPolicy",
+        "asha": "hypersweep.stopping.asha:ASHAPolicy",
+        "hyperband": "hypersweep.stopping.hyperband:HyperbandPolicy",
+        "pbt": "hypersweep.stopping.pbt:PBTPolicy",
+    },
+    aliases=_KNOWN_AS,
+)
 
 
 def policy_class(name: str) -> type[Policy]:
@@ -62,13 +58,7 @@ def policy_class(name: str) -> type[Policy]:
     Raises:
         SpecError: no policy has that name (the message lists the known ones).
     """
-    if not isinstance(name, str) or name not in REGISTRY:
-        hint = _hint(name, list(REGISTRY)) if isinstance(name, str) else ""
-        raise SpecError(
-            f"early_stopping.policy: unknown policy {name!r}{hint}; known: {', '.join(REGISTRY)}"
-        )
-    module, attr = REGISTRY[name].split(":")
-    cls: type[Policy] = getattr(importlib.import_module(module), attr)
+    cls: type[Policy] = REGISTRY.load(name)
     return cls
 
 
@@ -99,22 +89,5 @@ def make_policy(spec: str | Mapping[str, Any] | Policy | None) -> Policy | None:
             f"early_stopping.policy: missing; one of {', '.join(REGISTRY)}, e.g. "
             "{policy: median, delay: 5}"
         )
-    cls = policy_class(opts.pop("policy"))
-    params = inspect.signature(cls.__init__).parameters
-    accepted = [
-        p
-        for p, v in params.items()
-        if p != "self" and v.kind in (v.KEYWORD_ONLY, v.POSITIONAL_OR_KEYWORD)
-    ]
-    for k in opts:
-        if k not in accepted:
-            raise SpecError(
-                f"early_stopping.{k}: {cls.name} has no option {k!r}"
-                f"{_hint(str(k), accepted)}; options: {', '.join(accepted)}"
-            )
-    try:
-        return cls(**opts)
-    except HypersweepError:
-        raise
-    except (TypeError, ValueError) as e:
-        raise SpecError(f"early_stopping: {e}") from None
+    policy: Policy = REGISTRY.build(opts.pop("policy"), opts)
+    return policy

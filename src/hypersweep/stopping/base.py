@@ -1,9 +1,9 @@
 """The early-stopping policy protocol.
 
 A policy is a pure function of (this trial's reports, the other trials' reports): after
-each intermediate report it answers :class:`Decision` ``CONTINUE``, ``PAUSE`` (for
-promotion schemes such as Hyperband or PBT) or ``STOP``. It never touches processes; the
-runner or worker acts on the answer.
+each intermediate report it answers :class:`Decision` ``CONTINUE`` or ``STOP`` (the
+promotion schemes, Hyperband and PBT, stop a trial and start its continuation as a new
+one). It never touches processes; the runner or worker acts on the answer.
 
 Two optional hooks let the rest of the system consult a policy without knowing its kind:
 
@@ -37,7 +37,6 @@ class Decision(str, enum.Enum):
     """What to do with a trial after one of its reports."""
 
     CONTINUE = "continue"
-    PAUSE = "pause"
     STOP = "stop"
 
     def __str__(self) -> str:

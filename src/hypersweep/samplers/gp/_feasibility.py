@@ -36,7 +36,7 @@ class FeasibilityTerm:
     """``P(f(x) <= thr)`` under a GP posterior ``post`` of ``f``."""
 
     name: str
-    post: object  # gp._Posterior (kept untyped to avoid an import cycle)
+    post: object  # gp.Posterior (kept untyped to avoid an import cycle)
     thr: float
 
 
