@@ -34,7 +34,7 @@ def fit_forest(
     """A scikit-learn random forest fit to ``y`` on the unit cube (each tree on its own
     bootstrap resample of the rows)."""
     try:
-        from sklearn.ensemble import RandomForestRegressor  # type: ignore[import-untyped]
+        from sklearn.ensemble import RandomForestRegressor
     except ImportError:  # pragma: no cover - the extra is installed in the test setup
         from hypersweep.errors import HypersweepError
 
@@ -104,7 +104,7 @@ def tree_marginal(b: TreeBoxes, j: int, points: np.ndarray) -> np.ndarray:
     fj = (b.value * b.vol / (b.hi[:, j] - b.lo[:, j])) @ contains  # on the tree's intervals
     at = 0.5 * (points[:-1] + points[1:])
     idx = np.clip(np.searchsorted(own, at, side="right") - 1, 0, fj.size - 1)
-    return fj[idx]  # type: ignore[no-any-return]
+    return fj[idx]
 
 
 def tree_pair_grid(b: TreeBoxes, j: int, k: int, cells: int) -> np.ndarray:
@@ -113,4 +113,4 @@ def tree_pair_grid(b: TreeBoxes, j: int, k: int, cells: int) -> np.ndarray:
     cj = ((b.lo[:, j, None] <= g) & (g < b.hi[:, j, None])).astype(float)  # no bool BLAS
     ck = ((b.lo[:, k, None] <= g) & (g < b.hi[:, k, None])).astype(float)
     w = b.value * b.vol / ((b.hi[:, j] - b.lo[:, j]) * (b.hi[:, k] - b.lo[:, k]))
-    return (cj * w[:, None]).T @ ck  # type: ignore[no-any-return]
+    return (cj * w[:, None]).T @ ck

@@ -24,7 +24,7 @@ _GRID = 64
 def binned(U: np.ndarray, n_options: np.ndarray) -> np.ndarray:
     """Each row's bin in each column: the option index for choices, else one of ``_BINS``."""
     k = np.where(n_options > 0, n_options, _BINS)
-    return np.minimum((U * k).astype(int), k - 1)  # type: ignore[no-any-return]
+    return np.minimum((U * k).astype(int), k - 1)
 
 
 def top_rows(y: np.ndarray, quantile: float) -> np.ndarray:
@@ -41,7 +41,7 @@ def _density(counts: np.ndarray, centres: np.ndarray, grid: np.ndarray) -> np.nd
     h = max(1.059 * sd * m ** (-0.2), 1.0 / _GRID)
     k = np.exp(-0.5 * ((grid[:, None] - centres[None, :]) / h) ** 2)
     p = k @ counts
-    return p / p.sum()  # type: ignore[no-any-return]
+    return p / p.sum()
 
 
 def divergences(bins: np.ndarray, n_options: np.ndarray, top: np.ndarray) -> np.ndarray:

@@ -35,7 +35,7 @@ class SaltelliDesign:
 
 def design(n: int, dim: int, seed: int) -> SaltelliDesign:
     """A Saltelli design of ``n`` base rows (``n`` is rounded up to a power of two)."""
-    from scipy.stats import qmc  # type: ignore[import-untyped]
+    from scipy.stats import qmc
 
     m = max(int(np.ceil(np.log2(max(n, 2)))), 1)
     base = qmc.Sobol(2 * dim, scramble=True, seed=seed).random_base2(m)

@@ -169,7 +169,7 @@ def importance(
             "importance: n_bootstrap >= 0, n_trees >= 1 and n_samples >= 2 are needed, got "
             f"{n_bootstrap}, {n_trees}, {n_samples}"
         )
-    from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+    from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(seed)
     names, keep, n_options, U, y, metric = _encoded(study, params, objective, rng)
@@ -353,7 +353,7 @@ def _variances(
 
 
 def _share(v: np.ndarray, var: np.ndarray | float) -> np.ndarray:
-    return np.where(np.asarray(var) > 0, v / np.maximum(var, 1e-300), 0.0)  # type: ignore[no-any-return]
+    return np.where(np.asarray(var) > 0, v / np.maximum(var, 1e-300), 0.0)
 
 
 def _fanova_mains(
@@ -379,7 +379,7 @@ def _fanova_mains(
 def _spread(m: np.ndarray, width: np.ndarray) -> np.ndarray:
     """The variance over ``x_j`` of piecewise-constant marginals ``m`` (``(..., K)``)."""
     mu = m @ width
-    return ((m - mu[..., None]) ** 2) @ width  # type: ignore[no-any-return]
+    return ((m - mu[..., None]) ** 2) @ width
 
 
 _PAIR_CELLS = 64
@@ -406,7 +406,7 @@ def _fanova_pair(
         closed = ((g - mu) ** 2).mean(axis=(-2, -1))
         vj = ((g.mean(axis=-1) - mu[..., 0]) ** 2).mean(axis=-1)
         vk = ((g.mean(axis=-2) - mu[..., 0]) ** 2).mean(axis=-1)
-        return closed - vj - vk  # type: ignore[no-any-return]
+        return closed - vj - vk
 
     value = float(_share(inter(F.mean(axis=0)), var_f))
     reps = _share(inter(weights @ F), var_reps) if weights.shape[0] else None
@@ -418,7 +418,7 @@ def _interval(point: np.ndarray, reps: np.ndarray | None, level: float) -> np.nd
     if reps is None or len(reps) == 0:
         return np.stack([point, point])
     a = (1.0 - level) / 2.0
-    return np.quantile(reps, [a, 1.0 - a], axis=0)  # type: ignore[no-any-return]
+    return np.quantile(reps, [a, 1.0 - a], axis=0)
 
 
 def _result(

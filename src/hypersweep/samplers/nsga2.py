@@ -229,7 +229,7 @@ class NSGA2Sampler(Sampler):
         c = 0.5 * ((1 + beta) * a + (1 - beta) * b)
         c = np.where(side, c, 0.5 * ((1 - beta) * a + (1 + beta) * b))
         cross = rng.random(a.size) < 0.5
-        return np.where(cross, c, a)  # type: ignore[no-any-return]
+        return np.where(cross, c, a)
 
     def _polynomial(self, x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         """Polynomial mutation (Deb and Goyal 1996) within [0, 1]."""
@@ -238,4 +238,4 @@ class NSGA2Sampler(Sampler):
         d1, d2 = x, 1.0 - x
         lo = (2 * u + (1 - 2 * u) * (1 - d1) ** e) ** (1 / e) - 1
         hi = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** e) ** (1 / e)
-        return x + np.where(u < 0.5, lo, hi)  # type: ignore[no-any-return]
+        return x + np.where(u < 0.5, lo, hi)
