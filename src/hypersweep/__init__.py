@@ -103,7 +103,7 @@ __all__ = [
 
 
 #: sub-packages reachable as attributes (``hs.presets.bohb(...)``), imported on first use
-_SUBMODULES = ("presets", "samplers", "stopping", "storage")
+_SUBMODULES = ("analysis", "presets", "samplers", "stopping", "storage")
 
 
 def __getattr__(name: str) -> Any:

@@ -31,6 +31,7 @@ REGISTRY = Registry(
         "anneal": "hypersweep.samplers.anneal:AnnealSampler",
         "cmaes": "hypersweep.samplers.cmaes:CMAESSampler",
         "pbt": "hypersweep.samplers.pbt:PBTSampler",
+        "nsga2": "hypersweep.samplers.nsga2:NSGA2Sampler",
     },
 )
 
