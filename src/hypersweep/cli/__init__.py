@@ -401,6 +401,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                 )
             return EXIT_FAILED
 
-
-if __name__ == "__main__":
-    sys.exit(main())
