@@ -40,8 +40,7 @@ Keys (all optional unless marked):
 * ``sampler``: a name or ``{name: ..., seed: ..., option: ...}``.
 * ``early_stopping``: ``{policy: median|bandit|truncation|threshold|asha|hyperband, ...}``,
   validated and built by :func:`hypersweep.stopping.make_policy` (the same registry as
-  ``Study(policy=...)``). Where no stopping registry is installed, only the policy name is
-  checked and a warning says the policy is not applied.
+  ``Study(policy=...)``).
 * ``limits``: every field of :class:`~hypersweep.execution.runner.Limits`:
   ``max_trials``, ``max_concurrent``, ``timeout``, ``trial_timeout``, ``max_steps``,
   ``target``, ``patience``, ... Durations are seconds or strings such as ``90s``, ``10m``,
@@ -133,10 +132,6 @@ _PARAMS_AS = ("args", "env", "json")
 _GOALS = ("minimize", "maximize", "min", "max")
 _COMMAND_ONLY = ("workdir", "env", "params_as", "metrics")
 _STORAGE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
-
-#: Early-stopping policies (used to check ``early_stopping.policy`` when the stopping
-#: registry is not available; otherwise the registry validates every option).
-POLICIES = ("median", "bandit", "truncation", "threshold", "asha", "hyperband", "pbt")
 
 # Keys that belong one level down: "max_trials" at the top level means limits.max_trials.
 _NESTED_HOME = {
@@ -497,7 +492,6 @@ class SweepSpec:
         reduce: how a command trial's value is taken from its reports.
         grace: seconds a stopped trial has to end by itself.
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
-        warnings: one-line notes to show the user (each carries file and line).
     """
 
     file: str
@@ -517,7 +511,6 @@ class SweepSpec:
     reduce: str = "last"
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
-    warnings: tuple[str, ...] = ()
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )
@@ -848,8 +841,8 @@ class _Parser:
             self.attempt(lambda: self.check_placeholders(command, space), None)
         objectives = self.attempt(lambda: self.objectives(d), (Objective("value"),))
         sampler = self.attempt(lambda: self.sampler(d.get("sampler")), None)
-        early, warnings = self.attempt(
-            lambda: self.early_stopping(d.get("early_stopping"), objectives), (None, [])
+        early = self.attempt(
+            lambda: self.early_stopping(d.get("early_stopping"), objectives), None
         )
         limits = self.attempt(lambda: self.limits(d.get("limits")), Limits())
         if len(objectives) > 1 and (limits.target is not None or limits.patience is not None):
@@ -900,7 +893,6 @@ class _Parser:
             reduce=reduce,
             grace=grace,
             constraints=constraints,
-            warnings=tuple(warnings),
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -1082,28 +1074,17 @@ class _Parser:
             raise self.loc.wrap(e, "sampler") from None
         return types.MappingProxyType(cfg)
 
-    def early_stopping(
-        self, v: Any, objectives: Sequence[Objective]
-    ) -> tuple[EarlyStopping | None, list[str]]:
+    def early_stopping(self, v: Any, objectives: Sequence[Objective]) -> EarlyStopping | None:
         if v is None:
-            return None, []
+            return None
         path = "early_stopping"
         if isinstance(v, str):
             v = {"policy": v}
+        from hypersweep.stopping import REGISTRY, make_policy
+
         d = dict(self.mapping(v, path, "{policy: median, delay: 5, interval: 1}"))
         if "policy" not in d:
-            raise self.err(path, f"policy: missing; one of {', '.join(POLICIES)}")
-        if not _has_policies():  # no stopping registry: check the name, keep the options
-            policy = self.choice(d.pop("policy"), POLICIES, f"{path}.policy")
-            for k, val in d.items():
-                if isinstance(val, (Mapping, list)):
-                    raise self.err(f"{path}.{k}", f"expected a single value, got {_kind(val)}")
-            warning = (
-                f"{self.loc.file}:{self.loc.line(path)} early_stopping: accepted but not "
-                "applied (this installation has no stopping policies); trials run to their end"
-            )
-            return EarlyStopping(policy, types.MappingProxyType(d)), [warning]
-        from hypersweep.stopping import make_policy
+            raise self.err(path, f"policy: missing; one of {', '.join(REGISTRY)}")
 
         try:
             built = make_policy(d)
@@ -1113,7 +1094,7 @@ class _Parser:
         except HypersweepError as e:
             raise self.loc.wrap(e, path) from None
         name = str(d.pop("policy"))
-        return EarlyStopping(name, types.MappingProxyType(d)), []
+        return EarlyStopping(name, types.MappingProxyType(d))
 
     def limits(self, v: Any) -> Limits:
         if v is None:
@@ -1316,7 +1297,7 @@ def build(
     if spec.sampler is not None and spec.sampler.get("seed") is not None:
         seed = int(spec.sampler["seed"])
     policy = None
-    if spec.early_stopping is not None and _has_policies():
+    if spec.early_stopping is not None:
         policy = spec.early_stopping.to_dict()  # the study builds it from the registry
     executor = _executor(spec)
     try:
@@ -1338,14 +1319,6 @@ def build(
     study._set_attrs(sweep=spec.sweep_attrs())
     runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
     return study, runner
-
-
-def _has_policies() -> bool:
-    try:
-        from hypersweep.stopping import make_policy  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _executor(spec: SweepSpec) -> Executor:

@@ -49,8 +49,6 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.new_name is not None:
         _check_new_name(args.new_name, args.storage or spec.storage or DEFAULT_STORAGE)
         args.name = args.new_name
-    for w in spec.warnings:
-        _err(f"warning: {w}")
     progress = make_progress(args.progress)
     overrides = Overrides(
         name=args.name,
@@ -177,8 +175,6 @@ def cmd_validate(args: argparse.Namespace) -> int:
             _err(f"error: {e}")
         _err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
         return EXIT_USAGE
-    for w in spec.warnings:
-        _err(f"warning: {w}")
     storage_url = args.storage or spec.storage or DEFAULT_STORAGE
     study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
     first = study.ask()
