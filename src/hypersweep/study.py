@@ -33,7 +33,7 @@ from hypersweep.errors import (
     StorageError,
     StudyNotFound,
 )
-from hypersweep.report import clean_metrics
+from hypersweep.sdk import clean_metrics
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import History, Sampler
 from hypersweep.space import Space

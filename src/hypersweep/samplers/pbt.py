@@ -53,7 +53,7 @@ What a segment's trial carries (``trial.system_attrs``)
     :func:`lineage` follows ``parent`` back to the first segment: the schedule of
     hyperparameters the best member was trained with.
 
-Checkpoints (the in-trial side, :mod:`hypersweep.report`)
+Checkpoints (the in-trial side, :mod:`hypersweep.sdk`)
     Every trial has a checkpoint directory ``<runs_dir>/<study>/<trial number>/checkpoint``
     (``trial.checkpoint_dir``, ``hypersweep.checkpoint_dir()``, ``HYPERSWEEP_CHECKPOINT_DIR``),
     for function and command trials alike, and a segment that resumes is told the
