@@ -33,9 +33,9 @@ from hypersweep.errors import (
     StorageError,
     StudyNotFound,
 )
-from hypersweep.sdk import clean_metrics
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import History, Sampler
+from hypersweep.sdk import clean_metrics
 from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
