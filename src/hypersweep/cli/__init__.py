@@ -400,4 +400,3 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "(rerun with --debug for the traceback)"
                 )
             return EXIT_FAILED
-

@@ -4,7 +4,6 @@ opening a study, formatting trials."""
 from __future__ import annotations
 
 import argparse
-import difflib
 import logging
 import math
 import shlex
@@ -17,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hypersweep._validate import did_you_mean
 from hypersweep.errors import HypersweepError, StudyNotFound
 
 if TYPE_CHECKING:
@@ -178,8 +178,7 @@ def _open_record(
         return storage, storage.get_study(name)
     except StudyNotFound:
         names = [s.name for s in storage.list_studies()]
-        close = difflib.get_close_matches(name, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        hint = did_you_mean(name, names)
         known = (
             f"; studies: {', '.join(names[:10])}{' ...' if len(names) > 10 else ''}"
             if names

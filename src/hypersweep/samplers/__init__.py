@@ -10,7 +10,8 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from hypersweep.errors import HypersweepError, SpecError
+from hypersweep._validate import did_you_mean, fail
+from hypersweep.errors import HypersweepError
 from hypersweep.samplers.base import History, Proposal, Sampler
 
 __all__ = ["REGISTRY", "History", "Proposal", "Sampler", "make_sampler"]
@@ -31,14 +32,9 @@ REGISTRY: dict[str, str] = {
 
 def sampler_class(name: str) -> type[Sampler]:
     """The class registered under ``name``."""
-    import difflib
-
     if name not in REGISTRY:
-        close = difflib.get_close_matches(name, list(REGISTRY), n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else ""
-        raise SpecError(
-            f"sampler.name: unknown sampler {name!r}{hint}; known: {', '.join(REGISTRY)}"
-        )
+        hint = did_you_mean(name, REGISTRY)
+        raise fail("sampler.name", f"unknown sampler {name!r}{hint}; known: {', '.join(REGISTRY)}")
     module, attr = REGISTRY[name].split(":")
     cls: type[Sampler] = getattr(importlib.import_module(module), attr)
     return cls
@@ -58,27 +54,24 @@ def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping):
-        raise SpecError(f"sampler: expected a name or a mapping, got {type(spec).__name__}")
+        raise fail("sampler", f"expected a name or a mapping, got {type(spec).__name__}")
     opts = dict(spec)
     name = opts.pop("name", None)
     if not isinstance(name, str):
-        raise SpecError("sampler.name: missing; e.g. sampler: {name: random, seed: 0}")
+        raise fail("sampler.name", "missing; e.g. sampler: {name: random, seed: 0}")
     cls = sampler_class(name)
     params = inspect.signature(cls.__init__).parameters
     accepted = [p for p in params if p != "self"]
     for k in opts:
         if k not in accepted:
-            import difflib
-
-            close = difflib.get_close_matches(k, accepted, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SpecError(
-                f"sampler.{k}: {name} has no option {k!r}{hint}; options: "
-                f"{', '.join(accepted) or 'none'}"
+            hint = did_you_mean(k, accepted)
+            raise fail(
+                f"sampler.{k}",
+                f"{name} has no option {k!r}{hint}; options: {', '.join(accepted) or 'none'}",
             )
     try:
         return cls(**opts)
     except (TypeError, ValueError) as e:
         if isinstance(e, HypersweepError):  # already names the option
             raise
-        raise SpecError(f"sampler: {e}") from None
+        raise fail("sampler", f"{e}") from None

@@ -82,7 +82,7 @@ from typing import Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import fail
 from hypersweep.samplers.base import (
     FAILED,
     RUNNING,
@@ -639,7 +639,7 @@ class TPESampler(Sampler):
 
         def check(name: str, ok: bool, value: Any, need: str) -> None:
             if not ok:
-                raise SpecError(f"sampler.{name}: must be {need}, got {value!r}")
+                raise fail(f"sampler.{name}", f"must be {need}, got {value!r}")
 
         def is_int(v: Any) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
-from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
 import numpy as np
 
+from hypersweep._validate import is_number, short
 from hypersweep.errors import SpaceError
 
 JsonScalar = str | int | float | bool | None
@@ -43,7 +42,7 @@ _MAX_GROUP_DEPTH = 32
 
 def _as_float(v: Any) -> float | None:
     """``float(v)`` when ``v`` is a finite number that a float can hold, else ``None``."""
-    if not _is_number(v):
+    if not is_number(v):
         return None
     try:
         f = float(v)
@@ -52,20 +51,11 @@ def _as_float(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _short(v: Any) -> str:
-    """A one-line, bounded ``repr`` of a user value for messages."""
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
-        digits = int(v.bit_length() * 0.30103) + 1
-        return f"an integer of about {digits} digits"
-    text = repr(v)
-    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
-
-
 def _show_name(name: Any) -> str:
     """A parameter name as it appears in a key path (odd names quoted, one line)."""
     if isinstance(name, str) and name.isprintable() and len(name) <= 200:
         return name
-    return _short(name)
+    return short(name)
 
 
 def _text_problem(s: str) -> str | None:
@@ -87,7 +77,7 @@ def _int_problem(v: Any) -> str | None:
     ):
         return (
             f"integers in a space must lie within +-2**53 (9007199254740992), got "
-            f"{_short(int(v))}; quote it to make it a string"
+            f"{short(int(v))}; quote it to make it a string"
         )
     return None
 
@@ -108,27 +98,9 @@ def _safe_round(vals: np.ndarray, decimals: int, step: float) -> np.ndarray:
     return np.where(ok, r, vals)
 
 
-def _is_number(x: Any) -> bool:
-    return isinstance(x, (int, float, np.integer, np.floating)) and not isinstance(
-        x, (bool, np.bool_)
-    )
-
-
 def _decimals(x: float) -> int:
     exp = Decimal(repr(float(x))).normalize().as_tuple().exponent
     return max(0, -int(exp)) if isinstance(exp, int) else 0
-
-
-def _py(x: Any) -> Any:
-    """Convert numpy scalars to plain Python values."""
-    if isinstance(x, np.generic):
-        return x.item()
-    return x
-
-
-def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def _fmt(x: Any) -> str:
@@ -222,12 +194,12 @@ def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer:
         f = _as_float(v)
         ok = f is not None and not (integer and not f.is_integer())
         if not ok:
-            raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={_short(v)}")
+            raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={short(v)}")
         if integer and abs(f) > _INT_LIMIT:
             raise SpaceError(
                 "",
                 f"{name} needs |{key}| <= 2**53 (9007199254740992), got "
-                f"{key}={_short(v)}; integers beyond are not exact as floats",
+                f"{key}={short(v)}; integers beyond are not exact as floats",
             )
     flo, fhi = float(low), float(high)  # exact for ints (within 2**53); no numpy casts
     if not flo < fhi:
@@ -243,7 +215,7 @@ def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer:
     if step is not None:
         fstep = _as_float(step)
         if fstep is None or not fstep > 0 or (integer and not fstep.is_integer()):
-            raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={_short(step)}")
+            raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={short(step)}")
         if integer and log and step != 1:
             raise SpaceError("", f"{name} with log=True supports only step=1, got step={step!r}")
         if not (math.isfinite(fhi + fstep) and math.isfinite(flo - fstep)):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.special import ndtr, ndtri
 
+from hypersweep._validate import is_number, short, unwrap
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
     _EPS,
@@ -22,12 +23,9 @@ from hypersweep.space._common import (
     _decimals,
     _fmt,
     _int_problem,
-    _is_number,
     _nudge_exact,
     _on_grid,
-    _py,
     _safe_round,
-    _short,
     _text_problem,
 )
 
@@ -184,14 +182,12 @@ class Float(_Numeric):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> float:
-        if not _is_number(value):
-            raise SpaceError(
-                path, f"expected a number, got {type(value).__name__} {_short(value)}"
-            )
+        if not is_number(value):
+            raise SpaceError(path, f"expected a number, got {type(value).__name__} {short(value)}")
         v = _as_float(value)
         if v is None or v < self.low or v > self.high:
             raise SpaceError(
-                path, f"{_short(value)} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
+                path, f"{short(value)} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
             )
         self._check_on_step(v, path)
         return v
@@ -259,17 +255,17 @@ class Int(_Numeric):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> int:
-        if _is_number(value) and isinstance(value, (int, np.integer)):
+        if is_number(value) and isinstance(value, (int, np.integer)):
             v = int(value)
         else:
             f = _as_float(value)
             if f is None or not f.is_integer():
                 raise SpaceError(
-                    path, f"expected an integer, got {type(value).__name__} {_short(value)}"
+                    path, f"expected an integer, got {type(value).__name__} {short(value)}"
                 )
             v = int(f)
         if v < self.low or v > self.high:
-            raise SpaceError(path, f"{_short(v)} is outside [{self.low}, {self.high}]")
+            raise SpaceError(path, f"{short(v)} is outside [{self.low}, {self.high}]")
         self._check_on_step(v, path)
         return v
 
@@ -303,12 +299,12 @@ class Normal(_Numeric):
         name = "Normal"
         fmu, fsigma = _as_float(mu), _as_float(sigma)
         if fmu is None:
-            raise SpaceError("", f"{name} needs a finite mu, got mu={_short(mu)}")
+            raise SpaceError("", f"{name} needs a finite mu, got mu={short(mu)}")
         if fsigma is None or not fsigma > 0:
-            raise SpaceError("", f"{name} needs sigma > 0, got sigma={_short(sigma)}")
+            raise SpaceError("", f"{name} needs sigma > 0, got sigma={short(sigma)}")
         fstep = None if step is None else _as_float(step)
         if step is not None and (fstep is None or not fstep > 0):
-            raise SpaceError("", f"{name} needs step > 0, got step={_short(step)}")
+            raise SpaceError("", f"{name} needs step > 0, got step={short(step)}")
         _check_normal_range(name, fmu, fsigma, bool(log), fstep)
         self.mu, self.sigma, self.log = float(mu), float(sigma), bool(log)
         self.step = None if step is None else float(step)
@@ -341,7 +337,7 @@ class Normal(_Numeric):
     def validate(self, value: Any, path: str = "") -> float:
         f = _as_float(value)
         if f is None:
-            raise SpaceError(path, f"expected a finite number, got {_short(value)}")
+            raise SpaceError(path, f"expected a finite number, got {short(value)}")
         v = f
         if self.log and v <= 0:
             raise SpaceError(path, f"a log-normal value must be > 0, got {v!r}")
@@ -395,10 +391,10 @@ class Choice(Param):
             self.subspaces = {}
             for key, sub in options.items():
                 if not isinstance(key, str) or not key:
-                    raise SpaceError("", f"group option names must be strings, got {_short(key)}")
+                    raise SpaceError("", f"group option names must be strings, got {short(key)}")
                 problem = _text_problem(key)
                 if problem:
-                    raise SpaceError("", f"group option name {_short(key)} {problem}")
+                    raise SpaceError("", f"group option name {short(key)} {problem}")
                 if isinstance(sub, Space) and sub._depth >= _MAX_GROUP_DEPTH:
                     raise SpaceError(
                         "",
@@ -416,12 +412,12 @@ class Choice(Param):
                 raise SpaceError("", "Choice needs at least one option, got []")
             self.options = []
             for o in options:
-                o = _py(o)
+                o = unwrap(o)
                 if not (o is None or isinstance(o, (str, int, float, bool))):
                     raise SpaceError(
                         "",
                         f"Choice options must be strings, numbers, booleans or null, "
-                        f"got {type(o).__name__} {_short(o)}",
+                        f"got {type(o).__name__} {short(o)}",
                     )
                 if isinstance(o, float) and not math.isfinite(o):
                     raise SpaceError("", f"Choice options must be finite, got {o!r}")
@@ -429,7 +425,7 @@ class Choice(Param):
                 if problem:
                     raise SpaceError(
                         "",
-                        f"Choice option {_short(o)}: {problem}"
+                        f"Choice option {short(o)}: {problem}"
                         if isinstance(o, str)
                         else f"Choice options: {problem}",
                     )
@@ -440,7 +436,7 @@ class Choice(Param):
             seen_keys: set[Any] = set()
             dup_key = next(k for k in keys if k in seen_keys or seen_keys.add(k))  # type: ignore[func-returns-value]
             dup = self.options[keys.index(dup_key)]
-            raise SpaceError("", f"Choice has the option {_short(dup)} twice")
+            raise SpaceError("", f"Choice has the option {short(dup)} twice")
         self._index = {k: i for i, k in enumerate(keys)}
         self.n_options = len(self.options)
 
@@ -455,12 +451,10 @@ class Choice(Param):
     def index(self, value: Any, path: str = "") -> int:
         """The option index of ``value``; raises :class:`SpaceError` if it is not an option."""
         try:
-            return self._index[self._key(_py(value))]
+            return self._index[self._key(unwrap(value))]
         except (KeyError, TypeError, OverflowError):
             shown = ", ".join(repr(o) for o in self.options[:10])
-            raise SpaceError(
-                path, f"{_short(value)} is not one of the options [{shown}]"
-            ) from None
+            raise SpaceError(path, f"{short(value)} is not one of the options [{shown}]") from None
 
     def validate(self, value: Any, path: str = "") -> Any:
         return self.options[self.index(value, path)]
@@ -508,7 +502,7 @@ class Fixed(Param):
     has_column = False
 
     def __init__(self, value: Any) -> None:
-        value = _py(value)
+        value = unwrap(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpaceError("", f"a fixed value must be finite, got {value!r}")
         problem = _int_problem(value) or (_text_problem(value) if isinstance(value, str) else None)
@@ -518,16 +512,16 @@ class Fixed(Param):
             except (TypeError, ValueError, RecursionError):
                 problem = (
                     f"must be JSON data (strings, numbers, booleans, null, lists, "
-                    f"mappings), got {type(value).__name__} {_short(value)}"
+                    f"mappings), got {type(value).__name__} {short(value)}"
                 )
         if problem:
             raise SpaceError("", f"a fixed value: {problem}")
         self.value = value
 
     def validate(self, value: Any, path: str = "") -> Any:
-        v = _py(value)
+        v = unwrap(value)
         if v != self.value or (type(v) is bool) != (type(self.value) is bool):
-            raise SpaceError(path, f"is fixed to {_short(self.value)}, got {_short(value)}")
+            raise SpaceError(path, f"is fixed to {short(self.value)}, got {short(value)}")
         return self.value
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:

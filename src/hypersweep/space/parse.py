@@ -7,13 +7,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from hypersweep._validate import did_you_mean, is_number, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
     _MAX_GROUP_DEPTH,
     _as_float,
-    _did_you_mean,
-    _is_number,
-    _short,
     _show_name,
 )
 from hypersweep.space.params import Bool, Choice, Fixed, Float, Int, Normal, Param
@@ -57,7 +55,7 @@ def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
     while pos < len(text):
         m = _TOKEN_RE.match(text, pos)
         if not m or m.end() == pos:
-            raise SpaceError(path, f"cannot parse {_short(text)} near {text[pos : pos + 10]!r}")
+            raise SpaceError(path, f"cannot parse {short(text)} near {text[pos : pos + 10]!r}")
         kind = m.lastgroup or ""
         out.append((kind, m.group(kind)))
         pos = m.end()
@@ -155,7 +153,7 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
                 "; inside a YAML {...} mapping quote the value, e.g. "
                 "{beta1: 'uniform(0.8, 0.99)'}, or write one key per line"
             )
-        raise SpaceError(path, f"cannot parse {_short(text)}: expected name(arg, ...){hint}")
+        raise SpaceError(path, f"cannot parse {short(text)}: expected name(arg, ...){hint}")
     args: list[Any] = []
     kwargs: dict[str, Any] = {}
     body = toks[2:-1]
@@ -164,20 +162,20 @@ def _parse_call(text: str, path: str) -> tuple[str, list[Any], dict[str, Any]]:
         kind, tok = body[i]
         if kind == "word" and i + 1 < len(body) and body[i + 1] == ("punct", "="):
             if i + 2 >= len(body) or body[i + 2][0] == "punct":
-                raise SpaceError(path, f"cannot parse {_short(text)}: {tok}= needs a value")
+                raise SpaceError(path, f"cannot parse {short(text)}: {tok}= needs a value")
             kwargs[tok] = _literal(*body[i + 2], path)
             i += 3
         elif kind == "punct":
-            raise SpaceError(path, f"cannot parse {_short(text)}: unexpected {_short(tok)}")
+            raise SpaceError(path, f"cannot parse {short(text)}: unexpected {short(tok)}")
         else:
             if kwargs:
-                raise SpaceError(path, f"cannot parse {_short(text)}: positional after keyword")
+                raise SpaceError(path, f"cannot parse {short(text)}: positional after keyword")
             args.append(_literal(kind, tok, path))
             i += 1
         if i < len(body):
             if body[i] != ("punct", ","):
                 raise SpaceError(
-                    path, f"cannot parse {_short(text)}: expected ',' before {_short(body[i][1])}"
+                    path, f"cannot parse {short(text)}: expected ',' before {short(body[i][1])}"
                 )
             i += 1
     return toks[0][1].lower(), args, kwargs
@@ -208,7 +206,7 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             return Float(a["low"], a["high"], log=bool(a.get("log", False)), step=a.get("step"))
         if kind == "loguniform":
             lo = a["low"]
-            if _is_number(lo) and lo <= 0:
+            if is_number(lo) and lo <= 0:
                 raise SpaceError(
                     path,
                     f"loguniform needs 0 < low < high, got low={lo!r} (hypersweep "
@@ -231,7 +229,7 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             hi = a["high"]
             fhi = _as_float(hi)
             if fhi is None or not fhi.is_integer():
-                raise SpaceError(path, f"randint needs integer bounds, got high={_short(hi)}")
+                raise SpaceError(path, f"randint needs integer bounds, got high={short(hi)}")
             return Int(a["low"], int(hi) - 1)
         if kind == "bool":
             return Bool()
@@ -244,7 +242,7 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
         raise SpaceError(path, detail) from None
     except KeyError as e:
         raise SpaceError(path, f"{kind} needs {e.args[0]}") from None
-    raise SpaceError(path, f"unknown parameter type {kind!r}{_did_you_mean(kind, _FUNCS)}")
+    raise SpaceError(path, f"unknown parameter type {kind!r}{did_you_mean(kind, _FUNCS)}")
 
 
 def _parse_compact(text: str, path: str) -> Param:
@@ -252,7 +250,7 @@ def _parse_compact(text: str, path: str) -> Param:
     if name not in _FUNCS:
         raise SpaceError(
             path,
-            f"unknown parameter type {name!r}{_did_you_mean(name, _FUNCS)}; "
+            f"unknown parameter type {name!r}{did_you_mean(name, _FUNCS)}; "
             f"known: {', '.join(_FUNCS)}",
         )
     if name == "choice":
@@ -272,7 +270,7 @@ def _parse_compact(text: str, path: str) -> Param:
     for k, v in kwargs.items():
         if k not in allowed:
             raise SpaceError(
-                path, f"{name} has no argument {k!r}{_did_you_mean(k, sorted(allowed))}"
+                path, f"{name} has no argument {k!r}{did_you_mean(k, sorted(allowed))}"
             )
         a[k] = v
     missing = [n for n in names if n not in a and n not in ("step", "q", "high")]
@@ -338,7 +336,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
     unknown = [k for k in d if k not in _LONG_KEYS]
     if unknown:
         k = unknown[0]
-        raise SpaceError(f"{path}.{k}", f"unknown key{_did_you_mean(str(k), sorted(_LONG_KEYS))}")
+        raise SpaceError(f"{path}.{k}", f"unknown key{did_you_mean(str(k), sorted(_LONG_KEYS))}")
     if "choice" in d:
         opts = d["choice"]
         extra = [k for k in d if k != "choice"]
@@ -371,7 +369,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         return _parse_long({"choice": opts}, path)
     if kind not in _FUNCS:
         raise SpaceError(
-            f"{path}.type", f"unknown parameter type {kind!r}{_did_you_mean(kind, _FUNCS)}"
+            f"{path}.type", f"unknown parameter type {kind!r}{did_you_mean(kind, _FUNCS)}"
         )
     a = {k: v for k, v in d.items() if k != "type"}
     if "min" in a:
@@ -393,7 +391,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             raise SpaceError(
                 f"{path}.{k}",
                 f"{kind} has no key {k!r}"
-                f"{_did_you_mean(str(k), sorted(allowed))}; its keys: {known}",
+                f"{did_you_mean(str(k), sorted(allowed))}; its keys: {known}",
             )
     return _make(kind, a, path)
 

@@ -9,12 +9,11 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep._validate import did_you_mean, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
     _NAME_RE,
     _clip,
-    _did_you_mean,
-    _short,
     _show_name,
 )
 from hypersweep.space.grid import Grid
@@ -331,7 +330,7 @@ class Space:
         for k in params:
             if not isinstance(k, str):
                 raise SpaceError(
-                    path, f"parameter names must be strings, got {type(k).__name__} {_short(k)}"
+                    path, f"parameter names must be strings, got {type(k).__name__} {short(k)}"
                 )
         out: dict[str, Any] = {}
         active: set[str] = set()
@@ -370,7 +369,7 @@ class Space:
                         "option was not chosen); leave it out",
                     )
                 raise SpaceError(
-                    f"{path}.{_show_name(k)}", f"unknown parameter{_did_you_mean(k, self._order)}"
+                    f"{path}.{_show_name(k)}", f"unknown parameter{did_you_mean(k, self._order)}"
                 )
         return {k: out[k] for k in self._order if k in out}
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hypersweep._validate import did_you_mean, fail
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 
 if TYPE_CHECKING:
@@ -19,9 +20,6 @@ if TYPE_CHECKING:
     from hypersweep.study import Study
     from hypersweep.trial import Trial
 from hypersweep.spec.model import _FUNCTION_RE, SweepSpec, _Locator
-from hypersweep.spec.parse import (
-    _did_you_mean,
-)
 
 
 # ======================================================================================
@@ -60,14 +58,12 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
     """
     m = _FUNCTION_RE.match(ref)
     if not m:
-        raise HypersweepError(
-            f"function: expected 'module:attr' or 'path/file.py:attr', got {ref!r}"
-        )
+        raise fail("function", f"expected 'module:attr' or 'path/file.py:attr', got {ref!r}")
     target, attr = m.group("target"), m.group("attr")
     if target.endswith(".py") or "/" in target or os.sep in target:
         file = (base_dir / target).resolve()
         if not file.is_file():
-            raise HypersweepError(f"function: file {str(file)!r} does not exist")
+            raise fail("function", f"file {str(file)!r} does not exist")
         directory, module_name = str(file.parent), file.stem
     else:
         directory, module_name = str(base_dir), target
@@ -76,28 +72,29 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
     try:
         module = importlib.import_module(module_name)
     except ImportError as e:
-        raise HypersweepError(f"function: cannot import {module_name!r}: {e}") from None
+        raise fail("function", f"cannot import {module_name!r}: {e}") from None
     except Exception as e:
-        raise HypersweepError(
-            f"function: importing {module_name!r} failed: {type(e).__name__}: {e}"
+        raise fail(
+            "function", f"importing {module_name!r} failed: {type(e).__name__}: {e}"
         ) from None
     if target.endswith(".py"):
         loaded = Path(getattr(module, "__file__", "") or "").resolve()
         if loaded != (base_dir / target).resolve():
-            raise HypersweepError(
-                f"function: the module name {module_name!r} is taken by {str(loaded)!r}; "
-                "rename the file"
+            raise fail(
+                "function",
+                f"the module name {module_name!r} is taken by {str(loaded)!r}; rename the file",
             )
     obj: Any = module
     for part in attr.split("."):
         if not hasattr(obj, part):
             names = [n for n in dir(module) if not n.startswith("_")]
-            raise HypersweepError(
-                f"function: {module_name!r} has no attribute {part!r}{_did_you_mean(part, names)}"
+            raise fail(
+                "function",
+                f"{module_name!r} has no attribute {part!r}{did_you_mean(part, names)}",
             )
         obj = getattr(obj, part)
     if not callable(obj):
-        raise HypersweepError(f"function: {ref!r} is not callable")
+        raise fail("function", f"{ref!r} is not callable")
     return obj  # type: ignore[no-any-return]
 
 

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hypersweep._validate import did_you_mean, short
 from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.execution.runner import Limits
@@ -45,33 +46,20 @@ from hypersweep.spec.model import (
 _MAX_INT = 2**63 - 1
 
 
-def _shown(v: Any) -> str:
-    """A bounded one-line repr of a user value."""
-    if isinstance(v, int) and not isinstance(v, bool) and v.bit_length() > 100:
-        return f"an integer of about {int(v.bit_length() * 0.30103) + 1} digits"
-    text = repr(v)
-    return text if len(text) <= 80 else text[:60] + "..." + text[-12:]
-
-
 def _kind(v: Any) -> str:
     if v is None:
         return "nothing"
     if isinstance(v, bool):
         return f"a boolean ({v!r})"
     if isinstance(v, (int, float)):
-        return f"a number ({_shown(v)})"
+        return f"a number ({short(v)})"
     if isinstance(v, str):
-        return f"a string ({_shown(v)})"
+        return f"a string ({short(v)})"
     if isinstance(v, list):
         return "a list"
     if isinstance(v, Mapping):
         return "a mapping"
     return type(v).__name__
-
-
-def _did_you_mean(word: str, candidates: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def parse_duration(value: Any, what: str = "duration") -> float:
@@ -150,7 +138,7 @@ class _Parser:
     def _unknown_key(self, k: Any, allowed: Sequence[str], path: str) -> None:
         key = str(k)
         full = f"{path}.{key}" if path else key
-        hint = _did_you_mean(key, allowed)
+        hint = did_you_mean(key, allowed)
         if not path and (not hint or key in _NESTED_HOME):
             # a key of a section written at the top level: max_trials -> limits.max_trials
             close = difflib.get_close_matches(key, list(_NESTED_HOME), n=1, cutoff=0.75)
@@ -171,7 +159,7 @@ class _Parser:
 
     def choice(self, v: Any, options: Sequence[str], path: str) -> str:
         if not isinstance(v, str) or v.lower() not in options:
-            hint = _did_you_mean(str(v).lower(), options) if isinstance(v, str) else ""
+            hint = did_you_mean(str(v).lower(), options) if isinstance(v, str) else ""
             raise self.err(path, f"must be one of {', '.join(options)}, got {v!r}{hint}")
         return v.lower()
 
@@ -183,7 +171,7 @@ class _Parser:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
             if ok and int(v) > _MAX_INT:
                 kind += " of at most 2**63-1"
-            raise self.err(path, f"must be {kind}, got {_shown(v)}")
+            raise self.err(path, f"must be {kind}, got {short(v)}")
         return int(v)
 
     def number(self, v: Any, path: str) -> float:
@@ -193,7 +181,7 @@ class _Parser:
         except OverflowError:
             ok = False
         if not ok:
-            raise self.err(path, f"must be a finite number, got {_shown(v)}")
+            raise self.err(path, f"must be a finite number, got {short(v)}")
         return float(v)
 
     def duration(self, v: Any, path: str, allow_zero: bool = False) -> float:
@@ -202,7 +190,7 @@ class _Parser:
         except ValueError as e:
             raise self.err(path, str(e).split(": ", 1)[1]) from None
         if not math.isfinite(s) or s < 0 or (s == 0 and not allow_zero):
-            raise self.err(path, f"must be a positive duration, got {_shown(v)}")
+            raise self.err(path, f"must be a positive duration, got {short(v)}")
         return s
 
     # --- the file ---------------------------------------------------------------------
@@ -345,7 +333,7 @@ class _Parser:
         if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
             raise self.err(
                 "name",
-                f"{_shown(v)} is not a valid study name; use letters, digits, "
+                f"{short(v)} is not a valid study name; use letters, digits, "
                 "'_', '.', '-' (starting with a letter or digit)",
             )
         return v
@@ -405,7 +393,7 @@ class _Parser:
                     raise self.err(
                         path,
                         f"placeholder {{{ref}}} is not a parameter of the "
-                        f"space{_did_you_mean(ref, names)}; parameters: "
+                        f"space{did_you_mean(ref, names)}; parameters: "
                         f"{', '.join(names)}",
                     )
 
@@ -456,7 +444,7 @@ class _Parser:
             isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_INT
         ):
             raise self.err(
-                "sampler.seed", f"must be an integer from 0 to 2**63-1, got {_shown(seed)}"
+                "sampler.seed", f"must be an integer from 0 to 2**63-1, got {short(seed)}"
             )
         try:
             make_sampler(cfg)

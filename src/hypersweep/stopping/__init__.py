@@ -12,13 +12,13 @@ Common options of every policy: ``metric`` (default: the study's first objective
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hypersweep.errors import HypersweepError, SpecError
+from hypersweep._validate import did_you_mean, fail
+from hypersweep.errors import HypersweepError
 from hypersweep.stopping.base import Decision, Policy
 
 __all__ = ["REGISTRY", "Decision", "Policy", "make_policy", "policy_class"]
@@ -49,13 +49,6 @@ _KNOWN_AS = {
 }
 
 
-def _hint(name: str, known: list[str]) -> str:
-    if _KNOWN_AS.get(name) in known:
-        return f" (did you mean {_KNOWN_AS[name]!r}?)"
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
-
-
 def policy_class(name: str) -> type[Policy]:
     """The class registered under ``name``.
 
@@ -63,9 +56,9 @@ def policy_class(name: str) -> type[Policy]:
         SpecError: no policy has that name (the message lists the known ones).
     """
     if not isinstance(name, str) or name not in REGISTRY:
-        hint = _hint(name, list(REGISTRY)) if isinstance(name, str) else ""
-        raise SpecError(
-            f"early_stopping.policy: unknown policy {name!r}{hint}; known: {', '.join(REGISTRY)}"
+        hint = did_you_mean(name, REGISTRY, aliases=_KNOWN_AS) if isinstance(name, str) else ""
+        raise fail(
+            "early_stopping.policy", f"unknown policy {name!r}{hint}; known: {', '.join(REGISTRY)}"
         )
     module, attr = REGISTRY[name].split(":")
     cls: type[Policy] = getattr(importlib.import_module(module), attr)
@@ -89,15 +82,16 @@ def make_policy(spec: str | Mapping[str, Any] | Policy | None) -> Policy | None:
     if isinstance(spec, str):
         spec = {"policy": spec}
     if not isinstance(spec, Mapping):
-        raise SpecError(
-            f"early_stopping: expected a policy name or a mapping such as "
-            f"{{policy: median, delay: 5}}, got {type(spec).__name__}"
+        raise fail(
+            "early_stopping",
+            f"expected a policy name or a mapping such as "
+            f"{{policy: median, delay: 5}}, got {type(spec).__name__}",
         )
     opts = dict(spec)
     if "policy" not in opts:
-        raise SpecError(
-            f"early_stopping.policy: missing; one of {', '.join(REGISTRY)}, e.g. "
-            "{policy: median, delay: 5}"
+        raise fail(
+            "early_stopping.policy",
+            f"missing; one of {', '.join(REGISTRY)}, e.g. {{policy: median, delay: 5}}",
         )
     cls = policy_class(opts.pop("policy"))
     params = inspect.signature(cls.__init__).parameters
@@ -108,13 +102,14 @@ def make_policy(spec: str | Mapping[str, Any] | Policy | None) -> Policy | None:
     ]
     for k in opts:
         if k not in accepted:
-            raise SpecError(
-                f"early_stopping.{k}: {cls.name} has no option {k!r}"
-                f"{_hint(str(k), accepted)}; options: {', '.join(accepted)}"
+            hint = did_you_mean(str(k), accepted, aliases=_KNOWN_AS)
+            raise fail(
+                f"early_stopping.{k}",
+                f"{cls.name} has no option {k!r}{hint}; options: {', '.join(accepted)}",
             )
     try:
         return cls(**opts)
     except HypersweepError:
         raise
     except (TypeError, ValueError) as e:
-        raise SpecError(f"early_stopping: {e}") from None
+        raise fail("early_stopping", f"{e}") from None
