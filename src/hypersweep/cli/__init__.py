@@ -36,16 +36,16 @@ from hypersweep.cli._common import (
     EXIT_OK,
     EXIT_USAGE,
     RunFailed,
-    _err,
-    _logging,
-    _one_line,
-    _storage_hint,
+    logging_to_stderr,
+    one_line,
+    print_err,
+    storage_hint,
 )
 from hypersweep.cli._common import (
     UsageError as UsageError,
 )
 from hypersweep.cli._common import (
-    _print_best as _print_best,
+    print_best as print_best,
 )
 from hypersweep.cli._common import (
     rerun_command as rerun_command,
@@ -369,19 +369,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else EXIT_USAGE
     debug = bool(getattr(args, "debug", False))
     func: Callable[[argparse.Namespace], int] = args.func
-    with _logging(debug):
+    with logging_to_stderr(debug):
         try:
             return func(args)
         except KeyboardInterrupt:
-            _err("interrupted")
+            print_err("interrupted")
             return EXIT_INTERRUPTED
         except (RunFailed, StorageError) as e:
-            _err(f"error: {_storage_hint(_one_line(str(e)))}")
+            print_err(f"error: {storage_hint(one_line(str(e)))}")
             if debug:
                 traceback.print_exc()
             return EXIT_FAILED
         except (HypersweepError, SpecError) as e:
-            _err(f"error: {_one_line(str(e))}")
+            print_err(f"error: {one_line(str(e))}")
             if debug:
                 traceback.print_exc()
             return EXIT_USAGE
@@ -395,8 +395,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             if debug:
                 traceback.print_exc()
             else:
-                _err(
-                    f"error: unexpected {type(e).__name__}: {_one_line(str(e))[:300]} "
+                print_err(
+                    f"error: unexpected {type(e).__name__}: {one_line(str(e))[:300]} "
                     "(rerun with --debug for the traceback)"
                 )
             return EXIT_FAILED

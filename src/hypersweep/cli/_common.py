@@ -42,21 +42,21 @@ class RunFailed(HypersweepError):
 # ======================================================================================
 # Output helpers
 # ======================================================================================
-def _out(text: str = "") -> None:
+def print_out(text: str = "") -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
 
 
-def _err(text: str) -> None:
+def print_err(text: str) -> None:
     sys.stderr.write(text + "\n")
     sys.stderr.flush()
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
-def _storage_hint(msg: str) -> str:
+def storage_hint(msg: str) -> str:
     """A storage error as the database reported it, plus what to do about it."""
     low = msg.lower()
     if ("readonly database" in low or "read-only transaction" in low) and "read-only (" not in low:
@@ -83,7 +83,7 @@ class _StderrHandler(logging.Handler):
 
 
 @contextmanager
-def _logging(debug: bool) -> Iterator[None]:
+def logging_to_stderr(debug: bool) -> Iterator[None]:
     handler = _StderrHandler()
     old_level, old_propagate = log.level, log.propagate
     log.addHandler(handler)
@@ -101,7 +101,7 @@ def _logging(debug: bool) -> Iterator[None]:
 # Signals: Ctrl-C (and SIGTERM) end the run cleanly
 # ======================================================================================
 @contextmanager
-def _interrupts(grace: float) -> Iterator[None]:
+def interrupts(grace: float) -> Iterator[None]:
     """The first SIGINT/SIGTERM raises KeyboardInterrupt (the runner then ends its trials);
     the next one says to wait; a third abandons the clean-up."""
     count = 0
@@ -111,7 +111,7 @@ def _interrupts(grace: float) -> Iterator[None]:
         count += 1
         if count == 1 or count >= 3:
             raise KeyboardInterrupt
-        _err(
+        print_err(
             f"hypersweep: ending running trials (up to {grace:g}s); press Ctrl-C again to "
             "abandon them"
         )
@@ -131,14 +131,14 @@ def _interrupts(grace: float) -> Iterator[None]:
 # ======================================================================================
 # Opening studies
 # ======================================================================================
-def _sqlite_path(url: str) -> Path | None:
+def sqlite_path(url: str) -> Path | None:
     if not url.startswith("sqlite:///"):
         return None
     path = url[len("sqlite:///") :].split("?", 1)[0]
     return Path(path).expanduser() if path and path != ":memory:" else None
 
 
-def _target(args: argparse.Namespace) -> tuple[str, str]:
+def target(args: argparse.Namespace) -> tuple[str, str]:
     """The study name and storage URL of a NAME argument (a study name or a sweep file)."""
     name: str = args.name
     storage: str | None = args.storage
@@ -153,12 +153,12 @@ def _target(args: argparse.Namespace) -> tuple[str, str]:
     return name, storage or DEFAULT_STORAGE
 
 
-def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) -> Storage:
+def open_storage_at(url: str, must_exist: bool = True, read_only: bool = False) -> Storage:
     """``read_only``: the commands that only read open the storage read-only, so a
     database without write permission (file or folder) can still be read."""
     from hypersweep.storage import open_storage
 
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if must_exist and path is not None and not path.exists():
         raise UsageError(
             f"no studies in {url}: {str(path)!r} does not exist (run a sweep "
@@ -167,13 +167,13 @@ def _open_storage(url: str, must_exist: bool = True, read_only: bool = False) ->
     return open_storage(url, read_only=read_only)
 
 
-def _open_record(
+def open_record(
     name: str,
     url: str,
     read_only: bool = True,
 ) -> tuple[Storage, StudyRecord]:
     """The storage and the stored study of that name (no trial is read)."""
-    storage = _open_storage(url, read_only=read_only)
+    storage = open_storage_at(url, read_only=read_only)
     try:
         return storage, storage.get_study(name)
     except StudyNotFound:
@@ -187,15 +187,15 @@ def _open_record(
         raise StudyNotFound(f"no study named {name!r} in {url}{hint}{known}") from None
 
 
-def _open_study(name: str, url: str, read_only: bool = True) -> Study:
+def open_study(name: str, url: str, read_only: bool = True) -> Study:
     from hypersweep.study import Study
 
-    storage, _ = _open_record(name, url, read_only=read_only)
+    storage, _ = open_record(name, url, read_only=read_only)
     return Study.load(name, storage=storage)
 
 
 @dataclass(frozen=True)
-class _View:
+class View:
     """What printing a study's results needs: its stored record and a way to read one
     trial. ``status``, ``best``, ``ls`` and ``stop`` read only these and the storage's
     aggregates, so their cost does not grow with the study."""
@@ -209,9 +209,9 @@ class _View:
     feasible: Callable[[Trial], bool] = lambda t: True
 
     @classmethod
-    def of_record(cls, storage: Storage, rec: StudyRecord) -> _View:
+    def of_record(cls, storage: Storage, rec: StudyRecord) -> View:
         def outside() -> list[int]:  # trials from an earlier space: reads the history
-            return _outside_space(storage, rec)
+            return outside_space_trials(storage, rec)
 
         return cls(
             rec.name,
@@ -222,7 +222,7 @@ class _View:
         )
 
     @classmethod
-    def of_study(cls, study: Study) -> _View:
+    def of_study(cls, study: Study) -> View:
         return cls(
             study.name,
             study.objectives,
@@ -237,7 +237,7 @@ class _View:
 # ======================================================================================
 # Formatting results
 # ======================================================================================
-def _value(v: Any) -> str:
+def value_text(v: Any) -> str:
     """:func:`hypersweep.progress.fmt_value` for the plain Python numbers a storage returns
     (that module imports numpy, which ``status``/``best``/``ls`` do not need)."""
     if type(v) in (int, float):
@@ -247,7 +247,7 @@ def _value(v: Any) -> str:
     return fmt_value(v)
 
 
-def _exact(params: Mapping[str, Any]) -> str:
+def exact_params(params: Mapping[str, Any]) -> str:
     """Parameters with their exact values (what a rerun needs)."""
     from hypersweep.execution.command import format_value
 
@@ -271,7 +271,7 @@ def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) ->
     return line
 
 
-def _counts_text(counts: Mapping[str, int]) -> str:
+def counts_text(counts: Mapping[str, int]) -> str:
     order = ("COMPLETED", "STOPPED", "FAILED", "RUNNING", "QUEUED")
     parts = [
         f"{counts.get(k, 0)} {k.lower()}"
@@ -281,28 +281,28 @@ def _counts_text(counts: Mapping[str, int]) -> str:
     return ", ".join(parts)
 
 
-def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: ") -> None:
-    if not isinstance(study, _View):
-        study = _View.of_study(study)
+def print_best(study: View | Study, trial: Trial | None, label: str = "best: ") -> None:
+    if not isinstance(study, View):
+        study = View.of_study(study)
     metrics = [o.metric for o in study.objectives]
     if trial is None:
-        _out(f"{label}no completed trial yet")
+        print_out(f"{label}no completed trial yet")
         return
-    vals = ", ".join(f"{m}={_value(v)}" for m, v in zip(metrics, trial.values or ()))
+    vals = ", ".join(f"{m}={value_text(v)}" for m, v in zip(metrics, trial.values or ()))
     note = "  (from an earlier search space)" if trial.number in study.outside_space() else ""
-    _out(f"{label}trial {trial.number}  {vals}{note}")
-    _out(f"  params: {_exact(trial.params)}")
+    print_out(f"{label}trial {trial.number}  {vals}{note}")
+    print_out(f"  params: {exact_params(trial.params)}")
     if study.constraints:
-        _out(f"  constraints: {_constraints_text(study, trial)}")
+        print_out(f"  constraints: {_constraints_text(study, trial)}")
     sweep = study.attrs.get("sweep")
     line = rerun_command(sweep, trial.params)
     if line:
-        _out(f"  command: {line}")
+        print_out(f"  command: {line}")
         env_names = (sweep or {}).get("env_names") or []
         if env_names:
-            _out(f"  (plus the sweep file's env: {', '.join(env_names)})")
+            print_out(f"  (plus the sweep file's env: {', '.join(env_names)})")
     elif sweep and sweep.get("function"):
-        _out(f"  function: {sweep['function']}")
+        print_out(f"  function: {sweep['function']}")
     lin = trial.system_attrs.get("pbt")
     if isinstance(lin, dict) and lin.get("parent") is not None:
         from hypersweep.samplers.pbt import lineage
@@ -310,17 +310,17 @@ def _print_best(study: _View | Study, trial: Trial | None, label: str = "best: "
         chain = lineage(_ancestors(study, trial), trial.number)
         steps = " -> ".join(
             f"#{t.number} from step {t.system_attrs.get('pbt', {}).get('step', 0)} "
-            f"{_exact(t.params)}"
+            f"{exact_params(t.params)}"
             for t in chain
         )
-        _out(f"  pbt schedule: {steps}")
-        _out(
+        print_out(f"  pbt schedule: {steps}")
+        print_out(
             f"  (a PBT segment: it resumed from trial {lin['parent']}'s checkpoint; the "
             "command alone trains from scratch with the last parameters)"
         )
 
 
-def _ancestors(study: _View, trial: Trial) -> list[Trial]:
+def _ancestors(study: View, trial: Trial) -> list[Trial]:
     """``trial`` and the PBT segments it descends from, read one by one."""
     out, seen, cur = [trial], {trial.number}, trial
     while True:
@@ -336,20 +336,20 @@ def _ancestors(study: _View, trial: Trial) -> list[Trial]:
         out.append(cur)
 
 
-def _constraints_text(study: _View, trial: Trial) -> str:
+def _constraints_text(study: View, trial: Trial) -> str:
     """``feasible (gpu_mem_gb=12.5 <= 16, ...)`` or ``infeasible (...)``."""
     from hypersweep.constraints import metric_value
 
     parts = []
     for c in study.constraints:
         v = metric_value(trial, c.metric)
-        shown = "missing" if v is None else _value(v)
+        shown = "missing" if v is None else value_text(v)
         parts.append(f"{c.metric}={shown} (needs {c.describe()})")
     word = "feasible" if study.feasible(trial) else "infeasible"
     return f"{word}: " + ", ".join(parts)
 
 
-def _trial_dict(study: _View, t: Trial, with_command: bool = True) -> dict[str, Any]:
+def trial_dict(study: View, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "number": t.number,
         "state": t.state.value,
@@ -364,7 +364,7 @@ def _trial_dict(study: _View, t: Trial, with_command: bool = True) -> dict[str, 
     return d
 
 
-def _outside_space(storage: Storage, rec: StudyRecord) -> list[int]:
+def outside_space_trials(storage: Storage, rec: StudyRecord) -> list[int]:
     """Trials from an earlier search space. Only a study whose space was extended can hold
     any, and only then is the history read (bulk columns): the other commands stay flat."""
     if not rec.attrs.get("space_extended"):

@@ -14,11 +14,11 @@ from hypersweep.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     UsageError,
-    _counts_text,
-    _open_record,
-    _open_study,
-    _out,
-    _target,
+    counts_text,
+    open_record,
+    open_study,
+    print_out,
+    target,
 )
 
 
@@ -26,8 +26,8 @@ def cmd_stop(args: argparse.Namespace) -> int:
     """``hypersweep stop NAME``: ask every process running the study to stop."""
     from hypersweep.trial import TrialState
 
-    name, url = _target(args)
-    storage, rec = _open_record(name, url, read_only=False)
+    name, url = target(args)
+    storage, rec = open_record(name, url, read_only=False)
     storage.update_study(
         rec.id, attrs={"stop_requested": f"'hypersweep stop' from pid {os.getpid()}"}
     )
@@ -37,7 +37,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
         if running
         else "no trial is running now"
     )
-    _out(
+    print_out(
         f"asked study {name!r} to stop ({note}); a running 'hypersweep run' ends within a "
         "few seconds"
     )
@@ -46,11 +46,11 @@ def cmd_stop(args: argparse.Namespace) -> int:
 
 def cmd_delete(args: argparse.Namespace) -> int:
     """``hypersweep delete NAME [--yes]``: remove a study with its trials."""
-    name, url = _target(args)
-    study = _open_study(name, url, read_only=False)
+    name, url = target(args)
+    study = open_study(name, url, read_only=False)
     counts = study.summary()["states"]
     total = sum(counts.values())
-    what = f"study {name!r} ({total} trials: {_counts_text(counts)}) from {url}"
+    what = f"study {name!r} ({total} trials: {counts_text(counts)}) from {url}"
     if not args.yes:
         if not sys.stdin.isatty():
             raise UsageError(f"delete: not deleting {what} without confirmation; pass --yes")
@@ -58,8 +58,8 @@ def cmd_delete(args: argparse.Namespace) -> int:
         sys.stderr.flush()
         answer = sys.stdin.readline().strip().lower()
         if answer not in ("y", "yes"):
-            _out(f"kept study {name!r}")
+            print_out(f"kept study {name!r}")
             return EXIT_FAILED
     study.storage.delete_study(name)
-    _out(f"deleted {what}")
+    print_out(f"deleted {what}")
     return EXIT_OK

@@ -16,34 +16,34 @@ from hypersweep.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
     RunFailed,
-    _counts_text,
-    _exact,
-    _one_line,
-    _open_record,
-    _open_storage,
-    _out,
-    _outside_space,
-    _print_best,
-    _sqlite_path,
-    _target,
-    _trial_dict,
-    _value,
-    _View,
+    View,
+    counts_text,
+    exact_params,
+    one_line,
+    open_record,
+    open_storage_at,
+    outside_space_trials,
+    print_best,
+    print_out,
+    sqlite_path,
+    target,
+    trial_dict,
+    value_text,
 )
 
 
 def _results(
     storage: Storage,
     rec: StudyRecord,
-) -> tuple[_View, Callable[[], list[Trial]], Callable[[], dict[str, Any]], list[int]]:
+) -> tuple[View, Callable[[], list[Trial]], Callable[[], dict[str, Any]], list[int]]:
     """What ``status`` and ``best`` print from: a view of the study, its best trials, its
     summary and its trials from an earlier space. Read from the storage's aggregates, so
     the cost stays flat; a study with constraints reads its history instead (feasibility
     needs every finished trial's constraint metrics)."""
-    outside = _outside_space(storage, rec)
+    outside = outside_space_trials(storage, rec)
     if not rec.attrs.get("constraints"):
         return (
-            _View.of_record(storage, rec),
+            View.of_record(storage, rec),
             lambda: storage.best_trials(rec.id),
             lambda: _status(storage, rec, outside),
             outside,
@@ -58,7 +58,7 @@ def _results(
         t = study.best_trial
         return [] if t is None else [t]
 
-    return _View.of_study(study), best, study.summary, study.outside_space()
+    return View.of_study(study), best, study.summary, study.outside_space()
 
 
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
@@ -89,83 +89,83 @@ def cmd_status(args: argparse.Namespace) -> int:
     """``hypersweep status NAME``: counts by state, best so far, stop reason."""
     from hypersweep.trial import TrialState
 
-    name, url = _target(args)
-    storage, rec = _open_record(name, url)
+    name, url = target(args)
+    storage, rec = open_record(name, url)
     view, best_trials, summarize, outside = _results(storage, rec)
     summary = summarize()
     if args.json:
         summary["storage"] = url
-        _out(json.dumps(summary, indent=2, default=str))
+        print_out(json.dumps(summary, indent=2, default=str))
         return EXIT_OK
     objs = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
-    _out(f"study:     {rec.name}  ({url})")
-    _out(f"objective: {objs}")
-    _out(f"trials:    {summary['trials']} ({_counts_text(summary['states'])})")
+    print_out(f"study:     {rec.name}  ({url})")
+    print_out(f"objective: {objs}")
+    print_out(f"trials:    {summary['trials']} ({counts_text(summary['states'])})")
     if view.constraints:
         cons = ", ".join(c.describe() for c in view.constraints)
-        _out(
+        print_out(
             f"feasible:  {summary['feasible']} of {summary['feasible'] + summary['infeasible']}"
             f" finished trials meet {cons}"
         )
     if len(rec.objectives) == 1:
         b = summary["best"]
         if b is None:
-            _out(
+            print_out(
                 "best:      no feasible completed trial yet"
                 if view.constraints
                 else "best:      no completed trial yet"
             )
         else:
             note = "  (from an earlier search space)" if b["number"] in outside else ""
-            _out(
-                f"best:      {_value(b['value'])} (trial {b['number']})  "
-                f"{_exact(b['params'])}{note}"
+            print_out(
+                f"best:      {value_text(b['value'])} (trial {b['number']})  "
+                f"{exact_params(b['params'])}{note}"
             )
     else:
-        _out(f"pareto:    {len(best_trials())} trials on the front")
+        print_out(f"pareto:    {len(best_trials())} trials on the front")
     if outside:
-        _out(
+        print_out(
             f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
             "search space (counted and shown; not used by the sampler)"
         )
     running = summary["states"].get("RUNNING", 0)
     if rec.attrs.get("stop_requested") and running:
-        _out(f"state:     stop requested ({rec.attrs['stop_requested']})")
+        print_out(f"state:     stop requested ({rec.attrs['stop_requested']})")
     elif running:
-        _out("state:     running")
+        print_out("state:     running")
     elif summary.get("stop_reason"):
-        _out(f"stopped:   {summary['stop_reason']}")
+        print_out(f"stopped:   {summary['stop_reason']}")
     t = storage.last_trial(rec.id, TrialState.FAILED)
     if t is not None:
-        _out(f"last failure: trial {t.number}: {_one_line(t.error or '')[:200]}")
+        print_out(f"last failure: trial {t.number}: {one_line(t.error or '')[:200]}")
     return EXIT_OK
 
 
 def cmd_best(args: argparse.Namespace) -> int:
     """``hypersweep best NAME``: the best trial (or Pareto front) and how to rerun it."""
-    name, url = _target(args)
-    storage, rec = _open_record(name, url)
+    name, url = target(args)
+    storage, rec = open_record(name, url)
     view, best_trials, _, _ = _results(storage, rec)
     if len(rec.objectives) == 1:
         best = best_trials()
         t = best[0] if best else None
         if args.json:
-            _out(json.dumps(None if t is None else _trial_dict(view, t), indent=2))
+            print_out(json.dumps(None if t is None else trial_dict(view, t), indent=2))
             return EXIT_OK if t is not None else EXIT_FAILED
         if t is None:
             what = "feasible completed" if view.constraints else "completed"
             raise RunFailed(f"study {name!r} has no {what} trial yet")
-        _print_best(view, t)
+        print_best(view, t)
         return EXIT_OK
     front = best_trials()
     if args.json:
-        _out(json.dumps([_trial_dict(view, t) for t in front], indent=2))
+        print_out(json.dumps([trial_dict(view, t) for t in front], indent=2))
         return EXIT_OK if front else EXIT_FAILED
     if not front:
         raise RunFailed(f"study {name!r} has no completed trial yet")
-    _out(f"pareto front of {rec.name}: {len(front)} trials")
+    print_out(f"pareto front of {rec.name}: {len(front)} trials")
     for t in front:
-        _print_best(view, t, label="")
+        print_best(view, t, label="")
     return EXIT_OK
 
 
@@ -173,8 +173,8 @@ def cmd_export(args: argparse.Namespace) -> int:
     """``hypersweep export NAME --csv FILE | --json FILE``."""
     from hypersweep.study import Study
 
-    name, url = _target(args)
-    storage, rec = _open_record(name, url)
+    name, url = target(args)
+    storage, rec = open_record(name, url)
     study = Study.load(name, storage=storage)
     path, fmt = (args.csv, "csv") if args.csv else (args.json, "json")
     try:
@@ -182,7 +182,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     except OSError as e:
         raise RunFailed(f"cannot write {path!r}: {e.strerror or e}") from None
     n = sum(storage.count_trials(rec.id).values())
-    _out(f"wrote {n} trials of {study.name!r} to {out}")
+    print_out(f"wrote {n} trials of {study.name!r} to {out}")
     return EXIT_OK
 
 
@@ -191,14 +191,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from hypersweep.trial import TrialState
 
     url = args.storage or DEFAULT_STORAGE
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
-        _out(f"no studies in {url} (the file does not exist yet)")
+        print_out(f"no studies in {url} (the file does not exist yet)")
         return EXIT_OK
-    storage = _open_storage(url, read_only=True)
+    storage = open_storage_at(url, read_only=True)
     studies = storage.list_studies()
     if not studies:
-        _out(f"no studies in {url}")
+        print_out(f"no studies in {url}")
         return EXIT_OK
     rows = [("NAME", "TRIALS", "COMPLETED", "FAILED", "RUNNING", "BEST", "OBJECTIVE")]
     for rec in studies:
@@ -208,7 +208,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if len(rec.objectives) == 1:
             top = storage.best_trials(rec.id)
             if top:
-                best = _value(top[0].value)
+                best = value_text(top[0].value)
         objective = ", ".join(f"{o.goal} {o.metric}" for o in rec.objectives)
         rows.append(
             (
@@ -223,5 +223,5 @@ def cmd_ls(args: argparse.Namespace) -> int:
         )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
-        _out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
+        print_out("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip())
     return EXIT_OK

@@ -17,16 +17,16 @@ from hypersweep.cli._common import (
     EXIT_USAGE,
     RunFailed,
     UsageError,
-    _counts_text,
-    _err,
-    _exact,
-    _interrupts,
-    _one_line,
-    _open_storage,
-    _out,
-    _print_best,
-    _sqlite_path,
+    counts_text,
+    exact_params,
+    interrupts,
+    one_line,
+    open_storage_at,
+    print_best,
+    print_err,
+    print_out,
     rerun_command,
+    sqlite_path,
 )
 
 
@@ -72,10 +72,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
         what.append(f"timeout {fmt_duration(lim.timeout)}")
     state = f"resuming with {before} trials" if before else "new study"
-    _out(f"hypersweep: study {study.name!r} in {study.storage.url} ({state}); {', '.join(what)}")
+    print_out(
+        f"hypersweep: study {study.name!r} in {study.storage.url} ({state}); {', '.join(what)}"
+    )
     interrupted = False
     try:
-        with _interrupts(spec.grace):
+        with interrupts(spec.grace):
             runner.run()
     except KeyboardInterrupt:
         interrupted = True
@@ -86,7 +88,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             progress.close()
     _summary(study, runner, before)
     if interrupted:
-        _err(
+        print_err(
             "interrupted: running trials were ended and re-queued (up to limits.retries "
             "times); run the same command again to resume"
         )
@@ -106,7 +108,7 @@ def _run_status(study: Study, runner: Any) -> int:
         return EXIT_OK  # a stop request is the user's decision, like Ctrl-C
     if ran:
         last = next((t for t in reversed(ran) if t.error), None)
-        reason = _one_line(last.error)[:300] if last is not None and last.error else "unknown"
+        reason = one_line(last.error)[:300] if last is not None and last.error else "unknown"
         raise RunFailed(
             f"all {len(ran)} trials of this run failed (none completed); the "
             f"last one: {reason} (logs under .hypersweep/runs/{study.name}/)"
@@ -122,7 +124,7 @@ def _run_status(study: Study, runner: Any) -> int:
         return EXIT_OK  # nothing left to do (limits reached) for a study with results
     raise RunFailed(
         f"no trial ran and the study holds no completed trial "
-        f"({_counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
+        f"({counts_text(counts)}): {runner.stop_reason or 'nothing to run'}; "
         f"raise --max-trials, or start over with 'hypersweep delete "
         f"{study.name}'"
     )
@@ -130,10 +132,10 @@ def _run_status(study: Study, runner: Any) -> int:
 
 def _check_new_name(name: str, url: str) -> None:
     """``--new-name NAME``: NAME must not be a study in the storage yet."""
-    path = _sqlite_path(url)
+    path = sqlite_path(url)
     if path is not None and not path.exists():
         return
-    storage = _open_storage(url, read_only=True)
+    storage = open_storage_at(url, read_only=True)
     try:
         storage.get_study(name)
     except StudyNotFound:
@@ -153,16 +155,16 @@ def _summary(study: Study, runner: Any, before: int) -> None:
     summary = study.summary()
     n = summary["trials"]
     ran = len(runner.finished)
-    _out(f"stopped: {runner.stop_reason or 'interrupted'}")
-    _out(
-        f"trials: {n} in the study ({_counts_text(summary['states'])}); {ran} finished "
+    print_out(f"stopped: {runner.stop_reason or 'interrupted'}")
+    print_out(
+        f"trials: {n} in the study ({counts_text(summary['states'])}); {ran} finished "
         f"in this run, {fmt_duration(runner.elapsed)}"
     )
     if len(study.objectives) == 1:
-        _print_best(study, study.best_trial)
+        print_best(study, study.best_trial)
     else:
         front = study.best_trials
-        _out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
+        print_out(f"pareto front: {len(front)} trials (hypersweep best {study.name} lists them)")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -172,21 +174,21 @@ def cmd_validate(args: argparse.Namespace) -> int:
     spec, errors = check(args.file)
     if spec is None:
         for e in errors:
-            _err(f"error: {e}")
-        _err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
+            print_err(f"error: {e}")
+        print_err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
         return EXIT_USAGE
     storage_url = args.storage or spec.storage or DEFAULT_STORAGE
     study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
     first = study.ask()
-    params = _exact(first.params)
-    _out(
+    params = exact_params(first.params)
+    print_out(
         f"{args.file}: valid; study {study.name!r} ({len(study.space)} parameters, "
         f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
         f"{study.sampler.name}) in {storage_url}"
     )
     line = rerun_command(spec.sweep_attrs(), first.params)
     if line:
-        _out(f"first trial: {line}")
+        print_out(f"first trial: {line}")
     else:
-        _out(f"first trial: {spec.function}({params})")
+        print_out(f"first trial: {spec.function}({params})")
     return EXIT_OK

@@ -15,7 +15,7 @@ from hypersweep.errors import SpaceError
 JsonScalar = str | int | float | bool | None
 
 
-def _clip(a: Any, lo: Any, hi: Any) -> Any:
+def clip(a: Any, lo: Any, hi: Any) -> Any:
     """``np.clip`` for ``lo <= hi`` (NaN stays NaN), without its wrapper's overhead.
 
     Encoding and decoding call it a few dozen times per proposal on arrays of a few
@@ -25,8 +25,8 @@ def _clip(a: Any, lo: Any, hi: Any) -> Any:
 
 
 #: A parameter name: a letter (any script) or ``_``, then letters, digits, ``_.-/``.
-_NAME_RE = re.compile(r"[^\W\d][\w.\-/]{0,199}")
-_EPS = 1e-12
+NAME_RE = re.compile(r"[^\W\d][\w.\-/]{0,199}")
+EPS = 1e-12
 #: Integers in a space stay within +-2**53: exact as float64 (the unit-cube encoding) and
 #: as JSON numbers in every reader.
 _INT_LIMIT = 2**53
@@ -37,10 +37,10 @@ _MAX_POINTS = 2**50
 #: |z| of the normal CDF clipped at 1e-12 (``Normal``'s encoding) is below this.
 _Z_MAX = 7.1
 #: Conditional groups nest at most this deep.
-_MAX_GROUP_DEPTH = 32
+MAX_GROUP_DEPTH = 32
 
 
-def _as_float(v: Any) -> float | None:
+def as_float(v: Any) -> float | None:
     """``float(v)`` when ``v`` is a finite number that a float can hold, else ``None``."""
     if not is_number(v):
         return None
@@ -51,14 +51,14 @@ def _as_float(v: Any) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def _show_name(name: Any) -> str:
+def show_name(name: Any) -> str:
     """A parameter name as it appears in a key path (odd names quoted, one line)."""
     if isinstance(name, str) and name.isprintable() and len(name) <= 200:
         return name
     return short(name)
 
 
-def _text_problem(s: str) -> str | None:
+def text_problem(s: str) -> str | None:
     """Why ``s`` cannot be a parameter value or name (``None`` when it can)."""
     if "\x00" in s:
         return "contains a NUL character, which no command line or environment can carry"
@@ -69,7 +69,7 @@ def _text_problem(s: str) -> str | None:
     return None
 
 
-def _int_problem(v: Any) -> str | None:
+def int_problem(v: Any) -> str | None:
     if (
         isinstance(v, (int, np.integer))
         and not isinstance(v, (bool, np.bool_))
@@ -82,13 +82,13 @@ def _int_problem(v: Any) -> str | None:
     return None
 
 
-def _on_grid(k: float, magnitude: float, step: float) -> bool:
+def is_on_grid(k: float, magnitude: float, step: float) -> bool:
     """Is ``k = (v - low) / step`` an integer up to float rounding?"""
     tol = 1e-9 * max(1.0, abs(k)) + 8 * math.ulp(magnitude) / step
     return abs(k - round(k)) <= tol
 
 
-def _safe_round(vals: np.ndarray, decimals: int, step: float) -> np.ndarray:
+def safe_round(vals: np.ndarray, decimals: int, step: float) -> np.ndarray:
     """``np.round(vals, decimals)`` where that only removes float noise (and is finite)."""
     if decimals > 15:
         return vals
@@ -98,18 +98,18 @@ def _safe_round(vals: np.ndarray, decimals: int, step: float) -> np.ndarray:
     return np.where(ok, r, vals)
 
 
-def _decimals(x: float) -> int:
+def decimal_places(x: float) -> int:
     exp = Decimal(repr(float(x))).normalize().as_tuple().exponent
     return max(0, -int(exp)) if isinstance(exp, int) else 0
 
 
-def _fmt(x: Any) -> str:
+def fmt(x: Any) -> str:
     if isinstance(x, float) and x.is_integer() and abs(x) < 1e16:
         return repr(x)
     return repr(x) if not isinstance(x, str) else x
 
 
-def _check_normal_range(name: str, mu: float, sigma: float, log: bool, step: float | None) -> None:
+def check_normal_range(name: str, mu: float, sigma: float, log: bool, step: float | None) -> None:
     """Refuse a normal whose values (mu +- 7 sigma, the encoding's range) overflow."""
     lo, hi = mu - _Z_MAX * sigma, mu + _Z_MAX * sigma
     if log:
@@ -137,7 +137,7 @@ def _check_normal_range(name: str, mu: float, sigma: float, log: bool, step: flo
         )
 
 
-def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
+def nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     """Move each ``u`` by a few ulps so that ``decode(u) == x`` where that is reachable."""
     u = np.array(u, dtype=float, copy=True)
     bad = decode(u) != x
@@ -163,13 +163,13 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     width = np.maximum(np.spacing(u[idx]) * 64, 1e-300)
     lo, hi = u[idx] - width, u[idx] + width
     for _ in range(40):
-        lo_out, hi_out = decode(_clip(lo, 0.0, 1.0)) > xs, decode(_clip(hi, 0.0, 1.0)) < xs
+        lo_out, hi_out = decode(clip(lo, 0.0, 1.0)) > xs, decode(clip(hi, 0.0, 1.0)) < xs
         if not (lo_out.any() or hi_out.any()):
             break
         width = width * 4
         lo = np.where(lo_out, lo - width, lo)
         hi = np.where(hi_out, hi + width, hi)
-    lo, hi = _clip(lo, 0.0, 1.0), _clip(hi, 0.0, 1.0)
+    lo, hi = clip(lo, 0.0, 1.0), clip(hi, 0.0, 1.0)
     for _ in range(100):
         mid = lo + (hi - lo) / 2
         below = decode(mid) < xs
@@ -180,18 +180,18 @@ def _nudge_exact(u: np.ndarray, x: np.ndarray, decode: Any) -> np.ndarray:
     u[idx[ok]] = hi[ok]
     for i in np.nonzero(~ok)[0]:
         steps = np.arange(-128, 129) * np.spacing(hi[i])
-        cand = _clip(hi[i] + steps[np.argsort(np.abs(steps), kind="stable")], 0.0, 1.0)
+        cand = clip(hi[i] + steps[np.argsort(np.abs(steps), kind="stable")], 0.0, 1.0)
         hit = np.nonzero(decode(cand) == xs[i])[0]
         if hit.size:
             u[idx[i]] = cand[hit[0]]
     return u
 
 
-def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer: bool) -> None:
+def check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer: bool) -> None:
     """Refuse bounds whose values a float64 encoding cannot represent exactly."""
     kind = "an integer" if integer else "a number"
     for key, v in (("low", low), ("high", high)):
-        f = _as_float(v)
+        f = as_float(v)
         ok = f is not None and not (integer and not f.is_integer())
         if not ok:
             raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={short(v)}")
@@ -213,7 +213,7 @@ def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer:
             f"low={low!r}, high={high!r}; narrow the range",
         )
     if step is not None:
-        fstep = _as_float(step)
+        fstep = as_float(step)
         if fstep is None or not fstep > 0 or (integer and not fstep.is_integer()):
             raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={short(step)}")
         if integer and log and step != 1:
@@ -242,7 +242,7 @@ def _check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer:
         if integer:
             multiple = (int(high) - int(low)) % int(step) == 0
         else:
-            multiple = _on_grid(k, magnitude, fstep)
+            multiple = is_on_grid(k, magnitude, fstep)
         if not multiple:
             fixed_high = flo + math.floor(k) * fstep
             raise SpaceError(

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hypersweep.errors import SpaceError
-from hypersweep.space.params import Choice, Float, Int, Param, _Numeric
+from hypersweep.space.params import Choice, Float, Int, NumericParam, Param
 
 if TYPE_CHECKING:
     from hypersweep.space.space import Space
@@ -95,7 +95,7 @@ _MAX_GRID = 2**62
 class _GridValues(Sequence[Any]):
     """The grid values of an Int or stepped Float, computed on demand."""
 
-    def __init__(self, p: _Numeric) -> None:
+    def __init__(self, p: NumericParam) -> None:
         self._p = p
         self._n = p._n_points()
 

@@ -13,20 +13,20 @@ from scipy.special import ndtr, ndtri
 from hypersweep._validate import is_number, short, unwrap
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
-    _EPS,
-    _MAX_GROUP_DEPTH,
+    EPS,
+    MAX_GROUP_DEPTH,
     JsonScalar,
-    _as_float,
-    _check_bounds,
-    _check_normal_range,
-    _clip,
-    _decimals,
-    _fmt,
-    _int_problem,
-    _nudge_exact,
-    _on_grid,
-    _safe_round,
-    _text_problem,
+    as_float,
+    check_bounds,
+    check_normal_range,
+    clip,
+    decimal_places,
+    fmt,
+    int_problem,
+    is_on_grid,
+    nudge_exact,
+    safe_round,
+    text_problem,
 )
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class Param:
         return hash(repr(self))
 
 
-class _Numeric(Param):
+class NumericParam(Param):
     """Shared machinery of Float / Int / Normal: step grid, log scale, rounding."""
 
     low: float
@@ -93,8 +93,10 @@ class _Numeric(Param):
             ki = np.asarray(np.nan_to_num(k), dtype=np.int64)
             return np.minimum(int(self.low) + ki * int(self.step), int(self.high))
         vals = self.low + k * self.step
-        vals = _safe_round(vals, max(_decimals(self.low), _decimals(self.step)), self.step)
-        return _clip(vals, self.low, self.high)
+        vals = safe_round(
+            vals, max(decimal_places(self.low), decimal_places(self.step)), self.step
+        )
+        return clip(vals, self.low, self.high)
 
     def _check_on_step(self, v: float, path: str) -> None:
         if self.step is None:
@@ -103,12 +105,12 @@ class _Numeric(Param):
             on_grid = (int(v) - int(self.low)) % int(self.step) == 0
         else:
             k = (v - self.low) / self.step
-            on_grid = _on_grid(k, max(abs(self.low), abs(self.high), abs(v)), self.step)
+            on_grid = is_on_grid(k, max(abs(self.low), abs(self.high), abs(v)), self.step)
         if not on_grid:
             raise SpaceError(
                 path,
-                f"{v!r} is not on the step grid low + k*step (low={_fmt(self.low)}, "
-                f"step={_fmt(self.step)})",
+                f"{v!r} is not on the step grid low + k*step (low={fmt(self.low)}, "
+                f"step={fmt(self.step)})",
             )
 
     def _finish(self, values: np.ndarray) -> list[Any]:
@@ -117,7 +119,7 @@ class _Numeric(Param):
         return [float(v) for v in values]
 
 
-class Float(_Numeric):
+class Float(NumericParam):
     """A real number in ``[low, high]``; ``log=True`` samples ``log(x)`` uniformly.
 
     ``step`` restricts the values to ``low, low + step, ...`` (``quniform``); with
@@ -131,7 +133,7 @@ class Float(_Numeric):
     def __init__(
         self, low: float, high: float, log: bool = False, step: float | None = None
     ) -> None:
-        _check_bounds(type(self).__name__, low, high, log, step, integer=False)
+        check_bounds(type(self).__name__, low, high, log, step, integer=False)
         self.low, self.high, self.log = float(low), float(high), bool(log)
         self.step = None if step is None else float(step)
 
@@ -145,10 +147,10 @@ class Float(_Numeric):
         return math.log(lo), math.log(self.high + self.step / 2)
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        u = _clip(u, 0.0, 1.0)
+        u = clip(u, 0.0, 1.0)
         if self.step is not None and not self.log:
             n = self._n_points()
-            k = _clip(np.floor(u * n), 0, n - 1)
+            k = clip(np.floor(u * n), 0, n - 1)
             return self._point(k)
         if self.log:
             a, b = self._log_range()
@@ -156,9 +158,9 @@ class Float(_Numeric):
         else:
             x = self.low + u * (self.high - self.low)
         if self.step is not None:
-            k = _clip(np.rint((x - self.low) / self.step), 0, self._n_points() - 1)
+            k = clip(np.rint((x - self.low) / self.step), 0, self._n_points() - 1)
             return self._point(k)
-        return _clip(x, self.low, self.high)
+        return clip(x, self.low, self.high)
 
     def _encode_array(self, x: np.ndarray) -> np.ndarray:
         if self.step is not None and not self.log:
@@ -170,9 +172,9 @@ class Float(_Numeric):
             u = (np.log(x) - a) / (b - a)
         else:
             u = (x - self.low) / (self.high - self.low)
-        u = _clip(u, 0.0, 1.0)
+        u = clip(u, 0.0, 1.0)
         if self.step is None:
-            u = _nudge_exact(u, x, self._decode_array)
+            u = nudge_exact(u, x, self._decode_array)
         return u
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
@@ -184,10 +186,10 @@ class Float(_Numeric):
     def validate(self, value: Any, path: str = "") -> float:
         if not is_number(value):
             raise SpaceError(path, f"expected a number, got {type(value).__name__} {short(value)}")
-        v = _as_float(value)
+        v = as_float(value)
         if v is None or v < self.low or v > self.high:
             raise SpaceError(
-                path, f"{short(value)} is outside [{_fmt(self.low)}, {_fmt(self.high)}]"
+                path, f"{short(value)} is outside [{fmt(self.low)}, {fmt(self.high)}]"
             )
         self._check_on_step(v, path)
         return v
@@ -208,7 +210,7 @@ class Float(_Numeric):
                 pts = np.exp(np.linspace(math.log(self.low), math.log(self.high), grid_points))
         else:
             pts = np.linspace(self.low, self.high, grid_points)
-        return list(dict.fromkeys(float(p) for p in _clip(pts, self.low, self.high)))
+        return list(dict.fromkeys(float(p) for p in clip(pts, self.low, self.high)))
 
     def to_spec(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": "float", "low": self.low, "high": self.high}
@@ -219,7 +221,7 @@ class Float(_Numeric):
         return d
 
 
-class Int(_Numeric):
+class Int(NumericParam):
     """An integer in ``[low, high]`` (both included), optionally on a ``step`` grid or log scale.
 
     Example:
@@ -230,18 +232,18 @@ class Int(_Numeric):
     _integer = True
 
     def __init__(self, low: int, high: int, log: bool = False, step: int = 1) -> None:
-        _check_bounds("Int", low, high, log, step, integer=True)
+        check_bounds("Int", low, high, log, step, integer=True)
         self.low, self.high, self.log, self.step = int(low), int(high), bool(log), int(step)
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        u = _clip(u, 0.0, 1.0)
+        u = clip(u, 0.0, 1.0)
         n = self._n_points()
         if not self.log:
-            k = _clip(np.floor(u * n), 0, n - 1)
+            k = clip(np.floor(u * n), 0, n - 1)
             return self._point(k)
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
         x = np.exp(a + u * (b - a))
-        return _clip(np.rint(x), self.low, self.high)
+        return clip(np.rint(x), self.low, self.high)
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
@@ -249,7 +251,7 @@ class Int(_Numeric):
             n = self._n_points()
             return (np.rint((x - self.low) / self.step) + 0.5) / n
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
-        return _clip((np.log(x) - a) / (b - a), 0.0, 1.0)
+        return clip((np.log(x) - a) / (b - a), 0.0, 1.0)
 
     def _decode(self, u: np.ndarray) -> list[Any]:
         return self._finish(self._decode_array(u))
@@ -258,7 +260,7 @@ class Int(_Numeric):
         if is_number(value) and isinstance(value, (int, np.integer)):
             v = int(value)
         else:
-            f = _as_float(value)
+            f = as_float(value)
             if f is None or not f.is_integer():
                 raise SpaceError(
                     path, f"expected an integer, got {type(value).__name__} {short(value)}"
@@ -281,7 +283,7 @@ class Int(_Numeric):
         return d
 
 
-class Normal(_Numeric):
+class Normal(NumericParam):
     """A normally distributed real: ``mu + sigma * N(0, 1)``; ``log=True`` gives ``exp`` of it.
 
     ``step`` rounds to multiples of ``step`` (``qnormal`` / ``qlognormal``); a
@@ -297,21 +299,21 @@ class Normal(_Numeric):
         self, mu: float, sigma: float, log: bool = False, step: float | None = None
     ) -> None:
         name = "Normal"
-        fmu, fsigma = _as_float(mu), _as_float(sigma)
+        fmu, fsigma = as_float(mu), as_float(sigma)
         if fmu is None:
             raise SpaceError("", f"{name} needs a finite mu, got mu={short(mu)}")
         if fsigma is None or not fsigma > 0:
             raise SpaceError("", f"{name} needs sigma > 0, got sigma={short(sigma)}")
-        fstep = None if step is None else _as_float(step)
+        fstep = None if step is None else as_float(step)
         if step is not None and (fstep is None or not fstep > 0):
             raise SpaceError("", f"{name} needs step > 0, got step={short(step)}")
-        _check_normal_range(name, fmu, fsigma, bool(log), fstep)
+        check_normal_range(name, fmu, fsigma, bool(log), fstep)
         self.mu, self.sigma, self.log = float(mu), float(sigma), bool(log)
         self.step = None if step is None else float(step)
         self.low = 0.0  # step grid origin: multiples of step
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
-        z = ndtri(_clip(u, _EPS, 1 - _EPS))
+        z = ndtri(clip(u, EPS, 1 - EPS))
         x = self.mu + self.sigma * z
         if self.log:
             x = np.exp(x)
@@ -319,23 +321,23 @@ class Normal(_Numeric):
             k = np.rint(x / self.step)
             if self.log:  # a log-normal value is positive: the smallest one is ``step``
                 k = np.maximum(k, 1.0)
-            x = _safe_round(k * self.step, _decimals(self.step), self.step)
+            x = safe_round(k * self.step, decimal_places(self.step), self.step)
         return x
 
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
         y = np.log(x) if self.log else x
         with np.errstate(over="ignore"):  # far in a tail (a tiny sigma): clipped below
-            u = _clip(ndtr((y - self.mu) / self.sigma), _EPS, 1 - _EPS)
+            u = clip(ndtr((y - self.mu) / self.sigma), EPS, 1 - EPS)
         if self.step is None:
-            u = _nudge_exact(u, x, self._decode_array)
+            u = nudge_exact(u, x, self._decode_array)
         return u
 
     def _decode(self, u: np.ndarray) -> list[Any]:
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> float:
-        f = _as_float(value)
+        f = as_float(value)
         if f is None:
             raise SpaceError(path, f"expected a finite number, got {short(value)}")
         v = f
@@ -344,7 +346,7 @@ class Normal(_Numeric):
         if self.step is not None:
             k = v / self.step
             if abs(k - round(k)) > 1e-9 * max(1.0, abs(k)):
-                raise SpaceError(path, f"{v!r} is not a multiple of step={_fmt(self.step)}")
+                raise SpaceError(path, f"{v!r} is not a multiple of step={fmt(self.step)}")
         return v
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
@@ -392,14 +394,14 @@ class Choice(Param):
             for key, sub in options.items():
                 if not isinstance(key, str) or not key:
                     raise SpaceError("", f"group option names must be strings, got {short(key)}")
-                problem = _text_problem(key)
+                problem = text_problem(key)
                 if problem:
                     raise SpaceError("", f"group option name {short(key)} {problem}")
-                if isinstance(sub, Space) and sub._depth >= _MAX_GROUP_DEPTH:
+                if isinstance(sub, Space) and sub._depth >= MAX_GROUP_DEPTH:
                     raise SpaceError(
                         "",
                         f"conditional groups nest more than "
-                        f"{_MAX_GROUP_DEPTH} levels deep; flatten the space",
+                        f"{MAX_GROUP_DEPTH} levels deep; flatten the space",
                     )
                 self.options.append(key)
                 self.subspaces[key] = sub if isinstance(sub, Space) else Space(sub or {})
@@ -421,7 +423,7 @@ class Choice(Param):
                     )
                 if isinstance(o, float) and not math.isfinite(o):
                     raise SpaceError("", f"Choice options must be finite, got {o!r}")
-                problem = _int_problem(o) or (_text_problem(o) if isinstance(o, str) else None)
+                problem = int_problem(o) or (text_problem(o) if isinstance(o, str) else None)
                 if problem:
                     raise SpaceError(
                         "",
@@ -464,7 +466,7 @@ class Choice(Param):
         return (idx + 0.5) / self.n_options
 
     def _decode(self, u: np.ndarray) -> list[Any]:
-        k = _clip(np.floor(_clip(u, 0, 1) * self.n_options), 0, self.n_options - 1)
+        k = clip(np.floor(clip(u, 0, 1) * self.n_options), 0, self.n_options - 1)
         return [self.options[int(i)] for i in k]
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
@@ -505,7 +507,7 @@ class Fixed(Param):
         value = unwrap(value)
         if isinstance(value, float) and not math.isfinite(value):
             raise SpaceError("", f"a fixed value must be finite, got {value!r}")
-        problem = _int_problem(value) or (_text_problem(value) if isinstance(value, str) else None)
+        problem = int_problem(value) or (text_problem(value) if isinstance(value, str) else None)
         if problem is None and not (value is None or isinstance(value, (str, int, float))):
             try:
                 json.dumps(value, allow_nan=False)

@@ -10,9 +10,9 @@ from typing import Any
 from hypersweep._validate import did_you_mean, is_number, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
-    _MAX_GROUP_DEPTH,
-    _as_float,
-    _show_name,
+    MAX_GROUP_DEPTH,
+    as_float,
+    show_name,
 )
 from hypersweep.space.params import Bool, Choice, Fixed, Float, Int, Normal, Param
 from hypersweep.space.space import Space
@@ -21,7 +21,7 @@ from hypersweep.space.space import Space
 # Sweep-file forms
 # ======================================================================================
 
-_FUNCS = (
+FUNCS = (
     "uniform",
     "loguniform",
     "quniform",
@@ -37,7 +37,7 @@ _FUNCS = (
     "bool",
     "fixed",
 )
-_TOKEN_RE = re.compile(
+TOKEN_RE = re.compile(
     r"""\s*(?:
         (?P<num>[-+]?(?:\d+(?:\.\d*)?(?:[eE][-+]?\d+)?|\.\d+(?:[eE][-+]?\d+)?|inf))(?![\w.])
       | (?P<str>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')
@@ -53,7 +53,7 @@ def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
     pos, out = 0, []
     text = text.rstrip()
     while pos < len(text):
-        m = _TOKEN_RE.match(text, pos)
+        m = TOKEN_RE.match(text, pos)
         if not m or m.end() == pos:
             raise SpaceError(path, f"cannot parse {short(text)} near {text[pos : pos + 10]!r}")
         kind = m.lastgroup or ""
@@ -227,7 +227,7 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             if "high" not in a:  # randint(upper): [0, upper)
                 a = {"low": 0, "high": a["low"]}
             hi = a["high"]
-            fhi = _as_float(hi)
+            fhi = as_float(hi)
             if fhi is None or not fhi.is_integer():
                 raise SpaceError(path, f"randint needs integer bounds, got high={short(hi)}")
             return Int(a["low"], int(hi) - 1)
@@ -242,16 +242,16 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
         raise SpaceError(path, detail) from None
     except KeyError as e:
         raise SpaceError(path, f"{kind} needs {e.args[0]}") from None
-    raise SpaceError(path, f"unknown parameter type {kind!r}{did_you_mean(kind, _FUNCS)}")
+    raise SpaceError(path, f"unknown parameter type {kind!r}{did_you_mean(kind, FUNCS)}")
 
 
 def _parse_compact(text: str, path: str) -> Param:
     name, args, kwargs = _parse_call(text, path)
-    if name not in _FUNCS:
+    if name not in FUNCS:
         raise SpaceError(
             path,
-            f"unknown parameter type {name!r}{did_you_mean(name, _FUNCS)}; "
-            f"known: {', '.join(_FUNCS)}",
+            f"unknown parameter type {name!r}{did_you_mean(name, FUNCS)}; "
+            f"known: {', '.join(FUNCS)}",
         )
     if name == "choice":
         if kwargs:
@@ -358,7 +358,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         raise SpaceError(path, "choice needs a list of options or a mapping of groups")
     kind = d.get("type")
     if kind is None:
-        raise SpaceError(path, "needs a 'type' (one of: " + ", ".join(_FUNCS) + ")")
+        raise SpaceError(path, "needs a 'type' (one of: " + ", ".join(FUNCS) + ")")
     if not isinstance(kind, str):
         raise SpaceError(f"{path}.type", f"must be a string, got {kind!r}")
     kind = kind.lower()
@@ -367,9 +367,9 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         if opts is None:
             raise SpaceError(path, "type: choice needs values: [...]")
         return _parse_long({"choice": opts}, path)
-    if kind not in _FUNCS:
+    if kind not in FUNCS:
         raise SpaceError(
-            f"{path}.type", f"unknown parameter type {kind!r}{did_you_mean(kind, _FUNCS)}"
+            f"{path}.type", f"unknown parameter type {kind!r}{did_you_mean(kind, FUNCS)}"
         )
     a = {k: v for k, v in d.items() if k != "type"}
     if "min" in a:
@@ -410,14 +410,14 @@ _nesting = threading.local()
 
 def _sub_space(params: Mapping[str, Any], path: str) -> Space:
     depth = getattr(_nesting, "depth", 0)
-    if depth >= _MAX_GROUP_DEPTH:
+    if depth >= MAX_GROUP_DEPTH:
         raise SpaceError(
             path,
-            f"conditional groups nest more than {_MAX_GROUP_DEPTH} levels deep; flatten the space",
+            f"conditional groups nest more than {MAX_GROUP_DEPTH} levels deep; flatten the space",
         )
     _nesting.depth = depth + 1
     try:
-        return Space({k: parse_param(v, f"{path}.{_show_name(k)}") for k, v in params.items()})
+        return Space({k: parse_param(v, f"{path}.{show_name(k)}") for k, v in params.items()})
     finally:
         _nesting.depth = depth
 

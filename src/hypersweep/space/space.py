@@ -12,9 +12,9 @@ import numpy as np
 from hypersweep._validate import did_you_mean, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
-    _NAME_RE,
-    _clip,
-    _show_name,
+    NAME_RE,
+    clip,
+    show_name,
 )
 from hypersweep.space.grid import Grid
 from hypersweep.space.params import Bool, Choice, Fixed, Float, Param
@@ -68,8 +68,8 @@ class Space:
             )
         self.params: dict[str, Param] = {}
         for name, p in params.items():
-            path = f"space.{_show_name(name)}"
-            if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
+            path = f"space.{show_name(name)}"
+            if not isinstance(name, str) or not NAME_RE.fullmatch(name):
                 raise SpaceError(
                     path,
                     "parameter names must start with a letter or '_' and use only "
@@ -189,7 +189,7 @@ class Space:
             par = self.columns[c.parent].param
             col = u[:, c.parent]
             col = np.where(np.isnan(col), 0.5, col)  # as decode_many reads an active NaN
-            k = _clip(np.floor(_clip(col, 0, 1) * par.n_options), 0, par.n_options - 1)
+            k = clip(np.floor(clip(col, 0, 1) * par.n_options), 0, par.n_options - 1)
             mask[:, j] = mask[:, c.parent] & (k == c.option)
         return mask
 
@@ -229,8 +229,8 @@ class Space:
             for r, v in zip(row_list, vals):
                 out[r][c.name] = v
             if c.param.n_options and self._fixed:
-                choice_idx[row_list, j] = _clip(
-                    np.floor(_clip(col, 0, 1) * c.param.n_options), 0, c.param.n_options - 1
+                choice_idx[row_list, j] = clip(
+                    np.floor(clip(col, 0, 1) * c.param.n_options), 0, c.param.n_options - 1
                 )
         for f in self._fixed:
             for r in range(n):
@@ -247,14 +247,14 @@ class Space:
         if self._lin_cols:
             b = u[:, self._lin_cols]
             b = np.where(np.isnan(b), 0.5, b)
-            x = _clip(
-                self._lin_low + _clip(b, 0.0, 1.0) * self._lin_span, self._lin_low, self._lin_high
+            x = clip(
+                self._lin_low + clip(b, 0.0, 1.0) * self._lin_span, self._lin_low, self._lin_high
             )
             out.update(zip(self._lin_cols, x.T.tolist()))
         if self._cho_cols:
             b = u[:, self._cho_cols]
             b = np.where(np.isnan(b), 0.5, b)
-            k = _clip(np.floor(_clip(b, 0, 1) * self._cho_n), 0, self._cho_n - 1)
+            k = clip(np.floor(clip(b, 0, 1) * self._cho_n), 0, self._cho_n - 1)
             for j, ks in zip(self._cho_cols, k.T.astype(int).tolist()):
                 opts = self.columns[j].param.options  # type: ignore[attr-defined]
                 out[j] = [opts[i] for i in ks]
@@ -301,10 +301,10 @@ class Space:
         nan = math.nan
         x = np.array([[p.get(k, nan) for k in self._lin_names] for p in configs], dtype=float)
         low, high, span = self._lin_low, self._lin_high, self._lin_span
-        ux = _clip((x - low) / span, 0.0, 1.0)
+        ux = clip((x - low) / span, 0.0, 1.0)
         # Float._encode_array nudges u by a few ulps where decoding would not give x back;
         # that is rare, and those columns take the Param's own path.
-        back = _clip(low + ux * span, low, high)
+        back = clip(low + ux * span, low, high)
         bad = (back != x) & ~np.isnan(x)
         for k in np.flatnonzero(bad.any(axis=0)).tolist():
             c = self.columns[self._lin_cols[k]]
@@ -369,7 +369,7 @@ class Space:
                         "option was not chosen); leave it out",
                     )
                 raise SpaceError(
-                    f"{path}.{_show_name(k)}", f"unknown parameter{did_you_mean(k, self._order)}"
+                    f"{path}.{show_name(k)}", f"unknown parameter{did_you_mean(k, self._order)}"
                 )
         return {k: out[k] for k in self._order if k in out}
 

@@ -64,12 +64,12 @@ from hypersweep.spec.model import (
     DEFAULT_GRACE,
     MAX_FILE_CHARS,
     EarlyStopping,
+    Locator,
     SweepFileError,
     SweepSpec,
-    _Locator,
 )
-from hypersweep.spec.parse import _kind, _Parser, parse_duration, storage_url_problem
-from hypersweep.spec.yaml import _compose
+from hypersweep.spec.parse import Parser, kind_of, parse_duration, storage_url_problem
+from hypersweep.spec.yaml import compose
 
 __all__ = [
     "DEFAULT_GRACE",
@@ -150,16 +150,16 @@ def _load_text(
             f"{MAX_FILE_CHARS}; a sweep file describes a sweep, keep data "
             "elsewhere",
         )
-    data, lines = _compose(text, file)
-    loc = _Locator(file, lines)
+    data, lines = compose(text, file)
+    loc = Locator(file, lines)
     base = Path(base_dir if base_dir is not None else os.getcwd()).resolve()
     if not isinstance(data, Mapping):
         raise loc.error(
             "",
             f"expected a mapping of keys (name:, command:, space:, "
-            f"objective:, ...), got {_kind(data)}",
+            f"objective:, ...), got {kind_of(data)}",
         )
-    parser = _Parser(loc, base, collect=collect)
+    parser = Parser(loc, base, collect=collect)
     try:
         return parser.parse(data)
     finally:

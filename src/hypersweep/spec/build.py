@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from hypersweep.execution.runner import Progress, Runner
     from hypersweep.study import Study
     from hypersweep.trial import Trial
-from hypersweep.spec.model import _FUNCTION_RE, SweepSpec, _Locator
+from hypersweep.spec.model import FUNCTION_RE, Locator, SweepSpec
 
 
 # ======================================================================================
@@ -56,7 +56,7 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
     Raises:
         HypersweepError: it cannot be imported or is not callable.
     """
-    m = _FUNCTION_RE.match(ref)
+    m = FUNCTION_RE.match(ref)
     if not m:
         raise fail("function", f"expected 'module:attr' or 'path/file.py:attr', got {ref!r}")
     target, attr = m.group("target"), m.group("attr")
@@ -173,9 +173,9 @@ def build(
             constraints=[c.to_dict() for c in spec.constraints],
         )
     except SpaceError as e:
-        raise _Locator(spec.file, spec.lines).wrap(e, "space") from None
+        raise Locator(spec.file, spec.lines).wrap(e, "space") from None
     except SpecError as e:
-        raise _Locator(spec.file, spec.lines).wrap(e, "name") from None
+        raise Locator(spec.file, spec.lines).wrap(e, "name") from None
     study._set_attrs(sweep=spec.sweep_attrs())
     runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
     return study, runner
@@ -196,7 +196,7 @@ def _executor(spec: SweepSpec) -> Executor:
                 study_name=spec.name,
             )
         except HypersweepError as e:
-            raise _Locator(spec.file, spec.lines).wrap(e, "function") from None
+            raise Locator(spec.file, spec.lines).wrap(e, "function") from None
     from hypersweep.execution.command import CommandExecutor
 
     command = spec.command if isinstance(spec.command, str) else list(spec.command or ())
@@ -214,4 +214,4 @@ def _executor(spec: SweepSpec) -> Executor:
             env=dict(spec.env),
         )
     except HypersweepError as e:
-        raise _Locator(spec.file, spec.lines).wrap(e, "command") from None
+        raise Locator(spec.file, spec.lines).wrap(e, "command") from None

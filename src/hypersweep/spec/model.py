@@ -27,7 +27,7 @@ T = TypeVar("T")
 #: Seconds a stopped trial has to end by itself (SIGINT) before SIGTERM, then SIGKILL.
 DEFAULT_GRACE = 10.0
 
-_TOP_KEYS = (
+TOP_KEYS = (
     "name",
     "command",
     "function",
@@ -45,18 +45,18 @@ _TOP_KEYS = (
     "constraints",
 )
 #: Every field of :class:`~hypersweep.execution.runner.Limits` is a ``limits:`` key.
-_LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
-_OBJECTIVE_KEYS = ("metric", "goal")
-_METRICS_KEYS = ("reduce",)
-_REDUCE = ("last", "min", "max")
-_PARAMS_AS = ("args", "env", "json")
-_GOALS = ("minimize", "maximize", "min", "max")
-_COMMAND_ONLY = ("workdir", "env", "params_as", "metrics")
-_STORAGE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
+LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
+OBJECTIVE_KEYS = ("metric", "goal")
+METRICS_KEYS = ("reduce",)
+REDUCE = ("last", "min", "max")
+PARAMS_AS = ("args", "env", "json")
+GOALS = ("minimize", "maximize", "min", "max")
+COMMAND_ONLY = ("workdir", "env", "params_as", "metrics")
+STORAGE_SCHEMES = ("sqlite:", "postgresql:", "postgresql+psycopg:", "postgres:")
 
 # Keys that belong one level down: "max_trials" at the top level means limits.max_trials.
-_NESTED_HOME = {
-    **{k: "limits" for k in _LIMIT_KEYS},
+NESTED_HOME = {
+    **{k: "limits" for k in LIMIT_KEYS},
     "seed": "sampler",
     "metric": "objective",
     "goal": "objective",
@@ -64,13 +64,13 @@ _NESTED_HOME = {
     "policy": "early_stopping",
 }
 #: One ``<number><unit>`` of a duration; matched repeatedly, so parsing is linear.
-_DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
-_MAX_DURATION_CHARS = 200
+DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
+MAX_DURATION_CHARS = 200
 #: The largest sweep file :func:`load_text` reads (characters; PyYAML reads ~50 KB/s here).
 MAX_FILE_CHARS = 200_000
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_FUNCTION_RE = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
+UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+FUNCTION_RE = re.compile(r"^(?P<target>[^:]+):(?P<attr>[A-Za-z_][\w.]*)$")
 
 
 # ======================================================================================
@@ -91,21 +91,21 @@ class SweepFileError(SpecError):
 
     def __init__(self, file: str, line: int, path: str, detail: str) -> None:
         shown = path if path.isprintable() else repr(path)
-        super().__init__(_one_line(detail), path=shown)
+        super().__init__(one_line(detail), path=shown)
         self.file = file
         self.line = line
         where = f"{file}:{line}"
         self.args = (f"{where} {shown}: {self.detail}" if shown else f"{where} {self.detail}",)
 
 
-def _one_line(text: str) -> str:
+def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
 _LEADING_PATH = re.compile(r"^(?P<path>[A-Za-z_][\w./\-\[\]]*): (?P<rest>.*)$", re.DOTALL)
 
 
-class _Locator:
+class Locator:
     """Maps key paths to line numbers and makes located errors."""
 
     def __init__(self, file: str, lines: Mapping[str, int]) -> None:
@@ -138,11 +138,11 @@ class _Locator:
             return self.error(exc.path, exc.detail)
         if isinstance(exc, SpaceError):
             return self.error(default_path, exc.detail)
-        text = _one_line(str(exc))
+        text = one_line(str(exc))
         # Transitional, for raise sites not yet on hypersweep._validate (the command
         # executor's program checks, Limits.retry_on): their path still leads the text.
         m = _LEADING_PATH.match(text)
-        if m and (m.group("path").split(".")[0].split("[")[0] in (*_TOP_KEYS, "seed")):
+        if m and (m.group("path").split(".")[0].split("[")[0] in (*TOP_KEYS, "seed")):
             return self.error(m.group("path"), m.group("rest"))
         return self.error(default_path, text)
 
@@ -216,7 +216,7 @@ class SweepSpec:
 
     def error(self, path: str, detail: str) -> SweepFileError:
         """A :class:`SweepFileError` located at ``path`` of this file."""
-        return _Locator(self.file, self.lines).error(path, detail)
+        return Locator(self.file, self.lines).error(path, detail)
 
     def sweep_attrs(self) -> dict[str, Any]:
         """What ``hypersweep best`` needs to rebuild a trial's command line (JSON-ready).

@@ -20,33 +20,33 @@ from hypersweep.trial import Objective
 if TYPE_CHECKING:
     pass
 from hypersweep.spec.model import (
-    _COMMAND_ONLY,
-    _DURATION_PART,
-    _ENV_NAME,
-    _FUNCTION_RE,
-    _GOALS,
-    _LIMIT_KEYS,
-    _MAX_DURATION_CHARS,
-    _METRICS_KEYS,
-    _NESTED_HOME,
-    _OBJECTIVE_KEYS,
-    _PARAMS_AS,
-    _REDUCE,
-    _STORAGE_SCHEMES,
-    _TOP_KEYS,
-    _UNIT_SECONDS,
+    COMMAND_ONLY,
     DEFAULT_GRACE,
+    DURATION_PART,
+    ENV_NAME,
+    FUNCTION_RE,
+    GOALS,
+    LIMIT_KEYS,
+    MAX_DURATION_CHARS,
+    METRICS_KEYS,
+    NESTED_HOME,
+    OBJECTIVE_KEYS,
+    PARAMS_AS,
+    REDUCE,
+    STORAGE_SCHEMES,
+    TOP_KEYS,
+    UNIT_SECONDS,
     EarlyStopping,
+    Locator,
     SweepFileError,
     SweepSpec,
     T,
-    _Locator,
 )
 
-_MAX_INT = 2**63 - 1
+MAX_INT = 2**63 - 1
 
 
-def _kind(v: Any) -> str:
+def kind_of(v: Any) -> str:
     if v is None:
         return "nothing"
     if isinstance(v, bool):
@@ -81,7 +81,7 @@ def parse_duration(value: Any, what: str = "duration") -> float:
             return float(value)
         except OverflowError:
             return math.inf  # callers refuse it as not a positive finite duration
-    if isinstance(value, str) and len(value) <= _MAX_DURATION_CHARS:
+    if isinstance(value, str) and len(value) <= MAX_DURATION_CHARS:
         s = value.strip()
         try:
             return float(s)
@@ -89,10 +89,10 @@ def parse_duration(value: Any, what: str = "duration") -> float:
             pass
         total, pos, parts = 0.0, 0, 0
         while pos < len(s):
-            m = _DURATION_PART.match(s, pos)
+            m = DURATION_PART.match(s, pos)
             if m is None:
                 break
-            total += float(m.group(1)) * _UNIT_SECONDS[m.group(2).lower()]
+            total += float(m.group(1)) * UNIT_SECONDS[m.group(2).lower()]
             pos, parts = m.end(), parts + 1
         if parts and s[pos:].strip() == "":
             return total
@@ -102,10 +102,10 @@ def parse_duration(value: Any, what: str = "duration") -> float:
     )
 
 
-class _Parser:
+class Parser:
     """Validates the data of one sweep file."""
 
-    def __init__(self, loc: _Locator, base: Path, collect: bool = False) -> None:
+    def __init__(self, loc: Locator, base: Path, collect: bool = False) -> None:
         self.loc = loc
         self.base = base
         #: with ``collect``, every error of the file (else the first one is raised)
@@ -139,22 +139,22 @@ class _Parser:
         key = str(k)
         full = f"{path}.{key}" if path else key
         hint = did_you_mean(key, allowed)
-        if not path and (not hint or key in _NESTED_HOME):
+        if not path and (not hint or key in NESTED_HOME):
             # a key of a section written at the top level: max_trials -> limits.max_trials
-            close = difflib.get_close_matches(key, list(_NESTED_HOME), n=1, cutoff=0.75)
+            close = difflib.get_close_matches(key, list(NESTED_HOME), n=1, cutoff=0.75)
             if close:
-                hint = f" (did you mean {_NESTED_HOME[close[0]]}.{close[0]}?)"
+                hint = f" (did you mean {NESTED_HOME[close[0]]}.{close[0]}?)"
         where = f"{path} takes" if path else "known keys:"
         raise self.err(full, f"unknown key {key!r}{hint}; {where} {', '.join(allowed)}")
 
     def mapping(self, v: Any, path: str, example: str) -> Mapping[str, Any]:
         if not isinstance(v, Mapping):
-            raise self.err(path, f"expected a mapping such as {example}, got {_kind(v)}")
+            raise self.err(path, f"expected a mapping such as {example}, got {kind_of(v)}")
         return v
 
     def string(self, v: Any, path: str) -> str:
         if not isinstance(v, str) or not v.strip():
-            raise self.err(path, f"expected a non-empty string, got {_kind(v)}")
+            raise self.err(path, f"expected a non-empty string, got {kind_of(v)}")
         return v
 
     def choice(self, v: Any, options: Sequence[str], path: str) -> str:
@@ -167,9 +167,9 @@ class _Parser:
         ok = (isinstance(v, int) and not isinstance(v, bool)) or (
             isinstance(v, float) and v.is_integer()
         )
-        if not ok or not minimum <= int(v) <= _MAX_INT:
+        if not ok or not minimum <= int(v) <= MAX_INT:
             kind = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            if ok and int(v) > _MAX_INT:
+            if ok and int(v) > MAX_INT:
                 kind += " of at most 2**63-1"
             raise self.err(path, f"must be {kind}, got {short(v)}")
         return int(v)
@@ -197,12 +197,12 @@ class _Parser:
     def parse(self, d: Mapping[str, Any]) -> SweepSpec:
         for k in d:
             if not isinstance(k, str):
-                raise self.err(str(k), f"keys must be names, got {_kind(k)}")
-        self.keys(d, _TOP_KEYS, "")
+                raise self.err(str(k), f"keys must be names, got {kind_of(k)}")
+        self.keys(d, TOP_KEYS, "")
         name = self.attempt(lambda: self.name(d), None)
         command, function = self.attempt(lambda: self.target(d), (None, None))
         if function is not None:
-            for k in _COMMAND_ONLY:
+            for k in COMMAND_ONLY:
                 if k in d:
                     self.attempt(
                         lambda k=k: self._raise(
@@ -234,9 +234,7 @@ class _Parser:
         storage = self.attempt(lambda: self.storage(d.get("storage")), None)
         params_as = self.attempt(
             lambda: (
-                self.choice(d["params_as"], _PARAMS_AS, "params_as")
-                if "params_as" in d
-                else "args"
+                self.choice(d["params_as"], PARAMS_AS, "params_as") if "params_as" in d else "args"
             ),
             "args",
         )
@@ -319,8 +317,8 @@ class _Parser:
         if d.get("metrics") is None:
             return "last"
         m = self.mapping(d["metrics"], "metrics", "{reduce: last}")
-        self.keys(m, _METRICS_KEYS, "metrics")
-        return self.choice(m["reduce"], _REDUCE, "metrics.reduce") if "reduce" in m else "last"
+        self.keys(m, METRICS_KEYS, "metrics")
+        return self.choice(m["reduce"], REDUCE, "metrics.reduce") if "reduce" in m else "last"
 
     def name(self, d: Mapping[str, Any]) -> str | None:
         if "name" not in d:
@@ -349,7 +347,7 @@ class _Parser:
             )
         if has_fn:
             ref = self.string(d["function"], "function").strip()
-            m = _FUNCTION_RE.match(ref)
+            m = FUNCTION_RE.match(ref)
             if not m:
                 raise self.err(
                     "function", f"expected 'module:attr' or 'path/file.py:attr', got {ref!r}"
@@ -371,11 +369,11 @@ class _Parser:
             for i, a in enumerate(cmd):
                 if isinstance(a, bool) or not isinstance(a, (str, int, float)):
                     raise self.err(
-                        f"command[{i}]", f"each argument must be a string, got {_kind(a)}"
+                        f"command[{i}]", f"each argument must be a string, got {kind_of(a)}"
                     )
                 out.append(str(a))
             return tuple(out), None
-        raise self.err("command", f"expected a string or a list of arguments, got {_kind(cmd)}")
+        raise self.err("command", f"expected a string or a list of arguments, got {kind_of(cmd)}")
 
     def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
         from hypersweep.execution.command import command_placeholders
@@ -410,14 +408,14 @@ class _Parser:
         for i, o in items:
             path = "objective" if i is None else f"objective[{i}]"
             o = self.mapping(o, path, "{metric: val_accuracy, goal: maximize}")
-            self.keys(o, _OBJECTIVE_KEYS, path)
+            self.keys(o, OBJECTIVE_KEYS, path)
             if "metric" not in o:
                 raise self.err(
                     path, "metric: missing; e.g. {metric: val_accuracy, goal: maximize}"
                 )
             metric = o["metric"]
             if not isinstance(metric, str) or not metric.strip():
-                raise self.err(f"{path}.metric", f"expected a metric name, got {_kind(metric)}")
+                raise self.err(f"{path}.metric", f"expected a metric name, got {kind_of(metric)}")
             if metric == "step":
                 raise self.err(
                     f"{path}.metric",
@@ -425,7 +423,7 @@ class _Parser:
                 )
             if "goal" not in o:
                 raise self.err(path, "goal: missing; say goal: maximize or goal: minimize")
-            goal = self.choice(o["goal"], _GOALS, f"{path}.goal")
+            goal = self.choice(o["goal"], GOALS, f"{path}.goal")
             if any(prev.metric == metric for prev in out):
                 raise self.err(f"{path}.metric", f"metric {metric!r} is listed twice")
             out.append(Objective(metric, goal))
@@ -441,7 +439,7 @@ class _Parser:
         cfg = dict(self.mapping(v, "sampler", "{name: random, seed: 0}"))
         seed = cfg.get("seed")
         if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= _MAX_INT
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed <= MAX_INT
         ):
             raise self.err(
                 "sampler.seed", f"must be an integer from 0 to 2**63-1, got {short(seed)}"
@@ -478,7 +476,7 @@ class _Parser:
         if v is None:
             return Limits()
         d = self.mapping(v, "limits", "{max_trials: 50, max_concurrent: 2, timeout: 1h}")
-        self.keys(d, _LIMIT_KEYS, "limits")
+        self.keys(d, LIMIT_KEYS, "limits")
         vals: dict[str, Any] = {}
 
         def one(k: str, val: Any) -> None:
@@ -499,7 +497,7 @@ class _Parser:
                 vals[k] = val
 
         for k, val in d.items():
-            if val is not None and k in _LIMIT_KEYS:
+            if val is not None and k in LIMIT_KEYS:
                 self.attempt(lambda k=k, val=val: one(k, val), None)
         try:
             return Limits(**vals)
@@ -513,11 +511,11 @@ class _Parser:
         out: dict[str, str] = {}
         for k, val in d.items():
             p = f"env.{k}"
-            if not _ENV_NAME.match(str(k)):
+            if not ENV_NAME.match(str(k)):
                 raise self.err(p, f"{k!r} is not a valid environment variable name")
             if isinstance(val, bool) or val is None or not isinstance(val, (str, int, float)):
                 raise self.err(
-                    p, f'expected a string or a number, got {_kind(val)}; quote it, e.g. "true"'
+                    p, f'expected a string or a number, got {kind_of(val)}; quote it, e.g. "true"'
                 )
             out[str(k)] = str(val)
         return out
@@ -534,6 +532,6 @@ class _Parser:
 
 def storage_url_problem(url: str) -> str | None:
     """Why ``url`` is not a storage URL hypersweep supports, or ``None`` when it is."""
-    if url in ("memory", ":memory:", "memory://") or url.startswith(_STORAGE_SCHEMES):
+    if url in ("memory", ":memory:", "memory://") or url.startswith(STORAGE_SCHEMES):
         return None
     return f"unsupported URL {url!r}; use sqlite:///path.db, postgresql://user@host/db or memory"

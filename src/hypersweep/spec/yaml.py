@@ -11,29 +11,29 @@ from hypersweep._bounded_yaml import BoundedLoader, YamlLimitError, check_graph
 
 if TYPE_CHECKING:
     pass
-from hypersweep.spec.model import SweepFileError, _one_line
+from hypersweep.spec.model import SweepFileError, one_line
 
 
 # ======================================================================================
 # YAML with line numbers
 # ======================================================================================
-class _Loader(BoundedLoader):
+class Loader(BoundedLoader):
     """The safe loader (with bounded depth and integers), plus YAML 1.2 floats without a
     dot (``1e-5``)."""
 
 
-_Loader.add_implicit_resolver(
+Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
     re.compile(r"^[-+]?(?:\d[\d_]*)(?:\.[\d_]*)?[eE][-+]?\d+$"),
     list("-+0123456789"),
 )
 
 
-def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
+def compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
     """Parse YAML text into Python data and a map of key path -> 1-based line."""
-    loader: _Loader | None = None
+    loader: Loader | None = None
     try:
-        loader = _Loader(text)
+        loader = Loader(text)
         node = loader.get_single_node()
         if node is None:
             raise SweepFileError(
@@ -69,7 +69,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
         what = e.problem or e.context or "invalid YAML"
         raise SweepFileError(file, line, "", f"YAML syntax error: {what}{col}") from None
     except yaml.YAMLError as e:
-        raise SweepFileError(file, 1, "", f"YAML syntax error: {_one_line(str(e))}") from None
+        raise SweepFileError(file, 1, "", f"YAML syntax error: {one_line(str(e))}") from None
     except SweepFileError:
         raise
     except (ValueError, OverflowError) as e:  # e.g. chr() of a "\U0011ffff" escape
@@ -79,7 +79,7 @@ def _compose(text: str, file: str) -> tuple[Any, dict[str, int]]:
             file,
             line,
             "",
-            f"YAML syntax error: {_one_line(str(e))} (an escape that is not a character?)",
+            f"YAML syntax error: {one_line(str(e))} (an escape that is not a character?)",
         ) from None
     finally:
         if loader is not None:
