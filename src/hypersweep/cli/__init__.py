@@ -187,7 +187,7 @@ ends its running trials (marked FAILED, reason 'interrupted') and exits with sta
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``hypersweep`` command."""
     fmt = argparse.RawDescriptionHelpFormatter
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--storage",
         metavar="URL",

@@ -192,8 +192,7 @@ def check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer: 
     kind = "an integer" if integer else "a number"
     for key, v in (("low", low), ("high", high)):
         f = as_float(v)
-        ok = f is not None and not (integer and not f.is_integer())
-        if not ok:
+        if f is None or (integer and not f.is_integer()):
             raise SpaceError("", f"{name} needs {kind} for {key}, got {key}={short(v)}")
         if integer and abs(f) > _INT_LIMIT:
             raise SpaceError(

@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
+from scipy.special import ndtr, ndtri  # type: ignore[import-untyped]
 
 from hypersweep._validate import is_number, short, unwrap
 from hypersweep.errors import SpaceError
@@ -248,6 +248,7 @@ class Int(NumericParam):
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
         if not self.log:
+            assert self.step is not None  # an Int always has one
             n = self._n_points()
             return (np.rint((x - self.low) / self.step) + 0.5) / n
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -80,7 +80,7 @@ class Space:
 
                 p = parse_param(p, path)
             self.params[name] = p
-        self._depth = 1 + max(
+        self._depth: int = 1 + max(
             (
                 sub._depth
                 for p in self.params.values()
@@ -111,8 +111,9 @@ class Space:
         ]
         self._lin_cols = lin
         self._lin_names = [self.columns[j].name for j in lin]
-        self._lin_low = np.array([self.columns[j].param.low for j in lin], dtype=float)
-        self._lin_high = np.array([self.columns[j].param.high for j in lin], dtype=float)
+        lin_params = [cast(Float, self.columns[j].param) for j in lin]
+        self._lin_low = np.array([p.low for p in lin_params], dtype=np.float64)
+        self._lin_high = np.array([p.high for p in lin_params], dtype=np.float64)
         self._lin_span = self._lin_high - self._lin_low
         self._cho_cols = [j for j, c in enumerate(self.columns) if type(c.param) in (Choice, Bool)]
         self._cho_n = np.array(
@@ -214,12 +215,13 @@ class Space:
                 rows = np.nonzero(mask[:, j])[0]
                 if rows.size == 0:
                     continue
+                sel: np.ndarray | slice = rows
                 row_list: Sequence[int] = rows.tolist()
             else:
-                rows, row_list = slice(None), range(n)
+                sel, row_list = slice(None), range(n)
             needs_col = j not in grouped or (c.param.n_options and self._fixed)
             if needs_col:  # the grouped columns were decoded above, NaN read as 0.5 there
-                col = u[rows, j]
+                col = u[sel, j]
                 if np.isnan(col).any():
                     col = np.where(np.isnan(col), 0.5, col)
             if j in grouped:

@@ -7,6 +7,7 @@ import math
 import shlex
 import types
 from collections.abc import Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -131,7 +132,7 @@ class Parser:
             if k in allowed:
                 continue
             if self.errors is not None:  # every unknown key, not just the first
-                self.attempt(lambda k=k: self._unknown_key(k, allowed, path), None)
+                self.attempt(partial(self._unknown_key, k, allowed, path), None)
                 continue
             self._unknown_key(k, allowed, path)
 
@@ -200,24 +201,22 @@ class Parser:
                 raise self.err(str(k), f"keys must be names, got {kind_of(k)}")
         self.keys(d, TOP_KEYS, "")
         name = self.attempt(lambda: self.name(d), None)
-        command, function = self.attempt(lambda: self.target(d), (None, None))
+        no_target: tuple[str | tuple[str, ...] | None, str | None] = (None, None)
+        command, function = self.attempt(lambda: self.target(d), no_target)
         if function is not None:
             for k in COMMAND_ONLY:
                 if k in d:
-                    self.attempt(
-                        lambda k=k: self._raise(
-                            self.err(
-                                k,
-                                "only for command sweeps; a function sweep runs the function in "
-                                "hypersweep's own processes",
-                            )
-                        ),
-                        None,
+                    only_command = self.err(
+                        k,
+                        "only for command sweeps; a function sweep runs the function in "
+                        "hypersweep's own processes",
                     )
+                    self.attempt(partial(self._raise, only_command), None)
         space = self.attempt(lambda: self.space(d), None)
         if command is not None and space is not None:
             self.attempt(lambda: self.check_placeholders(command, space), None)
-        objectives = self.attempt(lambda: self.objectives(d), (Objective("value"),))
+        one_value: tuple[Objective, ...] = (Objective("value"),)
+        objectives = self.attempt(lambda: self.objectives(d), one_value)
         sampler = self.attempt(lambda: self.sampler(d.get("sampler")), None)
         early = self.attempt(
             lambda: self.early_stopping(d.get("early_stopping"), objectives), None
@@ -230,7 +229,8 @@ class Parser:
                 None,
             )
         workdir = self.attempt(lambda: self.workdir(d), self.base)
-        env = self.attempt(lambda: self.env(d.get("env")), {})
+        no_env: dict[str, str] = {}
+        env = self.attempt(lambda: self.env(d.get("env")), no_env)
         storage = self.attempt(lambda: self.storage(d.get("storage")), None)
         params_as = self.attempt(
             lambda: (
@@ -247,7 +247,8 @@ class Parser:
             ),
             DEFAULT_GRACE,
         )
-        constraints = self.attempt(lambda: self.constraints(d, objectives), ())
+        no_constraints: tuple[Constraint, ...] = ()
+        constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -498,7 +499,7 @@ class Parser:
 
         for k, val in d.items():
             if val is not None and k in LIMIT_KEYS:
-                self.attempt(lambda k=k, val=val: one(k, val), None)
+                self.attempt(partial(one, k, val), None)
         try:
             return Limits(**vals)
         except SpecError as e:
