@@ -41,7 +41,6 @@ import json
 import math
 import os
 import signal
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -289,7 +288,3 @@ def notices() -> list[str]:
             return [ln.rstrip("\n") for ln in f if ln.strip()]
     except OSError:
         return []
-
-
-def _now() -> float:
-    return time.time()

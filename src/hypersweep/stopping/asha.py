@@ -11,7 +11,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep._validate import check_number, fail
+from hypersweep._validate import check_choice, check_number, fail
 from hypersweep.stopping._common import CurvePolicy, Report, plain
 
 __all__ = ["ASHAPolicy", "rung_levels"]
@@ -49,10 +49,7 @@ def check_resources(
             f"must be < max_resource ({max_resource!r}), got {min_resource!r}",
         )
     eta = check_number("early_stopping.reduction_factor", reduction_factor, gt=1)
-    if resource not in RESOURCES:
-        raise fail(
-            "early_stopping.resource", f"must be one of {', '.join(RESOURCES)}, got {resource!r}"
-        )
+    resource = check_choice("early_stopping.resource", resource, RESOURCES)
     return plain(lo), plain(hi), plain(eta), resource
 
 
