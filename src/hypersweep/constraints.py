@@ -122,12 +122,12 @@ def parse_constraints(
             out.append(item)
             continue
         if not isinstance(item, Mapping):
-            raise fail(f"{path}", f"expected {{metric: NAME, max: NUMBER}}, got {item!r}")
+            raise fail(path, f"expected {{metric: NAME, max: NUMBER}}, got {item!r}")
         extra = sorted(str(k) for k in item if k not in ("metric", "max", "min"))
         if extra:
-            raise fail(f"{path}.{extra[0]}", "unknown key; use metric, max and min")
+            raise fail(f"{path}.{extra[0]}", "unknown key", fix="use metric, max and min")
         if "metric" not in item:
-            raise fail(f"{path}.metric", f"missing; {_EXAMPLE}")
+            raise fail(f"{path}.metric", "missing", fix=_EXAMPLE)
         try:
             out.append(Constraint(item["metric"], max=item.get("max"), min=item.get("min")))
         except SpecError as e:  # re-key the path with the list position
@@ -140,10 +140,10 @@ def parse_constraints(
     names = [c.metric for c in out]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
-        raise fail(f"{key}", f"metric {dup!r} is listed twice; give min and max in one entry")
+        raise fail(key, f"metric {dup!r} is listed twice", fix="give min and max in one entry")
     clash = sorted(set(names) & {getattr(o, "metric", o) for o in objectives})
     if clash:
-        raise fail(f"{key}", f"metric {clash[0]!r} is an objective; constrain another metric")
+        raise fail(key, f"metric {clash[0]!r} is an objective", fix="constrain another metric")
     return tuple(out)
 
 

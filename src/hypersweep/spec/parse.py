@@ -11,7 +11,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hypersweep._validate import did_you_mean, short
+from hypersweep._validate import check_number, did_you_mean, short
 from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.execution.runner import Limits
@@ -176,14 +176,10 @@ class Parser:
         return int(v)
 
     def number(self, v: Any, path: str) -> float:
-        ok = not isinstance(v, bool) and isinstance(v, (int, float))
         try:
-            ok = ok and math.isfinite(float(v))
-        except OverflowError:
-            ok = False
-        if not ok:
-            raise self.err(path, f"must be a finite number, got {short(v)}")
-        return float(v)
+            return check_number(path, v)
+        except SpecError as e:
+            raise self.loc.wrap(e, path) from None
 
     def duration(self, v: Any, path: str, allow_zero: bool = False) -> float:
         try:
