@@ -24,12 +24,14 @@ from __future__ import annotations
 import difflib
 import math
 import numbers
+import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from hypersweep.errors import SpecError
 
 __all__ = [
+    "STUDY_NAME",
     "check_bool",
     "check_choice",
     "check_int",
@@ -40,6 +42,10 @@ __all__ = [
     "short",
     "unwrap",
 ]
+
+
+#: A study name: what storage keys, file names and URLs can carry without quoting.
+STUDY_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
 
 
 def fail(path: str, detail: str, fix: str = "") -> SpecError:

@@ -12,7 +12,6 @@ import datetime
 import json
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
+from hypersweep._validate import STUDY_NAME
 from hypersweep.constraints import Constraint, constraint_values, parse_constraints
 from hypersweep.errors import (
     DuplicateTrialError,
@@ -46,7 +46,7 @@ from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 __all__ = ["Study"]
 
 log = logging.getLogger("hypersweep")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+_NAME_RE = STUDY_NAME
 ObjectiveLike = Objective | str | Mapping[str, Any]
 
 

@@ -39,9 +39,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.new_name is not None and args.name is not None:
         raise UsageError("--name and --new-name: give one of them")
     for flag, value in (("--name", args.name), ("--new-name", args.new_name)):
-        from hypersweep.study import _NAME_RE
+        from hypersweep._validate import STUDY_NAME
 
-        if value is not None and not _NAME_RE.fullmatch(value):
+        if value is not None and not STUDY_NAME.fullmatch(value):
             raise UsageError(
                 f"{flag}: {value!r:.80} is not a valid study name; use letters, "
                 "digits, '_', '.', '-'"

@@ -24,7 +24,7 @@ class Grid:
         if grid_points is not None and (not isinstance(grid_points, int) or grid_points < 1):
             raise SpaceError("grid_points", f"must be a positive integer, got {grid_points!r}")
         self._tree = self._build(space.params, grid_points, "space")
-        self._order = space._order
+        self._order = space.param_names
         size = self._size(self._tree)
         if size > _MAX_GRID:
             raise SpaceError(

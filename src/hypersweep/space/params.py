@@ -398,7 +398,7 @@ class Choice(Param):
                 problem = text_problem(key)
                 if problem:
                     raise SpaceError("", f"group option name {short(key)} {problem}")
-                if isinstance(sub, Space) and sub._depth >= MAX_GROUP_DEPTH:
+                if isinstance(sub, Space) and sub.depth >= MAX_GROUP_DEPTH:
                     raise SpaceError(
                         "",
                         f"conditional groups nest more than "

@@ -80,9 +80,9 @@ class Space:
 
                 p = parse_param(p, path)
             self.params[name] = p
-        self._depth: int = 1 + max(
+        self.depth: int = 1 + max(
             (
-                sub._depth
+                sub.depth
                 for p in self.params.values()
                 if isinstance(p, Choice) and p.subspaces is not None
                 for sub in p.subspaces.values()
@@ -239,7 +239,7 @@ class Space:
                 if f.parent < 0 or (mask[r, f.parent] and choice_idx[r, f.parent] == f.option):
                     out[r][f.name] = f.value
         if self._fixed:  # keep declaration order stable: columns then fixed, by tree order
-            order = self._order
+            order = self.param_names
             out = [{k: d[k] for k in order if k in d} for d in out]
         return out
 
@@ -263,7 +263,8 @@ class Space:
         return out
 
     @property
-    def _order(self) -> list[str]:
+    def param_names(self) -> list[str]:
+        """Every parameter name, groups' sub-parameters included, depth first."""
         order: list[str] = []
 
         def walk(params: Mapping[str, Param]) -> None:
@@ -371,9 +372,10 @@ class Space:
                         "option was not chosen); leave it out",
                     )
                 raise SpaceError(
-                    f"{path}.{show_name(k)}", f"unknown parameter{did_you_mean(k, self._order)}"
+                    f"{path}.{show_name(k)}",
+                    f"unknown parameter{did_you_mean(k, self.param_names)}",
                 )
-        return {k: out[k] for k in self._order if k in out}
+        return {k: out[k] for k in self.param_names if k in out}
 
     # --- grid --------------------------------------------------------------------------
     def grid(self, grid_points: int | None = None) -> Grid:

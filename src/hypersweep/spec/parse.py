@@ -320,12 +320,12 @@ class Parser:
     def name(self, d: Mapping[str, Any]) -> str | None:
         if "name" not in d:
             return None
-        from hypersweep.study import _NAME_RE
+        from hypersweep._validate import STUDY_NAME
 
         v = d["name"]
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             v = str(v)
-        if not isinstance(v, str) or not _NAME_RE.fullmatch(v):
+        if not isinstance(v, str) or not STUDY_NAME.fullmatch(v):
             raise self.err(
                 "name",
                 f"{short(v)} is not a valid study name; use letters, digits, "
@@ -375,7 +375,7 @@ class Parser:
     def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
         from hypersweep.execution.command import command_placeholders
 
-        names: list[str] = list(space._order)
+        names: list[str] = list(space.param_names)
         parts = [command] if isinstance(command, str) else list(command)
         for i, part in enumerate(parts):
             path = "command" if isinstance(command, str) else f"command[{i}]"
