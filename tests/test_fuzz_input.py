@@ -1,6 +1,6 @@
 """Fuzzing the input surface (Hypothesis, bounded: a few seconds per property).
 
-Sweep files go through the loader (src/hypersweep/spec.py), Python specs through
+Sweep files go through the loader (src/hypersweep/spec/), Python specs through
 ``Space`` / ``validate`` / ``Study`` / ``enqueue`` / ``ask`` / ``tell``. A property fails on
 a bare exception, on an error message of more than one line, on a sampled value outside its
 space, and on any example slower than 1 s (Hypothesis's deadline). ``derandomize`` makes CI

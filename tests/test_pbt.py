@@ -372,7 +372,7 @@ def test_best_shows_a_pbt_segments_schedule(
     )
     study.optimize(_train, runs_dir=tmp_path)
     best = max((t for t in study.trials() if t.last_step == 6), key=lambda t: t.value)
-    cli._print_best(study, best)
+    cli.print_best(study, best)
     out = capsys.readouterr().out
     chain = lineage(study.trials(), best.number)
     assert len(chain) == 3

@@ -3,7 +3,6 @@ malformed file is one located error line through the real CLI (exit status 2).""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -20,7 +19,6 @@ from hypersweep.spec import (
     EarlyStopping,
     Overrides,
     SweepFileError,
-    _has_policies,
     build,
     load,
     load_text,
@@ -74,10 +72,6 @@ def test_design_example_parses_into_typed_config(tmp_path):
     assert spec.early_stopping == EarlyStopping("median", {"delay": 5, "interval": 1})
     assert spec.params_as == "args" and spec.reduce == "last" and spec.grace == 10.0
     assert spec.storage == "memory"
-    if _has_policies():  # built by the stopping registry: applied, no warning
-        assert spec.warnings == ()
-    else:
-        assert "sweep.yaml:14 early_stopping: accepted but not applied" in spec.warnings[0]
     python_space = hs.Space(
         {
             "lr": hs.Float(1e-5, 1e-1, log=True),
@@ -106,11 +100,8 @@ def test_build_makes_the_same_study_and_runner_as_the_python_api(tmp_path):
     assert study.objectives == (hs.Objective("val_accuracy", "maximize"),)
     assert study.space == spec.space
     assert study.sampler.config() == {"name": "random", "seed": 0}
-    if _has_policies():
-        assert type(study.policy).__name__ == "MedianPolicy"
-        assert study.policy.config()["delay"] == 5
-    else:
-        assert study.policy is None
+    assert type(study.policy).__name__ == "MedianPolicy"
+    assert study.policy.config()["delay"] == 5
     assert runner.limits == spec.limits
     ex = runner.executor
     assert isinstance(ex, CommandExecutor)
@@ -641,47 +632,3 @@ def test_name_missing_but_given_on_the_command_line(tmp_path, monkeypatch, capsy
     assert cli.main(["run", "sweep.yaml", "--storage", "memory"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: sweep.yaml:1 name: missing") and "--name" in err
-
-
-def test_early_stopping_without_a_stopping_registry(tmp_path, monkeypatch):
-    import hypersweep.spec as spec_module
-
-    monkeypatch.setattr(spec_module, "_has_policies", lambda: False)
-    text = BASE + "early_stopping: {policy: median, delay: 5}\n"
-    spec = load_text(text, "s.yaml", base_dir=tmp_path)
-    assert spec.early_stopping == EarlyStopping("median", {"delay": 5})
-    assert spec.warnings == (
-        "s.yaml:6 early_stopping: accepted but not applied (this "
-        "installation has no stopping policies); trials run to their end",
-    )
-    with pytest.raises(SweepFileError, match=r"s.yaml:6 early_stopping.policy: .*'median'"):
-        load_text(BASE + "early_stopping: {policy: medain}\n", "s.yaml", base_dir=tmp_path)
-
-
-def test_warnings_are_printed_once_on_stderr(tmp_path, monkeypatch, capsys):
-    import hypersweep.spec as spec_module
-
-    monkeypatch.setattr(spec_module, "_has_policies", lambda: False)
-    monkeypatch.chdir(tmp_path)
-    shutil.copy(HERE / "sweeps" / "objective_fn.py", tmp_path / "objective_fn.py")
-    (tmp_path / "s.yaml").write_text(
-        textwrap.dedent("""\
-        name: warn
-        function: objective_fn:quadratic
-        space: {x: uniform(-2, 2), k: choice(1, 2)}
-        objective: {metric: loss, goal: minimize}
-        early_stopping: median
-        limits: {max_trials: 2}
-        """)
-    )
-    try:
-        assert cli.main(["run", "s.yaml", "--storage", "memory", "--progress", "off"]) == 0
-    finally:
-        sys.modules.pop("objective_fn", None)
-        while str(tmp_path) in sys.path:
-            sys.path.remove(str(tmp_path))
-    err = capsys.readouterr().err
-    assert err == (
-        "warning: s.yaml:5 early_stopping: accepted but not applied (this "
-        "installation has no stopping policies); trials run to their end\n"
-    )

@@ -27,7 +27,7 @@ from hypersweep.errors import (
     TrialNotRunning,
     TrialStopped,
 )
-from hypersweep.report import (
+from hypersweep.sdk import (
     budget,
     checkpoint_dir,
     notices,

@@ -19,25 +19,15 @@ Example:
 
 from __future__ import annotations
 
-import difflib
 import importlib
 import inspect
 from collections.abc import Mapping
 from typing import Any
 
-from hypersweep.errors import HypersweepError, SpecError
+from hypersweep._validate import did_you_mean, fail
+from hypersweep.errors import HypersweepError
 
-__all__ = ["Registry", "did_you_mean"]
-
-
-def did_you_mean(name: str, known: list[str], aliases: Mapping[str, str] | None = None) -> str:
-    """``" (did you mean 'x'?)"`` for the known name closest to ``name`` (an alias first),
-    else ``""``."""
-    alias = (aliases or {}).get(name)
-    if alias in known:
-        return f" (did you mean {alias!r}?)"
-    close = difflib.get_close_matches(name, known, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+__all__ = ["Registry"]
 
 
 class Registry(dict[str, str]):
@@ -72,10 +62,10 @@ class Registry(dict[str, str]):
             SpecError: no entry has that name (the message lists the known ones).
         """
         if not isinstance(name, str) or name not in self:
-            hint = did_you_mean(name, list(self), self.aliases) if isinstance(name, str) else ""
-            raise SpecError(
-                f"{self.section}.{self.field}: unknown {self.kind} {name!r}{hint}; "
-                f"known: {', '.join(self)}"
+            hint = did_you_mean(name, self, aliases=self.aliases) if isinstance(name, str) else ""
+            raise fail(
+                f"{self.section}.{self.field}",
+                f"unknown {self.kind} {name!r}{hint}; known: {', '.join(self)}",
             )
         module, attr = self[name].split(":")
         cls: type = getattr(importlib.import_module(module), attr)
@@ -95,14 +85,15 @@ class Registry(dict[str, str]):
         ]
         for k in options:
             if k not in accepted:
-                raise SpecError(
-                    f"{self.section}.{k}: {name} has no option {k!r}"
-                    f"{did_you_mean(str(k), accepted, self.aliases)}; options: "
-                    f"{', '.join(accepted) or 'none'}"
+                raise fail(
+                    f"{self.section}.{k}",
+                    f"{name} has no option {k!r}"
+                    f"{did_you_mean(str(k), accepted, aliases=self.aliases)}; options: "
+                    f"{', '.join(accepted) or 'none'}",
                 )
         try:
             return cls(**options)
         except HypersweepError:  # already names the option
             raise
         except (TypeError, ValueError) as e:
-            raise SpecError(f"{self.section}: {e}") from None
+            raise fail(self.section, str(e)) from None

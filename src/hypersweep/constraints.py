@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from hypersweep._validate import fail
 from hypersweep.errors import SpecError
 
 __all__ = ["Constraint", "constraint_values", "parse_constraints"]
@@ -48,28 +49,28 @@ class Constraint:
 
     def __post_init__(self) -> None:
         if not isinstance(self.metric, str) or not self.metric.strip():
-            raise SpecError(
-                f"constraints.metric: must be a non-empty metric name, got "
-                f"{self.metric!r}; {_EXAMPLE}"
+            raise fail(
+                "constraints.metric",
+                f"must be a non-empty metric name, got {self.metric!r}; {_EXAMPLE}",
             )
         for key in ("max", "min"):
             v = getattr(self, key)
             if v is None:
                 continue
             if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise SpecError(
-                    f"constraints[{self.metric}].{key}: must be a finite number, got {v!r}"
+                raise fail(
+                    f"constraints[{self.metric}].{key}", f"must be a finite number, got {v!r}"
                 )
             object.__setattr__(self, key, float(v))
         if self.max is None and self.min is None:
-            raise SpecError(
-                f"constraints[{self.metric}]: give max, min or both, e.g. "
-                f"{{metric: {self.metric}, max: 16}}"
+            raise fail(
+                f"constraints[{self.metric}]",
+                f"give max, min or both, e.g. {{metric: {self.metric}, max: 16}}",
             )
         if self.max is not None and self.min is not None and self.min > self.max:
-            raise SpecError(
-                f"constraints[{self.metric}]: min {self.min:g} is above max "
-                f"{self.max:g}; swap them"
+            raise fail(
+                f"constraints[{self.metric}]",
+                f"min {self.min:g} is above max {self.max:g}; swap them",
             )
 
     def violation(self, value: float) -> float:
@@ -110,9 +111,9 @@ def parse_constraints(
     if isinstance(value, (Constraint, Mapping)):
         value = [value]
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
-        raise SpecError(
-            f"{key}: expected a list of {{metric, max, min}}, got "
-            f"{type(value).__name__}; {_EXAMPLE}"
+        raise fail(
+            f"{key}",
+            f"expected a list of {{metric, max, min}}, got {type(value).__name__}; {_EXAMPLE}",
         )
     out: list[Constraint] = []
     for i, item in enumerate(value):
@@ -121,29 +122,28 @@ def parse_constraints(
             out.append(item)
             continue
         if not isinstance(item, Mapping):
-            raise SpecError(f"{path}: expected {{metric: NAME, max: NUMBER}}, got {item!r}")
+            raise fail(path, f"expected {{metric: NAME, max: NUMBER}}, got {item!r}")
         extra = sorted(str(k) for k in item if k not in ("metric", "max", "min"))
         if extra:
-            raise SpecError(f"{path}.{extra[0]}: unknown key; use metric, max and min")
+            raise fail(f"{path}.{extra[0]}", "unknown key", fix="use metric, max and min")
         if "metric" not in item:
-            raise SpecError(f"{path}.metric: missing; {_EXAMPLE}")
+            raise fail(f"{path}.metric", "missing", fix=_EXAMPLE)
         try:
             out.append(Constraint(item["metric"], max=item.get("max"), min=item.get("min")))
-        except SpecError as e:
-            # re-key the message with the list position
-            msg = str(e)
+        except SpecError as e:  # re-key the path with the list position
+            sub = e.path
             for prefix in (f"constraints[{item['metric']}]", "constraints"):
-                if msg.startswith(prefix):
-                    msg = path + msg[len(prefix) :]
+                if sub.startswith(prefix):
+                    sub = path + sub[len(prefix) :]
                     break
-            raise SpecError(msg) from None
+            raise fail(sub or path, e.detail) from None
     names = [c.metric for c in out]
     dup = next((n for n in names if names.count(n) > 1), None)
     if dup is not None:
-        raise SpecError(f"{key}: metric {dup!r} is listed twice; give min and max in one entry")
+        raise fail(key, f"metric {dup!r} is listed twice", fix="give min and max in one entry")
     clash = sorted(set(names) & {getattr(o, "metric", o) for o in objectives})
     if clash:
-        raise SpecError(f"{key}: metric {clash[0]!r} is an objective; constrain another metric")
+        raise fail(key, f"metric {clash[0]!r} is an objective", fix="constrain another metric")
     return tuple(out)
 
 

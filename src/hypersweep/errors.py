@@ -3,9 +3,23 @@
 Every error caused by user input is a :class:`HypersweepError` whose message is one line
 that names the offending field and says how to fix it. Library code never lets a bare
 ``KeyError``/``TypeError`` escape for bad input.
+
+An error carries its key path as data (``error.path``, e.g. ``limits.timeout``), with the
+message without it (``error.detail``) and the fix (``error.fix``) when one was given: the
+sweep-file loader places an error at the file line of its path from these attributes (the
+checks in :mod:`hypersweep._validate` raise them so).
+
+Example:
+    >>> e = SpecError("must be an integer >= 1, got 0", path="limits.max_trials")
+    >>> str(e)
+    'limits.max_trials: must be an integer >= 1, got 0'
+    >>> e.path, e.detail
+    ('limits.max_trials', 'must be an integer >= 1, got 0')
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 __all__ = [
     "DuplicateTrialError",
@@ -21,7 +35,30 @@ __all__ = [
 
 
 class HypersweepError(Exception):
-    """Base class of every error hypersweep raises on purpose."""
+    """Base class of every error hypersweep raises on purpose.
+
+    Args:
+        detail: what is wrong (one line).
+        path: the key path of the offending entry (``sampler.gamma``), ``""`` for none.
+        fix: how to fix it, appended after ``"; "`` when given.
+    """
+
+    def __init__(self, detail: Any = "", *, path: str = "", fix: str = "") -> None:
+        self.path = path
+        self.detail = str(detail) if not fix else f"{detail}; {fix}"
+        self.fix = fix
+        super().__init__(f"{path}: {self.detail}" if path else self.detail)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Crosses process boundaries (function trials) with its path and detail intact.
+        return (_rebuild, (type(self), self.args, dict(self.__dict__)))
+
+
+def _rebuild(cls: type[HypersweepError], args: tuple[Any, ...], state: dict[str, Any]) -> Any:
+    err = cls.__new__(cls)
+    err.args = args
+    err.__dict__.update(state)
+    return err
 
 
 class SpaceError(HypersweepError, ValueError):
@@ -33,9 +70,7 @@ class SpaceError(HypersweepError, ValueError):
     """
 
     def __init__(self, path: str, message: str) -> None:
-        self.path = path
-        self.detail = message
-        super().__init__(f"{path}: {message}" if path else message)
+        super().__init__(message, path=path)
 
 
 class SpecError(HypersweepError, ValueError):

@@ -12,7 +12,6 @@ import datetime
 import json
 import logging
 import os
-import re
 import socket
 import time
 import uuid
@@ -23,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
+from hypersweep._validate import STUDY_NAME
 from hypersweep.constraints import Constraint, constraint_values, parse_constraints
 from hypersweep.errors import (
     DuplicateTrialError,
@@ -34,9 +34,9 @@ from hypersweep.errors import (
     StudyNotFound,
 )
 from hypersweep.history import QUEUED, History
-from hypersweep.report import clean_metrics
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import Sampler
+from hypersweep.sdk import clean_metrics
 from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
@@ -47,7 +47,7 @@ from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 __all__ = ["Study"]
 
 log = logging.getLogger("hypersweep")
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
+_NAME_RE = STUDY_NAME
 ObjectiveLike = Objective | str | Mapping[str, Any]
 
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
 from hypersweep.execution.base import Executor, Outcome, ReportHandler
-from hypersweep.report import RunningTrial, _set_current
+from hypersweep.sdk import RunningTrial, _set_current
 from hypersweep.stopping.base import Decision
 from hypersweep.trial import Trial
 

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypersweep._registry import Registry
-from hypersweep.errors import SpecError
+from hypersweep._validate import fail
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler
 
@@ -54,10 +54,10 @@ def make_sampler(spec: str | Mapping[str, Any] | Sampler | None) -> Sampler:
     if isinstance(spec, str):
         spec = {"name": spec}
     if not isinstance(spec, Mapping):
-        raise SpecError(f"sampler: expected a name or a mapping, got {type(spec).__name__}")
+        raise fail("sampler", f"expected a name or a mapping, got {type(spec).__name__}")
     opts = dict(spec)
     name = opts.pop("name", None)
     if not isinstance(name, str):
-        raise SpecError("sampler.name: missing; e.g. sampler: {name: random, seed: 0}")
+        raise fail("sampler.name", "missing; e.g. sampler: {name: random, seed: 0}")
     sampler: Sampler = REGISTRY.build(name, opts)
     return sampler

@@ -170,11 +170,9 @@ class Sampler(abc.ABC):
         if seed is not None and (
             isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63
         ):
-            from hypersweep.errors import SpecError
+            from hypersweep._validate import fail
 
-            raise SpecError(
-                f"sampler.seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}"
-            )
+            raise fail("sampler.seed", f"must be an integer from 0 to 2**63-1, got {seed!r:.60}")
         self.seed = seed
 
     @abc.abstractmethod

@@ -28,12 +28,11 @@ from the trials' reports each time (a cheap O(trials x steps) pass).
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import check_int, check_number, fail
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.samplers.tpe import TPESampler
@@ -79,31 +78,20 @@ class BOHBSampler(Sampler):
     ) -> None:
         super().__init__(seed)
 
-        def num(name: str, v: Any) -> float:
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-                raise SpecError(f"sampler.{name}: must be a number, got {v!r}")
-            return float(v)
-
-        self.min_resource = num("min_resource", min_resource)
-        if self.min_resource <= 0:
-            raise SpecError(f"sampler.min_resource: must be > 0, got {min_resource!r}")
-        self.max_resource = None if max_resource is None else num("max_resource", max_resource)
+        self.min_resource = check_number("sampler.min_resource", min_resource, gt=0)
+        self.max_resource = (
+            None if max_resource is None else check_number("sampler.max_resource", max_resource)
+        )
         if self.max_resource is not None and self.max_resource < self.min_resource:
-            raise SpecError(
-                f"sampler.max_resource: must be >= min_resource "
-                f"({min_resource!r}), got {max_resource!r}"
+            raise fail(
+                "sampler.max_resource",
+                f"must be >= min_resource ({min_resource!r}), got {max_resource!r}",
             )
-        self.reduction_factor = num("reduction_factor", reduction_factor)
-        if self.reduction_factor <= 1:
-            raise SpecError(f"sampler.reduction_factor: must be > 1, got {reduction_factor!r}")
-        if min_points is not None and (
-            isinstance(min_points, bool) or not isinstance(min_points, int) or min_points < 2
-        ):
-            raise SpecError(f"sampler.min_points: must be an integer >= 2, got {min_points!r}")
-        self.min_points = min_points
-        self.random_fraction = num("random_fraction", random_fraction)
-        if not 0 <= self.random_fraction < 1:
-            raise SpecError(f"sampler.random_fraction: must be in [0, 1), got {random_fraction!r}")
+        self.reduction_factor = check_number("sampler.reduction_factor", reduction_factor, gt=1)
+        self.min_points = (
+            None if min_points is None else check_int("sampler.min_points", min_points, 2)
+        )
+        self.random_fraction = check_number("sampler.random_fraction", random_fraction, ge=0, lt=1)
         self.n_startup = n_startup
         self._tpe = TPESampler(n_startup=n_startup, seed=seed)
 

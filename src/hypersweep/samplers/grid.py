@@ -9,7 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.errors import SpaceExhausted, SpecError
+from hypersweep._validate import check_bool, fail
+from hypersweep.errors import SpaceExhausted
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Grid, Space
@@ -50,11 +51,8 @@ class GridSampler(Sampler):
         if grid_points is not None and (
             isinstance(grid_points, bool) or not isinstance(grid_points, int) or grid_points < 1
         ):
-            raise SpecError(
-                f"sampler.grid_points: must be a positive integer, got {grid_points!r}"
-            )
-        if not isinstance(shuffle, bool):
-            raise SpecError(f"sampler.shuffle: must be true or false, got {shuffle!r}")
+            raise fail("sampler.grid_points", f"must be a positive integer, got {grid_points!r}")
+        shuffle = check_bool("sampler.shuffle", shuffle)
         self.grid_points = grid_points
         self.shuffle = shuffle
         self._cache: tuple[Space, Grid, _Order, int | None] | None = None

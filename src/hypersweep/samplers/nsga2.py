@@ -23,7 +23,8 @@ from typing import Any
 import numpy as np
 
 from hypersweep.analysis.pareto import pareto_mask
-from hypersweep.samplers.base import History, Proposal, Sampler, replace_failed
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, Sampler, replace_failed
 from hypersweep.space import Space
 from hypersweep.trial import TrialState
 

@@ -53,7 +53,7 @@ What a segment's trial carries
     :func:`lineage` follows ``parent`` back to the first segment: the schedule of
     hyperparameters the best member was trained with.
 
-Checkpoints (the in-trial side, :mod:`hypersweep.report`)
+Checkpoints (the in-trial side, :mod:`hypersweep.sdk`)
     Every trial has a checkpoint directory ``<runs_dir>/<study>/<trial number>/checkpoint``
     (``trial.checkpoint_dir``, ``hypersweep.checkpoint_dir()``, ``HYPERSWEEP_CHECKPOINT_DIR``),
     for function and command trials alike, and a segment that resumes is told the
@@ -89,7 +89,8 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.errors import SpaceExhausted, SpecError
+from hypersweep._validate import check_int, check_number
+from hypersweep.errors import SpaceExhausted
 from hypersweep.history import COMPLETED, FAILED, STOPPED, History
 from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Float, Int, Space
@@ -316,24 +317,6 @@ def _as_int(v: Any) -> int | None:
     return int(v)
 
 
-def _check_int(name: str, v: Any, minimum: int) -> int:
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise SpecError(f"{_PATH}.{name}: must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def _check_fraction(name: str, v: Any, low: float, high: float, low_open: bool) -> float:
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-    ok = ok and math.isfinite(float(v)) and float(v) <= high
-    ok = ok and (float(v) > low if low_open else float(v) >= low)
-    if not ok:
-        lo = f"> {low:g}" if low_open else f">= {low:g}"
-        raise SpecError(f"{_PATH}.{name}: must be a number {lo} and <= {high:g}, got {v!r}")
-    return float(v)
-
-
 class PBTSampler(Sampler):
     """Population based training (Jaderberg et al. 2017) as a sampler of segments.
 
@@ -375,15 +358,19 @@ class PBTSampler(Sampler):
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        self.population_size = _check_int("population_size", population_size, 2)
-        self.perturbation_interval = _check_int("perturbation_interval", perturbation_interval, 1)
-        self.quantile_fraction = _check_fraction(
-            "quantile_fraction", quantile_fraction, 0.0, 0.5, low_open=True
+        self.population_size = check_int(f"{_PATH}.population_size", population_size, 2)
+        self.perturbation_interval = check_int(
+            f"{_PATH}.perturbation_interval", perturbation_interval, 1
         )
-        self.resample_probability = _check_fraction(
-            "resample_probability", resample_probability, 0.0, 1.0, low_open=False
+        self.quantile_fraction = check_number(
+            f"{_PATH}.quantile_fraction", quantile_fraction, gt=0.0, le=0.5
         )
-        self.max_steps = None if max_steps is None else _check_int("max_steps", max_steps, 1)
+        self.resample_probability = check_number(
+            f"{_PATH}.resample_probability", resample_probability, ge=0.0, le=1.0
+        )
+        self.max_steps = (
+            None if max_steps is None else check_int(f"{_PATH}.max_steps", max_steps, 1)
+        )
         self._cache: _Lineage | None = None
 
     def config(self) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from hypersweep._registry import Registry
-from hypersweep.errors import SpecError
+from hypersweep._validate import fail
 from hypersweep.stopping.base import Decision, Policy
 
 __all__ = ["REGISTRY", "Decision", "Policy", "make_policy", "policy_class"]
@@ -79,15 +79,16 @@ def make_policy(spec: str | Mapping[str, Any] | Policy | None) -> Policy | None:
     if isinstance(spec, str):
         spec = {"policy": spec}
     if not isinstance(spec, Mapping):
-        raise SpecError(
-            f"early_stopping: expected a policy name or a mapping such as "
-            f"{{policy: median, delay: 5}}, got {type(spec).__name__}"
+        raise fail(
+            "early_stopping",
+            f"expected a policy name or a mapping such as "
+            f"{{policy: median, delay: 5}}, got {type(spec).__name__}",
         )
     opts = dict(spec)
     if "policy" not in opts:
-        raise SpecError(
-            f"early_stopping.policy: missing; one of {', '.join(REGISTRY)}, e.g. "
-            "{policy: median, delay: 5}"
+        raise fail(
+            "early_stopping.policy",
+            f"missing; one of {', '.join(REGISTRY)}, e.g. {{policy: median, delay: 5}}",
         )
     policy: Policy = REGISTRY.build(opts.pop("policy"), opts)
     return policy

@@ -26,7 +26,6 @@ Conventions used by every policy here:
 from __future__ import annotations
 
 import abc
-import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,50 +33,14 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import check_int, fail
 from hypersweep.history import FAILED, History
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Objective, Trial
 
-__all__ = ["CurvePolicy", "Curves", "Report", "check_int", "check_number", "plain", "signed"]
+__all__ = ["CurvePolicy", "Curves", "Report", "plain", "signed"]
 
 _PATH = "early_stopping"
-
-
-def check_int(name: str, v: Any, minimum: int) -> int:
-    """``v`` as an int ``>= minimum``, else a :class:`SpecError` naming the option."""
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
-        raise SpecError(f"{_PATH}.{name}: must be an integer >= {minimum}, got {v!r}")
-    return int(v)
-
-
-def check_number(
-    name: str,
-    v: Any,
-    *,
-    gt: float | None = None,
-    ge: float | None = None,
-    lt: float | None = None,
-) -> float:
-    """``v`` as a finite float within the given bounds, else a :class:`SpecError`."""
-    ok = isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, bool)
-    ok = ok and math.isfinite(float(v))
-    if ok:
-        x = float(v)
-        ok = (gt is None or x > gt) and (ge is None or x >= ge) and (lt is None or x < lt)
-    if not ok:
-        bounds = [
-            f"> {gt:g}" if gt is not None else "",
-            f">= {ge:g}" if ge is not None else "",
-            f"< {lt:g}" if lt is not None else "",
-        ]
-        what = " and ".join(b for b in bounds if b)
-        raise SpecError(
-            f"{_PATH}.{name}: must be a finite number{' ' + what if what else ''}, got {v!r}"
-        )
-    return float(v)
 
 
 def plain(x: float) -> float:
@@ -319,13 +282,13 @@ class CurvePolicy(Policy, abc.ABC):
         delay: int = 0,
     ) -> None:
         if metric is not None and (not isinstance(metric, str) or not metric):
-            raise SpecError(f"{_PATH}.metric: must be a non-empty metric name, got {metric!r}")
+            raise fail(f"{_PATH}.metric", f"must be a non-empty metric name, got {metric!r}")
         if goal is not None:
             goal = Objective(metric or "value", goal).goal  # validates and normalizes
         self.metric = metric
         self.goal = goal
-        self.interval = check_int("interval", interval, 1)
-        self.delay = check_int("delay", delay, 0)
+        self.interval = check_int("early_stopping.interval", interval, 1)
+        self.delay = check_int("early_stopping.delay", delay, 0)
         self._cache: tuple[History, str, float, Curves] | None = None
 
     # the metric and goal ----------------------------------------------------------------
@@ -340,7 +303,7 @@ class CurvePolicy(Policy, abc.ABC):
         """
         if self.metric is None:
             if not objectives:
-                raise SpecError(f"{_PATH}.metric: the study has no objective to default to")
+                raise fail(f"{_PATH}.metric", "the study has no objective to default to")
             obj = objectives[0]
             return obj.metric, Objective(obj.metric, self.goal or obj.goal).sign
         if self.goal is not None:
@@ -349,9 +312,10 @@ class CurvePolicy(Policy, abc.ABC):
             if o.metric == self.metric:
                 return o.metric, o.sign
         names = ", ".join(o.metric for o in objectives)
-        raise SpecError(
-            f"{_PATH}.goal: metric {self.metric!r} is not an objective ({names}); give its "
-            "goal, e.g. goal: minimize"
+        raise fail(
+            f"{_PATH}.goal",
+            f"metric {self.metric!r} is not an objective ({names}); give its "
+            "goal, e.g. goal: minimize",
         )
 
     # deciding -------------------------------------------------------------------------

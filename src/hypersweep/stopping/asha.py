@@ -11,8 +11,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.errors import SpecError
-from hypersweep.stopping._common import CurvePolicy, Report, check_number, plain
+from hypersweep._validate import check_choice, check_number, fail
+from hypersweep.stopping._common import CurvePolicy, Report, plain
 
 __all__ = ["ASHAPolicy", "rung_levels"]
 
@@ -37,22 +37,19 @@ def check_resources(
 ) -> tuple[float, float, float, str]:
     """Validate the options ASHA and Hyperband share."""
     if max_resource is None:
-        raise SpecError(
-            "early_stopping.max_resource: missing; the most steps a trial may "
-            "use, e.g. max_resource: 50"
+        raise fail(
+            "early_stopping.max_resource",
+            "missing; the most steps a trial may use, e.g. max_resource: 50",
         )
-    lo = check_number("min_resource", min_resource, gt=0)
-    hi = check_number("max_resource", max_resource, gt=0)
+    lo = check_number("early_stopping.min_resource", min_resource, gt=0)
+    hi = check_number("early_stopping.max_resource", max_resource, gt=0)
     if hi <= lo:
-        raise SpecError(
-            f"early_stopping.min_resource: must be < max_resource ({max_resource!r})"
-            f", got {min_resource!r}"
+        raise fail(
+            "early_stopping.min_resource",
+            f"must be < max_resource ({max_resource!r}), got {min_resource!r}",
         )
-    eta = check_number("reduction_factor", reduction_factor, gt=1)
-    if resource not in RESOURCES:
-        raise SpecError(
-            f"early_stopping.resource: must be one of {', '.join(RESOURCES)}, got {resource!r}"
-        )
+    eta = check_number("early_stopping.reduction_factor", reduction_factor, gt=1)
+    resource = check_choice("early_stopping.resource", resource, RESOURCES)
     return plain(lo), plain(hi), plain(eta), resource
 
 

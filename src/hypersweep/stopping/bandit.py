@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.errors import SpecError
-from hypersweep.stopping._common import CurvePolicy, Report, check_number
+from hypersweep._validate import check_number, fail
+from hypersweep.stopping._common import CurvePolicy, Report
 
 __all__ = ["BanditPolicy"]
 
@@ -50,15 +50,19 @@ class BanditPolicy(CurvePolicy):
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         if (slack_factor is None) == (slack_amount is None):
-            raise SpecError(
-                "early_stopping.slack_factor: bandit needs exactly one of "
-                "slack_factor or slack_amount, e.g. slack_factor: 0.1"
+            raise fail(
+                "early_stopping.slack_factor",
+                "bandit needs exactly one of slack_factor or slack_amount, e.g. slack_factor: 0.1",
             )
         self.slack_factor = (
-            None if slack_factor is None else check_number("slack_factor", slack_factor, gt=0)
+            None
+            if slack_factor is None
+            else check_number("early_stopping.slack_factor", slack_factor, gt=0)
         )
         self.slack_amount = (
-            None if slack_amount is None else check_number("slack_amount", slack_amount, ge=0)
+            None
+            if slack_amount is None
+            else check_number("early_stopping.slack_amount", slack_amount, ge=0)
         )
 
     def _stop(self, rep: Report) -> bool:

@@ -14,7 +14,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import fail
 from hypersweep.stopping._common import CurvePolicy, Report, plain
 from hypersweep.stopping.asha import check_resources, rung_levels, rung_stop
 
@@ -101,9 +101,10 @@ class HyperbandPolicy(CurvePolicy):
             for b in range(s_max + 1)
         ]
         if sum(weights) > _MAX_CYCLE:
-            raise SpecError(
-                f"early_stopping.reduction_factor: {s_max + 1} brackets with a cycle of "
-                f"{sum(weights)} trials; raise min_resource or reduction_factor"
+            raise fail(
+                "early_stopping.reduction_factor",
+                f"{s_max + 1} brackets with a cycle of "
+                f"{sum(weights)} trials; raise min_resource or reduction_factor",
             )
         self.brackets = tuple(
             Bracket(b, plain(lo * eta**b), rung_levels(lo * eta**b, hi, eta), weights[b])
@@ -114,7 +115,7 @@ class HyperbandPolicy(CurvePolicy):
     def bracket_of(self, number: int) -> int:
         """The bracket of trial ``number`` (a pure function of the number)."""
         if isinstance(number, bool) or not isinstance(number, (int, np.integer)) or number < 0:
-            raise SpecError(f"bracket_of: expected a trial number >= 0, got {number!r}")
+            raise fail("bracket_of", f"expected a trial number >= 0, got {number!r}")
         return int(self._cycle[int(number) % self._cycle.size])
 
     def brackets_of(self, numbers: np.ndarray) -> np.ndarray:

@@ -10,7 +10,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.stopping._common import CurvePolicy, Report, check_int
+from hypersweep._validate import check_int
+from hypersweep.stopping._common import CurvePolicy, Report
 
 __all__ = ["MedianPolicy"]
 
@@ -48,7 +49,7 @@ class MedianPolicy(CurvePolicy):
         delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
-        self.min_trials = check_int("min_trials", min_trials, 1)
+        self.min_trials = check_int("early_stopping.min_trials", min_trials, 1)
 
     def _stop(self, rep: Report) -> bool:
         means = rep.curves.running_mean(rep.others(), rep.step)

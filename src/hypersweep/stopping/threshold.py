@@ -6,7 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.stopping._common import CurvePolicy, Report, check_number
+from hypersweep._validate import check_number
+from hypersweep.stopping._common import CurvePolicy, Report
 
 __all__ = ["ThresholdPolicy"]
 
@@ -35,7 +36,9 @@ class ThresholdPolicy(CurvePolicy):
         delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
-        self.threshold = None if threshold is None else check_number("threshold", threshold)
+        self.threshold = (
+            None if threshold is None else check_number("early_stopping.threshold", threshold)
+        )
 
     def _stop(self, rep: Report) -> bool:
         v = float(rep.raw[-1])

@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import check_bool, check_number, fail
 from hypersweep.history import RUNNING
-from hypersweep.stopping._common import CurvePolicy, Report, check_number, plain
+from hypersweep.stopping._common import CurvePolicy, Report, plain
 
 __all__ = ["TruncationPolicy"]
 
@@ -45,16 +45,14 @@ class TruncationPolicy(CurvePolicy):
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         if percentage is None:
-            raise SpecError(
-                "early_stopping.percentage: missing; the share of trials to stop "
-                "at each judged step, e.g. percentage: 20"
+            raise fail(
+                "early_stopping.percentage",
+                "missing; the share of trials to stop at each judged step, e.g. percentage: 20",
             )
-        self.percentage = plain(check_number("percentage", percentage, gt=0, lt=100))
-        if not isinstance(exclude_finished, bool):
-            raise SpecError(
-                f"early_stopping.exclude_finished: must be true or false, got {exclude_finished!r}"
-            )
-        self.exclude_finished = exclude_finished
+        self.percentage = plain(
+            check_number("early_stopping.percentage", percentage, gt=0, lt=100)
+        )
+        self.exclude_finished = check_bool("early_stopping.exclude_finished", exclude_finished)
 
     def _stop(self, rep: Report) -> bool:
         rows = rep.others()

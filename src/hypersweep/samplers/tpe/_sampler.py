@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.errors import SpecError
+from hypersweep._validate import fail
 from hypersweep.history import FAILED, RUNNING, History
 from hypersweep.samplers.base import (
     Proposal,
@@ -87,7 +87,7 @@ class TPESampler(Sampler):
 
         def check(name: str, ok: bool, value: Any, need: str) -> None:
             if not ok:
-                raise SpecError(f"sampler.{name}: must be {need}, got {value!r}")
+                raise fail(f"sampler.{name}", f"must be {need}, got {value!r}")
 
         def is_int(v: Any) -> bool:
             return isinstance(v, (int, np.integer)) and not isinstance(v, bool)

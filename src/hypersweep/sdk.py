@@ -41,7 +41,6 @@ import json
 import math
 import os
 import signal
-import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -125,7 +124,7 @@ class RunningTrial:
         if step is None:
             step = self._step + 1
         if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            if isinstance(step, float) and step.is_integer() and step >= 0:
+            if isinstance(step, float) and float(step).is_integer() and step >= 0:
                 step = int(step)
             else:
                 raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
@@ -246,7 +245,7 @@ def report(step: int | None = None, **metrics: Any) -> None:
     path = os.environ.get("HYPERSWEEP_METRICS_FILE")
     if not path:
         return
-    line = {STEP_KEY: int(step)}
+    line: dict[str, int | float | str] = {STEP_KEY: int(step)}
     line.update({k: (v if math.isfinite(v) else str(v)) for k, v in clean.items()})
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(line) + "\n")
@@ -275,7 +274,7 @@ def should_stop() -> bool:
     if _sigint:
         return True
     stop_file = os.environ.get("HYPERSWEEP_STOP_FILE")
-    return bool(stop_file) and os.path.exists(stop_file)
+    return stop_file is not None and stop_file != "" and os.path.exists(stop_file)
 
 
 def notices() -> list[str]:
@@ -289,7 +288,3 @@ def notices() -> list[str]:
             return [ln.rstrip("\n") for ln in f if ln.strip()]
     except OSError:
         return []
-
-
-def _now() -> float:
-    return time.time()

@@ -72,11 +72,11 @@ def format_importance(result: Any, study: str) -> str:
 def run(args: argparse.Namespace) -> int:
     """Run ``hypersweep importance``; return the exit status."""
     from hypersweep.analysis.importance import importance
-    from hypersweep.cli import _open_record, _out, _target
+    from hypersweep.cli._common import open_record, print_out, target
     from hypersweep.study import Study
 
-    name, url = _target(args)
-    storage, rec = _open_record(name, url)
+    name, url = target(args)
+    storage, rec = open_record(name, url)
     study = Study.load(rec.name, storage=storage)
     params = None if args.params is None else [p.strip() for p in args.params.split(",")]
     result = importance(
@@ -88,5 +88,7 @@ def run(args: argparse.Namespace) -> int:
         quantile=args.quantile,
         seed=args.seed,
     )
-    _out(json.dumps(result.as_dict(), indent=2) if args.json else format_importance(result, name))
+    print_out(
+        json.dumps(result.as_dict(), indent=2) if args.json else format_importance(result, name)
+    )
     return 0
