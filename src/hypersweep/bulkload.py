@@ -23,12 +23,13 @@ from typing import Any, overload
 
 import numpy as np
 
+from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Fixed, Float, Space
 from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Trial, TrialState
 
-__all__ = ["LazyTrials", "encode_param_texts"]
+__all__ = ["LazyTrials", "constraint_columns", "encode_param_texts"]
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -166,6 +167,36 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
         if v is not None and len(v) == n_objectives:
             Y[i] = v
     return Y
+
+
+class _Metrics:
+    """What :func:`~hypersweep.constraints.constraint_values` reads of a trial."""
+
+    __slots__ = ("metrics", "reports")
+
+    def __init__(self, metrics: dict[str, Any], reports: Mapping[int, Any]) -> None:
+        self.metrics, self.reports = metrics, reports
+
+
+def constraint_columns(
+    cols: HistoryColumns,
+    reports: Mapping[int, dict[int, dict[str, float]]] | None,
+    constraints: Sequence[Any],
+) -> np.ndarray:
+    """``(n, K)`` violations of ``constraints``: what ``constraint_values`` gives for each
+    trial (its returned metric, else its last report with it), from the stored metrics
+    texts and the trials' reports, or the last reported values when those were left out
+    (:attr:`HistoryColumns.last_reported`)."""
+    last = cols.last_reported or {}
+    C = np.full((len(cols.numbers), len(constraints)), np.nan)
+    for row, number in enumerate(cols.numbers):
+        if reports is not None:
+            reps: Mapping[int, Any] = reports.get(number, {})
+        else:
+            reps = {0: last[number]} if number in last else {}
+        metrics = _loads(cols.rest[row][1], {})
+        C[row] = constraint_values(_Metrics(metrics, reps), constraints)
+    return C
 
 
 class LazyTrials(MutableSequence):  # type: ignore[type-arg]

@@ -115,7 +115,12 @@ class History:
         """Fill an empty history from a bulk column read (see :mod:`hypersweep.bulkload`):
         the same arrays as :meth:`update` with every trial, but no snapshot is decoded
         until something looks at ``trials[i]``."""
-        from hypersweep.bulkload import LazyTrials, encode_param_texts, parse_values
+        from hypersweep.bulkload import (
+            LazyTrials,
+            constraint_columns,
+            encode_param_texts,
+            parse_values,
+        )
 
         if self.n:
             raise ValueError("load_columns fills an empty History only")
@@ -131,6 +136,8 @@ class History:
         X, valid = encode_param_texts(space, cols.params)
         h._X[rows] = X
         h._valid[rows] = valid
+        if self.constraints:
+            h._C[rows] = constraint_columns(cols, reports, self.constraints)
         h.trials = LazyTrials(cols, reports)  # type: ignore[assignment]
         h.version += 1
 
@@ -296,11 +303,18 @@ def looks_failed(U: np.ndarray, failed: np.ndarray, completed: np.ndarray) -> np
     if failed.shape[0] == 0 or completed.shape[0] == 0:
         return out
     q = np.nan_to_num(U, nan=0.5)
+    qq = (q * q).sum(1)[:, None]
 
     def nearest(B: np.ndarray) -> np.ndarray:
         B = np.nan_to_num(B, nan=0.5)
-        d = (q * q).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (q @ B.T)
-        return d.min(axis=1)  # type: ignore[no-any-return]
+        bb = (B * B).sum(1)[None, :]
+        G = q @ B.T  # one product: its rounding does not depend on a block size
+        out = np.full(q.shape[0], np.inf)
+        step = max(1, 250_000 // max(q.shape[0], 1))  # bounded temporaries
+        for s in range(0, G.shape[1], step):
+            d = qq + bb[:, s : s + step] - 2.0 * G[:, s : s + step]
+            np.minimum(out, d.min(axis=1), out=out)
+        return out
 
     return out | (nearest(failed) < nearest(completed))
 
