@@ -1781,7 +1781,7 @@ class SQLStorage(Storage):
                         Report(r.number, r.step, json.loads(r.metrics))
                         for r in conn.execute(self._reports_query(study_id, int(head.seq)))
                     ]
-                last = {}
+                last: dict[int, dict[str, Any]] = {}
                 for m in last_reported:
                     for number, v in self._last_reported(conn, study_id, int(head.seq), m):
                         last.setdefault(number, {})[m] = v
