@@ -327,7 +327,8 @@ class Study:
         (see :mod:`hypersweep.bulkload`); ``False`` when the storage has no bulk path."""
         need = self.policy is not None or self.sampler.uses_reports
         metrics = [c.metric for c in self.constraints]
-        cols = self.storage.load_history(self._id, reports=need, last_reported=metrics)
+        extra = {"last_reported": metrics} if metrics else {}  # older backends lack it
+        cols = self.storage.load_history(self._id, reports=need, **extra)
         if cols is None or (metrics and cols.reports is None and cols.last_reported is None):
             return False
         self._attrs = cols.attrs
