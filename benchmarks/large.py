@@ -443,8 +443,10 @@ print(f"INPROC {time.perf_counter() - t0:.4f}")
 
 def run_fresh(argv: list[str], timeout: float) -> dict[str, Any]:
     """Run ``argv`` in a fresh process: wall seconds, CPU seconds (user + system), peak
-    RSS (MB), exit status. GNU time is the child's parent: a child forked from this
-    (larger) process would report this process's RSS as its peak."""
+    RSS (MB), exit status, and the machine's 1-minute load average when it started. GNU
+    time is the child's parent: a child forked from this (larger) process would report
+    this process's RSS as its peak."""
+    load = round(os.getloadavg()[0], 1)
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
@@ -454,11 +456,11 @@ def run_fresh(argv: list[str], timeout: float) -> dict[str, Any]:
             timeout=timeout,
         )
     except subprocess.TimeoutExpired:
-        return {"wall_s": None, "timeout_s": timeout}
+        return {"wall_s": None, "timeout_s": timeout, "load": load}
     wall = time.perf_counter() - t0
     lines = proc.stderr.strip().splitlines()
     mark = next((ln for ln in reversed(lines) if ln.startswith("HSMEASURE ")), None)
-    res: dict[str, Any] = {"wall_s": round(wall, 4), "rc": proc.returncode}
+    res: dict[str, Any] = {"wall_s": round(wall, 4), "rc": proc.returncode, "load": load}
     if mark is not None:
         kb, user, sys_ = mark.split()[1:]
         res.update(cpu_s=round(float(user) + float(sys_), 3), rss_mb=round(int(kb) / 1024, 1))

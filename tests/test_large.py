@@ -234,3 +234,121 @@ def test_multi_objective_best_is_the_front_of_the_history(tmp_path: Path) -> Non
     assert [t["number"] for t in json.loads(out)] == [t.number for t in study.best_trials]
     rc, out = _cli("status", "mo", "--storage", u)
     assert f"pareto:    {len(study.best_trials)} trials on the front" in out
+
+
+def test_a_constrained_study_bulk_loads_the_feasibility_a_full_load_gives(url: str) -> None:
+    cons = [{"metric": "mem", "max": 1.0}, {"metric": "lat", "min": 0.5}]
+    writer = hs.Study(
+        "con", space=FLOATS, objective="loss", storage=url, sampler="random", seed=8,
+        constraints=cons,
+    )  # fmt: skip
+    ts = [writer.ask() for _ in range(7)]
+    writer.tell(ts[0], {"loss": 1.0, "mem": 0.5, "lat": 0.9})  # returned: feasible
+    writer.report(ts[1], step=0, mem=3.0, lat=0.1)
+    writer.report(ts[1], step=2, mem=0.2)  # the last report with mem wins ...
+    writer.report(ts[1], step=1, lat=0.7)  # ... and lat's is step 1
+    writer.tell(ts[1], {"loss": 2.0})
+    writer.report(ts[2], step=0, mem=5.0)
+    writer.report(ts[2], step=0, mem=0.1, lat=0.6)  # the same step again: the later one
+    writer.tell(ts[2], {"loss": 3.0, "lat": 0.2})  # a returned metric beats a report
+    writer.tell(ts[3], {"loss": 0.5})  # never reported mem: infeasible
+    writer.tell(ts[4], error="boom")
+    writer.report(ts[5], step=0, mem=0.3, lat=0.8)  # still RUNNING
+    writer.report(ts[6], step=3, **{'m"em': 0.0, "x": 1.0})  # a name like the metric's
+    storage = writer.storage if url == "memory" else open_storage(url)
+    reader = hs.Study("con", storage=storage, sampler="tpe")
+    reader.sync()
+    if url != "memory":
+        assert reader._reports_until is not None  # bulk-loaded, without the reports
+
+    def full() -> History:
+        h = History(reader.space, reader.objectives, constraints=reader.constraints)
+        h.update(storage.get_trials(reader._id))
+        return h
+
+    _same_history(reader.history, full())
+    np.testing.assert_array_equal(reader.history.C, full().C)
+    assert reader.best_trial is not None and reader.best_trial.number == 0
+    # a trial loaded in bulk finishes without the metric: its earlier report still counts
+    writer.report(ts[5], step=1, lat=0.9)
+    writer.tell(ts[5], {"loss": 0.1})
+    reader.sync()
+    np.testing.assert_array_equal(reader.history.C, full().C)
+    assert reader.best_trial is not None and reader.best_trial.number == 5
+    reader.tell(reader.ask(), {"loss": 5.0, "mem": 0.0, "lat": 1.0})
+
+
+def test_bulk_encoding_takes_and_rejects_the_rows_the_row_by_row_path_does() -> None:
+    from hypersweep.bulkload import encode_param_texts
+
+    space = hs.Space({"a": hs.Float(0, 1), "b": hs.Float(1e-3, 10, log=True), "k": hs.Fixed(1)})
+    rows = [
+        {"a": 0.25, "b": 0.5, "k": 1},
+        {"a": 1, "b": 10, "k": 1},  # ints for floats
+        {"a": 0.1 + 0.2, "b": 1e-3, "k": 1.0},
+        {"a": True, "b": 0.5, "k": 1},  # a boolean is not a number
+        {"a": "0.5", "b": 0.5, "k": 1},  # nor is a string
+        {"a": 0.5, "b": 0.5, "k": True},  # fixed to 1, not True
+        {"a": 1.5, "b": 0.5, "k": 1},  # out of range
+        {"a": 10**400, "b": 0.5, "k": 1},  # no float holds it
+        {"a": None, "b": 0.5, "k": 1},
+        {"a": 0.5, "k": 1},  # missing
+        {"a": 0.5, "b": 0.5, "k": 1, "z": 2},  # unknown
+        {"b": 0.5, "a": 0.75, "k": 1},  # another key order
+    ]
+    texts = [json.dumps(r) for r in rows] + ["[1, 2]", "not json", '{"a": NaN, "b": 1, "k": 1}']
+    X, valid = encode_param_texts(space, texts)
+    for i, t in enumerate(texts):
+        try:
+            want = space.encode_many([space.validate(json.loads(t))])[0]
+        except Exception:
+            assert not valid[i] and np.isnan(X[i]).all(), t
+        else:
+            assert valid[i], t
+            np.testing.assert_array_equal(X[i], want)
+    assert valid.tolist()[:4] == [True, True, True, False]
+
+
+def _held_slow(history: History, params: dict[str, Any]) -> bool:
+    """The repeat rule by definition: some trial of the history has the same key."""
+    from hypersweep._sequence import config_key
+
+    return any(
+        t is not None and config_key(t.params) == config_key(params) for t in history.trials
+    )
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["synced", "bulk"])
+def test_the_repeat_screen_replaces_exactly_the_proposals_with_a_trial_key(
+    tmp_path: Path, bulk: bool
+) -> None:
+    from hypersweep._sequence import Repeats
+    from hypersweep.samplers.base import Proposal
+
+    u = f"sqlite:///{tmp_path / 'rep.db'}"
+    space = {"a": hs.Float(0, 1), "b": hs.Float(1e-4, 1, log=True)}
+    writer = hs.Study("rep", space=space, storage=u, sampler="random", seed=9)
+    ts = [writer.ask() for _ in range(30)]
+    for t in ts:
+        writer.tell(t, t.params["a"])
+    writer.enqueue({"a": 0.0, "b": 1.0})  # a boundary point, QUEUED
+    narrower = {"a": hs.Float(0, 0.5), "b": hs.Float(1e-4, 1, log=True)}
+    reader = hs.Study("rep", space=narrower, storage=u, sampler="random", extend_space=True)
+    if bulk:
+        reader.sync()
+    else:
+        reader._history.update(reader.storage.get_trials(reader._id))
+    h = reader.history
+    inside = next(t.params for t in ts if t.params["a"] <= 0.5)
+    outside = next(t.params for t in ts if t.params["a"] > 0.5)
+    near = {"a": float(np.nextafter(inside["a"], 1.0)), "b": inside["b"]}
+    cases = [inside, outside, near, {"a": 0.0, "b": 1.0}, {"a": 0.3, "b": 0.01}]
+    rep = Repeats(reader.space)
+    rng = np.random.default_rng(0)
+    for params in cases:
+        (out,) = rep.screen([Proposal(dict(params))], h, rng)
+        assert (out.params != params) == _held_slow(h, params), params
+    assert [_held_slow(h, p) for p in cases] == [True, True, False, True, False]
+    # a batch that repeats itself: the second is replaced
+    a, b = rep.screen([Proposal(dict(cases[4])), Proposal(dict(cases[4]))], h, rng)
+    assert a.params == cases[4] and b.params != cases[4] and not _held_slow(h, b.params)

@@ -15,6 +15,11 @@ that key, and the loser re-syncs and proposes again at the next position.
 replaces a proposal that repeats one, so no configuration is tried twice: on a finite
 space none repeats until every configuration has been tried; on a continuous space an
 exact repeat (a model proposing a boundary point again) becomes a fresh random draw.
+A repeat is an equal :func:`config_key`. On a finite space the keys of every trial are
+kept; on a continuous one only those of trials outside the space, and a proposal is looked
+up among the others by its encoding (the rows of ``History.X`` that match it are few,
+usually none, and only their keys are computed), so opening a study of 100k trials does
+not decode and hash 100k parameter dicts.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from hypersweep.errors import SpaceError
 
 if TYPE_CHECKING:
     from hypersweep.history import History
@@ -94,22 +101,33 @@ class Repeats:
         self._grid = (
             space.grid(None) if self.size is not None and (self.size <= _SCAN_LIMIT) else None
         )
+        # finite space: the key of every trial; continuous: of the trials outside the space
         self._keys: set[str] = set()
         self._valid_keys: set[str] = set()
         self._upto = 0
         self._holes: set[int] = set()
         self._history_id = 0
+        self._history_space: Space | None = None
 
     def refresh(self, history: History) -> None:
         """Take in the trials added to ``history`` since the last call."""
-        if self._history_id != id(history) or history.n < self._upto:
+        if (
+            self._history_id != id(history)
+            or history.space is not self._history_space
+            or history.n < self._upto
+        ):
             self._keys, self._valid_keys, self._upto = set(), set(), 0
             self._holes, self._history_id = set(), id(history)
+            self._history_space = history.space
         for i in sorted(self._holes):
             if history.trials[i] is not None:
                 self._add(history, i)
                 self._holes.discard(i)
-        for i in range(self._upto, history.n):
+        if self.size is None:  # rows in the space are looked up by encoding (_held)
+            new: Any = (np.flatnonzero(~history.valid[self._upto :]) + self._upto).tolist()
+        else:
+            new = range(self._upto, history.n)
+        for i in new:
             if history.trials[i] is None:
                 self._holes.add(i)
             else:
@@ -117,10 +135,26 @@ class Repeats:
         self._upto = history.n
 
     def _add(self, history: History, i: int) -> None:
-        key = config_key(history.trials[i].params)
+        valid = bool(history.valid[i])
+        if self.size is None and valid:
+            return  # found by its encoding
+        key = config_key(_params(history, i))
         self._keys.add(key)
-        if history.valid[i]:
+        if valid:
             self._valid_keys.add(key)
+
+    def _held(self, params: dict[str, Any], key: str, history: History) -> bool:
+        """Whether a trial of ``history`` (taken in by :meth:`refresh`) has ``key``."""
+        if key in self._keys or self.size is not None:
+            return key in self._keys
+        try:
+            u = self.space.encode_many([self.space.validate(params)])[0]
+        except (SpaceError, TypeError, ValueError):
+            return False  # not in the space: only a trial outside it can have its key
+        return any(
+            config_key(_params(history, int(i))) == key
+            for i in _matching_rows(history.X, history.valid, u)
+        )
 
     @property
     def exhausted(self) -> bool:
@@ -147,8 +181,8 @@ class Repeats:
         out = []
         for p in proposals:
             key = config_key(p.params)
-            if key in self._keys or key in batch:
-                fresh = self._unseen(rng, batch)
+            if key in batch or self._held(p.params, key, history):
+                fresh = self._unseen(rng, batch, history)
                 if fresh is None:  # nothing unseen is left: a repeat is all there is
                     out.append(replace(p, key=None))
                     continue
@@ -159,13 +193,16 @@ class Repeats:
             out.append(replace(p, key=key if finite or p.key is None else p.key))
         return out
 
-    def _unseen(self, rng: np.random.Generator, batch: set[str]) -> dict[str, Any] | None:
-        taken = self._keys | batch
+    def _unseen(
+        self, rng: np.random.Generator, batch: set[str], history: History
+    ) -> dict[str, Any] | None:
         if self._grid is None:  # continuous, or too large to search: draw from the prior
             for params in self.space.sample(rng, _DRAWS):
-                if config_key(params) not in taken:
+                key = config_key(params)
+                if key not in batch and not self._held(params, key, history):
                     return params
             return None
+        taken = self._keys | batch
         size = len(self._grid)
         if len(self._valid_keys | batch) >= size:
             return None
@@ -179,3 +216,31 @@ class Repeats:
             if config_key(params) not in taken:
                 return params
         return None
+
+
+#: Encodings of one configuration differ by rounding at most (a vectorized and a scalar
+#: ``log``); rows closer than this to a proposal in every column are compared by key.
+_ENCODING_TOL = 1e-9
+
+
+def _matching_rows(X: np.ndarray, valid: np.ndarray, u: np.ndarray) -> np.ndarray:
+    """Valid rows of ``X`` within :data:`_ENCODING_TOL` of ``u`` in every column (``NaN``
+    where ``u`` is ``NaN``): a superset of the rows that encode ``u``'s configuration,
+    narrowed one column at a time."""
+    cand = np.flatnonzero(valid)
+    for j in np.argsort(np.isnan(u), kind="stable").tolist():  # active columns first
+        if cand.size == 0:
+            break
+        col = X[cand, j]
+        if np.isnan(u[j]):
+            cand = cand[np.isnan(col)]
+        else:
+            cand = cand[np.abs(col - u[j]) <= _ENCODING_TOL]
+    return cand
+
+
+def _params(history: History, i: int) -> dict[str, Any]:
+    """Row ``i``'s parameters, without decoding the rest of a bulk-loaded trial."""
+    trials: Any = history.trials
+    get = getattr(trials, "params", None)
+    return get(i) if get is not None else trials[i].params  # type: ignore[no-any-return]

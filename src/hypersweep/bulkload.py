@@ -17,16 +17,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping, MutableSequence, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any, overload
 
 import numpy as np
 
+from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Fixed, Float, Space
 from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Trial, TrialState
 
-__all__ = ["LazyTrials", "encode_param_texts"]
+__all__ = ["LazyTrials", "constraint_columns", "encode_param_texts"]
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -50,21 +53,49 @@ def _validate_rows(
         valid[good] = True
 
 
-def _column_ok(param: Any, col: list[Any]) -> np.ndarray | None:
-    """Per-row validity of one column of a plain (unconditional) parameter, vectorized;
-    ``None`` when this parameter needs the row-by-row path."""
-    if type(param) is Float and param.step is None:
-        if any(type(v) is bool for v in col):
-            return None
+_NUMBERS = frozenset({int, float})  # what Float.validate accepts of JSON's types
+
+
+def _encode_group(
+    space: Space, key: tuple[str, ...], dicts: Sequence[dict[str, Any]]
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(valid, X)`` of rows that all hold exactly the parameters ``key`` of an
+    unconditional space, vectorized where they are plain floats and fixed values (the
+    checks of :meth:`Space.validate`, the encoding of :meth:`Space.encode_many`);
+    ``None`` when a parameter or a value needs the row-by-row path."""
+    params = [space.params[k] for k in key]
+    floats = [k for k, p in zip(key, params) if type(p) is Float and p.step is None]
+    fixed = [(k, p) for k, p in zip(key, params) if isinstance(p, Fixed)]
+    if len(floats) + len(fixed) != len(key):
+        return None
+    n = len(dicts)
+    ok = np.ones(n, dtype=bool)
+    for k, p in fixed:
+        is_bool = type(p.value) is bool  # Fixed.validate: 1 is not True
+        ok &= np.array(
+            [d[k] == p.value and (type(d[k]) is bool) == is_bool for d in dicts], dtype=bool
+        )
+    x = np.zeros((n, 0))
+    if floats:
+        get = itemgetter(*floats)
+        rows = list(map(get, dicts))
+        if not set(map(type, chain.from_iterable(rows) if len(floats) > 1 else rows)) <= _NUMBERS:
+            return None  # booleans, strings, nulls: the row path says which rows are bad
         try:
-            x = np.array(col, dtype=float)
-        except (TypeError, ValueError, OverflowError):
+            x = np.array(rows, dtype=float).reshape(n, len(floats))
+        except (OverflowError, ValueError, TypeError):  # an int too large for a float
             return None
+        low = np.array([space.params[k].low for k in floats])  # type: ignore[attr-defined]
+        high = np.array([space.params[k].high for k in floats])  # type: ignore[attr-defined]
         with np.errstate(invalid="ignore"):
-            return np.isfinite(x) & (x >= param.low) & (x <= param.high)
-    if isinstance(param, Fixed):
-        return np.array([v == param.value for v in col], dtype=bool)
-    return None
+            ok &= (np.isfinite(x) & (x >= low) & (x <= high)).all(axis=1)
+    X = np.full((n, space.dim), np.nan)
+    good = np.flatnonzero(ok)
+    if good.size:
+        cols = {c.name: j for j, c in enumerate(space.columns)}
+        for pos, k in enumerate(floats):  # Float._encode: what encode_many computes
+            X[good, cols[k]] = space.params[k]._encode(x[good, pos])
+    return ok, X
 
 
 _CHUNK = 8192  # rows decoded at once: bounds the transient dicts, not the result
@@ -109,23 +140,13 @@ def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
             norm = space.validate(dicts[rows[0]])
         except (SpaceError, TypeError, ValueError):
             norm = None
-        oks: list[np.ndarray] | None = None
+        fast = None
         if norm is not None and tuple(norm) == key:
-            oks = []
-            for name in key:
-                ok = _column_ok(space.params[name], [dicts[i][name] for i in rows])
-                if ok is None:
-                    oks = None
-                    break
-                oks.append(ok)
-        if oks is None:  # a shape or type the vectorized check does not cover
+            fast = _encode_group(space, key, [dicts[i] for i in rows])
+        if fast is None:  # a shape or type the vectorized check does not cover
             _validate_rows(space, dicts, rows, X, valid)
             continue
-        keep = np.logical_and.reduce(oks) if oks else np.ones(len(rows), dtype=bool)
-        good = np.asarray(rows)[keep]
-        if good.size:
-            X[good] = space.encode_many([dicts[i] for i in good.tolist()])
-            valid[good] = True
+        X[rows], valid[rows] = fast[1], fast[0]
     return X, valid
 
 
@@ -146,6 +167,36 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
         if v is not None and len(v) == n_objectives:
             Y[i] = v
     return Y
+
+
+class _Metrics:
+    """What :func:`~hypersweep.constraints.constraint_values` reads of a trial."""
+
+    __slots__ = ("metrics", "reports")
+
+    def __init__(self, metrics: dict[str, Any], reports: Mapping[int, Any]) -> None:
+        self.metrics, self.reports = metrics, reports
+
+
+def constraint_columns(
+    cols: HistoryColumns,
+    reports: Mapping[int, dict[int, dict[str, float]]] | None,
+    constraints: Sequence[Any],
+) -> np.ndarray:
+    """``(n, K)`` violations of ``constraints``: what ``constraint_values`` gives for each
+    trial (its returned metric, else its last report with it), from the stored metrics
+    texts and the trials' reports, or the last reported values when those were left out
+    (:attr:`HistoryColumns.last_reported`)."""
+    last = cols.last_reported or {}
+    C = np.full((len(cols.numbers), len(constraints)), np.nan)
+    for row, number in enumerate(cols.numbers):
+        if reports is not None:
+            reps: Mapping[int, Any] = reports.get(number, {})
+        else:
+            reps = {0: last[number]} if number in last else {}
+        metrics = _loads(cols.rest[row][1], {})
+        C[row] = constraint_values(_Metrics(metrics, reps), constraints)
+    return C
 
 
 class LazyTrials(MutableSequence[Any]):
@@ -194,6 +245,13 @@ class LazyTrials(MutableSequence[Any]):
             budget=budget,
             resume_from=resume,
         )
+
+    def params(self, i: int) -> dict[str, Any]:
+        """Trial ``i``'s parameters (a trial not decoded yet stays undecoded)."""
+        x = self._items[i]
+        if type(x) is int:
+            return json.loads(self._cols.params[x])  # type: ignore[no-any-return]
+        return x.params  # type: ignore[no-any-return]
 
     def _get(self, i: int) -> Any:
         x = self._items[i]

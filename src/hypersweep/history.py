@@ -113,7 +113,12 @@ class History:
         """Fill an empty history from a bulk column read (see :mod:`hypersweep.bulkload`):
         the same arrays as :meth:`update` with every trial, but no snapshot is decoded
         until something looks at ``trials[i]``."""
-        from hypersweep.bulkload import LazyTrials, encode_param_texts, parse_values
+        from hypersweep.bulkload import (
+            LazyTrials,
+            constraint_columns,
+            encode_param_texts,
+            parse_values,
+        )
 
         if self.n:
             raise ValueError("load_columns fills an empty History only")
@@ -128,6 +133,8 @@ class History:
         X, valid = encode_param_texts(space, cols.params)
         h._X[rows] = X
         h._valid[rows] = valid
+        if self.constraints:
+            h._C[rows] = constraint_columns(cols, reports, self.constraints)
         h.trials = LazyTrials(cols, reports)  # type: ignore[assignment]
         h.version += 1
 

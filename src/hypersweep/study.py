@@ -296,14 +296,8 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
-        # the first sync reads columns in bulk, except for a study with constraints: their
-        # metrics may come from reports, which a bulk read leaves out
-        if (
-            self._watermark == 0
-            and self._history.n == 0
-            and not self.constraints
-            and self._bulk_load()
-        ):
+        # the first sync reads columns in bulk
+        if self._watermark == 0 and self._history.n == 0 and self._bulk_load():
             return  # incremental from here
         res = self.storage.sync(self._id, self._watermark)
         self._attrs = res.attrs
@@ -327,16 +321,20 @@ class Study:
             reps = dict(t.reports)
             reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
             merged[r.number] = t.with_(reports=reps)
+        if self.constraints:  # a constraint metric may be in a report the bulk load left out
+            merged = {number: self._complete(t) for number, t in merged.items()}
         self._history.update(merged.values())
         self._watermark = res.watermark
 
     def _bulk_load(self) -> bool:
         """Read every trial as columns (reports only when the policy or sampler reads
-        them) into the empty history (see :mod:`hypersweep.bulkload`); ``False`` when
-        the storage has no bulk path."""
+        them; of the constraint metrics, the last reported value) into the empty history
+        (see :mod:`hypersweep.bulkload`); ``False`` when the storage has no bulk path."""
         need = self.policy is not None or self.sampler.uses_reports
-        cols = self.storage.load_history(self._id, reports=need)
-        if cols is None:
+        metrics = [c.metric for c in self.constraints]
+        extra = {"last_reported": metrics} if metrics else {}  # older backends lack it
+        cols = self.storage.load_history(self._id, reports=need, **extra)
+        if cols is None or (metrics and cols.reports is None and cols.last_reported is None):
             return False
         self._attrs = cols.attrs
         reps = (

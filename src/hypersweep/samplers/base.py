@@ -94,11 +94,18 @@ def looks_failed(U: np.ndarray, failed: np.ndarray, completed: np.ndarray) -> np
     if failed.shape[0] == 0 or completed.shape[0] == 0:
         return out
     q = np.nan_to_num(U, nan=0.5)
+    qq = (q * q).sum(1)[:, None]
 
     def nearest(B: np.ndarray) -> np.ndarray:
         B = np.nan_to_num(B, nan=0.5)
-        d = (q * q).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * (q @ B.T)
-        return d.min(axis=1)  # type: ignore[no-any-return]
+        bb = (B * B).sum(1)[None, :]
+        G = q @ B.T  # one product: its rounding does not depend on a block size
+        out = np.full(q.shape[0], np.inf)
+        step = max(1, 250_000 // max(q.shape[0], 1))  # bounded temporaries
+        for s in range(0, G.shape[1], step):
+            d = qq + bb[:, s : s + step] - 2.0 * G[:, s : s + step]
+            np.minimum(out, d.min(axis=1), out=out)
+        return out
 
     return out | (nearest(failed) < nearest(completed))
 

@@ -124,6 +124,9 @@ class HistoryColumns:
     watermark: int
     attrs: dict[str, Any]
     reports: list[Report] | None = None
+    #: ``number -> {metric: value}``: each asked-for metric's value in the trial's last
+    #: report that has it (highest step, then latest), for the trials that reported it
+    last_reported: dict[int, dict[str, Any]] | None = None
 
 
 class Storage(abc.ABC):
@@ -383,9 +386,13 @@ class Storage(abc.ABC):
         for t in self.get_trials(study_id):
             yield t if reports else t.with_(reports={})
 
-    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns | None:
+    def load_history(
+        self, study_id: int, reports: bool = False, last_reported: Sequence[str] = ()
+    ) -> HistoryColumns | None:
         """Every trial as columns of stored texts, plus the reports when asked (see
         :class:`HistoryColumns`): what a process opening a study for asking reads.
+        ``last_reported``: metrics whose last reported value per trial to read (a
+        study's constraint metrics, without reading every report).
 
         Optional: ``None`` (the default) means the backend has no bulk path, and a study
         then syncs from watermark 0 instead. A backend that returns ``reports=None``

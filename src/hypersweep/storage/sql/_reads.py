@@ -317,7 +317,9 @@ class SQLStorage(SQLWrites):
                 yield row_to_trial(r).with_(reports=by.get(r.number, {}))
             after = rows[-1].number
 
-    def load_history(self, study_id: int, reports: bool = False) -> HistoryColumns:
+    def load_history(
+        self, study_id: int, reports: bool = False, last_reported: Sequence[str] = ()
+    ) -> HistoryColumns:
         begin = (
             "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
             if self.dialect == "postgresql"
@@ -363,10 +365,18 @@ class SQLStorage(SQLWrites):
                         Report(r.number, r.step, json.loads(r.metrics))
                         for r in conn.execute(self._reports_query(study_id, int(head.seq)))
                     ]
+                last: dict[int, dict[str, Any]] = {}
+                for m in last_reported:
+                    for number, v in self._last_reported(conn, study_id, int(head.seq), m):
+                        last.setdefault(number, {})[m] = v
             finally:
                 conn.exec_driver_sql("COMMIT")
             return HistoryColumns(
-                *cols, watermark=int(head.seq), attrs=loads(head.attrs, {}), reports=reps
+                *cols,
+                watermark=int(head.seq),
+                attrs=loads(head.attrs, {}),
+                reports=reps,
+                last_reported=last if last_reported else None,
             )
 
         return self._read(run)
@@ -405,6 +415,45 @@ class SQLStorage(SQLWrites):
             .where(reports.c.study_id == study_id, reports.c.seq <= until)
             .order_by(reports.c.seq, reports.c.id)
         )
+
+    def _last_reported(
+        self, conn: Connection, study_id: int, until: int, metric: str
+    ) -> list[tuple[int, Any]]:
+        """``(number, value)`` of ``metric`` in each trial's last report that has it
+        (highest step, then latest), up to ``until``. The database picks the rows by a
+        substring of the stored text; a row that matched without holding the metric (a
+        hand-written text) makes this read the matching rows and pick in Python."""
+        needle = json.dumps(metric) + ":"  # how the metrics texts are written
+        find = sa.func.strpos if self.dialect == "postgresql" else sa.func.instr
+        where = (
+            reports.c.study_id == study_id,
+            reports.c.seq <= until,
+            find(reports.c.metrics, needle) > 0,
+        )
+        order = (reports.c.step.desc(), reports.c.seq.desc(), reports.c.id.desc())
+        rank = sa.func.row_number().over(partition_by=reports.c.number, order_by=order)
+        inner = sa.select(reports.c.number, reports.c.metrics, rank.label("rk")).where(*where)
+        sub = inner.subquery()
+        out = []
+        top = sa.select(sub.c.number, sub.c.metrics).where(sub.c.rk == 1)
+        for number, text in conn.execute(top):
+            m = json.loads(text)
+            if metric not in m:
+                break
+            out.append((number, m[metric]))
+        else:
+            return out
+        rows = conn.execute(
+            sa.select(reports.c.number, reports.c.metrics)
+            .where(*where)
+            .order_by(reports.c.number, *order)
+        )
+        picked: dict[int, Any] = {}
+        for number, text in rows:
+            m = json.loads(text)
+            if number not in picked and metric in m:
+                picked[number] = m[metric]
+        return list(picked.items())
 
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())
