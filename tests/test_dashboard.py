@@ -363,3 +363,28 @@ def test_json_is_strict(client):
                  "/api/studies/quad/summary"]:  # fmt: skip
         text = client.get(path).text
         json.loads(text, parse_constant=lambda c, p=path: pytest.fail(f"{p}: {c}"))
+
+
+def test_trial_detail_of_a_command_sweep_has_command_and_output_tails(sqlite_url, tmp_path):
+    make_quad(sqlite_url, n=2, running=0)
+    st = open_storage(sqlite_url)
+    sweep = {
+        "file": str(tmp_path / "sweep.yaml"),
+        "command": "python train.py --lr {lr}",
+        "params_as": "args",
+        "workdir": str(tmp_path),
+    }
+    st.update_study(st.get_study("quad").id, attrs={"sweep": sweep})
+    run = tmp_path / ".hypersweep" / "runs" / "quad" / "1"
+    run.mkdir(parents=True)
+    (run / "stdout.log").write_text("".join(f"epoch {i} val=0.{i}\n" for i in range(3000)))
+    (run / "stderr.log").write_text("warning: <b>careful</b>\n")
+    with TestClient(create_app(open_storage(sqlite_url, read_only=True))) as c:
+        d = c.get("/api/studies/quad/trials/1").json()
+        lr = d["params"]["lr"]
+        assert d["command"].startswith(f"cd {tmp_path} && python train.py --lr ")
+        assert repr(lr)[:6] in d["command"]
+        out = d["output"]
+        assert out["dir"] == str(run) and out["stderr"] == "warning: <b>careful</b>\n"
+        assert out["stdout"].endswith("epoch 2999 val=0.2999\n") and len(out["stdout"]) < 8300
+        assert c.get("/api/studies/quad/trials/0").json()["output"] == {}  # none on disk

@@ -210,6 +210,7 @@ def create_app(
     routes = [
         Route("/", index),
         Route("/static/{file}", static),
+        Route("/favicon.ico", lambda request: Response(status_code=204)),
         Route("/api/studies", studies),
         Route("/api/studies/{name}/summary", summary),
         Route("/api/studies/{name}/watermark", watermark),

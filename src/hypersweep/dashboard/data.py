@@ -265,9 +265,10 @@ class StudyData:
         vals = self._values()
         trials = [self.study.history.trials[int(i)] for i in rows]
         params: dict[str, Any] = {}
+        logs = {c.name: bool(getattr(c.param, "log", False)) for c in self.study.space.columns}
         for name in self.param_names():
             col = [t.params.get(name) for t in trials]
-            params[name] = _axis(col)
+            params[name] = {**_axis(col), "log": logs.get(name, False)}
         return {
             "numbers": rows.tolist(),
             "params": params,

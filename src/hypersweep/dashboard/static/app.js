@@ -140,7 +140,7 @@ async function loadPoints(st) {
   const par = $("#c-parallel");
   if (!p.numbers.length) { ["#c-parallel", "#c-slice", "#c-pair"].forEach((d) => note($(d), "no finished trial yet")); return; }
   const dims = names.map((n) => Object.assign({label: n}, axisOf(p.params[n]))).concat([{label: metric, values: p.values[metric]}]);
-  const tasks = [plot(par, [{type: "parcoords", dimensions: dims, line: {color: p.values[metric], colorscale: "Viridis", showscale: true}}], {margin: {l: 60, r: 60, t: 30, b: 20}})];
+  const tasks = [plot(par, [{type: "parcoords", dimensions: dims, line: {color: p.values[metric], colorscale: "Viridis", showscale: true}}], {margin: {l: 60, r: 60, t: 50, b: 20}})];
   const fill = (sel, pick) => { if (!sel.options.length) sel.innerHTML = names.map((n, i) => `<option${i === pick ? " selected" : ""}>${esc(n)}</option>`).join(""); };
   fill($("#slice-param"), 0); fill($("#pair-x"), 0); fill($("#pair-y"), Math.min(1, names.length - 1));
   $("#slice-param").onchange = () => drawSlice(st); $("#pair-x").onchange = $("#pair-y").onchange = $("#pair-kind").onchange = () => drawPair(st);
@@ -151,7 +151,7 @@ async function loadPoints(st) {
 function drawSlice(st) {
   const p = st.points, n = $("#slice-param").value, metric = st.summary.objectives[0].metric, col = p.params[n];
   if (!col) return note($("#c-slice"), "no parameter");
-  const xa = col.kind === "category" ? {tickvals: col.labels.map((_, i) => i), ticktext: col.labels} : {};
+  const xa = col.kind === "category" ? {tickvals: col.labels.map((_, i) => i), ticktext: col.labels} : (col.log ? {type: "log"} : {});
   return plot($("#c-slice"), [{x: col.values, y: p.values[metric], text: p.numbers.map((k) => `#${k}`), mode: "markers", type: "scattergl",
     marker: {color: p.numbers, colorscale: "Blues", size: 6, colorbar: {title: {text: "trial"}}}}], {xaxis: Object.assign({title: {text: n}}, xa), yaxis: {title: {text: metric}}});
 }
@@ -160,7 +160,7 @@ function drawPair(st) {
   const p = st.points, x = $("#pair-x").value, y = $("#pair-y").value, metric = st.summary.objectives[0].metric;
   if (!p.params[x] || !p.params[y]) return note($("#c-pair"), "needs two parameters");
   const kind = $("#pair-kind").value, cx = p.params[x], cy = p.params[y];
-  const tick = (c) => c.kind === "category" ? {tickvals: c.labels.map((_, i) => i), ticktext: c.labels} : {};
+  const tick = (c) => c.kind === "category" ? {tickvals: c.labels.map((_, i) => i), ticktext: c.labels} : (c.log ? {type: "log"} : {});
   const trace = kind === "contour"
     ? {type: "contour", x: cx.values, y: cy.values, z: p.values[metric], colorscale: "Viridis", contours: {coloring: "heatmap"}, connectgaps: true}
     : {type: "scattergl", mode: "markers", x: cx.values, y: cy.values, text: p.numbers.map((k) => `#${k}`), marker: {color: p.values[metric], colorscale: "Viridis", showscale: true, size: 6}};
