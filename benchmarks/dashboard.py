@@ -117,9 +117,7 @@ def measure_hs(url: str, n: int, repeat: int) -> dict[str, Any]:
             for label in ("cold", "warm"):
                 t0 = time.perf_counter()
                 page.goto(f"{base}/?poll=600000#/study/{name}")
-                page.wait_for_function(
-                    "() => document.querySelector('#summary b') !== null"
-                )
+                page.wait_for_function("() => document.querySelector('#summary b') !== null")
                 paint = time.perf_counter() - t0
                 page.wait_for_function(
                     "() => ['c-history','c-curves','c-parallel','c-slice','c-pair','trials']"
@@ -152,7 +150,9 @@ def measure_optuna(url: str, n: int, repeat: int) -> dict[str, Any] | None:
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_http(f"{base}/api/studies", proc)
-        studies = json.loads(urllib.request.urlopen(f"{base}/api/studies").read())["studies"]
+        studies = json.loads(urllib.request.urlopen(f"{base}/api/studies").read())[
+            "study_summaries"
+        ]
         sid = next(s["study_id"] for s in studies if s["study_name"] == large.study_name(n))
         out: dict[str, Any] = {"dashboard": "optuna-dashboard", "n": n}
         with sync_playwright() as p:

@@ -388,3 +388,59 @@ def test_trial_detail_of_a_command_sweep_has_command_and_output_tails(sqlite_url
         assert out["dir"] == str(run) and out["stderr"] == "warning: <b>careful</b>\n"
         assert out["stdout"].endswith("epoch 2999 val=0.2999\n") and len(out["stdout"]) < 8300
         assert c.get("/api/studies/quad/trials/0").json()["output"] == {}  # none on disk
+
+
+def test_report_html_is_self_contained(sqlite_url, tmp_path):
+    make_quad(sqlite_url)
+    out = tmp_path / "r" / "quad.html"
+    p = subprocess.run(
+        [sys.executable, "-m", "hypersweep", "report", "quad", "--storage", sqlite_url,
+         "--html", str(out)],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert p.returncode == 0, p.stderr
+    html = out.read_text()
+    markup = re.sub(r"<script>.*?</script>", "", html, flags=re.S)  # minus inlined code
+    assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)  # nothing fetched
+    assert "static/" not in markup and "<script src" not in markup
+    assert html.count("<script>") >= 3 and "Plotly" in html
+    data = json.loads(html.split("window.HS_DATA = ", 1)[1].split("</script>", 1)[0].rstrip("; \n"))
+    assert data["rows_total"] == 41 and len(data["rows"]) == 41
+    assert data["summary"]["name"] == "quad" and data["history"]["total"] == 36
+    assert "<script>alert(1)" not in html  # the error text is escaped inside the JSON
+
+
+@pytest.mark.parametrize("kind", ["history", "curves", "parallel", "slice", "contour"])
+def test_plot_writes_a_chart(sqlite_url, tmp_path, kind):
+    from hypersweep.dashboard.plots import figure, write_plot
+
+    make_quad(sqlite_url, n=12)
+    st = open_storage(sqlite_url, read_only=True)
+    fig = figure(st, "quad", kind)
+    assert fig.data and fig.layout.title.text == f"quad: {kind}"
+    p = write_plot(fig, tmp_path / f"{kind}.html")
+    assert p.stat().st_size > 1_000_000  # plotly.js inlined
+    with pytest.raises(hs.HypersweepError, match=r"\.html, \.png or \.svg"):
+        write_plot(fig, tmp_path / "x.gif")
+
+
+def test_plot_cli_pareto_and_unknown_parameter(sqlite_url, tmp_path):
+    make_multi(sqlite_url)
+    make_quad(sqlite_url, n=5)
+    run = [sys.executable, "-m", "hypersweep", "plot"]
+    ok = subprocess.run(
+        [*run, "multi", "pareto", "--storage", sqlite_url, "-o", str(tmp_path / "p.html")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert ok.returncode == 0 and (tmp_path / "p.html").exists(), ok.stderr
+    bad = subprocess.run(
+        [*run, "quad", "slice", "--params", "nope", "--storage", sqlite_url, "-o",
+         str(tmp_path / "s.html")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert bad.returncode == 2 and bad.stderr.startswith("error: plot slice: no parameter 'nope'")
+    one = subprocess.run(
+        [*run, "quad", "pareto", "--storage", sqlite_url, "-o", str(tmp_path / "q.html")],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert one.returncode == 2 and "one objective" in one.stderr

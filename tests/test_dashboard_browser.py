@@ -83,16 +83,15 @@ def page() -> Iterator[Page]:
         pg = browser.new_page(viewport={"width": 1400, "height": 1000})
         errors: list[str] = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.on("request", lambda r: _local_only(r.url))
+        requests: list[str] = []
+        pg.on("request", lambda r: requests.append(r.url))
         pg.set_default_timeout(30_000)
         yield pg
         browser.close()
         assert not errors, errors
-
-
-def _local_only(url: str) -> None:
-    # the dashboard works offline: every request goes to the dashboard itself
-    assert url.startswith(("http://127.0.0.1:", "data:", "blob:")), url
+        # it works offline: every request goes to the dashboard itself (or the file)
+        local = ("http://127.0.0.1:", "data:", "blob:", "file://", "about:")
+        assert [u for u in requests if not u.startswith(local)] == []
 
 
 def _rendered(page: Page, ids: list[str]) -> None:
@@ -193,3 +192,27 @@ def test_follows_a_live_study(server, page):
     writer.tell(t, {"value": 0.0, "loss": 0.0})
     expect(page.locator("#running")).to_contain_text("running now (1)", timeout=20_000)
     expect(page.locator("#best-value")).to_contain_text("(#47)", timeout=20_000)
+
+
+def test_report_file_opens_offline(server, page, tmp_path):
+    from hypersweep.dashboard.static_report import write_report
+
+    _, url = server
+    st = open_storage(url, read_only=True)
+    path = write_report(st, "quad", tmp_path / "quad.html")
+    st.close()
+    page.goto(path.as_uri())
+    _rendered(page, [*CHARTS, "trials"])
+    expect(page.locator("#pageinfo")).to_contain_text("41 trials")
+    page.select_option("#f-state", "FAILED")
+    expect(page.locator("#trials tbody tr")).to_have_count(4)
+    page.select_option("#f-state", "")
+    page.locator("#trials th", has_text="value").first.click()
+    first = float(page.locator("#trials tbody tr").first.locator("td").nth(2).inner_text())
+    assert first == pytest.approx(min(r for r in _values(page)))
+    _shot(page, "dashboard-report.png")
+
+
+def _values(page: Page) -> list[float]:
+    cells = page.locator("#trials tbody tr td:nth-child(3)").all_inner_texts()
+    return [float(c) for c in cells if c]

@@ -352,9 +352,10 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
-    from hypersweep import cli_dashboard  # the dashboard's own module (issue 10)
+    from hypersweep import cli_dashboard, cli_report  # the dashboard's modules (issue 10)
 
     cli_dashboard.add_parser(sub)
+    cli_report.add_parsers(sub)
     return p
 
 

@@ -11,10 +11,40 @@ const STATES = ["COMPLETED", "RUNNING", "STOPPED", "FAILED", "QUEUED"];
 let timer = null, view = null;
 
 async function api(path, opts) {
+  if (CFG.static) return staticApi(path);
   const r = await fetch(path, Object.assign({credentials: "same-origin"}, opts || {}));
   const body = await r.json().catch(() => ({}));
   if (!r.ok) throw new Error(body.error || `${r.status} ${r.statusText}`);
   return body;
+}
+
+// a report file (hypersweep report --html): the same views from the embedded answers
+function staticApi(path) {
+  const D = window.HS_DATA, [route, query] = path.split("?"), q = new URLSearchParams(query || "");
+  if (route === "api/studies") return D.studies;
+  const what = route.split("/").slice(3).join("/");
+  if (what === "watermark") return {watermark: "static"};
+  if (what.startsWith("trials/")) { const n = Number(what.slice(7)); const r = D.rows.find((x) => x.number === n); if (!r) throw new Error("not in this report"); return Object.assign({metrics: r.values, reports: [], output: {}}, r); }
+  if (what === "trials") return localTable(D.rows, q);
+  if (D[what] === undefined) throw new Error(`not in this report: ${what}`);
+  return D[what];
+}
+
+function localTable(rows, q) {
+  const states = (q.get("state") || "").split(",").filter(Boolean), sort = q.get("sort") || "number", desc = q.get("desc") === "1";
+  const size = Number(q.get("size") || 50), page = Number(q.get("page") || 0);
+  const terms = (q.get("q") || "").split(/\s+/).filter(Boolean);
+  const match = (r, t) => { const m = t.match(/^([^<>=!]+)(<=|>=|!=|=|<|>)(.*)$/);
+    if (!m) return Object.values(r.params).some((v) => String(v).toLowerCase().includes(t.toLowerCase()));
+    const v = m[1] in r.values ? r.values[m[1]] : r.params[m[1]]; if (v === undefined || v === null) return false;
+    const num = Number(m[3]), a = typeof v === "number" && !isNaN(num) ? v : String(v), b = typeof a === "number" ? num : m[3];
+    return {"=": a == b, "!=": a != b, "<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[m[2]]; };
+  const key = (r) => sort === "number" ? r.number : sort === "state" ? STATES.indexOf(r.state) : sort === "duration" ? r.duration
+    : sort.startsWith("value") ? r.values[sort.split(":")[1] || Object.keys(r.values)[0]] : sort.startsWith("param:") ? r.params[sort.slice(6)] : r.number;
+  let out = rows.filter((r) => (!states.length || states.includes(r.state)) && terms.every((t) => match(r, t)));
+  out = out.slice().sort((a, b) => { const x = key(a), y = key(b); const mx = x === undefined || x === null, my = y === undefined || y === null;
+    if (mx || my) return mx - my || a.number - b.number; return (x < y ? -1 : x > y ? 1 : a.number - b.number) * (desc ? -1 : 1); });
+  return {total: out.length, page, size, rows: out.slice(page * size, (page + 1) * size)};
 }
 
 function plot(div, traces, layout) {
@@ -51,7 +81,7 @@ function studyPage(name) {
   $("#where").textContent = name;
   $("#main").innerHTML = `
   <section class="card"><div class="summary" id="summary"></div><div id="running"></div>
-    <div class="controls"><a href="${base}/export.csv" download>CSV</a> <a href="${base}/export.json" download>JSON</a>
+    <div class="controls">${CFG.static ? `<span class="muted">report of ${esc(name)}, written ${esc(new Date(window.HS_DATA.written_at * 1000).toISOString().slice(0, 16).replace("T", " "))} UTC; ${window.HS_DATA.rows.length} of ${window.HS_DATA.rows_total} trials in the table</span>` : `<a href="${base}/export.csv" download>CSV</a> <a href="${base}/export.json" download>JSON</a>`}
     <span id="writes"></span></div></section>
   <div class="grid">
     <section class="card"><h3>Optimization history</h3><div id="c-history" class="chart"></div></section>
@@ -109,9 +139,9 @@ async function loadHistory(st) {
   const h = await api(`${st.base}/history`);
   const div = $("#c-history");
   if (!h.total) { note(div, "no finished trial yet"); return; }
-  const traces = [{x: h.feasible.x, y: h.feasible.y, mode: "markers", type: "scattergl", name: "trial", marker: {size: 5, color: "#2563eb"}},
+  const traces = [{x: h.feasible.x, y: h.feasible.y, mode: "markers", type: "scatter", name: "trial", marker: {size: 5, color: "#2563eb"}},
     {x: h.best.x, y: h.best.y, mode: "lines", line: {shape: "hv", color: "#dc2626"}, name: "best so far"}];
-  if (h.infeasible.x.length) traces.splice(1, 0, {x: h.infeasible.x, y: h.infeasible.y, mode: "markers", type: "scattergl", name: "infeasible", marker: {size: 5, color: "#9ca3af", symbol: "x"}});
+  if (h.infeasible.x.length) traces.splice(1, 0, {x: h.infeasible.x, y: h.infeasible.y, mode: "markers", type: "scatter", name: "infeasible", marker: {size: 5, color: "#9ca3af", symbol: "x"}});
   const shown = h.shown < h.total ? ` (${h.shown} of ${h.total} shown)` : "";
   return plot(div, traces, {xaxis: {title: {text: "trial" + shown}}, yaxis: {title: {text: h.metric}}});
 }
@@ -152,7 +182,7 @@ function drawSlice(st) {
   const p = st.points, n = $("#slice-param").value, metric = st.summary.objectives[0].metric, col = p.params[n];
   if (!col) return note($("#c-slice"), "no parameter");
   const xa = col.kind === "category" ? {tickvals: col.labels.map((_, i) => i), ticktext: col.labels} : (col.log ? {type: "log"} : {});
-  return plot($("#c-slice"), [{x: col.values, y: p.values[metric], text: p.numbers.map((k) => `#${k}`), mode: "markers", type: "scattergl",
+  return plot($("#c-slice"), [{x: col.values, y: p.values[metric], text: p.numbers.map((k) => `#${k}`), mode: "markers", type: "scatter",
     marker: {color: p.numbers, colorscale: "Blues", size: 6, colorbar: {title: {text: "trial"}}}}], {xaxis: Object.assign({title: {text: n}}, xa), yaxis: {title: {text: metric}}});
 }
 
@@ -163,7 +193,7 @@ function drawPair(st) {
   const tick = (c) => c.kind === "category" ? {tickvals: c.labels.map((_, i) => i), ticktext: c.labels} : (c.log ? {type: "log"} : {});
   const trace = kind === "contour"
     ? {type: "contour", x: cx.values, y: cy.values, z: p.values[metric], colorscale: "Viridis", contours: {coloring: "heatmap"}, connectgaps: true}
-    : {type: "scattergl", mode: "markers", x: cx.values, y: cy.values, text: p.numbers.map((k) => `#${k}`), marker: {color: p.values[metric], colorscale: "Viridis", showscale: true, size: 6}};
+    : {type: "scatter", mode: "markers", x: cx.values, y: cy.values, text: p.numbers.map((k) => `#${k}`), marker: {color: p.values[metric], colorscale: "Viridis", showscale: true, size: 6}};
   return plot($("#c-pair"), [trace], {xaxis: Object.assign({title: {text: x}}, tick(cx)), yaxis: Object.assign({title: {text: y}}, tick(cy))});
 }
 
@@ -173,8 +203,8 @@ async function loadPareto(st) {
   if (!p.front.numbers.length) { note(div, "no finished trial yet"); return; }
   const col = (rows, j) => rows.map((r) => r[j]);
   return plot(div, [
-    {x: col(p.others.values, 0), y: col(p.others.values, 1), text: p.others.numbers.map((k) => `#${k}`), mode: "markers", type: "scattergl", name: "trials", marker: {color: "#9ca3af", size: 5}},
-    {x: col(p.front.values, 0), y: col(p.front.values, 1), text: p.front.numbers.map((k) => `#${k}`), mode: "markers", type: "scattergl", name: "Pareto front", marker: {color: "#dc2626", size: 8}},
+    {x: col(p.others.values, 0), y: col(p.others.values, 1), text: p.others.numbers.map((k) => `#${k}`), mode: "markers", type: "scatter", name: "trials", marker: {color: "#9ca3af", size: 5}},
+    {x: col(p.front.values, 0), y: col(p.front.values, 1), text: p.front.numbers.map((k) => `#${k}`), mode: "markers", type: "scatter", name: "Pareto front", marker: {color: "#dc2626", size: 8}},
   ], {xaxis: {title: {text: `${p.metrics[0]} (${p.goals[0]})`}}, yaxis: {title: {text: `${p.metrics[1]} (${p.goals[1]})`}}});
 }
 
@@ -245,6 +275,7 @@ async function poll() {
 
 function route() {
   $("#detail").classList.add("hidden");
+  if (CFG.static && !location.hash) { location.hash = `#/study/${encodeURIComponent(CFG.study)}`; return; }
   const m = location.hash.match(/^#\/study\/(.+)$/);
   const run = m ? Promise.resolve(studyPage(decodeURIComponent(m[1]))) : showList();
   Promise.resolve(run).catch((e) => { $("#main").innerHTML = `<p class="note">${esc(e.message)}</p>`; });
@@ -252,4 +283,4 @@ function route() {
 window.addEventListener("hashchange", route);
 route();
 clearInterval(timer);
-timer = setInterval(poll, POLL_MS);
+if (!CFG.static) timer = setInterval(poll, POLL_MS);
