@@ -404,7 +404,8 @@ def test_report_html_is_self_contained(sqlite_url, tmp_path):
     assert not re.search(r"""(src|href)=["']?(https?:)?//""", markup)  # nothing fetched
     assert "static/" not in markup and "<script src" not in markup
     assert html.count("<script>") >= 3 and "Plotly" in html
-    data = json.loads(html.split("window.HS_DATA = ", 1)[1].split("</script>", 1)[0].rstrip("; \n"))
+    embedded = html.split("window.HS_DATA = ", 1)[1].split("</script>", 1)[0]
+    data = json.loads(embedded.rstrip("; \n"))
     assert data["rows_total"] == 41 and len(data["rows"]) == 41
     assert data["summary"]["name"] == "quad" and data["history"]["total"] == 36
     assert "<script>alert(1)" not in html  # the error text is escaped inside the JSON
