@@ -197,6 +197,12 @@ def main() -> None:
     ap.add_argument("--workdir", default=os.path.join(tempfile.gettempdir(), "hs-dashboard"))
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--no-optuna", action="store_true")
+    ap.add_argument(
+        "--optuna-sizes",
+        default=None,
+        help="sizes that also get optuna-dashboard (default: every size); building an "
+        "Optuna study with add_trials ran at ~4 trials/s on this loaded machine",
+    )
     ap.add_argument("--out", default=str(HERE / "results" / "dashboard.json"))
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
@@ -209,7 +215,12 @@ def main() -> None:
         print(f"hypersweep study of {n} trials: built in {built:.1f} s", file=sys.stderr)
         results.append(measure_hs(hs_url, n, args.repeat))
         print(json.dumps(results[-1]), file=sys.stderr)
-        if not args.no_optuna and shutil.which("optuna-dashboard"):
+        op_sizes = (
+            sizes
+            if args.optuna_sizes is None
+            else [int(x) for x in args.optuna_sizes.split(",") if x]
+        )
+        if not args.no_optuna and n in op_sizes and shutil.which("optuna-dashboard"):
             op_url = f"sqlite:///{work / f'optuna-{n}.db'}"
             built = large.optuna_build(op_url, n)
             print(f"optuna study of {n} trials: built in {built:.1f} s", file=sys.stderr)

@@ -445,3 +445,12 @@ def test_plot_cli_pareto_and_unknown_parameter(sqlite_url, tmp_path):
         capture_output=True, text=True,
     )  # fmt: skip
     assert one.returncode == 2 and "one objective" in one.stderr
+
+
+@pytest.mark.parametrize("command", ["dashboard", "report", "plot"])
+def test_help_of_the_dashboard_commands(command, capsys):
+    from hypersweep import cli
+
+    assert cli.main([command, "--help"]) == 0
+    out = capsys.readouterr().out
+    assert "examples:" in out and f"hypersweep {command}" in out

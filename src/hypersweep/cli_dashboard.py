@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import secrets
 import sys
 from typing import Any
 
@@ -91,6 +90,8 @@ def resolve_token(host: str, token: str | None, allow_write: bool) -> str | None
             raise HypersweepError("--token: use at least 8 characters")
         return token
     if allow_write or not is_loopback(host):
+        import secrets
+
         return secrets.token_urlsafe(24)
     return None
 

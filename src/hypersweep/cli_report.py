@@ -28,8 +28,12 @@ def add_parsers(subparsers: Any) -> None:
     """Add ``report`` and ``plot`` to the ``hypersweep`` parser."""
     from hypersweep.dashboard.plots import KINDS
 
+    fmt = argparse.RawDescriptionHelpFormatter
     r = subparsers.add_parser(
         "report",
+        formatter_class=fmt,
+        epilog="examples:\n  hypersweep report digits-mlp --html digits.html\n\n"
+        "The file opens from disk in any browser: no server, no network.",
         help="write a self-contained HTML report of a study",
         description="One HTML file with the dashboard's charts and the trials table "
         "(plotly inlined: opens with no server and no network).",
@@ -40,6 +44,10 @@ def add_parsers(subparsers: Any) -> None:
     r.set_defaults(func=run_report)
     p = subparsers.add_parser(
         "plot",
+        formatter_class=fmt,
+        epilog="examples:\n  hypersweep plot digits-mlp history -o history.html\n"
+        "  hypersweep plot digits-mlp contour --params lr hidden -o lr-hidden.html\n"
+        "  hypersweep plot digits-mlp parallel -o parallel.png   # needs kaleido",
         help="write one chart of a study (html, png, svg)",
         description="One chart of a study: " + ", ".join(KINDS) + ".",
     )

@@ -8,10 +8,12 @@ image export (``pip install kaleido``).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError
-from hypersweep.storage import Storage
+
+if TYPE_CHECKING:
+    from hypersweep.storage import Storage
 
 __all__ = ["KINDS", "figure", "write_plot"]
 
