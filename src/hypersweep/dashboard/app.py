@@ -32,7 +32,8 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from hypersweep.dashboard.data import Catalog, StudyData, finite
+from hypersweep.dashboard.data import Catalog, StudyData
+from hypersweep.dashboard.shaping import finite
 from hypersweep.errors import HypersweepError, StudyNotFound
 from hypersweep.storage import Storage
 

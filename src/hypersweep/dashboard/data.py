@@ -13,7 +13,6 @@ time and rebuilt from the storage: the dashboard keeps nothing the storage does 
 from __future__ import annotations
 
 import json
-import math
 import re
 import threading
 import time
@@ -23,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from hypersweep.dashboard.shaping import axis, compare, finite, first_sorted, sample_rows
 from hypersweep.storage import Storage, StudyRecord
 from hypersweep.study import Study
 from hypersweep.trial import Trial, TrialState
@@ -35,51 +35,6 @@ STATES = [s.value for s in TrialState]
 _CODE = {s.value: i for i, s in enumerate(TrialState)}
 _HUGE = 2**62
 ACTIVITY_TTL = 10.0  #: seconds a study's last activity is reused while nothing changed
-
-
-def finite(x: Any) -> Any:
-    """``x`` with NaN and infinities as ``None`` (strict JSON), recursively."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, Mapping):
-        return {str(k): finite(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [finite(v) for v in x]
-    if isinstance(x, np.generic):
-        return finite(x.item())
-    return x
-
-
-def sample_rows(rows: np.ndarray, score: np.ndarray | None, limit: int) -> np.ndarray:
-    """At most ``limit`` of ``rows`` (ascending), chosen to keep what a chart needs:
-    the best quarter by ``score`` (lower is better), the lowest and highest score of
-    each of ``limit // 8`` bins along ``rows``, and a seeded uniform sample for the rest.
-    The same input gives the same choice (charts do not flicker between polls). Numpy
-    only: a few milliseconds for 100k rows."""
-    rows = np.asarray(rows, dtype=np.int64)
-    n = rows.size
-    if n <= limit:
-        return rows
-    parts: list[np.ndarray] = []
-    if score is not None:
-        low = np.where(np.isfinite(score), score, np.inf)
-        high = np.where(np.isfinite(score), score, -np.inf)
-        k = limit // 4
-        parts.append(np.argpartition(low, k)[:k])
-        starts = np.unique(np.linspace(0, n, max(1, limit // 8) + 1).astype(np.int64)[:-1])
-        bin_of = np.searchsorted(starts, np.arange(n), side="right") - 1
-        for s, reduce in ((low, np.minimum), (high, np.maximum)):
-            hit = np.nonzero(s == reduce.reduceat(s, starts)[bin_of])[0]
-            parts.append(hit[np.unique(bin_of[hit], return_index=True)[1]])  # first per bin
-    chosen = np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.int64)
-    room = limit - chosen.size
-    if room > 0:
-        rest = np.setdiff1d(np.arange(n), chosen, assume_unique=True)
-        rng = np.random.default_rng(n)
-        chosen = np.concatenate(
-            [chosen, rng.choice(rest, size=min(room, rest.size), replace=False)]
-        )
-    return rows[np.sort(chosen)]
 
 
 class StudyData:
@@ -100,6 +55,7 @@ class StudyData:
         self._curves: dict[int, dict[int, dict[str, float]]] = {}  # finished trials' reports
         self._memos: dict[str, tuple[int, Any]] = {}
         self._activity: tuple[int, float, float | None] | None = None
+        self._counts: tuple[int, dict[TrialState, int]] | None = None
         self._warm_lock = threading.Lock()
         self._warming: threading.Thread | None = None
         self.synced_at = 0.0
@@ -159,6 +115,14 @@ class StudyData:
                 self._warming = threading.Thread(target=self.sync, daemon=True)
                 self._warming.start()
 
+    def counts(self) -> dict[TrialState, int]:
+        """The storage's trial counts by state, re-read only when the watermark moved
+        (every state change moves it)."""
+        wm = self.storage.sync(self._id, _HUGE).watermark
+        if self._counts is None or self._counts[0] != wm:
+            self._counts = (wm, self.storage.count_trials(self._id))
+        return self._counts[1]
+
     def last_activity(self) -> float | None:
         """The storage's last activity, re-read when the watermark moved or after
         :data:`ACTIVITY_TTL` seconds (heartbeats do not move the watermark)."""
@@ -174,7 +138,7 @@ class StudyData:
         are loaded meanwhile for the charts)."""
         rec = self.storage.get_study(self.name)
         attrs = rec.attrs
-        counts = self.storage.count_trials(self._id)
+        counts = self.counts()
         if attrs.get("constraints"):  # feasibility: the study's arrays know it
             with self.lock:
                 self.sync()
@@ -317,7 +281,7 @@ class StudyData:
         logs = {c.name: bool(getattr(c.param, "log", False)) for c in self.study.space.columns}
         for name in self.param_names():
             col = [t.params.get(name) for t in trials]
-            params[name] = {**_axis(col), "log": logs.get(name, False)}
+            params[name] = {**axis(col), "log": logs.get(name, False)}
         return {
             "numbers": rows.tolist(),
             "params": params,
@@ -397,14 +361,11 @@ class StudyData:
                 keep &= self._match(term)
             rows = np.nonzero(keep)[0]
             key = self._sort_key(sort)
+            total = int(rows.size)
             if key is not None:
-                k = key[rows]
-                nan = np.isnan(k)
-                order = np.lexsort((rows, -k if desc else k, nan))  # missing last
-                rows = rows[order]
+                rows = first_sorted(rows, key[rows], desc, (page + 1) * size)
             elif desc:
                 rows = rows[::-1]
-            total = int(rows.size)
             page_rows = rows[page * size : (page + 1) * size]
             return {
                 "total": total,
@@ -431,7 +392,7 @@ class StudyData:
             col = self.param_columns().get(sort[6:])
             if col is None:
                 return None
-            ax = _axis(col)
+            ax = axis(col)
             return np.array([np.nan if v is None else v for v in ax["values"]], dtype=float)
         return None
 
@@ -458,7 +419,7 @@ class StudyData:
             ref: Any = float(text)
         except ValueError:
             ref = text
-        return np.array([_compare(v, op, ref) for v in values], dtype=bool)
+        return np.array([compare(v, op, ref) for v in values], dtype=bool)
 
     # --- one trial -------------------------------------------------------------------
     def detail(self, number: int) -> dict[str, Any]:
@@ -507,47 +468,6 @@ def _public_sweep(sweep: Any) -> Any:
     return {k: sweep.get(k) for k in ("file", "command", "function", "params_as", "workdir")}
 
 
-def _axis(col: list[Any]) -> dict[str, Any]:
-    """One parameter column for a chart: numbers as they are, anything else (text,
-    booleans, mixed) as a category index with ``labels``."""
-    present = [v for v in col if v is not None]
-    if all(type(v) in (int, float) for v in present):
-        return {"kind": "number", "values": col}
-    labels = sorted({_label(v) for v in present})
-    index = {lab: i for i, lab in enumerate(labels)}
-    return {
-        "kind": "category",
-        "labels": labels,
-        "values": [None if v is None else index[_label(v)] for v in col],
-    }
-
-
-def _label(v: Any) -> str:
-    return str(v).lower() if isinstance(v, bool) else str(v)
-
-
-def _compare(v: Any, op: str, ref: Any) -> bool:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return False
-    if isinstance(ref, float) and type(v) in (int, float):
-        a: Any = float(v)
-    else:
-        a, ref = _label(v), str(ref)
-    try:
-        return bool(
-            {
-                "=": a == ref,
-                "!=": a != ref,
-                "<": a < ref,
-                "<=": a <= ref,
-                ">": a > ref,
-                ">=": a >= ref,
-            }[op]
-        )
-    except TypeError:
-        return False
-
-
 class Catalog:
     """Every study of one storage, each opened once and kept synced."""
 
@@ -585,7 +505,7 @@ class Catalog:
         activity, from the storage's aggregate reads only (cost flat in study size)."""
         out = []
         for rec in self.records():
-            counts = {s.value: n for s, n in self.storage.count_trials(rec.id).items()}
+            counts = {s.value: n for s, n in self.get(rec.name).counts().items()}
             best = self.storage.best_trials(rec.id)
             running = counts.get("RUNNING", 0)
             attrs = rec.attrs

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from hypersweep.dashboard.data import StudyData, finite
+from hypersweep.dashboard.data import StudyData
+from hypersweep.dashboard.shaping import finite
 
 __all__ = ["importance"]
 

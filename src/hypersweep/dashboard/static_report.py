@@ -37,8 +37,9 @@ def _json(data: Any) -> str:
 
 def collect(storage: Storage, name: str) -> dict[str, Any]:
     """The API answers the report embeds (the same functions the server calls)."""
-    from hypersweep.dashboard.data import Catalog, finite
+    from hypersweep.dashboard.data import Catalog
     from hypersweep.dashboard.extras import importance
+    from hypersweep.dashboard.shaping import finite
 
     catalog = Catalog(storage)
     data = catalog.get(name)
