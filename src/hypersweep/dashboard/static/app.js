@@ -236,7 +236,9 @@ async function loadTable(st) {
   table.dataset.rendered = "1";
   table.querySelectorAll("th[data-sort]").forEach((th) => th.addEventListener("click", () => {
     const k = th.dataset.sort;
-    if (st.sort === k) st.desc = !st.desc; else { st.sort = k; st.desc = k !== "number" && !k.startsWith("value") ? false : k === "number"; }
+    // a first click shows the best first: an objective to maximize sorts descending
+    const goal = (st.summary.objectives.find((o) => `value:${o.metric}` === k) || {}).goal;
+    if (st.sort === k) st.desc = !st.desc; else { st.sort = k; st.desc = k === "number" || goal === "maximize"; }
     st.page = 0; loadTable(st);
   }));
   table.querySelectorAll("tr[data-number]").forEach((tr) => tr.addEventListener("click", () => showTrial(st, Number(tr.dataset.number))));
