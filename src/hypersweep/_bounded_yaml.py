@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import yaml
-from yaml.nodes import MappingNode, Node, SequenceNode
+from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 __all__ = [
     "MAX_DEPTH",
@@ -56,11 +56,11 @@ class BoundedLoader(yaml.SafeLoader):
                     "(flatten it)",
                     self.peek_event().start_mark,
                 )
-            return super().compose_node(parent, index)  # type: ignore[no-any-return]
+            return super().compose_node(parent, index)
         finally:
             self._hs_depth -= 1
 
-    def construct_yaml_int(self, node: Node) -> int:
+    def construct_yaml_int(self, node: ScalarNode) -> int:
         value = str(node.value)
         if len(value) > MAX_INT_CHARS:
             raise YamlLimitError(
@@ -68,7 +68,7 @@ class BoundedLoader(yaml.SafeLoader):
                 "to keep it as text",
                 node.start_mark,
             )
-        return super().construct_yaml_int(node)  # type: ignore[no-any-return]
+        return super().construct_yaml_int(node)
 
 
 BoundedLoader.add_constructor("tag:yaml.org,2002:int", BoundedLoader.construct_yaml_int)

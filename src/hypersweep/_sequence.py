@@ -243,4 +243,4 @@ def _params(history: History, i: int) -> dict[str, Any]:
     """Row ``i``'s parameters, without decoding the rest of a bulk-loaded trial."""
     trials: Any = history.trials
     get = getattr(trials, "params", None)
-    return get(i) if get is not None else trials[i].params  # type: ignore[no-any-return]
+    return get(i) if get is not None else trials[i].params

@@ -250,8 +250,8 @@ class LazyTrials(MutableSequence[Any]):
         """Trial ``i``'s parameters (a trial not decoded yet stays undecoded)."""
         x = self._items[i]
         if type(x) is int:
-            return json.loads(self._cols.params[x])  # type: ignore[no-any-return]
-        return x.params  # type: ignore[no-any-return]
+            return json.loads(self._cols.params[x])
+        return x.params
 
     def _get(self, i: int) -> Any:
         x = self._items[i]

@@ -62,7 +62,7 @@ def plotly_js() -> Path:
 
 
 def _static(name: str) -> bytes:
-    return resources.files("hypersweep.dashboard").joinpath("static", name).read_bytes()
+    return resources.files("hypersweep.dashboard").joinpath("static").joinpath(name).read_bytes()
 
 
 class _Guard(BaseHTTPMiddleware):

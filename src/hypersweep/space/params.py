@@ -8,7 +8,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri  # type: ignore[import-untyped]
+from scipy.special import ndtr, ndtri
 
 from hypersweep._validate import is_number, short, unwrap
 from hypersweep.errors import SpaceError
@@ -64,7 +64,7 @@ class Param:
         return f"{type(self).__name__}({self.to_spec()!r})"
 
     def __eq__(self, other: object) -> bool:
-        return type(self) is type(other) and self.to_spec() == other.to_spec()  # type: ignore[attr-defined]
+        return type(self) is type(other) and self.to_spec() == other.to_spec()
 
     def __hash__(self) -> int:
         return hash(repr(self))

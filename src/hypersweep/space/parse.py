@@ -398,7 +398,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
 
 def _wrap(make: Any, path: str) -> Param:
     try:
-        return make()  # type: ignore[no-any-return]
+        return make()
     except SpaceError as e:
         if e.path:
             raise

@@ -95,7 +95,7 @@ def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise fail("function", f"{ref!r} is not callable")
-    return obj  # type: ignore[no-any-return]
+    return obj
 
 
 def effective(spec: SweepSpec, overrides: Overrides | None = None) -> SweepSpec:

@@ -200,7 +200,7 @@ def terminate_backends(
                     if int(c.execute(count).scalar() or 0) >= min_trials:
                         break
                 while not done.wait(every * random.uniform(0.2, 1.8)):
-                    killed.append(int(c.execute(kill, {"app": application_name}).scalar()))
+                    killed.append(int(c.execute(kill, {"app": application_name}).scalar() or 0))
         finally:
             engine.dispose()
 

@@ -490,7 +490,7 @@ class SamplerContract:
         the study, the sampler sends fewer trials there than random search (30%)."""
         self._learns(sampler_factory)
         space = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
-        late = []
+        late: list[bool] = []
         for seed in (0, 1):
             trials = run_failing_study(
                 sampler_factory(seed),

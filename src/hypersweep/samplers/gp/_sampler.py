@@ -468,7 +468,7 @@ class GPSampler(Sampler):
                 continue  # a configuration seen to fail is never proposed again
             return cand[i]
         if failed_c is not None and failed_c.shape[0]:
-            return unfailed_draws(space, failed_c, rng, 1)[0]  # type: ignore[no-any-return]
+            return unfailed_draws(space, failed_c, rng, 1)[0]
         return rng.random(space.dim)  # every good candidate is taken: explore
 
     def _polish(

@@ -398,18 +398,18 @@ class TPESampler(Sampler):
         best candidate back)."""
         x_failed, x_ok = fails
         if x_failed.shape[0] == 0:
-            return cand[int(np.argmax(score))]  # type: ignore[no-any-return]
+            return cand[int(np.argmax(score))]
         space = space if space is not None else self._layout_space
         assert space is not None
         order = np.argsort(-score, kind="stable")
         snapped = space.encode_many(space.decode_many(cand[order]))
         like = looks_failed(snapped, x_failed, x_ok)
         if not like.all():
-            return cand[order[int(np.argmin(like))]]  # type: ignore[no-any-return]
+            return cand[order[int(np.argmin(like))]]
         hit = near_any(x_failed, snapped)
         if not hit.all():
-            return cand[order[int(np.argmin(hit))]]  # type: ignore[no-any-return]
-        return unfailed_draws(space, x_failed, rng, 1)[0]  # type: ignore[no-any-return]
+            return cand[order[int(np.argmin(hit))]]
+        return unfailed_draws(space, x_failed, rng, 1)[0]
 
     def _get_layout(self, space: Space) -> Layout:
         if self._layout is None or self._layout_space is not space:
