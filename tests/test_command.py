@@ -539,7 +539,7 @@ def test_stop_and_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         runs_dir=tmp_path / "runs",
         params_as="env",
     )
-    ex.open(lambda n, s, m: Decision.CONTINUE)
+    ex.open()
     ex.start(Trial(0, TrialState.RUNNING, {"ignore": ""}))
     ex.start(Trial(1, TrialState.RUNNING, {"ignore": "int"}))
     with pytest.raises(HypersweepError, match="full"):

@@ -196,9 +196,9 @@ class Study:
                 )
         else:
             objs = _objectives(objective)
-            study_seed = (
-                seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-            )
+            entropy = np.random.SeedSequence().entropy
+            assert isinstance(entropy, int)  # drawn, not given: one integer
+            study_seed = seed if seed is not None else entropy % 2**31
             rec = self.storage.create_study(
                 name, objs, new_space.to_spec(), attrs={"seed": study_seed}
             )
@@ -245,6 +245,7 @@ class Study:
             self.space, self.objectives, seed=self.seed, constraints=self.constraints
         )
         self._watermark = 0
+        self._reports_mark = 0  # reports up to here are cached (see _read_reports)
         # after a bulk load without reports: reports with seq <= this are not in the cache
         self._reports_until: int | None = None
         self._loaded_n = 0
@@ -261,7 +262,7 @@ class Study:
         if new != self.constraints:
             self.constraints = new
             self._history = History(self.space, self.objectives, seed=self.seed, constraints=new)
-            self._watermark = 0
+            self._watermark = self._reports_mark = 0
             self._reports_until, self._loaded_n, self._completed = None, 0, set()
             self.sync()
 
@@ -307,11 +308,11 @@ class Study:
             return
         cached = self._history.trials
         merged: dict[int, Trial] = {}
-        for t in res.trials:
-            old = cached[t.number] if t.number < len(cached) else None
-            merged[t.number] = t.with_(reports=old.reports) if old is not None else t
+        for fresh in res.trials:
+            old = cached[fresh.number] if fresh.number < len(cached) else None
+            merged[fresh.number] = fresh.with_(reports=old.reports) if old is not None else fresh
         for r in res.reports:
-            t = merged.get(r.number)
+            t: Trial | None = merged.get(r.number)
             if t is None:
                 t = cached[r.number] if r.number < len(cached) else None
                 if t is None:  # the contract (one snapshot per sync) rules this out
@@ -417,7 +418,7 @@ class Study:
         if self.sampler.uses_reports:
             self._load_reports()
         out: list[Trial] = []
-        budget = {} if max_trials is None else {"max_trials": max_trials}
+        budget: dict[str, Any] = {} if max_trials is None else {"max_trials": max_trials}
         if (self._history.state == 0).any():  # QUEUED rows exist
             while len(out) < k:
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
@@ -479,6 +480,7 @@ class Study:
         state: TrialState | str | None = None,
         error: str | None = None,
         started_at: float | None = None,
+        finished_at: float | None = None,
     ) -> Trial:
         """Finish a trial.
 
@@ -491,6 +493,7 @@ class Study:
             error: why it failed (implies ``FAILED``).
             started_at: when the trial's own code started (UNIX time), if later than
                 when it was handed out: ``duration`` is then the trial's own time.
+            finished_at: when it ended (UNIX time); default: now.
 
         The write names the attempt this process knows, so a late tell for an attempt
         that was retried meanwhile raises ``TrialNotRunning``.
@@ -505,14 +508,11 @@ class Study:
             TrialNotRunning: the trial has already finished.
         """
         t = self._resolve(trial)
-        if started_at is not None and (
-            isinstance(started_at, bool)
-            or not isinstance(started_at, (int, float))
-            or not np.isfinite(started_at)
-        ):
-            raise HypersweepError(
-                f"tell: started_at must be a UNIX time in seconds, got {started_at!r}"
-            )
+        for key, at in (("started_at", started_at), ("finished_at", finished_at)):
+            if at is not None and (
+                isinstance(at, bool) or not isinstance(at, (int, float)) or not np.isfinite(at)
+            ):
+                raise HypersweepError(f"tell: {key} must be a UNIX time in seconds, got {at!r}")
         if state is None:
             st = TrialState.FAILED if error is not None else TrialState.COMPLETED
         else:
@@ -544,6 +544,7 @@ class Study:
             error=error,
             started_at=started_at,
             attempt=t.attempt,
+            now=finished_at,
         )
         return self._absorb(done)
 
@@ -592,17 +593,49 @@ class Study:
             step = 0 if not t.reports else max(t.reports) + 1
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
-        step = int(step)
-        self.storage.report(self._id, t.id, step, clean)
+        return self.record(t.number, int(step), clean)
+
+    def record(self, number: int, step: int, metrics: Mapping[str, float]) -> Decision:
+        """Store a report that was checked where it entered (an executor's report event:
+        ``step`` an integer >= 0, ``metrics`` floats) and ask the stopping policy.
+
+        The policy sees the other trials' reports as of now: this reads only the reports
+        stored since the last read (:meth:`Storage.reports_since`), not a full
+        :meth:`sync`; trial states are as of the last sync.
+
+        Raises:
+            TrialNotRunning: the trial has finished (or was retried meanwhile).
+        """
+        t = self._resolve(number)
+        self.storage.report(self._id, t.id, step, metrics)
+        trials = self._history.trials
         reps = dict(t.reports)
-        reps[step] = {**reps.get(step, {}), **clean}
-        t = t.with_(reports=reps)
-        self._history.trials[t.number] = t
+        reps[step] = {**reps.get(step, {}), **metrics}
+        trials[t.number] = t.with_(reports=reps)
+        self._history.version += 1
         if self.policy is None:
             return Decision.CONTINUE
-        self.sync()
+        self._read_reports()
         self._load_reports()
-        return self.policy.decide(self._history.trials[t.number], self._history)
+        return self.policy.decide(trials[t.number], self._history)
+
+    def _read_reports(self) -> None:
+        """Add the reports stored since the last read to the cached trials (a report of a
+        trial not cached yet waits for the next :meth:`sync`, which returns it again)."""
+        mark = max(self._watermark, self._reports_mark)
+        rows, self._reports_mark = self.storage.reports_since(self._id, mark)
+        if not rows:
+            return
+        trials = self._history.trials
+        for number, new in group_reports((r.number, r.step, r.metrics) for r in rows).items():
+            t = trials[number] if number < len(trials) else None
+            if t is None:
+                continue
+            reps = dict(t.reports)
+            for step, m in new.items():
+                reps[step] = {**reps.get(step, {}), **m}
+            trials[number] = t.with_(reports=reps)
+        self._history.version += 1
 
     def enqueue(
         self, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
@@ -675,6 +708,27 @@ class Study:
     def stop(self, reason: str = "stop requested") -> None:
         """Ask every process running this study to stop (seen at their next sync)."""
         self._set_attrs(stop_requested=reason)
+
+    def check(self) -> None:
+        """Raise :class:`~hypersweep.errors.StorageError` when the storage is gone (an
+        SQLite file deleted or replaced under the run; see :meth:`Storage.check`)."""
+        self.storage.check()
+
+    def clear_stop(self) -> None:
+        """Forget an earlier stop request and stop reason (a run of the study begins)."""
+        if self._attrs.get("stop_requested"):
+            self._set_attrs(stop_requested=None)
+        self._set_attrs(stop_reason=None)
+
+    def set_stop_reason(self, reason: str | None) -> None:
+        """Store why the last run of the study stopped (``summary()["stop_reason"]``)."""
+        self._set_attrs(stop_reason=reason)
+
+    def set_system_attrs(self, trial: Trial | int, attrs: Mapping[str, Any]) -> Trial:
+        """Keep facts about a trial's run (``system_attrs``; e.g. the metric intake of a
+        trial that flooded its output)."""
+        t = self._resolve(trial)
+        return self._absorb(self.storage.set_trial_attrs(self._id, t.id, system=dict(attrs)))
 
     def _set_attrs(self, **attrs: Any) -> None:
         self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)

@@ -94,8 +94,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from hypersweep.errors import HypersweepError
-from hypersweep.execution.base import Executor, Outcome, ReportHandler
-from hypersweep.stopping.base import Decision
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
 from hypersweep.trial import Trial
 
 __all__ = [
@@ -630,6 +629,7 @@ class _Proc:
     code: int | None = None  # exit status, once reaped (its output may still be draining)
     # metric intake: the reports parsed in this poll, in order (see _flush)
     batch: list[tuple[int, dict[str, float]]] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)  # passed on, for poll to return
     tokens: float = float(REPORT_BURST)  # report budget (token bucket)
     tokens_at: float = 0.0
     received: int = 0  # reports parsed
@@ -743,9 +743,11 @@ class CommandExecutor(Executor):
         if workdir is not None and not os.path.isdir(workdir):
             raise HypersweepError(f"workdir: {workdir!r} is not a directory")
         extra = dict(env or {})
-        for k, v in extra.items():
-            if not isinstance(k, str) or not isinstance(v, str):
-                raise HypersweepError(f"env: names and values must be strings, got {k!r}: {v!r}")
+        for name, value in extra.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise HypersweepError(
+                    f"env: names and values must be strings, got {name!r}: {value!r}"
+                )
         self.command = command
         self.study_name = study_name
         self.metrics = tuple(metrics)
@@ -764,7 +766,6 @@ class CommandExecutor(Executor):
         self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
         self._pair_re = re.compile(rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)")
-        self._on_report: ReportHandler | None = None
         self._procs: dict[int, _Proc] = {}
         self._pending: list[Outcome] = []
         self._stuck: list[subprocess.Popen[bytes]] = []
@@ -801,9 +802,9 @@ class CommandExecutor(Executor):
             )
 
     # ------------------------------------------------------------------------------------
-    def open(self, on_report: ReportHandler) -> None:
-        """Prepare to run; the trials' environment is based on ``os.environ`` as of now."""
-        self._on_report = on_report
+    def open(self, decide: Decide | None = None) -> None:
+        """Prepare to run; the trials' environment is based on ``os.environ`` as of now.
+        (``decide`` is not used: reports come back from :meth:`poll`.)"""
         self._closing = False
         self._base_env = _base_env()
 
@@ -913,9 +914,9 @@ class CommandExecutor(Executor):
                 pass
 
     # ------------------------------------------------------------------------------------
-    def poll(self, timeout: float) -> list[Outcome]:
+    def poll(self, timeout: float) -> list[Event]:
         end = time.monotonic() + max(0.0, timeout)
-        out: list[Outcome] = []
+        out: list[Event] = []
         while True:
             if self._pending:
                 out.extend(self._pending)
@@ -955,13 +956,15 @@ class CommandExecutor(Executor):
                 return
             time.sleep(min(left, 0.005))
 
-    def _service(self, out: list[Outcome]) -> None:
+    def _service(self, out: list[Event]) -> None:
         """Read new output, enforce deadlines, collect ended trials."""
         now = time.monotonic()
         for p in list(self._procs.values()):
             if p.code is None:
                 p.exited = _has_exited(p.popen)
             more = self._read(p, final=p.exited)
+            out.extend(p.reports)  # before its outcome
+            p.reports.clear()
             if p.exited:
                 if p.code is None:
                     self._kill_tree(p)  # whatever is left of its process tree
@@ -1061,8 +1064,8 @@ class CommandExecutor(Executor):
                 if found:
                     self._record(p, step, found)
                 return
-        for m in self._pair_re.finditer(line):
-            found[m.group(2)] = _number(m.group(3))
+        for pair in self._pair_re.finditer(line):
+            found[pair.group(2)] = _number(pair.group(3))
         if not found:
             return
         s = _STEP_RE.search(line)
@@ -1094,9 +1097,9 @@ class CommandExecutor(Executor):
             self._begin_stop(p, "invalid")
 
     def _flush(self, p: _Proc, last: bool = False) -> None:
-        """Pass the poll's reports on to the runner, one per step, within the trial's
-        report rate (:data:`REPORT_RATE`, bursts of :data:`REPORT_BURST`); act on the
-        decisions. Over the rate, the newest steps are passed on and the older ones are
+        """Pass the poll's reports on (``p.reports``, returned by :meth:`poll`), one per
+        step, within the trial's report rate (:data:`REPORT_RATE`, bursts of
+        :data:`REPORT_BURST`). Over the rate, the newest steps are passed on and the older ones are
         counted as dropped (their values still count for the trial's final value).
         ``last``: the trial's output is read to its end; its last report always goes."""
         if not p.batch:
@@ -1111,7 +1114,7 @@ class CommandExecutor(Executor):
             else:
                 merged[step] = dict(values)
             final_at[step] = i
-        forward = self._on_report is not None and not self._closing
+        forward = not self._closing
         send: set[int] = set()
         if forward:
             now = time.monotonic()
@@ -1148,11 +1151,7 @@ class CommandExecutor(Executor):
                 continue
             p.tokens -= 1
             p.stored += 1
-            assert self._on_report is not None
-            decision = self._on_report(p.number, step, merged[step])
-            if decision == Decision.STOP and p.invalid is None:
-                self._begin_stop(p, "stop")  # later reports do not count
-                return
+            p.reports.append(Report(p.number, step, merged[step]))
 
     def _aggregate(self, p: _Proc, k: str, v: float) -> None:
         old = p.agg.get(k)
@@ -1312,7 +1311,7 @@ class CommandExecutor(Executor):
             elif p.phase == _INT and p.next_at is not None:
                 p.next_at = min(p.next_at, now + grace)
         limit = now + grace + self._term_wait() + 2.0
-        dropped: list[Outcome] = []
+        dropped: list[Event] = []
         while self._procs and time.monotonic() < limit:
             self._service(dropped)
             if self._procs:
