@@ -23,6 +23,7 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import HypersweepError
 from hypersweep.execution import command as command_mod
+from hypersweep.execution.base import Outcome
 from hypersweep.execution.command import (
     CommandExecutor,
     command_line,
@@ -642,3 +643,37 @@ def test_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
         assert tail.lines() == [b"loss=1"]
         assert tail.lines(final=True) == [b"last"]
     tail.close()
+
+
+def test_a_stop_at_a_report_leaves_out_what_the_trial_reported_after_it(
+    tmp_path: Path,
+) -> None:
+    """Reports read in one poll: a stop at step 2 keeps step 2's value as the final one
+    (the later steps of the same read do not count), as the runner needs."""
+    code = (  # one write: the six lines arrive together
+        "import time\n"
+        "print('\\n'.join('step=%d loss=%d' % (s, 10 - s) for s in range(6)), flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    ex = CommandExecutor(
+        [PY, "-c", code],
+        study_name="cmd",
+        metrics=["loss"],
+        grace=5,
+        runs_dir=tmp_path / "runs",
+    )
+    ex.open()
+    ex.start(Trial(0, TrialState.RUNNING, {}))
+    reports: list[Any] = []
+    end = time.monotonic() + 30
+    while len(reports) < 6 and time.monotonic() < end:
+        reports += [e for e in ex.poll(0.1) if not isinstance(e, Outcome)]
+        if reports and len(reports) < 6:  # not all in one read: a stop would not tell
+            pytest.skip("the trial's lines came in more than one read")
+    assert [r.step for r in reports] == list(range(6))
+    ex.stop(0, at=reports[2])
+    outs: list[Any] = []
+    while not outs and time.monotonic() < end:
+        outs = [e for e in ex.poll(0.2) if isinstance(e, Outcome)]
+    ex.close()
+    assert outs[0].status == "stopped" and outs[0].result == {"loss": 8.0}

@@ -8,7 +8,8 @@ An executor knows nothing about sampling, the study or its policy. The runner pu
   integer >= 0, its ``metrics`` floats: checked where they entered) and an
   :class:`Outcome` when a trial ends (after its reports);
 * the runner decides on each report and calls :meth:`Executor.stop` for a trial that must
-  end; the executor ends it gracefully (``"stopped"``), killing it after its grace period.
+  end (naming the report that decided it); the executor ends it gracefully
+  (``"stopped"``), killing it after its grace period.
 
 A trial that waits for the answer to a report (a Python function trial:
 ``trial.report`` returns or raises ``TrialStopped``) gets it at the next :meth:`poll`:
@@ -112,8 +113,11 @@ class Executor(abc.ABC):
         reports and outcomes since the last poll, in order."""
 
     @abc.abstractmethod
-    def stop(self, number: int) -> None:
-        """Ask a running trial to stop; it ends (as ``"stopped"``) within the grace period."""
+    def stop(self, number: int, at: Report | None = None) -> None:
+        """Ask a running trial to stop; it ends (as ``"stopped"``) within the grace period.
+
+        ``at``: the report (returned by the last :meth:`poll`) that led to the stop: what
+        the trial reported after it does not count, for its final value either."""
 
     def started_at(self, number: int) -> float | None:
         """When running trial ``number``'s own code started (UNIX time), if known yet."""

@@ -630,6 +630,9 @@ class _Proc:
     # metric intake: the reports parsed in this poll, in order (see _flush)
     batch: list[tuple[int, dict[str, float]]] = field(default_factory=list)
     reports: list[Report] = field(default_factory=list)  # passed on, for poll to return
+    # per report returned by the last poll: (it, the aggregate and the stored count just
+    # after it), so a stop at that report leaves out what came after (see stop())
+    marks: list[tuple[Report, dict[str, float], int]] = field(default_factory=list)
     tokens: float = float(REPORT_BURST)  # report budget (token bucket)
     tokens_at: float = 0.0
     received: int = 0  # reports parsed
@@ -917,6 +920,8 @@ class CommandExecutor(Executor):
     def poll(self, timeout: float) -> list[Event]:
         end = time.monotonic() + max(0.0, timeout)
         out: list[Event] = []
+        for p in self._procs.values():
+            p.marks.clear()  # the runner has seen the reports of the last poll
         while True:
             if self._pending:
                 out.extend(self._pending)
@@ -1151,7 +1156,9 @@ class CommandExecutor(Executor):
                 continue
             p.tokens -= 1
             p.stored += 1
-            p.reports.append(Report(p.number, step, merged[step]))
+            report = Report(p.number, step, merged[step])
+            p.reports.append(report)
+            p.marks.append((report, dict(p.agg), p.stored))
 
     def _aggregate(self, p: _Proc, k: str, v: float) -> None:
         old = p.agg.get(k)
@@ -1288,10 +1295,15 @@ class CommandExecutor(Executor):
             p.pidfd = None
 
     # ------------------------------------------------------------------------------------
-    def stop(self, number: int) -> None:
+    def stop(self, number: int, at: Report | None = None) -> None:
         p = self._procs.get(number)
-        if p is not None:
-            self._begin_stop(p, "stop")
+        if p is None:
+            return
+        mark = next((m for m in p.marks if m[0] is at), None) if at is not None else None
+        if mark is not None and p.stop_kind is None:  # what followed it does not count
+            p.agg, p.stored = dict(mark[1]), mark[2]
+            p.marks.clear()
+        self._begin_stop(p, "stop")
 
     def close(self) -> None:
         """End every trial quickly: the same SIGINT / SIGTERM / SIGKILL sequence with the

@@ -414,7 +414,8 @@ class FunctionExecutor(Executor):
             return self._inline_started
         return next((w.code_started for w in self._workers if w.number == number), None)
 
-    def stop(self, number: int) -> None:
+    def stop(self, number: int, at: Report | None = None) -> None:
+        # ``at`` needs nothing here: a function trial waits at each report for its answer
         if self.isolation == "inline":
             self._stop_inline.add(number)
             return

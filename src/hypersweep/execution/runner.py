@@ -294,10 +294,10 @@ class Runner:
                 self._stop_cause.setdefault(number, "study")
                 self._stop_trial(number)
 
-    def _stop_trial(self, number: int) -> None:
+    def _stop_trial(self, number: int, at: Report | None = None) -> None:
         """Tell the executor to stop a trial; its later reports do not count."""
         self._told_stop.add(number)
-        self.executor.stop(number)
+        self.executor.stop(number, at=at)
 
     def _interrupted_error(self) -> str:
         """The error text of a trial ended by a hard stop: ``interrupted (<reason>)``."""
@@ -558,7 +558,7 @@ class Runner:
                             break
                         if isinstance(ev, Report):
                             if self._decide(ev):
-                                self._stop_trial(ev.number)
+                                self._stop_trial(ev.number, at=ev)
                         else:
                             self._ended(ev)
                     now = self.clock.monotonic()

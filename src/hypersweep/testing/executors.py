@@ -158,7 +158,7 @@ class FakeExecutor(Executor):
         run = self._runs.get(number)
         return None if run is None else run.started
 
-    def stop(self, number: int) -> None:
+    def stop(self, number: int, at: Report | None = None) -> None:
         self.stop_requests.append(number)
         run = self._runs.get(number)
         if run is not None and run.stop_at is None:
@@ -300,7 +300,7 @@ class ExecutorContract:
                     assert not self.runs_in_caller, "an inline executor returned a report"
                     assert ev.number not in stopped, "a report came after the stop"
                     if ev.number not in now_stopped and stop_when(ev):
-                        ex.stop(ev.number)
+                        ex.stop(ev.number, at=ev)
                         now_stopped.add(ev.number)
                 else:
                     done.add(ev.number)
