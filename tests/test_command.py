@@ -22,15 +22,16 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.errors import HypersweepError
-from hypersweep.execution import command as command_mod
 from hypersweep.execution.base import Outcome
 from hypersweep.execution.command import (
     CommandExecutor,
+    capture,
     command_line,
     command_placeholders,
     format_value,
     render_command,
 )
+from hypersweep.execution.command import executor as command_mod
 from hypersweep.execution.runner import Limits, Runner
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Trial, TrialState
@@ -631,11 +632,11 @@ def test_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
     """The incremental reader: partial last lines wait, over-long lines are skipped."""
     path = tmp_path / "out.log"
     path.write_bytes(b"")
-    tail = command_mod._Tail(str(path), split_cr=True)
+    tail = capture.Tail(str(path), split_cr=True)
     with open(path, "ab", buffering=0) as w:
         w.write(b"a=1\nb=")
         assert tail.lines() == [b"a=1"]
-        w.write(b"2\rc=3\n" + b"x" * (command_mod.MAX_LINE + 10))
+        w.write(b"2\rc=3\n" + b"x" * (capture.MAX_LINE + 10))
         assert tail.lines() == [b"b=2", b"c=3"]
         w.write(b"y" * 100)
         assert tail.lines() == []

@@ -1,78 +1,5 @@
-"""Run each trial as an external command: an existing training script, unchanged.
-
-A command is an argv template: a string split with shell rules (``shlex``) but never run
-by a shell, or a list used as is. ``{name}`` placeholders are replaced by the parameter's
-value *after* splitting, so a value is always data: ``"; rm -rf ~"`` or ``$(touch x)``
-arrive in the script as one literal argument. See :func:`render_command` for how the
-parameters the template does not mention are delivered, and for the value formatting.
-
-Each trial runs in its own process group (its own session) with stdout and stderr going
-to files under ``<runs_dir>/<study>/<trial number>/``:
-
-* ``stdout.log``, ``stderr.log``: what the process printed;
-* ``metrics.jsonl``: the in-trial SDK's reports (``HYPERSWEEP_METRICS_FILE``);
-* ``params.json``: the parameters, when delivered as ``json``;
-* ``STOP``: created when the trial is asked to stop (``HYPERSWEEP_STOP_FILE``);
-* ``checkpoint/``: the trial's checkpoint directory (``HYPERSWEEP_CHECKPOINT_DIR``). A
-  trial whose ``restore_from`` system attribute names another trial (a PBT segment) gets
-  that trial's checkpoint directory as ``HYPERSWEEP_RESTORE_FROM``.
-
-Python trials run with ``PYTHONUNBUFFERED=1`` (unless ``env`` or the environment sets
-it): a script's ``print`` reaches ``stdout.log`` at once even though stdout is a file,
-so its metrics arrive while it runs (other programs must flush their output themselves).
-
-Metrics come in two ways, both read incrementally (each poll reads only the bytes
-written since the last one; a partial last line waits for its end):
-
-* the SDK's JSON lines ``{"step": 3, "val_acc": 0.91}`` (every key is kept). Once a trial
-  has written one, its stdout is no longer parsed for metrics;
-* stdout lines that mention a declared metric name (``CommandExecutor(metrics=...)``):
-  ``val_acc=0.91``, ``val_acc: 0.91``, ``epoch 3 val_acc=0.91 loss=0.2`` (several pairs on
-  one line), ``{'val_acc': 0.91}``, or a JSON object on a line of its own. A ``step`` or
-  ``epoch`` on the same line (``step=3``, ``epoch: 3``, ``Epoch 3/10``) gives the step;
-  otherwise each line that reports a declared metric is the next step. A value is the
-  token after ``=`` or ``:`` up to white space, ``,`` or ``;``; surrounding quotes and
-  brackets and a trailing ``.`` are ignored. A name must stand alone (``loss`` does not
-  match ``val_loss=...``); ``loss 0.2`` (no ``=`` or ``:``) is not read. Lines are split
-  on ``\\n`` and ``\\r`` (progress bars).
-
-Metric intake is bounded per trial, so a trial that floods its output (a million metric
-lines) never holds up the loop: other trials' timeouts, the study's limits and stop
-requests are honoured meanwhile. Each poll parses at most ``read_per_poll`` bytes (1 MiB)
-of a trial's output, and for at most :data:`READ_SECONDS` (50 ms), in 64 KiB pieces (the
-rest is read at the next polls, also after the process ended: its outcome waits until its
-output is read; output written after a stop request is skipped unread, since it would
-not count anyway); the reports of one poll are merged per
-step (the latest value of each metric wins); and at most ``report_rate`` reports per
-second (20, in bursts of up to ``report_burst``, 200) are passed on to be stored. Over
-the rate the newest steps go on and older ones are dropped, with one warning per trial;
-every value still counts for the trial's final value (``reduce``) and for the NaN check,
-and the trial's last report is always stored. A trial that had reports merged or dropped
-keeps the counts in ``system_attrs["intake"]`` (``reports``, ``stored``, ``dropped``,
-``coalesced``, ``max_per_second``, ``bytes``, ``skipped_bytes``). The trial learns of it
-through the coordinator's log only (one warning); nothing is sent into the process.
-
-A report's values are numbers (NaN and infinities included); an objective metric that
-is text, NaN or infinite ends the trial at once (stopped as below) and FAILS it with
-that reason. The trial's final value of each metric is reduced over its reports
-(``reduce``: last, min or max). Reports written after a stop request are not counted:
-a STOPPED trial keeps the value it had when it was told to stop.
-
-Stopping a trial (a stop decision of the policy or ``max_steps``, :meth:`CommandExecutor.stop`,
-the trial timeout, an invalid objective value, :meth:`CommandExecutor.close`): the ``STOP``
-file is created and SIGINT goes to the trial's whole process tree; after ``grace``
-seconds SIGTERM; after ``min(2, max(0.5, grace / 5))`` more seconds SIGKILL. Nothing
-blocks: :meth:`CommandExecutor.poll` checks these deadlines. When a trial's main process
-ends, whatever is left of its tree is killed (SIGKILL) before the main process is reaped
-(so the group id cannot have been reused), and no orphan keeps a GPU. The tree is the
-trial's process group plus every process whose environment holds the trial's
-``HYPERSWEEP_TRIAL_TOKEN`` (found through ``/proc`` on Linux): children that started a
-new session or process group (``setsid``, daemons) inherit the token and end with the
-trial too; only a child that also clears its environment escapes. A
-``PAUSE`` decision is treated as ``CONTINUE``: a process cannot be paused here.
-
-POSIX only (process groups and signals).
-"""
+"""The command executor: launches trial processes, tails their output, enforces limits
+and ends process trees (see :mod:`hypersweep.execution.command`)."""
 
 from __future__ import annotations
 
@@ -82,7 +9,6 @@ import math
 import os
 import re
 import select
-import shlex
 import shutil
 import signal
 import subprocess
@@ -91,36 +17,39 @@ import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from hypersweep.errors import HypersweepError
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.command.capture import (
+    STEP_KEYS,
+    STEP_RE,
+    Tail,
+    json_step,
+    parse_number,
+    tail_text,
+)
+from hypersweep.execution.command.template import (
+    PARAM_ENV_PREFIX,
+    PARAMS_AS,
+    PROTOCOL_ENV,
+    format_value,
+    parse_template,
+    render_command,
+    split_command,
+)
 from hypersweep.trial import Trial
 
-__all__ = [
-    "CommandExecutor",
-    "command_line",
-    "command_placeholders",
-    "format_value",
-    "param_env_name",
-    "render_command",
-]
+__all__ = ["CommandExecutor"]
 
 log = logging.getLogger("hypersweep")
 
-PARAMS_AS = ("args", "env", "json")
 REDUCE = ("last", "min", "max")
 
 #: Seconds between reads of a running trial's output files while :meth:`poll` waits.
 TAIL_INTERVAL = 0.05
 #: On :meth:`CommandExecutor.close`, the SIGINT grace is at most this many seconds.
 CLOSE_GRACE = 2.0
-#: Bytes of stderr kept in a failed trial's error (at most :data:`STDERR_TAIL_LINES` lines).
-STDERR_TAIL_BYTES = 2048
-STDERR_TAIL_LINES = 20
-#: Longest line (bytes) parsed for metrics; a longer line is skipped.
-MAX_LINE = 65536
-_CHUNK = 1 << 20
 #: Bytes read per poll from each output file of a trial (``stdout.log``, ``metrics.jsonl``);
 #: the rest waits for the next poll, so a trial that floods its output never holds the loop.
 READ_PER_POLL = 1 << 20
@@ -132,411 +61,6 @@ READ_PIECE = 1 << 16
 #: final value and are summarised in its ``system_attrs["intake"]``.
 REPORT_RATE = 20.0
 REPORT_BURST = 200
-
-# Environment variables of the trial protocol: never inherited from our own environment
-# (a sweep started from inside a trial must not leak its trial's settings).
-_PROTOCOL_ENV = (
-    "HYPERSWEEP_PARAMS",
-    "HYPERSWEEP_PARAMS_FILE",
-    "HYPERSWEEP_METRICS_FILE",
-    "HYPERSWEEP_STOP_FILE",
-    "HYPERSWEEP_TRIAL",
-    "HYPERSWEEP_STUDY",
-    "HYPERSWEEP_RUN_DIR",
-    "HYPERSWEEP_BUDGET",
-    "HYPERSWEEP_CHECKPOINT_DIR",
-    "HYPERSWEEP_RESTORE_FROM",
-    "HYPERSWEEP_TRIAL_TOKEN",
-    "HYPERSWEEP_NOTICE_FILE",
-)
-_PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
-
-
-# ------------------------------------------------------------------------------------------
-# The argv template
-# ------------------------------------------------------------------------------------------
-def format_value(value: Any) -> str:
-    """The text of a parameter value on a command line or in an environment variable.
-
-    One formatting everywhere (trial launch and ``hypersweep best``):
-
-    * strings: unchanged;
-    * booleans: ``true`` / ``false`` (as in the sweep file and JSON);
-    * ``None``: ``null``;
-    * integers: decimal digits;
-    * floats: Python's shortest round-trip ``repr``: ``0.001``, ``1e-05``, ``3.0``,
-      ``nan``, ``inf`` (parsing the text gives back exactly the same float);
-    * lists and dicts (fixed values): compact JSON.
-
-    Example:
-        >>> [format_value(v) for v in ("a b", True, None, 3, 1e-5, 0.1, [1, 2])]
-        ['a b', 'true', 'null', '3', '1e-05', '0.1', '[1,2]']
-    """
-    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict)):
-        try:  # numpy scalars
-            value = value.item()
-        except (TypeError, ValueError):
-            pass
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if value is None:
-        return "null"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return repr(value)
-    return json.dumps(value, separators=(",", ":"), default=str)
-
-
-def param_env_name(name: str) -> str:
-    """The environment variable of parameter ``name`` under ``params_as="env"``.
-
-    Example:
-        >>> param_env_name("General/lr")
-        'HYPERSWEEP_PARAM_GENERAL_LR'
-    """
-    return _PARAM_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
-
-
-def _split(command: str | Sequence[str]) -> list[str]:
-    if isinstance(command, str):
-        try:
-            argv = shlex.split(command)
-        except ValueError as e:
-            raise HypersweepError(f"command: cannot split {command!r}: {e}") from None
-    elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
-        argv = list(command)
-        bad = [a for a in argv if not isinstance(a, str)]
-        if bad:
-            raise HypersweepError(
-                f"command: every item of a command list must be a string, got {bad[0]!r}"
-            )
-    else:
-        raise HypersweepError(
-            f"command: expected a string or a list of strings, got {type(command).__name__}"
-        )
-    if not argv:
-        raise HypersweepError("command: empty; e.g. command: python train.py --lr {lr}")
-    return argv
-
-
-def _template(item: str) -> list[tuple[bool, str]]:
-    """Parse one argv item into (is_placeholder, text) parts; ``{{``/``}}`` are braces."""
-    parts: list[tuple[bool, str]] = []
-    text: list[str] = []
-    i, n = 0, len(item)
-    while i < n:
-        c = item[i]
-        if c == "{":
-            if item.startswith("{{", i):
-                text.append("{")
-                i += 2
-                continue
-            end = item.find("}", i + 1)
-            if end < 0 or "{" in item[i + 1 : end]:
-                raise HypersweepError(
-                    f"command: unclosed '{{' in {item!r}; write {{{{ for a literal brace"
-                )
-            name = item[i + 1 : end]
-            if not name:
-                raise HypersweepError(
-                    f"command: empty placeholder {{}} in {item!r}; write {{{{}}}} for "
-                    "literal braces"
-                )
-            if text:
-                parts.append((False, "".join(text)))
-                text = []
-            parts.append((True, name))
-            i = end + 1
-        elif c == "}":
-            if item.startswith("}}", i):
-                text.append("}")
-                i += 2
-                continue
-            raise HypersweepError(
-                f"command: single '}}' in {item!r}; write }}}} for a literal brace"
-            )
-        else:
-            text.append(c)
-            i += 1
-    if text:
-        parts.append((False, "".join(text)))
-    return parts
-
-
-def command_placeholders(command: str | Sequence[str]) -> set[str]:
-    """The parameter names that ``command`` uses as ``{name}`` placeholders.
-
-    Raises:
-        HypersweepError: the command cannot be split or has unbalanced braces.
-
-    Example:
-        >>> sorted(command_placeholders("python train.py --lr {lr} --h={hidden} {{x}}"))
-        ['hidden', 'lr']
-    """
-    return {t for item in _split(command) for ph, t in _template(item) if ph}
-
-
-def render_command(
-    command: str | Sequence[str],
-    params: Mapping[str, Any],
-    params_as: str = "args",
-    *,
-    params_file: str | None = None,
-) -> tuple[list[str], dict[str, str]]:
-    """The argv and the extra environment of one trial.
-
-    ``{name}`` placeholders in argv items are replaced by the value (see
-    :func:`format_value`); ``{{`` and ``}}`` are literal braces. A string command is
-    split with shell rules first, so a value never becomes more than the one argument it
-    stands in. Parameters that no placeholder uses are delivered per ``params_as``:
-
-    * ``"args"``: ``--name=value`` appended, in parameter order;
-    * ``"env"``: ``HYPERSWEEP_PARAM_<NAME>=value`` (see :func:`param_env_name`);
-    * ``"json"``: ``HYPERSWEEP_PARAMS_FILE`` names a file holding every parameter as a
-      JSON object; the caller writes that file (pass its path as ``params_file``).
-
-    ``HYPERSWEEP_PARAMS`` (every parameter as JSON) is always set.
-
-    Args:
-        command: a string (split like a shell would, never run by one) or a list.
-        params: the trial's parameters.
-        params_as: ``"args"``, ``"env"`` or ``"json"``.
-        params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
-
-    Returns:
-        ``(argv, env)``: the argument list and the variables to add to the environment.
-
-    Raises:
-        HypersweepError: a placeholder names no parameter, braces are unbalanced, or
-            ``params_as`` is unknown.
-
-    Example:
-        >>> render_command("train.py --lr {lr} --tag '{tag}'", {"lr": 0.1, "tag": "a; b",
-        ...                "deep": True})[0]
-        ['train.py', '--lr', '0.1', '--tag', 'a; b', '--deep=true']
-    """
-    if params_as not in PARAMS_AS:
-        raise HypersweepError(
-            f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
-        )
-    argv: list[str] = []
-    used: set[str] = set()
-    for item in _split(command):
-        if "{" not in item and "}" not in item:
-            argv.append(item)
-            continue
-        out = []
-        for is_ph, text in _template(item):
-            if not is_ph:
-                out.append(text)
-                continue
-            if text not in params:
-                known = ", ".join(params) or "none"
-                raise HypersweepError(
-                    f"command: placeholder {{{text}}} names no parameter of this trial "
-                    f"(parameters: {known}); write {{{{ and }}}} for literal braces"
-                )
-            used.add(text)
-            out.append(format_value(params[text]))
-        argv.append("".join(out))
-    env = {"HYPERSWEEP_PARAMS": json.dumps(_plain(params), default=str)}
-    rest = [k for k in params if k not in used]
-    if params_as == "args":
-        argv.extend(f"--{k}={format_value(params[k])}" for k in rest)
-    elif params_as == "env":
-        for k in rest:
-            var = param_env_name(k)
-            if var in env:
-                other = next(o for o in rest if o != k and param_env_name(o) == var)
-                raise HypersweepError(
-                    f"params_as: parameters {other!r} and {k!r} both map to {var}; "
-                    "rename one, or use params_as: args or json"
-                )
-            env[var] = format_value(params[k])
-    elif params_file is not None:
-        env["HYPERSWEEP_PARAMS_FILE"] = str(params_file)
-    return argv, env
-
-
-def command_line(
-    command: str | Sequence[str], params: Mapping[str, Any], params_as: str = "args"
-) -> str:
-    """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
-
-    The ``env`` variables (``json``: ``HYPERSWEEP_PARAMS``) are written as assignments in
-    front of the command, every word is quoted for a POSIX shell.
-
-    Example:
-        >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
-        'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
-    """
-    argv, env = render_command(command, params, params_as)
-    wanted = [k for k in env if k.startswith(_PARAM_ENV_PREFIX)]
-    if params_as == "json":
-        wanted = ["HYPERSWEEP_PARAMS"]
-    assigns = [f"{k}={shlex.quote(env[k])}" for k in wanted]
-    return " ".join([*assigns, shlex.join(argv)])
-
-
-def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
-    out = {}
-    for k, v in params.items():
-        if hasattr(v, "item") and callable(v.item) and not isinstance(v, (list, dict)):
-            try:
-                v = v.item()
-            except (TypeError, ValueError):
-                pass
-        out[str(k)] = v
-    return out
-
-
-# ------------------------------------------------------------------------------------------
-# Metric capture
-# ------------------------------------------------------------------------------------------
-_STEP_RE = re.compile(
-    r"(?<![\w.\-/])(['\"]?)(?:step|epoch)\1(?:\s*[:=]\s*|\s+)(\d+)(?![\w.])", re.IGNORECASE
-)
-_STEP_KEYS = ("step", "epoch")
-_STRIP = "'\"()[]{}<>"
-
-
-def _number(raw: Any) -> float | str:
-    """A reported value as a float (NaN/inf included), or its text when it is no number."""
-    if isinstance(raw, bool) or raw is None or isinstance(raw, (list, dict)):
-        return json.dumps(raw)
-    if isinstance(raw, (int, float)):
-        try:
-            return float(raw)
-        except OverflowError:  # an integer beyond float range
-            return math.inf if raw > 0 else -math.inf
-    text = str(raw).strip()
-    token = text.strip(_STRIP)
-    if token.endswith(".") and len(token) > 1:
-        token = token[:-1]
-    try:
-        return float(token)
-    except ValueError:
-        return text
-
-
-def _json_step(v: Any) -> int | None:
-    if isinstance(v, bool):
-        return None
-    if isinstance(v, float) and v.is_integer():
-        v = int(v)
-    if isinstance(v, int) and v >= 0:
-        return v
-    if isinstance(v, str) and v.strip().isdigit():
-        return int(v.strip())
-    return None
-
-
-class _Tail:
-    """Reads a growing file from where it left off; yields complete lines only."""
-
-    def __init__(self, path: str, split_cr: bool = False) -> None:
-        self.path = path
-        self.f: IO[bytes] | None = None
-        self.buf = b""
-        self.split_cr = split_cr
-        self.skipping = False  # inside an over-long line
-        self.more = False  # the last call stopped at its byte limit: more may be waiting
-        self.bytes = 0  # bytes read so far
-        self.skipped = 0  # bytes skipped unread (see skip)
-
-    def lines(self, final: bool = False, limit: int | None = None) -> list[bytes]:
-        """The complete lines written since the last call (at most ``limit`` bytes read;
-        :attr:`more` then says the file may hold more). ``final``: the writer has ended,
-        so a last line without a newline counts too (once the whole file is read)."""
-        self.more = False
-        if self.f is None:
-            try:
-                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
-            except FileNotFoundError:
-                return []
-        out: list[bytes] = []
-        left = limit
-        while True:
-            if left is not None and left <= 0:
-                self.more = True
-                break
-            data = self.f.read(_CHUNK if left is None else min(_CHUNK, left))
-            if not data:
-                break
-            self.bytes += len(data)
-            if left is not None:
-                left -= len(data)
-            self._feed(data, out)
-        if final and self.buf and not self.more:
-            if not self.skipping:
-                out.append(self.buf)
-            self.buf = b""
-        if self.split_cr:
-            out = [seg for line in out for seg in line.split(b"\r")]
-        return out
-
-    def _feed(self, data: bytes, out: list[bytes]) -> None:
-        start = 0
-        if self.skipping:  # the rest of an over-long line: drop it
-            nl = data.find(b"\n")
-            if nl < 0:
-                return
-            self.skipping = False
-            start = nl + 1
-        elif self.buf:
-            data = self.buf + data
-        self.buf = b""
-        while True:
-            nl = data.find(b"\n", start)
-            if nl < 0:
-                break
-            out.append(data[start:nl])
-            start = nl + 1
-        rest = data[start:]
-        if len(rest) > MAX_LINE:  # no metric line is that long: skip to the next newline
-            self.skipping = True
-            rest = b""
-        self.buf = rest
-
-    def skip(self) -> None:
-        """Skip what has been written so far, unread (counted in :attr:`skipped`)."""
-        self.more = False
-        if self.f is None:
-            try:
-                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
-            except FileNotFoundError:
-                return
-        here = self.f.tell()
-        size = self.f.seek(0, os.SEEK_END)
-        self.skipped += max(0, size - here)
-        self.buf = b""
-        self.skipping = False
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None
-
-
-def _tail_text(path: str) -> str:
-    """The last lines of a file (at most STDERR_TAIL_BYTES / STDERR_TAIL_LINES), read from
-    its end only."""
-    try:
-        with open(path, "rb") as f:
-            size = f.seek(0, os.SEEK_END)
-            start = max(0, size - STDERR_TAIL_BYTES)
-            f.seek(start)
-            data = f.read()
-    except OSError:
-        return ""
-    text = data.decode("utf-8", errors="replace")
-    lines = text.splitlines()
-    if start > 0 and lines:
-        lines = lines[1:]  # cut mid-line
-    return "\n".join(lines[-STDERR_TAIL_LINES:]).strip("\n")
 
 
 # ------------------------------------------------------------------------------------------
@@ -552,7 +76,7 @@ def _base_env() -> dict[str, str]:
     return {
         k: v
         for k, v in os.environ.items()
-        if k not in _PROTOCOL_ENV and not k.startswith(_PARAM_ENV_PREFIX)
+        if k not in PROTOCOL_ENV and not k.startswith(PARAM_ENV_PREFIX)
     }
 
 
@@ -611,8 +135,8 @@ class _Proc:
     number: int
     popen: subprocess.Popen[bytes]
     run_dir: str
-    stdout: _Tail
-    metrics_file: _Tail
+    stdout: Tail
+    metrics_file: Tail
     stop_file: str
     pidfd: int | None
     deadline: float | None
@@ -697,9 +221,9 @@ class CommandExecutor(Executor):
         report_burst: int = REPORT_BURST,
         read_per_poll: int = READ_PER_POLL,
     ) -> None:
-        argv = _split(command)
+        argv = split_command(command)
         for item in argv:
-            _template(item)  # braces are checked now, not at the first trial
+            parse_template(item)  # braces are checked now, not at the first trial
         if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
             raise HypersweepError(
                 f"metrics: give the objective metric names as a list, got {metrics!r}"
@@ -900,8 +424,8 @@ class CommandExecutor(Executor):
             number=number,
             popen=popen,
             run_dir=run_dir,
-            stdout=_Tail(stdout_path, split_cr=True),
-            metrics_file=_Tail(metrics_path),
+            stdout=Tail(stdout_path, split_cr=True),
+            metrics_file=Tail(metrics_path),
             stop_file=stop_file,
             pidfd=None,
             deadline=None if self.trial_timeout is None else now + self.trial_timeout,
@@ -1045,8 +569,8 @@ class CommandExecutor(Executor):
                 )
                 continue
             p.sdk_seen = True
-            step = _json_step(obj.pop("step", None))
-            self._record(p, step, {str(k): _number(v) for k, v in obj.items()})
+            step = json_step(obj.pop("step", None))
+            self._record(p, step, {str(k): parse_number(v) for k, v in obj.items()})
 
     def _parse_stdout(self, p: _Proc, raw: bytes) -> None:
         line = raw.decode("utf-8", errors="replace").strip()
@@ -1062,18 +586,18 @@ class CommandExecutor(Executor):
             if isinstance(obj, dict):
                 for m in self.metrics:
                     if m in obj:
-                        found[m] = _number(obj[m])
-                for k in _STEP_KEYS:
+                        found[m] = parse_number(obj[m])
+                for k in STEP_KEYS:
                     if step is None and k in obj:
-                        step = _json_step(obj[k])
+                        step = json_step(obj[k])
                 if found:
                     self._record(p, step, found)
                 return
         for pair in self._pair_re.finditer(line):
-            found[pair.group(2)] = _number(pair.group(3))
+            found[pair.group(2)] = parse_number(pair.group(3))
         if not found:
             return
-        s = _STEP_RE.search(line)
+        s = STEP_RE.search(line)
         if s is not None:
             step = int(s.group(2))
         self._record(p, step, found)
@@ -1268,7 +792,7 @@ class CommandExecutor(Executor):
                 what = f"killed by signal {-code}"
         else:
             what = f"exit code {code}"
-        tail = _tail_text(os.path.join(p.run_dir, "stderr.log"))
+        tail = tail_text(os.path.join(p.run_dir, "stderr.log"))
         error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
         return Outcome(
             p.number,
