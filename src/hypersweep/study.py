@@ -7,15 +7,11 @@ trials changed since its last watermark) before every decision.
 
 from __future__ import annotations
 
-import csv
-import datetime
 import json
 import logging
 import os
 import re
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -41,70 +37,24 @@ from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
 from hypersweep.storage.base import group_reports
+from hypersweep.study_export import export, trial_row
+from hypersweep.study_setup import (
+    ObjectiveLike,
+    canon_spec,
+    describe_objectives,
+    make_worker_id,
+    parse_objectives,
+    space_changed,
+    space_diff,
+    study_seed,
+    worker_dead,
+)
 from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 
 __all__ = ["Study"]
 
 log = logging.getLogger("hypersweep")
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,199}$")
-ObjectiveLike = Objective | str | Mapping[str, Any]
-
-
-def _objectives(
-    objective: ObjectiveLike | Sequence[ObjectiveLike] | None,
-) -> tuple[Objective, ...]:
-    if objective is None:
-        return (Objective("value", "minimize"),)
-    items = objective if isinstance(objective, (list, tuple)) else [objective]
-    out = []
-    for o in items:
-        if isinstance(o, Objective):
-            out.append(o)
-        elif isinstance(o, str):
-            out.append(Objective(o))
-        elif isinstance(o, Mapping):
-            extra = set(o) - {"metric", "goal"}
-            if extra:
-                raise SpecError(f"objective.{sorted(extra)[0]}: unknown key; use metric and goal")
-            if "metric" not in o:
-                raise SpecError(
-                    "objective.metric: missing, e.g. {metric: val_accuracy, goal: maximize}"
-                )
-            out.append(Objective(o["metric"], o.get("goal", "minimize")))
-        else:
-            raise SpecError(f"objective: expected a metric name or {{metric, goal}}, got {o!r}")
-    names = [o.metric for o in out]
-    if len(set(names)) != len(names):
-        raise SpecError(f"objective: metric {names[0]!r} is listed twice")
-    if not out:
-        raise SpecError("objective: give at least one metric")
-    return tuple(out)
-
-
-def make_worker_id() -> str:
-    """``host:pid:token``: unique per process, and tells whether a local worker is alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _worker_dead(worker_id: str | None, me: str) -> bool:
-    if not worker_id or worker_id == me:
-        return False
-    parts = worker_id.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname():
-        return False
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True  # an earlier life of this pid: our own id differs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 class Study:
@@ -190,32 +140,34 @@ class Study:
                     f"space: study {name!r} does not exist in {self.storage.url}; a new study "
                     "needs a space"
                 ) from None
-            if objective is not None and _objectives(objective) != rec.objectives:
+            if objective is not None and parse_objectives(objective) != rec.objectives:
                 raise SpecError(
-                    f"objective: study {name!r} was created with {_describe(rec.objectives)}"
+                    f"objective: study {name!r} was created with "
+                    f"{describe_objectives(rec.objectives)}"
                 )
         else:
-            objs = _objectives(objective)
+            objs = parse_objectives(objective)
             entropy = np.random.SeedSequence().entropy
             assert isinstance(entropy, int)  # drawn, not given: one integer
-            study_seed = seed if seed is not None else entropy % 2**31
+            first_seed = seed if seed is not None else entropy % 2**31
             rec = self.storage.create_study(
-                name, objs, new_space.to_spec(), attrs={"seed": study_seed}
+                name, objs, new_space.to_spec(), attrs={"seed": first_seed}
             )
             if rec.objectives != objs:
                 raise SpecError(
-                    f"objective: study {name!r} already exists with {_describe(rec.objectives)}, "
-                    f"not {_describe(objs)}; use a new study name"
+                    f"objective: study {name!r} already exists with "
+                    f"{describe_objectives(rec.objectives)}, "
+                    f"not {describe_objectives(objs)}; use a new study name"
                 )
             spec = new_space.to_spec()
-            if rec.space is not None and _canon(rec.space) != _canon(spec):
+            if rec.space is not None and canon_spec(rec.space) != canon_spec(spec):
                 if not extend_space:
-                    raise SpecError(_space_changed(name, self.storage.url, rec.space, spec))
+                    raise SpecError(space_changed(name, self.storage.url, rec.space, spec))
                 log.warning(
                     "study %r: search space extended (%s); earlier trials that do "
                     "not fit it stay in the study but not in the sampler's model",
                     name,
-                    _space_diff(rec.space, spec),
+                    space_diff(rec.space, spec),
                 )
                 # marks the study, so readers look for trials outside its space only then
                 rec = self.storage.update_study(rec.id, space=spec, attrs={"space_extended": True})
@@ -230,7 +182,7 @@ class Study:
         if self.policy is not None:
             self.policy.bind(self.objectives)
         #: the effective study seed: the one given, else the sampler's, else the stored one
-        self.seed: int = _study_seed(seed, self.sampler.seed, rec)
+        self.seed: int = study_seed(seed, self.sampler.seed, rec)
         self._repeats = Repeats(self.space)
         self._attrs: dict[str, Any] = dict(rec.attrs)
         self.constraints: tuple[Constraint, ...] = parse_constraints(
@@ -383,6 +335,11 @@ class Study:
             trial = trial.with_(reports=cached[trial.number].reports)
         self._history.update([trial])
         return trial
+
+    @property
+    def id(self) -> int:
+        """The study's id in its storage."""
+        return self._id
 
     @property
     def history(self) -> History:
@@ -689,7 +646,7 @@ class Study:
         dead = {
             t.worker_id
             for t in (self._history.trials[i] for i in np.nonzero(running)[0])
-            if _worker_dead(t.worker_id, self.worker_id)
+            if worker_dead(t.worker_id, self.worker_id)
         }
         requeued, failed = self.storage.recover_stale_trials(
             self._id,
@@ -799,29 +756,7 @@ class Study:
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial: number, state, objective values, params, times, error."""
-        return [self._row(t) for t in self.trials()]
-
-    def _row(self, t: Trial) -> dict[str, Any]:
-        metric_names = [o.metric for o in self.objectives]
-        row: dict[str, Any] = {"number": t.number, "state": t.state.value}
-        for i, m in enumerate(metric_names):
-            row[m] = t.values[i] if t.values is not None else None
-        for k, v in t.params.items():
-            row[f"params.{k}"] = v
-        for k, v in t.metrics.items():
-            if k not in metric_names:
-                row[f"metrics.{k}"] = v
-        if self.constraints:
-            row["feasible"] = self.feasible(t) if t.values is not None else None
-        row["started_at"] = t.started_at
-        row["finished_at"] = t.finished_at
-        row["duration"] = t.duration
-        row["last_step"] = t.last_step
-        row["attempt"] = t.attempt
-        row["error"] = t.error
-        for k, v in t.user_attrs.items():
-            row[f"user_attrs.{k}"] = v
-        return row
+        return [trial_row(self, t) for t in self.trials()]
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Write every trial to CSV or JSON (by ``format`` or the file suffix).
@@ -830,54 +765,7 @@ class Study:
         large the study. CSV has one row per trial, times as ISO 8601 (UTC); JSON holds
         every intermediate report, times as UNIX seconds.
         """
-        p = Path(path)
-        fmt = (format or p.suffix.lstrip(".")).lower()
-        if fmt not in ("csv", "json"):
-            raise HypersweepError(f"export: unknown format {fmt!r}; use .csv or .json")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("w", newline="", encoding="utf-8") as f:
-            if fmt == "json":
-                self._export_json(f)
-            else:
-                self._export_csv(f)
-        return p
-
-    def _export_json(self, f: Any) -> None:
-        head = json.dumps(
-            _json_safe(
-                {
-                    "study": self.name,
-                    "objectives": [o.to_dict() for o in self.objectives],
-                    "space": self.space.to_spec(),
-                    "trials": [],
-                }
-            ),
-            indent=2,
-            default=str,
-            allow_nan=False,
-        )
-        tail = "[]\n}"
-        first = True
-        for t in self.storage.iter_trials(self._id):
-            f.write((head[: -len(tail)] + "[\n") if first else ",\n")
-            first = False
-            text = json.dumps(_json_safe(_trial_json(t)), indent=2, default=str, allow_nan=False)
-            f.write("\n".join("    " + line for line in text.split("\n")))
-        f.write(head + "\n" if first else "\n  ]\n}\n")
-
-    def _export_csv(self, f: Any) -> None:
-        # pass 1 finds the columns (in order of first appearance), pass 2 writes the rows
-        cols: dict[str, None] = {}
-        for t in self.storage.iter_trials(self._id, reports=False):
-            for k in self._row(t):
-                cols.setdefault(k, None)
-        w = csv.DictWriter(f, fieldnames=list(cols) or ["number"])
-        w.writeheader()
-        for t in self.storage.iter_trials(self._id):
-            row = self._row(t)
-            for k in ("started_at", "finished_at"):
-                row[k] = _iso(row[k])
-            w.writerow({k: "" if v is None else v for k, v in row.items()})
+        return export(self, path, format)
 
     def summary(self) -> dict[str, Any]:
         """Counts by state, the best value and params, and the stop reason."""
@@ -1007,94 +895,8 @@ class Study:
         return f"Study({self.name!r}, storage={self.storage.url!r})"
 
 
-def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
-    """The study seed: the one given, else the sampler's, else the stored one (a study
-    stored without one gets a seed derived from its name, the same in every process)."""
-    if seed is not None:
-        return int(seed)
-    if sampler_seed is not None:
-        return int(sampler_seed)
-    stored = rec.attrs.get("seed")
-    if isinstance(stored, int) and not isinstance(stored, bool):
-        return stored
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
-
-
 def _finished(h: History) -> np.ndarray:
     """COMPLETED or STOPPED rows, whether or not their params fit the current space."""
     from hypersweep.samplers.base import COMPLETED, STOPPED
 
     return np.isin(h.state, (COMPLETED, STOPPED))
-
-
-def _canon(spec: Any) -> Any:
-    """A space spec as stored (JSON), so tuples and lists compare equal."""
-    return json.loads(json.dumps(spec, default=str))
-
-
-def _space_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    old, new = _canon(old), _canon(new)
-    parts = []
-    for what, names in (
-        ("added", [k for k in new if k not in old]),
-        ("removed", [k for k in old if k not in new]),
-        ("changed", [k for k in new if k in old and old[k] != new[k]]),
-    ):
-        if names:
-            shown = ", ".join(names[:5]) + (
-                f" and {len(names) - 5} more" if len(names) > 5 else ""
-            )
-            parts.append(f"{what} {shown}")
-    return "; ".join(parts) or "reordered"
-
-
-def _space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    return (
-        f"space: study {name!r} in {url} has a different search space "
-        f"({_space_diff(old, new)}); run under another name (hypersweep run --new-name "
-        "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
-        "earlier trial (--extend-space, or Study(..., extend_space=True))"
-    )
-
-
-def _describe(objs: Sequence[Objective]) -> str:
-    return ", ".join(f"{o.goal} {o.metric}" for o in objs)
-
-
-def _iso(ts: float | None) -> str | None:
-    """A UNIX time as ISO 8601 in UTC (``2026-01-31T12:00:00.250000+00:00``)."""
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat()
-
-
-def _json_safe(x: Any) -> Any:
-    """``x`` with NaN and infinities (allowed in intermediate reports) as ``null``: strict
-    JSON that every reader accepts."""
-    if isinstance(x, float):
-        return x if np.isfinite(x) else None
-    if isinstance(x, Mapping):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
-
-
-def _trial_json(t: Trial) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "state": t.state.value,
-        "params": t.params,
-        "values": list(t.values) if t.values is not None else None,
-        "metrics": t.metrics,
-        "reports": {str(k): v for k, v in sorted(t.reports.items())},
-        "started_at": t.started_at,
-        "finished_at": t.finished_at,
-        "worker_id": t.worker_id,
-        "error": t.error,
-        "attempt": t.attempt,
-        "user_attrs": t.user_attrs,
-        "system_attrs": t.system_attrs,
-    }
