@@ -3,7 +3,6 @@ and ends process trees (see :mod:`hypersweep.execution.command`)."""
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -15,24 +14,35 @@ import subprocess
 import time
 import uuid
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from hypersweep.errors import HypersweepError
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
 from hypersweep.execution.command.capture import (
-    STEP_KEYS,
-    STEP_RE,
     Tail,
-    json_step,
-    parse_number,
     tail_text,
 )
+from hypersweep.execution.command.intake import (
+    READ_PER_POLL,
+    REDUCE,
+    REPORT_BURST,
+    REPORT_RATE,
+    MetricIntake,
+)
+from hypersweep.execution.command.proc import (
+    KILL_WAIT,
+    PHASE_INT,
+    PHASE_KILL,
+    PHASE_TERM,
+    TOKEN_VAR,
+    Proc,
+    base_env,
+    has_exited,
+    token_pids,
+)
 from hypersweep.execution.command.template import (
-    PARAM_ENV_PREFIX,
     PARAMS_AS,
-    PROTOCOL_ENV,
     format_value,
     parse_template,
     render_command,
@@ -44,129 +54,14 @@ __all__ = ["CommandExecutor"]
 
 log = logging.getLogger("hypersweep")
 
-REDUCE = ("last", "min", "max")
 
 #: Seconds between reads of a running trial's output files while :meth:`poll` waits.
 TAIL_INTERVAL = 0.05
 #: On :meth:`CommandExecutor.close`, the SIGINT grace is at most this many seconds.
 CLOSE_GRACE = 2.0
-#: Bytes read per poll from each output file of a trial (``stdout.log``, ``metrics.jsonl``);
-#: the rest waits for the next poll, so a trial that floods its output never holds the loop.
-READ_PER_POLL = 1 << 20
-#: ... and for at most this many seconds of parsing, in pieces of :data:`READ_PIECE` bytes.
-READ_SECONDS = 0.05
-READ_PIECE = 1 << 16
-#: Reports per second stored per trial (a token bucket that holds at most
-#: :data:`REPORT_BURST`); reports over it are not stored, but still count for the trial's
-#: final value and are summarised in its ``system_attrs["intake"]``.
-REPORT_RATE = 20.0
-REPORT_BURST = 200
 
 
-# ------------------------------------------------------------------------------------------
-# The executor
-# ------------------------------------------------------------------------------------------
-_RUNNING, _INT, _TERM, _KILL = range(4)
-#: Seconds to wait for a process to end after SIGKILL before giving up on it.
-KILL_WAIT = 5.0
-
-
-def _base_env() -> dict[str, str]:
-    """``os.environ`` without the trial-protocol variables."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if k not in PROTOCOL_ENV and not k.startswith(PARAM_ENV_PREFIX)
-    }
-
-
-def _has_exited(popen: subprocess.Popen[bytes]) -> bool:
-    """True once the process has ended, without reaping it (its pid stays reserved)."""
-    if popen.returncode is not None:
-        return True
-    try:
-        info = os.waitid(os.P_PID, popen.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-    except ChildProcessError:
-        return popen.poll() is not None
-    except AttributeError:  # no waitid on this platform
-        return popen.poll() is not None
-    return info is not None
-
-
-_TOKEN_VAR = "HYPERSWEEP_TRIAL_TOKEN"
-
-
-def _notify(run_dir: str, text: str) -> None:
-    """Tell a running trial something (one line appended to its ``NOTICE`` file, which
-    :func:`hypersweep.notices` reads in the trial)."""
-    try:
-        with open(os.path.join(run_dir, "NOTICE"), "a", encoding="utf-8") as f:
-            f.write(" ".join(text.split()) + "\n")
-    except OSError:
-        log.debug("could not write the notice of %s", run_dir, exc_info=True)
-
-
-def _token_pids(token: str) -> list[int]:
-    """The live processes whose environment holds ``HYPERSWEEP_TRIAL_TOKEN=token``: a
-    trial's whole process tree, including children that left its process group or
-    session (``setsid``), found through ``/proc`` (Linux; elsewhere: none)."""
-    entry = f"{_TOKEN_VAR}={token}".encode()
-    me = os.getpid()
-    try:
-        names = os.listdir("/proc")
-    except OSError:
-        return []
-    out = []
-    for name in names:
-        if not name.isdigit() or int(name) == me:
-            continue
-        try:
-            with open(f"/proc/{name}/environ", "rb") as f:
-                env = f.read()
-        except OSError:  # gone, or another user's
-            continue
-        if entry in env and entry in env.split(b"\0"):
-            out.append(int(name))
-    return out
-
-
-@dataclass
-class _Proc:
-    number: int
-    popen: subprocess.Popen[bytes]
-    run_dir: str
-    stdout: Tail
-    metrics_file: Tail
-    stop_file: str
-    pidfd: int | None
-    deadline: float | None
-    agg: dict[str, float] = field(default_factory=dict)
-    last_step: int = -1
-    sdk_seen: bool = False
-    invalid: str | None = None  # why the trial fails (a bad objective value)
-    stop_kind: str | None = None  # "stop" (decision / stop()), "timeout", "invalid", "close"
-    exited: bool = False  # the main process has ended (not yet reaped)
-    phase: int = _RUNNING
-    next_at: float | None = None  # when to escalate to the next signal
-    started_at: float | None = None  # UNIX time of the spawn: the trial's own time starts
-    token: str | None = None  # HYPERSWEEP_TRIAL_TOKEN of its process tree
-    code: int | None = None  # exit status, once reaped (its output may still be draining)
-    # metric intake: the reports parsed in this poll, in order (see _flush)
-    batch: list[tuple[int, dict[str, float]]] = field(default_factory=list)
-    reports: list[Report] = field(default_factory=list)  # passed on, for poll to return
-    # per report returned by the last poll: (it, the aggregate and the stored count just
-    # after it), so a stop at that report leaves out what came after (see stop())
-    marks: list[tuple[Report, dict[str, float], int]] = field(default_factory=list)
-    tokens: float = float(REPORT_BURST)  # report budget (token bucket)
-    tokens_at: float = 0.0
-    received: int = 0  # reports parsed
-    stored: int = 0  # reports passed on to the runner
-    coalesced: int = 0  # reports merged into a later one of the same step
-    dropped: int = 0  # reports over the rate, not passed on
-    warned: bool = False
-
-
-class CommandExecutor(Executor):
+class CommandExecutor(Executor, MetricIntake):
     """Runs each trial as an external command (see the module docs for the protocol).
 
     Args:
@@ -293,11 +188,11 @@ class CommandExecutor(Executor):
         self._check_script(argv)
         names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
         self._pair_re = re.compile(rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)")
-        self._procs: dict[int, _Proc] = {}
+        self._procs: dict[int, Proc] = {}
         self._pending: list[Outcome] = []
         self._stuck: list[subprocess.Popen[bytes]] = []
         self._closing = False
-        self._base_env = _base_env()
+        self._base_env = base_env()
 
     def _check_program(self, program: str) -> None:
         if "{" in program:
@@ -333,7 +228,7 @@ class CommandExecutor(Executor):
         """Prepare to run; the trials' environment is based on ``os.environ`` as of now.
         (``decide`` is not used: reports come back from :meth:`poll`.)"""
         self._closing = False
-        self._base_env = _base_env()
+        self._base_env = base_env()
 
     @property
     def running(self) -> set[int]:
@@ -400,7 +295,7 @@ class CommandExecutor(Executor):
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
         token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
-        env[_TOKEN_VAR] = token
+        env[TOKEN_VAR] = token
         env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
         os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
         if restore is not None:
@@ -420,7 +315,7 @@ class CommandExecutor(Executor):
                 close_fds=True,
             )
         now = time.monotonic()
-        proc = self._procs[number] = _Proc(  # tracked at once: it must never be forgotten
+        proc = self._procs[number] = Proc(  # tracked at once: it must never be forgotten
             number=number,
             popen=popen,
             run_dir=run_dir,
@@ -478,7 +373,7 @@ class CommandExecutor(Executor):
             return
         end = time.monotonic() + wait  # no pidfd: check often
         while True:
-            if any(_has_exited(p.popen) for p in self._procs.values()):
+            if any(has_exited(p.popen) for p in self._procs.values()):
                 return
             left = end - time.monotonic()
             if left <= 0:
@@ -490,7 +385,7 @@ class CommandExecutor(Executor):
         now = time.monotonic()
         for p in list(self._procs.values()):
             if p.code is None:
-                p.exited = _has_exited(p.popen)
+                p.exited = has_exited(p.popen)
             more = self._read(p, final=p.exited)
             out.extend(p.reports)  # before its outcome
             p.reports.clear()
@@ -506,7 +401,7 @@ class CommandExecutor(Executor):
             if p.stop_kind is None and p.deadline is not None and now >= p.deadline:
                 self._begin_stop(p, "timeout")
             elif p.next_at is not None and now >= p.next_at:
-                if p.phase == _KILL:  # SIGKILL did not end it: stuck in the kernel
+                if p.phase == PHASE_KILL:  # SIGKILL did not end it: stuck in the kernel
                     self._procs.pop(p.number)
                     self._stuck.append(p.popen)
                     self._release(p)
@@ -525,174 +420,7 @@ class CommandExecutor(Executor):
         self._stuck = [s for s in self._stuck if s.poll() is None]
 
     # ------------------------------------------------------------------------------------
-    def _read(self, p: _Proc, final: bool = False) -> bool:
-        """Parse the trial's new output, in pieces, for at most :data:`READ_SECONDS` and
-        ``read_per_poll`` bytes, then pass the poll's reports on (:meth:`_flush`).
-        Returns True while output is still waiting. Once the trial was asked to stop,
-        what it writes is not counted, so it is skipped unread."""
-        if p.stop_kind is not None:
-            p.metrics_file.skip()
-            p.stdout.skip()
-            p.batch.clear()
-            return False
-        end = time.monotonic() + READ_SECONDS
-        budget = self.read_per_poll
-        while True:
-            piece = min(READ_PIECE, budget)
-            budget -= piece
-            self._read_metrics_file(p, p.metrics_file.lines(final, piece))
-            for raw in p.stdout.lines(final, piece):
-                if p.sdk_seen:
-                    continue  # drain: a trial that uses the SDK is read from its metrics file
-                self._parse_stdout(p, raw)
-            more = p.metrics_file.more or p.stdout.more
-            if not more or budget <= 0 or p.stop_kind is not None or time.monotonic() >= end:
-                break
-        if p.stop_kind is None:
-            self._flush(p, last=p.exited and not more)
-        return more and p.stop_kind is None
-
-    def _read_metrics_file(self, p: _Proc, lines: list[bytes]) -> None:
-        for raw in lines:
-            line = raw.strip()
-            if not line:
-                continue
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if not isinstance(obj, dict):
-                log.warning(
-                    "trial %d: metrics.jsonl: ignored a line that is not a JSON object: %.80r",
-                    p.number,
-                    line,
-                )
-                continue
-            p.sdk_seen = True
-            step = json_step(obj.pop("step", None))
-            self._record(p, step, {str(k): parse_number(v) for k, v in obj.items()})
-
-    def _parse_stdout(self, p: _Proc, raw: bytes) -> None:
-        line = raw.decode("utf-8", errors="replace").strip()
-        if not line:
-            return
-        found: dict[str, float | str] = {}
-        step: int | None = None
-        if line.startswith("{") and line.endswith("}"):
-            try:
-                obj = json.loads(line)
-            except ValueError:
-                obj = None
-            if isinstance(obj, dict):
-                for m in self.metrics:
-                    if m in obj:
-                        found[m] = parse_number(obj[m])
-                for k in STEP_KEYS:
-                    if step is None and k in obj:
-                        step = json_step(obj[k])
-                if found:
-                    self._record(p, step, found)
-                return
-        for pair in self._pair_re.finditer(line):
-            found[pair.group(2)] = parse_number(pair.group(3))
-        if not found:
-            return
-        s = STEP_RE.search(line)
-        if s is not None:
-            step = int(s.group(2))
-        self._record(p, step, found)
-
-    def _record(self, p: _Proc, step: int | None, values: dict[str, float | str]) -> None:
-        """One report: validate, aggregate, add it to the poll's batch (see :meth:`_flush`)."""
-        if p.stop_kind is not None:
-            return  # reports after a stop request are not counted
-        if step is None:
-            step = p.last_step + 1
-        p.last_step = step
-        numeric: dict[str, float] = {}
-        for k, v in values.items():
-            if isinstance(v, str):
-                if k in self.metrics and p.invalid is None:
-                    p.invalid = f"metric {k!r} is not a number: {v!r} (step {step})"
-                continue
-            if k in self.metrics and not math.isfinite(v) and p.invalid is None:
-                p.invalid = f"metric {k!r} is {v!r} (step {step})"
-            numeric[k] = v
-        if numeric:
-            p.received += 1
-            p.batch.append((step, numeric))
-        if p.invalid is not None:
-            self._flush(p, last=True)
-            self._begin_stop(p, "invalid")
-
-    def _flush(self, p: _Proc, last: bool = False) -> None:
-        """Pass the poll's reports on (``p.reports``, returned by :meth:`poll`), one per
-        step, within the trial's report rate (:data:`REPORT_RATE`, bursts of
-        :data:`REPORT_BURST`). Over the rate, the newest steps are passed on and the older ones are
-        counted as dropped (their values still count for the trial's final value).
-        ``last``: the trial's output is read to its end; its last report always goes."""
-        if not p.batch:
-            return
-        batch, p.batch = p.batch, []
-        merged: dict[int, dict[str, float]] = {}
-        final_at: dict[int, int] = {}  # step -> index of its last report in the batch
-        for i, (step, values) in enumerate(batch):
-            if step in merged:
-                p.coalesced += 1
-                merged[step].update(values)
-            else:
-                merged[step] = dict(values)
-            final_at[step] = i
-        forward = not self._closing
-        send: set[int] = set()
-        if forward:
-            now = time.monotonic()
-            p.tokens = min(
-                float(self.report_burst), p.tokens + (now - p.tokens_at) * self.report_rate
-            )
-            p.tokens_at = now
-            steps = sorted(merged)
-            allowed = max(int(p.tokens), 1 if last else 0)
-            if allowed < len(steps):
-                p.dropped += len(steps) - allowed
-                steps = steps[len(steps) - allowed :] if allowed else []
-                if not p.warned:
-                    p.warned = True
-                    log.warning(
-                        "trial %d: more than %g reports per second; storing at most that "
-                        "many (the others still count for its final value; see "
-                        "system_attrs 'intake')",
-                        p.number,
-                        self.report_rate,
-                    )
-                    _notify(
-                        p.run_dir,
-                        f"more than {self.report_rate:g} reports per second:"
-                        f" hypersweep stores at most {self.report_rate:g} per second "
-                        "(the newest steps; every value still counts for the final "
-                        "value); report less often",
-                    )
-            send = set(steps)
-        for i, (step, values) in enumerate(batch):
-            for k, v in values.items():
-                self._aggregate(p, k, v)
-            if step not in send or final_at[step] != i:
-                continue
-            p.tokens -= 1
-            p.stored += 1
-            report = Report(p.number, step, merged[step])
-            p.reports.append(report)
-            p.marks.append((report, dict(p.agg), p.stored))
-
-    def _aggregate(self, p: _Proc, k: str, v: float) -> None:
-        old = p.agg.get(k)
-        if old is None or self.reduce == "last" or (math.isnan(old) and not math.isnan(v)):
-            p.agg[k] = v
-        elif not math.isnan(v):
-            p.agg[k] = min(old, v) if self.reduce == "min" else max(old, v)
-
-    # ------------------------------------------------------------------------------------
-    def _signal(self, p: _Proc, sig: signal.Signals) -> None:
+    def _signal(self, p: Proc, sig: signal.Signals) -> None:
         """Signal the trial's process group, and every process of its tree that left the
         group (found by its ``HYPERSWEEP_TRIAL_TOKEN``)."""
         try:
@@ -700,13 +428,13 @@ class CommandExecutor(Executor):
         except (ProcessLookupError, PermissionError):
             pass
         if p.token is not None:
-            for pid in _token_pids(p.token):
+            for pid in token_pids(p.token):
                 try:
                     os.kill(pid, sig)
                 except (ProcessLookupError, PermissionError):
                     pass
 
-    def _kill_tree(self, p: _Proc) -> None:
+    def _kill_tree(self, p: Proc) -> None:
         """SIGKILL what is left of a trial's process tree (its main process has ended):
         its process group, then every process holding its token, until none is found."""
         try:
@@ -716,7 +444,7 @@ class CommandExecutor(Executor):
         if p.token is None:
             return
         for _ in range(50):  # a process may fork between a scan and its kill
-            pids = _token_pids(p.token)
+            pids = token_pids(p.token)
             if not pids:
                 return
             for pid in pids:
@@ -726,13 +454,13 @@ class CommandExecutor(Executor):
                     pass
             time.sleep(0.002)
         log.warning(
-            "trial %d: processes %s did not end after SIGKILL", p.number, _token_pids(p.token)
+            "trial %d: processes %s did not end after SIGKILL", p.number, token_pids(p.token)
         )
 
     def _term_wait(self) -> float:
         return min(2.0, max(0.5, self.grace / 5))
 
-    def _begin_stop(self, p: _Proc, kind: str, grace: float | None = None) -> None:
+    def _begin_stop(self, p: Proc, kind: str, grace: float | None = None) -> None:
         if p.stop_kind is not None or p.exited:
             return
         p.stop_kind = kind
@@ -742,20 +470,20 @@ class CommandExecutor(Executor):
         except OSError:
             pass
         self._signal(p, signal.SIGINT)
-        p.phase = _INT
+        p.phase = PHASE_INT
         p.next_at = time.monotonic() + (self.grace if grace is None else grace)
 
-    def _escalate(self, p: _Proc, now: float) -> None:
-        if p.phase == _INT:
+    def _escalate(self, p: Proc, now: float) -> None:
+        if p.phase == PHASE_INT:
             self._signal(p, signal.SIGTERM)
-            p.phase = _TERM
+            p.phase = PHASE_TERM
             p.next_at = now + self._term_wait()
-        elif p.phase == _TERM:
+        elif p.phase == PHASE_TERM:
             self._signal(p, signal.SIGKILL)
-            p.phase = _KILL
+            p.phase = PHASE_KILL
             p.next_at = now + KILL_WAIT
 
-    def _finish(self, p: _Proc) -> Outcome:
+    def _finish(self, p: Proc) -> Outcome:
         """The outcome of a trial whose main process has ended (and been reaped, its
         process tree killed) and whose output is read; clean up after it."""
         code = p.code if p.code is not None else p.popen.wait()
@@ -808,7 +536,7 @@ class CommandExecutor(Executor):
         p = self._procs.get(number)
         return None if p is None else p.started_at
 
-    def _release(self, p: _Proc) -> None:
+    def _release(self, p: Proc) -> None:
         p.stdout.close()
         p.metrics_file.close()
         if p.pidfd is not None:
@@ -844,7 +572,7 @@ class CommandExecutor(Executor):
         for p in self._procs.values():
             if p.stop_kind is None:
                 self._begin_stop(p, "close", grace)
-            elif p.phase == _INT and p.next_at is not None:
+            elif p.phase == PHASE_INT and p.next_at is not None:
                 p.next_at = min(p.next_at, now + grace)
         limit = now + grace + self._term_wait() + 2.0
         dropped: list[Event] = []
