@@ -26,7 +26,6 @@ from hypersweep.errors import (
     MaxTrialsReached,
     SpaceExhausted,
     SpecError,
-    StorageError,
     StudyNotFound,
 )
 from hypersweep.report import clean_metrics
@@ -36,7 +35,7 @@ from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
-from hypersweep.storage.base import group_reports
+from hypersweep.study_cache import TrialCache
 from hypersweep.study_export import export, trial_row
 from hypersweep.study_setup import (
     ObjectiveLike,
@@ -193,15 +192,7 @@ class Study:
             c.to_dict() for c in self.constraints
         ]:
             self._set_attrs(constraints=[c.to_dict() for c in self.constraints])
-        self._history = History(
-            self.space, self.objectives, seed=self.seed, constraints=self.constraints
-        )
-        self._watermark = 0
-        self._reports_mark = 0  # reports up to here are cached (see _read_reports)
-        # after a bulk load without reports: reports with seq <= this are not in the cache
-        self._reports_until: int | None = None
-        self._loaded_n = 0
-        self._completed: set[int] = set()  # trials whose reports _complete read
+        self._cache = self._new_cache()
 
     def _stored_constraints(self) -> list[dict[str, Any]]:
         return list(self._attrs.get("constraints") or [])
@@ -213,9 +204,7 @@ class Study:
             self._set_attrs(constraints=[c.to_dict() for c in new])
         if new != self.constraints:
             self.constraints = new
-            self._history = History(self.space, self.objectives, seed=self.seed, constraints=new)
-            self._watermark = self._reports_mark = 0
-            self._reports_until, self._loaded_n, self._completed = None, 0, set()
+            self._cache = self._new_cache()
             self.sync()
 
     def feasible(self, trial: Trial) -> bool:
@@ -244,97 +233,23 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
-        # the first sync reads columns in bulk, except for a study with constraints: their
-        # metrics may come from reports, which a bulk read leaves out
-        if (
-            self._watermark == 0
-            and self._history.n == 0
-            and not self.constraints
-            and self._bulk_load()
-        ):
-            return  # incremental from here
-        res = self.storage.sync(self._id, self._watermark)
-        self._attrs = res.attrs
-        if not res.trials and not res.reports:
-            self._watermark = res.watermark
-            return
-        cached = self._history.trials
-        merged: dict[int, Trial] = {}
-        for fresh in res.trials:
-            old = cached[fresh.number] if fresh.number < len(cached) else None
-            merged[fresh.number] = fresh.with_(reports=old.reports) if old is not None else fresh
-        for r in res.reports:
-            t: Trial | None = merged.get(r.number)
-            if t is None:
-                t = cached[r.number] if r.number < len(cached) else None
-                if t is None:  # the contract (one snapshot per sync) rules this out
-                    raise StorageError(
-                        f"storage: {self.storage.url} returned a report of trial {r.number} "
-                        "before the trial itself; its sync is not one consistent snapshot"
-                    )
-            reps = dict(t.reports)
-            reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
-            merged[r.number] = t.with_(reports=reps)
-        self._history.update(merged.values())
-        self._watermark = res.watermark
+        self._attrs = self._cache.sync()
 
-    def _bulk_load(self) -> bool:
-        """Read every trial as columns (reports only when the policy or sampler reads
-        them) into the empty history (see :mod:`hypersweep.bulkload`); ``False`` when
-        the storage has no bulk path."""
-        need = self.policy is not None or self.sampler.uses_reports
-        cols = self.storage.load_history(self._id, reports=need)
-        if cols is None:
-            return False
-        self._attrs = cols.attrs
-        reps = (
-            None
-            if cols.reports is None
-            else group_reports((r.number, r.step, r.metrics) for r in cols.reports)
+    def _new_cache(self) -> TrialCache:
+        history = History(
+            self.space, self.objectives, seed=self.seed, constraints=self.constraints
         )
-        self._history.load_columns(cols, reps)
-        self._loaded_n = self._history.n
-        self._reports_until = cols.watermark if reps is None and cols.numbers else None
-        self._watermark = cols.watermark
-        return True
+        return TrialCache(
+            self.storage,
+            self._id,
+            history,
+            bulk=not self.constraints,
+            bulk_reports=self.policy is not None or self.sampler.uses_reports,
+        )
 
-    def _load_reports(self) -> None:
-        """Add the reports a bulk load left out (older than any the cache holds)."""
-        if self._reports_until is None:
-            return
-        reps = self.storage.reports_until(self._id, self._reports_until)
-        trials = self._history.trials
-        for number, older in group_reports((r.number, r.step, r.metrics) for r in reps).items():
-            t = trials[number]
-            for step, m in t.reports.items():
-                older[step] = {**older.get(step, {}), **m}
-            trials[number] = t.with_(reports=older)
-        self._reports_until = None
-        self._history.version += 1
-
-    def _complete(self, t: Trial) -> Trial:
-        """``t`` with all its reports (one read when a bulk load left them out)."""
-        if (
-            self._reports_until is None
-            or t.number >= self._loaded_n
-            or (t.number in self._completed)
-        ):
-            return t
-        self._completed.add(t.number)
-        full = self.storage.get_trial(self._id, t.number)
-        reps = dict(full.reports)
-        for step, m in t.reports.items():
-            reps[step] = {**reps.get(step, {}), **m}
-        t = t.with_(reports=reps)
-        self._history.trials[t.number] = t
-        return t
-
-    def _absorb(self, trial: Trial) -> Trial:
-        cached = self._history.trials
-        if trial.number < len(cached) and cached[trial.number] is not None and not trial.reports:
-            trial = trial.with_(reports=cached[trial.number].reports)
-        self._history.update([trial])
-        return trial
+    @property
+    def _history(self) -> History:
+        return self._cache.history
 
     @property
     def id(self) -> int:
@@ -373,7 +288,7 @@ class Study:
             raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
         self.sync()
         if self.sampler.uses_reports:
-            self._load_reports()
+            self._cache.load_reports()
         out: list[Trial] = []
         budget: dict[str, Any] = {} if max_trials is None else {"max_trials": max_trials}
         if (self._history.state == 0).any():  # QUEUED rows exist
@@ -381,7 +296,7 @@ class Study:
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
                     break
-                out.append(self._absorb(t))
+                out.append(self._cache.absorb(t))
         conflicts = 0
         while len(out) < k:
             rng = proposal_rng(self.seed, self._history.n, conflicts)
@@ -414,7 +329,7 @@ class Study:
                         raise
                     self.sync()  # another process took it: look again
                     break
-                out.append(self._absorb(t))
+                out.append(self._cache.absorb(t))
         return out[0] if n is None else out
 
     def _resolve(self, trial: Trial | int) -> Trial:
@@ -485,7 +400,7 @@ class Study:
         metrics: dict[str, Any] = {}
         if st != TrialState.FAILED:
             if values is None and st == TrialState.STOPPED:
-                vals = self._last_values(self._complete(t))
+                vals = self._last_values(self._cache.complete(t))
             else:
                 try:
                     vals, metrics = coerce_values(values, self.objectives)
@@ -503,7 +418,7 @@ class Study:
             attempt=t.attempt,
             now=finished_at,
         )
-        return self._absorb(done)
+        return self._cache.absorb(done)
 
     def requeue(self, trial: Trial | int, reason: str) -> Trial:
         """Put a RUNNING trial back in the queue for another attempt (a retry): the same
@@ -516,7 +431,9 @@ class Study:
         if not isinstance(reason, str) or not reason.strip():
             raise HypersweepError(f"requeue: reason must be a non-empty string, got {reason!r}")
         t = self._resolve(trial)
-        return self._absorb(self.storage.requeue_trial(self._id, t.id, reason, attempt=t.attempt))
+        return self._cache.absorb(
+            self.storage.requeue_trial(self._id, t.id, reason, attempt=t.attempt)
+        )
 
     def _last_values(self, t: Trial) -> tuple[float, ...] | None:
         out = []
@@ -546,7 +463,7 @@ class Study:
         t = self._resolve(trial)
         clean = clean_metrics(metrics)
         if step is None:
-            t = self._complete(t)
+            t = self._cache.complete(t)
             step = 0 if not t.reports else max(t.reports) + 1
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
@@ -565,34 +482,12 @@ class Study:
         """
         t = self._resolve(number)
         self.storage.report(self._id, t.id, step, metrics)
-        trials = self._history.trials
-        reps = dict(t.reports)
-        reps[step] = {**reps.get(step, {}), **metrics}
-        trials[t.number] = t.with_(reports=reps)
-        self._history.version += 1
+        t = self._cache.add_report(t, step, dict(metrics))
         if self.policy is None:
             return Decision.CONTINUE
-        self._read_reports()
-        self._load_reports()
-        return self.policy.decide(trials[t.number], self._history)
-
-    def _read_reports(self) -> None:
-        """Add the reports stored since the last read to the cached trials (a report of a
-        trial not cached yet waits for the next :meth:`sync`, which returns it again)."""
-        mark = max(self._watermark, self._reports_mark)
-        rows, self._reports_mark = self.storage.reports_since(self._id, mark)
-        if not rows:
-            return
-        trials = self._history.trials
-        for number, new in group_reports((r.number, r.step, r.metrics) for r in rows).items():
-            t = trials[number] if number < len(trials) else None
-            if t is None:
-                continue
-            reps = dict(t.reports)
-            for step, m in new.items():
-                reps[step] = {**reps.get(step, {}), **m}
-            trials[number] = t.with_(reports=reps)
-        self._history.version += 1
+        self._cache.read_reports()
+        self._cache.load_reports()
+        return self.policy.decide(self._history.trials[t.number], self._history)
 
     def enqueue(
         self, params: Mapping[str, Any], user_attrs: Mapping[str, Any] | None = None
@@ -606,7 +501,7 @@ class Study:
                 raise HypersweepError(
                     "enqueue: user_attrs must be a JSON-serializable mapping"
                 ) from None
-        return self._absorb(
+        return self._cache.absorb(
             self.storage.create_trial(
                 self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
             )
@@ -619,7 +514,7 @@ class Study:
         except (TypeError, ValueError):
             raise HypersweepError(f"user attribute {key!r} is not JSON-serializable") from None
         t = self._resolve(trial)
-        return self._absorb(self.storage.set_trial_attrs(self._id, t.id, user={key: value}))
+        return self._cache.absorb(self.storage.set_trial_attrs(self._id, t.id, user={key: value}))
 
     # ------------------------------------------------------------------------------------
     # liveness
@@ -685,7 +580,7 @@ class Study:
         """Keep facts about a trial's run (``system_attrs``; e.g. the metric intake of a
         trial that flooded its output)."""
         t = self._resolve(trial)
-        return self._absorb(self.storage.set_trial_attrs(self._id, t.id, system=dict(attrs)))
+        return self._cache.absorb(self.storage.set_trial_attrs(self._id, t.id, system=dict(attrs)))
 
     def _set_attrs(self, **attrs: Any) -> None:
         self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)
@@ -696,7 +591,7 @@ class Study:
     def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
         """Every trial (or those in ``states``), by number, with their reports."""
         self.sync()
-        self._load_reports()
+        self._cache.load_reports()
         wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
         return [
             t
@@ -726,7 +621,7 @@ class Study:
         """The best feasible COMPLETED or STOPPED trial (single objective); ties go to the
         earlier."""
         i = self._best_index()
-        return None if i is None else self._complete(self._history.trials[i])
+        return None if i is None else self._cache.complete(self._history.trials[i])
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -752,7 +647,7 @@ class Study:
         if idx.size == 0:
             return []
         front = idx[pareto_mask(h.Y[idx])]
-        return [self._complete(h.trials[i]) for i in front]
+        return [self._cache.complete(h.trials[i]) for i in front]
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial: number, state, objective values, params, times, error."""
