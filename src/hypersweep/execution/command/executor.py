@@ -92,8 +92,8 @@ class CommandExecutor(Executor, MetricIntake):
         HypersweepError: an invalid argument, or a program that cannot be found.
 
     Example:
-        >>> ex = CommandExecutor("python train.py --lr {lr}", study_name="demo",
-        ...                      metrics=["val_acc"], max_concurrent=2)
+        >>> ex = CommandExecutor("python -c 'import sys; print(sys.argv)' --lr {lr}",
+        ...                      study_name="demo", metrics=["val_acc"], max_concurrent=2)
         >>> ex.capacity
         2
     """
