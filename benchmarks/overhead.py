@@ -5,7 +5,12 @@ Measures, with the random sampler on a 3-parameter space:
 1. time per ask+tell at trials 1-100 and 1,901-2,000 of one study, on memory, SQLite and
    PostgreSQL (the objective costs nothing, so this is pure library + storage overhead);
 2. throughput of 8 processes sharing one study on SQLite and on PostgreSQL (trials/s), with
-   every error counted.
+   every error counted;
+3. ``--report``: the cost of one intermediate report with the median policy (hypersweep
+   ``study.report``; Optuna ``trial.report`` + ``trial.should_prune`` with its
+   ``MedianPruner``) once earlier trials have reported, on memory and SQLite; and
+   Optuna's pruning example (optuna-examples ``simple_pruning.py``: ``SGDClassifier``
+   on iris, 100 partial fits per trial, median pruning, TPE, 100 trials) run by both.
 
 Optuna runs the same workload (RandomSampler, same database server, fresh database per
 case) in the same run, and the script prints ratios. Absolute times on a shared machine are
@@ -16,6 +21,7 @@ Usage::
     python benchmarks/overhead.py                     # everything
     python benchmarks/overhead.py --trials 2000 --procs 8 --per-proc 100
     python benchmarks/overhead.py --skip-postgres     # no server at hand
+    python benchmarks/overhead.py --report-only       # only the report cases (3.)
 
 PostgreSQL: ``--pg-url`` (default ``postgresql://postgres@127.0.0.1:5432/postgres``) must
 allow ``CREATE DATABASE``; the script creates and drops ``hs_bench_*`` databases.
@@ -183,6 +189,155 @@ def parallel(kind: str, url: str, procs: int, per_proc: int) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------------------
+# reports with the median policy; Optuna's pruning example
+# --------------------------------------------------------------------------------------
+def hs_reports(url: str, prior: int, steps: int) -> list[float]:
+    """Seconds per ``study.report`` of one trial after ``prior`` trials reported
+    ``steps`` steps each (median policy: every report is judged)."""
+    import hypersweep as hs
+
+    study = hs.Study(
+        f"rep-{uuid.uuid4().hex[:8]}",
+        space=_space_hs(),
+        storage=url,
+        sampler="random",
+        policy={"policy": "median"},
+        seed=0,
+    )
+    for i in range(prior):
+        t = study.ask()
+        for s in range(steps):
+            study.report(t, step=s, value=float(i + s))
+        study.tell(t, float(i))
+    t = study.ask()
+    times = []
+    for s in range(steps):
+        t0 = time.perf_counter()
+        study.report(t, step=s, value=0.5 * s)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def optuna_reports(url: str | None, prior: int, steps: int) -> list[float]:
+    """Seconds per ``trial.report`` + ``trial.should_prune`` (MedianPruner), as above."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        storage=url,
+        sampler=optuna.samplers.RandomSampler(seed=0),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=1),
+        study_name=f"rep-{uuid.uuid4().hex[:8]}",
+    )
+    for i in range(prior):
+        t = study.ask()
+        t.suggest_float("x", -5, 5)
+        for s in range(steps):
+            t.report(float(i + s), s)
+        study.tell(t, float(i))
+    t = study.ask()
+    t.suggest_float("x", -5, 5)
+    times = []
+    for s in range(steps):
+        t0 = time.perf_counter()
+        t.report(0.5 * s, s)
+        t.should_prune()
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def _iris() -> tuple[Any, ...]:
+    import sklearn.datasets
+    import sklearn.model_selection
+
+    iris = sklearn.datasets.load_iris()
+    split = sklearn.model_selection.train_test_split(
+        iris.data, iris.target, test_size=0.25, random_state=0
+    )
+    return (*split, sorted(set(iris.target)))
+
+
+def pruning_hypersweep(url: str, trials: int) -> float:
+    """optuna-examples simple_pruning.py ported to hypersweep; seconds for the run."""
+    import sklearn.linear_model
+
+    import hypersweep as hs
+
+    train_x, valid_x, train_y, valid_y, classes = _iris()
+
+    def objective(params: dict[str, Any], trial: Any) -> float:
+        clf = sklearn.linear_model.SGDClassifier(alpha=params["alpha"])
+        for step in range(100):
+            clf.partial_fit(train_x, train_y, classes=classes)
+            trial.report(step=step, error=1.0 - clf.score(valid_x, valid_y))
+        return 1.0 - clf.score(valid_x, valid_y)
+
+    t0 = time.perf_counter()
+    study = hs.Study(
+        f"prune-{uuid.uuid4().hex[:8]}",
+        space={"alpha": hs.Float(1e-5, 1e-1, log=True)},
+        objective="error",
+        storage=url,
+        sampler="tpe",
+        policy="median",
+    )
+    study.optimize(objective, max_trials=trials)
+    return time.perf_counter() - t0
+
+
+def pruning_optuna(url: str | None, trials: int) -> float:
+    """optuna-examples simple_pruning.py as published; seconds for the run."""
+    import optuna
+    import sklearn.linear_model
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    train_x, valid_x, train_y, valid_y, classes = _iris()
+
+    def objective(trial: Any) -> float:
+        alpha = trial.suggest_float("alpha", 1e-5, 1e-1, log=True)
+        clf = sklearn.linear_model.SGDClassifier(alpha=alpha)
+        for step in range(100):
+            clf.partial_fit(train_x, train_y, classes=classes)
+            trial.report(1.0 - clf.score(valid_x, valid_y), step)
+            if trial.should_prune():
+                raise optuna.TrialPruned()
+        return 1.0 - clf.score(valid_x, valid_y)
+
+    t0 = time.perf_counter()
+    study = optuna.create_study(
+        storage=url,
+        study_name=f"prune-{uuid.uuid4().hex[:8]}",
+        pruner=optuna.pruners.MedianPruner(),
+    )
+    study.optimize(objective, n_trials=trials)
+    return time.perf_counter() - t0
+
+
+def report_cases(tmp: Path, prior: int, steps: int, trials: int) -> None:
+    print(
+        f"\n## one report with the median policy after {prior} trials of {steps} steps "
+        "(median ms; optuna: report + should_prune)\n"
+    )
+    print("| storage | hypersweep | optuna | hypersweep / optuna |")
+    print("|---|---|---|---|")
+    for name in ("memory", "sqlite"):
+        tag = uuid.uuid4().hex[:6]
+        h_url = "memory" if name == "memory" else f"sqlite:///{tmp}/hs_rep_{tag}.db"
+        o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_rep_{tag}.db"
+        h, o = _ms(hs_reports(h_url, prior, steps)), _ms(optuna_reports(o_url, prior, steps))
+        print(f"| {name} | {h:.2f} | {o:.2f} | {h / o:.2f} |", flush=True)
+    print(f"\n## Optuna's pruning example (simple_pruning.py), {trials} trials (seconds)\n")
+    print("| storage | hypersweep | optuna | hypersweep / optuna |")
+    print("|---|---|---|---|")
+    for name in ("memory", "sqlite"):
+        tag = uuid.uuid4().hex[:6]
+        h_url = "memory" if name == "memory" else f"sqlite:///{tmp}/hs_prune_{tag}.db"
+        o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_prune_{tag}.db"
+        h, o = pruning_hypersweep(h_url, trials), pruning_optuna(o_url, trials)
+        print(f"| {name} | {h:.1f} | {o:.1f} | {h / o:.2f} |", flush=True)
+
+
+# --------------------------------------------------------------------------------------
 def _pg_database(base: str) -> tuple[str, Callable[[], None]]:
     import sqlalchemy as sa
 
@@ -214,10 +369,18 @@ def main() -> None:
     ap.add_argument("--pg-url", default="postgresql://postgres@127.0.0.1:5432/postgres")
     ap.add_argument("--skip-postgres", action="store_true")
     ap.add_argument("--skip-parallel", action="store_true")
+    ap.add_argument("--report", action="store_true", help="also run the report cases")
+    ap.add_argument("--report-only", action="store_true", help="only the report cases")
+    ap.add_argument("--report-prior", type=int, default=30, help="trials before the timed one")
+    ap.add_argument("--report-steps", type=int, default=50, help="reports per trial")
+    ap.add_argument("--pruning-trials", type=int, default=100)
     args = ap.parse_args()
     n = args.trials
     lo, hi = (0, min(100, n)), (max(0, n - 100), n)
     tmp = Path(tempfile.mkdtemp(prefix="hs_bench_"))
+    if args.report_only:
+        report_cases(tmp, args.report_prior, args.report_steps, args.pruning_trials)
+        return
 
     backends: list[tuple[str, Callable[[], tuple[str | None, str, Callable[[], None]]]]] = [
         ("memory", lambda: (None, "memory", lambda: None)),
@@ -265,6 +428,8 @@ def main() -> None:
             flush=True,
         )
 
+    if args.report:
+        report_cases(tmp, args.report_prior, args.report_steps, args.pruning_trials)
     if args.skip_parallel:
         return
     print(f"\n## {args.procs} processes x {args.per_proc} trials on one study (trials/s)\n")

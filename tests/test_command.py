@@ -22,14 +22,16 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.errors import HypersweepError
-from hypersweep.execution import command as command_mod
+from hypersweep.execution.base import Outcome
 from hypersweep.execution.command import (
     CommandExecutor,
+    capture,
     command_line,
     command_placeholders,
     format_value,
     render_command,
 )
+from hypersweep.execution.command import executor as command_mod
 from hypersweep.execution.runner import Runner
 from hypersweep.limits import Limits
 from hypersweep.stopping.base import Decision, Policy
@@ -540,7 +542,7 @@ def test_stop_and_close(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None
         runs_dir=tmp_path / "runs",
         params_as="env",
     )
-    ex.open(lambda n, s, m: Decision.CONTINUE)
+    ex.open()
     ex.start(Trial(0, TrialState.RUNNING, {"ignore": ""}))
     ex.start(Trial(1, TrialState.RUNNING, {"ignore": "int"}))
     with pytest.raises(HypersweepError, match="full"):
@@ -631,11 +633,11 @@ def test_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
     """The incremental reader: partial last lines wait, over-long lines are skipped."""
     path = tmp_path / "out.log"
     path.write_bytes(b"")
-    tail = command_mod._Tail(str(path), split_cr=True)
+    tail = capture.Tail(str(path), split_cr=True)
     with open(path, "ab", buffering=0) as w:
         w.write(b"a=1\nb=")
         assert tail.lines() == [b"a=1"]
-        w.write(b"2\rc=3\n" + b"x" * (command_mod.MAX_LINE + 10))
+        w.write(b"2\rc=3\n" + b"x" * (capture.MAX_LINE + 10))
         assert tail.lines() == [b"b=2", b"c=3"]
         w.write(b"y" * 100)
         assert tail.lines() == []
@@ -643,3 +645,37 @@ def test_tail_reads_only_new_complete_lines(tmp_path: Path) -> None:
         assert tail.lines() == [b"loss=1"]
         assert tail.lines(final=True) == [b"last"]
     tail.close()
+
+
+def test_a_stop_at_a_report_leaves_out_what_the_trial_reported_after_it(
+    tmp_path: Path,
+) -> None:
+    """Reports read in one poll: a stop at step 2 keeps step 2's value as the final one
+    (the later steps of the same read do not count), as the runner needs."""
+    code = (  # one write: the six lines arrive together
+        "import time\n"
+        "print('\\n'.join('step=%d loss=%d' % (s, 10 - s) for s in range(6)), flush=True)\n"
+        "time.sleep(30)\n"
+    )
+    ex = CommandExecutor(
+        [PY, "-c", code],
+        study_name="cmd",
+        metrics=["loss"],
+        grace=5,
+        runs_dir=tmp_path / "runs",
+    )
+    ex.open()
+    ex.start(Trial(0, TrialState.RUNNING, {}))
+    reports: list[Any] = []
+    end = time.monotonic() + 30
+    while len(reports) < 6 and time.monotonic() < end:
+        reports += [e for e in ex.poll(0.1) if not isinstance(e, Outcome)]
+        if reports and len(reports) < 6:  # not all in one read: a stop would not tell
+            pytest.skip("the trial's lines came in more than one read")
+    assert [r.step for r in reports] == list(range(6))
+    ex.stop(0, at=reports[2])
+    outs: list[Any] = []
+    while not outs and time.monotonic() < end:
+        outs = [e for e in ex.poll(0.2) if isinstance(e, Outcome)]
+    ex.close()
+    assert outs[0].status == "stopped" and outs[0].result == {"loss": 8.0}

@@ -82,7 +82,7 @@ def test_bulk_load_gives_the_history_a_trial_by_trial_load_gives(url: str, space
     slow.update(full)
     _same_history(reader.history, slow)
     if url != "memory":  # without a policy, a SQL backend leaves the reports for later
-        assert reader._reports_until is not None
+        assert reader._cache.reports_until is not None
         assert reader.history.trials[0].reports == {}
     assert reader.trials() == full  # ... and loads them when someone looks
     assert reader.best_trial == writer.best_trial

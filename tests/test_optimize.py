@@ -214,11 +214,10 @@ def test_patience_stops_after_trials_without_improvement() -> None:
 
 
 def test_timeout_stops_the_study() -> None:
+    """The limit itself, at exact times: tests/test_runner.py (fake clock)."""
     study = _study()
-    start = time.monotonic()
     study.optimize(objectives.slow_quadratic, timeout=0.5)
-    assert time.monotonic() - start < 5
-    assert 1 <= len(study.trials()) <= 5
+    assert len(study.trials()) >= 1
     assert study.attrs["stop_reason"] == "timeout (0.5 s) reached"
     assert not study.trials(states=[TrialState.RUNNING])
 

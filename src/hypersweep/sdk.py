@@ -158,7 +158,7 @@ _sigint = False
 _handler_installed = False
 
 
-def _set_current(trial: RunningTrial | None) -> None:
+def set_current(trial: RunningTrial | None) -> None:
     global _current
     _current = trial
 

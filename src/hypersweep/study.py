@@ -7,14 +7,10 @@ trials changed since its last watermark) before every decision.
 
 from __future__ import annotations
 
-import csv
-import datetime
 import json
 import logging
 import os
-import socket
 import time
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +26,6 @@ from hypersweep.errors import (
     MaxTrialsReached,
     SpaceExhausted,
     SpecError,
-    StorageError,
     StudyNotFound,
 )
 from hypersweep.history import QUEUED, History
@@ -41,71 +36,25 @@ from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
-from hypersweep.storage.base import group_reports
+from hypersweep.study_cache import TrialCache
+from hypersweep.study_export import export, trial_row
+from hypersweep.study_setup import (
+    ObjectiveLike,
+    canon_spec,
+    describe_objectives,
+    make_worker_id,
+    parse_objectives,
+    space_changed,
+    space_diff,
+    study_seed,
+    worker_dead,
+)
 from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 
 __all__ = ["Study"]
 
 log = logging.getLogger("hypersweep")
 _NAME_RE = STUDY_NAME
-ObjectiveLike = Objective | str | Mapping[str, Any]
-
-
-def _objectives(
-    objective: ObjectiveLike | Sequence[ObjectiveLike] | None,
-) -> tuple[Objective, ...]:
-    if objective is None:
-        return (Objective("value", "minimize"),)
-    items = objective if isinstance(objective, (list, tuple)) else [objective]
-    out = []
-    for o in items:
-        if isinstance(o, Objective):
-            out.append(o)
-        elif isinstance(o, str):
-            out.append(Objective(o))
-        elif isinstance(o, Mapping):
-            extra = set(o) - {"metric", "goal"}
-            if extra:
-                raise SpecError(f"objective.{sorted(extra)[0]}: unknown key; use metric and goal")
-            if "metric" not in o:
-                raise SpecError(
-                    "objective.metric: missing, e.g. {metric: val_accuracy, goal: maximize}"
-                )
-            out.append(Objective(o["metric"], o.get("goal", "minimize")))
-        else:
-            raise SpecError(f"objective: expected a metric name or {{metric, goal}}, got {o!r}")
-    names = [o.metric for o in out]
-    if len(set(names)) != len(names):
-        raise SpecError(f"objective: metric {names[0]!r} is listed twice")
-    if not out:
-        raise SpecError("objective: give at least one metric")
-    return tuple(out)
-
-
-def make_worker_id() -> str:
-    """``host:pid:token``: unique per process, and tells whether a local worker is alive."""
-    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-
-
-def _worker_dead(worker_id: str | None, me: str) -> bool:
-    if not worker_id or worker_id == me:
-        return False
-    parts = worker_id.rsplit(":", 2)
-    if len(parts) != 3 or parts[0] != socket.gethostname():
-        return False
-    try:
-        pid = int(parts[1])
-    except ValueError:
-        return False
-    if pid == os.getpid():
-        return True  # an earlier life of this pid: our own id differs
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except OSError:
-        return False
-    return False
 
 
 class Study:
@@ -192,32 +141,34 @@ class Study:
                     f"space: study {name!r} does not exist in {self.storage.url}; a new study "
                     "needs a space"
                 ) from None
-            if objective is not None and _objectives(objective) != rec.objectives:
+            if objective is not None and parse_objectives(objective) != rec.objectives:
                 raise SpecError(
-                    f"objective: study {name!r} was created with {_describe(rec.objectives)}"
+                    f"objective: study {name!r} was created with "
+                    f"{describe_objectives(rec.objectives)}"
                 )
         else:
-            objs = _objectives(objective)
-            study_seed = (
-                seed if seed is not None else int(np.random.SeedSequence().entropy % 2**31)
-            )
+            objs = parse_objectives(objective)
+            entropy = np.random.SeedSequence().entropy
+            assert isinstance(entropy, int)  # drawn, not given: one integer
+            first_seed = seed if seed is not None else entropy % 2**31
             rec = self.storage.create_study(
-                name, objs, new_space.to_spec(), attrs={"seed": study_seed}
+                name, objs, new_space.to_spec(), attrs={"seed": first_seed}
             )
             if rec.objectives != objs:
                 raise SpecError(
-                    f"objective: study {name!r} already exists with {_describe(rec.objectives)}, "
-                    f"not {_describe(objs)}; use a new study name"
+                    f"objective: study {name!r} already exists with "
+                    f"{describe_objectives(rec.objectives)}, "
+                    f"not {describe_objectives(objs)}; use a new study name"
                 )
             spec = new_space.to_spec()
-            if rec.space is not None and _canon(rec.space) != _canon(spec):
+            if rec.space is not None and canon_spec(rec.space) != canon_spec(spec):
                 if not extend_space:
-                    raise SpecError(_space_changed(name, self.storage.url, rec.space, spec))
+                    raise SpecError(space_changed(name, self.storage.url, rec.space, spec))
                 log.warning(
                     "study %r: search space extended (%s); earlier trials that do "
                     "not fit it stay in the study but not in the sampler's model",
                     name,
-                    _space_diff(rec.space, spec),
+                    space_diff(rec.space, spec),
                 )
                 # marks the study, so readers look for trials outside its space only then
                 rec = self.storage.update_study(rec.id, space=spec, attrs={"space_extended": True})
@@ -232,7 +183,7 @@ class Study:
         if self.policy is not None:
             self.policy.bind(self.objectives)
         #: the effective study seed: the one given, else the sampler's, else the stored one
-        self.seed: int = _study_seed(seed, given.seed, rec)
+        self.seed: int = study_seed(seed, given.seed, rec)
         #: the study's own copy of the sampler, seeded with the study seed where it has none
         #: (a sampler passed in is never changed)
         self.sampler = given.with_seed(self.seed)
@@ -245,15 +196,8 @@ class Study:
         if constraints is not None and self._stored_constraints() != [
             c.to_dict() for c in self.constraints
         ]:
-            self._set_attrs(constraints=[c.to_dict() for c in self.constraints])
-        self._history = History(
-            self.space, self.objectives, seed=self.seed, constraints=self.constraints
-        )
-        self._watermark = 0
-        # after a bulk load without reports: reports with seq <= this are not in the cache
-        self._reports_until: int | None = None
-        self._loaded_n = 0
-        self._completed: set[int] = set()  # trials whose reports _complete read
+            self.set_attrs(constraints=[c.to_dict() for c in self.constraints])
+        self._cache = self._new_cache()
 
     def _stored_constraints(self) -> list[dict[str, Any]]:
         return list(self._attrs.get("constraints") or [])
@@ -262,12 +206,10 @@ class Study:
         """Replace the study's constraints (stored; every trial's feasibility is re-read)."""
         new = parse_constraints(constraints, objectives=self.objectives)
         if [c.to_dict() for c in new] != self._stored_constraints():
-            self._set_attrs(constraints=[c.to_dict() for c in new])
+            self.set_attrs(constraints=[c.to_dict() for c in new])
         if new != self.constraints:
             self.constraints = new
-            self._history = History(self.space, self.objectives, seed=self.seed, constraints=new)
-            self._watermark = 0
-            self._reports_until, self._loaded_n, self._completed = None, 0, set()
+            self._cache = self._new_cache()
             self.sync()
 
     def feasible(self, trial: Trial) -> bool:
@@ -296,95 +238,28 @@ class Study:
     # ------------------------------------------------------------------------------------
     def sync(self) -> None:
         """Fetch what changed in the storage since the last sync (incremental)."""
-        # the first sync reads columns in bulk
-        if self._watermark == 0 and self._history.n == 0 and self._bulk_load():
-            return  # incremental from here
-        res = self.storage.sync(self._id, self._watermark)
-        self._attrs = res.attrs
-        if not res.trials and not res.reports:
-            self._watermark = res.watermark
-            return
-        cached = self._history.trials
-        merged: dict[int, Trial] = {}
-        for t in res.trials:
-            old = cached[t.number] if t.number < len(cached) else None
-            merged[t.number] = t.with_(reports=old.reports) if old is not None else t
-        for r in res.reports:
-            t = merged.get(r.number)
-            if t is None:
-                t = cached[r.number] if r.number < len(cached) else None
-                if t is None:  # the contract (one snapshot per sync) rules this out
-                    raise StorageError(
-                        f"storage: {self.storage.url} returned a report of trial {r.number} "
-                        "before the trial itself; its sync is not one consistent snapshot"
-                    )
-            reps = dict(t.reports)
-            reps[r.step] = {**reps.get(r.step, {}), **r.metrics}
-            merged[r.number] = t.with_(reports=reps)
-        if self.constraints:  # a constraint metric may be in a report the bulk load left out
-            merged = {number: self._complete(t) for number, t in merged.items()}
-        self._history.update(merged.values())
-        self._watermark = res.watermark
+        self._attrs = self._cache.sync()
 
-    def _bulk_load(self) -> bool:
-        """Read every trial as columns (reports only when the policy or sampler reads
-        them; of the constraint metrics, the last reported value) into the empty history
-        (see :mod:`hypersweep.bulkload`); ``False`` when the storage has no bulk path."""
-        need = self.policy is not None or self.sampler.uses_reports
-        metrics = [c.metric for c in self.constraints]
-        extra = {"last_reported": metrics} if metrics else {}  # older backends lack it
-        cols = self.storage.load_history(self._id, reports=need, **extra)
-        if cols is None or (metrics and cols.reports is None and cols.last_reported is None):
-            return False
-        self._attrs = cols.attrs
-        reps = (
-            None
-            if cols.reports is None
-            else group_reports((r.number, r.step, r.metrics) for r in cols.reports)
+    def _new_cache(self) -> TrialCache:
+        history = History(
+            self.space, self.objectives, seed=self.seed, constraints=self.constraints
         )
-        self._history.load_columns(cols, reps)
-        self._loaded_n = self._history.n
-        self._reports_until = cols.watermark if reps is None and cols.numbers else None
-        self._watermark = cols.watermark
-        return True
+        return TrialCache(
+            self.storage,
+            self._id,
+            history,
+            constraint_metrics=[c.metric for c in self.constraints],
+            bulk_reports=self.policy is not None or self.sampler.uses_reports,
+        )
 
-    def _load_reports(self) -> None:
-        """Add the reports a bulk load left out (older than any the cache holds)."""
-        if self._reports_until is None:
-            return
-        reps = self.storage.reports_until(self._id, self._reports_until)
-        trials = self._history.trials
-        for number, older in group_reports((r.number, r.step, r.metrics) for r in reps).items():
-            t = trials[number]
-            for step, m in t.reports.items():
-                older[step] = {**older.get(step, {}), **m}
-            trials[number] = t.with_(reports=older)
-        self._reports_until = None
-        self._history.version += 1
+    @property
+    def _history(self) -> History:
+        return self._cache.history
 
-    def _complete(self, t: Trial) -> Trial:
-        """``t`` with all its reports (one read when a bulk load left them out)."""
-        if (
-            self._reports_until is None
-            or t.number >= self._loaded_n
-            or (t.number in self._completed)
-        ):
-            return t
-        self._completed.add(t.number)
-        full = self.storage.get_trial(self._id, t.number)
-        reps = dict(full.reports)
-        for step, m in t.reports.items():
-            reps[step] = {**reps.get(step, {}), **m}
-        t = t.with_(reports=reps)
-        self._history.trials[t.number] = t
-        return t
-
-    def _absorb(self, trial: Trial) -> Trial:
-        cached = self._history.trials
-        if trial.number < len(cached) and cached[trial.number] is not None and not trial.reports:
-            trial = trial.with_(reports=cached[trial.number].reports)
-        self._history.update([trial])
-        return trial
+    @property
+    def id(self) -> int:
+        """The study's id in its storage."""
+        return self._id
 
     @property
     def history(self) -> History:
@@ -418,15 +293,15 @@ class Study:
             raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
         self.sync()
         if self.sampler.uses_reports:
-            self._load_reports()
+            self._cache.load_reports()
         out: list[Trial] = []
-        budget = {} if max_trials is None else {"max_trials": max_trials}
+        budget: dict[str, Any] = {} if max_trials is None else {"max_trials": max_trials}
         if (self._history.state == QUEUED).any():
             while len(out) < k:
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
                     break
-                out.append(self._absorb(t))
+                out.append(self._cache.absorb(t))
         conflicts = 0
         while len(out) < k:
             rng = proposal_rng(self.seed, self._history.n, conflicts)
@@ -461,7 +336,7 @@ class Study:
                         raise
                     self.sync()  # another process took it: look again
                     break
-                out.append(self._absorb(t))
+                out.append(self._cache.absorb(t))
         return out[0] if n is None else out
 
     def _resolve(self, trial: Trial | int) -> Trial:
@@ -484,6 +359,7 @@ class Study:
         state: TrialState | str | None = None,
         error: str | None = None,
         started_at: float | None = None,
+        finished_at: float | None = None,
     ) -> Trial:
         """Finish a trial.
 
@@ -496,6 +372,7 @@ class Study:
             error: why it failed (implies ``FAILED``).
             started_at: when the trial's own code started (UNIX time), if later than
                 when it was handed out: ``duration`` is then the trial's own time.
+            finished_at: when it ended (UNIX time); default: now.
 
         The write names the attempt this process knows, so a late tell for an attempt
         that was retried meanwhile raises ``TrialNotRunning``.
@@ -510,14 +387,11 @@ class Study:
             TrialNotRunning: the trial has already finished.
         """
         t = self._resolve(trial)
-        if started_at is not None and (
-            isinstance(started_at, bool)
-            or not isinstance(started_at, (int, float))
-            or not np.isfinite(started_at)
-        ):
-            raise HypersweepError(
-                f"tell: started_at must be a UNIX time in seconds, got {started_at!r}"
-            )
+        for key, at in (("started_at", started_at), ("finished_at", finished_at)):
+            if at is not None and (
+                isinstance(at, bool) or not isinstance(at, (int, float)) or not np.isfinite(at)
+            ):
+                raise HypersweepError(f"tell: {key} must be a UNIX time in seconds, got {at!r}")
         if state is None:
             st = TrialState.FAILED if error is not None else TrialState.COMPLETED
         else:
@@ -533,7 +407,7 @@ class Study:
         metrics: dict[str, Any] = {}
         if st != TrialState.FAILED:
             if values is None and st == TrialState.STOPPED:
-                vals = self._last_values(self._complete(t))
+                vals = self._last_values(self._cache.complete(t))
             else:
                 try:
                     vals, metrics = coerce_values(values, self.objectives)
@@ -549,8 +423,9 @@ class Study:
             error=error,
             started_at=started_at,
             attempt=t.attempt,
+            now=finished_at,
         )
-        return self._absorb(done)
+        return self._cache.absorb(done)
 
     def requeue(self, trial: Trial | int, reason: str) -> Trial:
         """Put a RUNNING trial back in the queue for another attempt (a retry): the same
@@ -563,7 +438,9 @@ class Study:
         if not isinstance(reason, str) or not reason.strip():
             raise HypersweepError(f"requeue: reason must be a non-empty string, got {reason!r}")
         t = self._resolve(trial)
-        return self._absorb(self.storage.requeue_trial(self._id, t.id, reason, attempt=t.attempt))
+        return self._cache.absorb(
+            self.storage.requeue_trial(self._id, t.id, reason, attempt=t.attempt)
+        )
 
     def _last_values(self, t: Trial) -> tuple[float, ...] | None:
         out = []
@@ -593,20 +470,30 @@ class Study:
         t = self._resolve(trial)
         clean = clean_metrics(metrics)
         if step is None:
-            t = self._complete(t)
+            t = self._cache.complete(t)
             step = 0 if not t.reports else max(t.reports) + 1
         if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
             raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
-        step = int(step)
-        self.storage.report(self._id, t.id, step, clean)
-        reps = dict(t.reports)
-        reps[step] = {**reps.get(step, {}), **clean}
-        t = t.with_(reports=reps)
-        self._history.trials[t.number] = t
+        return self.record(t.number, int(step), clean)
+
+    def record(self, number: int, step: int, metrics: Mapping[str, float]) -> Decision:
+        """Store a report that was checked where it entered (an executor's report event:
+        ``step`` an integer >= 0, ``metrics`` floats) and ask the stopping policy.
+
+        The policy sees the other trials' reports as of now: this reads only the reports
+        stored since the last read (:meth:`Storage.reports_since`), not a full
+        :meth:`sync`; trial states are as of the last sync.
+
+        Raises:
+            TrialNotRunning: the trial has finished (or was retried meanwhile).
+        """
+        t = self._resolve(number)
+        self.storage.report(self._id, t.id, step, metrics)
+        t = self._cache.add_report(t, step, dict(metrics))
         if self.policy is None:
             return Decision.CONTINUE
-        self.sync()
-        self._load_reports()
+        self._cache.read_reports()
+        self._cache.load_reports()
         return self.policy.decide(self._history.trials[t.number], self._history)
 
     def enqueue(
@@ -621,7 +508,7 @@ class Study:
                 raise HypersweepError(
                     "enqueue: user_attrs must be a JSON-serializable mapping"
                 ) from None
-        return self._absorb(
+        return self._cache.absorb(
             self.storage.create_trial(
                 self._id, clean, state=TrialState.QUEUED, user_attrs=user_attrs
             )
@@ -634,7 +521,7 @@ class Study:
         except (TypeError, ValueError):
             raise HypersweepError(f"user attribute {key!r} is not JSON-serializable") from None
         t = self._resolve(trial)
-        return self._absorb(self.storage.set_trial_attrs(self._id, t.id, user={key: value}))
+        return self._cache.absorb(self.storage.set_trial_attrs(self._id, t.id, user={key: value}))
 
     # ------------------------------------------------------------------------------------
     # liveness
@@ -661,7 +548,7 @@ class Study:
         dead = {
             t.worker_id
             for t in (self._history.trials[i] for i in np.nonzero(running)[0])
-            if _worker_dead(t.worker_id, self.worker_id)
+            if worker_dead(t.worker_id, self.worker_id)
         }
         requeued, failed = self.storage.recover_stale_trials(
             self._id,
@@ -679,9 +566,32 @@ class Study:
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask every process running this study to stop (seen at their next sync)."""
-        self._set_attrs(stop_requested=reason)
+        self.set_attrs(stop_requested=reason)
 
-    def _set_attrs(self, **attrs: Any) -> None:
+    def check(self) -> None:
+        """Raise :class:`~hypersweep.errors.StorageError` when the storage is gone (an
+        SQLite file deleted or replaced under the run; see :meth:`Storage.check`)."""
+        self.storage.check()
+
+    def clear_stop(self) -> None:
+        """Forget an earlier stop request and stop reason (a run of the study begins)."""
+        if self._attrs.get("stop_requested"):
+            self.set_attrs(stop_requested=None)
+        self.set_attrs(stop_reason=None)
+
+    def set_stop_reason(self, reason: str | None) -> None:
+        """Store why the last run of the study stopped (``summary()["stop_reason"]``)."""
+        self.set_attrs(stop_reason=reason)
+
+    def set_system_attrs(self, trial: Trial | int, attrs: Mapping[str, Any]) -> Trial:
+        """Keep facts about a trial's run (``system_attrs``; e.g. the metric intake of a
+        trial that flooded its output)."""
+        t = self._resolve(trial)
+        return self._cache.absorb(self.storage.set_trial_attrs(self._id, t.id, system=dict(attrs)))
+
+    def set_attrs(self, **attrs: Any) -> None:
+        """Store study attributes (JSON values, merged into :attr:`attrs`; e.g. the sweep
+        file's run configuration)."""
         self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)
 
     # ------------------------------------------------------------------------------------
@@ -690,7 +600,7 @@ class Study:
     def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
         """Every trial (or those in ``states``), by number, with their reports."""
         self.sync()
-        self._load_reports()
+        self._cache.load_reports()
         wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
         return [
             t
@@ -712,7 +622,7 @@ class Study:
         """The best feasible COMPLETED or STOPPED trial (single objective); ties go to the
         earlier."""
         i = self._best_index()
-        return None if i is None else self._complete(self._history.trials[i])
+        return None if i is None else self._cache.complete(self._history.trials[i])
 
     @property
     def best_params(self) -> dict[str, Any] | None:
@@ -730,33 +640,11 @@ class Study:
         one objective)."""
         self.sync()
         h = self._history
-        return [self._complete(h.trials[i]) for i in h.front()]
+        return [self._cache.complete(h.trials[i]) for i in h.front()]
 
     def rows(self) -> list[dict[str, Any]]:
         """One flat dict per trial: number, state, objective values, params, times, error."""
-        return [self._row(t) for t in self.trials()]
-
-    def _row(self, t: Trial) -> dict[str, Any]:
-        metric_names = [o.metric for o in self.objectives]
-        row: dict[str, Any] = {"number": t.number, "state": t.state.value}
-        for i, m in enumerate(metric_names):
-            row[m] = t.values[i] if t.values is not None else None
-        for k, v in t.params.items():
-            row[f"params.{k}"] = v
-        for k, v in t.metrics.items():
-            if k not in metric_names:
-                row[f"metrics.{k}"] = v
-        if self.constraints:
-            row["feasible"] = self.feasible(t) if t.values is not None else None
-        row["started_at"] = t.started_at
-        row["finished_at"] = t.finished_at
-        row["duration"] = t.duration
-        row["last_step"] = t.last_step
-        row["attempt"] = t.attempt
-        row["error"] = t.error
-        for k, v in t.user_attrs.items():
-            row[f"user_attrs.{k}"] = v
-        return row
+        return [trial_row(self, t) for t in self.trials()]
 
     def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
         """Write every trial to CSV or JSON (by ``format`` or the file suffix).
@@ -765,54 +653,7 @@ class Study:
         large the study. CSV has one row per trial, times as ISO 8601 (UTC); JSON holds
         every intermediate report, times as UNIX seconds.
         """
-        p = Path(path)
-        fmt = (format or p.suffix.lstrip(".")).lower()
-        if fmt not in ("csv", "json"):
-            raise HypersweepError(f"export: unknown format {fmt!r}; use .csv or .json")
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with p.open("w", newline="", encoding="utf-8") as f:
-            if fmt == "json":
-                self._export_json(f)
-            else:
-                self._export_csv(f)
-        return p
-
-    def _export_json(self, f: Any) -> None:
-        head = json.dumps(
-            _json_safe(
-                {
-                    "study": self.name,
-                    "objectives": [o.to_dict() for o in self.objectives],
-                    "space": self.space.to_spec(),
-                    "trials": [],
-                }
-            ),
-            indent=2,
-            default=str,
-            allow_nan=False,
-        )
-        tail = "[]\n}"
-        first = True
-        for t in self.storage.iter_trials(self._id):
-            f.write((head[: -len(tail)] + "[\n") if first else ",\n")
-            first = False
-            text = json.dumps(_json_safe(_trial_json(t)), indent=2, default=str, allow_nan=False)
-            f.write("\n".join("    " + line for line in text.split("\n")))
-        f.write(head + "\n" if first else "\n  ]\n}\n")
-
-    def _export_csv(self, f: Any) -> None:
-        # pass 1 finds the columns (in order of first appearance), pass 2 writes the rows
-        cols: dict[str, None] = {}
-        for t in self.storage.iter_trials(self._id, reports=False):
-            for k in self._row(t):
-                cols.setdefault(k, None)
-        w = csv.DictWriter(f, fieldnames=list(cols) or ["number"])
-        w.writeheader()
-        for t in self.storage.iter_trials(self._id):
-            row = self._row(t)
-            for k in ("started_at", "finished_at"):
-                row[k] = _iso(row[k])
-            w.writerow({k: "" if v is None else v for k, v in row.items()})
+        return export(self, path, format)
 
     def summary(self) -> dict[str, Any]:
         """Counts by state, the best value and params, and the stop reason."""
@@ -939,91 +780,3 @@ class Study:
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, storage={self.storage.url!r})"
-
-
-def _study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
-    """The study seed: the one given, else the sampler's, else the stored one (a study
-    stored without one gets a seed derived from its name, the same in every process)."""
-    if seed is not None:
-        return int(seed)
-    if sampler_seed is not None:
-        return int(sampler_seed)
-    stored = rec.attrs.get("seed")
-    if isinstance(stored, int) and not isinstance(stored, bool):
-        return stored
-    import hashlib
-
-    return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
-
-
-def _canon(spec: Any) -> Any:
-    """A space spec as stored (JSON), so tuples and lists compare equal."""
-    return json.loads(json.dumps(spec, default=str))
-
-
-def _space_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    old, new = _canon(old), _canon(new)
-    parts = []
-    for what, names in (
-        ("added", [k for k in new if k not in old]),
-        ("removed", [k for k in old if k not in new]),
-        ("changed", [k for k in new if k in old and old[k] != new[k]]),
-    ):
-        if names:
-            shown = ", ".join(names[:5]) + (
-                f" and {len(names) - 5} more" if len(names) > 5 else ""
-            )
-            parts.append(f"{what} {shown}")
-    return "; ".join(parts) or "reordered"
-
-
-def _space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
-    return (
-        f"space: study {name!r} in {url} has a different search space "
-        f"({_space_diff(old, new)}); run under another name (hypersweep run --new-name "
-        "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
-        "earlier trial (--extend-space, or Study(..., extend_space=True))"
-    )
-
-
-def _describe(objs: Sequence[Objective]) -> str:
-    return ", ".join(f"{o.goal} {o.metric}" for o in objs)
-
-
-def _iso(ts: float | None) -> str | None:
-    """A UNIX time as ISO 8601 in UTC (``2026-01-31T12:00:00.250000+00:00``)."""
-    if ts is None:
-        return None
-    return datetime.datetime.fromtimestamp(ts, tz=datetime.timezone.utc).isoformat()
-
-
-def _json_safe(x: Any) -> Any:
-    """``x`` with NaN and infinities (allowed in intermediate reports) as ``null``: strict
-    JSON that every reader accepts."""
-    if isinstance(x, float):
-        return x if np.isfinite(x) else None
-    if isinstance(x, Mapping):
-        return {k: _json_safe(v) for k, v in x.items()}
-    if isinstance(x, (list, tuple)):
-        return [_json_safe(v) for v in x]
-    return x
-
-
-def _trial_json(t: Trial) -> dict[str, Any]:
-    return {
-        "number": t.number,
-        "state": t.state.value,
-        "params": t.params,
-        "values": list(t.values) if t.values is not None else None,
-        "metrics": t.metrics,
-        "reports": {str(k): v for k, v in sorted(t.reports.items())},
-        "started_at": t.started_at,
-        "finished_at": t.finished_at,
-        "worker_id": t.worker_id,
-        "error": t.error,
-        "attempt": t.attempt,
-        "budget": t.budget,
-        "resume_from": t.resume_from,
-        "user_attrs": t.user_attrs,
-        "system_attrs": t.system_attrs,
-    }

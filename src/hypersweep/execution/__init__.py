@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from hypersweep.execution.base import Executor, Outcome, ReportHandler
+from hypersweep.execution.base import Clock, Decide, Event, Executor, Outcome, Report
 
-__all__ = ["Executor", "Outcome", "ReportHandler"]
+__all__ = ["Clock", "Decide", "Event", "Executor", "Outcome", "Report"]

@@ -1,27 +1,63 @@
 """The executor protocol: runs trials and carries their reports back.
 
-An executor knows nothing about sampling. The runner calls :meth:`Executor.open` once
-with a report handler, then :meth:`Executor.start` per trial, and :meth:`Executor.poll`
-until trials finish. The executor calls the handler for every intermediate report and
-acts on the :class:`~hypersweep.stopping.Decision` it returns (``STOP``: end the trial
-gracefully). Per-trial time limits are the executor's job, enforced outside the trial's
-own process.
+An executor knows nothing about sampling, the study or its policy. The runner pulls:
+
+* :meth:`Executor.open` once, then :meth:`Executor.start` per trial (returns at once);
+* :meth:`Executor.poll` returns *events*, in the order they happened: a
+  :class:`~hypersweep.storage.base.Report` for each intermediate report (its ``step`` an
+  integer >= 0, its ``metrics`` floats: checked where they entered) and an
+  :class:`Outcome` when a trial ends (after its reports);
+* the runner decides on each report and calls :meth:`Executor.stop` for a trial that must
+  end (naming the report that decided it); the executor ends it gracefully
+  (``"stopped"``), killing it after its grace period.
+
+A trial that waits for the answer to a report (a Python function trial:
+``trial.report`` returns or raises ``TrialStopped``) gets it at the next :meth:`poll`:
+*stop* if :meth:`stop` was called for it meanwhile, else *continue*.
+
+An executor that runs a trial in the caller's own thread (``isolation="inline"``) cannot
+return while the trial runs; it alone calls the ``decide`` function passed to
+:meth:`Executor.open` (the runner's decision on one report: True = stop) and never
+returns reports from :meth:`poll`.
+
+Per-trial time limits are the executor's job, enforced outside the trial's own process.
+:mod:`hypersweep.testing.executors` holds the contract suite every executor passes.
 """
 
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
-from hypersweep.stopping.base import Decision
+from hypersweep.storage.base import Report
 from hypersweep.trial import Trial
 
-__all__ = ["Executor", "Outcome", "ReportHandler"]
+__all__ = ["SYSTEM_CLOCK", "Clock", "Decide", "Event", "Executor", "Outcome", "Report"]
 
-#: ``handler(trial_number, step, metrics) -> Decision``
-ReportHandler = Callable[[int, int, dict[str, float]], Decision]
+#: ``decide(report) -> True`` when the trial must stop (see the module docstring)
+Decide = Callable[[Report], bool]
+
+
+class Clock(Protocol):
+    """Where the loop reads the time: UNIX seconds and a monotonic counter."""
+
+    def time(self) -> float: ...
+    def monotonic(self) -> float: ...
+
+
+class _SystemClock:
+    def time(self) -> float:
+        return time.time()
+
+    def monotonic(self) -> float:
+        return time.monotonic()
+
+
+#: the real clock
+SYSTEM_CLOCK: Clock = _SystemClock()
 
 
 @dataclass(frozen=True)
@@ -53,26 +89,35 @@ class Outcome:
     system_attrs: dict[str, Any] | None = None
 
 
+#: what :meth:`Executor.poll` returns
+Event = Report | Outcome
+
+
 class Executor(abc.ABC):
     """Runs trials. ``capacity`` is how many may run at once."""
 
     capacity: int = 1
 
     @abc.abstractmethod
-    def open(self, on_report: ReportHandler) -> None:
-        """Prepare to run; ``on_report`` is called for every intermediate report."""
+    def open(self, decide: Decide | None = None) -> None:
+        """Prepare to run; ``decide`` is called only by an inline executor (see the
+        module docstring)."""
 
     @abc.abstractmethod
     def start(self, trial: Trial, budget: float | None = None) -> None:
         """Start running ``trial`` (returns at once)."""
 
     @abc.abstractmethod
-    def poll(self, timeout: float) -> list[Outcome]:
-        """Wait up to ``timeout`` seconds; return the trials that ended meanwhile."""
+    def poll(self, timeout: float) -> list[Event]:
+        """Wait up to ``timeout`` seconds (less once an event is there); return the
+        reports and outcomes since the last poll, in order."""
 
     @abc.abstractmethod
-    def stop(self, number: int) -> None:
-        """Ask a running trial to stop; it ends (as ``"stopped"``) within the grace period."""
+    def stop(self, number: int, at: Report | None = None) -> None:
+        """Ask a running trial to stop; it ends (as ``"stopped"``) within the grace period.
+
+        ``at``: the report (returned by the last :meth:`poll`) that led to the stop: what
+        the trial reported after it does not count, for its final value either."""
 
     def started_at(self, number: int) -> float | None:
         """When running trial ``number``'s own code started (UNIX time), if known yet."""

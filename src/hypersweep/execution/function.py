@@ -3,9 +3,14 @@
 Process mode keeps ``max_concurrent`` long-lived worker processes (``spawn`` start
 method: the same on every platform, no inherited locks or threads). The function is
 pickled once per worker, so it must be importable: defined at module level, not a lambda
-or a nested function. Each report travels to the runner over a pipe and the worker waits
-for the decision, so ``trial.report`` raises ``TrialStopped`` exactly when the policy says
-stop. A trial past its timeout has its worker process killed (and replaced).
+or a nested function. Each report travels over a pipe and :meth:`FunctionExecutor.poll`
+returns it as an event; the worker waits for the answer, given at the next poll (stop if
+the runner called :meth:`FunctionExecutor.stop` meanwhile), so ``trial.report`` raises
+``TrialStopped`` exactly when the policy says stop. A trial past its timeout has its
+worker process killed (and replaced).
+
+Inline mode runs the trial inside :meth:`FunctionExecutor.poll`, in the caller's thread:
+each report is answered by the ``decide`` function given to :meth:`FunctionExecutor.open`.
 
 Each trial has a checkpoint directory, ``<runs_dir>/<study>/<trial number>/checkpoint``
 (the layout of command trials), created when the trial first asks for it
@@ -29,9 +34,8 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
-from hypersweep.execution.base import Executor, Outcome, ReportHandler
-from hypersweep.sdk import RunningTrial, _set_current
-from hypersweep.stopping.base import Decision
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.sdk import RunningTrial, set_current
 from hypersweep.trial import Trial
 
 __all__ = ["FunctionExecutor"]
@@ -71,7 +75,7 @@ def _run_one(
 
     ``dirs`` is (checkpoint directory, directory to restore from)."""
     handle = RunningTrial(number, params, send, budget, *dirs)
-    _set_current(handle)
+    set_current(handle)
     try:
         result = fn(params) if arity == 1 else fn(params, handle)
         return ("stopped" if handle.should_stop() else "completed"), result
@@ -80,7 +84,7 @@ def _run_one(
     except Exception:
         return "failed", traceback.format_exc()
     finally:
-        _set_current(None)
+        set_current(None)
 
 
 def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
@@ -119,6 +123,7 @@ class _Worker:
     stop_at: float | None = None  # when a stop was requested
     started: float = field(default_factory=time.monotonic)
     code_started: float | None = None  # when the objective was entered (UNIX time)
+    waiting: bool = False  # its trial waits for the answer to a report
 
 
 class FunctionExecutor(Executor):
@@ -170,7 +175,7 @@ class FunctionExecutor(Executor):
         self.grace = grace
         self.study_name = study_name
         self.runs_dir = os.path.abspath(runs_dir)
-        self._on_report: ReportHandler | None = None
+        self._decide: Decide | None = None
         self._workers: list[_Worker] = []
         self._inline: list[tuple[Trial, float | None]] = []
         self._stop_inline: set[int] = set()
@@ -198,8 +203,8 @@ class FunctionExecutor(Executor):
             ) from None
 
     # ------------------------------------------------------------------------------------
-    def open(self, on_report: ReportHandler) -> None:
-        self._on_report = on_report
+    def open(self, decide: Decide | None = None) -> None:
+        self._decide = decide
 
     @property
     def running(self) -> set[int]:
@@ -223,6 +228,7 @@ class FunctionExecutor(Executor):
         # first imports the objective's module); a worker that never does is failed
         w.deadline = None if self.trial_timeout is None else w.started + _START_LIMIT
         w.stop_at = None
+        w.waiting = False
         w.conn.send(("run", trial.number, dict(trial.params), budget, *self._dirs(trial)))
 
     def _dirs(self, trial: Trial) -> tuple[str | None, str | None]:
@@ -263,14 +269,25 @@ class FunctionExecutor(Executor):
         w.conn.close()
         self._workers.remove(w)
 
-    def poll(self, timeout: float) -> list[Outcome]:
+    def _answer(self, w: _Worker) -> None:
+        """Answer the report ``w``'s trial waits on: stop once a stop was requested."""
+        if w.waiting:
+            w.waiting = False
+            try:
+                w.conn.send(("decision", w.stop_at is not None))
+            except OSError:  # it died meanwhile: poll sees its sentinel
+                pass
+
+    def poll(self, timeout: float) -> list[Event]:
         if self.isolation == "inline":
-            return self._poll_inline()
+            return list(self._poll_inline())
         busy = [w for w in self._workers if w.number is not None]
+        for held in busy:
+            self._answer(held)  # continue, unless stop() was called since the report
         if not busy:
             time.sleep(min(timeout, 0.05))
             return []
-        out: list[Outcome] = []
+        out: list[Event] = []
         now = time.monotonic()
         limits = [w.deadline for w in busy if w.deadline is not None]
         limits += [w.stop_at + self.grace for w in busy if w.stop_at is not None]
@@ -336,7 +353,7 @@ class FunctionExecutor(Executor):
                 self._kill(w)
         return out
 
-    def _handle(self, w: _Worker, msg: tuple[Any, ...], out: list[Outcome]) -> None:
+    def _handle(self, w: _Worker, msg: tuple[Any, ...], out: list[Event]) -> None:
         kind = msg[0]
         if kind == "started":
             if w.number == msg[1]:
@@ -346,12 +363,11 @@ class FunctionExecutor(Executor):
             return
         if kind == "report":
             _, number, step, metrics = msg
-            stop = w.stop_at is not None
-            if not stop and self._on_report is not None:
-                stop = self._on_report(number, step, metrics) == Decision.STOP
-            if stop and w.stop_at is None:
-                w.stop_at = time.monotonic()
-            w.conn.send(("decision", stop))
+            w.waiting = True
+            if w.stop_at is not None:  # reports after a stop request do not count
+                self._answer(w)
+            else:
+                out.append(Report(number, step, metrics))
         elif kind == "done":
             _, number, status, payload = msg
             if status == "failed":
@@ -375,8 +391,8 @@ class FunctionExecutor(Executor):
 
         def send(step: int, metrics: dict[str, float]) -> bool:
             nonlocal stopped
-            if not stopped and self._on_report is not None:
-                stopped = self._on_report(n, step, metrics) == Decision.STOP
+            if not stopped and self._decide is not None:
+                stopped = self._decide(Report(n, step, metrics))
             return stopped
 
         began = self._inline_started = time.time()
@@ -398,13 +414,15 @@ class FunctionExecutor(Executor):
             return self._inline_started
         return next((w.code_started for w in self._workers if w.number == number), None)
 
-    def stop(self, number: int) -> None:
+    def stop(self, number: int, at: Report | None = None) -> None:
+        # ``at`` needs nothing here: a function trial waits at each report for its answer
         if self.isolation == "inline":
             self._stop_inline.add(number)
             return
         for w in self._workers:
             if w.number == number and w.stop_at is None:
                 w.stop_at = time.monotonic()
+                self._answer(w)
 
     def close(self) -> None:
         self._inline.clear()

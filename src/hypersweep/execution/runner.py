@@ -38,15 +38,20 @@ plus a bounded amount of work, however much a trial prints), so limits, stop req
 and trial timeouts are honoured while any trial floods its output.
 
 Progress displays implement :class:`Progress` (all methods optional).
+
+The runner pulls: each turn it asks the executor for events (:meth:`Executor.poll`:
+reports and outcomes), decides on each report (the study's stopping policy, then
+``max_steps``) and tells the executor which trials to stop (:meth:`Executor.stop`). It
+knows the study only through :class:`RunnerStudy`, a few public verbs, and time only
+through a :class:`~hypersweep.execution.base.Clock` (a fake one in tests).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -58,16 +63,13 @@ from hypersweep.errors import (
     StorageError,
     TrialNotRunning,
 )
-from hypersweep.execution.base import Executor, Outcome
-from hypersweep.history import COMPLETED
+from hypersweep.execution.base import SYSTEM_CLOCK, Clock, Executor, Outcome, Report
+from hypersweep.history import COMPLETED, History
 from hypersweep.limits import Limits
-from hypersweep.stopping.base import Decision
-from hypersweep.trial import Trial, TrialState
+from hypersweep.stopping.base import Decision, Policy
+from hypersweep.trial import Objective, Trial, TrialState
 
-if TYPE_CHECKING:
-    from hypersweep.study import Study
-
-__all__ = ["Progress", "Runner"]
+__all__ = ["Progress", "Runner", "RunnerStudy"]
 
 log = logging.getLogger("hypersweep")
 
@@ -79,6 +81,40 @@ SYNC_INTERVAL = 1.0
 def _numbers(ns: Sequence[int]) -> str:
     shown = ", ".join(str(n) for n in ns[:10])
     return shown + (f" and {len(ns) - 10} more" if len(ns) > 10 else "")
+
+
+class RunnerStudy(Protocol):
+    """The study as the runner sees it: public verbs only (:class:`~hypersweep.Study`
+    implements them)."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+    policy: Policy | None
+
+    @property
+    def history(self) -> History: ...
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+    def ask(self, n: int | None = None, *, max_trials: int | None = None) -> Any: ...
+    def tell(
+        self,
+        trial: Trial | int,
+        values: Any = None,
+        *,
+        state: TrialState | str | None = None,
+        error: str | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+    ) -> Trial: ...
+    def record(self, number: int, step: int, metrics: dict[str, float]) -> Decision: ...
+    def requeue(self, trial: Trial | int, reason: str) -> Trial: ...
+    def set_system_attrs(self, trial: Trial | int, attrs: dict[str, Any]) -> Trial: ...
+    def recover(self, stale_after: float = 60.0, retries: int = 0) -> list[int]: ...
+    def sync(self) -> None: ...
+    def check(self) -> None: ...
+    def heartbeat(self, trials: Sequence[Trial | int]) -> None: ...
+    def clear_stop(self) -> None: ...
+    def set_stop_reason(self, reason: str | None) -> None: ...
 
 
 class Progress(Protocol):
@@ -94,7 +130,7 @@ class Runner:
     """Runs a study's trials on an executor until a limit is reached.
 
     Args:
-        study: the study.
+        study: the study (a :class:`~hypersweep.Study`).
         executor: how trials run (functions, commands, ...).
         limits: see :class:`Limits`.
         callbacks: ``callback(study, trial)`` after each finished trial.
@@ -103,17 +139,20 @@ class Runner:
             stop requests and lost workers are checked).
         stale_after: seconds without heartbeat after which another worker's trial counts
             as lost.
+        clock: where the loop reads the time (``timeout``, ``max_trial_seconds``, trial
+            end times); tests pass a :class:`~hypersweep.testing.executors.FakeClock`.
     """
 
     def __init__(
         self,
-        study: Study,
+        study: RunnerStudy,
         executor: Executor,
         limits: Limits,
-        callbacks: Sequence[Callable[[Study, Trial], Any]] = (),
+        callbacks: Sequence[Callable[[Any, Trial], Any]] = (),
         progress: Progress | None = None,
         heartbeat_interval: float = 5.0,
         stale_after: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
     ) -> None:
         if len(study.objectives) > 1 and (limits.target is not None or limits.patience):
             raise SpecError("limits.target/patience: only for single-objective studies")
@@ -124,13 +163,15 @@ class Runner:
         self.progress = progress
         self.heartbeat_interval = heartbeat_interval
         self.stale_after = stale_after
+        self.clock = clock
         self.running: dict[int, Trial] = {}
         self.finished: list[Trial] = []
         self.stop_reason: str | None = None
         self.hard_stop = False
-        self.started_at = time.time()
-        self._t0 = time.monotonic()
+        self.started_at = clock.time()
+        self._t0 = clock.monotonic()
         self._stop_cause: dict[int, str] = {}
+        self._told_stop: set[int] = set()  # trials the executor was told to stop
         self._beating = threading.Event()  # set: stop the heartbeat thread
         #: why the run stopped early because its trials kept failing (one line), if it did
         self.failed_fast: str | None = None
@@ -142,7 +183,7 @@ class Runner:
     # ------------------------------------------------------------------------------------
     @property
     def elapsed(self) -> float:
-        return time.monotonic() - self._t0
+        return self.clock.monotonic() - self._t0
 
     def _call_progress(self, what: str, *args: Any) -> None:
         fn = getattr(self.progress, what, None) if self.progress is not None else None
@@ -159,7 +200,12 @@ class Runner:
             self.hard_stop = True
             for number in list(self.running):
                 self._stop_cause.setdefault(number, "study")
-                self.executor.stop(number)
+                self._stop_trial(number)
+
+    def _stop_trial(self, number: int, at: Report | None = None) -> None:
+        """Tell the executor to stop a trial; its later reports do not count."""
+        self._told_stop.add(number)
+        self.executor.stop(number, at=at)
 
     def _interrupted_error(self) -> str:
         """The error text of a trial ended by a hard stop: ``interrupted (<reason>)``."""
@@ -178,7 +224,7 @@ class Runner:
 
     def _check_limits(self) -> None:
         try:
-            self.study.storage.check()
+            self.study.check()
         except StorageError as e:
             self._storage_fault(e)
         lim = self.limits
@@ -201,7 +247,7 @@ class Runner:
     def trial_seconds(self) -> float:
         """Total trial time of the study: finished trials' durations plus the elapsed
         time of running ones."""
-        now = time.time()
+        now = self.clock.time()
         total = 0.0
         for t in self.study.history.trials:
             if t is None or t.started_at is None:
@@ -238,19 +284,22 @@ class Runner:
                 self._set_stop(f"no improvement in {lim.patience} completed trials")
 
     # ------------------------------------------------------------------------------------
-    def _on_report(self, number: int, step: int, metrics: dict[str, float]) -> Decision:
-        if self._fault is not None:
-            return Decision.STOP
+    def _decide(self, r: Report) -> bool:
+        """Store a report and decide on it: True when the trial must stop (the policy,
+        ``max_steps``, or the study stopping); reports after that do not count."""
+        number = r.number
+        if number in self._told_stop or self._fault is not None:
+            return True
         try:
-            decision = self.study.report(number, step, **metrics)
+            decision = self.study.record(number, r.step, r.metrics)
         except TrialNotRunning:
-            return Decision.STOP
+            return True
         except StorageError as e:
             self._storage_fault(e)
-            return Decision.STOP
+            return True
         except HypersweepError as e:
             log.warning("trial %d: bad report ignored: %s", number, e)
-            return Decision.CONTINUE
+            return False
         if decision == Decision.STOP:
             self._stop_cause.setdefault(number, "policy")
         lim = self.limits.max_steps
@@ -259,9 +308,10 @@ class Runner:
             if len(t.reports) >= lim:
                 self._stop_cause.setdefault(number, "max_steps")
                 decision = Decision.STOP
-        if number in self._stop_cause and self._stop_cause[number] == "study":
-            decision = Decision.STOP
-        return decision
+        if decision == Decision.STOP:
+            self._told_stop.add(number)
+            return True
+        return False
 
     def _retry(self, number: int, reason: str) -> bool:
         """Re-queue a RUNNING trial of this run for another attempt if ``retries`` allow."""
@@ -286,10 +336,10 @@ class Runner:
         cause = self._stop_cause.pop(out.number, None)
         study = self.study
         start = out.started_at
+        self._told_stop.discard(out.number)
+        end = self.clock.time()
         if out.system_attrs:  # e.g. the metric intake of a trial that flooded its output
-            t = study.history.trials[out.number]
-            if t is not None and t.id is not None:
-                study.storage.set_trial_attrs(study._id, t.id, system=out.system_attrs)
+            study.set_system_attrs(out.number, out.system_attrs)
         try:
             if out.status == "failed":
                 error = out.error or "failed"
@@ -298,7 +348,11 @@ class Runner:
                 ):
                     return None
                 return study.tell(
-                    out.number, state=TrialState.FAILED, error=out.error, started_at=start
+                    out.number,
+                    state=TrialState.FAILED,
+                    error=out.error,
+                    started_at=start,
+                    finished_at=end,
                 )
             if cause == "study" and out.status == "stopped":
                 if self._retry(out.number, self._interrupted_error()):
@@ -308,12 +362,17 @@ class Runner:
                     state=TrialState.FAILED,
                     error=self._interrupted_error(),
                     started_at=start,
+                    finished_at=end,
                 )
             if out.status == "stopped" or cause in ("policy", "max_steps"):
                 return study.tell(
-                    out.number, out.result, state=TrialState.STOPPED, started_at=start
+                    out.number,
+                    out.result,
+                    state=TrialState.STOPPED,
+                    started_at=start,
+                    finished_at=end,
                 )
-            return study.tell(out.number, out.result, started_at=start)
+            return study.tell(out.number, out.result, started_at=start, finished_at=end)
         except TrialNotRunning:
             log.warning("trial %d finished after it was marked lost; result dropped", out.number)
             return None
@@ -379,12 +438,10 @@ class Runner:
         """
         study = self.study
         study.recover(self.stale_after, self.limits.retries)
-        if study.attrs.get("stop_requested"):
-            study._set_attrs(stop_requested=None)
-        study._set_attrs(stop_reason=None)
-        self.executor.open(self._on_report)
+        study.clear_stop()
+        self.executor.open(self._decide)  # only an inline executor calls it
         self._call_progress("start")
-        last_beat = last_sync = time.monotonic()
+        last_beat = last_sync = self.clock.monotonic()
         interrupted = False
         beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat", daemon=True)
         beats.start()
@@ -398,23 +455,18 @@ class Runner:
                         if self.stop_reason is None:  # nothing ran and nothing was launched
                             self._set_stop("nothing left to run")
                         break
-                    outs = self.executor.poll(self._poll_timeout())
+                    events = self.executor.poll(self._poll_timeout())
                     if self._fault is not None:
                         break
-                    for out in outs:
+                    for ev in events:
                         if self._fault is not None:  # the clean-up marks the rest FAILED
                             break
-                        t = self._finish(out)  # a fault here leaves it to the clean-up
-                        self.running.pop(out.number, None)
-                        if t is None:
-                            continue
-                        self.finished.append(t)
-                        self._check_fail_fast(t, out)
-                        self._call_progress("trial_finished", t)
-                        for cb in self.callbacks:
-                            cb(study, t)
-                        self._check_after_trial()
-                    now = time.monotonic()
+                        if isinstance(ev, Report):
+                            if self._decide(ev):
+                                self._stop_trial(ev.number, at=ev)
+                        else:
+                            self._ended(ev)
+                    now = self.clock.monotonic()
                     if now - last_beat >= self.heartbeat_interval:
                         last_beat = last_sync = now
                         study.recover(self.stale_after, self.limits.retries)
@@ -439,6 +491,18 @@ class Runner:
             raise StorageError(self._fault_message(left)) from self._fault
         return self.stop_reason or ""
 
+    def _ended(self, out: Outcome) -> None:
+        t = self._finish(out)  # a fault here leaves it to the clean-up
+        self.running.pop(out.number, None)
+        if t is None:
+            return
+        self.finished.append(t)
+        self._check_fail_fast(t, out)
+        self._call_progress("trial_finished", t)
+        for cb in self.callbacks:
+            cb(self.study, t)
+        self._check_after_trial()
+
     def _fault_message(self, left: list[int]) -> str:
         what = " ".join(str(self._fault).split())
         if not what.startswith("storage"):
@@ -459,11 +523,9 @@ class Runner:
     def _heartbeats(self) -> None:
         """Refresh running trials' heartbeats from a thread, so that a long inline trial
         (which blocks the loop) is never mistaken for a lost one."""
-        storage, study_id = self.study.storage, self.study._id
         while not self._beating.wait(self.heartbeat_interval):
-            ids = [t.id for t in list(self.running.values())]
             try:
-                storage.heartbeat(study_id, ids)
+                self.study.heartbeat(list(self.running.values()))
             except Exception:  # the next beat retries; staleness needs many misses
                 log.debug("heartbeat failed", exc_info=True)
 
@@ -490,6 +552,7 @@ class Runner:
                         state=TrialState.FAILED,
                         error=self._interrupted_error(),
                         started_at=self.executor.started_at(number),
+                        finished_at=self.clock.time(),
                     )
                 except TrialNotRunning:
                     pass
@@ -500,7 +563,7 @@ class Runner:
                     left.append(number)
             self.running.clear()
             try:
-                self.study._set_attrs(stop_reason=self.stop_reason)
+                self.study.set_stop_reason(self.stop_reason)
             except Exception:
                 log.debug("could not store the stop reason", exc_info=True)
         return sorted(left)

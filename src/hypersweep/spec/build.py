@@ -176,7 +176,7 @@ def build(
         raise Locator(spec.file, spec.lines).wrap(e, "space") from None
     except SpecError as e:
         raise Locator(spec.file, spec.lines).wrap(e, "name") from None
-    study._set_attrs(sweep=spec.sweep_attrs())
+    study.set_attrs(sweep=spec.sweep_attrs())
     runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
     return study, runner
 

@@ -407,6 +407,18 @@ class Storage(abc.ABC):
             "reports_until"
         )
 
+    def reports_since(self, study_id: int, watermark: int) -> tuple[list[Report], int]:
+        """The report rows numbered after ``watermark``, in sequence order, and the
+        highest sequence number among them (``watermark`` when there are none).
+
+        The narrow read of the report path: a stopping policy needs the other trials'
+        new reports, not a full :meth:`sync` (trials and attributes). A report of a
+        trial that the reader has not synced yet may be among them. The default reads a
+        :meth:`sync`; backends override it with one indexed query.
+        """
+        res = self.sync(study_id, watermark)
+        return res.reports, (res.watermark if res.reports else watermark)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 

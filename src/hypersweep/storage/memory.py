@@ -427,6 +427,13 @@ class InMemoryStorage(Storage):
                 if wanted is None or t.state in wanted
             ]
 
+    def reports_since(self, study_id: int, watermark: int) -> tuple[list[Report], int]:
+        with self._lock:
+            reports = self._study(study_id).reports
+            start = bisect.bisect_right(reports, watermark, key=lambda sr: sr[0])
+            new = reports[start:]
+            return [r for _, r in new], (new[-1][0] if new else watermark)
+
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         with self._lock:
             return [r for s, r in self._study(study_id).reports if s <= watermark]

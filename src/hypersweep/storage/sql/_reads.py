@@ -455,6 +455,16 @@ class SQLStorage(SQLWrites):
                 picked[number] = m[metric]
         return list(picked.items())
 
+    def reports_since(self, study_id: int, watermark: int) -> tuple[list[Report], int]:
+        q = (
+            sa.select(reports.c.seq, reports.c.number, reports.c.step, reports.c.metrics)
+            .where(reports.c.study_id == study_id, reports.c.seq > watermark)
+            .order_by(reports.c.seq, reports.c.id)
+        )
+        rows = self._read(lambda c: c.execute(q).all())
+        out = [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
+        return out, (int(rows[-1].seq) if rows else watermark)
+
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())
         return [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]

@@ -1,0 +1,593 @@
+"""The command executor: launches trial processes, tails their output, enforces limits
+and ends process trees (see :mod:`hypersweep.execution.command`)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import re
+import select
+import shutil
+import signal
+import subprocess
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from hypersweep.errors import HypersweepError
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.command.capture import (
+    Tail,
+    tail_text,
+)
+from hypersweep.execution.command.intake import (
+    READ_PER_POLL,
+    REDUCE,
+    REPORT_BURST,
+    REPORT_RATE,
+    MetricIntake,
+)
+from hypersweep.execution.command.proc import (
+    KILL_WAIT,
+    PHASE_INT,
+    PHASE_KILL,
+    PHASE_TERM,
+    TOKEN_VAR,
+    Proc,
+    base_env,
+    has_exited,
+    token_pids,
+)
+from hypersweep.execution.command.template import (
+    PARAMS_AS,
+    format_value,
+    parse_template,
+    render_command,
+    split_command,
+)
+from hypersweep.trial import Trial
+
+__all__ = ["CommandExecutor"]
+
+log = logging.getLogger("hypersweep")
+
+
+#: Seconds between reads of a running trial's output files while :meth:`poll` waits.
+TAIL_INTERVAL = 0.05
+#: On :meth:`CommandExecutor.close`, the SIGINT grace is at most this many seconds.
+CLOSE_GRACE = 2.0
+
+
+class CommandExecutor(Executor, MetricIntake):
+    """Runs each trial as an external command (see the module docs for the protocol).
+
+    Args:
+        command: the argv template: a string (split with shell rules, never run by a
+            shell) or a list; ``{name}`` placeholders take parameter values.
+        study_name: names the trial directory ``<runs_dir>/<study_name>/<number>/`` and
+            ``HYPERSWEEP_STUDY``.
+        metrics: the metric names to capture from stdout (the objective metrics). An
+            objective metric reported as text, NaN or infinite stops the trial, which
+            FAILS with that reason. Other metrics that the SDK reports are kept too.
+        reduce: the trial's final value of each metric over its reports: ``"last"``,
+            ``"min"`` or ``"max"``.
+        params_as: how parameters that no placeholder uses are delivered: ``"args"``,
+            ``"env"`` or ``"json"`` (see :func:`render_command`).
+        max_concurrent: trials at once.
+        trial_timeout: seconds per trial; then it is stopped and FAILS with "timeout".
+        grace: seconds between SIGINT and SIGTERM when a trial is stopped (on
+            :meth:`close` at most :data:`CLOSE_GRACE`).
+        workdir: the trials' working directory (default: this process's).
+        env: variables added to the trials' environment.
+        runs_dir: where trial directories go.
+        report_rate: reports per second stored per trial (bursts of ``report_burst``);
+            see "Metric intake" in the module docs.
+        report_burst: reports a trial may send at once before the rate applies.
+        read_per_poll: bytes read per poll from each output file of a trial.
+
+    Raises:
+        HypersweepError: an invalid argument, or a program that cannot be found.
+
+    Example:
+        >>> ex = CommandExecutor("python -c 'import sys; print(sys.argv)' --lr {lr}",
+        ...                      study_name="demo", metrics=["val_acc"], max_concurrent=2)
+        >>> ex.capacity
+        2
+    """
+
+    def __init__(
+        self,
+        command: str | Sequence[str],
+        *,
+        study_name: str,
+        metrics: Sequence[str],
+        reduce: str = "last",
+        params_as: str = "args",
+        max_concurrent: int = 1,
+        trial_timeout: float | None = None,
+        grace: float = 10.0,
+        workdir: str | None = None,
+        env: Mapping[str, str] | None = None,
+        runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
+        report_rate: float = REPORT_RATE,
+        report_burst: int = REPORT_BURST,
+        read_per_poll: int = READ_PER_POLL,
+    ) -> None:
+        argv = split_command(command)
+        for item in argv:
+            parse_template(item)  # braces are checked now, not at the first trial
+        if isinstance(metrics, str) or not isinstance(metrics, Sequence) or not metrics:
+            raise HypersweepError(
+                f"metrics: give the objective metric names as a list, got {metrics!r}"
+            )
+        for m in metrics:
+            if not isinstance(m, str) or not m or m == "step":
+                raise HypersweepError(f"metrics: {m!r} cannot be a metric name")
+        if reduce not in REDUCE:
+            raise HypersweepError(
+                f"metrics.reduce: must be one of {', '.join(REDUCE)}, got {reduce!r}"
+            )
+        if params_as not in PARAMS_AS:
+            raise HypersweepError(
+                f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
+            )
+        if (
+            isinstance(max_concurrent, bool)
+            or not isinstance(max_concurrent, int)
+            or max_concurrent < 1
+        ):
+            raise HypersweepError(
+                f"max_concurrent: must be a positive integer, got {max_concurrent!r}"
+            )
+        if trial_timeout is not None and not (
+            isinstance(trial_timeout, (int, float)) and trial_timeout > 0
+        ):
+            raise HypersweepError(
+                f"trial_timeout: must be a positive number of seconds, got {trial_timeout!r}"
+            )
+        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not grace >= 0:
+            raise HypersweepError(f"grace: must be >= 0 seconds, got {grace!r}")
+        for key, v, low in (
+            ("report_rate", report_rate, 0),
+            ("report_burst", report_burst, 1),
+            ("read_per_poll", read_per_poll, 1),
+        ):
+            if (
+                isinstance(v, bool)
+                or not isinstance(v, (int, float))
+                or not (math.isfinite(v) and v >= low)
+                or (key != "report_rate" and v != int(v))
+            ):
+                raise HypersweepError(f"{key}: must be a number >= {low}, got {v!r}")
+        if workdir is not None and not os.path.isdir(workdir):
+            raise HypersweepError(f"workdir: {workdir!r} is not a directory")
+        extra = dict(env or {})
+        for name, value in extra.items():
+            if not isinstance(name, str) or not isinstance(value, str):
+                raise HypersweepError(
+                    f"env: names and values must be strings, got {name!r}: {value!r}"
+                )
+        self.command = command
+        self.study_name = study_name
+        self.metrics = tuple(metrics)
+        self.reduce = reduce
+        self.params_as = params_as
+        self.capacity = max_concurrent
+        self.trial_timeout = None if trial_timeout is None else float(trial_timeout)
+        self.grace = float(grace)
+        self.workdir = workdir
+        self.env = extra
+        self.runs_dir = str(Path(runs_dir).resolve())
+        self.report_rate = float(report_rate)
+        self.report_burst = int(report_burst)
+        self.read_per_poll = int(read_per_poll)
+        self._check_program(argv[0])
+        self._check_script(argv)
+        names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
+        self._pair_re = re.compile(rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)")
+        self._procs: dict[int, Proc] = {}
+        self._pending: list[Outcome] = []
+        self._stuck: list[subprocess.Popen[bytes]] = []
+        self._closing = False
+        self._base_env = base_env()
+
+    def _check_program(self, program: str) -> None:
+        if "{" in program:
+            return
+        path = (self.env.get("PATH") or os.environ.get("PATH")) or os.defpath
+        if os.sep in program:
+            full = os.path.join(self.workdir or os.getcwd(), program)
+            ok = os.path.isfile(full) and os.access(full, os.X_OK)
+        else:
+            ok = shutil.which(program, path=path) is not None
+        if not ok:
+            where = f" in {self.workdir!r}" if os.sep in program else " on the PATH"
+            raise HypersweepError(
+                f"command: program {program!r} not found{where} (or not executable)"
+            )
+
+    def _check_script(self, argv: Sequence[str]) -> None:
+        """``python missing.py ...`` would fail every trial alike: refuse it now."""
+        if not re.fullmatch(r"python[\d.]*", os.path.basename(argv[0])) or len(argv) < 2:
+            return
+        script = argv[1]
+        if script.startswith("-") or "{" in script or not script.endswith(".py"):
+            return
+        full = os.path.join(self.workdir or os.getcwd(), os.path.expanduser(script))
+        if not os.path.isfile(full):
+            raise HypersweepError(
+                f"command: script {script!r} not found in {self.workdir or os.getcwd()!r}; "
+                "fix the path (relative to workdir, the sweep file's folder by default)"
+            )
+
+    # ------------------------------------------------------------------------------------
+    def open(self, decide: Decide | None = None) -> None:
+        """Prepare to run; the trials' environment is based on ``os.environ`` as of now.
+        (``decide`` is not used: reports come back from :meth:`poll`.)"""
+        self._closing = False
+        self._base_env = base_env()
+
+    @property
+    def running(self) -> set[int]:
+        return set(self._procs)
+
+    def start(self, trial: Trial, budget: float | None = None) -> None:
+        if len(self._procs) + len(self._pending) >= self.capacity:
+            raise HypersweepError("executor is full")
+        number = trial.number
+        run_dir = os.path.join(self.runs_dir, self.study_name, str(number))
+        src = trial.resume_from
+        restore = (
+            os.path.join(self.runs_dir, self.study_name, str(src), "checkpoint")
+            if isinstance(src, int) and not isinstance(src, bool) and src >= 0
+            else None
+        )
+        try:
+            self._launch(number, dict(trial.params), budget, run_dir, restore)
+        except (HypersweepError, OSError, ValueError) as e:
+            msg = str(e)
+            if isinstance(e, OSError):
+                msg = f"cannot start the command: {e}"
+            self._pending.append(
+                Outcome(number, "failed", error=msg, cannot_start=isinstance(e, OSError))
+            )
+
+    def _launch(
+        self,
+        number: int,
+        params: dict[str, Any],
+        budget: float | None,
+        run_dir: str,
+        restore: str | None = None,
+    ) -> None:
+        os.makedirs(run_dir, exist_ok=True)
+        join = os.path.join
+        stop_file = join(run_dir, "STOP")
+        metrics_path = join(run_dir, "metrics.jsonl")
+        params_path = join(run_dir, "params.json")
+        stdout_path = join(run_dir, "stdout.log")
+        try:  # a directory reused by an earlier study of the same name
+            os.unlink(stop_file)
+        except FileNotFoundError:
+            pass
+        argv, extra = render_command(
+            self.command,
+            params,
+            self.params_as,
+            params_file=params_path if self.params_as == "json" else None,
+        )
+        if self.params_as == "json":
+            with open(params_path, "w", encoding="utf-8") as f:
+                f.write(extra["HYPERSWEEP_PARAMS"])
+        with open(metrics_path, "wb"):
+            pass
+        env = dict(self._base_env)
+        env.update(self.env)
+        env.setdefault("PYTHONUNBUFFERED", "1")  # print() reaches stdout.log at once
+        env.update(extra)
+        env["HYPERSWEEP_METRICS_FILE"] = metrics_path
+        env["HYPERSWEEP_STOP_FILE"] = stop_file
+        env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
+        env["HYPERSWEEP_TRIAL"] = str(number)
+        env["HYPERSWEEP_STUDY"] = self.study_name
+        env["HYPERSWEEP_RUN_DIR"] = run_dir
+        token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
+        env[TOKEN_VAR] = token
+        env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
+        os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
+        if restore is not None:
+            env["HYPERSWEEP_RESTORE_FROM"] = restore
+        if budget is not None:
+            env["HYPERSWEEP_BUDGET"] = format_value(budget)
+        with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:
+            spawned = time.time()
+            popen = subprocess.Popen(
+                argv,
+                cwd=self.workdir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=err,
+                start_new_session=True,
+                close_fds=True,
+            )
+        now = time.monotonic()
+        proc = self._procs[number] = Proc(  # tracked at once: it must never be forgotten
+            number=number,
+            popen=popen,
+            run_dir=run_dir,
+            stdout=Tail(stdout_path, split_cr=True),
+            metrics_file=Tail(metrics_path),
+            stop_file=stop_file,
+            pidfd=None,
+            deadline=None if self.trial_timeout is None else now + self.trial_timeout,
+            started_at=spawned,
+            token=token,
+            tokens=float(self.report_burst),
+            tokens_at=now,
+        )
+        if hasattr(os, "pidfd_open"):  # wakes poll() the moment the process ends
+            try:
+                proc.pidfd = os.pidfd_open(popen.pid)
+            except OSError:
+                pass
+
+    # ------------------------------------------------------------------------------------
+    def poll(self, timeout: float) -> list[Event]:
+        end = time.monotonic() + max(0.0, timeout)
+        out: list[Event] = []
+        for p in self._procs.values():
+            p.marks.clear()  # the runner has seen the reports of the last poll
+        while True:
+            if self._pending:
+                out.extend(self._pending)
+                self._pending.clear()
+            self._service(out)
+            now = time.monotonic()
+            if out or now >= end:
+                return out
+            if not self._procs:
+                time.sleep(min(end - now, TAIL_INTERVAL))
+                return out
+            wait = min(end - now, TAIL_INTERVAL)
+            marks = [
+                t
+                for p in self._procs.values()
+                if (t := p.deadline if p.stop_kind is None else p.next_at) is not None
+            ]
+            if marks:
+                wait = max(0.0, min(wait, min(marks) - now))
+            self._wait_exit(wait)
+
+    def _wait_exit(self, wait: float) -> None:
+        """Sleep up to ``wait`` seconds, waking as soon as a trial process exits."""
+        fds = [p.pidfd for p in self._procs.values() if p.pidfd is not None]
+        if fds and len(fds) == len(self._procs):
+            poller = select.poll()
+            for fd in fds:
+                poller.register(fd, select.POLLIN)
+            poller.poll(wait * 1000.0)
+            return
+        end = time.monotonic() + wait  # no pidfd: check often
+        while True:
+            if any(has_exited(p.popen) for p in self._procs.values()):
+                return
+            left = end - time.monotonic()
+            if left <= 0:
+                return
+            time.sleep(min(left, 0.005))
+
+    def _service(self, out: list[Event]) -> None:
+        """Read new output, enforce deadlines, collect ended trials."""
+        now = time.monotonic()
+        for p in list(self._procs.values()):
+            if p.code is None:
+                p.exited = has_exited(p.popen)
+            more = self._read(p, final=p.exited)
+            out.extend(p.reports)  # before its outcome
+            p.reports.clear()
+            if p.exited:
+                if p.code is None:
+                    self._kill_tree(p)  # whatever is left of its process tree
+                    p.code = p.popen.wait()  # reap the main process only now
+                if more:  # output still to read: drain it over the next polls
+                    continue
+                self._procs.pop(p.number)
+                out.append(self._finish(p))
+                continue
+            if p.stop_kind is None and p.deadline is not None and now >= p.deadline:
+                self._begin_stop(p, "timeout")
+            elif p.next_at is not None and now >= p.next_at:
+                if p.phase == PHASE_KILL:  # SIGKILL did not end it: stuck in the kernel
+                    self._procs.pop(p.number)
+                    self._stuck.append(p.popen)
+                    self._release(p)
+                    out.append(
+                        Outcome(
+                            p.number,
+                            "failed",
+                            error=(
+                                f"process {p.popen.pid} did not end after SIGKILL "
+                                f"({p.stop_kind or 'stop'})"
+                            ),
+                        )
+                    )
+                else:
+                    self._escalate(p, now)
+        self._stuck = [s for s in self._stuck if s.poll() is None]
+
+    # ------------------------------------------------------------------------------------
+    def _signal(self, p: Proc, sig: signal.Signals) -> None:
+        """Signal the trial's process group, and every process of its tree that left the
+        group (found by its ``HYPERSWEEP_TRIAL_TOKEN``)."""
+        try:
+            os.killpg(p.popen.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if p.token is not None:
+            for pid in token_pids(p.token):
+                try:
+                    os.kill(pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def _kill_tree(self, p: Proc) -> None:
+        """SIGKILL what is left of a trial's process tree (its main process has ended):
+        its process group, then every process holding its token, until none is found."""
+        try:
+            os.killpg(p.popen.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        if p.token is None:
+            return
+        for _ in range(50):  # a process may fork between a scan and its kill
+            pids = token_pids(p.token)
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.002)
+        log.warning(
+            "trial %d: processes %s did not end after SIGKILL", p.number, token_pids(p.token)
+        )
+
+    def _term_wait(self) -> float:
+        return min(2.0, max(0.5, self.grace / 5))
+
+    def _begin_stop(self, p: Proc, kind: str, grace: float | None = None) -> None:
+        if p.stop_kind is not None or p.exited:
+            return
+        p.stop_kind = kind
+        try:
+            with open(p.stop_file, "w", encoding="utf-8") as f:
+                f.write(kind + "\n")
+        except OSError:
+            pass
+        self._signal(p, signal.SIGINT)
+        p.phase = PHASE_INT
+        p.next_at = time.monotonic() + (self.grace if grace is None else grace)
+
+    def _escalate(self, p: Proc, now: float) -> None:
+        if p.phase == PHASE_INT:
+            self._signal(p, signal.SIGTERM)
+            p.phase = PHASE_TERM
+            p.next_at = now + self._term_wait()
+        elif p.phase == PHASE_TERM:
+            self._signal(p, signal.SIGKILL)
+            p.phase = PHASE_KILL
+            p.next_at = now + KILL_WAIT
+
+    def _finish(self, p: Proc) -> Outcome:
+        """The outcome of a trial whose main process has ended (and been reaped, its
+        process tree killed) and whose output is read; clean up after it."""
+        code = p.code if p.code is not None else p.popen.wait()
+        self._release(p)
+        result = dict(p.agg)
+        at = p.started_at
+        attrs = None
+        if p.dropped or p.coalesced:
+            attrs = {
+                "intake": {
+                    "reports": p.received,
+                    "stored": p.stored,
+                    "dropped": p.dropped,
+                    "coalesced": p.coalesced,
+                    "max_per_second": self.report_rate,
+                    "bytes": p.stdout.bytes + p.metrics_file.bytes,
+                    "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
+                }
+            }
+        if p.stop_kind == "timeout":
+            return Outcome(p.number, "failed", error="timeout", started_at=at, system_attrs=attrs)
+        if p.invalid is not None:
+            return Outcome(p.number, "failed", error=p.invalid, started_at=at, system_attrs=attrs)
+        if p.stop_kind is not None:
+            return Outcome(
+                p.number, "stopped", result=result or None, started_at=at, system_attrs=attrs
+            )
+        if code == 0:
+            return Outcome(p.number, "completed", result=result, started_at=at, system_attrs=attrs)
+        if code < 0:
+            try:
+                what = f"killed by signal {signal.Signals(-code).name}"
+            except ValueError:
+                what = f"killed by signal {-code}"
+        else:
+            what = f"exit code {code}"
+        tail = tail_text(os.path.join(p.run_dir, "stderr.log"))
+        error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
+        return Outcome(
+            p.number,
+            "failed",
+            result=result or None,
+            error=error,
+            started_at=at,
+            lost=code < 0,
+            system_attrs=attrs,
+        )  # a signal we did not send: retried
+
+    def started_at(self, number: int) -> float | None:
+        p = self._procs.get(number)
+        return None if p is None else p.started_at
+
+    def _release(self, p: Proc) -> None:
+        p.stdout.close()
+        p.metrics_file.close()
+        if p.pidfd is not None:
+            try:
+                os.close(p.pidfd)
+            except OSError:
+                pass
+            p.pidfd = None
+
+    # ------------------------------------------------------------------------------------
+    def stop(self, number: int, at: Report | None = None) -> None:
+        p = self._procs.get(number)
+        if p is None:
+            return
+        mark = next((m for m in p.marks if m[0] is at), None) if at is not None else None
+        if mark is not None and p.stop_kind is None:  # what followed it does not count
+            p.agg, p.stored = dict(mark[1]), mark[2]
+            p.marks.clear()
+        self._begin_stop(p, "stop")
+
+    def close(self) -> None:
+        """End every trial quickly: the same SIGINT / SIGTERM / SIGKILL sequence with the
+        SIGINT grace cut to at most :data:`CLOSE_GRACE` seconds; returns once every trial
+        process has ended. Outcomes of trials ended here are dropped (the runner fails
+        them as interrupted)."""
+        self._closing = True
+        self._pending.clear()
+        for p in [p for p in self._procs.values() if p.code is not None]:
+            self._procs.pop(p.number)  # ended, only its output was left to read
+            self._release(p)
+        grace = min(self.grace, CLOSE_GRACE)
+        now = time.monotonic()
+        for p in self._procs.values():
+            if p.stop_kind is None:
+                self._begin_stop(p, "close", grace)
+            elif p.phase == PHASE_INT and p.next_at is not None:
+                p.next_at = min(p.next_at, now + grace)
+        limit = now + grace + self._term_wait() + 2.0
+        dropped: list[Event] = []
+        while self._procs and time.monotonic() < limit:
+            self._service(dropped)
+            if self._procs:
+                self._wait_exit(TAIL_INTERVAL)
+        for p in list(self._procs.values()):  # still there: a process stuck in the kernel
+            self._kill_tree(p)
+            self._release(p)
+            self._stuck.append(p.popen)
+        self._procs.clear()
+        for popen in self._stuck:
+            try:
+                popen.wait(1.0)
+            except subprocess.TimeoutExpired:
+                log.warning("process %d did not end after SIGKILL", popen.pid)
+        self._stuck.clear()

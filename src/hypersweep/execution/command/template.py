@@ -1,0 +1,291 @@
+"""The argv template of a command trial: placeholders, how values are written, and how
+parameters no placeholder uses are delivered (see :mod:`hypersweep.execution.command`)."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypersweep.errors import HypersweepError
+
+__all__ = [
+    "PARAMS_AS",
+    "PARAM_ENV_PREFIX",
+    "PROTOCOL_ENV",
+    "command_line",
+    "command_placeholders",
+    "format_value",
+    "param_env_name",
+    "parse_template",
+    "render_command",
+    "split_command",
+]
+
+PARAMS_AS = ("args", "env", "json")
+
+# Environment variables of the trial protocol: never inherited from our own environment
+# (a sweep started from inside a trial must not leak its trial's settings).
+PROTOCOL_ENV = (
+    "HYPERSWEEP_PARAMS",
+    "HYPERSWEEP_PARAMS_FILE",
+    "HYPERSWEEP_METRICS_FILE",
+    "HYPERSWEEP_STOP_FILE",
+    "HYPERSWEEP_TRIAL",
+    "HYPERSWEEP_STUDY",
+    "HYPERSWEEP_RUN_DIR",
+    "HYPERSWEEP_BUDGET",
+    "HYPERSWEEP_CHECKPOINT_DIR",
+    "HYPERSWEEP_RESTORE_FROM",
+    "HYPERSWEEP_TRIAL_TOKEN",
+    "HYPERSWEEP_NOTICE_FILE",
+)
+PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
+
+
+# ------------------------------------------------------------------------------------------
+# The argv template
+# ------------------------------------------------------------------------------------------
+def format_value(value: Any) -> str:
+    """The text of a parameter value on a command line or in an environment variable.
+
+    One formatting everywhere (trial launch and ``hypersweep best``):
+
+    * strings: unchanged;
+    * booleans: ``true`` / ``false`` (as in the sweep file and JSON);
+    * ``None``: ``null``;
+    * integers: decimal digits;
+    * floats: Python's shortest round-trip ``repr``: ``0.001``, ``1e-05``, ``3.0``,
+      ``nan``, ``inf`` (parsing the text gives back exactly the same float);
+    * lists and dicts (fixed values): compact JSON.
+
+    Example:
+        >>> [format_value(v) for v in ("a b", True, None, 3, 1e-5, 0.1, [1, 2])]
+        ['a b', 'true', 'null', '3', '1e-05', '0.1', '[1,2]']
+    """
+    if hasattr(value, "item") and callable(value.item) and not isinstance(value, (list, dict)):
+        try:  # numpy scalars
+            value = value.item()
+        except (TypeError, ValueError):
+            pass
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value)
+    return json.dumps(value, separators=(",", ":"), default=str)
+
+
+def param_env_name(name: str) -> str:
+    """The environment variable of parameter ``name`` under ``params_as="env"``.
+
+    Example:
+        >>> param_env_name("General/lr")
+        'HYPERSWEEP_PARAM_GENERAL_LR'
+    """
+    return PARAM_ENV_PREFIX + re.sub(r"[^A-Za-z0-9]", "_", name).upper()
+
+
+def split_command(command: str | Sequence[str]) -> list[str]:
+    if isinstance(command, str):
+        try:
+            argv = shlex.split(command)
+        except ValueError as e:
+            raise HypersweepError(f"command: cannot split {command!r}: {e}") from None
+    elif isinstance(command, Sequence) and not isinstance(command, (bytes, bytearray)):
+        argv = list(command)
+        bad = [a for a in argv if not isinstance(a, str)]
+        if bad:
+            raise HypersweepError(
+                f"command: every item of a command list must be a string, got {bad[0]!r}"
+            )
+    else:
+        raise HypersweepError(
+            f"command: expected a string or a list of strings, got {type(command).__name__}"
+        )
+    if not argv:
+        raise HypersweepError("command: empty; e.g. command: python train.py --lr {lr}")
+    return argv
+
+
+def parse_template(item: str) -> list[tuple[bool, str]]:
+    """Parse one argv item into (is_placeholder, text) parts; ``{{``/``}}`` are braces."""
+    parts: list[tuple[bool, str]] = []
+    text: list[str] = []
+    i, n = 0, len(item)
+    while i < n:
+        c = item[i]
+        if c == "{":
+            if item.startswith("{{", i):
+                text.append("{")
+                i += 2
+                continue
+            end = item.find("}", i + 1)
+            if end < 0 or "{" in item[i + 1 : end]:
+                raise HypersweepError(
+                    f"command: unclosed '{{' in {item!r}; write {{{{ for a literal brace"
+                )
+            name = item[i + 1 : end]
+            if not name:
+                raise HypersweepError(
+                    f"command: empty placeholder {{}} in {item!r}; write {{{{}}}} for "
+                    "literal braces"
+                )
+            if text:
+                parts.append((False, "".join(text)))
+                text = []
+            parts.append((True, name))
+            i = end + 1
+        elif c == "}":
+            if item.startswith("}}", i):
+                text.append("}")
+                i += 2
+                continue
+            raise HypersweepError(
+                f"command: single '}}' in {item!r}; write }}}} for a literal brace"
+            )
+        else:
+            text.append(c)
+            i += 1
+    if text:
+        parts.append((False, "".join(text)))
+    return parts
+
+
+def command_placeholders(command: str | Sequence[str]) -> set[str]:
+    """The parameter names that ``command`` uses as ``{name}`` placeholders.
+
+    Raises:
+        HypersweepError: the command cannot be split or has unbalanced braces.
+
+    Example:
+        >>> sorted(command_placeholders("python train.py --lr {lr} --h={hidden} {{x}}"))
+        ['hidden', 'lr']
+    """
+    return {t for item in split_command(command) for ph, t in parse_template(item) if ph}
+
+
+def render_command(
+    command: str | Sequence[str],
+    params: Mapping[str, Any],
+    params_as: str = "args",
+    *,
+    params_file: str | None = None,
+) -> tuple[list[str], dict[str, str]]:
+    """The argv and the extra environment of one trial.
+
+    ``{name}`` placeholders in argv items are replaced by the value (see
+    :func:`format_value`); ``{{`` and ``}}`` are literal braces. A string command is
+    split with shell rules first, so a value never becomes more than the one argument it
+    stands in. Parameters that no placeholder uses are delivered per ``params_as``:
+
+    * ``"args"``: ``--name=value`` appended, in parameter order;
+    * ``"env"``: ``HYPERSWEEP_PARAM_<NAME>=value`` (see :func:`param_env_name`);
+    * ``"json"``: ``HYPERSWEEP_PARAMS_FILE`` names a file holding every parameter as a
+      JSON object; the caller writes that file (pass its path as ``params_file``).
+
+    ``HYPERSWEEP_PARAMS`` (every parameter as JSON) is always set.
+
+    Args:
+        command: a string (split like a shell would, never run by one) or a list.
+        params: the trial's parameters.
+        params_as: ``"args"``, ``"env"`` or ``"json"``.
+        params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
+
+    Returns:
+        ``(argv, env)``: the argument list and the variables to add to the environment.
+
+    Raises:
+        HypersweepError: a placeholder names no parameter, braces are unbalanced, or
+            ``params_as`` is unknown.
+
+    Example:
+        >>> render_command("train.py --lr {lr} --tag '{tag}'", {"lr": 0.1, "tag": "a; b",
+        ...                "deep": True})[0]
+        ['train.py', '--lr', '0.1', '--tag', 'a; b', '--deep=true']
+    """
+    if params_as not in PARAMS_AS:
+        raise HypersweepError(
+            f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
+        )
+    argv: list[str] = []
+    used: set[str] = set()
+    for item in split_command(command):
+        if "{" not in item and "}" not in item:
+            argv.append(item)
+            continue
+        out = []
+        for is_ph, text in parse_template(item):
+            if not is_ph:
+                out.append(text)
+                continue
+            if text not in params:
+                known = ", ".join(params) or "none"
+                raise HypersweepError(
+                    f"command: placeholder {{{text}}} names no parameter of this trial "
+                    f"(parameters: {known}); write {{{{ and }}}} for literal braces"
+                )
+            used.add(text)
+            out.append(format_value(params[text]))
+        argv.append("".join(out))
+    env = {"HYPERSWEEP_PARAMS": json.dumps(_plain(params), default=str)}
+    rest = [k for k in params if k not in used]
+    if params_as == "args":
+        argv.extend(f"--{k}={format_value(params[k])}" for k in rest)
+    elif params_as == "env":
+        for k in rest:
+            var = param_env_name(k)
+            if var in env:
+                other = next(o for o in rest if o != k and param_env_name(o) == var)
+                raise HypersweepError(
+                    f"params_as: parameters {other!r} and {k!r} both map to {var}; "
+                    "rename one, or use params_as: args or json"
+                )
+            env[var] = format_value(params[k])
+    elif params_file is not None:
+        env["HYPERSWEEP_PARAMS_FILE"] = str(params_file)
+    return argv, env
+
+
+def command_line(
+    command: str | Sequence[str], params: Mapping[str, Any], params_as: str = "args"
+) -> str:
+    """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
+
+    The ``env`` variables (``json``: ``HYPERSWEEP_PARAMS``) are written as assignments in
+    front of the command, every word is quoted for a POSIX shell.
+
+    Example:
+        >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
+        'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
+    """
+    argv, env = render_command(command, params, params_as)
+    wanted = [k for k in env if k.startswith(PARAM_ENV_PREFIX)]
+    if params_as == "json":
+        wanted = ["HYPERSWEEP_PARAMS"]
+    assigns = [f"{k}={shlex.quote(env[k])}" for k in wanted]
+    return " ".join([*assigns, shlex.join(argv)])
+
+
+def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
+    out = {}
+    for k, v in params.items():
+        if hasattr(v, "item") and callable(v.item) and not isinstance(v, (list, dict)):
+            try:
+                v = v.item()
+            except (TypeError, ValueError):
+                pass
+        out[str(k)] = v
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# Metric capture
+# ------------------------------------------------------------------------------------------

@@ -1,0 +1,134 @@
+"""What a :class:`~hypersweep.study.Study` checks and derives when it is created or
+resumed: objectives, the worker id, the study seed, and how a stored space differs."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from hypersweep.errors import SpecError
+from hypersweep.trial import Objective
+
+__all__ = [
+    "ObjectiveLike",
+    "canon_spec",
+    "describe_objectives",
+    "make_worker_id",
+    "parse_objectives",
+    "space_changed",
+    "space_diff",
+    "study_seed",
+    "worker_dead",
+]
+
+ObjectiveLike = Objective | str | Mapping[str, Any]
+
+
+def parse_objectives(
+    objective: ObjectiveLike | Sequence[ObjectiveLike] | None,
+) -> tuple[Objective, ...]:
+    if objective is None:
+        return (Objective("value", "minimize"),)
+    items = objective if isinstance(objective, (list, tuple)) else [objective]
+    out = []
+    for o in items:
+        if isinstance(o, Objective):
+            out.append(o)
+        elif isinstance(o, str):
+            out.append(Objective(o))
+        elif isinstance(o, Mapping):
+            extra = set(o) - {"metric", "goal"}
+            if extra:
+                raise SpecError(f"objective.{sorted(extra)[0]}: unknown key; use metric and goal")
+            if "metric" not in o:
+                raise SpecError(
+                    "objective.metric: missing, e.g. {metric: val_accuracy, goal: maximize}"
+                )
+            out.append(Objective(o["metric"], o.get("goal", "minimize")))
+        else:
+            raise SpecError(f"objective: expected a metric name or {{metric, goal}}, got {o!r}")
+    names = [o.metric for o in out]
+    if len(set(names)) != len(names):
+        raise SpecError(f"objective: metric {names[0]!r} is listed twice")
+    if not out:
+        raise SpecError("objective: give at least one metric")
+    return tuple(out)
+
+
+def make_worker_id() -> str:
+    """``host:pid:token``: unique per process, and tells whether a local worker is alive."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+
+
+def worker_dead(worker_id: str | None, me: str) -> bool:
+    if not worker_id or worker_id == me:
+        return False
+    parts = worker_id.rsplit(":", 2)
+    if len(parts) != 3 or parts[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(parts[1])
+    except ValueError:
+        return False
+    if pid == os.getpid():
+        return True  # an earlier life of this pid: our own id differs
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def study_seed(seed: int | None, sampler_seed: int | None, rec: Any) -> int:
+    """The study seed: the one given, else the sampler's, else the stored one (a study
+    stored without one gets a seed derived from its name, the same in every process)."""
+    if seed is not None:
+        return int(seed)
+    if sampler_seed is not None:
+        return int(sampler_seed)
+    stored = rec.attrs.get("seed")
+    if isinstance(stored, int) and not isinstance(stored, bool):
+        return stored
+    import hashlib
+
+    return int.from_bytes(hashlib.blake2b(rec.name.encode(), digest_size=4).digest(), "big")
+
+
+def canon_spec(spec: Any) -> Any:
+    """A space spec as stored (JSON), so tuples and lists compare equal."""
+    return json.loads(json.dumps(spec, default=str))
+
+
+def space_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    old, new = canon_spec(old), canon_spec(new)
+    parts = []
+    for what, names in (
+        ("added", [k for k in new if k not in old]),
+        ("removed", [k for k in old if k not in new]),
+        ("changed", [k for k in new if k in old and old[k] != new[k]]),
+    ):
+        if names:
+            shown = ", ".join(names[:5]) + (
+                f" and {len(names) - 5} more" if len(names) > 5 else ""
+            )
+            parts.append(f"{what} {shown}")
+    return "; ".join(parts) or "reordered"
+
+
+def space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str, Any]) -> str:
+    return (
+        f"space: study {name!r} in {url} has a different search space "
+        f"({space_diff(old, new)}); run under another name (hypersweep run --new-name "
+        "NAME, or Study(another_name, ...)) or extend the stored space, keeping every "
+        "earlier trial (--extend-space, or Study(..., extend_space=True))"
+    )
+
+
+def describe_objectives(objs: Sequence[Objective]) -> str:
+    return ", ".join(f"{o.goal} {o.metric}" for o in objs)
