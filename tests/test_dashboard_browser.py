@@ -1,7 +1,9 @@
 """The dashboard in a real headless Chromium (Debian's ``chromium``, driven by
 Playwright; no browser is downloaded): the studies list, a study page with every chart,
 sorting and filtering the trials table, the trial detail, a multi-objective study, and
-following a live study while its trials finish. Screenshots go to ``docs/images/``.
+following a live study while its trials finish. Screenshots go to a temporary folder, or
+to ``docs/images/`` (the ones the README shows) with ``HYPERSWEEP_SCREENSHOTS=docs/images``,
+so a test run leaves the tree as it was.
 
 Skipped only when ``HYPERSWEEP_SKIP_BROWSER=1`` (and the skip says so); a missing
 browser otherwise fails, with how to install it (``apt-get install -y chromium``, which
@@ -13,6 +15,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -32,7 +35,12 @@ from hypersweep.storage import open_storage
 from tests.dashboard_studies import add_trial, make_multi, make_quad
 
 CHROMIUM = os.environ.get("HYPERSWEEP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
+_ROOT = Path(__file__).resolve().parent.parent
+IMAGES = (
+    _ROOT / os.environ["HYPERSWEEP_SCREENSHOTS"]
+    if os.environ.get("HYPERSWEEP_SCREENSHOTS")
+    else Path(tempfile.gettempdir()) / "hypersweep-screenshots"
+)
 CHARTS = ["c-history", "c-curves", "c-parallel", "c-slice", "c-pair"]
 
 expect.set_options(timeout=30_000)  # a loaded machine: charts may take seconds

@@ -78,7 +78,7 @@ def test_bulk_load_gives_the_history_a_trial_by_trial_load_gives(url: str, space
     reader = hs.Study("big", storage=storage, sampler="random")
     reader.sync()
     slow = History(reader.space, reader.objectives)
-    full = storage.get_trials(reader._id)
+    full = storage.get_trials(reader.id)
     slow.update(full)
     _same_history(reader.history, slow)
     if url != "memory":  # without a policy, a SQL backend leaves the reports for later
@@ -97,7 +97,7 @@ def test_rows_that_no_longer_fit_an_edited_space_are_invalid(url: str) -> None:
     reader = hs.Study("edit", space=narrower, storage=storage, sampler="random", extend_space=True)
     reader.sync()
     slow = History(reader.space, reader.objectives)
-    slow.update(storage.get_trials(reader._id))
+    slow.update(storage.get_trials(reader.id))
     _same_history(reader.history, slow)
     assert 0 < reader.history.valid.sum() < 8
 
@@ -119,7 +119,7 @@ def test_after_a_bulk_load_new_reports_and_trials_arrive_incrementally(url: str)
     def no_hb(ts: list[Any]) -> list[Any]:  # heartbeats do not advance a sync
         return [t.with_(heartbeat_at=None) for t in ts]
 
-    assert no_hb(reader.trials()) == no_hb(storage.get_trials(reader._id))
+    assert no_hb(reader.trials()) == no_hb(storage.get_trials(reader.id))
     assert reader.trials()[0].reports == {0: {"loss": 3.0, "acc": 1.0}, 1: {"loss": 2.0}}
     assert reader.best_trial is not None and reader.best_trial.number == mine.number
 
@@ -259,11 +259,11 @@ def test_a_constrained_study_bulk_loads_the_feasibility_a_full_load_gives(url: s
     reader = hs.Study("con", storage=storage, sampler="tpe")
     reader.sync()
     if url != "memory":
-        assert reader._reports_until is not None  # bulk-loaded, without the reports
+        assert reader._cache.reports_until is not None  # bulk-loaded, without the reports
 
     def full() -> History:
         h = History(reader.space, reader.objectives, constraints=reader.constraints)
-        h.update(storage.get_trials(reader._id))
+        h.update(storage.get_trials(reader.id))
         return h
 
     _same_history(reader.history, full())
@@ -337,7 +337,7 @@ def test_the_repeat_screen_replaces_exactly_the_proposals_with_a_trial_key(
     if bulk:
         reader.sync()
     else:
-        reader._history.update(reader.storage.get_trials(reader._id))
+        reader._history.update(reader.storage.get_trials(reader.id))
     h = reader.history
     inside = next(t.params for t in ts if t.params["a"] <= 0.5)
     outside = next(t.params for t in ts if t.params["a"] > 0.5)

@@ -12,21 +12,17 @@ import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
-from hypersweep._validate import STUDY_NAME
-from hypersweep.constraints import Constraint, constraint_values, parse_constraints
+from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
     MaxTrialsReached,
     SpaceExhausted,
-    SpecError,
-    StudyNotFound,
 )
 from hypersweep.history import QUEUED, History
 from hypersweep.samplers import make_sampler
@@ -37,27 +33,23 @@ from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
 from hypersweep.study_cache import TrialCache
-from hypersweep.study_export import export, trial_row
 from hypersweep.study_setup import (
     ObjectiveLike,
-    canon_spec,
-    describe_objectives,
+    check_study_args,
     make_worker_id,
-    parse_objectives,
-    space_changed,
-    space_diff,
+    open_record,
     study_seed,
     worker_dead,
 )
+from hypersweep.study_view import StudyView
 from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 
 __all__ = ["Study"]
 
 log = logging.getLogger("hypersweep")
-_NAME_RE = STUDY_NAME
 
 
-class Study:
+class Study(StudyView):
     """A named optimization: a space, one or more objectives, and every trial so far.
 
     Creating a study with the name of an existing one resumes it (same objectives
@@ -118,62 +110,14 @@ class Study:
         extend_space: bool = False,
         constraints: Sequence[Any] | None = None,
     ) -> None:
-        if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-            raise SpecError(
-                f"name: {name!r} is not a valid study name; use letters, digits, '_', '.', "
-                "'-' (at most 200 characters, starting with a letter or digit)"
-            )
-        if seed is not None and (
-            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63
-        ):
-            raise SpecError(f"seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}")
+        check_study_args(name, seed)
         self.name = name
         self.storage = open_storage(storage)
         self.worker_id = make_worker_id()
         new_space = (
             None if space is None else (space if isinstance(space, Space) else Space(space))
         )
-        if new_space is None:
-            try:
-                rec = self.storage.get_study(name)
-            except StudyNotFound:
-                raise SpecError(
-                    f"space: study {name!r} does not exist in {self.storage.url}; a new study "
-                    "needs a space"
-                ) from None
-            if objective is not None and parse_objectives(objective) != rec.objectives:
-                raise SpecError(
-                    f"objective: study {name!r} was created with "
-                    f"{describe_objectives(rec.objectives)}"
-                )
-        else:
-            objs = parse_objectives(objective)
-            entropy = np.random.SeedSequence().entropy
-            assert isinstance(entropy, int)  # drawn, not given: one integer
-            first_seed = seed if seed is not None else entropy % 2**31
-            rec = self.storage.create_study(
-                name, objs, new_space.to_spec(), attrs={"seed": first_seed}
-            )
-            if rec.objectives != objs:
-                raise SpecError(
-                    f"objective: study {name!r} already exists with "
-                    f"{describe_objectives(rec.objectives)}, "
-                    f"not {describe_objectives(objs)}; use a new study name"
-                )
-            spec = new_space.to_spec()
-            if rec.space is not None and canon_spec(rec.space) != canon_spec(spec):
-                if not extend_space:
-                    raise SpecError(space_changed(name, self.storage.url, rec.space, spec))
-                log.warning(
-                    "study %r: search space extended (%s); earlier trials that do "
-                    "not fit it stay in the study but not in the sampler's model",
-                    name,
-                    space_diff(rec.space, spec),
-                )
-                # marks the study, so readers look for trials outside its space only then
-                rec = self.storage.update_study(rec.id, space=spec, attrs={"space_extended": True})
-            elif rec.space is None:
-                rec = self.storage.update_study(rec.id, space=spec)
+        rec = open_record(self.storage, name, new_space, objective, seed, extend_space)
         self._record = rec
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
@@ -212,33 +156,10 @@ class Study:
             self._cache = self._new_cache()
             self.sync()
 
-    def feasible(self, trial: Trial) -> bool:
-        """Whether a finished trial with values meets every constraint."""
-        if trial.values is None:
-            return False
-        if not self.constraints:
-            return True
-        vals = constraint_values(trial, self.constraints)
-        return all(v <= 0 for v in vals)  # NaN (missing metric) is not <= 0
-
-    def outside_space(self) -> list[int]:
-        """Numbers of the trials whose parameters do not fit the current space (trials
-        from before the space was extended): kept and shown, not used by the sampler."""
-        self.sync()
-        h = self._history
-        return [int(i) for i in np.nonzero(~h.valid)[0] if h.trials[i] is not None]
-
     @classmethod
     def load(cls, name: str, storage: Storage | str | None = None) -> Study:
         """Open an existing study as stored (for reading results)."""
         return cls(name, storage=storage)
-
-    # ------------------------------------------------------------------------------------
-    # storage sync
-    # ------------------------------------------------------------------------------------
-    def sync(self) -> None:
-        """Fetch what changed in the storage since the last sync (incremental)."""
-        self._attrs = self._cache.sync()
 
     def _new_cache(self) -> TrialCache:
         history = History(
@@ -251,25 +172,6 @@ class Study:
             constraint_metrics=[c.metric for c in self.constraints],
             bulk_reports=self.policy is not None or self.sampler.uses_reports,
         )
-
-    @property
-    def _history(self) -> History:
-        return self._cache.history
-
-    @property
-    def id(self) -> int:
-        """The study's id in its storage."""
-        return self._id
-
-    @property
-    def history(self) -> History:
-        """The cached trial arrays (call :meth:`sync` first for the newest)."""
-        return self._history
-
-    @property
-    def attrs(self) -> dict[str, Any]:
-        """The study's system attributes as of the last sync (seed, stop request, ...)."""
-        return dict(self._attrs)
 
     # ------------------------------------------------------------------------------------
     # ask / tell / report
@@ -593,92 +495,6 @@ class Study:
         """Store study attributes (JSON values, merged into :attr:`attrs`; e.g. the sweep
         file's run configuration)."""
         self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)
-
-    # ------------------------------------------------------------------------------------
-    # results
-    # ------------------------------------------------------------------------------------
-    def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
-        """Every trial (or those in ``states``), by number, with their reports."""
-        self.sync()
-        self._cache.load_reports()
-        wanted = None if states is None else {TrialState(str(s).upper()) for s in states}
-        return [
-            t
-            for t in self._history.trials
-            if t is not None and (wanted is None or t.state in wanted)
-        ]
-
-    def _best_index(self) -> int | None:
-        if len(self.objectives) != 1:
-            raise HypersweepError(
-                f"study {self.name!r} has {len(self.objectives)} objectives: use best_trials "
-                "(the Pareto front)"
-            )
-        self.sync()
-        return self._history.best_index()  # in the current space or not
-
-    @property
-    def best_trial(self) -> Trial | None:
-        """The best feasible COMPLETED or STOPPED trial (single objective); ties go to the
-        earlier."""
-        i = self._best_index()
-        return None if i is None else self._cache.complete(self._history.trials[i])
-
-    @property
-    def best_params(self) -> dict[str, Any] | None:
-        t = self.best_trial
-        return None if t is None else dict(t.params)
-
-    @property
-    def best_value(self) -> float | None:
-        t = self.best_trial
-        return None if t is None else t.value
-
-    @property
-    def best_trials(self) -> list[Trial]:
-        """The Pareto front of the feasible trials over every objective (also works with
-        one objective)."""
-        self.sync()
-        h = self._history
-        return [self._cache.complete(h.trials[i]) for i in h.front()]
-
-    def rows(self) -> list[dict[str, Any]]:
-        """One flat dict per trial: number, state, objective values, params, times, error."""
-        return [trial_row(self, t) for t in self.trials()]
-
-    def export(self, path: str | os.PathLike[str], format: str | None = None) -> Path:
-        """Write every trial to CSV or JSON (by ``format`` or the file suffix).
-
-        The trials are streamed from the storage in batches, so memory stays flat however
-        large the study. CSV has one row per trial, times as ISO 8601 (UTC); JSON holds
-        every intermediate report, times as UNIX seconds.
-        """
-        return export(self, path, format)
-
-    def summary(self) -> dict[str, Any]:
-        """Counts by state, the best value and params, and the stop reason."""
-        self.sync()
-        counts = {s.value: n for s, n in self._history.counts().items()}
-        out: dict[str, Any] = {
-            "name": self.name,
-            "trials": self._history.n,
-            "states": counts,
-            "objectives": [o.to_dict() for o in self.objectives],
-        }
-        if len(self.objectives) == 1:
-            b = self.best_trial
-            out["best"] = (
-                None if b is None else {"number": b.number, "value": b.value, "params": b.params}
-            )
-        out["outside_space"] = len(self.outside_space())  # from an earlier space
-        if self.constraints:
-            h = self._history
-            done = h.mask(TrialState.COMPLETED, TrialState.STOPPED) & ~np.isnan(h.Y).any(axis=1)
-            out["constraints"] = [c.to_dict() for c in self.constraints]
-            out["feasible"] = int((done & h.feasible).sum())
-            out["infeasible"] = int((done & ~h.feasible).sum())
-        out["stop_reason"] = self._attrs.get("stop_reason")
-        return out
 
     # ------------------------------------------------------------------------------------
     # the optimization loop

@@ -9,20 +9,31 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from hypersweep.errors import HypersweepError
-from hypersweep.trial import Trial
+from hypersweep.trial import Objective, Trial
 
-if TYPE_CHECKING:
-    from hypersweep.study import Study
-
-__all__ = ["export", "iso", "json_safe", "trial_json", "trial_row"]
+__all__ = ["ExportedStudy", "export", "iso", "json_safe", "trial_json", "trial_row"]
 
 
-def trial_row(study: Study, t: Trial) -> dict[str, Any]:
+class ExportedStudy(Protocol):
+    """What an export reads of a study (:class:`~hypersweep.study.Study` has it)."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+    constraints: tuple[Any, ...]
+    space: Any
+    storage: Any
+
+    @property
+    def id(self) -> int: ...
+    def feasible(self, trial: Trial) -> bool: ...
+
+
+def trial_row(study: ExportedStudy, t: Trial) -> dict[str, Any]:
     """One trial as a flat dict: number, state, objective values, params, times, error."""
     metric_names = [o.metric for o in study.objectives]
     row: dict[str, Any] = {"number": t.number, "state": t.state.value}
@@ -46,7 +57,7 @@ def trial_row(study: Study, t: Trial) -> dict[str, Any]:
     return row
 
 
-def export(study: Study, path: str | os.PathLike[str], format: str | None = None) -> Path:
+def export(study: ExportedStudy, path: str | os.PathLike[str], format: str | None = None) -> Path:
     """Write every trial to CSV or JSON (by ``format`` or the file suffix).
 
     The trials are streamed from the storage in batches, so memory stays flat however
@@ -66,7 +77,7 @@ def export(study: Study, path: str | os.PathLike[str], format: str | None = None
     return p
 
 
-def _write_json(study: Study, f: Any) -> None:
+def _write_json(study: ExportedStudy, f: Any) -> None:
     head = json.dumps(
         json_safe(
             {
@@ -90,7 +101,7 @@ def _write_json(study: Study, f: Any) -> None:
     f.write(head + "\n" if first else "\n  ]\n}\n")
 
 
-def _write_csv(study: Study, f: Any) -> None:
+def _write_csv(study: ExportedStudy, f: Any) -> None:
     # pass 1 finds the columns (in order of first appearance), pass 2 writes the rows
     cols: dict[str, None] = {}
     for t in study.storage.iter_trials(study.id, reports=False):

@@ -4,20 +4,30 @@ resumed: objectives, the worker id, the study seed, and how a stored space diffe
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from hypersweep.errors import SpecError
+import numpy as np
+
+from hypersweep._validate import STUDY_NAME
+from hypersweep.errors import SpecError, StudyNotFound
+from hypersweep.space import Space
+from hypersweep.storage.base import Storage, StudyRecord
 from hypersweep.trial import Objective
+
+log = logging.getLogger("hypersweep")
 
 __all__ = [
     "ObjectiveLike",
     "canon_spec",
+    "check_study_args",
     "describe_objectives",
     "make_worker_id",
+    "open_record",
     "parse_objectives",
     "space_changed",
     "space_diff",
@@ -132,3 +142,68 @@ def space_changed(name: str, url: str, old: Mapping[str, Any], new: Mapping[str,
 
 def describe_objectives(objs: Sequence[Objective]) -> str:
     return ", ".join(f"{o.goal} {o.metric}" for o in objs)
+
+
+def check_study_args(name: Any, seed: Any) -> None:
+    """Refuse an invalid study name or seed (before any storage is opened)."""
+    if not isinstance(name, str) or not STUDY_NAME.fullmatch(name):
+        raise SpecError(
+            f"name: {name!r} is not a valid study name; use letters, digits, '_', '.', "
+            "'-' (at most 200 characters, starting with a letter or digit)"
+        )
+    if seed is not None and (
+        isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**63
+    ):
+        raise SpecError(f"seed: must be an integer from 0 to 2**63-1, got {seed!r:.60}")
+
+
+def open_record(
+    storage: Storage,
+    name: str,
+    new_space: Space | None,
+    objective: ObjectiveLike | Sequence[ObjectiveLike] | None,
+    seed: int | None,
+    extend_space: bool,
+) -> StudyRecord:
+    """The stored study ``name``: created with ``new_space`` where it does not exist,
+    checked against the stored objectives and space where it does (see
+    :class:`~hypersweep.study.Study` for the rules); every refusal is one line naming the
+    argument and the fix."""
+    if new_space is None:
+        try:
+            rec = storage.get_study(name)
+        except StudyNotFound:
+            raise SpecError(
+                f"space: study {name!r} does not exist in {storage.url}; a new study needs a space"
+            ) from None
+        if objective is not None and parse_objectives(objective) != rec.objectives:
+            raise SpecError(
+                f"objective: study {name!r} was created with {describe_objectives(rec.objectives)}"
+            )
+    else:
+        objs = parse_objectives(objective)
+        entropy = np.random.SeedSequence().entropy
+        assert isinstance(entropy, int)  # drawn, not given: one integer
+        first_seed = seed if seed is not None else entropy % 2**31
+        rec = storage.create_study(name, objs, new_space.to_spec(), attrs={"seed": first_seed})
+        if rec.objectives != objs:
+            raise SpecError(
+                f"objective: study {name!r} already exists with "
+                f"{describe_objectives(rec.objectives)}, "
+                f"not {describe_objectives(objs)}; use a new study name"
+            )
+        spec = new_space.to_spec()
+        if rec.space is not None and canon_spec(rec.space) != canon_spec(spec):
+            if not extend_space:
+                raise SpecError(space_changed(name, storage.url, rec.space, spec))
+            log.warning(
+                "study %r: search space extended (%s); earlier trials that do "
+                "not fit it stay in the study but not in the sampler's model",
+                name,
+                space_diff(rec.space, spec),
+            )
+            # marks the study, so readers look for trials outside its space only then
+            rec = storage.update_study(rec.id, space=spec, attrs={"space_extended": True})
+        elif rec.space is None:
+            rec = storage.update_study(rec.id, space=spec)
+    return rec

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypersweep._validate import did_you_mean
 from hypersweep.errors import HypersweepError, StudyNotFound
+from hypersweep.execution.command.template import rerun_command
 
 if TYPE_CHECKING:
     from hypersweep.storage import Storage, StudyRecord
@@ -252,23 +253,6 @@ def exact_params(params: Mapping[str, Any]) -> str:
     from hypersweep.execution.command import format_value
 
     return " ".join(f"{k}={shlex.quote(format_value(v))}" for k, v in params.items())
-
-
-def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
-    """The shell line that reruns a trial of a command sweep, or ``None``.
-
-    ``cd WORKDIR && [VAR=value ...] argv...``: the same argv and parameter environment the
-    trial had (see :func:`hypersweep.execution.command.command_line`).
-    """
-    if not sweep or not sweep.get("command"):
-        return None
-    from hypersweep.execution.command import command_line
-
-    line = command_line(sweep["command"], params, sweep.get("params_as", "args"))
-    workdir = sweep.get("workdir")
-    if workdir:
-        line = f"cd {shlex.quote(str(workdir))} && {line}"
-    return line
 
 
 def counts_text(counts: Mapping[str, int]) -> str:

@@ -25,7 +25,7 @@ def rerun_line(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> st
     """The shell line that reruns the trial (a command sweep), or ``None``."""
     if not isinstance(sweep, Mapping) or not sweep.get("command"):
         return None
-    from hypersweep.cli._common import rerun_command
+    from hypersweep.execution.command import rerun_command
 
     try:
         return rerun_command(sweep, params)

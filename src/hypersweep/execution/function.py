@@ -307,7 +307,7 @@ class FunctionExecutor(Executor):
                     break
                 self._handle(w, msg, out)
         for obj in ready:
-            w = by_sentinel.get(obj)  # type: ignore[call-overload]
+            w = by_sentinel.get(obj)
             if w is None or w not in self._workers or w.number is None:
                 continue
             # drain what it said before dying

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.analysis.pareto import pareto_mask
+from hypersweep._best import pareto_mask
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler, replace_failed
 from hypersweep.space import Space

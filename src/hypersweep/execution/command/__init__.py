@@ -83,6 +83,7 @@ from hypersweep.execution.command.template import (
     format_value,
     param_env_name,
     render_command,
+    rerun_command,
 )
 
 __all__ = [
@@ -92,4 +93,5 @@ __all__ = [
     "format_value",
     "param_env_name",
     "render_command",
+    "rerun_command",
 ]

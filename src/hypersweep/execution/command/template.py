@@ -289,3 +289,18 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 # Metric capture
 # ------------------------------------------------------------------------------------------
+
+
+def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+    """The shell line that reruns a trial of a command sweep, or ``None``.
+
+    ``cd WORKDIR && [VAR=value ...] argv...``: the same argv and parameter environment the
+    trial had (see :func:`command_line`).
+    """
+    if not sweep or not sweep.get("command"):
+        return None
+    line = command_line(sweep["command"], params, sweep.get("params_as", "args"))
+    workdir = sweep.get("workdir")
+    if workdir:
+        line = f"cd {shlex.quote(str(workdir))} && {line}"
+    return line
