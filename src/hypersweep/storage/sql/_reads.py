@@ -337,23 +337,15 @@ class SQLStorage(SQLWrites):
                 cols = as_columns(
                     self._raw_rows(
                         conn,
+                        # the columns a History needs first, then the rest of a row
+                        # (as_columns reads them in this order)
                         sa.select(
                             trials.c.number,
                             trials.c.state,
                             trials.c.params,
                             trials.c.trial_values,
                             trials.c.id,
-                            trials.c.metrics,
-                            trials.c.started_at,
-                            trials.c.finished_at,
-                            trials.c.heartbeat_at,
-                            trials.c.worker_id,
-                            trials.c.error,
-                            trials.c.user_attrs,
-                            trials.c.system_attrs,
-                            trials.c.attempt,
-                            trials.c.budget,
-                            trials.c.resume_from,
+                            *TRIAL_COLS[5:],
                         )
                         .where(trials.c.study_id == study_id)
                         .order_by(trials.c.number),

@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import json
 
+from hypersweep.space.parse import FUNCS
 from hypersweep.testing.fuzz._source import Source
 
 # --------------------------------------------------------------------------------------
 # Sweep files
 # --------------------------------------------------------------------------------------
 _FUNCS = (
-    "uniform",
-    "loguniform",
-    "quniform",
-    "qloguniform",
-    "normal",
-    "qnormal",
-    "lognormal",
-    "qlognormal",
-    "randint",
-    "int",
-    "float",
-    "choice",
-    "bool",
-    "fixed",
+    *FUNCS,  # every form the parser knows, and near-misses
     "unifrom",
     "Choice",
     "range",
