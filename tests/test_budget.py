@@ -21,6 +21,7 @@ import yaml
 import hypersweep as hs
 from hypersweep import cli
 from hypersweep.errors import HypersweepError, SpecError
+from hypersweep.execution.command import rerun_command
 from hypersweep.limits import Limits
 from hypersweep.spec import load_text
 from hypersweep.trial import TrialState
@@ -460,9 +461,7 @@ def test_validate_builds_the_study_without_running_it_and_prints_trial_0(
     r = main("run", str(sweep), "--storage", url, "--progress", "off", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     study = hs.Study("digits-mlp", storage=url)
-    assert line == "first trial: " + cli.rerun_command(
-        study.attrs["sweep"], study.trials()[0].params
-    )
+    assert line == "first trial: " + rerun_command(study.attrs["sweep"], study.trials()[0].params)
 
 
 def test_delete_asks_refuses_without_a_terminal_and_deletes_with_yes(

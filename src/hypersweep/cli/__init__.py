@@ -47,9 +47,6 @@ from hypersweep.cli._common import (
 from hypersweep.cli._common import (
     print_best as print_best,
 )
-from hypersweep.cli._common import (
-    rerun_command as rerun_command,
-)
 from hypersweep.cli.manage import cmd_delete, cmd_stop
 from hypersweep.cli.results import cmd_best, cmd_export, cmd_ls, cmd_status
 from hypersweep.cli.run import cmd_run, cmd_validate

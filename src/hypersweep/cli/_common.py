@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 
 from hypersweep._validate import did_you_mean
 from hypersweep.errors import HypersweepError, StudyNotFound
-from hypersweep.execution.command.template import rerun_command
 
 if TYPE_CHECKING:
     from hypersweep.storage import Storage, StudyRecord
@@ -279,6 +278,8 @@ def print_best(study: View | Study, trial: Trial | None, label: str = "best: ") 
     if study.constraints:
         print_out(f"  constraints: {_constraints_text(study, trial)}")
     sweep = study.attrs.get("sweep")
+    from hypersweep.execution.command import rerun_command  # not on status/ls's path
+
     line = rerun_command(sweep, trial.params)
     if line:
         print_out(f"  command: {line}")
@@ -342,6 +343,8 @@ def trial_dict(study: View, t: Trial, with_command: bool = True) -> dict[str, An
     if study.constraints:
         d["feasible"] = study.feasible(t)
     if with_command:
+        from hypersweep.execution.command import rerun_command
+
         d["command"] = rerun_command(study.attrs.get("sweep"), t.params)
     return d
 

@@ -25,9 +25,9 @@ from hypersweep.cli._common import (
     print_best,
     print_err,
     print_out,
-    rerun_command,
     sqlite_path,
 )
+from hypersweep.execution.command import rerun_command
 
 
 def cmd_run(args: argparse.Namespace) -> int:

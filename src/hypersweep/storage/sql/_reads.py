@@ -11,7 +11,6 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hypersweep._best import best_of
 from hypersweep.errors import (
     StudyNotFound,
 )
@@ -198,6 +197,8 @@ class SQLStorage(SQLWrites):
             )
             for r in rows
         ]
+        from hypersweep._best import best_of  # numpy: not on the status/ls path
+
         front = [t.number for t in best_of(pts, objs)]
         return self._trials_by_number(study_id, front)
 
