@@ -1,4 +1,4 @@
-"""Run ``Study.optimize`` in its own process (driven by tests/test_optimize.py).
+"""Run ``Study.optimize`` in its own process (driven by tests/execution/test_optimize.py).
 
 Usage: ``python tests/optimize_script.py STORAGE_URL STUDY MAX_TRIALS``
 

@@ -186,3 +186,12 @@ def test_no_module_imports_another_modules_private_names() -> None:
 def test_no_source_file_exceeds_the_size_limit(path: Path) -> None:
     lines = path.read_text(encoding="utf-8").count("\n")
     assert lines <= MAX_LINES, f"{path.relative_to(SRC)} has {lines} lines; split it by concept"
+
+
+def test_the_test_tree_mirrors_the_package() -> None:
+    """tests/<component>/ holds the tests of src/hypersweep/<component>/ (data folders
+    aside); top-level test files test top-level modules."""
+    tests = Path(__file__).resolve().parent
+    data = {"data", "scripts", "sweeps", "__pycache__"}
+    for d in sorted(p for p in tests.iterdir() if p.is_dir() and p.name not in data):
+        assert (PKG / d.name).is_dir(), f"tests/{d.name}/ has no src/hypersweep/{d.name}/"

@@ -28,7 +28,7 @@ from hypersweep.cli.dashboard import is_loopback, resolve_token
 from hypersweep.dashboard import create_app
 from hypersweep.dashboard.data import MAX_POINTS, sample_rows
 from hypersweep.storage import open_storage
-from tests.dashboard_studies import add_trial, make_multi, make_quad, quad
+from tests.dashboard.studies import add_trial, make_multi, make_quad, quad
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

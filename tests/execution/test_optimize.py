@@ -18,8 +18,8 @@ from hypersweep.errors import HypersweepError, SpecError
 from hypersweep.trial import Trial, TrialState
 from tests import objectives
 
-SCRIPT = Path(__file__).with_name("optimize_script.py")
-ROOT = Path(__file__).resolve().parent.parent
+SCRIPT = Path(__file__).parents[1] / "optimize_script.py"
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _study(name: str = "opt", **kw: Any) -> hs.Study:
@@ -214,7 +214,7 @@ def test_patience_stops_after_trials_without_improvement() -> None:
 
 
 def test_timeout_stops_the_study() -> None:
-    """The limit itself, at exact times: tests/test_runner.py (fake clock)."""
+    """The limit itself, at exact times: tests/execution/test_runner.py (fake clock)."""
     study = _study()
     study.optimize(objectives.slow_quadratic, timeout=0.5)
     assert len(study.trials()) >= 1

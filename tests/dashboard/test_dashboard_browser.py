@@ -32,10 +32,10 @@ from playwright.sync_api import Page, expect, sync_playwright
 
 from hypersweep.dashboard import create_app
 from hypersweep.storage import open_storage
-from tests.dashboard_studies import add_trial, make_multi, make_quad
+from tests.dashboard.studies import add_trial, make_multi, make_quad
 
 CHROMIUM = os.environ.get("HYPERSWEEP_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
-_ROOT = Path(__file__).resolve().parent.parent
+_ROOT = Path(__file__).resolve().parents[2]
 IMAGES = (
     _ROOT / os.environ["HYPERSWEEP_SCREENSHOTS"]
     if os.environ.get("HYPERSWEEP_SCREENSHOTS")

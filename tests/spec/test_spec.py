@@ -25,7 +25,7 @@ from hypersweep.spec import (
     parse_duration,
 )
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 SCRIPT = Path(sys.executable).parent / "hypersweep"
 
 FULL = """\

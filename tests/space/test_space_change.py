@@ -17,7 +17,7 @@ import pytest
 import hypersweep as hs
 from hypersweep.errors import SpecError
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
 

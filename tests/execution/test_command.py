@@ -37,7 +37,7 @@ from hypersweep.limits import Limits
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Trial, TrialState
 
-SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 PY = sys.executable
 HAVE_SQL = importlib.util.find_spec("hypersweep.storage.sql") is not None
 

@@ -21,7 +21,7 @@ from hypersweep.spec import build, load
 from hypersweep.storage import open_storage
 from hypersweep.trial import TrialState
 
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).parent / "hypersweep")
 PY = sys.executable
 

@@ -16,10 +16,9 @@ from pathlib import Path
 import pytest
 
 from hypersweep.testing.processes import fresh_postgres_db, start_runs, trial_numbers
+from tests.conftest import PG_URL, SKIP_PG
 
-from .conftest import PG_URL, SKIP_PG
-
-HERE = Path(__file__).resolve().parent
+HERE = Path(__file__).resolve().parents[1]
 SCRIPT = str(Path(sys.executable).parent / "hypersweep")
 MAX_TRIALS = 8
 

@@ -20,7 +20,7 @@ from hypersweep.limits import Limits
 from hypersweep.storage import open_storage
 from hypersweep.trial import TrialState
 
-SCRIPTS = Path(__file__).parent / "scripts"
+SCRIPTS = Path(__file__).parents[1] / "scripts"
 PY = sys.executable
 CLI = str(Path(sys.executable).parent / "hypersweep")
 

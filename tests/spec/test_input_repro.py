@@ -18,7 +18,7 @@ from hypersweep import cli
 from hypersweep.errors import HypersweepError, SpaceError
 from hypersweep.spec import load
 
-REPRO = Path(__file__).parent / "data" / "repro"
+REPRO = Path(__file__).parents[1] / "data" / "repro"
 
 # file -> the located message a user must see (after "error: <file>:<line> ")
 ERRORS = {

@@ -734,7 +734,7 @@ def slow_trial(params: dict[str, Any]) -> float:
 
 
 def test_max_trial_seconds_through_optimize_stops_the_study_with_the_reason() -> None:
-    """The limit itself, at exact times: tests/test_runner.py (fake clock)."""
+    """The limit itself, at exact times: tests/execution/test_runner.py (fake clock)."""
     s = hs.Study("cost2", {"x": Float(0, 1)}, storage="memory", seed=0)
     s.optimize(slow_trial, max_trials=500, max_trial_seconds=0.15)
     reason = s.attrs["stop_reason"]
