@@ -349,10 +349,17 @@ class Storage(abc.ABC):
         done = [t.with_(reports={}) for t in self.get_trials(study_id, FINISHED_WITH_VALUE)]
         return best_of(done, objs)
 
-    def running_trials(self, study_id: int) -> list[Trial]:
-        """RUNNING trials by number; each one's ``reports`` holds only its latest step."""
+    def running_trials(self, study_id: int, limit: int | None = None) -> list[Trial]:
+        """RUNNING trials by number; each one's ``reports`` holds only its latest step
+        (what ``hypersweep status`` shows: the current step and the latest values).
+
+        Args:
+            limit: at most this many (the lowest-numbered); ``None``: all of them. With a
+                limit the read is bounded however many trials run (count them with
+                :meth:`count_trials`).
+        """
         out = []
-        for t in self.get_trials(study_id, [TrialState.RUNNING]):
+        for t in self.get_trials(study_id, [TrialState.RUNNING])[:limit]:
             last = max(t.reports) if t.reports else None
             out.append(t.with_(reports={} if last is None else {last: t.reports[last]}))
         return out
