@@ -21,13 +21,12 @@ swallows any exception a display raises.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
-
-import numpy as np
 
 from hypersweep.trial import Trial, TrialState
 
@@ -42,9 +41,9 @@ SHOW_RUNNING = 10
 
 def fmt_value(v: Any) -> str:
     """A short, readable number (``0.9612``, ``1.2e-05``, ``128``)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy's numbers too
         return str(v)
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, numbers.Integral):
         return str(int(v))
     if not math.isfinite(v):
         return str(v)
@@ -111,7 +110,7 @@ class RunningTrial:
 
     @classmethod
     def from_row(cls, row: Mapping[str, Any], metrics: Sequence[str], now: float) -> RunningTrial:
-        """From a summary's ``running`` row (:func:`hypersweep.study_view.running_rows`)."""
+        """From a summary's ``running`` row (:func:`hypersweep.storage.base.running_rows`)."""
         return cls._make(
             row["number"], row["step"], row["latest"] or {}, metrics, now, row["started_at"]
         )

@@ -21,29 +21,12 @@ from hypersweep.samplers.base import Sampler
 from hypersweep.space import Space
 from hypersweep.stopping.base import Policy
 from hypersweep.storage import Storage
+from hypersweep.storage.base import running_rows
 from hypersweep.study_cache import TrialCache
 from hypersweep.study_export import export, trial_row
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["StudyView", "running_rows"]
-
-#: running trials a summary lists (``hypersweep status`` says how many more run)
-SUMMARY_RUNNING = 20
-
-
-def running_rows(storage: Storage, study_id: int) -> list[dict[str, Any]]:
-    """The first :data:`SUMMARY_RUNNING` RUNNING trials as a summary lists them:
-    ``{"number", "step" (the last reported), "latest" (that step's metrics),
-    "started_at"}``. One bounded read (:meth:`Storage.running_trials` with a limit),
-    however many trials the study holds."""
-    out = []
-    for t in storage.running_trials(study_id, limit=SUMMARY_RUNNING):
-        step = t.last_step
-        latest = dict(t.reports[step]) if step is not None else {}
-        out.append(
-            {"number": t.number, "step": step, "latest": latest, "started_at": t.started_at}
-        )
-    return out
+__all__ = ["StudyView"]
 
 
 class StudyView:
@@ -184,7 +167,7 @@ class StudyView:
     def summary(self) -> dict[str, Any]:
         """Counts by state, the best value and params, the stop reason, the sampler and
         policy the last run stored (:meth:`describe`) and the running trials with their
-        latest report (:func:`running_rows`)."""
+        latest report (:func:`~hypersweep.storage.base.running_rows`)."""
         self.sync()
         counts = {s.value: n for s, n in self._history.counts().items()}
         out: dict[str, Any] = {

@@ -64,7 +64,7 @@ def _results(
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
-    from hypersweep.study_view import running_rows
+    from hypersweep.storage.base import running_rows
     from hypersweep.trial import TrialState
 
     counts = storage.count_trials(rec.id)
