@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import importlib
 import inspect
-from collections.abc import Mapping
+import json
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from hypersweep._validate import did_you_mean, fail
 from hypersweep.errors import HypersweepError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "describe_config"]
 
 
 class Registry(dict[str, str]):
@@ -97,3 +98,27 @@ class Registry(dict[str, str]):
             raise
         except (TypeError, ValueError) as e:
             raise fail(self.section, str(e)) from None
+
+
+def describe_config(name: str, config: Mapping[str, Any], skip: Collection[str] = ()) -> str:
+    """``name (key=value, ...)``: a component's settings on one line, for people
+    (``hypersweep status``, the live display); keys in ``skip`` are left out.
+
+    Example:
+        >>> describe_config("asha", {"policy": "asha", "metric": "loss", "eta": 3}, ["policy"])
+        'asha (metric=loss, eta=3)'
+        >>> describe_config("random", {"name": "random"}, ["name"])
+        'random'
+    """
+    parts = []
+    for k, v in config.items():
+        if k in skip:
+            continue
+        if isinstance(v, float):
+            text = f"{v:g}"
+        elif isinstance(v, (str, int)) and not isinstance(v, bool):
+            text = str(v)
+        else:
+            text = json.dumps(v, default=str, separators=(",", ":"))
+        parts.append(f"{k}={text}")
+    return f"{name} ({', '.join(parts)})" if parts else name

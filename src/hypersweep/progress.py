@@ -1,14 +1,18 @@
 """Live progress displays for a running sweep (the runner's ``Progress`` protocol).
 
 * :class:`RichProgress` (a terminal): a progress bar of trials against ``max_trials`` (or
-  elapsed time against ``timeout``), elapsed time and ETA, counts by state, the best
-  value and its parameters so far, and the latest finished trials. It redraws four times
-  a second from a snapshot the runner's thread takes, so the clock keeps moving while
-  trials run.
-* :class:`PlainProgress` (CI logs, ``| tee``): one line per finished trial and one every
-  ``interval`` seconds::
+  elapsed time against ``timeout``), elapsed time and ETA, counts by state, the sampler in
+  use (what ``auto`` chose and why) and the stopping policy, the best value and its
+  parameters so far, the running trials with their current step and latest value, and
+  the latest finished trials. It redraws four times a second from a snapshot the
+  runner's thread takes, so the clock keeps moving while trials run.
+* :class:`PlainProgress` (CI logs, ``| tee``): the sampler and policy when the run starts
+  (and again if ``auto`` hands over), one line per finished trial, and one every
+  ``interval`` seconds with the running trials::
 
+      sampler: auto -> gp (1 objective, 2 unconditional parameters, ...); stopping: none
       [12/40] trial 11 COMPLETED val_accuracy=0.9533 (3.1s) | best=0.9612 (trial 7) ...
+      [12/40] best=0.9612 ... elapsed=1m05s | trial 12 RUNNING step 4 val_accuracy=0.91 (20s)
 
 :func:`make_progress` picks one for a stream. A display never breaks a run: the runner
 swallows any exception a display raises.
@@ -17,27 +21,29 @@ swallows any exception a display raises.
 from __future__ import annotations
 
 import math
+import numbers
 import sys
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, TextIO
-
-import numpy as np
 
 from hypersweep.trial import Trial, TrialState
 
 if TYPE_CHECKING:
     from hypersweep.execution.runner import Runner
 
-__all__ = ["PlainProgress", "RichProgress", "Snapshot", "make_progress"]
+__all__ = ["PlainProgress", "RichProgress", "RunningTrial", "Snapshot", "make_progress"]
+
+#: running trials a display lists (then "and N more")
+SHOW_RUNNING = 10
 
 
 def fmt_value(v: Any) -> str:
     """A short, readable number (``0.9612``, ``1.2e-05``, ``128``)."""
-    if isinstance(v, bool) or not isinstance(v, (int, float, np.integer, np.floating)):
+    if isinstance(v, bool) or not isinstance(v, numbers.Real):  # numpy's numbers too
         return str(v)
-    if isinstance(v, (int, np.integer)):
+    if isinstance(v, numbers.Integral):
         return str(int(v))
     if not math.isfinite(v):
         return str(v)
@@ -74,6 +80,76 @@ def _first_line(text: str | None, width: int = 70) -> str:
 
 
 @dataclass(frozen=True)
+class RunningTrial:
+    """A running trial as the displays and ``hypersweep status`` show it.
+
+    Attributes:
+        number: the trial number.
+        step: its last reported step (``None``: no report yet).
+        latest: the objective metrics in its latest report (the report's first metrics
+            when it holds none of them).
+        elapsed: seconds since it started (``None`` when unknown).
+    """
+
+    number: int
+    step: int | None
+    latest: dict[str, float]
+    elapsed: float | None
+
+    @classmethod
+    def of(
+        cls, trial: Trial, metrics: Sequence[str], now: float, started_at: float | None = None
+    ) -> RunningTrial:
+        """From a trial snapshot (its reports: at least the latest step), the objective
+        metric names, and the time now (UNIX seconds); ``started_at`` overrides the
+        trial's own start (when its code started)."""
+        step = trial.last_step
+        report = trial.reports[step] if step is not None else {}
+        start = trial.started_at if started_at is None else started_at
+        return cls._make(trial.number, step, report, metrics, now, start)
+
+    @classmethod
+    def from_row(cls, row: Mapping[str, Any], metrics: Sequence[str], now: float) -> RunningTrial:
+        """From a summary's ``running`` row (:func:`hypersweep.storage.base.running_rows`)."""
+        return cls._make(
+            row["number"], row["step"], row["latest"] or {}, metrics, now, row["started_at"]
+        )
+
+    @classmethod
+    def _make(
+        cls,
+        number: int,
+        step: int | None,
+        report: Mapping[str, float],
+        metrics: Sequence[str],
+        now: float,
+        start: float | None,
+    ) -> RunningTrial:
+        latest = {m: report[m] for m in metrics if m in report}
+        if not latest:
+            latest = dict(list(report.items())[:2])
+        return cls(number, step, latest, None if start is None else max(0.0, now - start))
+
+    def text(self) -> str:
+        """``trial 12 RUNNING step 4 val_accuracy=0.91 (20s)``."""
+        took = fmt_duration(self.elapsed)
+        if self.step is None:
+            return f"trial {self.number} RUNNING no report yet ({took})"
+        return f"trial {self.number} RUNNING step {self.step} {fmt_params(self.latest)} ({took})"
+
+
+def running_texts(
+    running: Sequence[RunningTrial], total: int, shown: int = SHOW_RUNNING
+) -> list[str]:
+    """One text per running trial, ``shown`` at most, then ``and N more running`` for the
+    rest of ``total``."""
+    out = [r.text() for r in running[:shown]]
+    if total > len(out):
+        out.append(f"and {total - len(out)} more running")
+    return out
+
+
+@dataclass(frozen=True)
 class Snapshot:
     """What a display shows, taken on the runner's thread (safe to read elsewhere).
 
@@ -91,6 +167,12 @@ class Snapshot:
         done_at_start: ``done`` when this run started (for the rate and ETA).
         t0: ``time.monotonic()`` when this run started.
         stop_reason: why the run is stopping, once known.
+        running: this run's running trials (the first :data:`SHOW_RUNNING`), by number.
+        n_running: how many trials this run has running.
+        sampler: the sampler in use (:meth:`Sampler.describe
+            <hypersweep.samplers.base.Sampler.describe>`), once the run stored it.
+        policy: the stopping policy (:meth:`Policy.describe
+            <hypersweep.stopping.base.Policy.describe>`), ``None`` when there is none.
     """
 
     name: str
@@ -106,6 +188,10 @@ class Snapshot:
     done_at_start: int
     t0: float
     stop_reason: str | None = None
+    running: tuple[RunningTrial, ...] = ()
+    n_running: int = 0
+    sampler: str | None = None
+    policy: str | None = None
     taken: float = field(default_factory=time.monotonic)
 
     @classmethod
@@ -125,6 +211,17 @@ class Snapshot:
                 best = (t.number, float(t.values[0]), dict(t.params))
         else:
             front = len(h.front())
+        metrics = [o.metric for o in study.objectives]
+        now = runner.clock.time()
+        numbers = sorted(runner.running)
+        running = []
+        for n in numbers[:SHOW_RUNNING]:
+            t = h.trials[n] if n < len(h.trials) else None
+            if t is not None:
+                running.append(RunningTrial.of(t, metrics, now, runner.executor.started_at(n)))
+        described = runner.described or {}
+        sampler = (described.get("sampler") or {}).get("description")
+        policy = (described.get("policy") or {}).get("description")
         return cls(
             name=study.name,
             metric=study.objectives[0].metric,
@@ -139,7 +236,17 @@ class Snapshot:
             done_at_start=done if done_at_start is None else done_at_start,
             t0=runner._t0,
             stop_reason=runner.stop_reason,
+            running=tuple(running),
+            n_running=len(numbers),
+            sampler=sampler,
+            policy=policy,
         )
+
+    def search_text(self) -> str:
+        """``sampler: ...; stopping: ...`` (empty before the run stored them)."""
+        if self.sampler is None:
+            return ""
+        return f"sampler: {self.sampler}; stopping: {self.policy or 'none'}"
 
     def elapsed(self, now: float | None = None) -> float:
         return (time.monotonic() if now is None else now) - self.t0
@@ -211,11 +318,15 @@ class PlainProgress(_Base):
         interval: seconds between periodic lines while nothing finishes.
     """
 
+    #: running trials a periodic line lists
+    show_running = 5
+
     def __init__(self, stream: TextIO | None = None, interval: float = 10.0) -> None:
         super().__init__()
         self.stream = stream
         self.interval = interval
         self._last = time.monotonic()
+        self._search = ""  # the sampler/policy line last written
 
     def _write(self, line: str) -> None:
         out = self.stream if self.stream is not None else sys.stdout
@@ -238,18 +349,34 @@ class PlainProgress(_Base):
             parts.append(f"eta={fmt_duration(eta)}")
         return " ".join(parts)
 
+    def _search_line(self, s: Snapshot) -> None:
+        """Write the sampler and policy when they are first known, and when they change."""
+        text = s.search_text()
+        if text and text != self._search:
+            self._search = text
+            self._write(text)
+
     def start(self, runner: Runner) -> None:
         self._snap(runner)
         self._last = time.monotonic()
 
     def update(self, runner: Runner) -> None:
-        if time.monotonic() - self._last >= self.interval:
-            s = self._snap(runner)
-            self._write(f"[{s.counter()}] {self._status(s)}")
+        due = time.monotonic() - self._last >= self.interval
+        if self._search and not due:
+            return
+        s = self._snap(runner)
+        self._search_line(s)
+        if due:
+            line = f"[{s.counter()}] {self._status(s)}"
+            running = running_texts(s.running, s.n_running, self.show_running)
+            if running:
+                line += " | " + "; ".join(running)
+            self._write(line)
 
     def trial_finished(self, runner: Runner, trial: Trial) -> None:
         self._remember(trial)
         s = self._snap(runner)
+        self._search_line(s)
         self._write(f"[{s.counter()}] {trial_text(trial, s.metric)} | {self._status(s)}")
 
     def end(self, runner: Runner) -> None:
@@ -318,7 +445,34 @@ class _View:
                 (fmt_params(s.best[2]), "dim"),
             )
 
-        parts: list[Any] = [head, counts, best]
+        parts: list[Any] = [head, counts]
+        if s.sampler is not None:
+            search = Table.grid(padding=(0, 1))
+            search.add_column(style="bold", no_wrap=True)
+            search.add_column(overflow="ellipsis", no_wrap=True, max_width=max(10, width - 10))
+            search.add_row("sampler", s.sampler)
+            search.add_row("stopping", s.policy or Text("none", style="dim"))
+            parts.append(search)
+        parts.append(best)
+        if s.running:
+            run = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False, title_justify="left")
+            run.add_column("running", justify="right", min_width=7, no_wrap=True)
+            run.add_column("step", justify="right", min_width=4, no_wrap=True)
+            run.add_column(
+                "latest", overflow="ellipsis", no_wrap=True, max_width=max(10, width - 30)
+            )
+            run.add_column("for", justify="right", min_width=8, no_wrap=True)
+            for r in s.running:
+                took = None if r.elapsed is None else r.elapsed + (now - s.taken)
+                run.add_row(
+                    Text(str(r.number), style="cyan"),
+                    "-" if r.step is None else str(r.step),
+                    fmt_params(r.latest) if r.latest else Text("no report yet", style="dim"),
+                    fmt_duration(took),
+                )
+            parts.append(run)
+            if s.n_running > len(s.running):
+                parts.append(Text(f"and {s.n_running - len(s.running)} more running", style="dim"))
         if s.recent:
             table = Table(box=box.SIMPLE_HEAD, pad_edge=False, expand=False)
             label = s.metric if not s.multi else "values"
@@ -384,6 +538,12 @@ class RichProgress(_Base):
     def update(self, runner: Runner) -> None:
         if self._view is not None:
             self._view.snap = self._snap(runner)
+
+    def render(self, width: int = 100) -> Any:
+        """The current frame as a rich renderable (what the live display draws next)."""
+        if self._view is None:
+            raise RuntimeError("the display has not started")
+        return self._view.render(width)
 
     def trial_finished(self, runner: Runner, trial: Trial) -> None:
         self._remember(trial)

@@ -17,8 +17,11 @@ import numpy as np
 from hypersweep.constraints import Constraint, constraint_values
 from hypersweep.errors import HypersweepError
 from hypersweep.history import History
+from hypersweep.samplers.base import Sampler
 from hypersweep.space import Space
+from hypersweep.stopping.base import Policy
 from hypersweep.storage import Storage
+from hypersweep.storage.base import running_rows
 from hypersweep.study_cache import TrialCache
 from hypersweep.study_export import export, trial_row
 from hypersweep.trial import Objective, Trial, TrialState
@@ -34,6 +37,8 @@ class StudyView:
     space: Space
     objectives: tuple[Objective, ...]
     constraints: tuple[Constraint, ...]
+    sampler: Sampler
+    policy: Policy | None
     _id: int
     _cache: TrialCache
     _attrs: dict[str, Any]
@@ -76,6 +81,30 @@ class StudyView:
     def attrs(self) -> dict[str, Any]:
         """The study's system attributes as of the last sync (seed, stop request, ...)."""
         return dict(self._attrs)
+
+    def describe(self) -> dict[str, Any]:
+        """What searches the study and what stops its trials, for people and as stored.
+
+        ``{"sampler": {"config": ..., "description": ...}, "policy": {...} or None}``:
+        each component's settings (``config()``, as the sweep file writes them) and its
+        one-line description (:meth:`Sampler.describe
+        <hypersweep.samplers.base.Sampler.describe>`: for ``auto``, the sampler it uses
+        now and why; :meth:`Policy.describe <hypersweep.stopping.base.Policy.describe>`).
+        A run writes it to the study's attributes when it starts and whenever it changes
+        (``auto`` hands over to TPE), so ``hypersweep status`` in another process shows it.
+        Reads the cached trials only (no storage read).
+        """
+        sampler = self.sampler
+        policy = self.policy
+        return {
+            "sampler": {
+                "config": sampler.config(),
+                "description": sampler.describe(self.space, self._history),
+            },
+            "policy": None
+            if policy is None
+            else {"config": policy.config(), "description": policy.describe()},
+        }
 
     def trials(self, states: Iterable[TrialState | str] | None = None) -> list[Trial]:
         """Every trial (or those in ``states``), by number, with their reports."""
@@ -136,7 +165,9 @@ class StudyView:
         return export(self, path, format)
 
     def summary(self) -> dict[str, Any]:
-        """Counts by state, the best value and params, and the stop reason."""
+        """Counts by state, the best value and params, the stop reason, the sampler and
+        policy the last run stored (:meth:`describe`) and the running trials with their
+        latest report (:func:`~hypersweep.storage.base.running_rows`)."""
         self.sync()
         counts = {s.value: n for s, n in self._history.counts().items()}
         out: dict[str, Any] = {
@@ -158,4 +189,7 @@ class StudyView:
             out["feasible"] = int((done & h.feasible).sum())
             out["infeasible"] = int((done & ~h.feasible).sum())
         out["stop_reason"] = self._attrs.get("stop_reason")
+        out["sampler"] = self._attrs.get("sampler")  # as the last run stored them
+        out["policy"] = self._attrs.get("policy")
+        out["running"] = running_rows(self.storage, self._id) if counts["RUNNING"] else []
         return out

@@ -437,7 +437,11 @@ def test_plain_progress_prints_periodic_lines(tmp_path):
     finally:
         sys.modules.pop("objective_fn", None)
         sys.path.remove(str(tmp_path))
-    lines = buf.getvalue().splitlines()
+    search, *lines = buf.getvalue().splitlines()  # the sampler in use, then the trials
+    assert search == (
+        "sampler: auto -> gp (1 objective, 2 unconditional parameters, tpe from trial 300); "
+        "stopping: none"
+    )
     finished = [ln for ln in lines if " trial " in ln and " COMPLETED " in ln]
     periodic = [ln for ln in lines if ln not in finished]
     assert len(finished) == 3 and finished[-1].startswith("[3/3] trial ")

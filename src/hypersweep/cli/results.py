@@ -64,6 +64,7 @@ def _results(
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
+    from hypersweep.storage.base import running_rows
     from hypersweep.trial import TrialState
 
     counts = storage.count_trials(rec.id)
@@ -82,11 +83,18 @@ def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str,
         )
     out["outside_space"] = len(outside)  # from an earlier space
     out["stop_reason"] = rec.attrs.get("stop_reason")
+    out["sampler"] = rec.attrs.get("sampler")
+    out["policy"] = rec.attrs.get("policy")
+    out["running"] = running_rows(storage, rec.id) if out["states"]["RUNNING"] else []
     return out
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    """``hypersweep status NAME``: counts by state, best so far, stop reason."""
+    """``hypersweep status NAME``: counts by state, best so far, the sampler and stopping
+    policy in use, the running trials' current step and latest value, stop reason."""
+    import time
+
+    from hypersweep.progress import RunningTrial, running_texts
     from hypersweep.trial import TrialState
 
     name, url = target(args)
@@ -128,13 +136,25 @@ def cmd_status(args: argparse.Namespace) -> int:
             f"space:     {len(outside)} trial{'s' * (len(outside) != 1)} from an earlier "
             "search space (counted and shown; not used by the sampler)"
         )
-    running = summary["states"].get("RUNNING", 0)
-    if rec.attrs.get("stop_requested") and running:
+    n_running = summary["states"].get("RUNNING", 0)
+    sampler, policy = summary.get("sampler"), summary.get("policy")
+    now = time.time()
+    metrics = [o.metric for o in rec.objectives]
+    running = [RunningTrial.from_row(r, metrics, now) for r in summary["running"]]
+    if isinstance(sampler, dict) and sampler.get("description"):  # stored by a run
+        print_out(f"sampler:   {sampler['description']}")
+        print_out(
+            "stopping:  "
+            + (policy["description"] if isinstance(policy, dict) else "none (no early stopping)")
+        )
+    if rec.attrs.get("stop_requested") and n_running:
         print_out(f"state:     stop requested ({rec.attrs['stop_requested']})")
-    elif running:
-        print_out("state:     running")
+    elif n_running:
+        print_out(f"state:     running ({n_running} trial{'s' * (n_running != 1)})")
     elif summary.get("stop_reason"):
         print_out(f"stopped:   {summary['stop_reason']}")
+    for line in running_texts(running, n_running, len(running)):
+        print_out(f"  {line}")
     t = storage.last_trial(rec.id, TrialState.FAILED)
     if t is not None:
         print_out(f"last failure: trial {t.number}: {one_line(t.error or '')[:200]}")

@@ -37,18 +37,18 @@ Every turn of the loop is bounded (the executor's ``poll`` returns within its ti
 plus a bounded amount of work, however much a trial prints), so limits, stop requests
 and trial timeouts are honoured while any trial floods its output.
 
-Progress displays implement :class:`Progress` (all methods optional).
-
 The runner pulls: each turn it asks the executor for events (:meth:`Executor.poll`:
 reports and outcomes), decides on each report (the study's stopping policy, then
 ``max_steps``) and tells the executor which trials to stop (:meth:`Executor.stop`). It
 knows the study only through :class:`RunnerStudy`, a few public verbs, and time only
-through a :class:`~hypersweep.execution.base.Clock` (a fake one in tests).
+through a :class:`~hypersweep.execution.base.Clock` (a fake one in tests). Progress
+displays implement :class:`Progress` (all methods optional).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
@@ -115,6 +115,8 @@ class RunnerStudy(Protocol):
     def heartbeat(self, trials: Sequence[Trial | int]) -> None: ...
     def clear_stop(self) -> None: ...
     def set_stop_reason(self, reason: str | None) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
+    def set_attrs(self, **attrs: Any) -> None: ...
 
 
 class Progress(Protocol):
@@ -179,6 +181,7 @@ class Runner:
         self._failures: list[str] = []  # error lines of this run's failures before a success
         self._succeeded = False
         self._fault: StorageError | None = None  # the storage refused a write
+        self.described: dict[str, Any] | None = None  # the last study.describe() it stored
 
     # ------------------------------------------------------------------------------------
     @property
@@ -282,6 +285,13 @@ class Runner:
             since = int((completed > best_i).sum())
             if since >= lim.patience:
                 self._set_stop(f"no improvement in {lim.patience} completed trials")
+
+    def _describe(self) -> None:
+        """Store the sampler and policy descriptions when they change (for ``status``)."""
+        d = self.study.describe()
+        if d != self.described:
+            self.study.set_attrs(**d)
+            self.described = d
 
     # ------------------------------------------------------------------------------------
     def _decide(self, r: Report) -> bool:
@@ -450,6 +460,7 @@ class Runner:
                 try:
                     self._check_limits()
                     if self._fault is None:
+                        self._describe()
                         self._launch()
                     if not self.running:
                         if self.stop_reason is None:  # nothing ran and nothing was launched
@@ -586,6 +597,4 @@ def _error_line(error: str | None) -> str:
 
 def _error_key(line: str) -> str:
     """Errors that differ only in numbers (a parameter value, a pid) count as the same."""
-    import re
-
     return re.sub(r"\d+(\.\d+)?", "#", line)

@@ -124,20 +124,55 @@ class AutoSampler(Sampler):
     # ------------------------------------------------------------------------------------
     def choose(self, space: Space, history: History) -> str:
         """The registry name of the sampler used for the next proposals."""
+        return self.choice(space, history)[0]
+
+    def choice(self, space: Space, history: History) -> tuple[str, str]:
+        """The sampler used for the next proposals (its registry name) and why, in a
+        few words (what :meth:`describe` shows). The reason does not name the number of
+        trials, so it changes only when the choice does.
+
+        Example:
+            >>> from hypersweep.space import Float
+            >>> sp = Space({"x": Float(0.0, 1.0), "y": Float(0.0, 1.0)})
+            >>> AutoSampler(seed=0).choice(sp, History(sp, []))
+            ('gp', '1 objective, 2 unconditional parameters, tpe from trial 300')
+        """
         from hypersweep.samplers import REGISTRY
 
         if "tpe" not in REGISTRY:
-            return "gp"
+            return "gp", "tpe is not registered"
+        k = len(history.objectives)
+        if k > 1:
+            return "tpe", f"{k} objectives"
+        if space.is_conditional:
+            return "tpe", "conditional space"
+        if space.dim > self.max_gp_dim:
+            return "tpe", f"{space.dim} parameters > max_gp_dim {self.max_gp_dim}"
         n_opts = np.asarray(space.n_options, dtype=int)
-        if (
-            len(history.objectives) > 1
-            or space.is_conditional
-            or space.dim > self.max_gp_dim
-            or (n_opts.size and int(n_opts.max()) > self.max_gp_options)
-            or history.n >= self.max_gp_trials
-        ):
-            return "tpe"
-        return "gp"
+        if n_opts.size and int(n_opts.max()) > self.max_gp_options:
+            j = int(n_opts.argmax())
+            return "tpe", (
+                f"{space.names[j]!r} has {int(n_opts[j])} options > max_gp_options "
+                f"{self.max_gp_options}"
+            )
+        if history.n >= self.max_gp_trials:
+            return "tpe", f"max_gp_trials {self.max_gp_trials} reached"
+        return "gp", (
+            f"1 objective, {space.dim} unconditional parameter{'s' * (space.dim != 1)}, "
+            f"tpe from trial {self.max_gp_trials}"
+        )
+
+    def describe(self, space: Space, history: History) -> str:
+        """``auto -> gp (why)``: the sampler in use and the reason (see :meth:`choice`).
+
+        Example:
+            >>> from hypersweep.space import Choice, Float
+            >>> cond = Space({"opt": Choice({"adam": {"b1": Float(0.8, 0.99)}, "sgd": {}})})
+            >>> AutoSampler(seed=0).describe(cond, History(cond, []))
+            'auto -> tpe (conditional space)'
+        """
+        name, why = self.choice(space, history)
+        return f"{super().describe(space, history)} -> {name} ({why})"
 
     def sampler(self, name: str) -> Sampler:
         """The sub-sampler ``name`` ("gp" or "tpe"), built from this sampler's seed."""

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from hypersweep._registry import describe_config
 from hypersweep.history import History
 from hypersweep.space import Space
 
@@ -216,6 +217,20 @@ class Sampler(abc.ABC):
         if self.seed is not None:
             out["seed"] = self.seed
         return out
+
+    def describe(self, space: Space, history: History) -> str:
+        """One line saying what proposes the next trials of a study with this ``space``
+        and ``history``, and with which settings: ``hypersweep status`` and the live
+        display show it (a run stores it in the study's ``sampler`` attribute). A sampler
+        that delegates (``auto``) names the one it uses and why.
+
+        Example:
+            >>> from hypersweep.samplers.random import RandomSampler
+            >>> sp = Space({"x": "uniform(0, 1)"})
+            >>> RandomSampler(seed=3).describe(sp, History(sp, []))
+            'random'
+        """
+        return describe_config(self.name, self.config(), ("name", "seed"))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "name")

@@ -25,6 +25,7 @@ import enum
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from hypersweep._registry import describe_config
 from hypersweep.trial import Objective, Trial
 
 if TYPE_CHECKING:  # annotations only: the CLI imports this module and needs no numpy
@@ -69,6 +70,11 @@ class Policy(abc.ABC):
     def config(self) -> dict[str, Any]:
         """The policy's settings, as the sweep file's ``early_stopping`` would write them."""
         return {"policy": self.name}
+
+    def describe(self) -> str:
+        """The policy and its settings on one line (``asha (metric=loss, ...)``), as
+        ``hypersweep status`` and the live display show it."""
+        return describe_config(self.name, self.config(), ("policy",))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.config().items() if k != "policy")

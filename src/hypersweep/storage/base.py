@@ -42,7 +42,7 @@ from typing import Any
 
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["HistoryColumns", "Report", "Storage", "StudyRecord", "SyncResult"]
+__all__ = ["HistoryColumns", "Report", "Storage", "StudyRecord", "SyncResult", "running_rows"]
 
 #: The states whose values count for "best" (a STOPPED trial keeps its last value).
 FINISHED_WITH_VALUE = (TrialState.COMPLETED, TrialState.STOPPED)
@@ -349,10 +349,17 @@ class Storage(abc.ABC):
         done = [t.with_(reports={}) for t in self.get_trials(study_id, FINISHED_WITH_VALUE)]
         return best_of(done, objs)
 
-    def running_trials(self, study_id: int) -> list[Trial]:
-        """RUNNING trials by number; each one's ``reports`` holds only its latest step."""
+    def running_trials(self, study_id: int, limit: int | None = None) -> list[Trial]:
+        """RUNNING trials by number; each one's ``reports`` holds only its latest step
+        (what ``hypersweep status`` shows: the current step and the latest values).
+
+        Args:
+            limit: at most this many (the lowest-numbered); ``None``: all of them. With a
+                limit the read is bounded however many trials run (count them with
+                :meth:`count_trials`).
+        """
         out = []
-        for t in self.get_trials(study_id, [TrialState.RUNNING]):
+        for t in self.get_trials(study_id, [TrialState.RUNNING])[:limit]:
             last = max(t.reports) if t.reports else None
             out.append(t.with_(reports={} if last is None else {last: t.reports[last]}))
         return out
@@ -432,3 +439,22 @@ class Storage(abc.ABC):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+#: running trials a summary lists (``hypersweep status`` says how many more run)
+SUMMARY_RUNNING = 20
+
+
+def running_rows(storage: Storage, study_id: int) -> list[dict[str, Any]]:
+    """The first :data:`SUMMARY_RUNNING` RUNNING trials as a summary lists them:
+    ``{"number", "step" (the last reported), "latest" (that step's metrics),
+    "started_at"}``. One bounded read (:meth:`Storage.running_trials` with a limit),
+    however many trials the study holds."""
+    out = []
+    for t in storage.running_trials(study_id, limit=SUMMARY_RUNNING):
+        step = t.last_step
+        latest = dict(t.reports[step]) if step is not None else {}
+        out.append(
+            {"number": t.number, "step": step, "latest": latest, "started_at": t.started_at}
+        )
+    return out

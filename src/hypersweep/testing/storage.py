@@ -508,6 +508,23 @@ class StorageContract:
         ]
         assert storage.last_activity(sid) == max(times)
 
+    def test_running_trials_with_a_limit_are_the_lowest_numbered(
+        self, storage: Storage, sid: int
+    ) -> None:
+        made = [storage.create_trial(sid, {"x": i / 10}) for i in range(5)]
+        storage.finish_trial(sid, made[1].id, TrialState.COMPLETED, values=[1.0])
+        for step, t in enumerate(made):
+            if t is not made[1]:
+                storage.report(sid, t.id, step, {"loss": float(step)})
+                storage.report(sid, t.id, step + 1, {"loss": step + 0.5})
+        got = storage.running_trials(sid, limit=2)  # 0, 2, 3, 4 run
+        assert [(t.number, t.reports) for t in got] == [
+            (0, {1: {"loss": 0.5}}),
+            (2, {3: {"loss": 2.5}}),
+        ]
+        assert [t.number for t in storage.running_trials(sid, limit=10)] == [0, 2, 3, 4]
+        assert storage.running_trials(sid, limit=0) == []
+
     @pytest.mark.parametrize("goal", ["minimize", "maximize"])
     def test_best_ties_go_to_the_lower_number(self, storage: Storage, goal: str) -> None:
         sid = storage.create_study(f"ties-{goal}", (Objective("loss", goal),), None).id

@@ -217,16 +217,19 @@ class SQLStorage(SQLWrites):
             out.extend(row_to_trial(r) for r in self._read(run))
         return out
 
-    def running_trials(self, study_id: int) -> list[Trial]:
+    def running_trials(self, study_id: int, limit: int | None = None) -> list[Trial]:
+        # ix_hs_trials_study_state finds the running rows; ix_hs_reports_trial their
+        # latest step's reports
         def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
-            rows = conn.execute(
+            q = (
                 sa.select(*TRIAL_COLS)
                 .where(
                     trials.c.study_id == study_id,
                     trials.c.state == TrialState.RUNNING.value,
                 )
                 .order_by(trials.c.number)
-            ).all()
+            )
+            rows = conn.execute(q if limit is None else q.limit(limit)).all()
             if not rows:
                 return rows, []
             ids = [r.id for r in rows]
