@@ -14,15 +14,16 @@ import pytest
 from rich.console import Console
 
 import hypersweep as hs
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.progress import PlainProgress, RichProgress
 from hypersweep.samplers.auto import AutoSampler
 from hypersweep.space import Choice, Float
 from hypersweep.storage import open_storage
 from hypersweep.testing.executors import FakeClock, FakeExecutor, FakePlan
 from hypersweep.trial import TrialState
-from tests.test_cli import SCRIPT, counts, sweep_file, url_of, wait_for
-from tests.test_cli import hs as hs_cli
+from tests.cli.test_cli import SCRIPT, counts, sweep_file, url_of, wait_for
+from tests.cli.test_cli import hs as hs_cli
 
 
 def _study(name: str, space: Any = None, **kw: Any) -> hs.Study:

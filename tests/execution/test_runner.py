@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 
 import hypersweep as hs
-from hypersweep.execution.runner import Limits, Runner
+from hypersweep.execution.runner import Runner
+from hypersweep.limits import Limits
 from hypersweep.space import Float
 from hypersweep.testing.executors import FakeClock, FakeExecutor, FakePlan
 from hypersweep.trial import Trial, TrialState
