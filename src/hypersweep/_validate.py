@@ -39,6 +39,7 @@ __all__ = [
     "did_you_mean",
     "fail",
     "is_number",
+    "one_line",
     "short",
     "unwrap",
 ]
@@ -67,6 +68,11 @@ def is_number(v: Any) -> bool:
     if isinstance(v, (int, float)):
         return True
     return type(v).__module__ == "numpy" and isinstance(v, numbers.Real)
+
+
+def one_line(text: Any) -> str:
+    """``text`` with every run of whitespace (newlines included) as one space."""
+    return " ".join(str(text).split())
 
 
 def short(v: Any) -> str:

@@ -7,12 +7,13 @@ one-line :class:`~hypersweep.errors.SpecError` naming the key).
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
 from hypersweep.errors import SpecError
 
-__all__ = ["RETRY_ON", "Limits"]
+__all__ = ["RETRY_ON", "Limits", "failure_key", "failure_line"]
 
 
 def _pos(name: str, v: Any, integer: bool, allow_zero: bool = False) -> None:
@@ -104,3 +105,20 @@ class Limits:
                 f"(e.g. retry_on: [failed]), got {on!r}"
             )
         object.__setattr__(self, "retry_on", tuple(on))
+
+
+def failure_line(error: str | None) -> str:
+    """The line of a trial's error text that says what went wrong (a traceback's last
+    line): what ``max_failures`` compares and the fail-fast message quotes."""
+    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
+    if not lines:
+        return "no error message"
+    first = lines[0]
+    if first.startswith(("exit code", "killed by signal")) and len(lines) > 1:
+        return f"{first.rstrip(':')} {lines[-1]}"[:300]  # "exit code 2; stderr ends with: X"
+    return lines[-1][:300]
+
+
+def failure_key(line: str) -> str:
+    """Errors that differ only in numbers (a parameter value, a pid) count as the same."""
+    return re.sub(r"\d+(\.\d+)?", "#", line)

@@ -29,6 +29,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from hypersweep._validate import one_line
 from hypersweep.cli._common import (
     DEFAULT_STORAGE,
     EXIT_FAILED,
@@ -37,7 +38,6 @@ from hypersweep.cli._common import (
     EXIT_USAGE,
     RunFailed,
     logging_to_stderr,
-    one_line,
     print_err,
     storage_hint,
 )

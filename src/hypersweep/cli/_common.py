@@ -52,10 +52,6 @@ def print_err(text: str) -> None:
     sys.stderr.flush()
 
 
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
 def storage_hint(msg: str) -> str:
     """A storage error as the database reported it, plus what to do about it."""
     low = msg.lower()

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from hypersweep.storage import Storage, StudyRecord
     from hypersweep.trial import Trial
 
+from hypersweep._validate import one_line
 from hypersweep.cli._common import (
     DEFAULT_STORAGE,
     EXIT_FAILED,
@@ -19,7 +20,6 @@ from hypersweep.cli._common import (
     View,
     counts_text,
     exact_params,
-    one_line,
     open_record,
     open_storage_at,
     outside_space_trials,

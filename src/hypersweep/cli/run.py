@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING, Any
 
+from hypersweep._validate import one_line
 from hypersweep.errors import HypersweepError, StudyNotFound
 
 if TYPE_CHECKING:
@@ -20,7 +21,6 @@ from hypersweep.cli._common import (
     counts_text,
     exact_params,
     interrupts,
-    one_line,
     open_storage_at,
     print_best,
     print_err,

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
-from hypersweep.execution.base import Clock, Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.base import (
+    Clock,
+    Decide,
+    Event,
+    Executor,
+    Outcome,
+    OutcomeStatus,
+    Report,
+)
 
-__all__ = ["Clock", "Decide", "Event", "Executor", "Outcome", "Report"]
+__all__ = ["Clock", "Decide", "Event", "Executor", "Outcome", "OutcomeStatus", "Report"]

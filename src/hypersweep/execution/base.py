@@ -27,6 +27,7 @@ Per-trial time limits are the executor's job, enforced outside the trial's own p
 from __future__ import annotations
 
 import abc
+import enum
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,17 @@ from typing import Any, Protocol
 from hypersweep.storage.base import Report
 from hypersweep.trial import Trial
 
-__all__ = ["SYSTEM_CLOCK", "Clock", "Decide", "Event", "Executor", "Outcome", "Report"]
+__all__ = [
+    "SYSTEM_CLOCK",
+    "Clock",
+    "Decide",
+    "Event",
+    "Executor",
+    "Outcome",
+    "OutcomeStatus",
+    "Report",
+    "StopCause",
+]
 
 #: ``decide(report) -> True`` when the trial must stop (see the module docstring)
 Decide = Callable[[Report], bool]
@@ -60,14 +71,29 @@ class _SystemClock:
 SYSTEM_CLOCK: Clock = _SystemClock()
 
 
+class OutcomeStatus(str, enum.Enum):
+    """How a trial ended, as its executor saw it (a ``str``: equal to its value)."""
+
+    COMPLETED = "completed"  # ran to its end
+    STOPPED = "stopped"  # ended after a stop request
+    FAILED = "failed"
+
+
+class StopCause(str, enum.Enum):
+    """Why the runner asked a trial to stop (it decides the trial's final state)."""
+
+    STUDY = "study"  # the run is ending (timeout, a stop request, Ctrl-C): not the trial's doing
+    POLICY = "policy"  # the early-stopping policy
+    MAX_STEPS = "max_steps"  # the trial reached limits.max_steps
+
+
 @dataclass(frozen=True)
 class Outcome:
     """How one trial ended, as the executor saw it.
 
     Attributes:
         number: the trial number.
-        status: ``"completed"`` (ran to its end), ``"stopped"`` (ended after a stop
-            request) or ``"failed"``.
+        status: an :class:`OutcomeStatus` (its value is accepted too and converted).
         result: what the trial produced (a number or a dict of metrics), if anything.
         error: why it failed.
         started_at: when the trial's own code started (UNIX time; its duration starts
@@ -80,13 +106,16 @@ class Outcome:
     """
 
     number: int
-    status: str
+    status: OutcomeStatus
     result: Any = None
     error: str | None = None
     started_at: float | None = None
     lost: bool = False
     cannot_start: bool = False
     system_attrs: dict[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", OutcomeStatus(self.status))
 
 
 #: what :meth:`Executor.poll` returns

@@ -34,7 +34,7 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
-from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
 from hypersweep.sdk import RunningTrial, set_current
 from hypersweep.trial import Trial
 
@@ -320,7 +320,7 @@ class FunctionExecutor(Executor):
                 w.process.join(1.0)  # reap it: its exit code tells a kill from a crash
                 code = w.process.exitcode
                 num = w.number
-                status = "stopped" if w.stop_at is not None else "failed"
+                status = OutcomeStatus.STOPPED if w.stop_at is not None else OutcomeStatus.FAILED
                 out.append(
                     Outcome(
                         num,
@@ -337,14 +337,18 @@ class FunctionExecutor(Executor):
             if w.number is None:
                 continue
             if w.deadline is not None and now >= w.deadline:
-                out.append(Outcome(w.number, "failed", error="timeout", started_at=w.code_started))
+                out.append(
+                    Outcome(
+                        w.number, OutcomeStatus.FAILED, error="timeout", started_at=w.code_started
+                    )
+                )
                 w.number = None
                 self._kill(w)
             elif w.stop_at is not None and now >= w.stop_at + self.grace:
                 out.append(
                     Outcome(
                         w.number,
-                        "stopped",
+                        OutcomeStatus.STOPPED,
                         error="killed after stop request",
                         started_at=w.code_started,
                     )
@@ -372,7 +376,9 @@ class FunctionExecutor(Executor):
             _, number, status, payload = msg
             if status == "failed":
                 out.append(
-                    Outcome(number, "failed", error=str(payload), started_at=w.code_started)
+                    Outcome(
+                        number, OutcomeStatus.FAILED, error=str(payload), started_at=w.code_started
+                    )
                 )
             else:
                 if w.stop_at is not None:
@@ -404,10 +410,10 @@ class FunctionExecutor(Executor):
             self._inline_started = None
         self._stop_inline.discard(n)
         if status == "failed":
-            return [Outcome(n, "failed", error=str(payload), started_at=began)]
+            return [Outcome(n, OutcomeStatus.FAILED, error=str(payload), started_at=began)]
         if stopped:
             status = "stopped"
-        return [Outcome(n, status, result=payload, started_at=began)]
+        return [Outcome(n, OutcomeStatus(status), result=payload, started_at=began)]
 
     def started_at(self, number: int) -> float | None:
         if self.isolation == "inline":

@@ -48,13 +48,13 @@ displays implement :class:`Progress` (all methods optional).
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
 
+from hypersweep._validate import one_line
 from hypersweep.errors import (
     HypersweepError,
     MaxTrialsReached,
@@ -63,9 +63,17 @@ from hypersweep.errors import (
     StorageError,
     TrialNotRunning,
 )
-from hypersweep.execution.base import SYSTEM_CLOCK, Clock, Executor, Outcome, Report
+from hypersweep.execution.base import (
+    SYSTEM_CLOCK,
+    Clock,
+    Executor,
+    Outcome,
+    OutcomeStatus,
+    Report,
+    StopCause,
+)
 from hypersweep.history import COMPLETED, History
-from hypersweep.limits import Limits
+from hypersweep.limits import Limits, failure_key, failure_line
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.trial import Objective, Trial, TrialState
 
@@ -172,7 +180,7 @@ class Runner:
         self.hard_stop = False
         self.started_at = clock.time()
         self._t0 = clock.monotonic()
-        self._stop_cause: dict[int, str] = {}
+        self._stop_cause: dict[int, StopCause] = {}
         self._told_stop: set[int] = set()  # trials the executor was told to stop
         self._beating = threading.Event()  # set: stop the heartbeat thread
         #: why the run stopped early because its trials kept failing (one line), if it did
@@ -202,7 +210,7 @@ class Runner:
         if hard and not self.hard_stop:
             self.hard_stop = True
             for number in list(self.running):
-                self._stop_cause.setdefault(number, "study")
+                self._stop_cause.setdefault(number, StopCause.STUDY)
                 self._stop_trial(number)
 
     def _stop_trial(self, number: int, at: Report | None = None) -> None:
@@ -311,12 +319,12 @@ class Runner:
             log.warning("trial %d: bad report ignored: %s", number, e)
             return False
         if decision == Decision.STOP:
-            self._stop_cause.setdefault(number, "policy")
+            self._stop_cause.setdefault(number, StopCause.POLICY)
         lim = self.limits.max_steps
         if lim is not None and decision == Decision.CONTINUE:
             t = self.study.history.trials[number]
             if len(t.reports) >= lim:
-                self._stop_cause.setdefault(number, "max_steps")
+                self._stop_cause.setdefault(number, StopCause.MAX_STEPS)
                 decision = Decision.STOP
         if decision == Decision.STOP:
             self._told_stop.add(number)
@@ -329,14 +337,14 @@ class Runner:
         if t is None or t.attempt > self.limits.retries:
             return False
         try:
-            self.study.requeue(number, _one_line(reason)[:500])
+            self.study.requeue(number, one_line(reason)[:500])
         except TrialNotRunning:
             return False
         self.retried.append(number)
         log.warning(
             "trial %d: %s; re-queued for attempt %d of %d",
             number,
-            _one_line(reason)[:200],
+            one_line(reason)[:200],
             t.attempt + 1,
             self.limits.retries + 1,
         )
@@ -351,7 +359,7 @@ class Runner:
         if out.system_attrs:  # e.g. the metric intake of a trial that flooded its output
             study.set_system_attrs(out.number, out.system_attrs)
         try:
-            if out.status == "failed":
+            if out.status is OutcomeStatus.FAILED:
                 error = out.error or "failed"
                 if (out.lost or "failed" in self.limits.retry_on) and self._retry(
                     out.number, error
@@ -364,7 +372,7 @@ class Runner:
                     started_at=start,
                     finished_at=end,
                 )
-            if cause == "study" and out.status == "stopped":
+            if cause is StopCause.STUDY and out.status is OutcomeStatus.STOPPED:
                 if self._retry(out.number, self._interrupted_error()):
                     return None
                 return study.tell(
@@ -374,7 +382,10 @@ class Runner:
                     started_at=start,
                     finished_at=end,
                 )
-            if out.status == "stopped" or cause in ("policy", "max_steps"):
+            if out.status is OutcomeStatus.STOPPED or cause in (
+                StopCause.POLICY,
+                StopCause.MAX_STEPS,
+            ):
                 return study.tell(
                     out.number,
                     out.result,
@@ -394,7 +405,7 @@ class Runner:
             return
         if self._succeeded or (t.error or "").startswith("interrupted"):
             return
-        line = _error_line(t.error)
+        line = failure_line(t.error)
         n = self.limits.max_failures
         if out.cannot_start:
             self.failed_fast = (
@@ -402,7 +413,7 @@ class Runner:
                 "command (check it with 'hypersweep validate')"
             )
         elif n:
-            self._failures.append(_error_key(line))
+            self._failures.append(failure_key(line))
             if len(self._failures) >= n and len(set(self._failures[:n])) == 1:
                 self.failed_fast = (
                     f"the first {n} trials of this run all failed with the same error: "
@@ -578,23 +589,3 @@ class Runner:
             except Exception:
                 log.debug("could not store the stop reason", exc_info=True)
         return sorted(left)
-
-
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
-
-
-def _error_line(error: str | None) -> str:
-    """The line of an error text that says what went wrong (a traceback's last line)."""
-    lines = [ln.strip() for ln in (error or "").splitlines() if ln.strip()]
-    if not lines:
-        return "no error message"
-    first = lines[0]
-    if first.startswith(("exit code", "killed by signal")) and len(lines) > 1:
-        return f"{first.rstrip(':')} {lines[-1]}"[:300]  # "exit code 2; stderr ends with: X"
-    return lines[-1][:300]
-
-
-def _error_key(line: str) -> str:
-    """Errors that differ only in numbers (a parameter value, a pid) count as the same."""
-    return re.sub(r"\d+(\.\d+)?", "#", line)

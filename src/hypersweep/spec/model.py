@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from hypersweep._validate import one_line
 from hypersweep.constraints import Constraint
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
@@ -96,10 +97,6 @@ class SweepFileError(SpecError):
         self.line = line
         where = f"{file}:{line}"
         self.args = (f"{where} {shown}: {self.detail}" if shown else f"{where} {self.detail}",)
-
-
-def one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 _LEADING_PATH = re.compile(r"^(?P<path>[A-Za-z_][\w./\-\[\]]*): (?P<rest>.*)$", re.DOTALL)

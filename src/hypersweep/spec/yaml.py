@@ -11,7 +11,8 @@ from hypersweep._bounded_yaml import BoundedLoader, YamlLimitError, check_graph
 
 if TYPE_CHECKING:
     pass
-from hypersweep.spec.model import SweepFileError, one_line
+from hypersweep._validate import one_line
+from hypersweep.spec.model import SweepFileError
 
 
 # ======================================================================================

@@ -36,7 +36,7 @@ from typing import Any
 
 import pytest
 
-from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
 from hypersweep.testing.contract_trials import LOSSES, RESULT
 from hypersweep.trial import Trial, TrialState
 
@@ -196,14 +196,14 @@ class FakeExecutor(Executor):
             run.sent += 1
             return None
         if run.deadline is not None and run.deadline <= now:
-            return Outcome(n, "failed", error="timeout", started_at=run.started)
+            return Outcome(n, OutcomeStatus.FAILED, error="timeout", started_at=run.started)
         if run.stop_at is not None:
             delay = plan.stop_delay if plan.honours_stop else self.grace
             if run.stop_at + delay <= now:
-                return Outcome(n, "stopped", result=None, started_at=run.started)
+                return Outcome(n, OutcomeStatus.STOPPED, result=None, started_at=run.started)
         if plan.error is not None:
-            return Outcome(n, "failed", error=plan.error, started_at=run.started)
-        return Outcome(n, "completed", result=plan.result, started_at=run.started)
+            return Outcome(n, OutcomeStatus.FAILED, error=plan.error, started_at=run.started)
+        return Outcome(n, OutcomeStatus.COMPLETED, result=plan.result, started_at=run.started)
 
     def close(self) -> None:
         self._runs.clear()

@@ -3,6 +3,7 @@ and ends process trees (see :mod:`hypersweep.execution.command`)."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -18,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hypersweep.errors import HypersweepError
-from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
 from hypersweep.execution.command.capture import (
     Tail,
     tail_text,
@@ -252,7 +253,9 @@ class CommandExecutor(Executor, MetricIntake):
             if isinstance(e, OSError):
                 msg = f"cannot start the command: {e}"
             self._pending.append(
-                Outcome(number, "failed", error=msg, cannot_start=isinstance(e, OSError))
+                Outcome(
+                    number, OutcomeStatus.FAILED, error=msg, cannot_start=isinstance(e, OSError)
+                )
             )
 
     def _launch(
@@ -408,7 +411,7 @@ class CommandExecutor(Executor, MetricIntake):
                     out.append(
                         Outcome(
                             p.number,
-                            "failed",
+                            OutcomeStatus.FAILED,
                             error=(
                                 f"process {p.popen.pid} did not end after SIGKILL "
                                 f"({p.stop_kind or 'stop'})"
@@ -503,16 +506,15 @@ class CommandExecutor(Executor, MetricIntake):
                     "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
                 }
             }
+        done = functools.partial(Outcome, p.number, started_at=at, system_attrs=attrs)
         if p.stop_kind == "timeout":
-            return Outcome(p.number, "failed", error="timeout", started_at=at, system_attrs=attrs)
+            return done(OutcomeStatus.FAILED, error="timeout")
         if p.invalid is not None:
-            return Outcome(p.number, "failed", error=p.invalid, started_at=at, system_attrs=attrs)
+            return done(OutcomeStatus.FAILED, error=p.invalid)
         if p.stop_kind is not None:
-            return Outcome(
-                p.number, "stopped", result=result or None, started_at=at, system_attrs=attrs
-            )
+            return done(OutcomeStatus.STOPPED, result=result or None)
         if code == 0:
-            return Outcome(p.number, "completed", result=result, started_at=at, system_attrs=attrs)
+            return done(OutcomeStatus.COMPLETED, result=result)
         if code < 0:
             try:
                 what = f"killed by signal {signal.Signals(-code).name}"
@@ -522,15 +524,8 @@ class CommandExecutor(Executor, MetricIntake):
             what = f"exit code {code}"
         tail = tail_text(os.path.join(p.run_dir, "stderr.log"))
         error = f"{what}; stderr ends with:\n{tail}" if tail else f"{what} (stderr is empty)"
-        return Outcome(
-            p.number,
-            "failed",
-            result=result or None,
-            error=error,
-            started_at=at,
-            lost=code < 0,
-            system_attrs=attrs,
-        )  # a signal we did not send: retried
+        # lost: a signal we did not send (retried)
+        return done(OutcomeStatus.FAILED, result=result or None, error=error, lost=code < 0)
 
     def started_at(self, number: int) -> float | None:
         p = self._procs.get(number)
