@@ -49,6 +49,7 @@ from hypersweep.errors import HypersweepError, TrialStopped
 __all__ = [
     "RunningTrial",
     "budget",
+    "check_step",
     "checkpoint_dir",
     "notices",
     "params",
@@ -59,6 +60,21 @@ __all__ = [
 
 #: Reserved key of a report line that carries the step.
 STEP_KEY = "step"
+
+
+def check_step(step: Any, last: int) -> int:
+    """The step of a report: ``step`` checked (an integer >= 0; ``3.0`` counts as 3), or,
+    when it is ``None``, one past ``last`` (the trial's last reported step, -1 before
+    the first report). Every report path takes its step from here."""
+    if step is None:
+        return last + 1
+    if isinstance(step, float) and step.is_integer() and step >= 0:
+        return int(step)
+    if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if type(step).__module__ == "numpy" and float(step).is_integer() and step >= 0:
+            return int(step)  # a numpy integer (an epoch counter from an array)
+        raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
+    return step
 
 
 def clean_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -121,14 +137,7 @@ class RunningTrial:
             TrialStopped: the stopping policy (or a step limit) ended this trial; let it
                 propagate: the trial is recorded as STOPPED with its last value.
         """
-        if step is None:
-            step = self._step + 1
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
-            if isinstance(step, float) and float(step).is_integer() and step >= 0:
-                step = int(step)
-            else:
-                raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
-        self._step = step
+        step = self._step = check_step(step, self._step)
         if self._send(step, clean_metrics(metrics)):
             self._stop = True
             raise TrialStopped(f"trial {self.number} stopped at step {step}")
@@ -239,9 +248,7 @@ def report(step: int | None = None, **metrics: Any) -> None:
         _current.report(step=step, **metrics)
         return
     clean = clean_metrics(metrics)
-    if step is None:
-        step = _env_step + 1
-    _env_step = int(step)
+    step = _env_step = check_step(step, _env_step)
     path = os.environ.get("HYPERSWEEP_METRICS_FILE")
     if not path:
         return

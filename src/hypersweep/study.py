@@ -27,7 +27,7 @@ from hypersweep.errors import (
 from hypersweep.history import QUEUED, History
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import Sampler
-from hypersweep.sdk import clean_metrics
+from hypersweep.sdk import check_step, clean_metrics
 from hypersweep.space import Space
 from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
@@ -373,10 +373,8 @@ class Study(StudyView):
         clean = clean_metrics(metrics)
         if step is None:
             t = self._cache.complete(t)
-            step = 0 if not t.reports else max(t.reports) + 1
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 0:
-            raise HypersweepError(f"report: step must be an integer >= 0, got {step!r}")
-        return self.record(t.number, int(step), clean)
+        step = check_step(step, max(t.reports, default=-1))
+        return self.record(t.number, step, clean)
 
     def record(self, number: int, step: int, metrics: Mapping[str, float]) -> Decision:
         """Store a report that was checked where it entered (an executor's report event:

@@ -12,6 +12,7 @@ import time
 from hypersweep.execution.base import Report
 from hypersweep.execution.command.capture import STEP_KEYS, STEP_RE, json_step, parse_number
 from hypersweep.execution.command.proc import REPORT_BURST, REPORT_RATE, Proc, notify
+from hypersweep.sdk import check_step
 
 __all__ = ["READ_PER_POLL", "REDUCE", "REPORT_BURST", "REPORT_RATE", "MetricIntake"]
 
@@ -122,9 +123,7 @@ class MetricIntake:
         """One report: validate, aggregate, add it to the poll's batch (see :meth:`_flush`)."""
         if p.stop_kind is not None:
             return  # reports after a stop request are not counted
-        if step is None:
-            step = p.last_step + 1
-        p.last_step = step
+        step = p.last_step = check_step(step, p.last_step)
         numeric: dict[str, float] = {}
         for k, v in values.items():
             if isinstance(v, str):
