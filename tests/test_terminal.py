@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import io
 import json
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +21,7 @@ from hypersweep.space import Choice, Float
 from hypersweep.storage import open_storage
 from hypersweep.testing.executors import FakeClock, FakeExecutor, FakePlan
 from hypersweep.trial import TrialState
-from tests.cli.test_cli import SCRIPT, counts, sweep_file, url_of, wait_for
+from tests.cli.test_cli import counts, start_run, sweep_file, url_of, wait_for
 from tests.cli.test_cli import hs as hs_cli
 
 
@@ -166,13 +165,7 @@ def test_status_from_another_process_shows_running_trials_sampler_and_policy(
         extra="early_stopping: {policy: median, delay: 1000}\n",
     )
     url = url_of(tmp_path)
-    proc = subprocess.Popen(
-        [SCRIPT, "run", sweep.name, "--storage", url],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(sweep, url, tmp_path)
     try:
 
         def reporting() -> bool:

@@ -72,6 +72,17 @@ def url_of(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'studies.db'}"
 
 
+def start_run(sweep: Path, url: str, cwd: Path) -> subprocess.Popen[str]:
+    """``hypersweep run SWEEP`` in the background (stdout and stderr captured)."""
+    return subprocess.Popen(
+        [SCRIPT, "run", sweep.name, "--storage", url],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
 def counts(url: str, name: str) -> dict[TrialState, int]:
     storage = open_storage(url)
     try:
@@ -195,13 +206,7 @@ def test_params_as_env_and_best_command_line(tmp_path):
 def test_ctrl_c_leaves_no_running_trial_and_a_rerun_resumes(tmp_path):
     sweep = sweep_file(tmp_path, "intr", steps=4, sleep=0.4, max_trials=8)
     url = url_of(tmp_path)
-    proc = subprocess.Popen(
-        [SCRIPT, "run", sweep.name, "--storage", url],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(sweep, url, tmp_path)
     try:
 
         def ready() -> bool:
@@ -241,13 +246,7 @@ def test_ctrl_c_leaves_no_running_trial_and_a_rerun_resumes(tmp_path):
 def test_stop_from_another_process_ends_the_run_cleanly(tmp_path):
     sweep = sweep_file(tmp_path, "stopme", steps=200, sleep=0.2, max_trials=10)
     url = url_of(tmp_path)
-    proc = subprocess.Popen(
-        [SCRIPT, "run", sweep.name, "--storage", url],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    proc = start_run(sweep, url, tmp_path)
     try:
 
         def running() -> bool:
