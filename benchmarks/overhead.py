@@ -257,17 +257,22 @@ def _iris() -> tuple[Any, ...]:
     return (*split, sorted(set(iris.target)))
 
 
-def pruning_hypersweep(url: str, trials: int) -> float:
-    """optuna-examples simple_pruning.py ported to hypersweep; seconds for the run."""
+def pruning_hypersweep(url: str, trials: int) -> tuple[float, list[int]]:
+    """optuna-examples simple_pruning.py ported to hypersweep; seconds for the run and
+    the number of steps each trial ran."""
     import sklearn.linear_model
 
     import hypersweep as hs
 
     train_x, valid_x, train_y, valid_y, classes = _iris()
 
+    ran: list[int] = []
+
     def objective(params: dict[str, Any], trial: Any) -> float:
         clf = sklearn.linear_model.SGDClassifier(alpha=params["alpha"])
+        ran.append(0)
         for step in range(100):
+            ran[-1] += 1
             clf.partial_fit(train_x, train_y, classes=classes)
             trial.report(step=step, error=1.0 - clf.score(valid_x, valid_y))
         return 1.0 - clf.score(valid_x, valid_y)
@@ -279,24 +284,30 @@ def pruning_hypersweep(url: str, trials: int) -> float:
         objective="error",
         storage=url,
         sampler="tpe",
-        policy="median",
+        # Optuna's MedianPruner rule (completed trials' values at the step, 5 startup
+        # trials), so that both runs stop the same kind of trials
+        policy={"policy": "median", "compare": "value", "min_trials": 5},
     )
     study.optimize(objective, max_trials=trials)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, ran
 
 
-def pruning_optuna(url: str | None, trials: int) -> float:
-    """optuna-examples simple_pruning.py as published; seconds for the run."""
+def pruning_optuna(url: str | None, trials: int) -> tuple[float, list[int]]:
+    """optuna-examples simple_pruning.py as published; seconds and steps per trial."""
     import optuna
     import sklearn.linear_model
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     train_x, valid_x, train_y, valid_y, classes = _iris()
 
+    ran: list[int] = []
+
     def objective(trial: Any) -> float:
         alpha = trial.suggest_float("alpha", 1e-5, 1e-1, log=True)
         clf = sklearn.linear_model.SGDClassifier(alpha=alpha)
+        ran.append(0)
         for step in range(100):
+            ran[-1] += 1
             clf.partial_fit(train_x, train_y, classes=classes)
             trial.report(1.0 - clf.score(valid_x, valid_y), step)
             if trial.should_prune():
@@ -310,7 +321,7 @@ def pruning_optuna(url: str | None, trials: int) -> float:
         pruner=optuna.pruners.MedianPruner(),
     )
     study.optimize(objective, n_trials=trials)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, ran
 
 
 def report_cases(tmp: Path, prior: int, steps: int, trials: int) -> None:
@@ -327,14 +338,23 @@ def report_cases(tmp: Path, prior: int, steps: int, trials: int) -> None:
         h, o = _ms(hs_reports(h_url, prior, steps)), _ms(optuna_reports(o_url, prior, steps))
         print(f"| {name} | {h:.2f} | {o:.2f} | {h / o:.2f} |", flush=True)
     print(f"\n## Optuna's pruning example (simple_pruning.py), {trials} trials (seconds)\n")
-    print("| storage | hypersweep | optuna | hypersweep / optuna |")
-    print("|---|---|---|---|")
+    print(
+        "| storage | hypersweep | optuna | hypersweep / optuna | steps run (stopped trials) "
+        "| ms per step run | per-step ratio |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in ("memory", "sqlite"):
         tag = uuid.uuid4().hex[:6]
         h_url = "memory" if name == "memory" else f"sqlite:///{tmp}/hs_prune_{tag}.db"
         o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_prune_{tag}.db"
-        h, o = pruning_hypersweep(h_url, trials), pruning_optuna(o_url, trials)
-        print(f"| {name} | {h:.1f} | {o:.1f} | {h / o:.2f} |", flush=True)
+        (h, h_ran), (o, o_ran) = pruning_hypersweep(h_url, trials), pruning_optuna(o_url, trials)
+        work = " / ".join(f"{sum(r)} ({sum(x < 100 for x in r)})" for r in (h_ran, o_ran))
+        hm, om = 1000 * h / sum(h_ran), 1000 * o / sum(o_ran)
+        print(
+            f"| {name} | {h:.1f} | {o:.1f} | {h / o:.2f} | {work} | {hm:.2f} / {om:.2f} "
+            f"| {hm / om:.2f} |",
+            flush=True,
+        )
 
 
 # --------------------------------------------------------------------------------------

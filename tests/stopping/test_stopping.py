@@ -118,6 +118,20 @@ def test_median_waits_for_min_trials_and_never_stops_the_first_trial() -> None:
     assert judge(MedianPolicy(min_trials=3), [*OTHERS, [0.1, 0.1, 0.1]]) == STOP
 
 
+def test_median_compare_value_is_optunas_rule_over_completed_trials() -> None:
+    # Optuna's MedianPruner: the completed trials' values at step 2 (0.7, 0.5, 0.8 ->
+    # median 0.7), not their running means (median 0.6); running trials do not count.
+    p = MedianPolicy(compare="value")
+    done = [(c, DONE) for c in OTHERS]
+    assert judge(p, [*done, [0.2, 0.3, 0.65]]) == STOP  # 0.65 < 0.7
+    assert judge(MedianPolicy(), [*done, [0.2, 0.3, 0.65]]) == CONT  # 0.65 > 0.6
+    assert judge(p, [*done, [0.2, 0.3, 0.71]]) == CONT
+    assert judge(p, [*OTHERS, [0.2, 0.3, 0.1]]) == CONT  # the others still run
+    assert judge(MedianPolicy(compare="value", min_trials=4), [*done, [0.1, 0.1, 0.1]]) == CONT
+    with pytest.raises(HypersweepError, match=r"early_stopping.compare: .*did you mean 'value'"):
+        MedianPolicy(compare="values")
+
+
 def test_median_with_sparse_reports_uses_values_up_to_the_step() -> None:
     # Another trial reported at steps 0 and 4 only: at step 2 its running average is
     # its step-0 value (0.8); it has reached step 2 because it reported later.

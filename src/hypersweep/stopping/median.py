@@ -10,10 +10,15 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from hypersweep._validate import check_int
+from hypersweep._validate import check_choice, check_int
+from hypersweep.history import COMPLETED
 from hypersweep.stopping._common import CurvePolicy, Report
 
 __all__ = ["MedianPolicy"]
+
+#: What a trial is compared with: the others' running means (Vizier, Azure ML) or the
+#: finished trials' values at the step (Optuna's ``MedianPruner``).
+COMPARE = ("mean", "value")
 
 
 class MedianPolicy(CurvePolicy):
@@ -26,9 +31,16 @@ class MedianPolicy(CurvePolicy):
     the median of those means. Nothing is judged until ``min_trials`` other trials have
     reached the step.
 
+    With ``compare="value"`` the rule is Optuna's ``MedianPruner`` instead: only
+    COMPLETED trials count, each with its value at its latest step ``<= s``; a port of an
+    Optuna objective then stops the same trials (``min_trials=5`` is Optuna's
+    ``n_startup_trials`` default).
+
     Args:
         min_trials: how many other trials must have reached the step before the rule
             applies (Azure's policy applies from the first one).
+        compare: ``"mean"`` (the others' running means, the default) or ``"value"``
+            (the completed trials' values at the step).
         metric, goal, interval, delay: see :class:`~hypersweep.stopping._common.CurvePolicy`.
 
     Example:
@@ -43,6 +55,7 @@ class MedianPolicy(CurvePolicy):
         self,
         *,
         min_trials: int = 1,
+        compare: str = "mean",
         metric: str | None = None,
         goal: str | None = None,
         interval: int = 1,
@@ -50,13 +63,19 @@ class MedianPolicy(CurvePolicy):
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
         self.min_trials = check_int("early_stopping.min_trials", min_trials, 1)
+        self.compare = check_choice("early_stopping.compare", compare, COMPARE)
 
     def _stop(self, rep: Report) -> bool:
-        means = rep.curves.running_mean(rep.others(), rep.step)
+        others = rep.others()
+        if self.compare == "value":
+            others &= rep.state == COMPLETED
+            means = rep.curves.latest(others, rep.step)
+        else:
+            means = rep.curves.running_mean(others, rep.step)
         means = means[~np.isnan(means)]
         if means.size < self.min_trials:
             return False
         return bool(rep.y.min() > np.median(means))
 
     def _options(self) -> dict[str, Any]:
-        return {"min_trials": self.min_trials}
+        return {"min_trials": self.min_trials, "compare": self.compare}
