@@ -200,8 +200,7 @@ def main() -> None:
     ap.add_argument(
         "--optuna-sizes",
         default=None,
-        help="sizes that also get optuna-dashboard (default: every size); building an "
-        "Optuna study with add_trials ran at ~4 trials/s on this loaded machine",
+        help="sizes that also get optuna-dashboard (default: every size)",
     )
     ap.add_argument("--out", default=str(HERE / "results" / "dashboard.json"))
     args = ap.parse_args()

@@ -178,7 +178,7 @@ def test_importance_panel_answers(client):
 
 def test_plotly_served_locally(client):
     html = client.get("/").text
-    assert 'src="static/plotly.min.js"' in html and "http" not in re.sub(
+    assert 'href="static/plotly.min.js"' in html and "http" not in re.sub(
         r"<!--.*?-->", "", html.split("<body>")[0]
     ).replace('name="viewport"', "")
     js = client.get("/static/plotly.min.js")

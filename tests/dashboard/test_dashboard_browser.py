@@ -103,8 +103,10 @@ def page() -> Iterator[Page]:
 
 
 def _rendered(page: Page, ids: list[str]) -> None:
+    # plotly.js runs after the page's load event (the summary paints first): on a loaded
+    # 2-core machine parsing it alone can take tens of seconds
     for i in ids:
-        expect(page.locator(f"#{i}")).to_have_attribute("data-rendered", "1")
+        expect(page.locator(f"#{i}")).to_have_attribute("data-rendered", "1", timeout=120_000)
 
 
 def _shot(page: Page, name: str) -> None:

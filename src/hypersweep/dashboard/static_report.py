@@ -84,7 +84,7 @@ def build_report(storage: Storage, name: str) -> str:
     html = html.replace('<link rel="stylesheet" href="static/app.css">', f"<style>{css}</style>")
     html = html.replace("/*CONFIG*/{}", _json(config) + ";\nwindow.HS_DATA = " + data)
     html = html.replace(
-        '<script src="static/plotly.min.js"></script>',
+        '<link rel="preload" href="static/plotly.min.js" as="script">',
         _script(plotly_js().read_text(encoding="utf-8")),
     )
     html = html.replace('<script src="static/app.js" defer></script>', "")

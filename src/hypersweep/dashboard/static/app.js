@@ -47,9 +47,24 @@ function localTable(rows, q) {
   return {total: out.length, page, size, rows: out.slice(page * size, (page + 1) * size)};
 }
 
+// plotly.js (3.5 MB) is fetched early (a preload link) but run only when the first chart
+// needs it, so the summary is on screen before the browser spends seconds parsing it
+let plotlyLoad = null;
+function plotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  plotlyLoad = plotlyLoad || new Promise((resolve, reject) => {
+    const s = document.createElement("script");
+    s.src = "static/plotly.min.js";
+    s.onload = () => resolve(window.Plotly);
+    s.onerror = () => { plotlyLoad = null; reject(new Error("plotly.js did not load")); };
+    document.head.appendChild(s);
+  });
+  return plotlyLoad;
+}
+
 function plot(div, traces, layout) {
   layout = Object.assign({margin: {l: 50, r: 20, t: 10, b: 40}, hovermode: "closest", legend: {orientation: "h"}}, layout || {});
-  return Plotly.react(div, traces, layout, {displaylogo: false, responsive: true}).then(() => { div.dataset.rendered = "1"; });
+  return plotly().then((P) => P.react(div, traces, layout, {displaylogo: false, responsive: true})).then(() => { div.dataset.rendered = "1"; });
 }
 
 function note(div, text) { div.dataset.rendered = "1"; div.innerHTML = `<p class="note">${esc(text)}</p>`; div.classList.remove("chart"); }
@@ -110,6 +125,7 @@ function studyPage(name) {
 async function refreshStudy(st) {
   const s = st.summary = await api(`${st.base}/summary`);
   renderSummary(st, s);
+  if (!st.painted) { st.painted = true; await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); }  // on screen first
   const tasks = [loadHistory(st), loadCurves(st), loadPoints(st), loadTable(st)];
   if (s.multi_objective) tasks.push(loadPareto(st)); else $("#pareto-card").classList.add("hidden");
   if (!st.importanceDone) { tasks.push(loadImportance(st)); }
