@@ -347,8 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
-    from hypersweep.cli import dashboard, importance, report
+    from hypersweep.cli import convert, dashboard, importance, report
 
+    convert.add_parser(sub)
     importance.add_parser(sub, parents=[common])
     dashboard.add_parser(sub)
     report.add_parsers(sub)
