@@ -218,7 +218,11 @@ limits: {max_total_trials: 7, trial_timeout: 60}
 def test_bandit_median_grid_bayesian(tmp_path: Path) -> None:
     base = "trial: {command: 'python t.py --lr ${{search_space.lr}}', code: src}\n"
     for algo, policy, sampler in (
-        ("grid", "{type: bandit, slack_factor: 0.1, evaluation_interval: 1, delay_evaluation: 5}", "grid"),
+        (
+            "grid",
+            "{type: bandit, slack_factor: 0.1, evaluation_interval: 1, delay_evaluation: 5}",
+            "grid",
+        ),
         ("bayesian", "{type: median_stopping, delay_evaluation: 5}", "gp"),
     ):
         text = _job(
@@ -241,9 +245,17 @@ def test_bandit_median_grid_bayesian(tmp_path: Path) -> None:
     [
         ("{command: 'pip install x && python t.py', code: src}", "trial.command", "shell"),
         ("{command: 'python t.py --o ${{outputs.model}}', code: src}", "outputs.model", "output"),
-        ("{command: 'python t.py --x ${{search_space.nope}}', code: src}", "trial.command", "names no"),
+        (
+            "{command: 'python t.py --x ${{search_space.nope}}', code: src}",
+            "trial.command",
+            "names no",
+        ),
         ("{command: 'python t.py', code: missing_dir}", "trial.code", "does not exist"),
-        ("{command: 'python t.py', code: src, distribution: {type: pytorch}}", "trial.distribution", "distributed"),
+        (
+            "{command: 'python t.py', code: src, distribution: {type: pytorch}}",
+            "trial.distribution",
+            "distributed",
+        ),
         ("./train.yml", "trial", "component file"),
     ],
 )
@@ -266,7 +278,8 @@ def test_a_local_data_input_becomes_its_absolute_path(tmp_path: Path) -> None:
     (tmp_path / "data" / "iris.csv").write_text("a\n")
     text = _job(
         tmp_path,
-        "trial: {command: 'python t.py --data ${{inputs.d}} --n ${{inputs.n}} --lr ${{search_space.lr}}', code: src}\n"
+        "trial: {command: 'python t.py --data ${{inputs.d}} --n ${{inputs.n}} "
+        "--lr ${{search_space.lr}}', code: src}\n"
         "inputs: {d: {type: uri_file, path: ./data/iris.csv}, n: 3, unused: 1}\n"
         "sampling_algorithm: random\n"
         "search_space: {lr: {type: uniform, min_value: 0, max_value: 1}}\n",

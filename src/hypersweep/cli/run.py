@@ -198,8 +198,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print_err(f"error: {e}")
         print_err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
         return EXIT_USAGE
-    for line in (*spec.translated, *(f"warning: {w}" for w in spec.foreign_warnings)):
-        print_err(line)
+    for shown in (*spec.translated, *(f"warning: {w}" for w in spec.foreign_warnings)):
+        print_err(shown)
     storage_url = args.storage or spec.storage or DEFAULT_STORAGE
     study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
     first = study.ask()

@@ -58,8 +58,7 @@ _FOREIGN_TYPES = {
     "q_log_uniform": "'qloguniform' with the bounds themselves (W&B's q_log_uniform takes "
     "exponents), or {type: int, log: true, step: q} for integers",
     "q_log_uniform_values": "'qloguniform', or {type: int, log: true, step: q} for integers",
-    "inv_log_uniform": "'loguniform' from e^-max to e^-min (1/x log-uniform is x "
-    "log-uniform)",
+    "inv_log_uniform": "'loguniform' from e^-max to e^-min (1/x log-uniform is x log-uniform)",
     "inv_log_uniform_values": "'loguniform' with the same bounds (1/x log-uniform is x "
     "log-uniform)",
     "categorical": "'choice'",
@@ -286,8 +285,7 @@ def _parse_compact(text: str, path: str) -> Param:
     if name not in FUNCS:
         raise SpaceError(
             path,
-            f"unknown parameter type {name!r}{_type_hint(name)}; "
-            f"known: {', '.join(FUNCS)}",
+            f"unknown parameter type {name!r}{_type_hint(name)}; known: {', '.join(FUNCS)}",
         )
     if name == "choice":
         if kwargs:
@@ -435,7 +433,8 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             raise SpaceError(
                 f"{path}.{k}",
                 f"{kind} has no key {k!r}"
-                f"{did_you_mean(str(k), sorted(allowed), aliases=_FOREIGN_KEYS)}; its keys: {known}",
+                f"{did_you_mean(str(k), sorted(allowed), aliases=_FOREIGN_KEYS)}; "
+                f"its keys: {known}",
             )
     return _make(kind, a, path)
 

@@ -170,7 +170,9 @@ def _load_text(
         spec = parser.parse(data)
         if foreign is not None:
             notes, warns = summary(foreign[0], file, lines)
-            spec = dataclasses.replace(spec, translated=tuple(notes), foreign_warnings=tuple(warns))
+            spec = dataclasses.replace(
+                spec, translated=tuple(notes), foreign_warnings=tuple(warns)
+            )
         return spec
     finally:
         if errors is not None and parser.errors:

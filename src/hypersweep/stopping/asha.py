@@ -6,6 +6,7 @@ Reference: Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht, Talwalkar
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, ClassVar
 
@@ -42,7 +43,8 @@ def check_resources(
 ) -> tuple[float, float, float, str]:
     """Validate the options ASHA and Hyperband share.
 
-    With ``open_ended`` a missing ``max_resource`` is allowed and returned as ``inf``.
+    With ``open_ended`` (explicit rungs) a missing ``max_resource`` is allowed and returned
+    as ``inf``.
     """
     if max_resource is None and not open_ended:
         raise fail(
@@ -71,7 +73,7 @@ def check_rungs(rungs: Any) -> tuple[float, ...]:
     if isinstance(rungs, (str, bytes)) or not isinstance(rungs, (list, tuple)) or not rungs:
         raise fail(path, f"must be a non-empty list of steps, e.g. [1, 3, 9], got {rungs!r:.60}")
     out = [plain(check_number(f"{path}[{i}]", r, gt=0)) for i, r in enumerate(rungs)]
-    if any(b <= a for a, b in zip(out, out[1:])):
+    if any(b <= a for a, b in itertools.pairwise(out)):
         raise fail(path, f"must increase, got {out!r:.80}")
     return tuple(out)
 
@@ -128,15 +130,14 @@ class ASHAPolicy(CurvePolicy):
     The resource is the reported step (``resource: step``): a rung at 3 is reached by a
     report at step 3 or later.
 
-    Two open-ended forms (W&B's ``hyperband``, see ``docs/foreign.md``): without
-    ``max_resource`` the rungs go on forever (``min_resource * eta**k``, ``k = 0, 1, ...``)
-    and no trial is stopped for its length; ``rungs`` gives the rung steps explicitly
-    (``max_resource``, when also given, then only caps the trial's length).
+    ``rungs`` gives the rung steps explicitly instead (W&B's ``hyperband`` bands, see
+    ``docs/foreign.md``); ``max_resource`` is then optional: without it no trial is
+    stopped for its length and the budget is open.
 
     Args:
         min_resource: the first rung, in steps (``> 0``).
-        max_resource: the most steps a trial may use (``> min_resource``); ``None``: no
-            limit (open-ended rungs).
+        max_resource: the most steps a trial may use (``> min_resource``); optional with
+            ``rungs``.
         reduction_factor: ``eta > 1``; the top ``1/eta`` at each rung go on.
         resource: what counts as resource; ``"step"``.
         rungs: explicit rung steps (increasing), instead of the geometric ladder.
@@ -145,10 +146,9 @@ class ASHAPolicy(CurvePolicy):
     Example:
         >>> ASHAPolicy(min_resource=1, max_resource=27, reduction_factor=3).rungs
         (1, 3, 9)
-        >>> ASHAPolicy(min_resource=2, reduction_factor=3).rungs_upto(60)
-        (2, 6, 18, 54)
-        >>> ASHAPolicy(rungs=[3, 9], reduction_factor=3).budget(0) is None
-        True
+        >>> p = ASHAPolicy(rungs=[3, 9], reduction_factor=3)
+        >>> p.rungs, p.budget(0) is None
+        ((3, 9), True)
     """
 
     name: ClassVar[str] = "asha"
@@ -179,26 +179,12 @@ class ASHAPolicy(CurvePolicy):
         elif min_resource is None:
             min_resource = 1
         (self.min_resource, hi, self.reduction_factor, self.resource) = check_resources(
-            min_resource, max_resource, reduction_factor, resource, open_ended=True
+            min_resource, max_resource, reduction_factor, resource, open_ended=self.explicit
         )
         self.max_resource: float | None = None if math.isinf(hi) else hi
-        if self.explicit:
-            self.rungs = levels
-        elif self.max_resource is None:
-            self.rungs = self.rungs_upto(self.min_resource * self.reduction_factor**8)
-        else:
-            self.rungs = rung_levels(self.min_resource, self.max_resource, self.reduction_factor)
-
-    def rungs_upto(self, step: float) -> tuple[float, ...]:
-        """The rung levels at or below ``step``."""
-        if self.explicit or self.max_resource is not None:
-            return tuple(r for r in self.rungs if r <= step)
-        out: list[float] = []
-        r = float(self.min_resource)
-        while r <= step * (1 + 1e-9):
-            out.append(plain(r))
-            r *= self.reduction_factor
-        return tuple(out)
+        self.rungs = (
+            levels if self.explicit else rung_levels(self.min_resource, hi, self.reduction_factor)
+        )
 
     def budget(self, number: int) -> float | None:
         return self.max_resource
@@ -206,7 +192,7 @@ class ASHAPolicy(CurvePolicy):
     def _stop(self, rep: Report) -> bool:
         if self.max_resource is not None and rep.step > self.max_resource:
             return True
-        return rung_stop(self, rep, self.rungs_upto(rep.step), self.reduction_factor)
+        return rung_stop(self, rep, self.rungs, self.reduction_factor)
 
     def _options(self) -> dict[str, Any]:
         out: dict[str, Any] = {

@@ -12,13 +12,16 @@ Example:
     ...                "metric": {"name": "loss"},
     ...                "parameters": {"lr": {"distribution": "log_uniform_values",
     ...                                      "min": 1e-4, "max": 1e-1}}}, ".")
-    >>> t.native["space"], t.native["command"]
-    ({'lr': {'type': 'loguniform', 'low': 0.0001, 'high': 0.1}}, ['/usr/bin/env', 'python', 'train.py', '--lr={lr}'])
+    >>> t.native["space"]
+    {'lr': {'type': 'loguniform', 'low': 0.0001, 'high': 0.1}}
+    >>> t.native["command"]
+    ['/usr/bin/env', 'python', 'train.py', '--lr={lr}']
 """
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -80,6 +83,10 @@ def load_foreign(
     t = translate(data, base)
     if t is None:
         return None
+    if "name" not in t.native and not t.problems:
+        stem = re.sub(r"[^A-Za-z0-9_.\-]+", "-", Path(file).stem).strip("-._") or "sweep"
+        t.native = {"name": stem[:200], **t.native}
+        t.notes.insert(0, f"name: not given -> {stem[:200]} (the file's name; --name overrides)")
     if t.problems:
         errors = [
             SweepFileError(file, _line(lines, path), path, f"{t.source}: {msg}")

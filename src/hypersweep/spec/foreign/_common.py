@@ -97,7 +97,7 @@ class Translator:
     def number(self, v: Any, path: str) -> float:
         if not is_number(v) or not math.isfinite(float(v)):
             raise self.refuse(path, f"expected a number, got {short(v)}")
-        return v  # type: ignore[no-any-return]
+        return float(v) if isinstance(v, float) else v
 
     def integer(self, v: Any, path: str, minimum: int = 0) -> int:
         if isinstance(v, float) and v.is_integer():

@@ -253,7 +253,9 @@ class AzureTranslator(Translator):
         ``q * round(lo / q)`` to ``q * round(hi / q)``."""
         qlo, qhi = q * round(lo / q), q * round(hi / q)
         if log and qlo <= 0:
-            self.warn(f"{path}.min_value", f"Azure can round values to 0; hypersweep starts at {q}")
+            self.warn(
+                f"{path}.min_value", f"Azure can round values to 0; hypersweep starts at {q}"
+            )
             qlo = q
         if (qlo, qhi) != (lo, hi):
             self.note(f"{path}: multiples of q={q:g} from {qlo:g} to {qhi:g}")
@@ -293,14 +295,18 @@ class AzureTranslator(Translator):
         if isinstance(res, Mapping):
             n = res.get("instance_count", 1)
             if n != 1:
-                self.refuse("trial.resources.instance_count", f"{n} nodes per trial; one runs here")
+                self.refuse(
+                    "trial.resources.instance_count", f"{n} nodes per trial; one runs here"
+                )
             elif set(res) - {"instance_count"}:
                 self.warn("trial.resources", "not used (trials run on this machine)")
         self.attempt(self._code, trial.get("code"))
         envvars = trial.get("environment_variables")
         if envvars is not None:
             env_map = self.mapping(envvars, "trial.environment_variables")
-            self.put("env", {str(k): str(v) for k, v in env_map.items()}, "trial.environment_variables")
+            self.put(
+                "env", {str(k): str(v) for k, v in env_map.items()}, "trial.environment_variables"
+            )
         self.attempt(self._command, trial.get("command"))
 
     def _code(self, code: Any) -> None:
@@ -313,7 +319,9 @@ class AzureTranslator(Translator):
             path = f"trial.code.{key}"
         where = self.string(code, path)
         if where.startswith(_REMOTE) or where.startswith(_URL):
-            raise self.refuse(path, f"{where!r} is not a local directory; check it out and give its path")
+            raise self.refuse(
+                path, f"{where!r} is not a local directory; check it out and give its path"
+            )
         d = (self.base / where).resolve()
         if not d.is_dir():
             raise self.refuse(path, f"directory {str(d)!r} does not exist")
@@ -327,7 +335,9 @@ class AzureTranslator(Translator):
         used: set[str] = set()
 
         def legacy(m: re.Match[str]) -> str:
-            self.warn(path, f"legacy placeholder {m.group(0)} read as ${{{{{m.group(1)}.{m.group(2)}}}}}")
+            self.warn(
+                path, f"legacy placeholder {m.group(0)} read as ${{{{{m.group(1)}.{m.group(2)}}}}}"
+            )
             return "${{" + m.group(1) + "." + m.group(2) + "}}"
 
         text = _LEGACY.sub(legacy, text)
@@ -350,7 +360,9 @@ class AzureTranslator(Translator):
                     f"${{{{outputs.{name}}}}}: Azure makes a fresh output folder per trial; "
                     "not translated: write a path into the command",
                 )
-            raise self.refuse(path, f"${{{{{expr}}}}} is not translated (only search_space.* and inputs.*)")
+            raise self.refuse(
+                path, f"${{{{{expr}}}}} is not translated (only search_space.* and inputs.*)"
+            )
 
         shell = _SHELL.search(_EXPR.sub("x", text))
         if shell:
@@ -432,7 +444,9 @@ class AzureTranslator(Translator):
         metric = self.string(o.get("primary_metric"), "objective.primary_metric")
         goal = str(o.get("goal", "")).lower()
         if goal not in ("minimize", "maximize"):
-            raise self.refuse("objective.goal", f"expected maximize or minimize, got {short(o.get('goal'))}")
+            raise self.refuse(
+                "objective.goal", f"expected maximize or minimize, got {short(o.get('goal'))}"
+            )
         self.put("objective", {"metric": metric, "goal": goal}, "objective")
         self.t.origin["objective.metric"] = "objective.primary_metric"
         self.t.origin["objective.goal"] = "objective.goal"
@@ -451,7 +465,9 @@ class AzureTranslator(Translator):
                     self.unknown(path, str(k), ["type", "seed", "rule"])
             rule = str(cfg.get("rule", "random")).lower()
             if rule not in ("random", "sobol"):
-                raise self.refuse(f"{path}.rule", f"expected random or sobol, got {short(cfg['rule'])}")
+                raise self.refuse(
+                    f"{path}.rule", f"expected random or sobol, got {short(cfg['rule'])}"
+                )
             out = {"name": "sobol" if rule == "sobol" else "random"}
             if cfg.get("seed") is not None:
                 out["seed"] = self.integer(cfg["seed"], f"{path}.seed")
@@ -485,17 +501,22 @@ class AzureTranslator(Translator):
         kind = e.get("type", e.get("policy_type"))
         if kind not in POLICIES:
             raise self.refuse(
-                f"{path}.type", f"expected bandit, median_stopping or truncation_selection, got {short(kind)}"
+                f"{path}.type",
+                f"expected bandit, median_stopping or truncation_selection, got {short(kind)}",
             )
         known = [*POLICY_COMMON, *POLICIES[str(kind)]]
         for k in e:
             if k not in known:
                 self.unknown(path, str(k), known)
         out: dict[str, Any] = {
-            "policy": {"bandit": "bandit", "median_stopping": "median"}.get(str(kind), "truncation")
+            "policy": {"bandit": "bandit", "median_stopping": "median"}.get(
+                str(kind), "truncation"
+            )
         }
         if "evaluation_interval" in e:
-            out["interval"] = self.integer(e["evaluation_interval"], f"{path}.evaluation_interval", 1)
+            out["interval"] = self.integer(
+                e["evaluation_interval"], f"{path}.evaluation_interval", 1
+            )
         if "delay_evaluation" in e:
             out["delay"] = self.integer(e["delay_evaluation"], f"{path}.delay_evaluation")
         for k in ("slack_factor", "slack_amount"):
@@ -503,7 +524,9 @@ class AzureTranslator(Translator):
                 out[k] = self.number(e[k], f"{path}.{k}")
         if kind == "truncation_selection":
             if "truncation_percentage" in e:
-                out["percentage"] = self.number(e["truncation_percentage"], f"{path}.truncation_percentage")
+                out["percentage"] = self.number(
+                    e["truncation_percentage"], f"{path}.truncation_percentage"
+                )
             if "exclude_finished_jobs" in e:
                 out["exclude_finished"] = bool(e["exclude_finished_jobs"])
         self.put("early_stopping", out, path)
@@ -536,7 +559,10 @@ class AzureTranslator(Translator):
             self.t.origin[f"limits.{LIMITS[str(k)]}"] = f"{path}.{k}"
         if "max_trials" not in out:
             out["max_trials"] = DEFAULT_MAX_TRIALS
-            self.note(f"limits.max_total_trials: not given -> max_trials: {DEFAULT_MAX_TRIALS} (Azure's default)")
+            self.note(
+                f"limits.max_total_trials: not given -> max_trials: {DEFAULT_MAX_TRIALS} "
+                "(Azure's default)"
+            )
         if "max_concurrent" not in out:
             self.note(
                 "limits.max_concurrent_trials: not given (Azure: as many as the cluster "

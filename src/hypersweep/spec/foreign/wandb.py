@@ -85,24 +85,24 @@ DISTRIBUTIONS = (
 )
 HYPERBAND_KEYS = ("type", "min_iter", "max_iter", "s", "eta", "strict")
 _ENVVAR = re.compile(r"^\$\{envvar:([A-Za-z_][A-Za-z0-9_]*)\}$")
-_JSON_SAFE = re.compile(r'^[ !#-\[\]-~]*$')  # printable ASCII without " and \
+_JSON_SAFE = re.compile(r"^[ !#-\[\]-~]*$")  # printable ASCII without " and \
 
 
-def hyperband_rungs(et: Mapping[str, Any]) -> tuple[list[int] | None, int | None, float]:
-    """W&B's hyperband bands as ``(rungs, open_min, eta)``.
+def hyperband_rungs(et: Mapping[str, Any]) -> list[int]:
+    """W&B's hyperband bands (the steps at which runs are judged).
 
     With ``max_iter`` the bands are ``int(max_iter / eta**k)`` for ``k = 1 .. s`` (while
     ``>= 1``), sorted: ``max_iter`` itself is the top, not a band and not a cap. With
     ``min_iter`` they are ``int(min_iter * eta**k)``, ``k = 0, 1, ...``, without end
-    (``open_min`` is then ``min_iter`` when the ladder is exact in integers).
+    (listed up to a billion steps).
 
     Example:
         >>> hyperband_rungs({"max_iter": 27, "s": 2, "eta": 3})
-        ([3, 9], None, 3)
+        [3, 9]
         >>> hyperband_rungs({"max_iter": 10, "s": 2, "eta": 3})
-        ([1, 3], None, 3)
-        >>> hyperband_rungs({"min_iter": 3})
-        (None, 3, 3)
+        [1, 3]
+        >>> hyperband_rungs({"min_iter": 3})[:5]
+        [3, 9, 27, 81, 243]
     """
     eta = et.get("eta", 3)
     if "max_iter" in et:
@@ -113,17 +113,14 @@ def hyperband_rungs(et: Mapping[str, Any]) -> tuple[list[int] | None, int | None
             if band < 1:
                 break
             bands.append(int(band))
-        return sorted(set(bands)), None, eta
-    lo = et["min_iter"]
-    if isinstance(lo, int) and isinstance(eta, int):
-        return None, lo, eta
+        return sorted(set(bands))
     out: list[int] = []
-    b = float(lo)
+    b = float(et["min_iter"])
     while b < 1e9 and len(out) < 100:
-        if int(b) not in out:
+        if int(b) not in out and int(b) >= 1:
             out.append(int(b))
         b *= eta
-    return out, None, eta
+    return out
 
 
 class WandbTranslator(Translator):
@@ -203,13 +200,16 @@ class WandbTranslator(Translator):
             elif "value" in s:
                 dist = "constant"
             elif "min" in s and "max" in s:
-                ints = all(isinstance(s[k], int) and not isinstance(s[k], bool) for k in ("min", "max"))
+                ints = all(
+                    isinstance(s[k], int) and not isinstance(s[k], bool) for k in ("min", "max")
+                )
                 dist = "int_uniform" if ints else "uniform"
             else:
                 raise self.refuse(path, "needs values, value, min/max or a distribution")
         if dist not in DISTRIBUTIONS:
             raise self.refuse(
-                f"{path}.distribution", f"unknown distribution {short(dist)}; W&B's are {', '.join(DISTRIBUTIONS)}"
+                f"{path}.distribution",
+                f"unknown distribution {short(dist)}; W&B's are {', '.join(DISTRIBUTIONS)}",
             )
         if dist == "constant":
             v = s.get("value")
@@ -224,7 +224,9 @@ class WandbTranslator(Translator):
             if "probabilities" in s:
                 w = s["probabilities"]
                 if not isinstance(w, list) or len(w) != len(values):
-                    raise self.refuse(f"{path}.probabilities", "expected one probability per value")
+                    raise self.refuse(
+                        f"{path}.probabilities", "expected one probability per value"
+                    )
                 out["weights"] = w
             return out
         if dist.startswith("q_") and dist != "q_beta":
@@ -234,7 +236,9 @@ class WandbTranslator(Translator):
         if dist in ("normal", "q_normal", "log_normal", "q_log_normal"):
             mu = self.number(s.get("mu", 0), f"{path}.mu")
             sigma = self.number(s.get("sigma", 1), f"{path}.sigma")
-            kind = {"normal": "normal", "q_normal": "qnormal", "log_normal": "lognormal"}.get(dist, "qlognormal")
+            kind = {"normal": "normal", "q_normal": "qnormal", "log_normal": "lognormal"}.get(
+                dist, "qlognormal"
+            )
             out = {"type": kind, "mu": mu, "sigma": sigma}
             if dist.startswith("q_"):
                 q = s.get("q", 1.0)
@@ -264,14 +268,23 @@ class WandbTranslator(Translator):
         if dist == "uniform":
             return {"type": "uniform", "low": lo, "high": hi}
         if dist in ("log_uniform", "q_log_uniform", "inv_log_uniform"):
-            elo, ehi = (math.exp(lo), math.exp(hi)) if dist != "inv_log_uniform" else (math.exp(-hi), math.exp(-lo))
+            elo, ehi = (
+                (math.exp(lo), math.exp(hi))
+                if dist != "inv_log_uniform"
+                else (math.exp(-hi), math.exp(-lo))
+            )
             self.note(
                 f"{path}: {dist} min/max are exponents (e^{lo:g} .. e^{hi:g}) -> "
                 f"loguniform from {elo:.6g} to {ehi:.6g}"
                 + (" (1/x log-uniform is x log-uniform)" if dist.startswith("inv") else "")
             )
             lo, hi = elo, ehi
-        if dist in ("log_uniform", "log_uniform_values", "inv_log_uniform", "inv_log_uniform_values"):
+        if dist in (
+            "log_uniform",
+            "log_uniform_values",
+            "inv_log_uniform",
+            "inv_log_uniform_values",
+        ):
             return {"type": "loguniform", "low": lo, "high": hi}
         q = s.get("q", 1.0)
         self.number(q, f"{path}.q")
@@ -340,22 +353,25 @@ class WandbTranslator(Translator):
         if "max_iter" in et:
             self.integer(et["max_iter"], f"{path}.max_iter", 1)
             if "s" not in et:
-                raise self.refuse(f"{path}.s", "missing; W&B needs s (the number of bands) with max_iter")
+                raise self.refuse(
+                    f"{path}.s", "missing; W&B needs s (the number of bands) with max_iter"
+                )
             self.integer(et["s"], f"{path}.s", 1)
         elif "min_iter" in et:
             self.number(et["min_iter"], f"{path}.min_iter")
         else:
             raise self.refuse(path, "hyperband needs min_iter or max_iter")
-        rungs, open_min, eta = hyperband_rungs(et)
-        out: dict[str, Any] = {"policy": "asha", "reduction_factor": eta}
-        if rungs is not None:
-            if not rungs:
-                raise self.refuse(path, "no band at or above 1: raise max_iter or lower eta or s")
-            out["rungs"] = rungs
-            shown = f"rungs at steps {rungs}"
-        else:
-            out["min_resource"] = open_min
-            shown = f"rungs at steps {open_min}, {open_min * eta}, ... without end"
+        rungs = hyperband_rungs(et)
+        if not rungs:
+            raise self.refuse(
+                path, "no band at or above 1: raise max_iter or min_iter, or lower s"
+            )
+        out: dict[str, Any] = {"policy": "asha", "reduction_factor": eta, "rungs": rungs}
+        shown = (
+            f"rungs at steps {rungs}"
+            if len(rungs) < 6
+            else (f"rungs at steps {rungs[:4]}... without end")
+        )
         self.put("early_stopping", out, path)
         self.t.origin["early_stopping.rungs"] = f"{path}.max_iter"
         self.note(
@@ -375,7 +391,8 @@ class WandbTranslator(Translator):
         bools = [n for n in names if self.kinds.get(n, set()) & {"bool", "none"}]
         if as_args and as_json and bools:
             raise self.refuse(
-                "command", f"{bools[0]} is a boolean used by both ${{args}} (True) and ${{args_json}} (true)"
+                "command",
+                f"{bools[0]} is a boolean used by both ${{args}} (True) and ${{args_json}} (true)",
             )
         if as_args:
             self._stringify(bools)
@@ -433,7 +450,7 @@ class WandbTranslator(Translator):
                 self.warn(
                     f"parameters.{n}",
                     "lists and mappings reach the script as compact JSON "
-                    '([1,2], {"lr":0.1}); W&B wrote Python\'s repr ([1, 2], {\'lr\': 0.1})',
+                    "([1,2], {\"lr\":0.1}); W&B wrote Python's repr ([1, 2], {'lr': 0.1})",
                 )
         self.note("command -> command: " + " ".join(argv))
 
@@ -456,7 +473,9 @@ class WandbTranslator(Translator):
                 values = self.params[n].get("values", [self.params[n].get("value")])
                 bad = [v for v in values if not _JSON_SAFE.match(str(v))]
                 if bad:
-                    raise self.refuse(path, f"${{args_json}}: value {bad[0]!r} of {n} needs JSON escapes")
+                    raise self.refuse(
+                        path, f"${{args_json}}: value {bad[0]!r} of {n} needs JSON escapes"
+                    )
                 parts.append(literal_item(f'{sep}"{n}": "') + placeholder(n) + literal_item('"'))
             elif "str" in kinds:
                 raise self.refuse(path, f"${{args_json}}: {n} mixes strings and other values")
