@@ -35,7 +35,7 @@ def test_hello_sweep_runs_unchanged_and_the_script_gets_azures_argv(
         assert s["argv"] == expected_hello(s["params"])
         assert s["params"]["B"] in ("hello", "world", "hello_world")
         assert 0.1 <= s["params"]["C"] <= 1.0
-    assert "read as a Azure ML sweep job" in err or "read as an Azure" in err or "Azure ML" in err
+    assert "read as an Azure ML sweep job, translated to a hypersweep sweep:" in err
     warnings = [line for line in err.splitlines() if line.startswith("warning:")]
     # one line per key it cannot honour: environment, display_name, description
     assert sorted(w.split(" ", 2)[2].split(":")[0] for w in warnings) == [

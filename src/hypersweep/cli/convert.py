@@ -99,7 +99,8 @@ def render(
     """
     import yaml
 
-    head = [f"# translated by 'hypersweep convert' from {file} (a {source})"]
+    article = "an" if source[:1] in "AEIOU" else "a"
+    head = [f"# translated by 'hypersweep convert' from {file} ({article} {source})"]
     if notes:
         head += ["# translated:", *(f"#   {n}" for n in notes)]
     if dropped:

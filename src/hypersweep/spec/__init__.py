@@ -51,6 +51,9 @@ Keys (all optional unless marked):
 * ``grace``: a duration a stopped trial has to end by itself before it is killed.
 
 Unknown keys anywhere are errors, with a "did you mean" suggestion.
+
+An Azure ML sweep job or a W&B sweep config is recognised and translated into these keys
+first (:mod:`hypersweep.spec.foreign`, ``docs/foreign.md``).
 """
 
 from __future__ import annotations

@@ -98,7 +98,8 @@ def load_foreign(
 
 def summary(t: Translation, file: str, lines: Mapping[str, int]) -> tuple[list[str], list[str]]:
     """``(translated, warnings)``: the lines ``hypersweep run`` prints before it runs."""
-    head = f"{file}: read as a {t.source}, translated to a hypersweep sweep:"
+    article = "an" if t.source[:1] in "AEIOU" else "a"
+    head = f"{file}: read as {article} {t.source}, translated to a hypersweep sweep:"
     notes = [head, *(f"  {n}" for n in t.notes)]
     warns = [f"{file}:{_line(lines, p)} {p}: {msg}" for p, msg in t.warnings]
     return notes, warns
