@@ -120,6 +120,37 @@ def test_hyperband_bands_become_asha_rungs_and_max_iter_is_no_cap() -> None:
     assert rungs[:5] == [2, 4, 8, 16, 32] and rungs[-1] > 10**8
 
 
+def test_wandb_hyperband_stops_trials_at_bands_and_never_for_length(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """sweep-local-hyperband.yaml: bands at steps 1 and 3 (max_iter 10); trials that lose
+    at a band stop there, the others run past max_iter (the top band, not a cap)."""
+    f = place(tmp_path, f"{WB}/sweep-local-hyperband.yaml", {"train-local.py": ""})
+    monkeypatch.setenv("STANDIN_SPREAD", "1")
+    monkeypatch.setenv("STANDIN_SLEEP", "0.3")
+    rc, err, seen = run(
+        monkeypatch,
+        capsys,
+        tmp_path,
+        f,
+        "--max-trials",
+        "6",
+        "--max-concurrent",
+        "1",
+        "--seed",
+        "0",
+        metrics="loss_metric",
+        steps=14,
+    )
+    assert rc == 0, err
+    steps = [s["steps"] for s in seen]
+    assert len(steps) == 6
+    assert max(steps) == 14  # past max_iter=10: not capped
+    assert min(steps) < 14  # someone lost at a band and was stopped
+    for s in seen:
+        assert s["argv"] == args(s["params"])
+
+
 def test_nested_parameters_translate_to_a_group() -> None:
     t = translate(yaml.safe_load((DATA / WB / "sweep-nested.yaml").read_text()), ".")
     assert t is not None and t.problems == []
