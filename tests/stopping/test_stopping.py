@@ -775,3 +775,25 @@ def test_target_and_patience_stop_the_study_with_a_stored_reason() -> None:
     s2.optimize(lambda p: p["x"], max_trials=200, patience=3)
     assert s2.attrs["stop_reason"] == "no improvement in 3 completed trials"
     assert len(s2.trials()) == 5
+
+
+def test_asha_explicit_rungs_without_a_cap() -> None:
+    """W&B's hyperband bands: explicit rungs, no max_resource, no stop for length."""
+    p = ASHAPolicy(rungs=[1, 3], reduction_factor=3)
+    assert p.rungs == (1, 3) and p.budget(0) is None and p.min_resource == 1
+    assert p.config()["rungs"] == [1, 3] and "min_resource" not in p.config()
+    h = History(SPACE, [Objective("acc", "maximize")])
+
+    def report(number: int, curve: Curve) -> Decision:
+        return p.decide(set_curve(h, number, curve), h)
+
+    assert report(0, [0.3, 0.5]) == CONT  # first at rung 1
+    assert report(1, [0.3, 0.4]) == STOP  # worse than trial 0 at rung 1
+    # far past the last rung and any max: a run is never stopped for its length
+    assert report(0, [0.3, 0.5, 0.5, 0.6] + [0.6] * 100) == CONT
+    with pytest.raises(SpecError, match=r"early_stopping\.rungs: must increase"):
+        ASHAPolicy(rungs=[3, 1])
+    with pytest.raises(SpecError, match="min_resource or rungs"):
+        ASHAPolicy(rungs=[1, 3], min_resource=1)
+    with pytest.raises(SpecError, match=r"max_resource: missing"):
+        ASHAPolicy(min_resource=1)

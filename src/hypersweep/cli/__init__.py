@@ -133,6 +133,7 @@ examples:
   hypersweep run sweep.yaml --max-trials 50 --max-concurrent 4 --timeout 1h
   hypersweep run sweep.yaml --name digits-try2 --seed 1
   hypersweep run sweep.yaml --storage postgresql://user@host/db
+  hypersweep run job-sweep.yml       # an Azure ML sweep job or a W&B sweep config, as is
 
 Re-running the same file resumes the study of that name: max_trials counts every trial
 of the study, so an interrupted sweep continues up to the same total. Ctrl-C (or
@@ -347,8 +348,9 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
-    from hypersweep.cli import dashboard, importance, report
+    from hypersweep.cli import convert, dashboard, importance, report
 
+    convert.add_parser(sub)
     importance.add_parser(sub, parents=[common])
     dashboard.add_parser(sub)
     report.add_parsers(sub)

@@ -33,9 +33,11 @@ from hypersweep.execution.command import rerun_command
 def cmd_run(args: argparse.Namespace) -> int:
     """``hypersweep run FILE``: create or resume the study and run its trials."""
     from hypersweep.progress import RichProgress, make_progress
-    from hypersweep.spec import Overrides, build, load
+    from hypersweep.spec import Overrides, build
 
-    spec = load(args.file)
+    spec = _load_foreign_aware(args.file)
+    if spec is None:
+        return EXIT_USAGE
     if args.new_name is not None and args.name is not None:
         raise UsageError("--name and --new-name: give one of them")
     for flag, value in (("--name", args.name), ("--new-name", args.new_name)):
@@ -96,6 +98,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     if runner.failed_fast:
         raise RunFailed(f"{runner.failed_fast} (logs under .hypersweep/runs/{study.name}/)")
     return _run_status(study, runner)
+
+
+def _load_foreign_aware(file: str) -> Any:
+    """``load(file)``; a foreign file (Azure ML, W&B) prints what was translated and one
+    warning per key it cannot honour, or every key that stops it (then ``None``)."""
+    from hypersweep.spec import ForeignFileError, load
+
+    try:
+        spec = load(file)
+    except ForeignFileError as e:
+        for p in e.problems:
+            print_err(f"error: {p}")
+        print_err(f"{file}: cannot run this {e.source} as it is ({len(e.problems)} key(s) above)")
+        return None
+    for line in spec.translated:
+        print_err(line)
+    for line in spec.foreign_warnings:
+        print_err(f"warning: {line}")
+    return spec
 
 
 def _run_status(study: Study, runner: Any) -> int:
@@ -177,6 +198,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
             print_err(f"error: {e}")
         print_err(f"{args.file}: {len(errors)} error{'s' * (len(errors) != 1)}")
         return EXIT_USAGE
+    for shown in (*spec.translated, *(f"warning: {w}" for w in spec.foreign_warnings)):
+        print_err(shown)
     storage_url = args.storage or spec.storage or DEFAULT_STORAGE
     study, _ = build(spec, Overrides(storage="memory"))  # nothing written, nothing run
     first = study.ask()

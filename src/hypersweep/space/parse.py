@@ -48,6 +48,41 @@ TOKEN_RE = re.compile(
 )
 _CALL_RE = re.compile(r"^\s*([A-Za-z_]\w*)\s*\(")
 
+#: W&B / Azure ML names of parameter types and keys -> what to write here (hints only)
+_FOREIGN_TYPES = {
+    "int_uniform": "'int' (W&B's int_uniform: {type: int, low: 1, high: 8})",
+    "log_uniform": "'loguniform' with the bounds themselves: W&B's log_uniform takes "
+    "exponents (min: -9, max: -2 means e^-9 .. e^-2), so write low: 0.000123, high: 0.135",
+    "log_uniform_values": "'loguniform' (W&B's log_uniform_values: the same bounds)",
+    "q_uniform": "'quniform'",
+    "q_log_uniform": "'qloguniform' with the bounds themselves (W&B's q_log_uniform takes "
+    "exponents), or {type: int, log: true, step: q} for integers",
+    "q_log_uniform_values": "'qloguniform', or {type: int, log: true, step: q} for integers",
+    "inv_log_uniform": "'loguniform' from e^-max to e^-min (1/x log-uniform is x log-uniform)",
+    "inv_log_uniform_values": "'loguniform' with the same bounds (1/x log-uniform is x "
+    "log-uniform)",
+    "categorical": "'choice'",
+    "constant": "'fixed' (or write the value itself)",
+    "log_normal": "'lognormal'",
+    "q_normal": "'qnormal'",
+    "q_log_normal": "'qlognormal'",
+}
+_FOREIGN_KEYS = {
+    "min_value": "low",
+    "max_value": "high",
+    "upper": "high",
+    "lower": "low",
+    "distribution": "type",
+    "probabilities": "weights",
+}
+
+
+def _type_hint(kind: str) -> str:
+    """`` (did you mean ...?)`` for a parameter type, W&B / Azure ML names first."""
+    if kind in _FOREIGN_TYPES:
+        return f" (did you mean {_FOREIGN_TYPES[kind]}?)"
+    return did_you_mean(kind, FUNCS)
+
 
 def _tokenize(text: str, path: str) -> list[tuple[str, str]]:
     pos, out = 0, []
@@ -250,8 +285,7 @@ def _parse_compact(text: str, path: str) -> Param:
     if name not in FUNCS:
         raise SpaceError(
             path,
-            f"unknown parameter type {name!r}{did_you_mean(name, FUNCS)}; "
-            f"known: {', '.join(FUNCS)}",
+            f"unknown parameter type {name!r}{_type_hint(name)}; known: {', '.join(FUNCS)}",
         )
     if name == "choice":
         if kwargs:
@@ -336,7 +370,10 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
     unknown = [k for k in d if k not in _LONG_KEYS]
     if unknown:
         k = unknown[0]
-        raise SpaceError(f"{path}.{k}", f"unknown key{did_you_mean(str(k), sorted(_LONG_KEYS))}")
+        hint = did_you_mean(str(k), sorted(_LONG_KEYS), aliases=_FOREIGN_KEYS)
+        if str(k) == "parameters":
+            hint = " (W&B's nested parameters: write {choice: {name: {sub-parameters}}})"
+        raise SpaceError(f"{path}.{k}", f"unknown key{hint}")
     if "choice" in d:
         opts = d["choice"]
         extra = [k for k in d if k != "choice"]
@@ -357,8 +394,15 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             return _wrap(lambda: Choice(opts), path)
         raise SpaceError(path, "choice needs a list of options or a mapping of groups")
     kind = d.get("type")
+    if kind is None and set(d) == {"values"}:  # W&B's {values: [...]}
+        return _parse_long({"choice": d["values"]}, path)
+    if kind is None and set(d) == {"value"}:  # W&B's {value: x}
+        return _make("fixed", {"value": d["value"]}, path)
     if kind is None:
-        raise SpaceError(path, "needs a 'type' (one of: " + ", ".join(FUNCS) + ")")
+        hint = ""
+        if "min" in d or "low" in d:
+            hint = "; for a range say type: uniform (floats) or type: int (integers)"
+        raise SpaceError(path, "needs a 'type' (one of: " + ", ".join(FUNCS) + ")" + hint)
     if not isinstance(kind, str):
         raise SpaceError(f"{path}.type", f"must be a string, got {kind!r}")
     kind = kind.lower()
@@ -368,9 +412,7 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             raise SpaceError(path, "type: choice needs values: [...]")
         return _parse_long({"choice": opts}, path)
     if kind not in FUNCS:
-        raise SpaceError(
-            f"{path}.type", f"unknown parameter type {kind!r}{did_you_mean(kind, FUNCS)}"
-        )
+        raise SpaceError(f"{path}.type", f"unknown parameter type {kind!r}{_type_hint(kind)}")
     a = {k: v for k, v in d.items() if k != "type"}
     if "min" in a:
         a["low"] = a.pop("min")
@@ -391,7 +433,8 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
             raise SpaceError(
                 f"{path}.{k}",
                 f"{kind} has no key {k!r}"
-                f"{did_you_mean(str(k), sorted(allowed))}; its keys: {known}",
+                f"{did_you_mean(str(k), sorted(allowed), aliases=_FOREIGN_KEYS)}; "
+                f"its keys: {known}",
             )
     return _make(kind, a, path)
 

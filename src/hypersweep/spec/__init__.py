@@ -51,15 +51,20 @@ Keys (all optional unless marked):
 * ``grace``: a duration a stopped trial has to end by itself before it is killed.
 
 Unknown keys anywhere are errors, with a "did you mean" suggestion.
+
+An Azure ML sweep job or a W&B sweep config is recognised and translated into these keys
+first (:mod:`hypersweep.spec.foreign`, ``docs/foreign.md``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 
 from hypersweep.spec.build import Overrides, build, effective, resolve_function
+from hypersweep.spec.foreign import ForeignFileError, load_foreign, summary
 from hypersweep.spec.model import (
     DEFAULT_GRACE,
     MAX_FILE_CHARS,
@@ -74,6 +79,7 @@ from hypersweep.spec.yaml import compose
 __all__ = [
     "DEFAULT_GRACE",
     "EarlyStopping",
+    "ForeignFileError",
     "Overrides",
     "SweepFileError",
     "SweepSpec",
@@ -153,6 +159,9 @@ def _load_text(
     data, lines = compose(text, file)
     loc = Locator(file, lines)
     base = Path(base_dir if base_dir is not None else os.getcwd()).resolve()
+    foreign = load_foreign(data, lines, file, base)  # Azure ML, W&B: translated first
+    if foreign is not None:
+        data, loc = foreign[0].native, Locator(file, foreign[1])
     if not isinstance(data, Mapping):
         raise loc.error(
             "",
@@ -161,7 +170,13 @@ def _load_text(
         )
     parser = Parser(loc, base, collect=collect)
     try:
-        return parser.parse(data)
+        spec = parser.parse(data)
+        if foreign is not None:
+            notes, warns = summary(foreign[0], file, lines)
+            spec = dataclasses.replace(
+                spec, translated=tuple(notes), foreign_warnings=tuple(warns)
+            )
+        return spec
     finally:
         if errors is not None and parser.errors:
             errors.extend(parser.errors)
@@ -190,7 +205,9 @@ def check(path: str | os.PathLike[str]) -> tuple[SweepSpec | None, list[SweepFil
         text = p.read_text(encoding="utf-8")
         spec = _load_text(text, file, p.resolve().parent, collect=True, errors=errors)
     except SweepFileError as e:
-        if e not in errors:
+        if isinstance(e, ForeignFileError):
+            errors.extend(e.problems)
+        elif e not in errors:
             errors.append(e)
         return None, sorted(errors, key=lambda e: e.line)
     except (UnicodeDecodeError, OSError):

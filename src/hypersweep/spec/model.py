@@ -64,6 +64,30 @@ NESTED_HOME = {
     "reduce": "metrics",
     "policy": "early_stopping",
 }
+#: Azure ML / W&B spellings written in a native file -> the native key (a hint only).
+FOREIGN_KEYS = {
+    "search_space": "space",
+    "parameters": "space",
+    "sampling_algorithm": "sampler",
+    "method": "sampler",
+    "early_termination": "early_stopping",
+    "early_terminate": "early_stopping",
+    "primary_metric": "objective.metric",
+    "trial": "command",
+    "program": "command",
+    "run_cap": "limits.max_trials",
+    "max_total_trials": "limits.max_trials",
+    "max_concurrent_trials": "limits.max_concurrent",
+    "limits.max_total_trials": "max_trials",
+    "limits.max_concurrent_trials": "max_concurrent",
+    "limits.run_cap": "max_trials",
+    "objective.primary_metric": "metric",
+    "objective.name": "metric",
+    "early_stopping.type": "policy",
+    "early_stopping.evaluation_interval": "interval",
+    "early_stopping.delay_evaluation": "delay",
+    "sampler.type": "name",
+}
 #: One ``<number><unit>`` of a duration; matched repeatedly, so parsing is linear.
 DURATION_PART = re.compile(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)", re.IGNORECASE)
 MAX_DURATION_CHARS = 200
@@ -210,6 +234,10 @@ class SweepSpec:
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )
+    #: a foreign file (Azure ML, W&B): what was translated, and one warning per key that
+    #: cannot be honoured (see :mod:`hypersweep.spec.foreign`)
+    translated: tuple[str, ...] = field(default=(), repr=False, compare=False)
+    foreign_warnings: tuple[str, ...] = field(default=(), repr=False, compare=False)
 
     def error(self, path: str, detail: str) -> SweepFileError:
         """A :class:`SweepFileError` located at ``path`` of this file."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import re
 import shlex
 import types
 from collections.abc import Callable, Mapping, Sequence
@@ -25,6 +26,7 @@ from hypersweep.spec.model import (
     DEFAULT_GRACE,
     DURATION_PART,
     ENV_NAME,
+    FOREIGN_KEYS,
     FUNCTION_RE,
     GOALS,
     LIMIT_KEYS,
@@ -45,6 +47,8 @@ from hypersweep.spec.model import (
 )
 
 MAX_INT = 2**63 - 1
+#: ``${{search_space.x}}`` / ``${{inputs.x}}`` (Azure ML), ``${args}`` (W&B) in a native command
+FOREIGN_PLACEHOLDER = re.compile(r"\$\{\{([^{}]*)\}\}|\$\{(args[a-z_]*|program|interpreter|env)\}")
 
 
 def kind_of(v: Any) -> str:
@@ -140,7 +144,9 @@ class Parser:
         key = str(k)
         full = f"{path}.{key}" if path else key
         hint = did_you_mean(key, allowed)
-        if not path and (not hint or key in NESTED_HOME):
+        if full in FOREIGN_KEYS:  # an Azure ML / W&B spelling
+            hint = f" (did you mean {FOREIGN_KEYS[full]!r}? {key!r} is the Azure ML / W&B name)"
+        elif not path and (not hint or key in NESTED_HOME):
             # a key of a section written at the top level: max_trials -> limits.max_trials
             close = difflib.get_close_matches(key, list(NESTED_HOME), n=1, cutoff=0.75)
             if close:
@@ -383,6 +389,18 @@ class Parser:
                 refs = command_placeholders(part if isinstance(command, str) else [part])
             except HypersweepError as e:
                 raise self.loc.wrap(e, path) from None
+            text = part if isinstance(part, str) else ""
+            foreign = FOREIGN_PLACEHOLDER.search(text)
+            if foreign:
+                inner = (foreign.group(1) or "").strip()
+                fix = inner.split(".", 1)[1] if inner.startswith("search_space.") else None
+                raise self.err(
+                    path,
+                    f"{foreign.group(0)} is an Azure ML / W&B placeholder and would reach the "
+                    "script as written; "
+                    + (f"write {{{fix}}}" if fix in names else "write {name} for a parameter")
+                    + " (or run the Azure or W&B file itself)",
+                )
             for ref in sorted(refs):
                 if ref not in names:
                     raise self.err(

@@ -33,6 +33,8 @@ _KNOWN_AS = {
     "max_steps": "max_resource",
     "min_t": "min_resource",
     "max_t": "max_resource",
+    "min_iter": "min_resource",
+    "max_iter": "max_resource",
 }
 
 REGISTRY = Registry(

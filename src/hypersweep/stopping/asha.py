@@ -6,6 +6,7 @@ Reference: Li, Jamieson, Rostamizadeh, Gonina, Ben-tzur, Hardt, Recht, Talwalkar
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Any, ClassVar
 
@@ -33,16 +34,29 @@ def rung_levels(min_resource: float, max_resource: float, eta: float) -> tuple[f
 
 
 def check_resources(
-    min_resource: Any, max_resource: Any, reduction_factor: Any, resource: Any
+    min_resource: Any,
+    max_resource: Any,
+    reduction_factor: Any,
+    resource: Any,
+    *,
+    open_ended: bool = False,
 ) -> tuple[float, float, float, str]:
-    """Validate the options ASHA and Hyperband share."""
-    if max_resource is None:
+    """Validate the options ASHA and Hyperband share.
+
+    With ``open_ended`` (explicit rungs) a missing ``max_resource`` is allowed and returned
+    as ``inf``.
+    """
+    if max_resource is None and not open_ended:
         raise fail(
             "early_stopping.max_resource",
             "missing; the most steps a trial may use, e.g. max_resource: 50",
         )
     lo = check_number("early_stopping.min_resource", min_resource, gt=0)
-    hi = check_number("early_stopping.max_resource", max_resource, gt=0)
+    hi = (
+        math.inf
+        if max_resource is None
+        else check_number("early_stopping.max_resource", max_resource, gt=0)
+    )
     if hi <= lo:
         raise fail(
             "early_stopping.min_resource",
@@ -50,7 +64,18 @@ def check_resources(
         )
     eta = check_number("early_stopping.reduction_factor", reduction_factor, gt=1)
     resource = check_choice("early_stopping.resource", resource, RESOURCES)
-    return plain(lo), plain(hi), plain(eta), resource
+    return plain(lo), (hi if math.isinf(hi) else plain(hi)), plain(eta), resource
+
+
+def check_rungs(rungs: Any) -> tuple[float, ...]:
+    """Explicit rung levels: a non-empty list of increasing numbers > 0."""
+    path = "early_stopping.rungs"
+    if isinstance(rungs, (str, bytes)) or not isinstance(rungs, (list, tuple)) or not rungs:
+        raise fail(path, f"must be a non-empty list of steps, e.g. [1, 3, 9], got {rungs!r:.60}")
+    out = [plain(check_number(f"{path}[{i}]", r, gt=0)) for i, r in enumerate(rungs)]
+    if any(b <= a for a, b in itertools.pairwise(out)):
+        raise fail(path, f"must increase, got {out!r:.80}")
+    return tuple(out)
 
 
 def rung_stop(
@@ -105,16 +130,25 @@ class ASHAPolicy(CurvePolicy):
     The resource is the reported step (``resource: step``): a rung at 3 is reached by a
     report at step 3 or later.
 
+    ``rungs`` gives the rung steps explicitly instead (W&B's ``hyperband`` bands, see
+    ``docs/foreign.md``); ``max_resource`` is then optional: without it no trial is
+    stopped for its length and the budget is open.
+
     Args:
         min_resource: the first rung, in steps (``> 0``).
-        max_resource: the most steps a trial may use (``> min_resource``).
+        max_resource: the most steps a trial may use (``> min_resource``); optional with
+            ``rungs``.
         reduction_factor: ``eta > 1``; the top ``1/eta`` at each rung go on.
         resource: what counts as resource; ``"step"``.
+        rungs: explicit rung steps (increasing), instead of the geometric ladder.
         metric, goal, interval, delay: see :class:`~hypersweep.stopping._common.CurvePolicy`.
 
     Example:
         >>> ASHAPolicy(min_resource=1, max_resource=27, reduction_factor=3).rungs
         (1, 3, 9)
+        >>> p = ASHAPolicy(rungs=[3, 9], reduction_factor=3)
+        >>> p.rungs, p.budget(0) is None
+        ((3, 9), True)
     """
 
     name: ClassVar[str] = "asha"
@@ -122,33 +156,52 @@ class ASHAPolicy(CurvePolicy):
     def __init__(
         self,
         *,
-        min_resource: float = 1,
+        min_resource: float | None = None,
         max_resource: float | None = None,
         reduction_factor: float = 3,
         resource: str = "step",
+        rungs: Any = None,
         metric: str | None = None,
         goal: str | None = None,
         interval: int = 1,
         delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
-        (self.min_resource, self.max_resource, self.reduction_factor, self.resource) = (
-            check_resources(min_resource, max_resource, reduction_factor, resource)
+        self.explicit = rungs is not None
+        if self.explicit:
+            levels = check_rungs(rungs)
+            if min_resource is not None:
+                raise fail(
+                    "early_stopping.min_resource",
+                    "give min_resource or rungs, not both (the first rung is the minimum)",
+                )
+            min_resource = levels[0]
+        elif min_resource is None:
+            min_resource = 1
+        (self.min_resource, hi, self.reduction_factor, self.resource) = check_resources(
+            min_resource, max_resource, reduction_factor, resource, open_ended=self.explicit
         )
-        self.rungs = rung_levels(self.min_resource, self.max_resource, self.reduction_factor)
+        self.max_resource: float | None = None if math.isinf(hi) else hi
+        self.rungs = (
+            levels if self.explicit else rung_levels(self.min_resource, hi, self.reduction_factor)
+        )
 
     def budget(self, number: int) -> float | None:
         return self.max_resource
 
     def _stop(self, rep: Report) -> bool:
-        if rep.step > self.max_resource:
+        if self.max_resource is not None and rep.step > self.max_resource:
             return True
         return rung_stop(self, rep, self.rungs, self.reduction_factor)
 
     def _options(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "min_resource": self.min_resource,
             "max_resource": self.max_resource,
             "reduction_factor": self.reduction_factor,
             "resource": self.resource,
         }
+        if self.explicit:
+            del out["min_resource"]
+            out["rungs"] = list(self.rungs)
+        return out

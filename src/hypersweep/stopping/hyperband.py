@@ -89,6 +89,13 @@ class HyperbandPolicy(CurvePolicy):
         delay: int = 0,
     ) -> None:
         super().__init__(metric=metric, goal=goal, interval=interval, delay=delay)
+        if max_resource is None:
+            raise fail(
+                "early_stopping.max_resource",
+                "missing; Hyperband's brackets need the most steps a trial may use, e.g. "
+                "max_resource: 81 (for open-ended rungs from min_resource on, as W&B's "
+                "hyperband with only min_iter, use policy: asha without max_resource)",
+            )
         lo, hi, eta, self.resource = check_resources(
             min_resource, max_resource, reduction_factor, resource
         )
