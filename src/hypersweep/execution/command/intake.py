@@ -156,8 +156,11 @@ class MetricIntake:
                 "give metrics.patterns"
             )
         shown = ", ".join(seen[:20]) + (f" (+{len(seen) - 20} more)" if len(seen) > 20 else "")
+        low = name.lower()
+        near = [s for s in seen if low in s.lower() or s.lower() in low]  # acc, val_acc
+        hint = did_you_mean(name, near or seen, cutoff=0.1 if near else 0.5)
         return (
-            f"metric {name!r} was not reported{did_you_mean(name, seen)}; the trial "
+            f"metric {name!r} was not reported{hint}; the trial "
             f"reported: {shown}; name one of them in objective.metric, or capture "
             f"{name!r} with metrics.patterns"
         )
