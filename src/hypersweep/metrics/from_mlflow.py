@@ -83,7 +83,10 @@ class MlflowSource:
         self._scan()
         rows: list[tuple[float, int, str, float]] = []
         for name, tail in self.tails.values():
-            for raw in tail.lines(final, READ_LIMIT):
+            lines = tail.lines(final, READ_LIMIT)
+            while final and tail.more:  # the trial has ended: read to the end
+                lines += tail.lines(final, READ_LIMIT)
+            for raw in lines:
                 parts = raw.split()
                 if len(parts) < 2:
                     continue
