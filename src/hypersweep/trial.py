@@ -24,6 +24,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from hypersweep._validate import did_you_mean
+
 __all__ = ["Objective", "Trial", "TrialState"]
 
 
@@ -188,7 +190,8 @@ def coerce_values(
         missing = [n for n in names if n not in metrics]
         if missing:
             got = ", ".join(sorted(map(str, metrics))) or "nothing"
-            raise ValueError(f"metric {missing[0]!r} was not reported (got: {got})")
+            hint = did_you_mean(missing[0], map(str, metrics), cutoff=0.5)
+            raise ValueError(f"metric {missing[0]!r} was not reported (got: {got}){hint}")
         raw = [metrics[n] for n in names]
     elif isinstance(result, (list, tuple)):
         if len(result) != len(names):

@@ -101,6 +101,9 @@ class Outcome:
         lost: it ended through no fault of its own (a worker process killed by a signal
             hypersweep did not send): the runner retries it like a lost worker's trial.
         cannot_start: the trial never ran (the program could not be executed).
+        config_error: the trial ran, but what it reported does not fit the sweep (it
+            exited 0 without its objective metric): every trial would fail alike, so the
+            runner fails fast at the first one.
         system_attrs: facts about the run to keep on the trial (e.g. ``intake``: how
             many reports a flooding trial sent and how many were stored).
     """
@@ -112,6 +115,7 @@ class Outcome:
     started_at: float | None = None
     lost: bool = False
     cannot_start: bool = False
+    config_error: bool = False
     system_attrs: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:

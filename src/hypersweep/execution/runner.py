@@ -24,7 +24,8 @@ but QUEUED), whatever process ran it. A retried attempt is the same trial, count
 a trial waiting in the queue (enqueued, or re-queued for a retry) counts once it runs.
 
 Failing fast (``limits.max_failures``, default 3): when the first ``max_failures`` trials
-of a run all fail with the same error, or the command cannot be started at all, the run
+of a run all fail with the same error, or the command cannot be started at all, or the
+first trial ends without reporting its objective metric (``Outcome.config_error``), the run
 stops and :attr:`Runner.failed_fast` holds one line naming the cause and the fix.
 * a *storage fault* (a write refused: disk full, read-only, connection lost for good; or
   an SQLite file deleted or replaced under the run, see :meth:`Storage.check`) is a hard
@@ -412,6 +413,8 @@ class Runner:
                 f"trial {t.number} could not start: {line}; fix the "
                 "command (check it with 'hypersweep validate')"
             )
+        elif out.config_error and n:
+            self.failed_fast = f"trial {t.number} ran but {line}"
         elif n:
             self._failures.append(failure_key(line))
             if len(self._failures) >= n and len(set(self._failures[:n])) == 1:

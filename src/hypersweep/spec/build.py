@@ -205,12 +205,15 @@ def _executor(spec: SweepSpec) -> Executor:
             command,
             study_name=spec.name or "",
             metrics=[o.metric for o in spec.objectives] + [c.metric for c in spec.constraints],
+            required=[o.metric for o in spec.objectives],
+            metrics_config=spec.metrics_config,
             reduce=spec.reduce,
             params_as=spec.params_as,
             max_concurrent=lim.max_concurrent,
             trial_timeout=lim.trial_timeout,
             grace=spec.grace,
             workdir=str(spec.workdir),
+            per_trial=spec.per_trial,
             env=dict(spec.env),
         )
     except HypersweepError as e:

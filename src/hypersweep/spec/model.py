@@ -15,6 +15,7 @@ from hypersweep._validate import one_line
 from hypersweep.constraints import Constraint
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
+from hypersweep.metrics import MetricsConfig
 from hypersweep.space import Space
 from hypersweep.trial import Objective
 
@@ -48,7 +49,7 @@ TOP_KEYS = (
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
 OBJECTIVE_KEYS = ("metric", "goal")
-METRICS_KEYS = ("reduce",)
+METRICS_KEYS = ("source", "reduce", "patterns", "logdir")
 REDUCE = ("last", "min", "max")
 PARAMS_AS = ("args", "env", "json")
 GOALS = ("minimize", "maximize", "min", "max")
@@ -202,6 +203,7 @@ class SweepSpec:
         function: ``"module:attr"`` or ``"file.py:attr"``, or ``None``.
         base_dir: the sweep file's directory (absolute).
         workdir: the trial working directory (absolute).
+        per_trial: each trial runs in a fresh folder of its own (``workdir: per_trial``).
         env: extra environment variables of command trials.
         sampler: the sampler configuration (``{name: ..., ...}``), or ``None`` for the
             default.
@@ -210,6 +212,7 @@ class SweepSpec:
         storage: the storage URL, or ``None`` for the default.
         params_as: how command trials receive parameters not in the template.
         reduce: how a command trial's value is taken from its reports.
+        metrics_config: where a command trial's metrics are read from (``metrics:``).
         grace: seconds a stopped trial has to end by itself.
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
     """
@@ -229,6 +232,8 @@ class SweepSpec:
     storage: str | None
     params_as: str = "args"
     reduce: str = "last"
+    per_trial: bool = False
+    metrics_config: MetricsConfig = field(default_factory=MetricsConfig)
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
     lines: Mapping[str, int] = field(
@@ -260,5 +265,6 @@ class SweepSpec:
             "function": self.function,
             "params_as": self.params_as,
             "workdir": str(self.workdir),
+            "per_trial": self.per_trial,
             "env_names": sorted(self.env),
         }

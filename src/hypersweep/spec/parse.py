@@ -16,6 +16,7 @@ from hypersweep._validate import check_number, did_you_mean, short
 from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
+from hypersweep.metrics import MetricsConfig
 from hypersweep.space import Space, parse_space
 from hypersweep.trial import Objective
 
@@ -230,7 +231,7 @@ class Parser:
                 lambda: self._raise(self.err(f"limits.{key}", "only for single-objective sweeps")),
                 None,
             )
-        workdir = self.attempt(lambda: self.workdir(d), self.base)
+        workdir, per_trial = self.attempt(lambda: self.workdir(d), (self.base, False))
         no_env: dict[str, str] = {}
         env = self.attempt(lambda: self.env(d.get("env")), no_env)
         storage = self.attempt(lambda: self.storage(d.get("storage")), None)
@@ -240,7 +241,7 @@ class Parser:
             ),
             "args",
         )
-        reduce = self.attempt(lambda: self.reduce(d), "last")
+        reduce, capture = self.attempt(lambda: self.reduce(d), ("last", MetricsConfig()))
         grace = self.attempt(
             lambda: (
                 self.duration(d["grace"], "grace", allow_zero=True)
@@ -263,6 +264,7 @@ class Parser:
             function=function,
             base_dir=self.base,
             workdir=workdir,
+            per_trial=per_trial,
             env=types.MappingProxyType(env),
             sampler=sampler,
             early_stopping=early,
@@ -270,6 +272,7 @@ class Parser:
             storage=storage,
             params_as=params_as,
             reduce=reduce,
+            metrics_config=capture,
             grace=grace,
             constraints=constraints,
             lines=types.MappingProxyType(dict(self.loc.lines)),
@@ -307,21 +310,38 @@ class Parser:
                     pass
         raise first
 
-    def workdir(self, d: Mapping[str, Any]) -> Path:
+    def workdir(self, d: Mapping[str, Any]) -> tuple[Path, bool]:
+        """The working directory, and whether each trial gets a folder of its own
+        (``workdir: per_trial``, or ``{path: src, per_trial: true}``)."""
         if "workdir" not in d:
-            return self.base
-        wd = Path(self.string(d["workdir"], "workdir")).expanduser()
+            return self.base, False
+        raw, path, per_trial = d["workdir"], "workdir", False
+        if raw == "per_trial":
+            return self.base, True
+        if isinstance(raw, Mapping):
+            self.keys(raw, ("path", "per_trial"), "workdir")
+            per_trial = raw.get("per_trial", False)
+            if not isinstance(per_trial, bool):
+                raise self.err(
+                    "workdir.per_trial", f"expected true or false, got {kind_of(per_trial)}"
+                )
+            raw, path = raw.get("path", "."), "workdir.path"
+        wd = Path(self.string(raw, path)).expanduser()
         workdir = (self.base / wd).resolve()
         if not workdir.is_dir():
-            raise self.err("workdir", f"directory {str(workdir)!r} does not exist")
-        return workdir
+            raise self.err(path, f"directory {str(workdir)!r} does not exist")
+        return workdir, per_trial
 
-    def reduce(self, d: Mapping[str, Any]) -> str:
+    def reduce(self, d: Mapping[str, Any]) -> tuple[str, MetricsConfig]:
         if d.get("metrics") is None:
-            return "last"
-        m = self.mapping(d["metrics"], "metrics", "{reduce: last}")
+            return "last", MetricsConfig()
+        m = self.mapping(d["metrics"], "metrics", "{source: auto, reduce: last}")
         self.keys(m, METRICS_KEYS, "metrics")
-        return self.choice(m["reduce"], REDUCE, "metrics.reduce") if "reduce" in m else "last"
+        reduce = self.choice(m["reduce"], REDUCE, "metrics.reduce") if "reduce" in m else "last"
+        try:
+            return reduce, MetricsConfig.parse(m)
+        except SpecError as e:
+            raise self.loc.wrap(e, "metrics") from None
 
     def name(self, d: Mapping[str, Any]) -> str | None:
         if "name" not in d:
@@ -379,7 +399,7 @@ class Parser:
         raise self.err("command", f"expected a string or a list of arguments, got {kind_of(cmd)}")
 
     def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
-        from hypersweep.execution.command import command_placeholders
+        from hypersweep.execution.command import TRIAL_PLACEHOLDERS, command_placeholders
 
         names: list[str] = list(space.param_names)
         parts = [command] if isinstance(command, str) else list(command)
@@ -402,7 +422,7 @@ class Parser:
                     + " (or run the Azure or W&B file itself)",
                 )
             for ref in sorted(refs):
-                if ref not in names:
+                if ref not in names and ref not in TRIAL_PLACEHOLDERS:
                     raise self.err(
                         path,
                         f"placeholder {{{ref}}} is not a parameter of the "

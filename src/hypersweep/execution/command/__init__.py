@@ -21,20 +21,39 @@ Python trials run with ``PYTHONUNBUFFERED=1`` (unless ``env`` or the environment
 it): a script's ``print`` reaches ``stdout.log`` at once even though stdout is a file,
 so its metrics arrive while it runs (other programs must flush their output themselves).
 
-Metrics come in two ways, both read incrementally (each poll reads only the bytes
-written since the last one; a partial last line waits for its end):
+Besides its parameters, a command may use ``{trial}`` (the trial number), ``{trial_dir}``
+(its run folder, absolute), ``{study}`` and ``{workdir}`` (a parameter of the same name
+wins). With ``per_trial=True`` (``workdir: per_trial``) each trial runs in a fresh
+folder, ``<run folder>/work/``, so scripts that write fixed paths (``mlruns/``,
+``model.pt``) run side by side; a relative program path and an interpreter's script
+(``python train.py``) are resolved against ``workdir``, which the trial also finds in
+``HYPERSWEEP_WORKDIR`` (``python -m pkg`` gets it on ``PYTHONPATH``).
 
-* the SDK's JSON lines ``{"step": 3, "val_acc": 0.91}`` (every key is kept). Once a trial
-  has written one, its stdout is no longer parsed for metrics;
-* stdout lines that mention a declared metric name (``CommandExecutor(metrics=...)``):
-  ``val_acc=0.91``, ``val_acc: 0.91``, ``epoch 3 val_acc=0.91 loss=0.2`` (several pairs on
-  one line), ``{'val_acc': 0.91}``, or a JSON object on a line of its own. A ``step`` or
-  ``epoch`` on the same line (``step=3``, ``epoch: 3``, ``Epoch 3/10``) gives the step;
-  otherwise each line that reports a declared metric is the next step. A value is the
-  token after ``=`` or ``:`` up to white space, ``,`` or ``;``; surrounding quotes and
-  brackets and a trailing ``.`` are ignored. A name must stand alone (``loss`` does not
-  match ``val_loss=...``); ``loss 0.2`` (no ``=`` or ``:``) is not read. Lines are split
-  on ``\\n`` and ``\\r`` (progress bars).
+Metrics are read incrementally (each poll reads only what was written since the last
+one; a partial last line or record waits for its end) from the sources of
+:class:`~hypersweep.metrics.MetricsConfig` (``metrics: {source: ...}``; default ``auto``,
+all of them):
+
+* ``jsonl``: the SDK's JSON lines ``{"step": 3, "val_acc": 0.91}`` (every key is kept);
+* ``stdout`` and ``stderr``: text lines (:mod:`hypersweep.metrics.text`): ``name=value``
+  and ``name: value`` pairs for any name, several per line (``93.1%`` is 93.1, ``1,234.5``
+  is 1234.5), ``name value`` for the declared metrics, JSON objects, and the sweep's
+  ``patterns``. A ``step`` or ``epoch`` on the line gives the step; otherwise each line
+  that reports a metric is the next step. Lines are split on ``\\n`` and ``\\r``
+  (progress bars). Under ``auto``, once a trial reports through the SDK or a tracker its
+  text lines are no longer parsed for pairs (patterns still apply);
+* ``mlflow``, ``wandb``, ``tensorboard``: the trackers' files, read every
+  :data:`~hypersweep.execution.command.intake.FILE_INTERVAL` seconds. The trial's
+  environment points MLflow at a file store in its run folder
+  (``MLFLOW_TRACKING_URI=file:<run folder>/mlruns``) and runs W&B offline there
+  (``WANDB_MODE=offline``, ``WANDB_DIR=<run folder>``): nothing is sent anywhere. The
+  sweep's ``env`` overrides them. TensorBoard event files are found anywhere under the
+  run folder (and ``metrics.logdir``).
+
+Every numeric metric a trial reports is kept (up to
+:data:`~hypersweep.execution.command.intake.MAX_NAMES` names beside the declared ones).
+A trial that exits 0 without an objective metric FAILS with the names it did report
+and the closest one; the runner then fails fast.
 
 Metric intake is bounded per trial, so a trial that floods its output (a million metric
 lines) never holds up the loop: other trials' timeouts, the study's limits and stop
@@ -78,6 +97,7 @@ from __future__ import annotations
 
 from hypersweep.execution.command.executor import CommandExecutor
 from hypersweep.execution.command.template import (
+    TRIAL_PLACEHOLDERS,
     command_line,
     command_placeholders,
     format_value,
@@ -87,6 +107,7 @@ from hypersweep.execution.command.template import (
 )
 
 __all__ = [
+    "TRIAL_PLACEHOLDERS",
     "CommandExecutor",
     "command_line",
     "command_placeholders",

@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import math
 import os
-import re
 import select
 import shutil
 import signal
@@ -31,6 +29,14 @@ from hypersweep.execution.command.intake import (
     REPORT_RATE,
     MetricIntake,
 )
+from hypersweep.execution.command.launch import (
+    check_options,
+    check_program,
+    check_script,
+    fill,
+    per_trial_argv,
+    trial_context,
+)
 from hypersweep.execution.command.proc import (
     KILL_WAIT,
     PHASE_INT,
@@ -49,6 +55,7 @@ from hypersweep.execution.command.template import (
     render_command,
     split_command,
 )
+from hypersweep.metrics import LineParser, MetricsConfig
 from hypersweep.trial import Trial
 
 __all__ = ["CommandExecutor"]
@@ -70,9 +77,15 @@ class CommandExecutor(Executor, MetricIntake):
             shell) or a list; ``{name}`` placeholders take parameter values.
         study_name: names the trial directory ``<runs_dir>/<study_name>/<number>/`` and
             ``HYPERSWEEP_STUDY``.
-        metrics: the metric names to capture from stdout (the objective metrics). An
-            objective metric reported as text, NaN or infinite stops the trial, which
-            FAILS with that reason. Other metrics that the SDK reports are kept too.
+        metrics: the declared metric names (objectives, constraints): the ``name value``
+            form is read for them, and one reported as text, NaN or infinite stops the
+            trial, which FAILS with that reason. Every other numeric metric a trial
+            reports is kept too.
+        required: the metrics a trial that exits 0 must have reported (default:
+            ``metrics``); one missing FAILS it with the names it did report and the
+            closest one (``Outcome.config_error``: the runner fails fast on it).
+        metrics_config: where metrics are read from (:class:`~hypersweep.metrics.MetricsConfig`
+            or the mapping of the ``metrics:`` key; default: ``source: auto``).
         reduce: the trial's final value of each metric over its reports: ``"last"``,
             ``"min"`` or ``"max"``.
         params_as: how parameters that no placeholder uses are delivered: ``"args"``,
@@ -81,7 +94,9 @@ class CommandExecutor(Executor, MetricIntake):
         trial_timeout: seconds per trial; then it is stopped and FAILS with "timeout".
         grace: seconds between SIGINT and SIGTERM when a trial is stopped (on
             :meth:`close` at most :data:`CLOSE_GRACE`).
-        workdir: the trials' working directory (default: this process's).
+        workdir: the trials' working directory (default: this process's); with
+            ``per_trial`` the folder their script and ``{workdir}`` refer to.
+        per_trial: run each trial in a fresh folder of its own, ``<run folder>/work/``.
         env: variables added to the trials' environment.
         runs_dir: where trial directories go.
         report_rate: reports per second stored per trial (bursts of ``report_burst``);
@@ -105,12 +120,15 @@ class CommandExecutor(Executor, MetricIntake):
         *,
         study_name: str,
         metrics: Sequence[str],
+        required: Sequence[str] | None = None,
+        metrics_config: MetricsConfig | Mapping[str, Any] | None = None,
         reduce: str = "last",
         params_as: str = "args",
         max_concurrent: int = 1,
         trial_timeout: float | None = None,
         grace: float = 10.0,
         workdir: str | None = None,
+        per_trial: bool = False,
         env: Mapping[str, str] | None = None,
         runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
         report_rate: float = REPORT_RATE,
@@ -135,34 +153,9 @@ class CommandExecutor(Executor, MetricIntake):
             raise HypersweepError(
                 f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
             )
-        if (
-            isinstance(max_concurrent, bool)
-            or not isinstance(max_concurrent, int)
-            or max_concurrent < 1
-        ):
-            raise HypersweepError(
-                f"max_concurrent: must be a positive integer, got {max_concurrent!r}"
-            )
-        if trial_timeout is not None and not (
-            isinstance(trial_timeout, (int, float)) and trial_timeout > 0
-        ):
-            raise HypersweepError(
-                f"trial_timeout: must be a positive number of seconds, got {trial_timeout!r}"
-            )
-        if not isinstance(grace, (int, float)) or isinstance(grace, bool) or not grace >= 0:
-            raise HypersweepError(f"grace: must be >= 0 seconds, got {grace!r}")
-        for key, v, low in (
-            ("report_rate", report_rate, 0),
-            ("report_burst", report_burst, 1),
-            ("read_per_poll", read_per_poll, 1),
-        ):
-            if (
-                isinstance(v, bool)
-                or not isinstance(v, (int, float))
-                or not (math.isfinite(v) and v >= low)
-                or (key != "report_rate" and v != int(v))
-            ):
-                raise HypersweepError(f"{key}: must be a number >= {low}, got {v!r}")
+        check_options(
+            max_concurrent, trial_timeout, grace, report_rate, report_burst, read_per_poll
+        )
         if workdir is not None and not os.path.isdir(workdir):
             raise HypersweepError(f"workdir: {workdir!r} is not a directory")
         extra = dict(env or {})
@@ -171,9 +164,14 @@ class CommandExecutor(Executor, MetricIntake):
                 raise HypersweepError(
                     f"env: names and values must be strings, got {name!r}: {value!r}"
                 )
+        if not isinstance(metrics_config, MetricsConfig):
+            metrics_config = MetricsConfig.parse(metrics_config)
         self.command = command
         self.study_name = study_name
         self.metrics = tuple(metrics)
+        self.required = self.metrics if required is None else tuple(required)
+        self.metrics_config = metrics_config
+        self.per_trial = bool(per_trial)
         self.reduce = reduce
         self.params_as = params_as
         self.capacity = max_concurrent
@@ -185,44 +183,14 @@ class CommandExecutor(Executor, MetricIntake):
         self.report_rate = float(report_rate)
         self.report_burst = int(report_burst)
         self.read_per_poll = int(read_per_poll)
-        self._check_program(argv[0])
-        self._check_script(argv)
-        names = "|".join(re.escape(m) for m in sorted(self.metrics, key=len, reverse=True))
-        self._pair_re = re.compile(rf"(?<![\w.\-/])(['\"]?)({names})\1\s*[:=]\s*([^\s,;]+)")
+        check_program(argv[0], self.workdir, self.env)
+        check_script(argv, self.workdir)
+        self._parser = LineParser(self.metrics, metrics_config.patterns)
         self._procs: dict[int, Proc] = {}
         self._pending: list[Outcome] = []
         self._stuck: list[subprocess.Popen[bytes]] = []
         self._closing = False
         self._base_env = base_env()
-
-    def _check_program(self, program: str) -> None:
-        if "{" in program:
-            return
-        path = (self.env.get("PATH") or os.environ.get("PATH")) or os.defpath
-        if os.sep in program:
-            full = os.path.join(self.workdir or os.getcwd(), program)
-            ok = os.path.isfile(full) and os.access(full, os.X_OK)
-        else:
-            ok = shutil.which(program, path=path) is not None
-        if not ok:
-            where = f" in {self.workdir!r}" if os.sep in program else " on the PATH"
-            raise HypersweepError(
-                f"command: program {program!r} not found{where} (or not executable)"
-            )
-
-    def _check_script(self, argv: Sequence[str]) -> None:
-        """``python missing.py ...`` would fail every trial alike: refuse it now."""
-        if not re.fullmatch(r"python[\d.]*", os.path.basename(argv[0])) or len(argv) < 2:
-            return
-        script = argv[1]
-        if script.startswith("-") or "{" in script or not script.endswith(".py"):
-            return
-        full = os.path.join(self.workdir or os.getcwd(), os.path.expanduser(script))
-        if not os.path.isfile(full):
-            raise HypersweepError(
-                f"command: script {script!r} not found in {self.workdir or os.getcwd()!r}; "
-                "fix the path (relative to workdir, the sweep file's folder by default)"
-            )
 
     # ------------------------------------------------------------------------------------
     def open(self, decide: Decide | None = None) -> None:
@@ -272,25 +240,41 @@ class CommandExecutor(Executor, MetricIntake):
         metrics_path = join(run_dir, "metrics.jsonl")
         params_path = join(run_dir, "params.json")
         stdout_path = join(run_dir, "stdout.log")
-        try:  # a directory reused by an earlier study of the same name
+        try:  # a directory reused by a retry, or an earlier study of the same name
             os.unlink(stop_file)
         except FileNotFoundError:
             pass
+        for old in ("mlruns", "wandb"):  # the trackers' stores of an earlier attempt
+            shutil.rmtree(join(run_dir, old), ignore_errors=True)
+        base = self.workdir or os.getcwd()
+        context = trial_context(number, run_dir, self.study_name, base)
         argv, extra = render_command(
             self.command,
             params,
             self.params_as,
             params_file=params_path if self.params_as == "json" else None,
+            context=context,
         )
+        cwd, module = self.workdir, False
+        if self.per_trial:
+            cwd = join(run_dir, "work")
+            os.makedirs(cwd, exist_ok=True)
+            argv, module = per_trial_argv(argv, base)
+        cfg = self.metrics_config
+        logdirs = [fill(d, params, context) for d in cfg.logdirs]
         if self.params_as == "json":
             with open(params_path, "w", encoding="utf-8") as f:
                 f.write(extra["HYPERSWEEP_PARAMS"])
         with open(metrics_path, "wb"):
             pass
         env = dict(self._base_env)
+        env.update(cfg.env(run_dir))  # MLflow / W&B write into the run folder
         env.update(self.env)
         env.setdefault("PYTHONUNBUFFERED", "1")  # print() reaches stdout.log at once
+        if module:  # python -m pkg found pkg in the working directory
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [base, env.get("PYTHONPATH")]))
         env.update(extra)
+        env["HYPERSWEEP_WORKDIR"] = base
         env["HYPERSWEEP_METRICS_FILE"] = metrics_path
         env["HYPERSWEEP_STOP_FILE"] = stop_file
         env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
@@ -309,7 +293,7 @@ class CommandExecutor(Executor, MetricIntake):
             spawned = time.time()
             popen = subprocess.Popen(
                 argv,
-                cwd=self.workdir,
+                cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
@@ -323,6 +307,8 @@ class CommandExecutor(Executor, MetricIntake):
             popen=popen,
             run_dir=run_dir,
             stdout=Tail(stdout_path, split_cr=True),
+            stderr=Tail(join(run_dir, "stderr.log"), split_cr=True),
+            sources=cfg.open(run_dir, cwd or os.getcwd(), env, logdirs, since=spawned),
             metrics_file=Tail(metrics_path),
             stop_file=stop_file,
             pidfd=None,
@@ -494,6 +480,7 @@ class CommandExecutor(Executor, MetricIntake):
         result = dict(p.agg)
         at = p.started_at
         attrs = None
+        tails = [p.stdout, p.metrics_file, *([p.stderr] if p.stderr else [])]
         if p.dropped or p.coalesced:
             attrs = {
                 "intake": {
@@ -502,8 +489,8 @@ class CommandExecutor(Executor, MetricIntake):
                     "dropped": p.dropped,
                     "coalesced": p.coalesced,
                     "max_per_second": self.report_rate,
-                    "bytes": p.stdout.bytes + p.metrics_file.bytes,
-                    "skipped_bytes": p.stdout.skipped + p.metrics_file.skipped,
+                    "bytes": sum(t.bytes for t in tails),
+                    "skipped_bytes": sum(t.skipped for t in tails),
                 }
             }
         done = functools.partial(Outcome, p.number, started_at=at, system_attrs=attrs)
@@ -513,6 +500,12 @@ class CommandExecutor(Executor, MetricIntake):
             return done(OutcomeStatus.FAILED, error=p.invalid)
         if p.stop_kind is not None:
             return done(OutcomeStatus.STOPPED, result=result or None)
+        missing = [m for m in self.required if m not in result]
+        if code == 0 and missing:
+            error = self.missing_metric(p, missing[0], sorted(result))
+            return done(
+                OutcomeStatus.FAILED, result=result or None, error=error, config_error=True
+            )
         if code == 0:
             return done(OutcomeStatus.COMPLETED, result=result)
         if code < 0:
@@ -534,6 +527,10 @@ class CommandExecutor(Executor, MetricIntake):
     def _release(self, p: Proc) -> None:
         p.stdout.close()
         p.metrics_file.close()
+        if p.stderr is not None:
+            p.stderr.close()
+        for source in p.sources:
+            source.close()
         if p.pidfd is not None:
             try:
                 os.close(p.pidfd)

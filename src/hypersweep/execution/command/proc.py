@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from hypersweep.execution.base import Report
 from hypersweep.execution.command.capture import Tail
 from hypersweep.execution.command.template import PARAM_ENV_PREFIX, PROTOCOL_ENV
+from hypersweep.metrics import Source
 
 __all__ = [
     "KILL_WAIT",
@@ -111,7 +112,11 @@ class Proc:
     deadline: float | None
     agg: dict[str, float] = field(default_factory=dict)
     last_step: int = -1
-    sdk_seen: bool = False
+    stderr: Tail | None = None
+    sources: list[Source] = field(default_factory=list)  # tracker readers (mlflow, ...)
+    sources_at: float = 0.0  # when to poll the sources next
+    structured: bool = False  # the SDK or a tracker reported (see MetricsConfig.auto)
+    names: set[str] = field(default_factory=set)  # metric names seen beyond the declared
     invalid: str | None = None  # why the trial fails (a bad objective value)
     stop_kind: str | None = None  # "stop" (decision / stop()), "timeout", "invalid", "close"
     exited: bool = False  # the main process has ended (not yet reaped)

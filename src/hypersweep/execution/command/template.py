@@ -15,6 +15,7 @@ __all__ = [
     "PARAMS_AS",
     "PARAM_ENV_PREFIX",
     "PROTOCOL_ENV",
+    "TRIAL_PLACEHOLDERS",
     "command_line",
     "command_placeholders",
     "format_value",
@@ -41,8 +42,14 @@ PROTOCOL_ENV = (
     "HYPERSWEEP_RESTORE_FROM",
     "HYPERSWEEP_TRIAL_TOKEN",
     "HYPERSWEEP_NOTICE_FILE",
+    "HYPERSWEEP_WORKDIR",
 )
 PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
+#: Placeholders every command may use besides its parameters (a parameter of the same name
+#: wins): the trial number, the trial's run folder (absolute), the study name, and the
+#: sweep's working directory (absolute; with ``workdir: per_trial`` the folder the
+#: per-trial folders stand in for).
+TRIAL_PLACEHOLDERS = ("trial", "trial_dir", "study", "workdir")
 
 
 # ------------------------------------------------------------------------------------------
@@ -178,6 +185,7 @@ def render_command(
     params_as: str = "args",
     *,
     params_file: str | None = None,
+    context: Mapping[str, str] | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and the extra environment of one trial.
 
@@ -198,6 +206,8 @@ def render_command(
         params: the trial's parameters.
         params_as: ``"args"``, ``"env"`` or ``"json"``.
         params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
+        context: the values of :data:`TRIAL_PLACEHOLDERS` (``{trial}``, ``{trial_dir}``,
+            ``{study}``, ``{workdir}``); without it (a rerun line) they stay as written.
 
     Returns:
         ``(argv, env)``: the argument list and the variables to add to the environment.
@@ -210,6 +220,8 @@ def render_command(
         >>> render_command("train.py --lr {lr} --tag '{tag}'", {"lr": 0.1, "tag": "a; b",
         ...                "deep": True})[0]
         ['train.py', '--lr', '0.1', '--tag', 'a; b', '--deep=true']
+        >>> render_command("train.py --out={trial_dir}/m.pt", {}, context={"trial_dir": "/r/3"})[0]
+        ['train.py', '--out=/r/3/m.pt']
     """
     if params_as not in PARAMS_AS:
         raise HypersweepError(
@@ -226,11 +238,15 @@ def render_command(
             if not is_ph:
                 out.append(text)
                 continue
+            if text not in params and text in TRIAL_PLACEHOLDERS:
+                out.append(context[text] if context and text in context else f"{{{text}}}")
+                continue
             if text not in params:
                 known = ", ".join(params) or "none"
                 raise HypersweepError(
                     f"command: placeholder {{{text}}} names no parameter of this trial "
-                    f"(parameters: {known}); write {{{{ and }}}} for literal braces"
+                    f"(parameters: {known}; also {{trial}}, {{trial_dir}}, {{study}}, "
+                    "{workdir}); write {{ and }} for literal braces"
                 )
             used.add(text)
             out.append(format_value(params[text]))
