@@ -194,6 +194,7 @@ def _executor(spec: SweepSpec) -> Executor:
                 trial_timeout=lim.trial_timeout,
                 grace=spec.grace,
                 study_name=spec.name,
+                delivery=spec.space.delivery(),
             )
         except HypersweepError as e:
             raise Locator(spec.file, spec.lines).wrap(e, "function") from None
@@ -212,6 +213,7 @@ def _executor(spec: SweepSpec) -> Executor:
             grace=spec.grace,
             workdir=str(spec.workdir),
             env=dict(spec.env),
+            delivery=spec.space.delivery(),
         )
     except HypersweepError as e:
         raise Locator(spec.file, spec.lines).wrap(e, "command") from None

@@ -12,7 +12,9 @@ Run it over a sampler by subclassing :class:`SamplerContract` and providing a
             return lambda seed: MySampler(seed=seed)
 
 What the suite checks, on a space that uses every parameter type (with nested conditional
-groups):
+groups), and on a space of the forms foreign sweep files use (:func:`new_types_space`:
+q-log-uniform ints, weighted choices, beta, list- and dict-valued choices, a nested group,
+names shared by the branches of a conditional group):
 
 * every proposal passes :meth:`Space.validate <hypersweep.space.Space.validate>` unchanged:
   in range, on its step, only the active parameters, every parameter reachable;
@@ -53,7 +55,7 @@ import pytest
 
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler
-from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Param, Space
+from hypersweep.space import Beta, Bool, Choice, Fixed, Float, Group, Int, Normal, Param, Space
 from hypersweep.storage.memory import InMemoryStorage
 from hypersweep.study import Study
 from hypersweep.trial import Objective, Trial, TrialState
@@ -65,6 +67,7 @@ __all__ = [
     "continuous_space",
     "deterministic_value",
     "every_type_space",
+    "new_types_space",
     "failed_repeats",
     "finite_space",
     "run_failing_study",
@@ -114,6 +117,41 @@ def every_type_space() -> Space:
     )
 
 
+def new_types_space() -> Space:
+    """The forms of Azure ML / W&B sweep files: q-log-uniform ints, weighted choices,
+    beta (plain and stepped), list- and dict-valued choices, a nested group, and names
+    shared by the branches of a (weighted) conditional group, each with its own range
+    (Azure AutoML's sub-spaces, Optuna's ``n_units_l{i}``)."""
+    return Space(
+        {
+            "batch": Int(16, 256, log=True, step=16),
+            "frac": Beta(2.0, 5.0),
+            "drop": Beta(0.5, 0.5, low=0.0, high=0.5, step=0.05),
+            "act": Choice(["relu", "tanh", "gelu"], weights=[0.2, 0.3, 0.5]),
+            "shape": Choice([[32, 32], [64], [16, 16, 16]]),
+            "cfg": Choice([{"a": 1}, {"b": [2, 3]}]),
+            "opt": Group(
+                {
+                    "lr": Float(1e-4, 1e-1, log=True),
+                    "kind": Choice({"adam": {"beta1": Float(0.8, 0.99)}, "sgd": {}}),
+                }
+            ),
+            "model": Choice(
+                {
+                    "lgbm": {"learning_rate": Float(1e-3, 0.3, log=True), "n_units_l0": Int(4, 64)},
+                    "mlp": {
+                        "learning_rate": Float(0.01, 1.0),
+                        "n_units_l0": Int(8, 128, log=True),
+                        "n_units_l1": Int(8, 128),
+                    },
+                    "xgb": {"learning_rate": Choice([0.1, 0.3]), "depth": Int(1, 6)},
+                },
+                weights=[1, 2, 1],
+            ),
+        }
+    )
+
+
 def continuous_space() -> Space:
     """Three continuous parameters: every proposal should be new."""
     return Space({"x": Float(-5.0, 5.0), "y": Float(1e-3, 1.0, log=True), "z": Float(0.0, 1.0)})
@@ -122,7 +160,7 @@ def continuous_space() -> Space:
 def _expected_type(param: Param, value: Any) -> type:
     if isinstance(param, Int):
         return int
-    if isinstance(param, (Float, Normal)):
+    if isinstance(param, (Float, Normal, Beta)):
         return float
     if isinstance(param, Choice):
         return type(param.options[param.index(value)])
@@ -140,14 +178,15 @@ def check_proposal(space: Space, params: Any) -> None:
     assert type(params) is dict, f"params must be a dict, got {type(params).__name__}"
     for name, value in params.items():
         assert isinstance(name, str)
-        assert type(value) in _PLAIN, (
+        assert _plain(value), (
             f"{name}={value!r} is a {type(value).__module__}.{type(value).__name__}, "
             "not a plain Python value"
         )
     clean = space.validate(params)  # raises SpaceError naming what is wrong
     assert clean == params, f"validate() changed {params} into {clean}"
-    for c in space.columns:
-        if c.name in params:
+    active = space.active_mask(space.encode(params)[None, :])[0]  # a shared name: its branch
+    for j, c in enumerate(space.columns):
+        if active[j] and c.name in params:
             want = _expected_type(c.param, params[c.name])
             assert type(params[c.name]) is want, (
                 f"{c.name}={params[c.name]!r} should be a {want.__name__}"
@@ -155,6 +194,15 @@ def check_proposal(space: Space, params: Any) -> None:
     for f in space._fixed:
         if f.name in params:
             assert type(params[f.name]) is type(f.value) and params[f.name] == f.value
+
+
+def _plain(value: Any) -> bool:
+    """A plain Python value: a JSON scalar, or a list / dict of plain values."""
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return type(value) in _PLAIN
 
 
 def deterministic_value(space: Space, params: dict[str, Any]) -> float:
@@ -311,6 +359,27 @@ class SamplerContract:
         missing = set(space.names) - seen
         assert not missing, f"never proposed (nested groups not explored?): {sorted(missing)}"
         assert {p["optimizer"] for p in proposed} == {"adam", "sgd"}
+
+    def test_proposals_are_valid_for_the_foreign_forms(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        """Shared names, q-log ints, weights, beta, list/dict values, a nested group."""
+        space = new_types_space()
+        study = self.study(sampler_factory, space=space, seed=3)
+        proposed = run_study(study, 30, fail_every=4)
+        for params in proposed:
+            check_proposal(space, params)
+        if study.sampler.name != "grid":  # a grid visits points, most of them under "mlp"
+            assert {p["model"] for p in proposed} == {"lgbm", "mlp", "xgb"}
+            U = space.encode_many(proposed)
+            never = [space.names[j] for j in np.flatnonzero(np.isnan(U).all(axis=0))]
+            assert not never, f"never proposed: {never}"
+        # a shared name takes the range of its own branch
+        for p in proposed:
+            if p["model"] == "xgb":
+                assert p["learning_rate"] in (0.1, 0.3)
+            elif p["model"] == "lgbm":
+                assert 1e-3 <= p["learning_rate"] <= 0.3 and "n_units_l1" not in p
 
     def test_propose_returns_n_valid_proposals(self, sampler_factory: SamplerFactory) -> None:
         space = every_type_space()

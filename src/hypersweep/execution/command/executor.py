@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
@@ -50,6 +50,9 @@ from hypersweep.execution.command.template import (
     split_command,
 )
 from hypersweep.trial import Trial
+
+if TYPE_CHECKING:
+    from hypersweep.space import Delivery
 
 __all__ = ["CommandExecutor"]
 
@@ -88,6 +91,9 @@ class CommandExecutor(Executor, MetricIntake):
             see "Metric intake" in the module docs.
         report_burst: reports a trial may send at once before the rate applies.
         read_per_poll: bytes read per poll from each output file of a trial.
+        delivery: the space's :meth:`~hypersweep.space.Space.delivery`: group parameters
+            reach ``HYPERSWEEP_PARAMS`` / ``params.json`` nested, and an argument whose
+            placeholder names an inactive conditional parameter is dropped.
 
     Raises:
         HypersweepError: an invalid argument, or a program that cannot be found.
@@ -116,6 +122,7 @@ class CommandExecutor(Executor, MetricIntake):
         report_rate: float = REPORT_RATE,
         report_burst: int = REPORT_BURST,
         read_per_poll: int = READ_PER_POLL,
+        delivery: Delivery | None = None,
     ) -> None:
         argv = split_command(command)
         for item in argv:
@@ -176,6 +183,7 @@ class CommandExecutor(Executor, MetricIntake):
         self.metrics = tuple(metrics)
         self.reduce = reduce
         self.params_as = params_as
+        self.delivery = delivery
         self.capacity = max_concurrent
         self.trial_timeout = None if trial_timeout is None else float(trial_timeout)
         self.grace = float(grace)
@@ -281,6 +289,7 @@ class CommandExecutor(Executor, MetricIntake):
             params,
             self.params_as,
             params_file=params_path if self.params_as == "json" else None,
+            delivery=self.delivery,
         )
         if self.params_as == "json":
             with open(params_path, "w", encoding="utf-8") as f:
