@@ -44,7 +44,10 @@ def test_continuous_round_trip_is_exact() -> None:
     [
         ({"type": "beta", "alpha": 2, "beta": 5}, Beta(2, 5)),
         ("beta(2, 5)", Beta(2, 5)),
-        ({"type": "beta", "alpha": 2, "beta": 5, "low": 0, "high": 10, "step": 1}, Beta(2, 5, 0, 10, 1)),
+        (
+            {"type": "beta", "alpha": 2, "beta": 5, "low": 0, "high": 10, "step": 1},
+            Beta(2, 5, 0, 10, 1),
+        ),
         ({"type": "beta", "alpha": 2, "beta": 5, "q": 0.1}, Beta(2, 5, step=0.1)),
         ("beta(1, 1, low=0, high=4)", Beta(1, 1, 0, 4)),
     ],

@@ -34,7 +34,9 @@ def test_weights_leave_the_encoding_one_equal_bin_per_option() -> None:
 def test_grid_lists_the_most_probable_option_first() -> None:
     space = Space(
         {
-            "opt": Choice({"sgd": {}, "adam": {"b": Choice([1, 2], weights=[1, 3])}}, weights=[1, 4]),
+            "opt": Choice(
+                {"sgd": {}, "adam": {"b": Choice([1, 2], weights=[1, 3])}}, weights=[1, 4]
+            ),
             "act": Choice(["relu", "tanh", "gelu"], weights=[0.2, 0.5, 0.3]),
         }
     )

@@ -63,7 +63,9 @@ def test_each_branch_keeps_its_own_range() -> None:
 def test_validate_checks_the_active_branch_range() -> None:
     space = parse_space(AUTOML)
     assert space.validate({"model": "xgb", "learning_rate": 0.2, "max_depth": 3})
-    with pytest.raises(SpaceError, match=r"^params\.learning_rate: 0\.05 is outside \[0\.1, 0\.3\]"):
+    with pytest.raises(
+        SpaceError, match=r"^params\.learning_rate: 0\.05 is outside \[0\.1, 0\.3\]"
+    ):
         space.validate({"model": "xgb", "learning_rate": 0.05, "max_depth": 3})
     with pytest.raises(SpaceError, match=r"^params\.max_depth: is not active"):
         space.validate({"model": "lgbm", "learning_rate": 0.05, "num_leaves": 9, "max_depth": 3})

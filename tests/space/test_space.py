@@ -57,7 +57,10 @@ BAD_PARAMS: list[tuple[Callable[[], Any], str]] = [
     (lambda: Choice({}), r"Choice needs at least one option"),
     (lambda: Choice("abc"), r"Choice needs a list of options, got str"),
     (lambda: Choice([1, 1.0]), r"Choice has the option 1 twice"),
-    (lambda: Choice([{1, 2}]), r"options must be strings, numbers, booleans, null, lists or mappings, got set"),  # type: ignore[list-item]
+    (
+        lambda: Choice([{1, 2}]),
+        r"options must be strings, numbers, booleans, null, lists or mappings, got set",
+    ),  # type: ignore[list-item]
     (lambda: Choice([math.inf]), r"options must be finite, got inf"),
     (lambda: Choice({1: {}}), r"group option names must be strings, got 1"),  # type: ignore[dict-item]
     (lambda: Fixed(math.nan), r"a fixed value must be finite, got nan"),

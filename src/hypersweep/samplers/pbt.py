@@ -166,9 +166,7 @@ def perturb(
             continue
         params[c.name] = c.param
         moved[c.name] = (float(old[c.name]), float(factors[int(rng.integers(len(factors)))]))
-    stepped = {
-        k: v for k, v in moved.items() if getattr(params[k], "step", None) is not None
-    }
+    stepped = {k: v for k, v in moved.items() if getattr(params[k], "step", None) is not None}
     if stepped:
         new = _snap(space, {**new, **{k: x * f for k, (x, f) in stepped.items()}})
         bumped = False
@@ -177,7 +175,7 @@ def perturb(
                 continue
             param = params[name]
             up = (x * f > x) if x != 0 else f > 1.0
-            y = x + param.step if up else x - param.step  # type: ignore[attr-defined]
+            y = x + param.step if up else x - param.step
             if isinstance(param, (Float, Int)):
                 y = min(max(y, param.low), param.high)
             if y == x or (getattr(param, "log", False) and y <= 0):

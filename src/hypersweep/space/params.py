@@ -2,35 +2,30 @@
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from hypersweep._validate import is_number, short, unwrap
+from hypersweep._validate import is_number, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
     EPS,
-    MAX_GROUP_DEPTH,
-    JsonScalar,
     as_float,
     check_bounds,
     check_normal_range,
     clip,
     decimal_places,
     fmt,
-    int_problem,
     is_on_grid,
     nudge_exact,
     safe_round,
-    text_problem,
 )
 
 if TYPE_CHECKING:
-    from hypersweep.space.space import Space
+    pass
 
 
 class Param:
@@ -257,7 +252,9 @@ class Int(NumericParam):
         if self.step != 1:  # q-log-uniform: log scale, then the nearest grid value
             a, b = self._log_range()
             x = np.exp(a + u * (b - a))
-            return self._point(clip(np.rint((x - self.low) / self.step), 0, n - 1))
+            step = self.step
+            assert step is not None
+            return self._point(clip(np.rint((x - self.low) / step), 0, n - 1))
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
         x = np.exp(a + u * (b - a))
         return clip(np.rint(x), self.low, self.high)

@@ -398,7 +398,11 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
                 f"{path}.{extra[0]}",
                 f"type: choice has no key {extra[0]!r}; its keys: values, weights",
             )
-        long = {"choice": opts} if d.get("weights") is None else {"choice": opts, "weights": d["weights"]}
+        long = (
+            {"choice": opts}
+            if d.get("weights") is None
+            else {"choice": opts, "weights": d["weights"]}
+        )
         return _parse_long(long, path)
     if kind == "group":
         extra = [k for k in d if k not in ("type", "params")]

@@ -242,15 +242,16 @@ def render_command(
             argv.append(item)
             flag = _OPTION_RE.fullmatch(item) is not None
             continue
-        out: list[str] | None = []
+        out: list[str] = []
         parts = parse_template(item)
+        dropped = False
         for is_ph, text in parts:
             if not is_ph:
                 out.append(text)
                 continue
             if text not in params:
                 if lenient or (delivery is not None and text in delivery.conditional):
-                    out = None  # an inactive conditional parameter: drop the item
+                    dropped = True  # an inactive conditional parameter: drop the item
                     break
                 known = ", ".join(params) or "none"
                 raise HypersweepError(
@@ -259,7 +260,7 @@ def render_command(
                 )
             used.add(text)
             out.append(format_value(params[text]))
-        if out is None:
+        if dropped:
             if flag and len(parts) == 1:  # "--lr {lr}": the option goes with its value
                 argv.pop()
             flag = False

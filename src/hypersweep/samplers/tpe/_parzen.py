@@ -287,7 +287,9 @@ class Parzen:
             code = (r * k.n_opt).astype(int)
             for i, probs in enumerate(k.cat_probs):  # the prior's draws follow the weights
                 if probs is not None:
-                    pick = np.minimum(np.searchsorted(np.cumsum(probs), r[:, i], "right"), k.n_opt[i] - 1)
+                    pick = np.minimum(
+                        np.searchsorted(np.cumsum(probs), r[:, i], "right"), k.n_opt[i] - 1
+                    )
                     code[:, i] = np.where(ci[:, i] == self.n, pick, code[:, i])
             if self.n:
                 own = k.codes(self.points)[centre[:, dn:], np.arange(dc)]
