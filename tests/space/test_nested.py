@@ -90,3 +90,8 @@ def test_group_errors_name_the_key(spec: dict, match: str) -> None:
     with pytest.raises(SpaceError, match=match) as info:
         parse_space(spec)
     assert "\n" not in str(info.value)
+
+
+def test_group_has_no_compact_form() -> None:
+    with pytest.raises(SpaceError, match=r"^space\.g: a group has no compact form; write"):
+        parse_space({"g": "group(a=1)"})

@@ -272,6 +272,11 @@ def _parse_compact(text: str, path: str) -> Param:
         if kwargs:
             raise SpaceError(path, "choice takes options only, e.g. choice(16, 32, 64)")
         return _wrap(lambda: Choice(args), path)
+    if name == "group":
+        raise SpaceError(
+            path,
+            "a group has no compact form; write {type: group, params: {name: ..., ...}}",
+        )
     names = _ARGS[name]
     if name == "randint" and len(args) == 1:
         names = ("low",)
