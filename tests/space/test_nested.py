@@ -95,3 +95,18 @@ def test_group_errors_name_the_key(spec: dict, match: str) -> None:
 def test_group_has_no_compact_form() -> None:
     with pytest.raises(SpaceError, match=r"^space\.g: a group has no compact form; write"):
         parse_space({"g": "group(a=1)"})
+
+
+def test_validate_takes_a_group_as_one_mapping_too() -> None:
+    space = parse_space(SPEC)
+    flat = {
+        "optimizer.lr": 0.01,
+        "optimizer.momentum": 0.9,
+        "optimizer.sched.warmup": 2,
+        "optimizer.kind": "sgd",
+        "layers": 3,
+    }
+    nested = space.delivery().nest(flat)
+    assert space.validate(nested) == flat  # e.g. study.enqueue of what a trial received
+    with pytest.raises(SpaceError, match=r"^params\.optimizer\.lr: 5\.0 is outside"):
+        space.validate({**nested, "optimizer": {**nested["optimizer"], "lr": 5.0}})

@@ -101,6 +101,7 @@ class Space:
         self._fixed: list[_FixedEntry] = []
         #: flat name -> path, for the parameters inside groups (see :class:`Delivery`)
         self._paths: dict[str, tuple[str, ...]] = {}
+        self._groups: set[str] = set()  # the groups' own (flat) names
         seen: dict[str, list[tuple[str, tuple[tuple[int, int], ...]]]] = {}
         self._flatten(self.params, -1, -1, "space", seen, (), ())
         self.shared = frozenset(n for n, where in seen.items() if len(where) > 1)
@@ -174,6 +175,7 @@ class Space:
                     )
             seen.setdefault(name, []).append((path, chain))
             if isinstance(p, Group):
+                self._groups.add(name)
                 self._flatten(
                     p.space.params, parent, option, f"{path}.params", seen, chain, (*group, local)
                 )
@@ -426,6 +428,8 @@ class Space:
                 raise SpaceError(
                     path, f"parameter names must be strings, got {type(k).__name__} {short(k)}"
                 )
+        if self._groups and any(k in self._groups for k in params):
+            params = self._flat(params, "")
         out: dict[str, Any] = {}
         active: set[str] = set()
         chosen: dict[int, int] = {}
@@ -467,6 +471,18 @@ class Space:
                     f"unknown parameter{did_you_mean(k, self.param_names)}",
                 )
         return {k: out[k] for k in self.param_names if k in out}
+
+    def _flat(self, params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        """``params`` with a group given as one mapping (``{"opt": {"lr": 0.1}}``, as a
+        trial receives it) spelled out as its flat names (``opt.lr``)."""
+        out: dict[str, Any] = {}
+        for k, v in params.items():
+            name = f"{prefix}{k}"
+            if name in self._groups and isinstance(v, Mapping):
+                out.update(self._flat(v, f"{name}."))
+            else:
+                out[name] = v
+        return out
 
     # --- grid --------------------------------------------------------------------------
     def grid(self, grid_points: int | None = None) -> Grid:
