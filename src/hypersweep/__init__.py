@@ -40,7 +40,7 @@ from hypersweep.sdk import (
 if TYPE_CHECKING:
     from hypersweep.limits import Limits
     from hypersweep.samplers.base import Sampler
-    from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Space
+    from hypersweep.space import Beta, Bool, Choice, Fixed, Float, Group, Int, Normal, Space
     from hypersweep.stopping.base import Decision, Policy
     from hypersweep.storage import open_storage
     from hypersweep.study import Study
@@ -57,6 +57,8 @@ _LAZY = {
     "Choice": "hypersweep.space",
     "Bool": "hypersweep.space",
     "Fixed": "hypersweep.space",
+    "Beta": "hypersweep.space",
+    "Group": "hypersweep.space",
     "Objective": "hypersweep.trial",
     "Trial": "hypersweep.trial",
     "TrialState": "hypersweep.trial",
@@ -68,11 +70,13 @@ _LAZY = {
 }
 
 __all__ = [
+    "Beta",
     "Bool",
     "Choice",
     "Decision",
     "Fixed",
     "Float",
+    "Group",
     "HypersweepError",
     "Int",
     "Limits",

@@ -62,7 +62,7 @@ def config_key(params: dict[str, Any]) -> str:
 def finite_size(space: Space) -> int | None:
     """The number of configurations of a finite space (choices, bools, ints, stepped
     floats, fixed values), ``None`` for an infinite one. Nothing is enumerated."""
-    from hypersweep.space import Choice, Fixed, Float, Int
+    from hypersweep.space import Beta, Choice, Fixed, Float, Group, Int
 
     def size(params: Any) -> int | None:
         n = 1
@@ -75,7 +75,9 @@ def finite_size(space: Space) -> int | None:
                     k = None if None in subs else sum(subs)  # type: ignore[arg-type]
             elif isinstance(p, Fixed):
                 k = 1
-            elif isinstance(p, (Int, Float)) and p.step is not None:
+            elif isinstance(p, Group):
+                k = size(p.space.params)
+            elif isinstance(p, (Int, Float, Beta)) and p.step is not None:
                 k = p._n_points()
             else:  # a continuous Float, a Normal
                 return None

@@ -63,6 +63,8 @@ def _encode_group(
     unconditional space, vectorized where they are plain floats and fixed values (the
     checks of :meth:`Space.validate`, the encoding of :meth:`Space.encode_many`);
     ``None`` when a parameter or a value needs the row-by-row path."""
+    if not all(k in space.params for k in key):  # e.g. group parameters (optimizer.lr)
+        return None
     params = [space.params[k] for k in key]
     floats = [k for k, p in zip(key, params) if type(p) is Float and p.step is None]
     fixed = [(k, p) for k, p in zip(key, params) if isinstance(p, Fixed)]

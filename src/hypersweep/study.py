@@ -585,6 +585,7 @@ class Study(StudyView):
             isolation=isolation,
             study_name=self.name,
             runs_dir=runs_dir,
+            delivery=self.space.delivery(),
         )
         runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
         runner.run()

@@ -457,3 +457,35 @@ def test_densities_are_normalized(multivariate: bool) -> None:
         grid = np.column_stack([xs, np.full_like(xs, (code + 0.5) / 3)])
         total += np.exp(dens.logpdf(grid)).mean()
     assert total == pytest.approx(1.0, abs=1e-3)
+
+
+# ----------------------------------------------------------------------------------------
+# a weighted choice is TPE's prior
+# ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("multivariate", [True, False])
+def test_choice_weights_are_the_prior(multivariate: bool) -> None:
+    """Only options a and b were tried (the value depends on x only): TPE explores the
+    untried options, spread evenly without weights, towards the heavy one with them."""
+    from hypersweep.space import Choice, Float
+
+    def counts(weights: list[float] | None) -> dict[str, int]:
+        space = Space({"c": Choice(list("abcdefgh"), weights=weights), "x": Float(0, 1)})
+        history = History(space, [Objective("loss")])
+        rng = np.random.default_rng(0)
+        trials = []
+        for i in range(20):
+            x = float(rng.random())
+            params = {"c": "ab"[i % 2], "x": x}
+            trials.append(Trial(i, TrialState.COMPLETED, params, values=((x - 0.3) ** 2,)))
+        history.update(trials)
+        sampler = TPESampler(seed=0, multivariate=multivariate)
+        got = [
+            p.params["c"]
+            for k in range(150)
+            for p in sampler.propose(space, history, np.random.default_rng(k), 1)
+        ]
+        return {o: got.count(o) for o in "abcdefgh"}
+
+    even, heavy = counts(None), counts([1, 1, 30, 1, 1, 1, 1, 1])
+    assert max(even.values()) < 0.3 * 150  # no untried option stands out
+    assert heavy["c"] > 0.6 * 150 and heavy["c"] > 2.5 * even["c"]

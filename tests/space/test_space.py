@@ -47,7 +47,7 @@ BAD_PARAMS: list[tuple[Callable[[], Any], str]] = [
     (lambda: Int(1, 10, step=2), r"high - low = 9 is not a multiple of step=2; use high=9"),
     (lambda: Int(1, 5, step=0.5), r"step to be an integer > 0, got step=0.5"),  # type: ignore[arg-type]
     (lambda: Int(0, 100, log=True), r"log=True needs 0 < low"),
-    (lambda: Int(1, 101, log=True, step=2), r"log=True supports only step=1"),
+    (lambda: Int(16, 250, log=True, step=16), r"not a multiple of step=16"),
     (lambda: Normal(0, 0), r"Normal needs sigma > 0, got sigma=0"),
     (lambda: Normal(0, -1), r"sigma > 0, got sigma=-1"),
     (lambda: Normal(math.nan, 1), r"Normal needs a finite mu, got mu=nan"),
@@ -57,7 +57,10 @@ BAD_PARAMS: list[tuple[Callable[[], Any], str]] = [
     (lambda: Choice({}), r"Choice needs at least one option"),
     (lambda: Choice("abc"), r"Choice needs a list of options, got str"),
     (lambda: Choice([1, 1.0]), r"Choice has the option 1 twice"),
-    (lambda: Choice([[1, 2]]), r"options must be strings, numbers, booleans or null, got list"),  # type: ignore[list-item]
+    (
+        lambda: Choice([{1, 2}]),
+        r"options must be strings, numbers, booleans, null, lists or mappings, got set",
+    ),  # type: ignore[list-item]
     (lambda: Choice([math.inf]), r"options must be finite, got inf"),
     (lambda: Choice({1: {}}), r"group option names must be strings, got 1"),  # type: ignore[dict-item]
     (lambda: Fixed(math.nan), r"a fixed value must be finite, got nan"),
@@ -367,13 +370,13 @@ DUPLICATES = [
         {"a": "uniform(0, 1)", "g": {"choice": {"x": {"a": "int(1, 2)"}}}},
         r"space\.g\.x\.a: duplicate parameter name 'a' \(also at space\.a\)",
     ),
-    (
-        {"g": {"choice": {"x": {"b": "bool"}, "y": {"b": "bool"}}}},
-        r"space\.g\.y\.b: duplicate parameter name 'b' \(also at space\.g\.x\.b\)",
+    (  # one branch and a group below it: both can be active at once
+        {"g": {"choice": {"x": {"b": "bool", "h": {"choice": {"p": {"b": 3}}}}}}},
+        r"space\.g\.x\.h\.p\.b: duplicate parameter name 'b' \(also at space\.g\.x\.b\)",
     ),
-    (
-        {"g": {"choice": {"x": {"h": {"choice": {"p": {"z": "bool"}}}}, "y": {"z": 3}}}},
-        r"space\.g\.y\.z: duplicate .*also at space\.g\.x\.h\.p\.z",
+    (  # a group's flat name against a plain name
+        {"opt": {"type": "group", "params": {"lr": "bool"}}, "opt.lr": 3},
+        r"space\.opt\.lr: duplicate parameter name 'opt\.lr' \(also at space\.opt\.params\.lr\)",
     ),
     ({"g": {"choice": {"x": {"g": "bool"}}}}, r"duplicate parameter name 'g'"),
 ]
@@ -755,3 +758,23 @@ def test_space_accepts_sweep_file_forms_directly() -> None:
     assert space.params["act"] == Choice(["relu", "tanh"])
     assert space.params["epochs"] == Fixed(3)
     assert Space(space) == space
+
+
+# ----------------------------------------------------------------------------------------
+# integer q-log-uniform (W&B's q_log_uniform_values)
+# ----------------------------------------------------------------------------------------
+def test_int_q_log_uniform_gives_ints_on_the_step_grid() -> None:
+    p = parse_param({"type": "int", "low": 16, "high": 256, "log": True, "step": 16})
+    assert p == Int(16, 256, log=True, step=16)
+    space = Space({"batch": p})
+    draws = [d["batch"] for d in space.sample(np.random.default_rng(0), 4000)]
+    assert all(type(b) is int and b % 16 == 0 and 16 <= b <= 256 for b in draws)
+    assert set(draws) == set(range(16, 257, 16))
+    counts = np.bincount(np.array(draws) // 16)[1:]
+    assert counts[0] > 3 * counts[-1]  # log scale: small batches are more likely
+    for b in range(16, 257, 16):
+        assert space.decode(space.encode({"batch": b})) == {"batch": b}
+    with pytest.raises(SpaceError, match="not on the step grid"):
+        p.validate(40, "space.batch")
+    assert p.validate(48.0) == 48 and type(p.validate(48.0)) is int
+    assert parse_param(p.to_spec()) == p

@@ -87,8 +87,9 @@ class StudyData:
         return self.study.history.trials[number]
 
     def param_names(self) -> list[str]:
-        """The space's parameters (fixed ones left out: one value tells nothing)."""
-        return list(self.study.space.names)
+        """The space's parameters (fixed ones left out: one value tells nothing); a name
+        shared by branches once (its values come from whichever branch a trial took)."""
+        return list(dict.fromkeys(c.name for c in self.study.space.columns))
 
     def param_columns(self) -> dict[str, list[Any]]:
         """Each parameter's value per trial (``None`` where inactive), kept incrementally:

@@ -31,12 +31,15 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
 from hypersweep.sdk import RunningTrial, set_current
 from hypersweep.trial import Trial
+
+if TYPE_CHECKING:
+    from hypersweep.space import Delivery
 
 __all__ = ["FunctionExecutor"]
 
@@ -139,6 +142,8 @@ class FunctionExecutor(Executor):
         study_name: names the trials' directories ``<runs_dir>/<study_name>/<number>/``;
             ``None``: trials get no checkpoint directory.
         runs_dir: where trial directories go.
+        delivery: the space's :meth:`~hypersweep.space.Space.delivery`: ``fn`` receives
+            the parameters of groups nested (``params["optimizer"]["lr"]``).
     """
 
     def __init__(
@@ -150,6 +155,7 @@ class FunctionExecutor(Executor):
         grace: float = 5.0,
         study_name: str | None = None,
         runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
+        delivery: Delivery | None = None,
     ) -> None:
         if not callable(fn):
             raise HypersweepError(f"optimize: fn must be callable, got {type(fn).__name__}")
@@ -168,6 +174,7 @@ class FunctionExecutor(Executor):
                 "isolation='inline' runs one trial at a time: use max_concurrent=1"
             )
         self.fn = fn
+        self.delivery = delivery
         self.arity = _arity(fn)
         self.capacity = max_concurrent
         self.trial_timeout = trial_timeout
@@ -229,7 +236,13 @@ class FunctionExecutor(Executor):
         w.deadline = None if self.trial_timeout is None else w.started + _START_LIMIT
         w.stop_at = None
         w.waiting = False
-        w.conn.send(("run", trial.number, dict(trial.params), budget, *self._dirs(trial)))
+        w.conn.send(("run", trial.number, self._params(trial), budget, *self._dirs(trial)))
+
+    def _params(self, trial: Trial) -> dict[str, Any]:
+        """The parameters ``fn`` receives: a copy, groups nested."""
+        if self.delivery is None:
+            return dict(trial.params)
+        return self.delivery.nest(trial.params)
 
     def _dirs(self, trial: Trial) -> tuple[str | None, str | None]:
         """(its checkpoint directory, the checkpoint directory to restore from)."""
@@ -404,7 +417,7 @@ class FunctionExecutor(Executor):
         began = self._inline_started = time.time()
         try:
             status, payload = _run_one(
-                self.fn, self.arity, n, dict(trial.params), budget, send, self._dirs(trial)
+                self.fn, self.arity, n, self._params(trial), budget, send, self._dirs(trial)
             )
         finally:
             self._inline_started = None

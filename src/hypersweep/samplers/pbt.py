@@ -158,24 +158,24 @@ def perturb(
     #    value is rounded (and clipped) by a round trip through the encoding, a continuous
     #    one only clipped, so the factor stays exact
     moved: dict[str, tuple[float, float]] = {}
-    for c in space.columns:
-        if c.param.n_options or c.name not in old or c.name not in new:
+    # a name shared by branches: only the column active before and after
+    both = (space.active_mask(space.encode(old)) & space.active_mask(space.encode(new)))[0]
+    params = {}
+    for j, c in enumerate(space.columns):
+        if c.param.n_options or c.name not in old or c.name not in new or not both[j]:
             continue
+        params[c.name] = c.param
         moved[c.name] = (float(old[c.name]), float(factors[int(rng.integers(len(factors)))]))
-    stepped = {
-        k: v
-        for k, v in moved.items()
-        if getattr(space.columns[space.column(k)].param, "step", None) is not None
-    }
+    stepped = {k: v for k, v in moved.items() if getattr(params[k], "step", None) is not None}
     if stepped:
         new = _snap(space, {**new, **{k: x * f for k, (x, f) in stepped.items()}})
         bumped = False
         for name, (x, f) in stepped.items():
             if new[name] != old[name] or f == 1.0:
                 continue
-            param = space.columns[space.column(name)].param
+            param = params[name]
             up = (x * f > x) if x != 0 else f > 1.0
-            y = x + param.step if up else x - param.step  # type: ignore[attr-defined]
+            y = x + param.step if up else x - param.step
             if isinstance(param, (Float, Int)):
                 y = min(max(y, param.low), param.high)
             if y == x or (getattr(param, "log", False) and y <= 0):
@@ -187,7 +187,7 @@ def perturb(
     for name, (x, f) in moved.items():
         if name in stepped:
             continue
-        param = space.columns[space.column(name)].param
+        param = params[name]
         y = x * f
         if isinstance(param, Float):
             y = min(max(y, param.low), param.high)

@@ -68,5 +68,5 @@ class SobolSampler(Sampler):
     def proposals(self, space: Space, start: int, n: int, seed: int | None) -> list[Proposal]:
         """Points ``start .. start+n-1`` as proposals keyed ``sobol:<k>`` (scrambled by this
         sampler's seed, else by ``seed``: the startup of samplers that begin with Sobol)."""
-        configs = space.decode_many(self.points(space.dim, start, n, seed))
+        configs = space.decode_many(space.warp(self.points(space.dim, start, n, seed)))
         return [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(configs)]

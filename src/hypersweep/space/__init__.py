@@ -42,17 +42,23 @@ The sweep-file forms (``parse_space``)
 
 from __future__ import annotations
 
+from hypersweep.space.beta import Beta
+from hypersweep.space.choice import Bool, Choice, Fixed
 from hypersweep.space.grid import Grid as Grid
-from hypersweep.space.params import Bool, Choice, Fixed, Float, Int, Normal, Param
+from hypersweep.space.nested import Delivery, Group
+from hypersweep.space.params import Float, Int, Normal, Param
 from hypersweep.space.parse import parse_param, parse_space
 from hypersweep.space.space import Column as Column
 from hypersweep.space.space import Space
 
 __all__ = [
+    "Beta",
     "Bool",
     "Choice",
+    "Delivery",
     "Fixed",
     "Float",
+    "Group",
     "Int",
     "Normal",
     "Param",

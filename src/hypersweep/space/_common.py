@@ -215,8 +215,6 @@ def check_bounds(name: str, low: Any, high: Any, log: bool, step: Any, integer: 
         fstep = as_float(step)
         if fstep is None or not fstep > 0 or (integer and not fstep.is_integer()):
             raise SpaceError("", f"{name} needs step to be {kind} > 0, got step={short(step)}")
-        if integer and log and step != 1:
-            raise SpaceError("", f"{name} with log=True supports only step=1, got step={step!r}")
         if not (math.isfinite(fhi + fstep) and math.isfinite(flo - fstep)):
             raise SpaceError(
                 "",

@@ -8,7 +8,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from hypersweep.errors import SpaceError
-from hypersweep.space.params import Choice, Float, Int, NumericParam, Param
+from hypersweep.space.beta import Beta
+from hypersweep.space.choice import Choice
+from hypersweep.space.nested import Group
+from hypersweep.space.params import Float, Int, NumericParam, Param
 
 if TYPE_CHECKING:
     from hypersweep.space.space import Space
@@ -34,19 +37,27 @@ class Grid:
                 "another sampler (random, tpe, auto)",
             )
 
-    def _build(self, params: Mapping[str, Param], gp: int | None, prefix: str) -> list[Any]:
+    def _build(
+        self, params: Mapping[str, Param], gp: int | None, prefix: str, group: str = ""
+    ) -> list[Any]:
         items: list[Any] = []
-        for name, p in params.items():
-            path = f"{prefix}.{name}"
+        for local, p in params.items():
+            path = f"{prefix}.{local}"
+            if isinstance(p, Group):  # its parameters, named group.name
+                items.extend(self._build(p.space.params, gp, path, f"{group}{local}."))
+                continue
+            name = group + local
             values: Sequence[Any]
-            if isinstance(p, (Int, Float)) and p.step is not None:
+            if isinstance(p, (Int, Float, Beta)) and p.step is not None:
                 values = _GridValues(p)  # lazy: int(0, 10**12) has 10**12 values
             else:
                 values = p.grid_values(path, gp)
             subs = None
             sizes: list[int] | None = None
             if isinstance(p, Choice) and p.subspaces is not None:
-                subs = [self._build(p.subspaces[o].params, gp, f"{path}.{o}") for o in values]
+                subs = [
+                    self._build(p.subspaces[o].params, gp, f"{path}.{o}", group) for o in values
+                ]
                 sizes = [self._size(s) for s in subs]
             total = sum(sizes) if sizes is not None else len(values)
             items.append((name, values, subs, sizes, total))

@@ -1,36 +1,31 @@
-"""The parameter types: Float, Int, Normal, Choice (and conditional groups), Bool, Fixed."""
+"""The numeric parameter types: Float, Int, Normal (Choice, Bool, Fixed: :mod:`.choice`)."""
 
 from __future__ import annotations
 
-import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from scipy.special import ndtr, ndtri
 
-from hypersweep._validate import is_number, short, unwrap
+from hypersweep._validate import is_number, short
 from hypersweep.errors import SpaceError
 from hypersweep.space._common import (
     EPS,
-    MAX_GROUP_DEPTH,
-    JsonScalar,
     as_float,
     check_bounds,
     check_normal_range,
     clip,
     decimal_places,
     fmt,
-    int_problem,
     is_on_grid,
     nudge_exact,
     safe_round,
-    text_problem,
 )
 
 if TYPE_CHECKING:
-    from hypersweep.space.space import Space
+    pass
 
 
 class Param:
@@ -224,7 +219,12 @@ class Float(NumericParam):
 class Int(NumericParam):
     """An integer in ``[low, high]`` (both included), optionally on a ``step`` grid or log scale.
 
+    ``log=True`` with a ``step`` is q-log-uniform (W&B's ``q_log_uniform_values``): the
+    values ``low, low + step, ..., high``, sampled on log scale; they are always ``int``.
+
     Example:
+        >>> Int(16, 256, log=True, step=16).grid_values("batch", None)[:3]
+        [16, 32, 48]
         >>> Int(1, 4).grid_values("layers", None)
         [1, 2, 3, 4]
     """
@@ -235,12 +235,26 @@ class Int(NumericParam):
         check_bounds("Int", low, high, log, step, integer=True)
         self.low, self.high, self.log, self.step = int(low), int(high), bool(log), int(step)
 
+    def _log_range(self) -> tuple[float, float]:
+        """The log-scale range: ``[low - step/2, high + step/2]`` (``low/2`` when that
+        is not positive), so each grid value gets the bin of the values rounding to it."""
+        assert self.step is not None  # an Int always has one
+        half = self.step / 2
+        lo = self.low - half if self.low - half > 0 else self.low / 2
+        return math.log(lo), math.log(self.high + half)
+
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
         u = clip(u, 0.0, 1.0)
         n = self._n_points()
         if not self.log:
             k = clip(np.floor(u * n), 0, n - 1)
             return self._point(k)
+        if self.step != 1:  # q-log-uniform: log scale, then the nearest grid value
+            a, b = self._log_range()
+            x = np.exp(a + u * (b - a))
+            step = self.step
+            assert step is not None
+            return self._point(clip(np.rint((x - self.low) / step), 0, n - 1))
         a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
         x = np.exp(a + u * (b - a))
         return clip(np.rint(x), self.low, self.high)
@@ -251,7 +265,10 @@ class Int(NumericParam):
             assert self.step is not None  # an Int always has one
             n = self._n_points()
             return (np.rint((x - self.low) / self.step) + 0.5) / n
-        a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
+        if self.step != 1:
+            a, b = self._log_range()
+        else:
+            a, b = math.log(self.low - 0.5), math.log(self.high + 0.5)
         return clip((np.log(x) - a) / (b - a), 0.0, 1.0)
 
     def _decode(self, u: np.ndarray) -> list[Any]:
@@ -367,170 +384,3 @@ class Normal(NumericParam):
         if self.step is not None:
             d["step"] = self.step
         return d
-
-
-class Choice(Param):
-    """One of a list of options (JSON scalars), or a conditional group.
-
-    A conditional group is a dict ``{option_name: sub_space}``: the sub-space's parameters
-    are active only when that option is chosen. Sub-spaces may contain further groups.
-
-    Example:
-        >>> Choice(["relu", "tanh"]).validate("tanh")
-        'tanh'
-        >>> g = Choice({"adam": {"beta1": Float(0.8, 0.99)}, "sgd": {}})
-        >>> g.options
-        ['adam', 'sgd']
-    """
-
-    def __init__(self, options: Sequence[JsonScalar] | Mapping[str, Any]) -> None:
-        from hypersweep.space.space import Space
-
-        self.subspaces: dict[str, Space] | None
-        if isinstance(options, Mapping):
-            if not options:
-                raise SpaceError("", "Choice needs at least one option, got {}")
-            self.options: list[Any] = []
-            self.subspaces = {}
-            for key, sub in options.items():
-                if not isinstance(key, str) or not key:
-                    raise SpaceError("", f"group option names must be strings, got {short(key)}")
-                problem = text_problem(key)
-                if problem:
-                    raise SpaceError("", f"group option name {short(key)} {problem}")
-                if isinstance(sub, Space) and sub.depth >= MAX_GROUP_DEPTH:
-                    raise SpaceError(
-                        "",
-                        f"conditional groups nest more than "
-                        f"{MAX_GROUP_DEPTH} levels deep; flatten the space",
-                    )
-                self.options.append(key)
-                self.subspaces[key] = sub if isinstance(sub, Space) else Space(sub or {})
-        else:
-            if isinstance(options, (str, bytes)) or not isinstance(options, Sequence):
-                raise SpaceError(
-                    "", f"Choice needs a list of options, got {type(options).__name__}"
-                )
-            if len(options) == 0:
-                raise SpaceError("", "Choice needs at least one option, got []")
-            self.options = []
-            for o in options:
-                o = unwrap(o)
-                if not (o is None or isinstance(o, (str, int, float, bool))):
-                    raise SpaceError(
-                        "",
-                        f"Choice options must be strings, numbers, booleans or null, "
-                        f"got {type(o).__name__} {short(o)}",
-                    )
-                if isinstance(o, float) and not math.isfinite(o):
-                    raise SpaceError("", f"Choice options must be finite, got {o!r}")
-                problem = int_problem(o) or (text_problem(o) if isinstance(o, str) else None)
-                if problem:
-                    raise SpaceError(
-                        "",
-                        f"Choice option {short(o)}: {problem}"
-                        if isinstance(o, str)
-                        else f"Choice options: {problem}",
-                    )
-                self.options.append(o)
-            self.subspaces = None
-        keys = [self._key(o) for o in self.options]
-        if len(set(keys)) != len(keys):
-            seen_keys: set[Any] = set()
-            dup_key = next(k for k in keys if k in seen_keys or seen_keys.add(k))  # type: ignore[func-returns-value]
-            dup = self.options[keys.index(dup_key)]
-            raise SpaceError("", f"Choice has the option {short(dup)} twice")
-        self._index = {k: i for i, k in enumerate(keys)}
-        self.n_options = len(self.options)
-
-    @staticmethod
-    def _key(o: Any) -> tuple[str, Any]:
-        if isinstance(o, bool) or o is None:
-            return ("b", o)
-        if isinstance(o, (int, float)):
-            return ("n", float(o))
-        return ("s", o)
-
-    def index(self, value: Any, path: str = "") -> int:
-        """The option index of ``value``; raises :class:`SpaceError` if it is not an option."""
-        try:
-            return self._index[self._key(unwrap(value))]
-        except (KeyError, TypeError, OverflowError):
-            shown = ", ".join(repr(o) for o in self.options[:10])
-            raise SpaceError(path, f"{short(value)} is not one of the options [{shown}]") from None
-
-    def validate(self, value: Any, path: str = "") -> Any:
-        return self.options[self.index(value, path)]
-
-    def _encode(self, values: Sequence[Any]) -> np.ndarray:
-        idx = np.array([self.index(v) for v in values], dtype=float)
-        return (idx + 0.5) / self.n_options
-
-    def _decode(self, u: np.ndarray) -> list[Any]:
-        k = clip(np.floor(clip(u, 0, 1) * self.n_options), 0, self.n_options - 1)
-        return [self.options[int(i)] for i in k]
-
-    def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
-        return list(self.options)
-
-    def to_spec(self) -> Any:
-        if self.subspaces is not None:
-            return {"choice": {k: s.to_spec() for k, s in self.subspaces.items()}}
-        return {"choice": list(self.options)}
-
-
-class Bool(Choice):
-    """``False`` or ``True``.
-
-    Example:
-        >>> Bool().options
-        [False, True]
-    """
-
-    def __init__(self) -> None:
-        super().__init__([False, True])
-
-    def to_spec(self) -> Any:
-        return {"type": "bool"}
-
-
-class Fixed(Param):
-    """A constant: part of every configuration where its group is active, never searched.
-
-    Example:
-        >>> Fixed(10).validate(10)
-        10
-    """
-
-    has_column = False
-
-    def __init__(self, value: Any) -> None:
-        value = unwrap(value)
-        if isinstance(value, float) and not math.isfinite(value):
-            raise SpaceError("", f"a fixed value must be finite, got {value!r}")
-        problem = int_problem(value) or (text_problem(value) if isinstance(value, str) else None)
-        if problem is None and not (value is None or isinstance(value, (str, int, float))):
-            try:
-                json.dumps(value, allow_nan=False)
-            except (TypeError, ValueError, RecursionError):
-                problem = (
-                    f"must be JSON data (strings, numbers, booleans, null, lists, "
-                    f"mappings), got {type(value).__name__} {short(value)}"
-                )
-        if problem:
-            raise SpaceError("", f"a fixed value: {problem}")
-        self.value = value
-
-    def validate(self, value: Any, path: str = "") -> Any:
-        v = unwrap(value)
-        if v != self.value or (type(v) is bool) != (type(self.value) is bool):
-            raise SpaceError(path, f"is fixed to {short(self.value)}, got {short(value)}")
-        return self.value
-
-    def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
-        return [self.value]
-
-    def to_spec(self) -> Any:
-        if isinstance(self.value, (str, dict, list)):
-            return {"type": "fixed", "value": self.value}
-        return self.value

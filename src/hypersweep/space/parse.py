@@ -14,7 +14,10 @@ from hypersweep.space._common import (
     as_float,
     show_name,
 )
-from hypersweep.space.params import Bool, Choice, Fixed, Float, Int, Normal, Param
+from hypersweep.space.beta import Beta
+from hypersweep.space.choice import Bool, Choice, Fixed
+from hypersweep.space.nested import Group
+from hypersweep.space.params import Float, Int, Normal, Param
 from hypersweep.space.space import Space
 
 # ======================================================================================
@@ -33,9 +36,11 @@ FUNCS = (
     "randint",
     "int",
     "float",
+    "beta",
     "choice",
     "bool",
     "fixed",
+    "group",
 )
 TOKEN_RE = re.compile(
     r"""\s*(?:
@@ -228,10 +233,17 @@ _ARGS = {
     "int": ("low", "high", "step"),
     "float": ("low", "high", "step"),
     "randint": ("low", "high"),
+    "beta": ("alpha", "beta", "low", "high", "step"),
     "bool": (),
     "fixed": ("value",),
 }
-_FLAGS = {"int": ("log",), "float": ("log",), "uniform": ("log",), "normal": ("log", "q")}
+_FLAGS = {
+    "int": ("log",),
+    "float": ("log",),
+    "uniform": ("log",),
+    "normal": ("log", "q"),
+    "beta": ("q",),
+}
 
 
 def _make(kind: str, a: dict[str, Any], path: str) -> Param:
@@ -266,6 +278,9 @@ def _make(kind: str, a: dict[str, Any], path: str) -> Param:
             if fhi is None or not fhi.is_integer():
                 raise SpaceError(path, f"randint needs integer bounds, got high={short(hi)}")
             return Int(a["low"], int(hi) - 1)
+        if kind == "beta":
+            step = a.get("step", a.get("q"))
+            return Beta(a["alpha"], a["beta"], a.get("low", 0.0), a.get("high", 1.0), step)
         if kind == "bool":
             return Bool()
         if kind == "fixed":
@@ -291,6 +306,11 @@ def _parse_compact(text: str, path: str) -> Param:
         if kwargs:
             raise SpaceError(path, "choice takes options only, e.g. choice(16, 32, 64)")
         return _wrap(lambda: Choice(args), path)
+    if name == "group":
+        raise SpaceError(
+            path,
+            "a group has no compact form; write {type: group, params: {name: ..., ...}}",
+        )
     names = _ARGS[name]
     if name == "randint" and len(args) == 1:
         names = ("low",)
@@ -308,9 +328,13 @@ def _parse_compact(text: str, path: str) -> Param:
             )
         a[k] = v
     missing = [n for n in names if n not in a and n not in ("step", "q", "high")]
+    if name == "beta":
+        missing = [n for n in missing if n != "low"]
+        if "high" not in a:
+            names = names[:2]  # beta(alpha, beta): on [0, 1]
     if name in ("int", "float") and "step" not in a:
         missing = [n for n in missing if n != "step"]
-    if name != "randint" and "high" in names and "high" not in a:
+    if name not in ("randint", "beta") and "high" in names and "high" not in a:
         missing.append("high")
     if missing:
         raise SpaceError(
@@ -334,6 +358,10 @@ _LONG_KEYS = {
     "options",
     "value",
     "choice",
+    "weights",
+    "alpha",
+    "beta",
+    "params",
 }
 
 
@@ -376,9 +404,12 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         raise SpaceError(f"{path}.{k}", f"unknown key{hint}")
     if "choice" in d:
         opts = d["choice"]
-        extra = [k for k in d if k != "choice"]
+        extra = [k for k in d if k not in ("choice", "weights")]
         if extra:
-            raise SpaceError(f"{path}.{extra[0]}", "a {choice: ...} group takes no other keys")
+            raise SpaceError(
+                f"{path}.{extra[0]}", "a {choice: ...} group takes no other keys than weights"
+            )
+        weights = d.get("weights")
         if isinstance(opts, Mapping):
             subs: dict[str, Space] = {}
             for opt, sub in opts.items():
@@ -389,9 +420,9 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
                         "a group option needs a mapping of sub-parameters (or nothing)",
                     )
                 subs[str(opt)] = _sub_space(sub, f"{path}.{opt}")
-            return _wrap(lambda: Choice(subs), path)
+            return _wrap(lambda: Choice(subs, weights=weights), path, "weights")
         if isinstance(opts, list):
-            return _wrap(lambda: Choice(opts), path)
+            return _wrap(lambda: Choice(opts, weights=weights), path, "weights")
         raise SpaceError(path, "choice needs a list of options or a mapping of groups")
     kind = d.get("type")
     if kind is None and set(d) == {"values"}:  # W&B's {values: [...]}
@@ -410,7 +441,32 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
         opts = d.get("values", d.get("options"))
         if opts is None:
             raise SpaceError(path, "type: choice needs values: [...]")
-        return _parse_long({"choice": opts}, path)
+        extra = [k for k in d if k not in ("type", "values", "options", "weights")]
+        if extra:
+            raise SpaceError(
+                f"{path}.{extra[0]}",
+                f"type: choice has no key {extra[0]!r}; its keys: values, weights",
+            )
+        long = (
+            {"choice": opts}
+            if d.get("weights") is None
+            else {"choice": opts, "weights": d["weights"]}
+        )
+        return _parse_long(long, path)
+    if kind == "group":
+        extra = [k for k in d if k not in ("type", "params")]
+        if extra:
+            raise SpaceError(
+                f"{path}.{extra[0]}", f"type: group has no key {extra[0]!r}; its key: params"
+            )
+        sub = d.get("params")
+        if not isinstance(sub, Mapping) or not sub:
+            raise SpaceError(
+                f"{path}.params",
+                "type: group needs params: a mapping of name -> parameter, e.g. "
+                "{type: group, params: {lr: 'loguniform(1e-4, 1e-1)'}}",
+            )
+        return _wrap(lambda: Group(_sub_space(sub, f"{path}.params")), path)
     if kind not in FUNCS:
         raise SpaceError(f"{path}.type", f"unknown parameter type {kind!r}{_type_hint(kind)}")
     a = {k: v for k, v in d.items() if k != "type"}
@@ -439,12 +495,14 @@ def _parse_long(d: Mapping[str, Any], path: str) -> Param:
     return _make(kind, a, path)
 
 
-def _wrap(make: Any, path: str) -> Param:
+def _wrap(make: Any, path: str, weights_key: str = "") -> Param:
     try:
         return make()
     except SpaceError as e:
         if e.path:
             raise
+        if weights_key and e.detail.startswith("weights"):
+            raise SpaceError(f"{path}.{weights_key}", e.detail) from None
         raise SpaceError(path, e.detail) from None
 
 
@@ -460,7 +518,14 @@ def _sub_space(params: Mapping[str, Any], path: str) -> Space:
         )
     _nesting.depth = depth + 1
     try:
-        return Space({k: parse_param(v, f"{path}.{show_name(k)}") for k, v in params.items()})
+        parsed = {k: parse_param(v, f"{path}.{show_name(k)}") for k, v in params.items()}
+        try:
+            return Space(parsed)
+        except SpaceError as e:  # a check of the sub-space itself: its paths start here
+            if not e.path.startswith("space."):
+                raise
+            detail = e.detail.replace("(also at space.", f"(also at {path}.")
+            raise SpaceError(path + e.path[len("space") :], detail) from None
     finally:
         _nesting.depth = depth
 

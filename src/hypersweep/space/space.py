@@ -16,8 +16,10 @@ from hypersweep.space._common import (
     clip,
     show_name,
 )
+from hypersweep.space.choice import Bool, Choice, Fixed
 from hypersweep.space.grid import Grid
-from hypersweep.space.params import Bool, Choice, Fixed, Float, Param
+from hypersweep.space.nested import Delivery, Group
+from hypersweep.space.params import Float, Param
 
 
 @dataclass(frozen=True)
@@ -25,16 +27,21 @@ class Column:
     """One column of the unit-cube encoding.
 
     Attributes:
-        name: the parameter name (unique across the whole space).
+        name: the parameter name, as in a configuration's dict. Several columns have the
+            same name when branches of conditional groups share it (at most one of them
+            is active in any configuration).
         param: the parameter.
         parent: the column index of the group's choice this parameter depends on, or -1.
         option: the option index of ``parent`` under which this parameter is active.
+        key: unique across the space: ``name``, or for a shared name the name and its
+            branch, ``lr@model=xgb`` (``lr@model=boost,booster=gbtree`` deeper down).
     """
 
     name: str
     param: Param
     parent: int
     option: int
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -81,20 +88,31 @@ class Space:
                 p = parse_param(p, path)
             self.params[name] = p
         self.depth: int = 1 + max(
-            (
+            [
                 sub.depth
                 for p in self.params.values()
                 if isinstance(p, Choice) and p.subspaces is not None
                 for sub in p.subspaces.values()
-            ),
+            ]
+            + [p.depth - 1 for p in self.params.values() if isinstance(p, Group)],
             default=0,
         )
-        self.columns: list[Column] = []
+        self._raw: list[tuple[str, Param, int, int, tuple[tuple[int, int], ...]]] = []
         self._fixed: list[_FixedEntry] = []
-        seen: dict[str, str] = {}
-        self._flatten(self.params, -1, -1, "space", seen)
-        self.names = [c.name for c in self.columns]
-        self._col = {c.name: i for i, c in enumerate(self.columns)}
+        #: flat name -> path, for the parameters inside groups (see :class:`Delivery`)
+        self._paths: dict[str, tuple[str, ...]] = {}
+        self._groups: set[str] = set()  # the groups' own (flat) names
+        seen: dict[str, list[tuple[str, tuple[tuple[int, int], ...]]]] = {}
+        self._flatten(self.params, -1, -1, "space", seen, (), ())
+        self.shared = frozenset(n for n, where in seen.items() if len(where) > 1)
+        self.columns: list[Column] = [
+            Column(name, p, parent, option, self._key(name, chain))
+            for name, p, parent, option, chain in self._raw
+        ]
+        del self._raw
+        #: the columns' keys (unique; a column's parameter name unless it is shared)
+        self.names = [c.key for c in self.columns]
+        self._col = {c.key: i for i, c in enumerate(self.columns)}
         self.n_options = np.array([c.param.n_options for c in self.columns], dtype=int)
         self.parents = np.array([c.parent for c in self.columns], dtype=int)
         self.parent_options = np.array([c.option for c in self.columns], dtype=int)
@@ -107,7 +125,10 @@ class Space:
         lin = [
             j
             for j, c in enumerate(self.columns)
-            if type(c.param) is Float and not c.param.log and c.param.step is None
+            if type(c.param) is Float
+            and not c.param.log
+            and c.param.step is None
+            and c.name not in self.shared
         ]
         self._lin_cols = lin
         self._lin_names = [self.columns[j].name for j in lin]
@@ -115,7 +136,16 @@ class Space:
         self._lin_low = np.array([p.low for p in lin_params], dtype=np.float64)
         self._lin_high = np.array([p.high for p in lin_params], dtype=np.float64)
         self._lin_span = self._lin_high - self._lin_low
-        self._cho_cols = [j for j, c in enumerate(self.columns) if type(c.param) in (Choice, Bool)]
+        self._cho_cols = [
+            j
+            for j, c in enumerate(self.columns)
+            if type(c.param) in (Choice, Bool) and not cast(Choice, c.param).structured
+        ]
+        self._weighted = [
+            j
+            for j, c in enumerate(self.columns)
+            if isinstance(c.param, Choice) and c.param.probs is not None
+        ]
         self._cho_n = np.array(
             [self.columns[j].param.n_options for j in self._cho_cols], dtype=float
         )
@@ -126,26 +156,52 @@ class Space:
         parent: int,
         option: int,
         prefix: str,
-        seen: dict[str, str],
+        seen: dict[str, list[tuple[str, tuple[tuple[int, int], ...]]]],
+        chain: tuple[tuple[int, int], ...],
+        group: tuple[str, ...],
     ) -> None:
-        for name, p in params.items():
-            path = f"{prefix}.{name}"
-            if name in seen:
-                raise SpaceError(
-                    path,
-                    f"duplicate parameter name {name!r} (also at {seen[name]}); "
-                    "names must be unique across all groups",
+        """Columns and fixed entries of ``params``, depth first; ``chain`` holds the
+        ``(choice column, option)`` pairs above them, ``group`` their group path."""
+        for local, p in params.items():
+            name = ".".join((*group, local))
+            path = f"{prefix}.{local}"
+            for other, other_chain in seen.get(name, ()):
+                if not _exclusive(chain, other_chain):
+                    raise SpaceError(
+                        path,
+                        f"duplicate parameter name {name!r} (also at {other}); a name may "
+                        "repeat only in different options of a conditional group (so "
+                        "that at most one of them is active)",
+                    )
+            seen.setdefault(name, []).append((path, chain))
+            if isinstance(p, Group):
+                self._groups.add(name)
+                self._flatten(
+                    p.space.params, parent, option, f"{path}.params", seen, chain, (*group, local)
                 )
-            seen[name] = path
+                continue
+            if group:
+                self._paths[name] = (*group, local)
             if not p.has_column:
                 assert isinstance(p, Fixed)
                 self._fixed.append(_FixedEntry(name, p.value, parent, option))
                 continue
-            self.columns.append(Column(name, p, parent, option))
-            idx = len(self.columns) - 1
+            self._raw.append((name, p, parent, option, chain))
+            idx = len(self._raw) - 1
             if isinstance(p, Choice) and p.subspaces is not None:
                 for oi, (opt, sub) in enumerate(p.subspaces.items()):
-                    self._flatten(sub.params, idx, oi, f"{path}.{opt}", seen)
+                    self._flatten(
+                        sub.params, idx, oi, f"{path}.{opt}", seen, (*chain, (idx, oi)), group
+                    )
+
+    def _key(self, name: str, chain: tuple[tuple[int, int], ...]) -> str:
+        if name not in self.shared:
+            return name
+        where = []
+        for col, opt in chain:
+            cname, cparam = self._raw[col][0], self._raw[col][1]
+            where.append(f"{cname}={cast(Choice, cparam).options[opt]}")
+        return f"{name}@{','.join(where)}"
 
     # --- basic properties ---------------------------------------------------------------
     @property
@@ -157,7 +213,11 @@ class Space:
         return len(self.columns) + len(self._fixed)
 
     def __contains__(self, name: object) -> bool:
-        return name in self._col or any(f.name == name for f in self._fixed)
+        return (
+            name in self._col
+            or any(c.name == name for c in self.columns)
+            or any(f.name == name for f in self._fixed)
+        )
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, Space) and self.to_spec() == other.to_spec()
@@ -169,8 +229,20 @@ class Space:
         return f"Space({self.params!r})"
 
     def column(self, name: str) -> int:
-        """The column index of a (non-fixed) parameter."""
-        return self._col[name]
+        """The column index of a (non-fixed) parameter, by its key (see :class:`Column`);
+        a shared name gives the column of its first branch."""
+        j = self._col.get(name)
+        if j is None:
+            j = next((j for j, c in enumerate(self.columns) if c.name == name), None)
+            if j is None:
+                raise KeyError(name)
+        return j
+
+    def delivery(self) -> Delivery:
+        """How a trial receives its parameters (group nesting, conditional names)."""
+        conditional = {c.name for c in self.columns if c.parent >= 0}
+        conditional |= {f.name for f in self._fixed if f.parent >= 0}
+        return Delivery(dict(self._paths), frozenset(conditional))
 
     def to_spec(self) -> dict[str, Any]:
         """The long sweep-file form of the space (JSON-serializable; see :func:`parse_space`)."""
@@ -267,15 +339,18 @@ class Space:
         """Every parameter name, groups' sub-parameters included, depth first."""
         order: list[str] = []
 
-        def walk(params: Mapping[str, Param]) -> None:
+        def walk(params: Mapping[str, Param], group: str) -> None:
             for name, p in params.items():
-                order.append(name)
+                if isinstance(p, Group):
+                    walk(p.space.params, f"{group}{name}.")
+                    continue
+                order.append(group + name)
                 if isinstance(p, Choice) and p.subspaces is not None:
                     for sub in p.subspaces.values():
-                        walk(sub.params)
+                        walk(sub.params, group)
 
-        walk(self.params)
-        return order
+        walk(self.params, "")
+        return list(dict.fromkeys(order)) if self.shared else order
 
     def encode(self, params: Mapping[str, Any]) -> np.ndarray:
         """Encode one parameters dict to a unit-cube row (``NaN`` for inactive columns)."""
@@ -291,10 +366,16 @@ class Space:
         if self._lin_cols and n:
             self._encode_linear(configs, u)
         skip = set(self._lin_cols)
+        shared = self.shared
+        active = self.active_mask if shared else None
         for j, c in enumerate(self.columns):
             if j in skip:
                 continue
             rows = [i for i, p in enumerate(configs) if c.name in p]
+            if rows and c.name in shared:  # only the column of the branch taken
+                assert active is not None
+                on = active(u[rows])[:, j]  # its parents (earlier columns) are encoded
+                rows = [i for i, ok in zip(rows, on.tolist()) if ok]
             if rows:
                 u[rows, j] = c.param._encode([configs[i][c.name] for i in rows])
         return u
@@ -318,7 +399,19 @@ class Space:
     # --- sampling ----------------------------------------------------------------------
     def sample(self, rng: np.random.Generator, n: int = 1) -> list[dict[str, Any]]:
         """Draw ``n`` configurations independently from the space's prior (vectorized)."""
-        return self.decode_many(rng.random((n, self.dim)))
+        return self.decode_many(self.warp(rng.random((n, self.dim))))
+
+    def warp(self, u: np.ndarray) -> np.ndarray:
+        """Uniform draws ``u`` (``(n, D)``) as draws from the prior: the columns of
+        choices with ``weights`` pick their options in proportion (every other column is
+        already its prior under the encoding). ``u`` itself is returned when no choice
+        has weights."""
+        if not self._weighted:
+            return u
+        u = np.array(u, dtype=float, copy=True)
+        for j in self._weighted:
+            u[:, j] = cast(Choice, self.columns[j].param).warp(u[:, j])
+        return u
 
     # --- validation --------------------------------------------------------------------
     def validate(self, params: Mapping[str, Any], path: str = "params") -> dict[str, Any]:
@@ -335,6 +428,8 @@ class Space:
                 raise SpaceError(
                     path, f"parameter names must be strings, got {type(k).__name__} {short(k)}"
                 )
+        if self._groups and any(k in self._groups for k in params):
+            params = self._flat(params, "")
         out: dict[str, Any] = {}
         active: set[str] = set()
         chosen: dict[int, int] = {}
@@ -377,6 +472,18 @@ class Space:
                 )
         return {k: out[k] for k in self.param_names if k in out}
 
+    def _flat(self, params: Mapping[str, Any], prefix: str) -> dict[str, Any]:
+        """``params`` with a group given as one mapping (``{"opt": {"lr": 0.1}}``, as a
+        trial receives it) spelled out as its flat names (``opt.lr``)."""
+        out: dict[str, Any] = {}
+        for k, v in params.items():
+            name = f"{prefix}{k}"
+            if name in self._groups and isinstance(v, Mapping):
+                out.update(self._flat(v, f"{name}."))
+            else:
+                out[name] = v
+        return out
+
     # --- grid --------------------------------------------------------------------------
     def grid(self, grid_points: int | None = None) -> Grid:
         """The grid over the space: every combination of choices, bools, ints and steps.
@@ -387,3 +494,10 @@ class Space:
                 continuous parameter is an error.
         """
         return Grid(self, grid_points)
+
+
+def _exclusive(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...]) -> bool:
+    """Can two parameters under the choice chains ``a`` and ``b`` never both be active?
+    (They hang under different options of one conditional group.)"""
+    opts = dict(a)
+    return any(col in opts and opts[col] != opt for col, opt in b)

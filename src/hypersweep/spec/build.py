@@ -194,6 +194,7 @@ def _executor(spec: SweepSpec) -> Executor:
                 trial_timeout=lim.trial_timeout,
                 grace=spec.grace,
                 study_name=spec.name,
+                delivery=spec.space.delivery(),
             )
         except HypersweepError as e:
             raise Locator(spec.file, spec.lines).wrap(e, "function") from None
@@ -215,6 +216,7 @@ def _executor(spec: SweepSpec) -> Executor:
             workdir=str(spec.workdir),
             per_trial=spec.per_trial,
             env=dict(spec.env),
+            delivery=spec.space.delivery(),
         )
     except HypersweepError as e:
         raise Locator(spec.file, spec.lines).wrap(e, "command") from None

@@ -12,7 +12,9 @@ Run it over a sampler by subclassing :class:`SamplerContract` and providing a
             return lambda seed: MySampler(seed=seed)
 
 What the suite checks, on a space that uses every parameter type (with nested conditional
-groups):
+groups), and on a space of the forms foreign sweep files use (:func:`new_types_space`:
+q-log-uniform ints, weighted choices, beta, list- and dict-valued choices, a nested group,
+names shared by the branches of a conditional group):
 
 * every proposal passes :meth:`Space.validate <hypersweep.space.Space.validate>` unchanged:
   in range, on its step, only the active parameters, every parameter reachable;
@@ -53,9 +55,15 @@ import pytest
 
 from hypersweep.history import History
 from hypersweep.samplers.base import Proposal, Sampler
-from hypersweep.space import Bool, Choice, Fixed, Float, Int, Normal, Param, Space
+from hypersweep.space import Beta, Bool, Choice, Float, Int, Normal, Param, Space
 from hypersweep.storage.memory import InMemoryStorage
 from hypersweep.study import Study
+from hypersweep.testing.spaces import (
+    continuous_space,
+    every_type_space,
+    finite_space,
+    new_types_space,
+)
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = [
@@ -67,6 +75,7 @@ __all__ = [
     "every_type_space",
     "failed_repeats",
     "finite_space",
+    "new_types_space",
     "run_failing_study",
     "run_study",
     "seeded_run",
@@ -79,50 +88,10 @@ SamplerFactory = Callable[[int], Sampler]
 _PLAIN = (int, float, str, bool, type(None))
 
 
-def every_type_space() -> Space:
-    """A space with every parameter type, step and scale, and nested conditional groups."""
-    return Space(
-        {
-            "lr": Float(1e-5, 1e-1, log=True),
-            "dropout": Float(0.0, 0.5),
-            "decay": Float(0.0, 1.0, step=0.25),
-            "scale": Float(0.5, 8.0, log=True, step=0.5),
-            "layers": Int(1, 4),
-            "units": Int(8, 512, log=True),
-            "batch": Int(16, 128, step=16),
-            "noise": Normal(0.0, 1.0),
-            "gain": Normal(0.0, 0.5, log=True),
-            "shift": Normal(10.0, 3.0, step=1.0),
-            "ratio": Normal(1.0, 0.5, log=True, step=0.5),
-            "act": Choice(["relu", "tanh", "gelu"]),
-            "width": Choice([16, 32, 64]),
-            "mode": Choice([1, 2.5, "auto", None]),
-            "bias": Bool(),
-            "epochs": Fixed(10),
-            "tag": Fixed("v1"),
-            "optimizer": Choice(
-                {
-                    "adam": {
-                        "beta1": Float(0.8, 0.99),
-                        "amsgrad": Bool(),
-                        "schedule": Choice({"cosine": {"warmup": Int(0, 10)}, "constant": {}}),
-                    },
-                    "sgd": {"momentum": Float(0.0, 0.99), "nesterov": Fixed(True)},
-                }
-            ),
-        }
-    )
-
-
-def continuous_space() -> Space:
-    """Three continuous parameters: every proposal should be new."""
-    return Space({"x": Float(-5.0, 5.0), "y": Float(1e-3, 1.0, log=True), "z": Float(0.0, 1.0)})
-
-
 def _expected_type(param: Param, value: Any) -> type:
     if isinstance(param, Int):
         return int
-    if isinstance(param, (Float, Normal)):
+    if isinstance(param, (Float, Normal, Beta)):
         return float
     if isinstance(param, Choice):
         return type(param.options[param.index(value)])
@@ -140,14 +109,15 @@ def check_proposal(space: Space, params: Any) -> None:
     assert type(params) is dict, f"params must be a dict, got {type(params).__name__}"
     for name, value in params.items():
         assert isinstance(name, str)
-        assert type(value) in _PLAIN, (
+        assert _plain(value), (
             f"{name}={value!r} is a {type(value).__module__}.{type(value).__name__}, "
             "not a plain Python value"
         )
     clean = space.validate(params)  # raises SpaceError naming what is wrong
     assert clean == params, f"validate() changed {params} into {clean}"
-    for c in space.columns:
-        if c.name in params:
+    active = space.active_mask(space.encode(params)[None, :])[0]  # a shared name: its branch
+    for j, c in enumerate(space.columns):
+        if active[j] and c.name in params:
             want = _expected_type(c.param, params[c.name])
             assert type(params[c.name]) is want, (
                 f"{c.name}={params[c.name]!r} should be a {want.__name__}"
@@ -155,6 +125,15 @@ def check_proposal(space: Space, params: Any) -> None:
     for f in space._fixed:
         if f.name in params:
             assert type(params[f.name]) is type(f.value) and params[f.name] == f.value
+
+
+def _plain(value: Any) -> bool:
+    """A plain Python value: a JSON scalar, or a list / dict of plain values."""
+    if type(value) is list:
+        return all(_plain(v) for v in value)
+    if type(value) is dict:
+        return all(type(k) is str and _plain(v) for k, v in value.items())
+    return type(value) in _PLAIN
 
 
 def deterministic_value(space: Space, params: dict[str, Any]) -> float:
@@ -190,11 +169,6 @@ def seeded_run(sampler: Sampler, seed: int = 7, n_trials: int = 16) -> list[dict
         "determinism", space=every_type_space(), sampler=sampler, storage="memory", seed=seed
     )
     return run_study(study, n_trials, fail_every=5)
-
-
-def finite_space() -> Space:
-    """Nine configurations (3 x 3)."""
-    return Space({"a": Int(0, 2), "b": Choice(["p", "q", "r"])})
 
 
 def shared_run(
@@ -311,6 +285,27 @@ class SamplerContract:
         missing = set(space.names) - seen
         assert not missing, f"never proposed (nested groups not explored?): {sorted(missing)}"
         assert {p["optimizer"] for p in proposed} == {"adam", "sgd"}
+
+    def test_proposals_are_valid_for_the_foreign_forms(
+        self, sampler_factory: SamplerFactory
+    ) -> None:
+        """Shared names, q-log ints, weights, beta, list/dict values, a nested group."""
+        space = new_types_space()
+        study = self.study(sampler_factory, space=space, seed=3)
+        proposed = run_study(study, 30, fail_every=4)
+        for params in proposed:
+            check_proposal(space, params)
+        if study.sampler.name != "grid":  # a grid visits points, most of them under "mlp"
+            assert {p["model"] for p in proposed} == {"lgbm", "mlp", "xgb"}
+            U = space.encode_many(proposed)
+            never = [space.names[j] for j in np.flatnonzero(np.isnan(U).all(axis=0))]
+            assert not never, f"never proposed: {never}"
+        # a shared name takes the range of its own branch
+        for p in proposed:
+            if p["model"] == "xgb":
+                assert p["learning_rate"] in (0.1, 0.3)
+            elif p["model"] == "lgbm":
+                assert 1e-3 <= p["learning_rate"] <= 0.3 and "n_units_l1" not in p
 
     def test_propose_returns_n_valid_proposals(self, sampler_factory: SamplerFactory) -> None:
         space = every_type_space()

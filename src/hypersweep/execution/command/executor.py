@@ -14,7 +14,7 @@ import time
 import uuid
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
@@ -57,6 +57,9 @@ from hypersweep.execution.command.template import (
 )
 from hypersweep.metrics import LineParser, MetricsConfig
 from hypersweep.trial import Trial
+
+if TYPE_CHECKING:
+    from hypersweep.space import Delivery
 
 __all__ = ["CommandExecutor"]
 
@@ -103,6 +106,9 @@ class CommandExecutor(Executor, MetricIntake):
             see "Metric intake" in the module docs.
         report_burst: reports a trial may send at once before the rate applies.
         read_per_poll: bytes read per poll from each output file of a trial.
+        delivery: the space's :meth:`~hypersweep.space.Space.delivery`: group parameters
+            reach ``HYPERSWEEP_PARAMS`` / ``params.json`` nested, and an argument whose
+            placeholder names an inactive conditional parameter is dropped.
 
     Raises:
         HypersweepError: an invalid argument, or a program that cannot be found.
@@ -134,6 +140,7 @@ class CommandExecutor(Executor, MetricIntake):
         report_rate: float = REPORT_RATE,
         report_burst: int = REPORT_BURST,
         read_per_poll: int = READ_PER_POLL,
+        delivery: Delivery | None = None,
     ) -> None:
         argv = split_command(command)
         for item in argv:
@@ -174,6 +181,7 @@ class CommandExecutor(Executor, MetricIntake):
         self.per_trial = bool(per_trial)
         self.reduce = reduce
         self.params_as = params_as
+        self.delivery = delivery
         self.capacity = max_concurrent
         self.trial_timeout = None if trial_timeout is None else float(trial_timeout)
         self.grace = float(grace)
@@ -254,6 +262,7 @@ class CommandExecutor(Executor, MetricIntake):
             self.params_as,
             params_file=params_path if self.params_as == "json" else None,
             context=context,
+            delivery=self.delivery,
         )
         cwd, module = self.workdir, False
         if self.per_trial:

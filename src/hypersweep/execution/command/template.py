@@ -7,9 +7,12 @@ import json
 import re
 import shlex
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError
+
+if TYPE_CHECKING:
+    from hypersweep.space import Delivery
 
 __all__ = [
     "PARAMS_AS",
@@ -50,6 +53,8 @@ PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 #: sweep's working directory (absolute; with ``workdir: per_trial`` the folder the
 #: per-trial folders stand in for).
 TRIAL_PLACEHOLDERS = ("trial", "trial_dir", "study", "workdir")
+#: A bare option name: ``-l``, ``--lr``, ``--learning-rate`` (not a negative number).
+_OPTION_RE = re.compile(r"--?[A-Za-z_][\w.\-/]*")
 
 
 # ------------------------------------------------------------------------------------------
@@ -186,20 +191,30 @@ def render_command(
     *,
     params_file: str | None = None,
     context: Mapping[str, str] | None = None,
+    delivery: Delivery | None = None,
+    lenient: bool = False,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and the extra environment of one trial.
 
     ``{name}`` placeholders in argv items are replaced by the value (see
     :func:`format_value`); ``{{`` and ``}}`` are literal braces. A string command is
     split with shell rules first, so a value never becomes more than the one argument it
-    stands in. Parameters that no placeholder uses are delivered per ``params_as``:
+    stands in.
+
+    A placeholder of a conditional parameter that this trial does not have (its group
+    chose another option) drops its whole argv item: ``--lr={lr}`` disappears. An item
+    that is the placeholder alone (``{lr}``) also drops the option right before it when
+    that is a bare option name (``--lr {lr}``, ``-l {lr}``).
+
+    Parameters that no placeholder uses are delivered per ``params_as``:
 
     * ``"args"``: ``--name=value`` appended, in parameter order;
     * ``"env"``: ``HYPERSWEEP_PARAM_<NAME>=value`` (see :func:`param_env_name`);
     * ``"json"``: ``HYPERSWEEP_PARAMS_FILE`` names a file holding every parameter as a
       JSON object; the caller writes that file (pass its path as ``params_file``).
 
-    ``HYPERSWEEP_PARAMS`` (every parameter as JSON) is always set.
+    ``HYPERSWEEP_PARAMS`` (every parameter as JSON, the parameters of groups nested:
+    ``{"optimizer": {"lr": 0.1}}``) is always set.
 
     Args:
         command: a string (split like a shell would, never run by one) or a list.
@@ -208,6 +223,10 @@ def render_command(
         params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
         context: the values of :data:`TRIAL_PLACEHOLDERS` (``{trial}``, ``{trial_dir}``,
             ``{study}``, ``{workdir}``); without it (a rerun line) they stay as written.
+        delivery: the space's :class:`~hypersweep.space.Delivery`: which names are
+            conditional (their placeholders may be dropped) and how groups nest.
+        lenient: drop the item of any placeholder that names no parameter of this
+            trial (for rerun lines of a sweep whose placeholders were checked at load).
 
     Returns:
         ``(argv, env)``: the argument list and the variables to add to the environment.
@@ -229,12 +248,16 @@ def render_command(
         )
     argv: list[str] = []
     used: set[str] = set()
+    flag = False  # the last item of argv is a bare option name (no placeholder)
     for item in split_command(command):
         if "{" not in item and "}" not in item:
             argv.append(item)
+            flag = _OPTION_RE.fullmatch(item) is not None
             continue
-        out = []
-        for is_ph, text in parse_template(item):
+        out: list[str] = []
+        parts = parse_template(item)
+        dropped = False
+        for is_ph, text in parts:
             if not is_ph:
                 out.append(text)
                 continue
@@ -242,6 +265,9 @@ def render_command(
                 out.append(context[text] if context and text in context else f"{{{text}}}")
                 continue
             if text not in params:
+                if lenient or (delivery is not None and text in delivery.conditional):
+                    dropped = True  # an inactive conditional parameter: drop the item
+                    break
                 known = ", ".join(params) or "none"
                 raise HypersweepError(
                     f"command: placeholder {{{text}}} names no parameter of this trial "
@@ -250,8 +276,15 @@ def render_command(
                 )
             used.add(text)
             out.append(format_value(params[text]))
+        if dropped:
+            if flag and len(parts) == 1:  # "--lr {lr}": the option goes with its value
+                argv.pop()
+            flag = False
+            continue
         argv.append("".join(out))
-    env = {"HYPERSWEEP_PARAMS": json.dumps(_plain(params), default=str)}
+        flag = False
+    nested = delivery.nest(params) if delivery is not None else params
+    env = {"HYPERSWEEP_PARAMS": json.dumps(_plain(nested), default=str)}
     rest = [k for k in params if k not in used]
     if params_as == "args":
         argv.extend(f"--{k}={format_value(params[k])}" for k in rest)
@@ -271,7 +304,10 @@ def render_command(
 
 
 def command_line(
-    command: str | Sequence[str], params: Mapping[str, Any], params_as: str = "args"
+    command: str | Sequence[str],
+    params: Mapping[str, Any],
+    params_as: str = "args",
+    delivery: Delivery | None = None,
 ) -> str:
     """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
 
@@ -282,7 +318,7 @@ def command_line(
         >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
         'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
     """
-    argv, env = render_command(command, params, params_as)
+    argv, env = render_command(command, params, params_as, delivery=delivery, lenient=True)
     wanted = [k for k in env if k.startswith(PARAM_ENV_PREFIX)]
     if params_as == "json":
         wanted = ["HYPERSWEEP_PARAMS"]

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from hypersweep.space import Float, Int, Normal, Space
+from hypersweep.space import Beta, Choice, Float, Int, Normal, Space
 
 # ======================================================================================
 # Space layout: column kinds, conditional groups, snapping of discrete columns
@@ -27,6 +27,9 @@ class Group:
     n_opt: np.ndarray  # number of options of each categorical column
     h_floor: np.ndarray  # bandwidth floor of each numeric column
     discrete: tuple[tuple[int, int], ...]  # (position in cols, column) of int/step columns
+    #: per categorical column, its options' prior probabilities (``Choice(weights=...)``)
+    #: or ``None`` (uniform); empty when no categorical column of the group has weights
+    cat_probs: tuple[np.ndarray | None, ...] = ()
 
 
 class Layout:
@@ -51,11 +54,14 @@ class Layout:
         self.irregular: dict[int, Any] = {}
         for (parent, option), js in order:
             num, cat, n_opt, floor = [], [], [], []
+            probs: list[np.ndarray | None] = []
             for pos, j in enumerate(js):
                 p = cols[j].param
                 if p.n_options:
                     cat.append(pos)
                     n_opt.append(p.n_options)
+                    w = p.probs if isinstance(p, Choice) else None
+                    probs.append(None if w is None else np.array(w, dtype=float))
                     continue
                 num.append(pos)
                 width = 0.0
@@ -66,7 +72,7 @@ class Layout:
                         self.irregular[j] = p
                     else:
                         self.bins[j] = n_points
-                elif isinstance(p, Normal) and p.step is not None:
+                elif isinstance(p, (Normal, Beta)) and p.step is not None:
                     self.irregular[j] = p
                 floor.append(0.5 * width)
             discrete = tuple(
@@ -83,6 +89,7 @@ class Layout:
                     n_opt=np.array(n_opt, dtype=int),
                     h_floor=np.array(floor, dtype=float),
                     discrete=discrete,
+                    cat_probs=tuple(probs) if any(w is not None for w in probs) else (),
                 )
             )
         self.parent_options = {

@@ -97,6 +97,9 @@ class Kernel:
         # [x~ | one-hot options | 1] . [m~ | delta * one-hot | const]
         self.width = len(self.num) + int(self.n_opt.sum()) + 1
         self.prior = float(-np.log(self.n_opt).sum())  # log density of the uniform prior
+        # options' prior probabilities where a choice has weights (else uniform, 1 / k)
+        self.cat_probs = group.cat_probs
+        self._log_probs = [None if w is None else np.log(w) for w in group.cat_probs]
 
     @classmethod
     def fit(
@@ -122,6 +125,17 @@ class Kernel:
         h = np.minimum(np.maximum(beta * shrink * spread, floor), 1.0)
         lam = np.full(len(group.cat), min(1.0, max(0.05, 0.5 * shrink)))
         return cls(group, h, lam)
+
+    def prior_logpdf(self, x: np.ndarray) -> np.ndarray:
+        """``log`` density of the prior at the rows of ``x``: uniform on the numeric
+        columns, the options' probabilities (``1 / k`` without weights) on the others."""
+        out = np.full(x.shape[0], self.prior)
+        if self.cat_probs:
+            codes = self.codes(x)
+            for i, lp in enumerate(self._log_probs):
+                if lp is not None:
+                    out += lp[codes[:, i]] + math.log(self.n_opt[i])
+        return out
 
     def same(self, other: Kernel | None) -> bool:
         """Whether ``other`` has the same shape (so its kernel rows can be reused)."""
@@ -210,7 +224,10 @@ class Parzen:
         k = self.k
         c = x.shape[0]
         if self.multivariate:
-            prior = np.full(c, k.prior + self.logw[-1])
+            if k.cat_probs:
+                prior = k.prior_logpdf(x) + self.logw[-1]
+            else:
+                prior = np.full(c, k.prior + self.logw[-1])
             if self.n == 0:
                 return prior
             if self._rows is None:
@@ -237,7 +254,11 @@ class Parzen:
                 n_opt = int(k.n_opt[i])
                 on = np.bincount(cm[:, i], weights=w, minlength=n_opt)
                 lam = k.lam[i]
-                dens = (1.0 - lam) * on + (lam * w.sum() + w_prior) / n_opt
+                probs = k.cat_probs[i] if k.cat_probs else None
+                if probs is None:
+                    dens = (1.0 - lam) * on + (lam * w.sum() + w_prior) / n_opt
+                else:
+                    dens = (1.0 - lam) * on + lam * w.sum() / n_opt + w_prior * probs
                 out += np.log(dens[cx[:, i]])
         return out
 
@@ -262,7 +283,14 @@ class Parzen:
             out[:, k.num] = u
         if dc:  # categorical: keep the centre's option with probability 1 - lam
             ci = comp[:, dn:]
-            code = (rng.random((c, dc)) * k.n_opt).astype(int)
+            r = rng.random((c, dc))
+            code = (r * k.n_opt).astype(int)
+            for i, probs in enumerate(k.cat_probs):  # the prior's draws follow the weights
+                if probs is not None:
+                    pick = np.minimum(
+                        np.searchsorted(np.cumsum(probs), r[:, i], "right"), k.n_opt[i] - 1
+                    )
+                    code[:, i] = np.where(ci[:, i] == self.n, pick, code[:, i])
             if self.n:
                 own = k.codes(self.points)[centre[:, dn:], np.arange(dc)]
                 keep = (rng.random((c, dc)) >= k.lam) & (ci < self.n)

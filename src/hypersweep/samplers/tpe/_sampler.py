@@ -194,7 +194,7 @@ class TPESampler(Sampler):
                 history,
                 [
                     Proposal(p, key=f"sobol:{start + i}")
-                    for i, p in enumerate(space.decode_many(pts))
+                    for i, p in enumerate(space.decode_many(space.warp(pts)))
                 ],
                 rng,
             )
