@@ -103,6 +103,8 @@ class Outcome:
         cannot_start: the trial never ran (the program could not be executed).
         system_attrs: facts about the run to keep on the trial (e.g. ``intake``: how
             many reports a flooding trial sent and how many were stored).
+        suggested: what a define-by-run trial suggested (its parameters, the parameters
+            new to the study, its user attributes), for ``Study.learn``.
     """
 
     number: int
@@ -113,6 +115,7 @@ class Outcome:
     lost: bool = False
     cannot_start: bool = False
     system_attrs: dict[str, Any] | None = None
+    suggested: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", OutcomeStatus(self.status))

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from hypersweep.samplers.tpe._layout import Group
 
@@ -137,6 +136,8 @@ class Kernel:
 
     def log_z(self, mu: np.ndarray) -> np.ndarray:
         """``log`` normalizer of each truncated kernel, per numeric column."""
+        from scipy.special import ndtr  # lazy: not needed by the startup trials
+
         z = ndtr((1.0 - mu) / self.h) - ndtr(-mu / self.h)
         return np.log(np.maximum(z, 1e-300)) + np.log(self.h) + LOG_SQRT_2PI
 
@@ -255,6 +256,8 @@ class Parzen:
             ci = comp[:, :dn]
             u = rng.random((c, dn))
             if self.n:
+                from scipy.special import ndtr, ndtri
+
                 mu = self.points[centre[:, :dn], k.num]
                 lo, hi = ndtr(-mu / k.h), ndtr((1.0 - mu) / k.h)
                 x = np.minimum(np.maximum(mu + k.h * ndtri(lo + u * (hi - lo)), 0.0), 1.0)
