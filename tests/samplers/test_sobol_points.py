@@ -10,7 +10,7 @@ import pytest
 from hypersweep.samplers._sobol_points import SobolPoints
 
 
-@pytest.mark.parametrize("dim", [1, 2, 5, 23])
+@pytest.mark.parametrize("dim", [1, 2, 5, 23, 64, 65])
 @pytest.mark.parametrize("seed", [0, 7, 2**31 - 1, 2**62 + 5])
 def test_the_points_are_scipys_bit_for_bit(dim: int, seed: int) -> None:
     qmc = pytest.importorskip("scipy.stats").qmc
