@@ -1,13 +1,44 @@
 """The standard normal CDF and its inverse in numpy: the values of ``scipy.special.ndtr``
 and ``ndtri``, bit for bit (the same Cephes rational approximations, evaluated in the same
 order; ``tests/samplers/test_tpe.py`` compares them), without importing scipy.special
-(about 0.2 s: most of a one-second study, where TPE needs them from its 11th trial)."""
+(about 0.2 s: most of a one-second study, where TPE needs them from its 11th trial).
+:func:`ndtr` and :func:`ndtri` use scipy's own ufuncs once scipy.special is imported
+anyway, or after :data:`SWITCH_AFTER` calls."""
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 
-__all__ = ["ndtr", "ndtri"]
+__all__ = ["ndtr", "ndtri", "numpy_ndtr", "numpy_ndtri"]
+
+#: calls served in numpy before scipy.special is imported for good: its ufuncs cost ~1 us a
+#: call against ~0.1 ms here, so a long study amortizes the 0.2 s import; the values are the
+#: same either way, so the switch changes no proposal
+SWITCH_AFTER = 2000
+_calls = 0
+_scipy: tuple[Callable[..., Any], Callable[..., Any]] | None = None
+
+
+def _fast() -> tuple[Callable[..., Any], Callable[..., Any]] | None:
+    """scipy.special's (ndtr, ndtri) once it is imported anyway or the calls make it pay."""
+    global _calls, _scipy
+    if _scipy is None:
+        _calls += 1
+        if _calls < SWITCH_AFTER and "scipy.special" not in sys.modules:
+            return None
+        try:
+            from scipy.special import ndtr as f
+            from scipy.special import ndtri as g
+        except ImportError:  # pragma: no cover - scipy is a dependency
+            _calls = -(2**62)
+            return None
+        _scipy = (f, g)
+    return _scipy
+
 
 _SQRT1_2 = 0.70710678118654752440
 _SQRT2PI = 2.50662827463100050242e0
@@ -173,6 +204,22 @@ def _ndtr_big(x: np.ndarray, z: np.ndarray) -> np.ndarray:
 
 def ndtr(a: np.ndarray | float) -> np.ndarray:
     """The standard normal CDF, elementwise."""
+    fast = _fast()
+    if fast is not None:
+        return np.asarray(fast[0](a))
+    return numpy_ndtr(a)
+
+
+def ndtri(y0: np.ndarray | float) -> np.ndarray:
+    """The inverse of :func:`ndtr`, elementwise (``-inf`` at 0, ``inf`` at 1, NaN outside)."""
+    fast = _fast()
+    if fast is not None:
+        return np.asarray(fast[1](y0))
+    return numpy_ndtri(y0)
+
+
+def numpy_ndtr(a: np.ndarray | float) -> np.ndarray:
+    """:func:`ndtr` in numpy."""
     arr = np.asarray(a, dtype=np.float64)
     x = arr.reshape(-1) * _SQRT1_2
     z = np.abs(x)
@@ -185,8 +232,8 @@ def ndtr(a: np.ndarray | float) -> np.ndarray:
     return y.reshape(arr.shape)
 
 
-def ndtri(y0: np.ndarray | float) -> np.ndarray:
-    """The inverse of :func:`ndtr`, elementwise (``-inf`` at 0, ``inf`` at 1, NaN outside)."""
+def numpy_ndtri(y0: np.ndarray | float) -> np.ndarray:
+    """:func:`ndtri` in numpy."""
     y0 = np.asarray(y0, dtype=np.float64)
     out = np.full_like(y0, np.nan)
     out[y0 == 0.0] = -np.inf
