@@ -81,12 +81,8 @@ def test_objective_mismatch_on_resume_is_an_error() -> None:
 
 
 def test_unknown_study_without_space_and_bad_names() -> None:
-    with pytest.raises(
-        SpecError,
-        match=r"^space: study 'nope' does not exist in memory; a new "
-        "study needs a space",
-    ):
-        hs.Study("nope", storage="memory")
+    with pytest.raises(SpecError, match=r"^study: 'nope' does not exist in memory; create it"):
+        hs.Study.load("nope", storage="memory")
     for bad in ("", "has space", "-dash", "x" * 201, "a/b"):
         with pytest.raises(SpecError, match=r"^name: .* is not a valid study name"):
             hs.Study(bad, space=SPACE, storage="memory")

@@ -25,6 +25,7 @@ from hypersweep.errors import (
     StorageError,
     StudyNotFound,
     TrialNotRunning,
+    TrialPruned,
     TrialStopped,
 )
 from hypersweep.sdk import (
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from hypersweep.stopping.base import Decision, Policy
     from hypersweep.storage import open_storage
     from hypersweep.study import Study
+    from hypersweep.study_optuna import create_study
     from hypersweep.trial import Objective, Trial, TrialState
 
 __version__ = "0.1.0"
@@ -67,6 +69,7 @@ _LAZY = {
     "Decision": "hypersweep.stopping.base",
     "Limits": "hypersweep.limits",
     "open_storage": "hypersweep.storage",
+    "create_study": "hypersweep.study_optuna",
 }
 
 __all__ = [
@@ -93,10 +96,12 @@ __all__ = [
     "StudyNotFound",
     "Trial",
     "TrialNotRunning",
+    "TrialPruned",
     "TrialState",
     "TrialStopped",
     "budget",
     "checkpoint_dir",
+    "create_study",
     "notices",
     "open_storage",
     "params",
@@ -113,6 +118,8 @@ _SUBMODULES = ("analysis", "presets", "samplers", "stopping", "storage")
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"hypersweep.{name}")
+    if name == "exceptions":  # Optuna's name: optuna.exceptions.TrialPruned
+        return importlib.import_module("hypersweep.errors")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'hypersweep' has no attribute {name!r}")

@@ -110,3 +110,8 @@ class TrialStopped(Exception):
     Let it propagate out of the objective function: the trial is then recorded as
     STOPPED with its last reported value.
     """
+
+
+#: Optuna's name for :class:`TrialStopped`: ``raise hypersweep.TrialPruned()`` ends a trial
+#: as STOPPED (``optuna.TrialPruned`` / ``optuna.exceptions.TrialPruned`` in Optuna code)
+TrialPruned = TrialStopped

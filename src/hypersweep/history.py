@@ -248,7 +248,8 @@ class History:
         self._C = grow(self._C, np.nan)
 
     def update(self, trials: Iterable[Trial]) -> None:
-        """Merge changed trial snapshots (new ones are encoded once, in one batch)."""
+        """Merge changed trial snapshots (new ones, and those whose params changed, are
+        encoded in one batch)."""
         trials = list(trials)
         if not trials:
             return
@@ -257,7 +258,13 @@ class History:
         if top > self.n:
             self.trials.extend([None] * (top - self.n))  # type: ignore[list-item]
             self.n = top
-        new = [t for t in trials if self.trials[t.number] is None]
+        # new rows, and rows whose params changed (a define-by-run trial's, once it ran)
+        new = [
+            t
+            for t in trials
+            if (old := self.trials[t.number]) is None
+            or (old.params is not t.params and old.params != t.params)
+        ]
         for t in trials:
             self.trials[t.number] = t
             self._state[t.number] = _CODE[t.state]

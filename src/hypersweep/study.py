@@ -33,10 +33,12 @@ from hypersweep.stopping import make_policy
 from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
 from hypersweep.study_cache import TrialCache
+from hypersweep.study_dbr import DefineByRun
 from hypersweep.study_setup import (
     ObjectiveLike,
     check_study_args,
     make_worker_id,
+    must_exist,
     open_record,
     study_seed,
     worker_dead,
@@ -49,11 +51,11 @@ __all__ = ["Study"]
 log = logging.getLogger("hypersweep")
 
 
-class Study(StudyView):
+class Study(DefineByRun, StudyView):
     """A named optimization: a space, one or more objectives, and every trial so far.
 
     Creating a study with the name of an existing one resumes it (same objectives
-    required). ``Study("name")`` with no space loads an existing study as stored.
+    required). ``Study("name")`` with no space: as stored, or a new define-by-run study.
 
     Args:
         name: the study name (letters, digits, ``_ . -``).
@@ -121,7 +123,7 @@ class Study(StudyView):
         self._record = rec
         self._id = rec.id
         self.objectives: tuple[Objective, ...] = rec.objectives
-        self.space = new_space if new_space is not None else Space(rec.space or {})
+        self.space = self._open_space(new_space, rec)
         given = make_sampler(sampler)
         self.policy = make_policy(policy)
         if self.policy is not None:
@@ -159,7 +161,8 @@ class Study(StudyView):
     @classmethod
     def load(cls, name: str, storage: Storage | str | None = None) -> Study:
         """Open an existing study as stored (for reading results)."""
-        return cls(name, storage=storage)
+        must_exist(store := open_storage(storage), name)
+        return cls(name, storage=store)
 
     def _new_cache(self) -> TrialCache:
         history = History(
@@ -208,12 +211,12 @@ class Study(StudyView):
         while len(out) < k:
             rng = proposal_rng(self.seed, self._history.n, conflicts)
             try:
-                proposals = self.sampler.propose(self.space, self._history, rng, k - len(out))
+                proposals = self._propose(rng, k - len(out))
             except SpaceExhausted:
                 if out:  # hand out what was created; never leave a trial nobody holds
                     break
                 raise
-            if not self.sampler.allows_repeats:
+            if not self.sampler.allows_repeats and not self.define_by_run:
                 proposals = self._repeats.screen(proposals, self._history, rng)
             for p in proposals:
                 try:
@@ -230,7 +233,7 @@ class Study(StudyView):
                     )
                 except MaxTrialsReached:
                     if out:  # hand out what was created
-                        return out[0] if n is None else out
+                        return self._asked(out, n)
                     raise
                 except DuplicateTrialError:
                     conflicts += 1
@@ -239,7 +242,7 @@ class Study(StudyView):
                     self.sync()  # another process took it: look again
                     break
                 out.append(self._cache.absorb(t))
-        return out[0] if n is None else out
+        return self._asked(out, n)
 
     def _resolve(self, trial: Trial | int) -> Trial:
         number = trial if isinstance(trial, int) else trial.number
@@ -288,7 +291,7 @@ class Study(StudyView):
         Raises:
             TrialNotRunning: the trial has already finished.
         """
-        t = self._resolve(trial)
+        t = self._resolve(self._learn_asked(trial))
         for key, at in (("started_at", started_at), ("finished_at", finished_at)):
             if at is not None and (
                 isinstance(at, bool) or not isinstance(at, (int, float)) or not np.isfinite(at)
@@ -586,6 +589,7 @@ class Study(StudyView):
             study_name=self.name,
             runs_dir=runs_dir,
             delivery=self.space.delivery(),
+            define_by_run=self._dbr_context(),
         )
         runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
         runner.run()

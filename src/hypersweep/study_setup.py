@@ -27,6 +27,7 @@ __all__ = [
     "check_study_args",
     "describe_objectives",
     "make_worker_id",
+    "must_exist",
     "open_record",
     "parse_objectives",
     "space_changed",
@@ -172,20 +173,22 @@ def open_record(
     if new_space is None:
         try:
             rec = storage.get_study(name)
-        except StudyNotFound:
-            raise SpecError(
-                f"space: study {name!r} does not exist in {storage.url}; a new study needs a space"
-            ) from None
+        except StudyNotFound:  # a define-by-run study: its space is learned as it runs
+            rec = storage.create_study(
+                name,
+                parse_objectives(objective),
+                {},
+                attrs={"seed": _first_seed(seed), "define_by_run": True},
+            )
         if objective is not None and parse_objectives(objective) != rec.objectives:
             raise SpecError(
                 f"objective: study {name!r} was created with {describe_objectives(rec.objectives)}"
             )
     else:
         objs = parse_objectives(objective)
-        entropy = np.random.SeedSequence().entropy
-        assert isinstance(entropy, int)  # drawn, not given: one integer
-        first_seed = seed if seed is not None else entropy % 2**31
-        rec = storage.create_study(name, objs, new_space.to_spec(), attrs={"seed": first_seed})
+        rec = storage.create_study(
+            name, objs, new_space.to_spec(), attrs={"seed": _first_seed(seed)}
+        )
         if rec.objectives != objs:
             raise SpecError(
                 f"objective: study {name!r} already exists with "
@@ -207,3 +210,23 @@ def open_record(
         elif rec.space is None:
             rec = storage.update_study(rec.id, space=spec)
     return rec
+
+
+def _first_seed(seed: int | None) -> int:
+    """The seed stored with a new study: the one given, else drawn at random once."""
+    if seed is not None:
+        return seed
+    entropy = np.random.SeedSequence().entropy
+    assert isinstance(entropy, int)  # drawn, not given: one integer
+    return entropy % 2**31
+
+
+def must_exist(storage: Storage, name: str) -> None:
+    """Refuse to open a study that does not exist for reading (one line)."""
+    try:
+        storage.get_study(name)
+    except StudyNotFound:
+        raise SpecError(
+            f"study: {name!r} does not exist in {storage.url}; create it with "
+            f"Study({name!r}, space=...) or run it first"
+        ) from None

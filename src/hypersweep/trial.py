@@ -37,6 +37,10 @@ class TrialState(str, enum.Enum):
     COMPLETED = "COMPLETED"
     STOPPED = "STOPPED"
     FAILED = "FAILED"
+    # Optuna's names, aliases of the same states (``TrialState.PRUNED is STOPPED``)
+    COMPLETE = "COMPLETED"
+    PRUNED = "STOPPED"
+    FAIL = "FAILED"
 
     @property
     def is_finished(self) -> bool:

@@ -489,3 +489,22 @@ def test_choice_weights_are_the_prior(multivariate: bool) -> None:
     even, heavy = counts(None), counts([1, 1, 30, 1, 1, 1, 1, 1])
     assert max(even.values()) < 0.3 * 150  # no untried option stands out
     assert heavy["c"] > 0.6 * 150 and heavy["c"] > 2.5 * even["c"]
+
+
+def test_the_numpy_normal_cdf_and_its_inverse_equal_scipys_bit_for_bit() -> None:
+    special = pytest.importorskip("scipy.special")
+    from hypersweep.samplers.tpe._normal import numpy_ndtr as ndtr
+    from hypersweep.samplers.tpe._normal import numpy_ndtri as ndtri
+
+    rng = np.random.default_rng(0)
+    mu, h = rng.random(20000), 10 ** rng.uniform(-4, 0, 20000)
+    edges = [0.0, -0.0, 1e-300, 1.4142135623730951, -11.3, 37.5, -37.66, -38.5, np.inf, -np.inf]
+    x = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-40, 40, 20000), -mu / h, edges])
+    got, want = ndtr(x), special.ndtr(x)
+    assert np.array_equal(got, want, equal_nan=True)
+    assert np.isnan(ndtr(np.array([np.nan]))).all()
+    u = np.concatenate(
+        [rng.random(20000), 10 ** -rng.uniform(0, 300, 5000), [0, 1, 0.5, np.exp(-2), 5e-324]]
+    )
+    assert np.array_equal(ndtri(u), special.ndtri(u), equal_nan=True)
+    assert np.isnan(ndtri(np.array([-0.1, 1.1, np.nan]))).all()

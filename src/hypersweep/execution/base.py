@@ -106,6 +106,8 @@ class Outcome:
             runner fails fast at the first one.
         system_attrs: facts about the run to keep on the trial (e.g. ``intake``: how
             many reports a flooding trial sent and how many were stored).
+        suggested: what a define-by-run trial suggested (its parameters, the parameters
+            new to the study, its user attributes), for ``Study.learn``.
     """
 
     number: int
@@ -117,6 +119,7 @@ class Outcome:
     cannot_start: bool = False
     config_error: bool = False
     system_attrs: dict[str, Any] | None = None
+    suggested: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", OutcomeStatus(self.status))

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 from hypersweep.errors import HypersweepError, TrialStopped
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
 from hypersweep.sdk import RunningTrial, set_current
+from hypersweep.study_dbr import DefineByRunContext, DefineByRunTrial
 from hypersweep.trial import Trial
 
 if TYPE_CHECKING:
@@ -73,21 +74,33 @@ def _run_one(
     budget: float | None,
     send: Callable[[int, dict[str, float]], bool],
     dirs: tuple[str | None, str | None] = (None, None),
-) -> tuple[str, Any]:
-    """Run one trial in this process; return (status, result-or-error-text).
+    dbr: tuple[dict[str, Any], int, str, int] | None = None,
+) -> tuple[str, Any, dict[str, Any] | None]:
+    """Run one trial in this process; return (status, result-or-error-text, what a
+    define-by-run trial suggested).
 
-    ``dirs`` is (checkpoint directory, directory to restore from)."""
-    handle = RunningTrial(number, params, send, budget, *dirs)
+    ``dirs`` is (checkpoint directory, directory to restore from); ``dbr`` the
+    define-by-run context (:meth:`DefineByRunContext.payload`): ``fn`` then gets the
+    trial handle (``fn(trial)``, or ``fn(params_so_far, trial)``)."""
+    handle: RunningTrial
+    if dbr is None:
+        handle = RunningTrial(number, params, send, budget, *dirs)
+    else:
+        handle = DefineByRunTrial(number, params, send, budget, *dirs, dbr)
     set_current(handle)
     try:
-        result = fn(params) if arity == 1 else fn(params, handle)
-        return ("stopped" if handle.should_stop() else "completed"), result
+        if dbr is None:
+            result = fn(params) if arity == 1 else fn(params, handle)
+        else:
+            result = fn(handle) if arity == 1 else fn(handle.params, handle)
+        status = "stopped" if handle.should_stop() else "completed"
     except TrialStopped:
-        return "stopped", None
+        status, result = "stopped", None
     except Exception:
-        return "failed", traceback.format_exc()
+        status, result = "failed", traceback.format_exc()
     finally:
         set_current(None)
+    return status, result, (handle.suggestions() if isinstance(handle, DefineByRunTrial) else None)
 
 
 def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
@@ -100,7 +113,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             return
         if msg[0] == "exit":
             return
-        _, number, params, budget, *dirs = msg
+        _, number, params, budget, ckpt, restore, dbr = msg
         conn.send(("started", number, time.time()))  # the trial's own time starts now
 
         def send(step: int, metrics: dict[str, float], _n: int = number) -> bool:
@@ -108,13 +121,14 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             reply = conn.recv()
             return bool(reply[1])
 
-        status, payload = _run_one(fn, arity, number, params, budget, send, (*dirs,))
+        status, payload, got = _run_one(
+            fn, arity, number, params, budget, send, (ckpt, restore), dbr
+        )
         try:
-            conn.send(("done", number, status, payload))
+            conn.send(("done", number, status, payload, got))
         except Exception as e:  # the result could not be pickled
-            conn.send(
-                ("done", number, "failed", f"the objective's result could not be sent back: {e!r}")
-            )
+            error = f"the objective's result could not be sent back: {e!r}"
+            conn.send(("done", number, "failed", error, got))
 
 
 @dataclass
@@ -144,6 +158,8 @@ class FunctionExecutor(Executor):
         runs_dir: where trial directories go.
         delivery: the space's :meth:`~hypersweep.space.Space.delivery`: ``fn`` receives
             the parameters of groups nested (``params["optimizer"]["lr"]``).
+        define_by_run: the study's define-by-run context (its trials then get a handle
+            with ``suggest_*``; see :mod:`hypersweep.study_dbr`), or ``None``.
     """
 
     def __init__(
@@ -156,6 +172,7 @@ class FunctionExecutor(Executor):
         study_name: str | None = None,
         runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
         delivery: Delivery | None = None,
+        define_by_run: DefineByRunContext | None = None,
     ) -> None:
         if not callable(fn):
             raise HypersweepError(f"optimize: fn must be callable, got {type(fn).__name__}")
@@ -182,6 +199,7 @@ class FunctionExecutor(Executor):
         self.grace = grace
         self.study_name = study_name
         self.runs_dir = os.path.abspath(runs_dir)
+        self.define_by_run = define_by_run
         self._decide: Decide | None = None
         self._workers: list[_Worker] = []
         self._inline: list[tuple[Trial, float | None]] = []
@@ -236,7 +254,8 @@ class FunctionExecutor(Executor):
         w.deadline = None if self.trial_timeout is None else w.started + _START_LIMIT
         w.stop_at = None
         w.waiting = False
-        w.conn.send(("run", trial.number, self._params(trial), budget, *self._dirs(trial)))
+        dbr = None if self.define_by_run is None else self.define_by_run.payload()
+        w.conn.send(("run", trial.number, self._params(trial), budget, *self._dirs(trial), dbr))
 
     def _params(self, trial: Trial) -> dict[str, Any]:
         """The parameters ``fn`` receives: a copy, groups nested."""
@@ -386,17 +405,25 @@ class FunctionExecutor(Executor):
             else:
                 out.append(Report(number, step, metrics))
         elif kind == "done":
-            _, number, status, payload = msg
+            _, number, status, payload, got = msg
             if status == "failed":
                 out.append(
                     Outcome(
-                        number, OutcomeStatus.FAILED, error=str(payload), started_at=w.code_started
+                        number,
+                        OutcomeStatus.FAILED,
+                        error=str(payload),
+                        started_at=w.code_started,
+                        suggested=got,
                     )
                 )
             else:
                 if w.stop_at is not None:
                     status = "stopped"
-                out.append(Outcome(number, status, result=payload, started_at=w.code_started))
+                out.append(
+                    Outcome(
+                        number, status, result=payload, started_at=w.code_started, suggested=got
+                    )
+                )
             w.number = None
             w.deadline = None
             w.stop_at = None
@@ -415,18 +442,23 @@ class FunctionExecutor(Executor):
             return stopped
 
         began = self._inline_started = time.time()
+        dbr = None if self.define_by_run is None else self.define_by_run.payload()
         try:
-            status, payload = _run_one(
-                self.fn, self.arity, n, self._params(trial), budget, send, self._dirs(trial)
+            status, payload, got = _run_one(
+                self.fn, self.arity, n, self._params(trial), budget, send, self._dirs(trial), dbr
             )
         finally:
             self._inline_started = None
         self._stop_inline.discard(n)
         if status == "failed":
-            return [Outcome(n, OutcomeStatus.FAILED, error=str(payload), started_at=began)]
+            return [
+                Outcome(
+                    n, OutcomeStatus.FAILED, error=str(payload), started_at=began, suggested=got
+                )
+            ]
         if stopped:
             status = "stopped"
-        return [Outcome(n, OutcomeStatus(status), result=payload, started_at=began)]
+        return [Outcome(n, OutcomeStatus(status), result=payload, started_at=began, suggested=got)]
 
     def started_at(self, number: int) -> float | None:
         if self.isolation == "inline":

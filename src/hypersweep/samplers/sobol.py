@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import warnings
-from typing import Any
-
 import numpy as np
 
 from hypersweep.history import History
+from hypersweep.samplers._sobol_points import SobolPoints
 from hypersweep.samplers.base import Proposal, Sampler
 from hypersweep.space import Space
 
@@ -36,29 +34,20 @@ class SobolSampler(Sampler):
 
     def __init__(self, seed: int | None = None) -> None:
         super().__init__(seed)
-        self._engine: Any = None
+        self._engine: SobolPoints | None = None
         self._engine_key: tuple[int, int | None] | None = None
-        self._pos = 0
 
     def points(self, dim: int, start: int, n: int, seed: int | None = None) -> np.ndarray:
         """Points ``start .. start+n-1`` of the sequence in ``dim`` dimensions (scrambled by
-        this sampler's seed, else by ``seed``)."""
-        from scipy.stats import qmc
-
+        this sampler's seed, else by ``seed``): those of ``scipy.stats.qmc.Sobol``, computed
+        without importing ``scipy.stats`` (see :mod:`hypersweep.samplers._sobol_points`)."""
         if dim == 0:
             return np.zeros((n, 0))
         seed = self.seed if self.seed is not None else seed
-        if self._engine is None or self._engine_key != (dim, seed) or start < self._pos:
-            self._engine = qmc.Sobol(d=dim, scramble=True, seed=seed)
+        if self._engine is None or self._engine_key != (dim, seed) or seed is None:
+            self._engine = SobolPoints(dim, seed)
             self._engine_key = (dim, seed)
-            self._pos = 0
-        if start > self._pos:
-            self._engine.fast_forward(start - self._pos)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # balance warning for n not a power of two
-            pts = self._engine.random(n)
-        self._pos = start + n
-        return np.asarray(pts)
+        return self._engine.points(start, n)
 
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1

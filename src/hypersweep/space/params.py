@@ -7,7 +7,6 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from scipy.special import ndtr, ndtri
 
 from hypersweep._validate import is_number, short
 from hypersweep.errors import SpaceError
@@ -331,6 +330,8 @@ class Normal(NumericParam):
         self.low = 0.0  # step grid origin: multiples of step
 
     def _decode_array(self, u: np.ndarray) -> np.ndarray:
+        from scipy.special import ndtri  # lazy: scipy.special costs ~0.2 s to import
+
         z = ndtri(clip(u, EPS, 1 - EPS))
         x = self.mu + self.sigma * z
         if self.log:
@@ -345,6 +346,8 @@ class Normal(NumericParam):
     def _encode(self, values: Sequence[Any]) -> np.ndarray:
         x = np.asarray(values, dtype=float)
         y = np.log(x) if self.log else x
+        from scipy.special import ndtr
+
         with np.errstate(over="ignore"):  # far in a tail (a tiny sigma): clipped below
             u = clip(ndtr((y - self.mu) / self.sigma), EPS, 1 - EPS)
         if self.step is None:

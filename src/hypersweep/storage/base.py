@@ -298,6 +298,11 @@ class Storage(abc.ABC):
         """Merge user and/or system attributes into a trial."""
 
     @abc.abstractmethod
+    def set_trial_params(self, study_id: int, trial_id: int, params: Mapping[str, Any]) -> Trial:
+        """Replace a trial's parameters (a define-by-run trial's: exactly what it suggested,
+        stored before it is finished)."""
+
+    @abc.abstractmethod
     def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
         """Refresh the heartbeat of RUNNING trials (does not advance the sequence)."""
 

@@ -365,6 +365,11 @@ class InMemoryStorage(Storage):
                 ),
             )
 
+    def set_trial_params(self, study_id: int, trial_id: int, params: Mapping[str, Any]) -> Trial:
+        with self._lock:
+            st = self._study(study_id)
+            return self._put(st, self._trial(st, trial_id).with_(params=dict(params)))
+
     def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
         now = time.time() if now is None else now
         with self._lock:

@@ -271,6 +271,16 @@ class StorageContract:
         assert t2.user_attrs == {"a": 1, "c": [1, 2]} and t2.system_attrs == {"b": 3}
         assert storage.get_trial(sid, 0).user_attrs == {"a": 1, "c": [1, 2]}
 
+    def test_set_trial_params_replaces_them_and_is_synced(
+        self, storage: Storage, sid: int
+    ) -> None:
+        t = storage.create_trial(sid, {"x": 0.5, "y": 2})
+        mark = storage.sync(sid, 0).watermark
+        t2 = storage.set_trial_params(sid, t.id, {"x": 0.5, "z": "a"})
+        assert t2.params == {"x": 0.5, "z": "a"} and t2.state == TrialState.RUNNING
+        assert storage.get_trial(sid, 0).params == {"x": 0.5, "z": "a"}
+        assert [u.params for u in storage.sync(sid, mark).trials] == [{"x": 0.5, "z": "a"}]
+
     def test_budget_and_resume_from_are_kept_by_every_read_and_write(
         self, storage: Storage, sid: int
     ) -> None:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import erfcx, log_ndtr, ndtr
 
 from hypersweep.samplers.gp._model import LOG_SQRT_2PI, LOG_SQRT_PI_2
+from hypersweep.samplers.gp._scipy import erfcx, log_ndtr, ndtr
 
 # ======================================================================================
 # log expected improvement

@@ -26,7 +26,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import log_ndtr
+
+from hypersweep.samplers.gp._scipy import log_ndtr
 
 __all__ = ["FeasibilityTerm", "log_pof", "log_pof_grad"]
 

@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg.lapack import dpotrf, dpotri, dpotrs, dtrtrs
-from scipy.optimize import minimize
+
+from hypersweep.samplers.gp._scipy import dpotrf, dpotri, dpotrs, dtrtrs, minimize
 
 _SQRT5 = math.sqrt(5.0)
 LOG_SQRT_2PI = 0.5 * math.log(2.0 * math.pi)

@@ -9,8 +9,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from scipy.stats import qmc
 
 from hypersweep.history import History
 from hypersweep.samplers.base import (
@@ -40,6 +38,8 @@ from hypersweep.samplers.gp._model import (
     scalarize,
     transform,
 )
+from hypersweep.samplers.gp._scipy import minimize
+from hypersweep.samplers.gp._scipy import sobol as scipy_sobol
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -404,7 +404,7 @@ class GPSampler(Sampler):
     ) -> np.ndarray:
         """Sobol points, perturbations of the incumbents, and their coordinate neighbours."""
         D = feats.space.dim
-        sobol = qmc.Sobol(d=D, scramble=True, seed=rng).random(1024 if D <= 10 else 2048)
+        sobol = scipy_sobol(d=D, scramble=True, seed=rng).random(1024 if D <= 10 else 2048)
         # Gaussian perturbations at six scales (relative to the lengthscales); half of
         # them move every coordinate, half only a random few (sparse moves matter in
         # higher dimensions and for discrete parameters)

@@ -327,6 +327,19 @@ class SQLWrites(SQLStudies):
 
         return self._write(run)
 
+    def set_trial_params(self, study_id: int, trial_id: int, params: Mapping[str, Any]) -> Trial:
+        def run(conn: Connection) -> Trial:
+            seq, _ = self._bump(conn, study_id)
+            row = self._locked_trial(conn, study_id, trial_id)
+            conn.execute(
+                trials.update()
+                .where(trials.c.id == trial_id)
+                .values(params=dumps(dict(params)), seq=seq)
+            )
+            return row_to_trial(row).with_(params=dict(params))
+
+        return self._write(run)
+
     def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
         ids = list(trial_ids)
         if not ids:
