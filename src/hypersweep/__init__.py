@@ -34,6 +34,7 @@ from hypersweep.sdk import (
     params,
     report,
     restore_from,
+    seed,
     should_stop,
 )
 
@@ -98,6 +99,7 @@ __all__ = [
     "params",
     "report",
     "restore_from",
+    "seed",
     "should_stop",
 ]
 

@@ -69,11 +69,11 @@ def _run_one(
     params: dict[str, Any],
     budget: float | None,
     send: Callable[[int, dict[str, float]], bool],
-    dirs: tuple[str | None, str | None] = (None, None),
+    dirs: tuple[str | None, str | None, int | None] = (None, None, None),
 ) -> tuple[str, Any]:
     """Run one trial in this process; return (status, result-or-error-text).
 
-    ``dirs`` is (checkpoint directory, directory to restore from)."""
+    ``dirs`` is (checkpoint directory, directory to restore from, the trial's seed)."""
     handle = RunningTrial(number, params, send, budget, *dirs)
     set_current(handle)
     try:
@@ -105,7 +105,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             reply = conn.recv()
             return bool(reply[1])
 
-        status, payload = _run_one(fn, arity, number, params, budget, send, (*dirs,))
+        status, payload = _run_one(fn, arity, number, params, budget, send, tuple(dirs))  # type: ignore[arg-type]
         try:
             conn.send(("done", number, status, payload))
         except Exception as e:  # the result could not be pickled
@@ -231,16 +231,17 @@ class FunctionExecutor(Executor):
         w.waiting = False
         w.conn.send(("run", trial.number, dict(trial.params), budget, *self._dirs(trial)))
 
-    def _dirs(self, trial: Trial) -> tuple[str | None, str | None]:
-        """(its checkpoint directory, the checkpoint directory to restore from)."""
+    def _dirs(self, trial: Trial) -> tuple[str | None, str | None, int | None]:
+        """(its checkpoint directory, the checkpoint directory to restore from, its seed)."""
         if self.study_name is None:
-            return None, None
+            return None, None, trial.seed
         base = os.path.join(self.runs_dir, self.study_name)
         src = trial.resume_from
         ok = isinstance(src, int) and not isinstance(src, bool) and src >= 0
         return (
             os.path.join(base, str(trial.number), "checkpoint"),
             os.path.join(base, str(src), "checkpoint") if ok else None,
+            trial.seed,
         )
 
     def _spawn(self) -> _Worker:

@@ -44,6 +44,7 @@ TOP_KEYS = (
     "metrics",
     "grace",
     "constraints",
+    "warm_start",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -188,6 +189,8 @@ class SweepSpec:
         reduce: how a command trial's value is taken from its reports.
         grace: seconds a stopped trial has to end by itself.
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
+        warm_start: the checked ``warm_start`` key (:mod:`hypersweep.spec.warm_start`), or
+            ``None``.
     """
 
     file: str
@@ -207,6 +210,7 @@ class SweepSpec:
     reduce: str = "last"
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
+    warm_start: Mapping[str, Any] | None = None
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

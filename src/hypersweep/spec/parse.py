@@ -245,6 +245,7 @@ class Parser:
         )
         no_constraints: tuple[Constraint, ...] = ()
         constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
+        warm_start = self.attempt(lambda: self.warm_start(d), None)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -266,6 +267,7 @@ class Parser:
             reduce=reduce,
             grace=grace,
             constraints=constraints,
+            warm_start=warm_start,
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -280,6 +282,14 @@ class Parser:
             return parse_constraints(d.get("constraints"), objectives=objectives)
         except SpecError as e:
             raise self.loc.wrap(e, "constraints") from None
+
+    def warm_start(self, d: Mapping[str, Any]) -> dict[str, Any] | None:
+        from hypersweep.spec.warm_start import parse_warm_start
+
+        try:
+            return parse_warm_start(d.get("warm_start"))
+        except SpecError as e:
+            raise self.loc.wrap(e, "warm_start") from None
 
     def space(self, d: Mapping[str, Any]) -> Space:
         if "space" not in d:
@@ -374,6 +384,7 @@ class Parser:
 
     def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
         from hypersweep.execution.command import command_placeholders
+        from hypersweep.execution.command.template import TRIAL_PLACEHOLDERS
 
         names: list[str] = list(space.param_names)
         parts = [command] if isinstance(command, str) else list(command)
@@ -384,7 +395,7 @@ class Parser:
             except HypersweepError as e:
                 raise self.loc.wrap(e, path) from None
             for ref in sorted(refs):
-                if ref not in names:
+                if ref not in names and ref not in TRIAL_PLACEHOLDERS:
                     raise self.err(
                         path,
                         f"placeholder {{{ref}}} is not a parameter of the "

@@ -247,7 +247,7 @@ class CommandExecutor(Executor, MetricIntake):
             else None
         )
         try:
-            self._launch(number, dict(trial.params), budget, run_dir, restore)
+            self._launch(number, dict(trial.params), budget, run_dir, restore, trial.seed)
         except (HypersweepError, OSError, ValueError) as e:
             msg = str(e)
             if isinstance(e, OSError):
@@ -265,6 +265,7 @@ class CommandExecutor(Executor, MetricIntake):
         budget: float | None,
         run_dir: str,
         restore: str | None = None,
+        seed: int | None = None,
     ) -> None:
         os.makedirs(run_dir, exist_ok=True)
         join = os.path.join
@@ -281,6 +282,7 @@ class CommandExecutor(Executor, MetricIntake):
             params,
             self.params_as,
             params_file=params_path if self.params_as == "json" else None,
+            seed=seed,
         )
         if self.params_as == "json":
             with open(params_path, "w", encoding="utf-8") as f:
@@ -295,6 +297,8 @@ class CommandExecutor(Executor, MetricIntake):
         env["HYPERSWEEP_STOP_FILE"] = stop_file
         env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
         env["HYPERSWEEP_TRIAL"] = str(number)
+        if seed is not None:
+            env["HYPERSWEEP_SEED"] = str(seed)
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
         token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"

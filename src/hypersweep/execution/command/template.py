@@ -15,6 +15,7 @@ __all__ = [
     "PARAMS_AS",
     "PARAM_ENV_PREFIX",
     "PROTOCOL_ENV",
+    "TRIAL_PLACEHOLDERS",
     "command_line",
     "command_placeholders",
     "format_value",
@@ -41,7 +42,11 @@ PROTOCOL_ENV = (
     "HYPERSWEEP_RESTORE_FROM",
     "HYPERSWEEP_TRIAL_TOKEN",
     "HYPERSWEEP_NOTICE_FILE",
+    "HYPERSWEEP_SEED",
 )
+#: placeholders that are not parameters: ``{seed}``, the trial's seed (a parameter of
+#: the same name wins)
+TRIAL_PLACEHOLDERS = ("seed",)
 PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 
 
@@ -178,6 +183,7 @@ def render_command(
     params_as: str = "args",
     *,
     params_file: str | None = None,
+    seed: int | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and the extra environment of one trial.
 
@@ -198,6 +204,7 @@ def render_command(
         params: the trial's parameters.
         params_as: ``"args"``, ``"env"`` or ``"json"``.
         params_file: the path for ``HYPERSWEEP_PARAMS_FILE`` (``"json"`` only).
+        seed: the trial's seed, for ``{seed}`` (unless a parameter is named ``seed``).
 
     Returns:
         ``(argv, env)``: the argument list and the variables to add to the environment.
@@ -225,6 +232,9 @@ def render_command(
         for is_ph, text in parse_template(item):
             if not is_ph:
                 out.append(text)
+                continue
+            if text == "seed" and text not in params and seed is not None:
+                out.append(str(seed))
                 continue
             if text not in params:
                 known = ", ".join(params) or "none"

@@ -40,6 +40,7 @@ from hypersweep.samplers.gp._model import (
     scalarize,
     transform,
 )
+from hypersweep.samplers.prior import effective_weight, merged
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -221,12 +222,20 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
+        own = history
+        w_prior, n_prior = effective_weight(history), 0
+        if w_prior > 0:  # transfer: prior rows first, with noise variance / w_prior
+            history, n_prior = merged(history)
         X, Y = history.observed()
         if D == 0 or X.shape[0] < max(n_startup, 2):
-            return self._startup(space, history, rng, n)
+            return self._startup(space, own, rng, n)
         y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
+        extra = None
+        if n_prior:  # a prior row's extra noise, relative to the signal variance
+            extra = np.zeros(X.shape[0])
+            extra[:n_prior] = 1.0 / w_prior - 1.0
         with _single_threaded_blas():
-            return self._bo(space, history, X, y, rng, n)
+            return self._bo(space, history, X, y, rng, n, extra)
 
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
@@ -336,6 +345,7 @@ class GPSampler(Sampler):
         y_raw: np.ndarray,
         rng: np.random.Generator,
         n: int,
+        extra: np.ndarray | None = None,
     ) -> list[Proposal]:
         feats = Features(space)
         G = space.dim
@@ -351,8 +361,16 @@ class GPSampler(Sampler):
         else:
             theta = self._hyper(Z, y, feats)
         inv_ls = np.exp(-theta[:G])[feats.group]
-        signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
-        post = Posterior.build(Z, y, inv_ls, signal, noise)
+        signal, noise0 = math.exp(theta[G]), math.exp(theta[G + 1])
+
+        def nz(m: int) -> float | np.ndarray:  # each row's noise: prior rows carry extra
+            if extra is None:
+                return noise0
+            e = np.zeros(m)
+            e[: keep.size] = signal * extra[keep]
+            return noise0 + e
+
+        post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
         # failed configurations and constraints (constrained EI; see _feasibility)
         terms: list[FeasibilityTerm] = []
         feasible = np.ones(y.size, dtype=bool)
@@ -378,11 +396,11 @@ class GPSampler(Sampler):
             Z, y = np.vstack([Z, Zp]), np.concatenate([y, mu_p])
             best = min(best, float(mu_p.min())) if use_ei else best
             seen = np.vstack([seen, Pc])
-            post = Posterior.build(Z, y, inv_ls, signal, noise)
+            post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
         out: list[Proposal] = []
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
-                post = Posterior.build(Z, y, inv_ls, signal, noise)
+                post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
             u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
