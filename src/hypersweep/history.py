@@ -170,7 +170,7 @@ class History:
         out._state[:P], out._state[P : P + n] = COMPLETED, self.state
         out._valid[:P], out._valid[P : P + n] = True, self.valid
         out._C[:P], out._C[P : P + n] = 0.0, self.C
-        out.trials = [None] * P + list(self.trials)  # type: ignore[list-item]
+        out.trials = [None] * P + list(self.trials)  # type: ignore[assignment]
         out.version = self.version
         return out
 

@@ -139,10 +139,10 @@ def robust_ranking(study: Any) -> list[Robust]:
         elif not t.state.is_finished:
             pending[o] = pending.get(o, 0) + 1
     originals = [n for n in groups if by_number[n].values is not None]
-    order_orig = sorted(originals, key=lambda n: (sign * by_number[n].values[0], n))  # type: ignore[index]
+    order_orig = sorted(originals, key=lambda n: (sign * by_number[n].values[0], n))
     rows = []
     for n in originals:
-        vals = (float(by_number[n].values[0]), *groups[n])  # type: ignore[index]
+        vals = (float(by_number[n].values[0]), *groups[n])
         mean = sum(vals) / len(vals)
         std = (
             math.sqrt(sum((v - mean) ** 2 for v in vals) / (len(vals) - 1))

@@ -141,6 +141,7 @@ class StudyTransfer:
                 parameter or value that does not fit.
         """
         rows = []
+        params: Any
         for i, item in enumerate(trials):
             where = f"add_trials[{i}]"
             if isinstance(item, Trial):

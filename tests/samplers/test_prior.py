@@ -7,7 +7,7 @@ import pytest
 
 import hypersweep as hs
 from hypersweep.history import Prior
-from hypersweep.samplers.prior import MIN_OWN, effective_weight, merged, relatedness
+from hypersweep.samplers.prior import ROLE, effective_weight, merged, relatedness
 from hypersweep.storage import open_storage
 
 SPACE = {"x": hs.Float(-5, 5), "y": hs.Float(-5, 5)}
@@ -29,20 +29,26 @@ def source(storage, name="src", fn=None, n=40):
     return run(s, fn or bowl(1.0, -2.0), n)
 
 
-def test_relatedness_tells_a_related_prior_from_an_unrelated_one():
+def roles(study):
+    return [t.system_attrs.get(ROLE, "-")[0] for t in study.trials()]
+
+
+def test_the_duel_keeps_a_related_prior_and_drops_an_unrelated_one():
     store = open_storage("memory")
     source(store)
-    related = hs.Study("rel", space=SPACE, storage=store, seed=3, sampler="random")
+    related = hs.Study("rel", space=SPACE, storage=store, seed=3, sampler="tpe")
     related.transfer_from("src")
     assert relatedness(related.history) == 1.0  # no own evidence yet: trusted
     run(related, bowl(1.3, -2.2, scale=3.0, offset=50.0), 12)
-    anti = hs.Study("anti", space=SPACE, storage=store, seed=3, sampler="random")
+    assert roles(related) == list("geegeegee---")
+    assert relatedness(related.history) == 1.0
+    assert 0 < effective_weight(related.history) <= 0.5
+    anti = hs.Study("anti", space=SPACE, storage=store, seed=3, sampler="tpe")
     anti.transfer_from("src")
     run(anti, lambda p: -bowl(1.0, -2.0)(p), 12)  # the opposite landscape
-    assert relatedness(related.history) > 0.6
-    assert relatedness(anti.history) == 0.0
-    assert effective_weight(anti.history) == 0.0
-    assert 0 < effective_weight(related.history) < 0.5
+    assert relatedness(anti.history) == 0.0 and effective_weight(anti.history) == 0.0
+    r = roles(anti)
+    assert r[:3] == list("gee") and r[-1] == "-" and len(r) == 12  # ended early
 
 
 def test_merged_history_puts_the_prior_first_on_the_study_scale():
@@ -58,29 +64,34 @@ def test_merged_history_puts_the_prior_first_on_the_study_scale():
     assert np.argsort(h.Y[:5, 0]).tolist() == np.argsort(s.history.prior.Y[:, 0]).tolist()
 
 
-@pytest.mark.parametrize(("sampler", "n"), [("tpe", 8), ("gp", 4)])
-def test_a_related_prior_finds_the_shifted_optimum_sooner(sampler, n):
+@pytest.mark.parametrize(("sampler", "n", "factor"), [("tpe", 8, 0.5), ("gp", 3, 1.0)])
+def test_a_related_prior_finds_the_shifted_optimum_sooner(sampler, n, factor):
     store = open_storage("memory")
-    source(store, fn=bowl(2.0, -3.0), n=60)
+    src = source(store, fn=bowl(2.0, -3.0), n=200)
     target = bowl(2.3, -3.2, scale=2.0, offset=10.0)
     cold = run(hs.Study("cold", space=SPACE, storage=store, seed=5, sampler=sampler), target, n)
     warm = hs.Study("warm", space=SPACE, storage=store, seed=5, sampler=sampler)
     warm.transfer_from("src", weight=0.5)
     run(warm, target, n)
-    assert warm.best_value - 10.0 < 0.5 * (cold.best_value - 10.0)
+    assert warm.best_value - 10.0 < factor * (cold.best_value - 10.0)
+    first = warm.trials()[0]
+    assert first.system_attrs["transfer"] == "guided"
+    if sampler == "gp":  # a warm-started initial design: the prior's best first
+        assert first.params == src.best_params
 
 
 def test_an_unrelated_prior_stops_steering_tpe():
-    """Once relatedness is 0, proposals are exactly those of a cold start."""
+    """Once relatedness is 0, proposals are exactly those of a cold start with the same
+    trials."""
     store = open_storage("memory")
     source(store)
     anti = lambda p: -bowl(1.0, -2.0)(p)  # noqa: E731
-    cold = run(hs.Study("c", space=SPACE, storage=store, seed=2, sampler="tpe"), anti, 15)
     warm = hs.Study("w", space=SPACE, storage=store, seed=2, sampler="tpe")
     warm.transfer_from("src")
-    for t in cold.trials():  # the same own history as the cold study
-        warm.add_trials([{"params": t.params, "value": t.value}])
-    assert len(cold.trials()) >= MIN_OWN and effective_weight(warm.history) == 0.0
+    run(warm, anti, 14)
+    assert effective_weight(warm.history) == 0.0
+    cold = hs.Study("c", space=SPACE, storage=store, seed=2, sampler="tpe")
+    cold.add_trials(warm.trials())
     assert cold.ask().params == warm.ask().params
 
 

@@ -105,7 +105,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             reply = conn.recv()
             return bool(reply[1])
 
-        status, payload = _run_one(fn, arity, number, params, budget, send, tuple(dirs))  # type: ignore[arg-type]
+        status, payload = _run_one(fn, arity, number, params, budget, send, tuple(dirs))
         try:
             conn.send(("done", number, status, payload))
         except Exception as e:  # the result could not be pickled

@@ -5,12 +5,21 @@ A study warm-started with ``mode: prior`` carries a :class:`~hypersweep.history.
 :class:`~hypersweep.history.History`. The samplers stay pure functions of (space,
 history, rng): everything here is computed from the history alone.
 
-* :func:`effective_weight`: the weight of one prior row, ``prior.weight`` times the
-  *relatedness* of the prior to this study's own observations (:func:`relatedness`):
-  once the study holds :data:`MIN_OWN` observed trials, the prior must rank them better
-  than they rank each other, or it weighs nothing, so an unrelated study stops steering
-  the search after a few trials. The weight also falls as ``HALF_LIFE / (HALF_LIFE +
-  n_own)`` (:data:`HALF_LIFE`): the study's own evidence takes over as it accumulates.
+**The duel.** A prior can mislead: a study of another problem knows where *its* optimum
+is. So the study's first own trials (:data:`DUEL`: 3 guided, 6 exploring) mix proposals
+guided by the prior (``system_attrs["transfer"] = "guided"``) and space-filling ones
+(``"explore"``, the Sobol points a cold start would try; :func:`duel_role`). Exploring points are an
+unbiased sample of the new problem; a prior that is related puts its guided points far
+ahead of them. :func:`relatedness` is the probability that a guided trial beats an
+exploring one (the Mann-Whitney AUC over the pairs), rescaled so that :data:`AUC_FLOOR`
+or less counts as unrelated (0) and 1 as related (1); while fewer than one guided and two
+exploring trials have values the prior is trusted (1). A prior found unrelated ends the
+duel early and weighs nothing from then on: the search continues as a cold start whose
+first trials happened to include a few of the prior's guesses.
+
+* :func:`effective_weight`: the weight of one prior row, ``prior.weight`` x relatedness
+  x ``HALF_LIFE / (HALF_LIFE + n_own)`` (:data:`HALF_LIFE`): the study's own evidence
+  takes over as it accumulates.
 * :func:`merged`: the history with the prior rows in front and their values mapped onto
   this study's scale (quantile matching of ranks, per objective), so a sampler can model
   both blocks at once; the prior's values on the related problem may have any offset
@@ -19,18 +28,41 @@ history, rng): everything here is computed from the history alone.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import replace
+
 import numpy as np
 
 from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, near_any
+from hypersweep.space import Space
 
-__all__ = ["BANDWIDTH", "HALF_LIFE", "MIN_OWN", "effective_weight", "merged", "relatedness"]
+__all__ = [
+    "AUC_FLOOR",
+    "DUEL",
+    "HALF_LIFE",
+    "NOISE",
+    "ROLE",
+    "duel_role",
+    "effective_weight",
+    "merged",
+    "prior_design",
+    "relatedness",
+    "tag",
+]
 
-#: own observations needed before relatedness is measured (before: the prior is trusted)
-MIN_OWN = 4
-#: bandwidth of the prior's kernel regression, in unit-cube units (times sqrt(D))
-BANDWIDTH = 0.1
+#: the roles of the duel's own trials in order (g: guided, e: exploring)
+DUEL = "geegeegee"
+#: a guided trial beating an exploring one with this probability or less: unrelated
+AUC_FLOOR = 0.9
 #: own observations at which the prior's weight has halved (relatedness aside)
 HALF_LIFE = 50
+#: the system attribute that marks a trial's role in the duel
+ROLE = "transfer"
+#: ``gp``: a prior row's noise variance, in units of the signal variance, at weight 1/2
+#: (``NOISE * (1 / w - 1)`` at weight ``w``): a related problem's values are a guess of
+#: this one's, good to about a fifth of the spread of values
+NOISE = 0.05
 
 
 def _ranks(y: np.ndarray) -> np.ndarray:
@@ -40,51 +72,41 @@ def _ranks(y: np.ndarray) -> np.ndarray:
     return r
 
 
-def _spearman(a: np.ndarray, b: np.ndarray) -> float:
-    ra, rb = _ranks(a), _ranks(b)
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    den = float(np.sqrt((ra * ra).sum() * (rb * rb).sum()))
-    return float((ra * rb).sum() / den) if den > 0 else 0.0
-
-
-def _smooth(Q: np.ndarray, X: np.ndarray, r: np.ndarray, h: float, loo: bool) -> np.ndarray:
-    """Kernel regression of ranks ``r`` at rows ``X``, evaluated at ``Q`` (``loo``: ``Q``
-    is ``X`` and each row leaves itself out)."""
-    A, B = np.nan_to_num(Q, nan=0.5), np.nan_to_num(X, nan=0.5)
-    d2 = (A * A).sum(1)[:, None] + (B * B).sum(1)[None, :] - 2.0 * A @ B.T
-    logw = -0.5 * np.maximum(d2, 0.0) / (h * h)
-    if loo:
-        np.fill_diagonal(logw, -np.inf)
-    logw -= logw.max(axis=1, keepdims=True)
-    w = np.exp(logw)
-    return np.asarray((w @ r) / w.sum(axis=1))
+def _roles(history: History) -> tuple[list[float], list[float], int, int]:
+    """(first-objective values of the guided trials, of the exploring ones, trials of
+    the duel in any state, guided ones among them), values signed lower-is-better."""
+    guided: list[float] = []
+    explore: list[float] = []
+    n = n_guided = 0
+    trials = history.trials
+    for i in range(history.n):
+        t = trials[i]
+        if t is None:
+            continue
+        role = t.system_attrs.get(ROLE)
+        if role not in ("guided", "explore"):
+            continue
+        n += 1
+        n_guided += role == "guided"
+        y = history.Y[i, 0]
+        if history.valid[i] and np.isfinite(y):
+            (guided if role == "guided" else explore).append(float(y))
+    return guided, explore, n, n_guided
 
 
 def relatedness(history: History) -> float:
-    """How much better the prior ranks this study's own observed trials than the own
-    trials rank each other, in ``[0, 1]``; 1 with fewer than :data:`MIN_OWN` of them, 0
-    without a prior.
-
-    Both are kernel regressions of ranks (bandwidth :data:`BANDWIDTH` x sqrt(D)): the
-    prior's predicts every own trial, the own trials' predicts each one from the others
-    (leave one out). With Spearman correlations ``rho_prior`` and ``rho_own`` of
-    prediction and outcome, the relatedness is ``(rho_prior - max(rho_own, 0)) /
-    (1 - max(rho_own, 0))`` clipped to ``[0, 1]``: a prior counts while it knows
-    more about this problem than the study's own trials do (the ranking-loss test of
-    Feurer et al.'s RGPE, 2018, without the sampling)."""
+    """How related the prior is to this study's problem, in ``[0, 1]`` (see the module
+    docstring); 0 without a prior."""
     p = history.prior
     if p is None or len(p) == 0:
         return 0.0
-    X, Y = history.observed()
-    if X.shape[0] < MIN_OWN:
+    guided, explore, _, _ = _roles(history)
+    if len(guided) < 1 or len(explore) < 2:
         return 1.0
-    h = BANDWIDTH * np.sqrt(max(history.space.dim, 1))
-    y = Y[:, 0]
-    rho_prior = _spearman(_smooth(X, p.X, _ranks(p.Y[:, 0]), h, False), y)
-    rho_own = max(0.0, _spearman(_smooth(X, X, _ranks(y), h, True), y))
-    if rho_own >= 1.0:
-        return 0.0
-    return float(min(1.0, max(0.0, (rho_prior - rho_own) / (1.0 - rho_own))))
+    g = np.asarray(guided)[:, None]
+    e = np.asarray(explore)[None, :]
+    auc = float(((g < e) + 0.5 * (g == e)).mean())
+    return float(min(1.0, max(0.0, (auc - AUC_FLOOR) / (1.0 - AUC_FLOOR))))
 
 
 def effective_weight(history: History) -> float:
@@ -95,6 +117,44 @@ def effective_weight(history: History) -> float:
         return 0.0
     n_own = history.n_observed
     return p.weight * relatedness(history) * HALF_LIFE / (HALF_LIFE + n_own)
+
+
+def duel_role(history: History) -> str | None:
+    """``"guided"`` or ``"explore"``: the role of the next proposal while the duel goes
+    on (the order :data:`DUEL`); ``None`` without a prior, once the duel has had its
+    trials, or once the prior was found unrelated."""
+    p = history.prior
+    if p is None or len(p) == 0:
+        return None
+    _, _, n, _ = _roles(history)
+    if n >= len(DUEL) or effective_weight(history) == 0.0:
+        return None
+    return "guided" if DUEL[n] == "g" else "explore"
+
+
+def prior_design(space: Space, history: History, n: int) -> list[Proposal]:
+    """The ``n`` best prior configurations (first objective) that no trial of the study
+    has yet: a warm-started initial design (``gp``'s guided start-up proposals)."""
+    p = history.prior
+    assert p is not None
+    order = np.argsort(p.Y[:, 0], kind="stable")
+    held = history.X[history.valid]
+    out: list[Proposal] = []
+    for i in order:
+        if len(out) == n:
+            break
+        if held.shape[0] and near_any(held, p.X[i][None, :]).any():
+            continue
+        out.append(Proposal(space.decode_many(p.X[i][None, :])[0]))
+        held = np.vstack([held, p.X[i][None, :]])
+    return out or [Proposal(q) for q in space.decode_many(p.X[order[:n]])]
+
+
+def tag(proposals: Sequence[Proposal], role: str | None) -> list[Proposal]:
+    """``proposals`` marked with their duel ``role`` (unchanged when ``None``)."""
+    if role is None:
+        return list(proposals)
+    return [replace(p, system_attrs={**p.system_attrs, ROLE: role}) for p in proposals]
 
 
 def merged(history: History) -> tuple[History, int]:

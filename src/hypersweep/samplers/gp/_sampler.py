@@ -40,7 +40,8 @@ from hypersweep.samplers.gp._model import (
     scalarize,
     transform,
 )
-from hypersweep.samplers.prior import effective_weight, merged
+from hypersweep.samplers.prior import NOISE as PRIOR_NOISE
+from hypersweep.samplers.prior import duel_role, effective_weight, merged, prior_design, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -223,19 +224,22 @@ class GPSampler(Sampler):
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
         own = history
-        w_prior, n_prior = effective_weight(history), 0
+        role = duel_role(history)  # transfer: guided and exploring trials alternate first
+        w_prior, n_prior = (0.0 if role == "explore" else effective_weight(history)), 0
         if w_prior > 0:  # transfer: prior rows first, with noise variance / w_prior
             history, n_prior = merged(history)
         X, Y = history.observed()
-        if D == 0 or X.shape[0] < max(n_startup, 2):
-            return self._startup(space, own, rng, n)
+        if D == 0 or X.shape[0] < max(n_startup, 2) or role == "explore":
+            return tag(self._startup(space, own, rng, n), role)
+        if role == "guided" and own.n_observed < n_startup:  # the prior's best first
+            return tag(prior_design(space, own, n), role)
         y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
         extra = None
         if n_prior:  # a prior row's extra noise, relative to the signal variance
             extra = np.zeros(X.shape[0])
-            extra[:n_prior] = 1.0 / w_prior - 1.0
+            extra[:n_prior] = PRIOR_NOISE * (1.0 / w_prior - 1.0)
         with _single_threaded_blas():
-            return self._bo(space, history, X, y, rng, n, extra)
+            return tag(self._bo(space, history, X, y, rng, n, extra), role)
 
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
@@ -381,6 +385,8 @@ class GPSampler(Sampler):
                 feasible = (C <= 0).all(axis=1)
             terms = self._feasibility(history, feats, Xc, C, failed_c)
         use_ei = bool(feasible.any())
+        if extra is not None:  # noisy prior rows: their posterior mean is the incumbent
+            y_obs = post.predict(Z[: y_obs.size])[0]
         if feasible.all():
             best = float(y_obs.min())
             incumbents = Xc[np.argsort(y_obs, kind="stable")[:5]]

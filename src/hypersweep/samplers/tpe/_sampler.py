@@ -17,7 +17,7 @@ from hypersweep.samplers.base import (
     replace_failed,
     unfailed_draws,
 )
-from hypersweep.samplers.prior import effective_weight, merged
+from hypersweep.samplers.prior import duel_role, effective_weight, merged, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.samplers.tpe._cache import BadCache
 from hypersweep.samplers.tpe._layout import Group, Layout
@@ -195,23 +195,27 @@ class TPESampler(Sampler):
         if space.dim == 0:
             return [Proposal(p) for p in space.decode_many(np.zeros((n, 0)))]
         own = history  # proposals are numbered by the study's own trials
-        w_prior, n_prior = effective_weight(history), 0
+        role = duel_role(history)  # transfer: guided and exploring trials alternate first
+        w_prior, n_prior = (0.0 if role == "explore" else effective_weight(history)), 0
         if w_prior > 0:  # transfer: the prior rows go first, weighing w_prior each
             history, n_prior = merged(history)
         y = history.Y
         obs_idx = np.flatnonzero(history.valid & ~np.isnan(y).any(axis=1))
         n_obs = obs_idx.size
-        if n_obs < self.n_startup:
+        if n_obs < self.n_startup or role == "explore":
             start = own.n
             pts = self._sobol.points(space.dim, start, n, self.seed)
-            return replace_failed(
-                space,
-                history,
-                [
-                    Proposal(p, key=f"sobol:{start + i}")
-                    for i, p in enumerate(space.decode_many(pts))
-                ],
-                rng,
+            return tag(
+                replace_failed(
+                    space,
+                    history,
+                    [
+                        Proposal(p, key=f"sobol:{start + i}")
+                        for i, p in enumerate(space.decode_many(pts))
+                    ],
+                    rng,
+                ),
+                role,
             )
         layout = self._get_layout(space)
         # split the observed trials into good and bad (row numbers, in trial order)
@@ -224,9 +228,11 @@ class TPESampler(Sampler):
         k = good_idx.size
         is_bad = np.ones(history.n, dtype=bool)
         is_bad[good_idx] = False
-        bad_idx = obs_idx[is_bad[obs_idx]]
+        # a prior's bad rows are left out: a related study's trials crowd its optimum, and
+        # as bad evidence they would cancel its good rows there; it tells where to look
+        bad_idx = obs_idx[is_bad[obs_idx] & (obs_idx >= n_prior)]
         self._cache.update(self, layout, history)
-        w_bad = self._bad_weights(bad_idx.size) * np.where(bad_idx < n_prior, w_prior, 1.0)
+        w_bad = self._bad_weights(bad_idx.size)
         failed = np.flatnonzero((history.state == FAILED) & history.valid)
         if failed.size:  # failed trials are evidence: they join the bad set
             bad_idx = np.concatenate([bad_idx, failed])
@@ -257,7 +263,7 @@ class TPESampler(Sampler):
                     layout, x_all, good_idx, w_good, bad_idx, w_bad, out, rng, fails
                 )
             out = np.concatenate([out, u[None, :]])
-        return [Proposal(p) for p in space.decode_many(out)]
+        return tag([Proposal(p) for p in space.decode_many(out)], role)
 
     # ----------------------------------------------------------------------------------
     # constraints (c-TPE) and failed configurations
