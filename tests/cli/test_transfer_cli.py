@@ -44,7 +44,7 @@ def sweep(tmp_path):
 def test_seeded_command_reevaluate_and_robust_best(tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     f = sweep(tmp_path)
-    assert cli.main(["run", str(f), "--progress", "none"]) == 0
+    assert cli.main(["run", str(f), "--progress", "off"]) == 0
     study = hs.Study.load("noisy", storage=f"sqlite:///{tmp_path}/s.db")
     assert all(t.state == TrialState.COMPLETED for t in study.trials())  # seed == env
     capsys.readouterr()

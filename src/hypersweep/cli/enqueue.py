@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     if (args.file is None) == (args.source is None):
         raise UsageError("enqueue: give a FILE.json or --from STUDY (one of them)")
     name, url = target(args)
-    storage, rec = open_record(name, url)
+    storage, rec = open_record(name, url, read_only=False)
     study = Study.load(rec.name, storage=storage)
     if args.source is not None:
         try:

@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> int:
     from hypersweep.study import Study
 
     name, url = target(args)
-    storage, rec = open_record(name, url)
+    storage, rec = open_record(name, url, read_only=args.show)
     study = Study.load(rec.name, storage=storage)
     if not args.show:
         try:

@@ -8,9 +8,9 @@ history, rng): everything here is computed from the history alone.
 **The duel.** A prior can mislead: a study of another problem knows where *its* optimum
 is. So the study's first own trials (:data:`DUEL`: 3 guided, 6 exploring) mix proposals
 guided by the prior (``system_attrs["transfer"] = "guided"``) and space-filling ones
-(``"explore"``, the Sobol points a cold start would try; :func:`duel_role`). Exploring points are an
-unbiased sample of the new problem; a prior that is related puts its guided points far
-ahead of them. :func:`relatedness` is the probability that a guided trial beats an
+(``"explore"``, the Sobol points a cold start would try; :func:`duel_role`). Exploring
+points are an unbiased sample of the new problem; a related prior puts its guided points
+far ahead of them. :func:`relatedness` is the probability that a guided trial beats an
 exploring one (the Mann-Whitney AUC over the pairs), rescaled so that :data:`AUC_FLOOR`
 or less counts as unrelated (0) and 1 as related (1); while fewer than one guided and two
 exploring trials have values the prior is trusted (1). A prior found unrelated ends the
@@ -20,7 +20,10 @@ first trials happened to include a few of the prior's guesses.
 * :func:`effective_weight`: the weight of one prior row, ``prior.weight`` x relatedness
   x ``HALF_LIFE / (HALF_LIFE + n_own)`` (:data:`HALF_LIFE`): the study's own evidence
   takes over as it accumulates.
-* :func:`merged`: the history with the prior rows in front and their values mapped onto
+* :func:`prior_design`: the prior's best configurations not tried yet, ``gp``'s guided
+  proposals (a warm-started initial design: its model then sees the study's own trials
+  only, which converges finely where prior rows of a shifted optimum would blur it).
+* :func:`merged` (``tpe``): the history with the prior rows in front and their values mapped onto
   this study's scale (quantile matching of ranks, per objective), so a sampler can model
   both blocks at once; the prior's values on the related problem may have any offset
   and scale.
@@ -41,7 +44,6 @@ __all__ = [
     "AUC_FLOOR",
     "DUEL",
     "HALF_LIFE",
-    "NOISE",
     "ROLE",
     "duel_role",
     "effective_weight",
@@ -59,10 +61,6 @@ AUC_FLOOR = 0.9
 HALF_LIFE = 50
 #: the system attribute that marks a trial's role in the duel
 ROLE = "transfer"
-#: ``gp``: a prior row's noise variance, in units of the signal variance, at weight 1/2
-#: (``NOISE * (1 / w - 1)`` at weight ``w``): a related problem's values are a guess of
-#: this one's, good to about a fifth of the spread of values
-NOISE = 0.05
 
 
 def _ranks(y: np.ndarray) -> np.ndarray:
@@ -134,7 +132,7 @@ def duel_role(history: History) -> str | None:
 
 def prior_design(space: Space, history: History, n: int) -> list[Proposal]:
     """The ``n`` best prior configurations (first objective) that no trial of the study
-    has yet: a warm-started initial design (``gp``'s guided start-up proposals)."""
+    has yet: a warm-started initial design (``gp``'s guided proposals)."""
     p = history.prior
     assert p is not None
     order = np.argsort(p.Y[:, 0], kind="stable")

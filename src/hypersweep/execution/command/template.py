@@ -265,7 +265,10 @@ def render_command(
 
 
 def command_line(
-    command: str | Sequence[str], params: Mapping[str, Any], params_as: str = "args"
+    command: str | Sequence[str],
+    params: Mapping[str, Any],
+    params_as: str = "args",
+    seed: int | None = None,
 ) -> str:
     """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
 
@@ -276,7 +279,7 @@ def command_line(
         >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
         'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
     """
-    argv, env = render_command(command, params, params_as)
+    argv, env = render_command(command, params, params_as, seed=seed)
     wanted = [k for k in env if k.startswith(PARAM_ENV_PREFIX)]
     if params_as == "json":
         wanted = ["HYPERSWEEP_PARAMS"]
@@ -301,7 +304,9 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+def rerun_command(
+    sweep: Mapping[str, Any] | None, params: Mapping[str, Any], seed: int | None = None
+) -> str | None:
     """The shell line that reruns a trial of a command sweep, or ``None``.
 
     ``cd WORKDIR && [VAR=value ...] argv...``: the same argv and parameter environment the
@@ -309,7 +314,7 @@ def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) ->
     """
     if not sweep or not sweep.get("command"):
         return None
-    line = command_line(sweep["command"], params, sweep.get("params_as", "args"))
+    line = command_line(sweep["command"], params, sweep.get("params_as", "args"), seed=seed)
     workdir = sweep.get("workdir")
     if workdir:
         line = f"cd {shlex.quote(str(workdir))} && {line}"

@@ -40,8 +40,7 @@ from hypersweep.samplers.gp._model import (
     scalarize,
     transform,
 )
-from hypersweep.samplers.prior import NOISE as PRIOR_NOISE
-from hypersweep.samplers.prior import duel_role, effective_weight, merged, prior_design, tag
+from hypersweep.samplers.prior import duel_role, prior_design, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -223,23 +222,15 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
-        own = history
-        role = duel_role(history)  # transfer: guided and exploring trials alternate first
-        w_prior, n_prior = (0.0 if role == "explore" else effective_weight(history)), 0
-        if w_prior > 0:  # transfer: prior rows first, with noise variance / w_prior
-            history, n_prior = merged(history)
+        role = duel_role(history)  # transfer: the prior's best, tried against exploring
+        if role == "guided":  # (a warm-started initial design; the model sees own trials)
+            return tag(prior_design(space, history, n), role)
         X, Y = history.observed()
-        if D == 0 or X.shape[0] < max(n_startup, 2) or role == "explore":
-            return tag(self._startup(space, own, rng, n), role)
-        if role == "guided" and own.n_observed < n_startup:  # the prior's best first
-            return tag(prior_design(space, own, n), role)
+        if D == 0 or X.shape[0] < max(n_startup, 2):
+            return tag(self._startup(space, history, rng, n), role)
         y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
-        extra = None
-        if n_prior:  # a prior row's extra noise, relative to the signal variance
-            extra = np.zeros(X.shape[0])
-            extra[:n_prior] = PRIOR_NOISE * (1.0 / w_prior - 1.0)
-        with _single_threaded_blas():
-            return tag(self._bo(space, history, X, y, rng, n, extra), role)
+        with _single_threaded_blas():  # an "explore" trial of the duel is what a cold start does
+            return tag(self._bo(space, history, X, y, rng, n), role)
 
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
@@ -349,7 +340,6 @@ class GPSampler(Sampler):
         y_raw: np.ndarray,
         rng: np.random.Generator,
         n: int,
-        extra: np.ndarray | None = None,
     ) -> list[Proposal]:
         feats = Features(space)
         G = space.dim
@@ -365,16 +355,8 @@ class GPSampler(Sampler):
         else:
             theta = self._hyper(Z, y, feats)
         inv_ls = np.exp(-theta[:G])[feats.group]
-        signal, noise0 = math.exp(theta[G]), math.exp(theta[G + 1])
-
-        def nz(m: int) -> float | np.ndarray:  # each row's noise: prior rows carry extra
-            if extra is None:
-                return noise0
-            e = np.zeros(m)
-            e[: keep.size] = signal * extra[keep]
-            return noise0 + e
-
-        post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
+        signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
+        post = Posterior.build(Z, y, inv_ls, signal, noise)
         # failed configurations and constraints (constrained EI; see _feasibility)
         terms: list[FeasibilityTerm] = []
         feasible = np.ones(y.size, dtype=bool)
@@ -385,8 +367,6 @@ class GPSampler(Sampler):
                 feasible = (C <= 0).all(axis=1)
             terms = self._feasibility(history, feats, Xc, C, failed_c)
         use_ei = bool(feasible.any())
-        if extra is not None:  # noisy prior rows: their posterior mean is the incumbent
-            y_obs = post.predict(Z[: y_obs.size])[0]
         if feasible.all():
             best = float(y_obs.min())
             incumbents = Xc[np.argsort(y_obs, kind="stable")[:5]]
@@ -402,11 +382,11 @@ class GPSampler(Sampler):
             Z, y = np.vstack([Z, Zp]), np.concatenate([y, mu_p])
             best = min(best, float(mu_p.min())) if use_ei else best
             seen = np.vstack([seen, Pc])
-            post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
+            post = Posterior.build(Z, y, inv_ls, signal, noise)
         out: list[Proposal] = []
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
-                post = Posterior.build(Z, y, inv_ls, signal, nz(y.size))
+                post = Posterior.build(Z, y, inv_ls, signal, noise)
             u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
