@@ -337,8 +337,9 @@ def seed_of(attrs: Mapping[str, Any], trial: Trial) -> int | None:
     if isinstance(own, int) and not isinstance(own, bool):
         return own
     s = attrs.get("seed")
-    ok = isinstance(s, int) and not isinstance(s, bool)
-    return trial_seed(s, trial.number) if ok else None
+    if isinstance(s, int) and not isinstance(s, bool):
+        return trial_seed(s, trial.number)
+    return None
 
 
 def trial_dict(study: View, t: Trial, with_command: bool = True) -> dict[str, Any]:
