@@ -81,9 +81,8 @@ def sqdist(A: np.ndarray, B: np.ndarray) -> np.ndarray:
     return np.maximum(d, 0.0)
 
 
-def _cholesky(K: np.ndarray, noise: float | np.ndarray) -> np.ndarray:
-    """Lower Cholesky factor of ``K + noise I`` (``noise`` a number or one per row: a
-    row's own noise variance), adding jitter if it is not positive definite."""
+def _cholesky(K: np.ndarray, noise: float) -> np.ndarray:
+    """Lower Cholesky factor of ``K + noise I``, adding jitter if it is not positive definite."""
     n = K.shape[0]
     jitter = 0.0
     scale = float(K.diagonal().mean()) if n else 1.0
@@ -103,18 +102,13 @@ class Posterior:
     y: np.ndarray  # (n,) standardized targets
     inv_ls: np.ndarray  # (P,) 1 / lengthscale of each feature
     signal: float
-    noise: float | np.ndarray
+    noise: float
     L: np.ndarray
     alpha: np.ndarray
 
     @classmethod
     def build(
-        cls,
-        Z: np.ndarray,
-        y: np.ndarray,
-        inv_ls: np.ndarray,
-        signal: float,
-        noise: float | np.ndarray,
+        cls, Z: np.ndarray, y: np.ndarray, inv_ls: np.ndarray, signal: float, noise: float
     ) -> Posterior:
         Zs = Z * inv_ls
         K = signal * _matern(np.sqrt(sqdist(Zs, Zs)))[0]
