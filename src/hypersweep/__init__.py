@@ -35,6 +35,7 @@ from hypersweep.sdk import (
     params,
     report,
     restore_from,
+    seed,
     should_stop,
 )
 
@@ -107,6 +108,7 @@ __all__ = [
     "params",
     "report",
     "restore_from",
+    "seed",
     "should_stop",
 ]
 

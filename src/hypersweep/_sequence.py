@@ -36,7 +36,7 @@ if TYPE_CHECKING:
     from hypersweep.samplers.base import Proposal
     from hypersweep.space import Space
 
-__all__ = ["Repeats", "config_key", "finite_size", "proposal_rng"]
+__all__ = ["Repeats", "config_key", "finite_size", "proposal_rng", "trial_seed"]
 
 #: configurations a finite space may have for an exhaustive search for an unseen one
 _SCAN_LIMIT = 1_000_000
@@ -50,6 +50,21 @@ def proposal_rng(seed: int, position: int, retry: int = 0) -> np.random.Generato
     sequential run).
     """
     return np.random.default_rng(np.random.SeedSequence([seed % (1 << 64), position, retry]))
+
+
+def trial_seed(seed: int, number: int, repeat: int = 0) -> int:
+    """The seed of trial ``number`` of a study seeded ``seed`` (``repeat`` > 0: the seed of
+    its ``repeat``-th re-evaluation): a non-negative 31-bit integer, the same in every
+    process, independent of the proposal randomness (:func:`proposal_rng`).
+
+    Example:
+        >>> trial_seed(0, 3) == trial_seed(0, 3) != trial_seed(0, 4)
+        True
+        >>> 0 <= trial_seed(7, 0, repeat=2) < 2**31
+        True
+    """
+    state = np.random.SeedSequence([seed % (1 << 64), number, repeat, 0x5EED]).generate_state(1)
+    return int(state[0]) & 0x7FFFFFFF
 
 
 def config_key(params: dict[str, Any]) -> str:

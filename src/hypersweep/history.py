@@ -32,6 +32,7 @@ __all__ = [
     "RUNNING",
     "STOPPED",
     "History",
+    "Prior",
     "StateCode",
 ]
 
@@ -63,6 +64,34 @@ _CODE = {s: StateCode.of(s) for s in TrialState}
 _BY_VALUE = {s.value: int(c) for s, c in _CODE.items()}
 
 
+class Prior:
+    """Prior observations: finished trials of a related study, encoded in this study's
+    space, that transfer-aware samplers (``tpe``, ``gp``) read as down-weighted evidence
+    (see :mod:`hypersweep.samplers.prior` and ``docs/transfer.md``). They are not trials
+    of this study: counts, best, export and ``max_trials`` never see them.
+
+    Args:
+        X: ``(P, D)`` unit-cube encodings (as ``History.X``).
+        Y: ``(P, M)`` values signed lower-is-better (as ``History.Y``), finite.
+        weight: the weight of one prior row relative to one of this study's, in (0, 1].
+        source: where they came from (a study name), for messages.
+    """
+
+    def __init__(self, X: np.ndarray, Y: np.ndarray, weight: float, source: str = "") -> None:
+        X = np.asarray(X, dtype=float).reshape(len(X), -1)
+        Y = np.asarray(Y, dtype=float).reshape(len(Y), -1)
+        if X.shape[0] != Y.shape[0]:
+            raise ValueError(f"prior: {X.shape[0]} encodings but {Y.shape[0]} values")
+        if not np.isfinite(Y).all():
+            raise ValueError("prior: every value must be finite")
+        if not 0.0 < float(weight) <= 1.0:
+            raise ValueError(f"prior: weight must be in (0, 1], got {weight!r}")
+        self.X, self.Y, self.weight, self.source = X, Y, float(weight), source
+
+    def __len__(self) -> int:
+        return int(self.X.shape[0])
+
+
 class History:
     """The trials of a study as numpy arrays, updated incrementally.
 
@@ -81,6 +110,9 @@ class History:
 
     ``seed`` is the study's seed (informative: the study hands it to its sampler at
     construction, :meth:`Sampler.with_seed`).
+
+    ``prior`` is a :class:`Prior` block of a related study's observations (transfer), or
+    ``None``; samplers that use it read :meth:`with_prior`.
     """
 
     def __init__(
@@ -104,6 +136,43 @@ class History:
         self._C = np.full((cap, len(self.constraints)), np.nan)
         self.trials: list[Trial] = []
         self.version = 0
+        self.prior: Prior | None = None
+
+    def set_prior(self, prior: Prior | None) -> None:
+        """Attach (or with ``None`` drop) the prior block; it must fit the space's width."""
+        if prior is not None and prior.X.shape[1] != self.space.dim:
+            raise ValueError(
+                f"prior: encodings have {prior.X.shape[1]} columns, the space {self.space.dim}"
+            )
+        if prior is not None and prior.Y.shape[1] != len(self.objectives):
+            raise ValueError(
+                f"prior: {prior.Y.shape[1]} values per row, the study has "
+                f"{len(self.objectives)} objectives"
+            )
+        self.prior = prior
+        self.version += 1
+
+    def with_prior(self, Y_prior: np.ndarray | None = None) -> History:
+        """A new history whose first ``len(prior)`` rows are the prior block (COMPLETED,
+        meeting every constraint, values ``Y_prior`` or the prior's own) followed by this
+        history's rows; ``trials`` holds ``None`` for the prior rows. Without a prior:
+        ``self``."""
+        p = self.prior
+        if p is None or len(p) == 0:
+            return self
+        out = History(self.space, self.objectives, self.seed, self.constraints)
+        P, n = len(p), self.n
+        out._grow(P + n)
+        out.n = P + n
+        out._X[:P], out._X[P : P + n] = p.X, self.X
+        out._Y[:P] = p.Y if Y_prior is None else Y_prior
+        out._Y[P : P + n] = self.Y
+        out._state[:P], out._state[P : P + n] = COMPLETED, self.state
+        out._valid[:P], out._valid[P : P + n] = True, self.valid
+        out._C[:P], out._C[P : P + n] = 0.0, self.C
+        out.trials = [None] * P + list(self.trials)  # type: ignore[assignment]
+        out.version = self.version
+        return out
 
     def load_columns(
         self,

@@ -110,6 +110,7 @@ class RunningTrial:
         budget: the resource this trial may use (steps), or ``None`` for no limit.
         restore_from: the checkpoint directory to start from (a resumed PBT segment), or
             ``None`` for a fresh start.
+        seed: the trial's seed (see :func:`seed`), or ``None`` when the executor gives none.
     """
 
     def __init__(
@@ -120,7 +121,9 @@ class RunningTrial:
         budget: float | None = None,
         checkpoint_dir: str | None = None,
         restore_from: str | None = None,
+        seed: int | None = None,
     ) -> None:
+        self.seed = seed
         self.number = number
         self.params = dict(params)
         self.budget = budget
@@ -199,6 +202,16 @@ def params(default: Mapping[str, Any] | None = None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise HypersweepError("HYPERSWEEP_PARAMS must hold a JSON object")
     return value
+
+
+def seed(default: int | None = None) -> int | None:
+    """This trial's seed: derived from the study seed and the trial number (a
+    re-evaluation has its own, see ``hypersweep reevaluate``); seed your framework with
+    it. ``default`` outside hypersweep."""
+    if _current is not None:
+        return default if _current.seed is None else _current.seed
+    raw = os.environ.get("HYPERSWEEP_SEED")
+    return int(raw) if raw else default
 
 
 def budget() -> float | None:

@@ -18,6 +18,7 @@ import numpy as np
 
 from hypersweep._sequence import Repeats, proposal_rng
 from hypersweep.constraints import Constraint, parse_constraints
+from hypersweep.cost import with_cost
 from hypersweep.errors import (
     DuplicateTrialError,
     HypersweepError,
@@ -43,6 +44,7 @@ from hypersweep.study_setup import (
     study_seed,
     worker_dead,
 )
+from hypersweep.study_transfer import StudyTransfer
 from hypersweep.study_view import StudyView
 from hypersweep.trial import Objective, Trial, TrialState, coerce_values
 
@@ -51,7 +53,7 @@ __all__ = ["Study"]
 log = logging.getLogger("hypersweep")
 
 
-class Study(DefineByRun, StudyView):
+class Study(DefineByRun, StudyView, StudyTransfer):
     """A named optimization: a space, one or more objectives, and every trial so far.
 
     Creating a study with the name of an existing one resumes it (same objectives
@@ -168,6 +170,7 @@ class Study(DefineByRun, StudyView):
         history = History(
             self.space, self.objectives, seed=self.seed, constraints=self.constraints
         )
+        history.set_prior(self._prior)  # transfer (study_transfer): kept across rebuilds
         return TrialCache(
             self.storage,
             self._id,
@@ -206,7 +209,7 @@ class Study(DefineByRun, StudyView):
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
                     break
-                out.append(self._cache.absorb(t))
+                out.append(self._seeded(self._cache.absorb(t)))
         conflicts = 0
         while len(out) < k:
             rng = proposal_rng(self.seed, self._history.n, conflicts)
@@ -241,7 +244,7 @@ class Study(DefineByRun, StudyView):
                         raise
                     self.sync()  # another process took it: look again
                     break
-                out.append(self._cache.absorb(t))
+                out.append(self._seeded(self._cache.absorb(t)))
         return self._asked(out, n)
 
     def _resolve(self, trial: Trial | int) -> Trial:
@@ -314,8 +317,9 @@ class Study(DefineByRun, StudyView):
             if values is None and st == TrialState.STOPPED:
                 vals = self._last_values(self._cache.complete(t))
             else:
+                cost = with_cost(values, t, (started_at, finished_at), self)
                 try:
-                    vals, metrics = coerce_values(values, self.objectives)
+                    vals, metrics = coerce_values(cost, self.objectives)
                 except ValueError as e:
                     st, error = TrialState.FAILED, str(e)
                     log.warning("trial %d failed: %s", t.number, e)

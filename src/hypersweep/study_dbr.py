@@ -249,9 +249,10 @@ class DefineByRunTrial(_SuggestApi, RunningTrial):
         budget: float | None,
         checkpoint_dir: str | None,
         restore_from: str | None,
+        seed: int | None,
         payload: tuple[dict[str, Any], int, str, int],
     ) -> None:
-        super().__init__(number, {}, send, budget, checkpoint_dir, restore_from)
+        super().__init__(number, {}, send, budget, checkpoint_dir, restore_from, seed)
         self._s = Suggestions(number, proposal, payload)
         self.params = self._s.params  # what was suggested so far (live)
 

@@ -124,6 +124,10 @@ class Trial:
             as an ``int``.
         resume_from: the number of the trial whose checkpoint this one starts from (a
             PBT segment that continues a member), or ``None`` for a fresh start.
+        seed: the trial's seed (``{seed}``, ``HYPERSWEEP_SEED``, ``hypersweep.seed()``),
+            set on the trials :meth:`Study.ask <hypersweep.Study.ask>` hands out; a
+            snapshot read back from storage has ``None``: ``study.trial_seed(trial)``
+            derives it (:func:`hypersweep._sequence.trial_seed`).
     """
 
     number: int
@@ -143,6 +147,7 @@ class Trial:
     attempt: int = 1
     budget: float | None = None
     resume_from: int | None = None
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         b = self.budget

@@ -285,6 +285,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     b.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     b.add_argument("--json", action="store_true", help="print JSON")
+    b.add_argument("--robust", action="store_true", help="by the re-evaluated mean")
     b.set_defaults(func=cmd_best)
 
     e = sub.add_parser(
@@ -348,10 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
-    from hypersweep.cli import convert, dashboard, importance, report
+    from hypersweep.cli import convert, dashboard, enqueue, importance, reevaluate, report
 
     convert.add_parser(sub)
     importance.add_parser(sub, parents=[common])
+    enqueue.add_parser(sub, parents=[common])
+    reevaluate.add_parser(sub, parents=[common])
     dashboard.add_parser(sub)
     report.add_parsers(sub)
     return p

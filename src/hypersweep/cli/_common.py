@@ -276,7 +276,7 @@ def print_best(study: View | Study, trial: Trial | None, label: str = "best: ") 
     sweep = study.attrs.get("sweep")
     from hypersweep.execution.command import rerun_command  # not on status/ls's path
 
-    line = rerun_command(sweep, trial.params)
+    line = rerun_command(sweep, trial.params, seed_of(study.attrs, trial))
     if line:
         print_out(f"  command: {line}")
         env_names = (sweep or {}).get("env_names") or []
@@ -328,6 +328,20 @@ def _constraints_text(study: View, trial: Trial) -> str:
     return f"{word}: " + ", ".join(parts)
 
 
+def seed_of(attrs: Mapping[str, Any], trial: Trial) -> int | None:
+    """A stored trial's seed (``{seed}``): its own (a re-evaluation) or the one derived
+    from the study seed in ``attrs`` and its number; ``None`` when neither is known."""
+    from hypersweep._sequence import trial_seed
+
+    own = trial.system_attrs.get("seed")
+    if isinstance(own, int) and not isinstance(own, bool):
+        return own
+    s = attrs.get("seed")
+    if isinstance(s, int) and not isinstance(s, bool):
+        return trial_seed(s, trial.number)
+    return None
+
+
 def trial_dict(study: View, t: Trial, with_command: bool = True) -> dict[str, Any]:
     d: dict[str, Any] = {
         "number": t.number,
@@ -341,7 +355,7 @@ def trial_dict(study: View, t: Trial, with_command: bool = True) -> dict[str, An
     if with_command:
         from hypersweep.execution.command import rerun_command
 
-        d["command"] = rerun_command(study.attrs.get("sweep"), t.params)
+        d["command"] = rerun_command(study.attrs.get("sweep"), t.params, seed_of(study.attrs, t))
     return d
 
 

@@ -64,6 +64,7 @@ def _results(
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
+    from hypersweep.cost import trial_seconds
     from hypersweep.storage.base import running_rows
     from hypersweep.trial import TrialState
 
@@ -82,6 +83,7 @@ def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str,
             else {"number": best[0].number, "value": best[0].value, "params": best[0].params}
         )
     out["outside_space"] = len(outside)  # from an earlier space
+    out["trial_seconds"] = trial_seconds(storage.iter_trials(rec.id, reports=False))
     out["stop_reason"] = rec.attrs.get("stop_reason")
     out["sampler"] = rec.attrs.get("sampler")
     out["policy"] = rec.attrs.get("policy")
@@ -109,6 +111,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     print_out(f"study:     {rec.name}  ({url})")
     print_out(f"objective: {objs}")
     print_out(f"trials:    {summary['trials']} ({counts_text(summary['states'])})")
+    print_out(f"cost:      {summary['trial_seconds']:.1f} trial-seconds (finished + running)")
     if view.constraints:
         cons = ", ".join(c.describe() for c in view.constraints)
         print_out(
@@ -163,6 +166,10 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 def cmd_best(args: argparse.Namespace) -> int:
     """``hypersweep best NAME``: the best trial (or Pareto front) and how to rerun it."""
+    if getattr(args, "robust", False):  # by the re-evaluated mean (cli/reevaluate.py)
+        from hypersweep.cli.reevaluate import robust_best
+
+        return robust_best(args)
     name, url = target(args)
     storage, rec = open_record(name, url)
     view, best_trials, _, _ = _results(storage, rec)

@@ -209,7 +209,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         f"{', '.join(f'{o.goal} {o.metric}' for o in study.objectives)}, sampler "
         f"{study.sampler.name}) in {storage_url}"
     )
-    line = rerun_command(spec.sweep_attrs(), first.params)
+    line = rerun_command(spec.sweep_attrs(), first.params, first.seed)
     if line:
         print_out(f"first trial: {line}")
     else:

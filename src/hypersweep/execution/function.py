@@ -73,13 +73,13 @@ def _run_one(
     params: dict[str, Any],
     budget: float | None,
     send: Callable[[int, dict[str, float]], bool],
-    dirs: tuple[str | None, str | None] = (None, None),
+    dirs: tuple[str | None, str | None, int | None] = (None, None, None),
     dbr: tuple[dict[str, Any], int, str, int] | None = None,
 ) -> tuple[str, Any, dict[str, Any] | None]:
     """Run one trial in this process; return (status, result-or-error-text, what a
     define-by-run trial suggested).
 
-    ``dirs`` is (checkpoint directory, directory to restore from); ``dbr`` the
+    ``dirs`` is (checkpoint directory, directory to restore from, the trial's seed); ``dbr`` the
     define-by-run context (:meth:`DefineByRunContext.payload`): ``fn`` then gets the
     trial handle (``fn(trial)``, or ``fn(params_so_far, trial)``)."""
     handle: RunningTrial
@@ -113,7 +113,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             return
         if msg[0] == "exit":
             return
-        _, number, params, budget, ckpt, restore, dbr = msg
+        _, number, params, budget, ckpt, restore, seed, dbr = msg
         conn.send(("started", number, time.time()))  # the trial's own time starts now
 
         def send(step: int, metrics: dict[str, float], _n: int = number) -> bool:
@@ -122,7 +122,7 @@ def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
             return bool(reply[1])
 
         status, payload, got = _run_one(
-            fn, arity, number, params, budget, send, (ckpt, restore), dbr
+            fn, arity, number, params, budget, send, (ckpt, restore, seed), dbr
         )
         try:
             conn.send(("done", number, status, payload, got))
@@ -263,16 +263,17 @@ class FunctionExecutor(Executor):
             return dict(trial.params)
         return self.delivery.nest(trial.params)
 
-    def _dirs(self, trial: Trial) -> tuple[str | None, str | None]:
-        """(its checkpoint directory, the checkpoint directory to restore from)."""
+    def _dirs(self, trial: Trial) -> tuple[str | None, str | None, int | None]:
+        """(its checkpoint directory, the checkpoint directory to restore from, its seed)."""
         if self.study_name is None:
-            return None, None
+            return None, None, trial.seed
         base = os.path.join(self.runs_dir, self.study_name)
         src = trial.resume_from
         ok = isinstance(src, int) and not isinstance(src, bool) and src >= 0
         return (
             os.path.join(base, str(trial.number), "checkpoint"),
             os.path.join(base, str(src), "checkpoint") if ok else None,
+            trial.seed,
         )
 
     def _spawn(self) -> _Worker:

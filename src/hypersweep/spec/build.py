@@ -177,6 +177,8 @@ def build(
     except SpecError as e:
         raise Locator(spec.file, spec.lines).wrap(e, "name") from None
     study.set_attrs(sweep=spec.sweep_attrs())
+    if spec.warm_start is not None:  # enqueue the source's best, or set the prior block
+        study.warm_start(**spec.warm_start)
     runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
     return study, runner
 

@@ -45,6 +45,7 @@ TOP_KEYS = (
     "metrics",
     "grace",
     "constraints",
+    "warm_start",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -215,6 +216,8 @@ class SweepSpec:
         metrics_config: where a command trial's metrics are read from (``metrics:``).
         grace: seconds a stopped trial has to end by itself.
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
+        warm_start: the checked ``warm_start`` key (:mod:`hypersweep.spec.warm_start`), or
+            ``None``.
     """
 
     file: str
@@ -236,6 +239,7 @@ class SweepSpec:
     metrics_config: MetricsConfig = field(default_factory=MetricsConfig)
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
+    warm_start: Mapping[str, Any] | None = None
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

@@ -252,6 +252,7 @@ class Parser:
         )
         no_constraints: tuple[Constraint, ...] = ()
         constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
+        warm_start = self.attempt(lambda: self.warm_start(d), None)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -275,6 +276,7 @@ class Parser:
             metrics_config=capture,
             grace=grace,
             constraints=constraints,
+            warm_start=warm_start,
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -289,6 +291,14 @@ class Parser:
             return parse_constraints(d.get("constraints"), objectives=objectives)
         except SpecError as e:
             raise self.loc.wrap(e, "constraints") from None
+
+    def warm_start(self, d: Mapping[str, Any]) -> dict[str, Any] | None:
+        from hypersweep.spec.warm_start import parse_warm_start
+
+        try:
+            return parse_warm_start(d.get("warm_start"))
+        except SpecError as e:
+            raise self.loc.wrap(e, "warm_start") from None
 
     def space(self, d: Mapping[str, Any]) -> Space:
         if "space" not in d:

@@ -223,7 +223,7 @@ class CommandExecutor(Executor, MetricIntake):
             else None
         )
         try:
-            self._launch(number, dict(trial.params), budget, run_dir, restore)
+            self._launch(number, dict(trial.params), budget, run_dir, restore, trial.seed)
         except (HypersweepError, OSError, ValueError) as e:
             msg = str(e)
             if isinstance(e, OSError):
@@ -241,6 +241,7 @@ class CommandExecutor(Executor, MetricIntake):
         budget: float | None,
         run_dir: str,
         restore: str | None = None,
+        seed: int | None = None,
     ) -> None:
         os.makedirs(run_dir, exist_ok=True)
         join = os.path.join
@@ -263,6 +264,7 @@ class CommandExecutor(Executor, MetricIntake):
             params_file=params_path if self.params_as == "json" else None,
             context=context,
             delivery=self.delivery,
+            seed=seed,
         )
         cwd, module = self.workdir, False
         if self.per_trial:
@@ -288,6 +290,8 @@ class CommandExecutor(Executor, MetricIntake):
         env["HYPERSWEEP_STOP_FILE"] = stop_file
         env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
         env["HYPERSWEEP_TRIAL"] = str(number)
+        if seed is not None:
+            env["HYPERSWEEP_SEED"] = str(seed)
         env["HYPERSWEEP_STUDY"] = self.study_name
         env["HYPERSWEEP_RUN_DIR"] = run_dir
         token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"

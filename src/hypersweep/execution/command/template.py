@@ -46,13 +46,14 @@ PROTOCOL_ENV = (
     "HYPERSWEEP_TRIAL_TOKEN",
     "HYPERSWEEP_NOTICE_FILE",
     "HYPERSWEEP_WORKDIR",
+    "HYPERSWEEP_SEED",
 )
 PARAM_ENV_PREFIX = "HYPERSWEEP_PARAM_"
 #: Placeholders every command may use besides its parameters (a parameter of the same name
-#: wins): the trial number, the trial's run folder (absolute), the study name, and the
+#: wins): the trial number, the trial's run folder (absolute), the study name, the
 #: sweep's working directory (absolute; with ``workdir: per_trial`` the folder the
-#: per-trial folders stand in for).
-TRIAL_PLACEHOLDERS = ("trial", "trial_dir", "study", "workdir")
+#: per-trial folders stand in for), and the trial's seed.
+TRIAL_PLACEHOLDERS = ("trial", "trial_dir", "study", "workdir", "seed")
 #: A bare option name: ``-l``, ``--lr``, ``--learning-rate`` (not a negative number).
 _OPTION_RE = re.compile(r"--?[A-Za-z_][\w.\-/]*")
 
@@ -193,6 +194,7 @@ def render_command(
     context: Mapping[str, str] | None = None,
     delivery: Delivery | None = None,
     lenient: bool = False,
+    seed: int | None = None,
 ) -> tuple[list[str], dict[str, str]]:
     """The argv and the extra environment of one trial.
 
@@ -227,6 +229,7 @@ def render_command(
             conditional (their placeholders may be dropped) and how groups nest.
         lenient: drop the item of any placeholder that names no parameter of this
             trial (for rerun lines of a sweep whose placeholders were checked at load).
+        seed: the trial's seed, for ``{seed}`` (unless a parameter is named ``seed``).
 
     Returns:
         ``(argv, env)``: the argument list and the variables to add to the environment.
@@ -246,6 +249,8 @@ def render_command(
         raise HypersweepError(
             f"params_as: must be one of {', '.join(PARAMS_AS)}, got {params_as!r}"
         )
+    if seed is not None:
+        context = {**(context or {}), "seed": str(seed)}
     argv: list[str] = []
     used: set[str] = set()
     flag = False  # the last item of argv is a bare option name (no placeholder)
@@ -308,6 +313,7 @@ def command_line(
     params: Mapping[str, Any],
     params_as: str = "args",
     delivery: Delivery | None = None,
+    seed: int | None = None,
 ) -> str:
     """A shell line that reruns ``command`` with ``params`` by hand (for ``hypersweep best``).
 
@@ -318,7 +324,9 @@ def command_line(
         >>> command_line("python train.py", {"lr": 0.01, "act": "relu"}, "env")
         'HYPERSWEEP_PARAM_LR=0.01 HYPERSWEEP_PARAM_ACT=relu python train.py'
     """
-    argv, env = render_command(command, params, params_as, delivery=delivery, lenient=True)
+    argv, env = render_command(
+        command, params, params_as, delivery=delivery, lenient=True, seed=seed
+    )
     wanted = [k for k in env if k.startswith(PARAM_ENV_PREFIX)]
     if params_as == "json":
         wanted = ["HYPERSWEEP_PARAMS"]
@@ -343,7 +351,9 @@ def _plain(params: Mapping[str, Any]) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------------
 
 
-def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) -> str | None:
+def rerun_command(
+    sweep: Mapping[str, Any] | None, params: Mapping[str, Any], seed: int | None = None
+) -> str | None:
     """The shell line that reruns a trial of a command sweep, or ``None``.
 
     ``cd WORKDIR && [VAR=value ...] argv...``: the same argv and parameter environment the
@@ -351,7 +361,7 @@ def rerun_command(sweep: Mapping[str, Any] | None, params: Mapping[str, Any]) ->
     """
     if not sweep or not sweep.get("command"):
         return None
-    line = command_line(sweep["command"], params, sweep.get("params_as", "args"))
+    line = command_line(sweep["command"], params, sweep.get("params_as", "args"), seed=seed)
     workdir = sweep.get("workdir")
     if workdir:
         line = f"cd {shlex.quote(str(workdir))} && {line}"

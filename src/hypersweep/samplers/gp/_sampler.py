@@ -40,6 +40,7 @@ from hypersweep.samplers.gp._model import (
 )
 from hypersweep.samplers.gp._scipy import minimize
 from hypersweep.samplers.gp._scipy import sobol as scipy_sobol
+from hypersweep.samplers.prior import duel_role, prior_design, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -221,12 +222,15 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
+        role = duel_role(history)  # transfer: the prior's best, tried against exploring
+        if role == "guided":  # (a warm-started initial design; the model sees own trials)
+            return tag(prior_design(space, history, n), role)
         X, Y = history.observed()
         if D == 0 or X.shape[0] < max(n_startup, 2):
-            return self._startup(space, history, rng, n)
+            return tag(self._startup(space, history, rng, n), role)
         y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
-        with _single_threaded_blas():
-            return self._bo(space, history, X, y, rng, n)
+        with _single_threaded_blas():  # an "explore" trial of the duel is what a cold start does
+            return tag(self._bo(space, history, X, y, rng, n), role)
 
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int

@@ -17,6 +17,7 @@ from hypersweep.samplers.base import (
     replace_failed,
     unfailed_draws,
 )
+from hypersweep.samplers.prior import duel_role, effective_weight, merged, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.samplers.tpe._cache import BadCache
 from hypersweep.samplers.tpe._layout import Group, Layout
@@ -173,6 +174,16 @@ class TPESampler(Sampler):
         state["_cache"], state["_layout"], state["_layout_space"] = BadCache(), None, None
         return state
 
+    def _good(self, y: np.ndarray, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The good rows among rows ``idx`` of ``y`` (best first) and their rank weights:
+        the best weighs ``1 + rank_weight``, the worst about 1."""
+        k = self.n_good(idx.size)
+        if k == 0:
+            return idx[:0], np.zeros(0)
+        y_obs = y[idx]
+        good = k_smallest(y_obs[:, 0], k) if y_obs.shape[1] == 1 else mo_best(y_obs, k)
+        return idx[good], 1.0 + self.rank_weight * (1.0 - np.arange(k) / k)
+
     def n_good(self, n: int) -> int:
         """Size of the good set among ``n`` observed trials."""
         return min(math.ceil(self.gamma * n - 1e-9), self.max_good, n)  # 0.15 * 20 is 3
@@ -183,34 +194,43 @@ class TPESampler(Sampler):
     ) -> list[Proposal]:
         if space.dim == 0:
             return [Proposal(p) for p in space.decode_many(np.zeros((n, 0)))]
+        own = history  # proposals are numbered by the study's own trials
+        role = duel_role(history)  # transfer: guided and exploring trials alternate first
+        w_prior, n_prior = (0.0 if role == "explore" else effective_weight(history)), 0
+        if w_prior > 0:  # transfer: the prior rows go first, weighing w_prior each
+            history, n_prior = merged(history)
         y = history.Y
         obs_idx = np.flatnonzero(history.valid & ~np.isnan(y).any(axis=1))
         n_obs = obs_idx.size
-        if n_obs < self.n_startup:
-            start = history.n
+        if n_obs < self.n_startup or role == "explore":
+            start = own.n
             pts = self._sobol.points(space.dim, start, n, self.seed)
-            return replace_failed(
-                space,
-                history,
-                [
-                    Proposal(p, key=f"sobol:{start + i}")
-                    for i, p in enumerate(space.decode_many(space.warp(pts)))
-                ],
-                rng,
+            return tag(
+                replace_failed(
+                    space,
+                    history,
+                    [
+                        Proposal(p, key=f"sobol:{start + i}")
+                        for i, p in enumerate(space.decode_many(space.warp(pts)))
+                    ],
+                    rng,
+                ),
+                role,
             )
         layout = self._get_layout(space)
         # split the observed trials into good and bad (row numbers, in trial order)
-        k = self.n_good(n_obs)
-        y_obs = y[obs_idx]
-        if y_obs.shape[1] == 1:
-            good = k_smallest(y_obs[:, 0], k)
-        else:
-            good = mo_best(y_obs, k)
-        is_bad = np.ones(n_obs, dtype=bool)
-        is_bad[good] = False
-        good_idx, bad_idx = obs_idx[good], obs_idx[is_bad]
-        # rank weights: the best good trial weighs 1 + rank_weight, the worst about 1
-        w_good = 1.0 + self.rank_weight * (1.0 - np.arange(k) / k)
+        # the good set of each block (own trials; prior rows), ranked within the block
+        good_idx, w_good = self._good(y, obs_idx[obs_idx >= n_prior])
+        if n_prior:
+            g_p, w_p = self._good(y, obs_idx[obs_idx < n_prior])
+            good_idx = np.concatenate([good_idx, g_p])
+            w_good = np.concatenate([w_good, w_prior * w_p])
+        k = good_idx.size
+        is_bad = np.ones(history.n, dtype=bool)
+        is_bad[good_idx] = False
+        # a prior's bad rows are left out: a related study's trials crowd its optimum, and
+        # as bad evidence they would cancel its good rows there; it tells where to look
+        bad_idx = obs_idx[is_bad[obs_idx] & (obs_idx >= n_prior)]
         self._cache.update(self, layout, history)
         w_bad = self._bad_weights(bad_idx.size)
         failed = np.flatnonzero((history.state == FAILED) & history.valid)
@@ -243,7 +263,7 @@ class TPESampler(Sampler):
                     layout, x_all, good_idx, w_good, bad_idx, w_bad, out, rng, fails
                 )
             out = np.concatenate([out, u[None, :]])
-        return [Proposal(p) for p in space.decode_many(out)]
+        return tag([Proposal(p) for p in space.decode_many(out)], role)
 
     # ----------------------------------------------------------------------------------
     # constraints (c-TPE) and failed configurations
@@ -488,7 +508,7 @@ class TPESampler(Sampler):
             if rows.size == 0:
                 continue
             # l changes only with the good set (rarely, in a long study): reuse it
-            key = good_idx.tobytes()
+            key = good_idx.tobytes() + w_good.tobytes()
             hit = self._cache.good.get(gi)
             if g.parent < 0:  # top level: active on every trial
                 lx = hit[1] if hit and hit[0] == key else self._fit(x_good, w_good, g)

@@ -1,0 +1,171 @@
+"""Transfer: how the model-based samplers (``tpe``, ``gp``) read a study's prior block.
+
+A study warm-started with ``mode: prior`` carries a :class:`~hypersweep.history.Prior`
+(a related study's finished trials, encoded in this study's space) in its
+:class:`~hypersweep.history.History`. The samplers stay pure functions of (space,
+history, rng): everything here is computed from the history alone.
+
+**The duel.** A prior can mislead: a study of another problem knows where *its* optimum
+is. So the study's first own trials (:data:`DUEL`: 3 guided, 6 exploring) mix proposals
+guided by the prior (``system_attrs["transfer"] = "guided"``) and space-filling ones
+(``"explore"``, the Sobol points a cold start would try; :func:`duel_role`). Exploring
+points are an unbiased sample of the new problem; a related prior puts its guided points
+far ahead of them. :func:`relatedness` is the probability that a guided trial beats an
+exploring one (the Mann-Whitney AUC over the pairs), rescaled so that :data:`AUC_FLOOR`
+or less counts as unrelated (0) and 1 as related (1); while fewer than one guided and two
+exploring trials have values the prior is trusted (1). A prior found unrelated ends the
+duel early and weighs nothing from then on: the search continues as a cold start whose
+first trials happened to include a few of the prior's guesses.
+
+* :func:`effective_weight`: the weight of one prior row, ``prior.weight`` x relatedness
+  x ``HALF_LIFE / (HALF_LIFE + n_own)`` (:data:`HALF_LIFE`): the study's own evidence
+  takes over as it accumulates.
+* :func:`prior_design`: the prior's best configurations not tried yet, ``gp``'s guided
+  proposals (a warm-started initial design: its model then sees the study's own trials
+  only, which converges finely where prior rows of a shifted optimum would blur it).
+* :func:`merged` (``tpe``): the history with the prior rows in front and their values mapped onto
+  this study's scale (quantile matching of ranks, per objective), so a sampler can model
+  both blocks at once; the prior's values on the related problem may have any offset
+  and scale.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+
+import numpy as np
+
+from hypersweep.history import History
+from hypersweep.samplers.base import Proposal, near_any
+from hypersweep.space import Space
+
+__all__ = [
+    "AUC_FLOOR",
+    "DUEL",
+    "HALF_LIFE",
+    "ROLE",
+    "duel_role",
+    "effective_weight",
+    "merged",
+    "prior_design",
+    "relatedness",
+    "tag",
+]
+
+#: the roles of the duel's own trials in order (g: guided, e: exploring)
+DUEL = "geegeegee"
+#: a guided trial beating an exploring one with this probability or less: unrelated
+AUC_FLOOR = 0.9
+#: own observations at which the prior's weight has halved (relatedness aside)
+HALF_LIFE = 50
+#: the system attribute that marks a trial's role in the duel
+ROLE = "transfer"
+
+
+def _ranks(y: np.ndarray) -> np.ndarray:
+    order = np.argsort(y, kind="stable")
+    r = np.empty(y.size)
+    r[order] = np.arange(y.size)
+    return r
+
+
+def _roles(history: History) -> tuple[list[float], list[float], int, int]:
+    """(first-objective values of the guided trials, of the exploring ones, trials of
+    the duel in any state, guided ones among them), values signed lower-is-better."""
+    guided: list[float] = []
+    explore: list[float] = []
+    n = n_guided = 0
+    trials = history.trials
+    for i in range(history.n):
+        t = trials[i]
+        if t is None:
+            continue
+        role = t.system_attrs.get(ROLE)
+        if role not in ("guided", "explore"):
+            continue
+        n += 1
+        n_guided += role == "guided"
+        y = history.Y[i, 0]
+        if history.valid[i] and np.isfinite(y):
+            (guided if role == "guided" else explore).append(float(y))
+    return guided, explore, n, n_guided
+
+
+def relatedness(history: History) -> float:
+    """How related the prior is to this study's problem, in ``[0, 1]`` (see the module
+    docstring); 0 without a prior."""
+    p = history.prior
+    if p is None or len(p) == 0:
+        return 0.0
+    guided, explore, _, _ = _roles(history)
+    if len(guided) < 1 or len(explore) < 2:
+        return 1.0
+    g = np.asarray(guided)[:, None]
+    e = np.asarray(explore)[None, :]
+    auc = float(((g < e) + 0.5 * (g == e)).mean())
+    return float(min(1.0, max(0.0, (auc - AUC_FLOOR) / (1.0 - AUC_FLOOR))))
+
+
+def effective_weight(history: History) -> float:
+    """The weight of one prior row now: ``prior.weight`` x :func:`relatedness` x
+    ``HALF_LIFE / (HALF_LIFE + own observations)``; 0 without a prior."""
+    p = history.prior
+    if p is None or len(p) == 0:
+        return 0.0
+    n_own = history.n_observed
+    return p.weight * relatedness(history) * HALF_LIFE / (HALF_LIFE + n_own)
+
+
+def duel_role(history: History) -> str | None:
+    """``"guided"`` or ``"explore"``: the role of the next proposal while the duel goes
+    on (the order :data:`DUEL`); ``None`` without a prior, once the duel has had its
+    trials, or once the prior was found unrelated."""
+    p = history.prior
+    if p is None or len(p) == 0:
+        return None
+    _, _, n, _ = _roles(history)
+    if n >= len(DUEL) or effective_weight(history) == 0.0:
+        return None
+    return "guided" if DUEL[n] == "g" else "explore"
+
+
+def prior_design(space: Space, history: History, n: int) -> list[Proposal]:
+    """The ``n`` best prior configurations (first objective) that no trial of the study
+    has yet: a warm-started initial design (``gp``'s guided proposals)."""
+    p = history.prior
+    assert p is not None
+    order = np.argsort(p.Y[:, 0], kind="stable")
+    held = history.X[history.valid]
+    out: list[Proposal] = []
+    for i in order:
+        if len(out) == n:
+            break
+        if held.shape[0] and near_any(held, p.X[i][None, :]).any():
+            continue
+        out.append(Proposal(space.decode_many(p.X[i][None, :])[0]))
+        held = np.vstack([held, p.X[i][None, :]])
+    return out or [Proposal(q) for q in space.decode_many(p.X[order[:n]])]
+
+
+def tag(proposals: Sequence[Proposal], role: str | None) -> list[Proposal]:
+    """``proposals`` marked with their duel ``role`` (unchanged when ``None``)."""
+    if role is None:
+        return list(proposals)
+    return [replace(p, system_attrs={**p.system_attrs, ROLE: role}) for p in proposals]
+
+
+def merged(history: History) -> tuple[History, int]:
+    """``(history with the prior rows first, number of prior rows)``; the prior's values
+    are mapped onto the quantiles of this study's own values (per objective) once it
+    has two, else kept as they are. Without a prior: ``(history, 0)``."""
+    p = history.prior
+    if p is None or len(p) == 0:
+        return history, 0
+    _, Y = history.observed()
+    Yp = p.Y.copy()
+    if Y.shape[0] >= 2:
+        for j in range(Yp.shape[1]):
+            q = (_ranks(p.Y[:, j]) + 0.5) / len(p)
+            Yp[:, j] = np.quantile(Y[:, j], q)
+    return history.with_prior(Yp), len(p)
