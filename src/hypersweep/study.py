@@ -251,7 +251,8 @@ class Study(StudyView):
             cached = self._history.trials
             if number >= len(cached) or cached[number] is None:
                 raise HypersweepError(f"study {self.name!r} has no trial {number}")
-        return cached[number]
+        t = cached[number]  # a Trial passed in names the attempt its caller runs (fencing)
+        return t if isinstance(trial, int) else t.with_(attempt=trial.attempt)
 
     def tell(
         self,
@@ -376,7 +377,7 @@ class Study(StudyView):
         step = check_step(step, max(t.reports, default=-1))
         return self.record(t.number, step, clean)
 
-    def record(self, number: int, step: int, metrics: Mapping[str, float]) -> Decision:
+    def record(self, number: Trial | int, step: int, metrics: Mapping[str, float]) -> Decision:
         """Store a report that was checked where it entered (an executor's report event:
         ``step`` an integer >= 0, ``metrics`` floats) and ask the stopping policy.
 
@@ -388,7 +389,7 @@ class Study(StudyView):
             TrialNotRunning: the trial has finished (or was retried meanwhile).
         """
         t = self._resolve(number)
-        self.storage.report(self._id, t.id, step, metrics)
+        self.storage.report(self._id, t.id, step, metrics, attempt=t.attempt)
         t = self._cache.add_report(t, step, dict(metrics))
         if self.policy is None:
             return Decision.CONTINUE

@@ -55,6 +55,7 @@ Unknown keys anywhere are errors, with a "did you mean" suggestion.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -161,7 +162,7 @@ def _load_text(
         )
     parser = Parser(loc, base, collect=collect)
     try:
-        return parser.parse(data)
+        return dataclasses.replace(parser.parse(data), text=text)
     finally:
         if errors is not None and parser.errors:
             errors.extend(parser.errors)

@@ -15,6 +15,7 @@ from hypersweep._validate import one_line
 from hypersweep.constraints import Constraint
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
+from hypersweep.resources import Resources
 from hypersweep.space import Space
 from hypersweep.trial import Objective
 
@@ -44,6 +45,7 @@ TOP_KEYS = (
     "metrics",
     "grace",
     "constraints",
+    "resources",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -188,6 +190,10 @@ class SweepSpec:
         reduce: how a command trial's value is taken from its reports.
         grace: seconds a stopped trial has to end by itself.
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
+        resources: what each trial needs (:mod:`hypersweep.resources`), or ``None``.
+        concurrent_given: ``limits.max_concurrent`` was set (else, with ``resources``,
+            it follows from them).
+        text: the sweep file's text (stored with the study for ``hypersweep worker``).
     """
 
     file: str
@@ -207,6 +213,9 @@ class SweepSpec:
     reduce: str = "last"
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
+    resources: Resources | None = None
+    concurrent_given: bool = True
+    text: str = field(default="", repr=False, compare=False)
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

@@ -1,0 +1,85 @@
+"""An executor wrapper that gives each trial its own GPU devices.
+
+:class:`DeviceExecutor` takes the devices a trial needs from a
+:class:`~hypersweep.resources.GpuPool` when the trial starts, hands them to the wrapped
+executor as the trial's ``CUDA_VISIBLE_DEVICES`` (through its ``trial_env``, which the
+command and function executors add to the trial's environment) and gives them back
+when the trial's outcome arrives (or the executor closes). A trial that declares no GPU
+sees none (``CUDA_VISIBLE_DEVICES=""``).
+"""
+
+from __future__ import annotations
+
+from hypersweep.errors import HypersweepError
+from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
+from hypersweep.resources import CUDA_VAR, GpuPool, Resources, cuda_visible_devices
+from hypersweep.trial import Trial
+
+__all__ = ["DeviceExecutor"]
+
+
+class DeviceExecutor(Executor):
+    """Runs trials on ``inner``, each with its share of ``pool``'s devices.
+
+    ``inner`` must have a ``trial_env`` attribute (a dict merged into the next started
+    trial's environment): :class:`~hypersweep.execution.command.CommandExecutor` and
+    :class:`~hypersweep.execution.function.FunctionExecutor` have one.
+    """
+
+    def __init__(self, inner: Executor, resources: Resources, pool: GpuPool) -> None:
+        if not hasattr(inner, "trial_env"):
+            raise HypersweepError(
+                f"resources: the {type(inner).__name__} cannot give trials their devices"
+            )
+        self.inner = inner
+        self.resources = resources
+        self.pool = pool
+        self.capacity = min(inner.capacity, pool.capacity(resources.gpus))
+        self.devices: dict[int, list[str]] = {}  # trial number -> its devices
+
+    def open(self, decide: Decide | None = None) -> None:
+        self.inner.open(decide)
+
+    @property
+    def running(self) -> set[int]:
+        return self.inner.running
+
+    def start(self, trial: Trial, budget: float | None = None) -> None:
+        devs = self.pool.acquire(self.resources.gpus)
+        if devs is None:
+            raise HypersweepError(
+                f"executor is full: no free GPU share of {self.resources.gpus:g} "
+                f"(free: {self.pool.free()})"
+            )
+        self.devices[trial.number] = devs
+        self.inner.trial_env = {CUDA_VAR: cuda_visible_devices(devs)}
+        try:
+            self.inner.start(trial, budget)
+        except BaseException:
+            self._release(trial.number)
+            raise
+
+    def _release(self, number: int) -> None:
+        devs = self.devices.pop(number, None)
+        if devs is not None:
+            self.pool.release(devs, self.resources.gpus)
+
+    def poll(self, timeout: float) -> list[Event]:
+        events = self.inner.poll(timeout)
+        for ev in events:
+            if isinstance(ev, Outcome):
+                self._release(ev.number)
+        return events
+
+    def stop(self, number: int, at: Report | None = None) -> None:
+        self.inner.stop(number, at=at)
+
+    def started_at(self, number: int) -> float | None:
+        return self.inner.started_at(number)
+
+    def close(self) -> None:
+        try:
+            self.inner.close()
+        finally:
+            for number in list(self.devices):
+                self._release(number)
