@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import shutil
@@ -44,6 +45,7 @@ __all__ = [
     "Resources",
     "concurrency",
     "cuda_visible_devices",
+    "fit_concurrency",
     "parse_devices",
     "visible_devices",
 ]
@@ -55,6 +57,7 @@ CUDA_VAR = "CUDA_VISIBLE_DEVICES"
 _UNITS = 1000
 
 _KEYS = ("cpus", "gpus", "custom")
+log = logging.getLogger("hypersweep")
 
 
 def _units(gpus: float) -> int:
@@ -214,6 +217,39 @@ def concurrency(resources: Resources, devices: Sequence[str], cpus: float | None
     if math.isinf(n):
         return max(1, int(os.cpu_count() or 1))
     return int(n)
+
+
+def fit_concurrency(
+    resources: Resources, devices: Sequence[str], max_concurrent: int | None = None
+) -> int:
+    """How many trials to run at once: what fits (:func:`concurrency`), capped at
+    ``max_concurrent`` when it is given (with a warning when it does not fit).
+
+    Raises:
+        SpecError: the trials need GPUs and ``devices`` has none (or too few).
+    """
+    n = concurrency(resources, devices)
+    if n < 1:
+        have = f"{len(devices)} ({','.join(devices)})" if devices else "none"
+        raise fail(
+            "resources.gpus",
+            f"each trial needs {resources.gpus:g} GPU but this process has {have}",
+            "pass the devices with --gpus 0,1 (or set CUDA_VISIBLE_DEVICES), or lower "
+            "resources.gpus",
+        )
+    if max_concurrent is None:
+        return n
+    if n < max_concurrent:
+        log.warning(
+            "limits.max_concurrent %d: only %d trials fit on this worker's resources "
+            "(%s, devices %s); running %d at a time",
+            max_concurrent,
+            n,
+            resources,
+            ",".join(devices) or "none",
+            n,
+        )
+    return min(n, max_concurrent)
 
 
 class GpuPool:

@@ -502,7 +502,7 @@ class Study(StudyView):
         self,
         fn: Callable[..., Any],
         max_trials: int | None = None,
-        max_concurrent: int = 1,
+        max_concurrent: int | None = 1,
         timeout: float | None = None,
         trial_timeout: float | None = None,
         target: float | None = None,
@@ -518,6 +518,8 @@ class Study(StudyView):
         retry_on: Sequence[str] = (),
         max_failures: int = 3,
         constraints: Sequence[Any] | None = None,
+        resources: Any = None,
+        gpus: Sequence[str] | None = None,
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -530,6 +532,7 @@ class Study(StudyView):
                 total; a retried attempt is the same trial, a queued one counts once it
                 runs).
             max_concurrent: trials at once; above 1 each runs in its own process.
+                ``None``: as many as ``resources`` allow on ``gpus`` (1 without).
             timeout: seconds for this call; running trials are then stopped.
             trial_timeout: seconds per trial; the trial's process is ended and the trial
                 FAILED with reason "timeout".
@@ -553,6 +556,8 @@ class Study(StudyView):
             max_failures: stop when the first this many trials of the call all fail with
                 the same error (0: never).
             constraints: replace the study's constraints first (see the constructor).
+            resources: what each trial needs (``{"gpus": 0.5, "cpus": 2}``, see
+                :mod:`hypersweep.resources`); ``gpus``: the devices to hand out.
 
         Returns:
             The best trial (single objective), else ``None``.
@@ -560,7 +565,7 @@ class Study(StudyView):
         Raises:
             HypersweepError: the run failed fast (one line: the error and the fix).
         """
-        from hypersweep.execution.function import FunctionExecutor
+        from hypersweep.execution.devices import function_executor
         from hypersweep.execution.runner import Runner
         from hypersweep.limits import Limits
 
@@ -568,7 +573,7 @@ class Study(StudyView):
             self.set_constraints(constraints)
         limits = Limits(
             max_trials=max_trials,
-            max_concurrent=max_concurrent,
+            max_concurrent=max_concurrent or 1,
             timeout=timeout,
             trial_timeout=trial_timeout,
             max_steps=max_steps,
@@ -579,13 +584,8 @@ class Study(StudyView):
             retry_on=tuple(retry_on) if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
             max_failures=max_failures,
         )
-        executor = FunctionExecutor(
-            fn,
-            max_concurrent=limits.max_concurrent,
-            trial_timeout=trial_timeout,
-            isolation=isolation,
-            study_name=self.name,
-            runs_dir=runs_dir,
+        executor, limits = function_executor(
+            fn, limits, isolation, self.name, runs_dir, resources, gpus, max_concurrent is None
         )
         runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
         runner.run()

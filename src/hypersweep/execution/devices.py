@@ -10,12 +10,67 @@ sees none (``CUDA_VISIBLE_DEVICES=""``).
 
 from __future__ import annotations
 
+import dataclasses
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
 from hypersweep.errors import HypersweepError
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, Report
-from hypersweep.resources import CUDA_VAR, GpuPool, Resources, cuda_visible_devices
+from hypersweep.limits import Limits
+from hypersweep.resources import (
+    CUDA_VAR,
+    GpuPool,
+    Resources,
+    cuda_visible_devices,
+    fit_concurrency,
+    visible_devices,
+)
 from hypersweep.trial import Trial
 
-__all__ = ["DeviceExecutor"]
+
+def function_executor(
+    fn: Callable[..., Any],
+    limits: Limits,
+    isolation: str,
+    study_name: str,
+    runs_dir: str | os.PathLike[str],
+    resources: Resources | Any = None,
+    gpus: Sequence[str] | None = None,
+    auto: bool = False,
+) -> tuple[Executor, Limits]:
+    """The executor of ``Study.optimize`` and its limits: with ``resources``, each
+    trial runs in a worker process given its devices (``gpus``; default: the visible
+    ones), and ``max_concurrent`` follows from them when ``auto``, else is capped."""
+    from hypersweep.execution.function import FunctionExecutor
+
+    pool = res = None
+    if resources is not None:
+        res = Resources.parse(resources, "resources")
+        devs = list(visible_devices() if gpus is None else gpus)
+        n = fit_concurrency(res, devs, None if auto else limits.max_concurrent)
+        limits = dataclasses.replace(limits, max_concurrent=n)
+        pool = GpuPool(devs)
+        if isolation == "inline":
+            raise HypersweepError(
+                "resources: trials given devices run in worker processes; use "
+                "isolation='process' (or 'auto')"
+            )
+        isolation = "process"
+    ex: Executor = FunctionExecutor(
+        fn,
+        max_concurrent=limits.max_concurrent,
+        trial_timeout=limits.trial_timeout,
+        isolation=isolation,
+        study_name=study_name,
+        runs_dir=runs_dir,
+    )
+    if pool is not None and res is not None:
+        ex = DeviceExecutor(ex, res, pool)
+    return ex, limits
+
+
+__all__ = ["DeviceExecutor", "function_executor"]
 
 
 class DeviceExecutor(Executor):

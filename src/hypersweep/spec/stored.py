@@ -17,15 +17,13 @@ It also fits a study's declared resources to the devices of this process
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from hypersweep._validate import fail
 from hypersweep.errors import HypersweepError
-from hypersweep.resources import GpuPool, concurrency, visible_devices
+from hypersweep.resources import GpuPool, fit_concurrency, visible_devices
 
 if TYPE_CHECKING:
     from hypersweep.spec.build import Overrides
@@ -33,7 +31,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RUN_ATTR", "fit_resources", "run_config", "spec_from_study"]
 
-log = logging.getLogger("hypersweep")
 
 #: the study attribute that holds the run configuration
 RUN_ATTR = "run_config"
@@ -102,29 +99,8 @@ def fit_resources(
     if res is None:
         return spec, None
     devs = list(visible_devices() if devices is None else devices)
-    n = concurrency(res, devs)
-    if n < 1:
-        have = f"{len(devs)} ({','.join(devs)})" if devs else "none"
-        raise fail(
-            "resources.gpus",
-            f"each trial needs {res.gpus:g} GPU but this process has {have}",
-            "pass the devices with --gpus 0,1 (or set CUDA_VISIBLE_DEVICES), or lower "
-            "resources.gpus",
-        )
-    lim = spec.limits
-    want = n
-    if spec.concurrent_given:
-        want = min(lim.max_concurrent, n)
-        if want < lim.max_concurrent:
-            log.warning(
-                "limits.max_concurrent %d: only %d trials fit on this worker's resources "
-                "(%s, devices %s); running %d at a time",
-                lim.max_concurrent,
-                n,
-                res,
-                ",".join(devs) or "none",
-                n,
-            )
-    return dataclasses.replace(spec, limits=dataclasses.replace(lim, max_concurrent=want)), (
-        GpuPool(devs)
+    want = fit_concurrency(
+        res, devs, spec.limits.max_concurrent if spec.concurrent_given else None
     )
+    lim = dataclasses.replace(spec.limits, max_concurrent=want)
+    return dataclasses.replace(spec, limits=lim), GpuPool(devs)
