@@ -27,6 +27,10 @@ When every process has ended by itself (the study reached ``max_trials``), the a
 * ``fenced``: log lines of refused late reports / tells ("report refused", "result
   refused") in the processes' logs.
 
+Besides the kills, ``--pauses`` times a worker that runs trials is SIGSTOPped for longer
+than the stale time (3 heartbeat intervals) and then SIGCONTed: its trials are reclaimed
+meanwhile and what it sends when it wakes must be refused (``fenced``).
+
 Usage::
 
     python benchmarks/chaos.py --backend sqlite --trials 1000 --kills 100
@@ -144,6 +148,7 @@ class Role:
     log: Path
     proc: subprocess.Popen[bytes] | None = None
     restart_at: float | None = None
+    paused_until: float | None = None
     starts: int = 0
     logs: list[Path] = field(default_factory=list)
 
@@ -158,6 +163,7 @@ class Chaos:
         self.name = f"chaos-{backend}-{self.run_id}"
         self.rng = random.Random(args.seed)
         self.kills: dict[str, int] = {"worker": 0, "trial": 0, "coordinator": 0}
+        self.pauses = 0
         (root / "trial.sh").write_text(TRIAL_SH.format(sleep=args.trial_sleep))
         (root / "sweep.yaml").write_text(
             SWEEP.format(name=self.name, trials=args.trials, concurrent=args.concurrent)
@@ -229,13 +235,37 @@ class Chaos:
         self.kills[kind] += 1
         return True
 
+    def pause_one(self, now: float) -> bool:
+        """SIGSTOP a worker that runs trials for longer than the stale time (3 heartbeat
+        intervals), SIGCONT it later: its trials are reclaimed meanwhile, and what it
+        sends when it wakes must be refused (fencing)."""
+        trials = trial_pids(self.run_id)
+        parents = {parent_of(pid) for pid in trials}
+        busy = [
+            r
+            for r in self.roles[1:]
+            if r.proc is not None
+            and r.proc.poll() is None
+            and r.paused_until is None
+            and r.proc.pid in parents
+        ]
+        if not busy:
+            return False
+        role = self.rng.choice(busy)
+        assert role.proc is not None
+        role.proc.send_signal(signal.SIGSTOP)
+        role.paused_until = now + 3 * self.args.heartbeat + self.rng.uniform(1.0, 3.0)
+        self.pauses += 1
+        return True
+
     def run(self) -> dict[str, Any]:
         t0 = time.monotonic()
         self.start(self.roles[0])
         time.sleep(1.0)
         for r in self.roles[1:]:
             self.start(r)
-        next_kill: float | None = None  # the kills begin once trials run
+        next_kill: float | None = None  # the kills begin once trials run (or after 10 s)
+        next_pause: float | None = None
         kind: str | None = None
         deadline = t0 + self.args.limit
         while time.monotonic() < deadline:
@@ -243,20 +273,34 @@ class Chaos:
             for r in self.roles:
                 if r.restart_at is not None and now >= r.restart_at:
                     self.start(r)
+                if r.paused_until is not None and now >= r.paused_until:
+                    r.paused_until = None
+                    if r.proc is not None and r.proc.poll() is None:
+                        r.proc.send_signal(signal.SIGCONT)
             alive = [r for r in self.roles if r.proc is not None and r.proc.poll() is None]
             pending = [r for r in self.roles if r.restart_at is not None]
             if not alive and not pending:
                 break
-            if next_kill is None and trial_pids(self.run_id):
+            if next_kill is None and (now - t0 > 10.0 or trial_pids(self.run_id)):
                 next_kill = now + self.rng.expovariate(1 / self.args.gap)
+                next_pause = now + self.rng.expovariate(1 / (3 * self.args.gap))
+            if (
+                next_pause is not None
+                and self.pauses < self.args.pauses
+                and now >= next_pause
+                and self.pause_one(now)
+            ):
+                next_pause = now + self.rng.expovariate(1 / (3 * self.args.gap))
             if (
                 next_kill is not None
                 and sum(self.kills.values()) < self.args.kills
                 and now >= next_kill
             ):
                 # a worker, a trial or the coordinator (4 : 4 : 1); one with nothing to
-                # kill now is tried again at the next turn
-                kind = kind or self.rng.choices(["worker", "trial", "coordinator"], [4, 4, 1])[0]
+                # kill now is tried again at the next turns, for up to 3 s
+                if kind is None or now >= next_kill + 3.0:
+                    kind = self.rng.choices(["worker", "trial", "coordinator"], [4, 4, 1])[0]
+                    next_kill = now
                 if self.kill_one(kind):
                     kind = None
                     next_kill = now + self.rng.expovariate(1 / self.args.gap)
@@ -290,6 +334,7 @@ class Chaos:
             "trials": self.args.trials,
             "workers": self.args.workers,
             "kills": dict(self.kills, total=sum(self.kills.values())),
+            "pauses": self.pauses,
             "seconds": round(seconds, 1),
             "timed_out": timed_out,
             **audit,
@@ -365,6 +410,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrent", type=int, default=2, help="trials at once per process")
     p.add_argument("--kills", type=int, default=100)
     p.add_argument("--gap", type=float, default=1.0, help="mean seconds between kills")
+    p.add_argument("--pauses", type=int, default=10, help="workers SIGSTOPped past the stale time")
     p.add_argument("--heartbeat", type=float, default=1.0)
     p.add_argument("--trial-sleep", type=float, default=0.3)
     p.add_argument("--limit", type=float, default=3600.0, help="give up after (seconds)")

@@ -37,6 +37,7 @@ def _args(**kw: object) -> argparse.Namespace:
         trial_sleep=0.3,
         limit=240.0,
         seed=1,
+        pauses=2,
     )
     return argparse.Namespace(**{**base, **kw})
 
@@ -55,6 +56,8 @@ def test_the_audit_holds_after_random_kills(
     assert result["kills"]["total"] >= 1, result
     assert chaos.ok(result, args.trials), result
     assert result["completed"] == args.trials
+    # a worker woken after its trials were reclaimed had what it sent refused
+    assert result["pauses"] == 0 or result["fenced"] >= 1, result
 
 
 def test_the_audit_sees_a_lost_trial_and_an_orphan(chaos: ModuleType) -> None:
