@@ -257,7 +257,8 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             cached = self._history.trials
             if number >= len(cached) or cached[number] is None:
                 raise HypersweepError(f"study {self.name!r} has no trial {number}")
-        return cached[number]
+        t = cached[number]  # a Trial passed in names the attempt its caller runs (fencing)
+        return t if isinstance(trial, int) else t.with_(attempt=trial.attempt)
 
     def tell(
         self,
@@ -383,7 +384,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         step = check_step(step, max(t.reports, default=-1))
         return self.record(t.number, step, clean)
 
-    def record(self, number: int, step: int, metrics: Mapping[str, float]) -> Decision:
+    def record(self, number: Trial | int, step: int, metrics: Mapping[str, float]) -> Decision:
         """Store a report that was checked where it entered (an executor's report event:
         ``step`` an integer >= 0, ``metrics`` floats) and ask the stopping policy.
 
@@ -395,7 +396,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             TrialNotRunning: the trial has finished (or was retried meanwhile).
         """
         t = self._resolve(number)
-        self.storage.report(self._id, t.id, step, metrics)
+        self.storage.report(self._id, t.id, step, metrics, attempt=t.attempt)
         t = self._cache.add_report(t, step, dict(metrics))
         if self.policy is None:
             return Decision.CONTINUE
@@ -508,7 +509,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         self,
         fn: Callable[..., Any],
         max_trials: int | None = None,
-        max_concurrent: int = 1,
+        max_concurrent: int | None = 1,
         timeout: float | None = None,
         trial_timeout: float | None = None,
         target: float | None = None,
@@ -524,6 +525,8 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         retry_on: Sequence[str] = (),
         max_failures: int = 3,
         constraints: Sequence[Any] | None = None,
+        resources: Any = None,
+        gpus: Sequence[str] | None = None,
     ) -> Trial | None:
         """Run trials of ``fn(params, trial)`` until a limit is reached.
 
@@ -536,6 +539,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
                 total; a retried attempt is the same trial, a queued one counts once it
                 runs).
             max_concurrent: trials at once; above 1 each runs in its own process.
+                ``None``: as many as ``resources`` allow on ``gpus`` (1 without).
             timeout: seconds for this call; running trials are then stopped.
             trial_timeout: seconds per trial; the trial's process is ended and the trial
                 FAILED with reason "timeout".
@@ -559,6 +563,8 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             max_failures: stop when the first this many trials of the call all fail with
                 the same error (0: never).
             constraints: replace the study's constraints first (see the constructor).
+            resources: what each trial needs (``{"gpus": 0.5, "cpus": 2}``, see
+                :mod:`hypersweep.resources`); ``gpus``: the devices to hand out.
 
         Returns:
             The best trial (single objective), else ``None``.
@@ -566,7 +572,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         Raises:
             HypersweepError: the run failed fast (one line: the error and the fix).
         """
-        from hypersweep.execution.function import FunctionExecutor
+        from hypersweep.execution.devices import function_executor
         from hypersweep.execution.runner import Runner
         from hypersweep.limits import Limits
 
@@ -574,7 +580,7 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             self.set_constraints(constraints)
         limits = Limits(
             max_trials=max_trials,
-            max_concurrent=max_concurrent,
+            max_concurrent=max_concurrent or 1,
             timeout=timeout,
             trial_timeout=trial_timeout,
             max_steps=max_steps,
@@ -585,13 +591,15 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             retry_on=tuple(retry_on) if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
             max_failures=max_failures,
         )
-        executor = FunctionExecutor(
+        executor, limits = function_executor(
             fn,
-            max_concurrent=limits.max_concurrent,
-            trial_timeout=trial_timeout,
-            isolation=isolation,
-            study_name=self.name,
-            runs_dir=runs_dir,
+            limits,
+            isolation,
+            self.name,
+            runs_dir,
+            resources,
+            gpus,
+            max_concurrent is None,
             delivery=self.space.delivery(),
             define_by_run=self._dbr_context(),
         )

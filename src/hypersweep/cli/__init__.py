@@ -349,12 +349,13 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("name", metavar="NAME", help="study name (or a sweep file)")
     d.add_argument("--yes", "-y", action="store_true", help="do not ask for confirmation")
     d.set_defaults(func=cmd_delete)
-    from hypersweep.cli import convert, dashboard, enqueue, importance, reevaluate, report
+    from hypersweep.cli import convert, dashboard, enqueue, importance, reevaluate, report, worker
 
     convert.add_parser(sub)
     importance.add_parser(sub, parents=[common])
     enqueue.add_parser(sub, parents=[common])
     reevaluate.add_parser(sub, parents=[common])
+    worker.add_parser(sub, parents=[common], run_parser=r)
     dashboard.add_parser(sub)
     report.add_parsers(sub)
     return p

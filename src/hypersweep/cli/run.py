@@ -32,7 +32,7 @@ from hypersweep.execution.command import rerun_command
 
 def cmd_run(args: argparse.Namespace) -> int:
     """``hypersweep run FILE``: create or resume the study and run its trials."""
-    from hypersweep.progress import RichProgress, make_progress
+    from hypersweep.progress import make_progress
     from hypersweep.spec import Overrides, build
 
     spec = _load_foreign_aware(args.file)
@@ -60,8 +60,22 @@ def cmd_run(args: argparse.Namespace) -> int:
         max_concurrent=args.max_concurrent,
         timeout=args.timeout,
         extend_space=args.extend_space,
+        gpus=getattr(args, "gpus", None),
     )
     study, runner = build(spec, overrides, progress=progress)
+    return execute(study, runner, spec.grace, progress, args)
+
+
+def execute(study: Study, runner: Any, grace: float, progress: Any, args: Any) -> int:
+    """Run a built study's trials here and print the summary: the one code path of
+    ``hypersweep run`` and ``hypersweep worker`` (``args``: ``heartbeat``, the
+    worker's own ``max_trials`` as ``own_max_trials``)."""
+    from hypersweep.progress import RichProgress
+
+    heartbeat = getattr(args, "heartbeat", None)
+    if heartbeat is not None:  # other workers' trials are lost after 3 missed beats
+        runner.heartbeat_interval, runner.stale_after = heartbeat, 3 * heartbeat
+    runner.own_max_trials = getattr(args, "own_max_trials", None)
     study.sync()
     before = study.history.n
     lim = runner.limits
@@ -79,7 +93,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     )
     interrupted = False
     try:
-        with interrupts(spec.grace):
+        with interrupts(grace):
             runner.run()
     except KeyboardInterrupt:
         interrupted = True

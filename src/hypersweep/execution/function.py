@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypersweep.errors import HypersweepError, TrialStopped
 from hypersweep.execution.base import Decide, Event, Executor, Outcome, OutcomeStatus, Report
+from hypersweep.execution.lifeline import watch_parent
 from hypersweep.sdk import RunningTrial, set_current
 from hypersweep.study_dbr import DefineByRunContext, DefineByRunTrial
 from hypersweep.trial import Trial
@@ -103,9 +104,13 @@ def _run_one(
     return status, result, (handle.suggestions() if isinstance(handle, DefineByRunTrial) else None)
 
 
-def _worker_main(conn: Connection, fn: Callable[..., Any], arity: int) -> None:
-    """The loop of one worker process."""
+def _worker_main(conn: Connection, blob: bytes, arity: int, env: dict[str, str]) -> None:
+    """The loop of one worker process: dies with its parent; ``env`` (the trial's
+    devices) is set before the objective's module is imported."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the coordinator handles Ctrl-C
+    watch_parent()
+    os.environ.update(env)
+    fn = pickle.loads(blob)
     while True:
         try:
             msg = conn.recv()
@@ -141,6 +146,7 @@ class _Worker:
     started: float = field(default_factory=time.monotonic)
     code_started: float | None = None  # when the objective was entered (UNIX time)
     waiting: bool = False  # its trial waits for the answer to a report
+    env: dict[str, str] = field(default_factory=dict)  # what it was started with
 
 
 class FunctionExecutor(Executor):
@@ -204,6 +210,9 @@ class FunctionExecutor(Executor):
         self._workers: list[_Worker] = []
         self._inline: list[tuple[Trial, float | None]] = []
         self._stop_inline: set[int] = set()
+        #: added to the environment of the next trial's worker process (its devices): a
+        #: trial runs in a worker started with the same ``trial_env``
+        self.trial_env: dict[str, str] = {}
         self._inline_started: float | None = None
         if isolation == "process":
             self._check_picklable()
@@ -241,11 +250,15 @@ class FunctionExecutor(Executor):
         if self.isolation == "inline":
             self._inline.append((trial, budget))
             return
-        w = next((w for w in self._workers if w.number is None), None)
+        env = dict(self.trial_env)
+        w = next((w for w in self._workers if w.number is None and w.env == env), None)
         if w is None:
+            idle = [w for w in self._workers if w.number is None]
+            if len(self._workers) >= self.capacity and idle:
+                self._kill(idle[0])  # started for other devices
             if len(self._workers) >= self.capacity:
                 raise HypersweepError("executor is full")
-            w = self._spawn()
+            w = self._spawn(env)
         w.number = trial.number
         w.started = time.monotonic()
         w.code_started = None
@@ -276,18 +289,18 @@ class FunctionExecutor(Executor):
             trial.seed,
         )
 
-    def _spawn(self) -> _Worker:
+    def _spawn(self, env: dict[str, str]) -> _Worker:
         ctx = mp.get_context("spawn")
         parent, child = ctx.Pipe(duplex=True)
         proc = ctx.Process(
             target=_worker_main,
-            args=(child, self.fn, self.arity),
+            args=(child, pickle.dumps(self.fn), self.arity, env),
             daemon=True,
             name="hypersweep-worker",
         )
         proc.start()
         child.close()
-        w = _Worker(proc, parent)
+        w = _Worker(proc, parent, env=env)
         self._workers.append(w)
         return w
 

@@ -115,7 +115,7 @@ class RunnerStudy(Protocol):
         started_at: float | None = None,
         finished_at: float | None = None,
     ) -> Trial: ...
-    def record(self, number: int, step: int, metrics: dict[str, float]) -> Decision: ...
+    def record(self, number: Trial | int, step: int, metrics: dict[str, float]) -> Decision: ...
     def requeue(self, trial: Trial | int, reason: str) -> Trial: ...
     def set_system_attrs(self, trial: Trial | int, attrs: dict[str, Any]) -> Trial: ...
     def learn(self, trial: Trial | int, suggested: dict[str, Any]) -> Trial: ...
@@ -192,6 +192,8 @@ class Runner:
         self._succeeded = False
         self._fault: StorageError | None = None  # the storage refused a write
         self.described: dict[str, Any] | None = None  # the last study.describe() it stored
+        self.own_max_trials: int | None = None  # a worker's own --max-trials
+        self.launched = 0  # trials this run started
 
     # ------------------------------------------------------------------------------------
     @property
@@ -311,8 +313,9 @@ class Runner:
         if number in self._told_stop or self._fault is not None:
             return True
         try:
-            decision = self.study.record(number, r.step, r.metrics)
-        except TrialNotRunning:
+            decision = self.study.record(self.running.get(number, number), r.step, r.metrics)
+        except TrialNotRunning as e:  # fencing: it was reclaimed (or ended) meanwhile
+            log.warning("trial %d: report refused, stopping it here: %s", number, e)
             return True
         except StorageError as e:
             self._storage_fault(e)
@@ -339,7 +342,7 @@ class Runner:
         if t is None or t.attempt > self.limits.retries:
             return False
         try:
-            self.study.requeue(number, one_line(reason)[:500])
+            self.study.requeue(self.running.get(number, number), one_line(reason)[:500])
         except TrialNotRunning:
             return False
         self.retried.append(number)
@@ -354,7 +357,7 @@ class Runner:
 
     def _finish(self, out: Outcome) -> Trial | None:
         cause = self._stop_cause.pop(out.number, None)
-        study = self.study
+        study, trial = self.study, self.running.get(out.number, out.number)  # its attempt
         start = out.started_at
         self._told_stop.discard(out.number)
         end = self.clock.time()
@@ -370,7 +373,7 @@ class Runner:
                 ):
                     return None
                 return study.tell(
-                    out.number,
+                    trial,
                     state=TrialState.FAILED,
                     error=out.error,
                     started_at=start,
@@ -380,7 +383,7 @@ class Runner:
                 if self._retry(out.number, self._interrupted_error()):
                     return None
                 return study.tell(
-                    out.number,
+                    trial,
                     state=TrialState.FAILED,
                     error=self._interrupted_error(),
                     started_at=start,
@@ -391,15 +394,15 @@ class Runner:
                 StopCause.MAX_STEPS,
             ):
                 return study.tell(
-                    out.number,
+                    trial,
                     out.result,
                     state=TrialState.STOPPED,
                     started_at=start,
                     finished_at=end,
                 )
-            return study.tell(out.number, out.result, started_at=start, finished_at=end)
+            return study.tell(trial, out.result, started_at=start, finished_at=end)
         except TrialNotRunning:
-            log.warning("trial %d finished after it was marked lost; result dropped", out.number)
+            log.warning("trial %d finished after it was reclaimed; result refused", out.number)
             return None
 
     def _check_fail_fast(self, t: Trial, out: Outcome) -> None:
@@ -432,6 +435,8 @@ class Runner:
     def _launch(self) -> None:
         lim = self.limits
         while self.stop_reason is None and len(self.running) < lim.max_concurrent:
+            if self.own_max_trials is not None and self.launched >= self.own_max_trials:
+                return self._set_stop(f"--max-trials {self.own_max_trials} of this worker reached")
             if lim.max_trials is not None and self._n_started() >= lim.max_trials:
                 self._set_stop(f"max_trials ({lim.max_trials}) reached")
                 return
@@ -455,6 +460,7 @@ class Runner:
                 ]
                 budget = min(caps) if caps else None
             self.running[trial.number] = trial
+            self.launched += 1
             self.executor.start(trial, budget)
 
     def run(self) -> str:
@@ -576,7 +582,7 @@ class Runner:
                     if self._retry(number, self._interrupted_error()):
                         continue
                     self.study.tell(
-                        number,
+                        self.running[number],
                         state=TrialState.FAILED,
                         error=self._interrupted_error(),
                         started_at=self.executor.started_at(number),

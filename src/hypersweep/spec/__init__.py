@@ -170,7 +170,7 @@ def _load_text(
         )
     parser = Parser(loc, base, collect=collect)
     try:
-        spec = parser.parse(data)
+        spec = dataclasses.replace(parser.parse(data), text=text)
         if foreign is not None:
             notes, warns = summary(foreign[0], file, lines)
             spec = dataclasses.replace(

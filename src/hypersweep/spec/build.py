@@ -36,6 +36,8 @@ class Overrides:
         max_trials, max_concurrent, timeout: replace the same limits.
         extend_space: resume a study whose stored space differs (``--extend-space``; see
             :class:`~hypersweep.study.Study`).
+        gpus: the GPU devices this process hands to trials (``--gpus``); ``None``: the
+            devices visible to it (:func:`~hypersweep.resources.visible_devices`).
     """
 
     name: str | None = None
@@ -45,6 +47,7 @@ class Overrides:
     max_concurrent: int | None = None
     timeout: float | None = None
     extend_space: bool = False
+    gpus: tuple[str, ...] | None = None
 
 
 def resolve_function(ref: str, base_dir: Path) -> Callable[..., Any]:
@@ -124,6 +127,7 @@ def effective(spec: SweepSpec, overrides: Overrides | None = None) -> SweepSpec:
         storage=o.storage or spec.storage,
         limits=lim,
         sampler=sampler,
+        concurrent_given=spec.concurrent_given or o.max_concurrent is not None,
     )
 
 
@@ -149,6 +153,11 @@ def build(
     from hypersweep.study import Study
 
     spec = effective(spec, overrides)
+    pool = None
+    if spec.resources is not None:
+        from hypersweep.spec.stored import fit_resources
+
+        spec, pool = fit_resources(spec, overrides.gpus if overrides is not None else None)
     if spec.name is None:
         raise spec.error(
             "name", "missing; give the study a name, e.g. name: digits-mlp (or pass --name)"
@@ -160,6 +169,10 @@ def build(
     if spec.early_stopping is not None:
         policy = spec.early_stopping.to_dict()  # the study builds it from the registry
     executor = _executor(spec)
+    if pool is not None and spec.resources is not None:
+        from hypersweep.execution.devices import DeviceExecutor
+
+        executor = DeviceExecutor(executor, spec.resources, pool)
     try:
         study = Study(
             spec.name,
@@ -179,6 +192,10 @@ def build(
     study.set_attrs(sweep=spec.sweep_attrs())
     if spec.warm_start is not None:  # enqueue the source's best, or set the prior block
         study.warm_start(**spec.warm_start)
+    if spec.text:  # what ``hypersweep worker`` runs the study's trials from
+        from hypersweep.spec.stored import RUN_ATTR, run_config
+
+        study.set_attrs(**{RUN_ATTR: run_config(spec, overrides)})
     runner = Runner(study, executor, spec.limits, callbacks=callbacks, progress=progress)
     return study, runner
 

@@ -16,6 +16,7 @@ from hypersweep.constraints import Constraint
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
 from hypersweep.metrics import MetricsConfig
+from hypersweep.resources import Resources
 from hypersweep.space import Space
 from hypersweep.trial import Objective
 
@@ -46,6 +47,7 @@ TOP_KEYS = (
     "grace",
     "constraints",
     "warm_start",
+    "resources",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -218,6 +220,10 @@ class SweepSpec:
         constraints: metrics with bounds (:mod:`hypersweep.constraints`).
         warm_start: the checked ``warm_start`` key (:mod:`hypersweep.spec.warm_start`), or
             ``None``.
+        resources: what each trial needs (:mod:`hypersweep.resources`), or ``None``.
+        concurrent_given: ``limits.max_concurrent`` was set (else, with ``resources``,
+            it follows from them).
+        text: the sweep file's text (stored with the study for ``hypersweep worker``).
     """
 
     file: str
@@ -240,6 +246,9 @@ class SweepSpec:
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
     warm_start: Mapping[str, Any] | None = None
+    resources: Resources | None = None
+    concurrent_given: bool = True
+    text: str = field(default="", repr=False, compare=False)
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

@@ -17,6 +17,7 @@ from hypersweep.constraints import Constraint, parse_constraints
 from hypersweep.errors import HypersweepError, SpaceError, SpecError
 from hypersweep.limits import Limits
 from hypersweep.metrics import MetricsConfig
+from hypersweep.resources import Resources
 from hypersweep.space import Space, parse_space
 from hypersweep.trial import Objective
 
@@ -253,6 +254,9 @@ class Parser:
         no_constraints: tuple[Constraint, ...] = ()
         constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
         warm_start = self.attempt(lambda: self.warm_start(d), None)
+        resources = self.attempt(lambda: self.resources(d.get("resources")), None)
+        lim_d = d.get("limits")
+        given = isinstance(lim_d, Mapping) and "max_concurrent" in lim_d
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -277,12 +281,20 @@ class Parser:
             grace=grace,
             constraints=constraints,
             warm_start=warm_start,
+            resources=resources,
+            concurrent_given=given or resources is None,
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
     @staticmethod
     def _raise(e: Exception) -> None:
         raise e
+
+    def resources(self, v: Any) -> Resources | None:
+        try:
+            return None if v is None else Resources.parse(v, "resources")
+        except SpecError as e:
+            raise self.loc.wrap(e, "resources") from None
 
     def constraints(
         self, d: Mapping[str, Any], objectives: Sequence[Objective]

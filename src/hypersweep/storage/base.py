@@ -227,8 +227,13 @@ class Storage(abc.ABC):
         step: int,
         metrics: Mapping[str, float],
         now: float | None = None,
+        attempt: int | None = None,
     ) -> None:
-        """Store an intermediate report (also refreshes the trial's heartbeat)."""
+        """Store an intermediate report (also refreshes the trial's heartbeat).
+
+        With ``attempt``, a trial now at another attempt (re-queued after its worker
+        was lost, then claimed again) refuses it with ``TrialNotRunning``: a fence
+        against a late report of the old attempt."""
 
     @abc.abstractmethod
     def finish_trial(

@@ -247,6 +247,7 @@ class InMemoryStorage(Storage):
         step: int,
         metrics: Mapping[str, float],
         now: float | None = None,
+        attempt: int | None = None,
     ) -> None:
         now = time.time() if now is None else now
         with self._lock:
@@ -254,6 +255,8 @@ class InMemoryStorage(Storage):
             t = self._trial(st, trial_id)
             if t.state != TrialState.RUNNING:
                 raise TrialNotRunning(f"trial {t.number} is {t.state}, cannot report")
+            if attempt is not None and t.attempt != attempt:
+                raise TrialNotRunning(f"trial {t.number} is at attempt {t.attempt}, not {attempt}")
             st.reports.append((self._bump(st), Report(t.number, int(step), dict(metrics))))
             st.trials[trial_id] = t.with_(heartbeat_at=now)
 

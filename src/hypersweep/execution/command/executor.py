@@ -55,6 +55,7 @@ from hypersweep.execution.command.template import (
     render_command,
     split_command,
 )
+from hypersweep.execution.lifeline import Watchdog, die_with_parent
 from hypersweep.metrics import LineParser, MetricsConfig
 from hypersweep.trial import Trial
 
@@ -199,6 +200,8 @@ class CommandExecutor(Executor, MetricIntake):
         self._stuck: list[subprocess.Popen[bytes]] = []
         self._closing = False
         self._base_env = base_env()
+        self.trial_env: dict[str, str] = {}  # added to the next trial's env (its devices)
+        self._watchdog = Watchdog()  # kills the trials if this process dies
 
     # ------------------------------------------------------------------------------------
     def open(self, decide: Decide | None = None) -> None:
@@ -206,6 +209,7 @@ class CommandExecutor(Executor, MetricIntake):
         (``decide`` is not used: reports come back from :meth:`poll`.)"""
         self._closing = False
         self._base_env = base_env()
+        self._watchdog.start()
 
     @property
     def running(self) -> set[int]:
@@ -297,6 +301,7 @@ class CommandExecutor(Executor, MetricIntake):
         token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
         env[TOKEN_VAR] = token
         env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
+        env.update({**self.trial_env, **self._watchdog.env})
         os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
         if restore is not None:
             env["HYPERSWEEP_RESTORE_FROM"] = restore
@@ -313,7 +318,9 @@ class CommandExecutor(Executor, MetricIntake):
                 stderr=err,
                 start_new_session=True,
                 close_fds=True,
+                preexec_fn=die_with_parent(),
             )
+        self._watchdog.add(popen.pid)  # its process group (a session leader)
         now = time.monotonic()
         proc = self._procs[number] = Proc(  # tracked at once: it must never be forgotten
             number=number,
@@ -538,6 +545,7 @@ class CommandExecutor(Executor, MetricIntake):
         return None if p is None else p.started_at
 
     def _release(self, p: Proc) -> None:
+        self._watchdog.remove(p.popen.pid)
         p.stdout.close()
         p.metrics_file.close()
         if p.stderr is not None:
@@ -596,3 +604,4 @@ class CommandExecutor(Executor, MetricIntake):
             except subprocess.TimeoutExpired:
                 log.warning("process %d did not end after SIGKILL", popen.pid)
         self._stuck.clear()
+        self._watchdog.close()

@@ -205,6 +205,7 @@ class SQLWrites(SQLStudies):
         step: int,
         metrics: Mapping[str, float],
         now: float | None = None,
+        attempt: int | None = None,
     ) -> None:
         now = time.time() if now is None else now
         m_json = dumps({k: float(v) for k, v in metrics.items()})
@@ -212,15 +213,21 @@ class SQLWrites(SQLStudies):
 
         def run(conn: Connection) -> None:
             seq, _ = self._bump(conn, study_id, kind="report")
-            row = conn.execute(
-                sa.select(trials.c.state, trials.c.number).where(
-                    trials.c.id == trial_id, trials.c.study_id == study_id
-                )
-            ).first()
+            q = sa.select(trials.c.state, trials.c.number, trials.c.attempt).where(
+                trials.c.id == trial_id, trials.c.study_id == study_id
+            )
+            if self.dialect == "postgresql":  # a re-queue of it waits for this report
+                q = q.with_for_update(read=True)
+            row = conn.execute(q).first()
             if row is None:
                 raise KeyError(f"no trial with id {trial_id}")
             if row.state != TrialState.RUNNING.value:
                 raise TrialNotRunning(f"trial {row.number} is {row.state}, cannot report")
+            if attempt is not None and int(row.attempt) != attempt:
+                raise TrialNotRunning(
+                    f"trial {row.number} is at attempt {row.attempt}, not {attempt}: "
+                    "it was re-queued and claimed again"
+                )
             conn.execute(
                 reports.insert().values(
                     study_id=study_id,
