@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -41,8 +40,8 @@ from hypersweep.study_setup import (
     make_worker_id,
     must_exist,
     open_record,
+    recover_lost,
     study_seed,
-    worker_dead,
 )
 from hypersweep.study_transfer import StudyTransfer
 from hypersweep.study_view import StudyView
@@ -452,25 +451,12 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             The numbers of the trials re-queued or failed.
         """
         self.sync()
-        running = self._history.mask(TrialState.RUNNING)
-        dead = {
-            t.worker_id
-            for t in (self._history.trials[i] for i in np.nonzero(running)[0])
-            if worker_dead(t.worker_id, self.worker_id)
-        }
-        requeued, failed = self.storage.recover_stale_trials(
-            self._id,
-            time.time() - stale_after,
-            dead_workers=[d for d in dead if d],
-            retries=retries,
+        lost = recover_lost(
+            self.storage, self._id, self.name, self._history, self.worker_id, stale_after, retries
         )
-        if requeued:
-            log.warning("study %r: trials %s lost their worker; re-queued", self.name, requeued)
-        if failed:
-            log.warning("study %r: trials %s lost their worker; marked FAILED", self.name, failed)
-        if requeued or failed:
+        if lost:
             self.sync()
-        return sorted(requeued + failed)
+        return lost
 
     def stop(self, reason: str = "stop requested") -> None:
         """Ask every process running this study to stop (seen at their next sync)."""

@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -15,6 +16,7 @@ import numpy as np
 
 from hypersweep._validate import STUDY_NAME
 from hypersweep.errors import SpecError, StudyNotFound
+from hypersweep.history import RUNNING, History
 from hypersweep.space import Space
 from hypersweep.storage.base import Storage, StudyRecord
 from hypersweep.trial import Objective
@@ -230,3 +232,32 @@ def must_exist(storage: Storage, name: str) -> None:
             f"study: {name!r} does not exist in {storage.url}; create it with "
             f"Study({name!r}, space=...) or run it first"
         ) from None
+
+
+def recover_lost(
+    storage: Storage,
+    study_id: int,
+    name: str,
+    h: History,
+    me: str,
+    stale_after: float,
+    retries: int,
+) -> list[int]:
+    """The work of :meth:`Study.recover` on a synced study (``h``, seen by worker ``me``):
+    re-queue (attempt ``<= retries``) or fail its RUNNING trials whose worker is gone;
+    their numbers."""
+    dead = {
+        t.worker_id
+        for t in (h.trials[i] for i in np.flatnonzero(h.state == RUNNING))
+        if worker_dead(t.worker_id, me)
+    }
+    requeued, failed = storage.recover_stale_trials(
+        study_id,
+        time.time() - stale_after,
+        dead_workers=[d for d in dead if d],
+        retries=retries,
+    )
+    for what, numbers in (("re-queued", requeued), ("marked FAILED", failed)):
+        if numbers:
+            log.warning("study %r: trials %s lost their worker; %s", name, numbers, what)
+    return sorted(requeued + failed)

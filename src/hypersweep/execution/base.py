@@ -29,12 +29,17 @@ from __future__ import annotations
 import abc
 import enum
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from hypersweep.storage.base import Report
-from hypersweep.trial import Trial
+from hypersweep.trial import Trial, TrialState
+
+if TYPE_CHECKING:
+    from hypersweep.history import History
+    from hypersweep.stopping.base import Decision, Policy
+    from hypersweep.trial import Objective
 
 __all__ = [
     "SYSTEM_CLOCK",
@@ -45,6 +50,7 @@ __all__ = [
     "Outcome",
     "OutcomeStatus",
     "Report",
+    "RunnerStudy",
     "StopCause",
 ]
 
@@ -167,3 +173,40 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     def running(self) -> set[int]:
         """Numbers of the trials running now."""
+
+
+class RunnerStudy(Protocol):
+    """The study as the runner sees it: public verbs only (:class:`~hypersweep.Study`
+    implements them)."""
+
+    name: str
+    objectives: tuple[Objective, ...]
+    policy: Policy | None
+
+    @property
+    def history(self) -> History: ...
+    @property
+    def attrs(self) -> dict[str, Any]: ...
+    def ask(self, n: int | None = None, *, max_trials: int | None = None) -> Any: ...
+    def tell(
+        self,
+        trial: Trial | int,
+        values: Any = None,
+        *,
+        state: TrialState | str | None = None,
+        error: str | None = None,
+        started_at: float | None = None,
+        finished_at: float | None = None,
+    ) -> Trial: ...
+    def record(self, number: Trial | int, step: int, metrics: dict[str, float]) -> Decision: ...
+    def requeue(self, trial: Trial | int, reason: str) -> Trial: ...
+    def set_system_attrs(self, trial: Trial | int, attrs: dict[str, Any]) -> Trial: ...
+    def learn(self, trial: Trial | int, suggested: dict[str, Any]) -> Trial: ...
+    def recover(self, stale_after: float = 60.0, retries: int = 0) -> list[int]: ...
+    def sync(self) -> None: ...
+    def check(self) -> None: ...
+    def heartbeat(self, trials: Sequence[Trial | int]) -> None: ...
+    def clear_stop(self) -> None: ...
+    def set_stop_reason(self, reason: str | None) -> None: ...
+    def describe(self) -> dict[str, Any]: ...
+    def set_attrs(self, **attrs: Any) -> None: ...

@@ -71,12 +71,13 @@ from hypersweep.execution.base import (
     Outcome,
     OutcomeStatus,
     Report,
+    RunnerStudy,
     StopCause,
 )
-from hypersweep.history import COMPLETED, History
+from hypersweep.history import COMPLETED
 from hypersweep.limits import Limits, failure_key, failure_line
-from hypersweep.stopping.base import Decision, Policy
-from hypersweep.trial import Objective, Trial, TrialState
+from hypersweep.stopping.base import Decision
+from hypersweep.trial import Trial, TrialState
 
 __all__ = ["Progress", "Runner", "RunnerStudy"]
 
@@ -90,43 +91,6 @@ SYNC_INTERVAL = 1.0
 def _numbers(ns: Sequence[int]) -> str:
     shown = ", ".join(str(n) for n in ns[:10])
     return shown + (f" and {len(ns) - 10} more" if len(ns) > 10 else "")
-
-
-class RunnerStudy(Protocol):
-    """The study as the runner sees it: public verbs only (:class:`~hypersweep.Study`
-    implements them)."""
-
-    name: str
-    objectives: tuple[Objective, ...]
-    policy: Policy | None
-
-    @property
-    def history(self) -> History: ...
-    @property
-    def attrs(self) -> dict[str, Any]: ...
-    def ask(self, n: int | None = None, *, max_trials: int | None = None) -> Any: ...
-    def tell(
-        self,
-        trial: Trial | int,
-        values: Any = None,
-        *,
-        state: TrialState | str | None = None,
-        error: str | None = None,
-        started_at: float | None = None,
-        finished_at: float | None = None,
-    ) -> Trial: ...
-    def record(self, number: Trial | int, step: int, metrics: dict[str, float]) -> Decision: ...
-    def requeue(self, trial: Trial | int, reason: str) -> Trial: ...
-    def set_system_attrs(self, trial: Trial | int, attrs: dict[str, Any]) -> Trial: ...
-    def learn(self, trial: Trial | int, suggested: dict[str, Any]) -> Trial: ...
-    def recover(self, stale_after: float = 60.0, retries: int = 0) -> list[int]: ...
-    def sync(self) -> None: ...
-    def check(self) -> None: ...
-    def heartbeat(self, trials: Sequence[Trial | int]) -> None: ...
-    def clear_stop(self) -> None: ...
-    def set_stop_reason(self, reason: str | None) -> None: ...
-    def describe(self) -> dict[str, Any]: ...
-    def set_attrs(self, **attrs: Any) -> None: ...
 
 
 class Progress(Protocol):

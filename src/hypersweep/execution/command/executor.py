@@ -35,6 +35,7 @@ from hypersweep.execution.command.launch import (
     check_script,
     fill,
     per_trial_argv,
+    protocol_env,
     trial_context,
 )
 from hypersweep.execution.command.proc import (
@@ -50,7 +51,6 @@ from hypersweep.execution.command.proc import (
 )
 from hypersweep.execution.command.template import (
     PARAMS_AS,
-    format_value,
     parse_template,
     render_command,
     split_command,
@@ -249,7 +249,7 @@ class CommandExecutor(Executor, MetricIntake):
     ) -> None:
         os.makedirs(run_dir, exist_ok=True)
         join = os.path.join
-        stop_file = join(run_dir, "STOP")
+        stop_file = join(run_dir, "STOP")  # the names protocol_env hands the trial
         metrics_path = join(run_dir, "metrics.jsonl")
         params_path = join(run_dir, "params.json")
         stdout_path = join(run_dir, "stdout.log")
@@ -289,24 +289,10 @@ class CommandExecutor(Executor, MetricIntake):
         if module:  # python -m pkg found pkg in the working directory
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [base, env.get("PYTHONPATH")]))
         env.update(extra)
-        env["HYPERSWEEP_WORKDIR"] = base
-        env["HYPERSWEEP_METRICS_FILE"] = metrics_path
-        env["HYPERSWEEP_STOP_FILE"] = stop_file
-        env["HYPERSWEEP_NOTICE_FILE"] = join(run_dir, "NOTICE")  # what we tell the trial
-        env["HYPERSWEEP_TRIAL"] = str(number)
-        if seed is not None:
-            env["HYPERSWEEP_SEED"] = str(seed)
-        env["HYPERSWEEP_STUDY"] = self.study_name
-        env["HYPERSWEEP_RUN_DIR"] = run_dir
-        token = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
-        env[TOKEN_VAR] = token
-        env["HYPERSWEEP_CHECKPOINT_DIR"] = join(run_dir, "checkpoint")
+        env.update(protocol_env(run_dir, number, self.study_name, base, seed, restore, budget))
+        token = env[TOKEN_VAR] = f"{os.getpid()}.{number}.{uuid.uuid4().hex}"
         env.update({**self.trial_env, **self._watchdog.env})
         os.makedirs(env["HYPERSWEEP_CHECKPOINT_DIR"], exist_ok=True)
-        if restore is not None:
-            env["HYPERSWEEP_RESTORE_FROM"] = restore
-        if budget is not None:
-            env["HYPERSWEEP_BUDGET"] = format_value(budget)
         with open(stdout_path, "wb") as out, open(join(run_dir, "stderr.log"), "wb") as err:
             spawned = time.time()
             popen = subprocess.Popen(

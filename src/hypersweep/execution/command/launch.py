@@ -25,6 +25,7 @@ __all__ = [
     "check_script",
     "fill",
     "per_trial_argv",
+    "protocol_env",
     "trial_context",
 ]
 
@@ -150,3 +151,34 @@ def per_trial_argv(argv: list[str], workdir: str) -> tuple[list[str], bool]:
             if os.path.isfile(candidate):
                 out[i] = candidate
     return out, module
+
+
+def protocol_env(
+    run_dir: str,
+    number: int,
+    study: str,
+    base: str,
+    seed: int | None,
+    restore: str | None,
+    budget: float | None,
+) -> dict[str, str]:
+    """The ``HYPERSWEEP_*`` variables of one trial's protocol (the SDK reads them): its
+    files in ``run_dir``, number, study, seed, checkpoint folders and budget."""
+    join = os.path.join
+    env = {
+        "HYPERSWEEP_WORKDIR": base,
+        "HYPERSWEEP_METRICS_FILE": join(run_dir, "metrics.jsonl"),
+        "HYPERSWEEP_STOP_FILE": join(run_dir, "STOP"),
+        "HYPERSWEEP_NOTICE_FILE": join(run_dir, "NOTICE"),  # what we tell the trial
+        "HYPERSWEEP_TRIAL": str(number),
+        "HYPERSWEEP_STUDY": study,
+        "HYPERSWEEP_RUN_DIR": run_dir,
+        "HYPERSWEEP_CHECKPOINT_DIR": join(run_dir, "checkpoint"),
+    }
+    if seed is not None:
+        env["HYPERSWEEP_SEED"] = str(seed)
+    if restore is not None:
+        env["HYPERSWEEP_RESTORE_FROM"] = restore
+    if budget is not None:
+        env["HYPERSWEEP_BUDGET"] = format_value(budget)
+    return env
