@@ -44,6 +44,7 @@ TOP_KEYS = (
     "metrics",
     "grace",
     "constraints",
+    "executor",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -207,6 +208,8 @@ class SweepSpec:
     reduce: str = "last"
     grace: float = DEFAULT_GRACE
     constraints: tuple[Constraint, ...] = ()
+    #: where trials run (:mod:`hypersweep.spec.executor`): ``None`` = local
+    executor: Any = None
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

@@ -245,6 +245,7 @@ class Parser:
         )
         no_constraints: tuple[Constraint, ...] = ()
         constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
+        executor = self.attempt(lambda: self.executor(d.get("executor")), None)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -266,6 +267,7 @@ class Parser:
             reduce=reduce,
             grace=grace,
             constraints=constraints,
+            executor=executor,
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -516,6 +518,14 @@ class Parser:
                 )
             out[str(k)] = str(val)
         return out
+
+    def executor(self, v: Any) -> Any:
+        from hypersweep.spec.executor import parse_executor
+
+        try:
+            return parse_executor(v)
+        except SpecError as e:
+            raise self.loc.wrap(e, "executor") from None
 
     def storage(self, v: Any) -> str | None:
         if v is None:
