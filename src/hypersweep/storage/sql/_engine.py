@@ -119,6 +119,8 @@ class SQLEngine(Storage):
         else:
             self._init_schema()
             self._ensure_read_indexes()
+            if self.dialect == "postgresql":
+                self._pg_renumber_ahead()
         if self._db_path is not None and not read_only:
             try:
                 st = os.stat(self._db_path)
@@ -511,6 +513,29 @@ class SQLEngine(Storage):
         if row is None:
             raise StudyNotFound(f"no study with id {study_id}")
         return int(row[0]), int(row[1])
+
+    def _pg_renumber_ahead(self) -> None:
+        """Rows numbered above every transaction id so far (a database restored into a
+        new server, rows copied in from elsewhere, or written by a release that counted
+        changes on the study row) would be read by every sync, as if still in flight:
+        renumber them to this transaction's id. The check is one index probe per study."""
+        ahead = sa.text(
+            "SELECT GREATEST((SELECT max((SELECT max(t.seq) FROM hs_trials t "
+            "WHERE t.study_id = s.id)) FROM hs_studies s), (SELECT max((SELECT max(r.seq) "
+            "FROM hs_reports r WHERE r.study_id = s.id)) FROM hs_studies s)) "
+            f"> {self.PG_XMIN}"
+        )
+        if not self._read(lambda c: c.execute(ahead).scalar()):
+            return
+
+        def run(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(827364519)")
+            for table in ("hs_trials", "hs_reports"):
+                conn.exec_driver_sql(
+                    f"UPDATE {table} SET seq = {self.PG_XID} WHERE seq >= {self.PG_XID}"
+                )
+
+        self._write(run)
 
     def close(self) -> None:
         self._engine.dispose()
