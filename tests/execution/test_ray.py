@@ -278,7 +278,7 @@ def test_a_killed_worker_node_loses_its_trial_and_the_runner_requeues_it(
     th.join(300)
     assert not th.is_alive(), "the runner never finished"
     (t,) = study.trials()
-    assert t.state == TrialState.COMPLETED and t.values == (0.5,), t
+    assert t.state == TrialState.COMPLETED and t.values == (0.5,), (t.error, t.system_attrs)
     assert t.attempt == 2
     (lost,) = t.system_attrs["attempts"]
     assert "ray" in str(lost)

@@ -140,6 +140,7 @@ class RayExecutor(Executor):
         self._runs: dict[int, _Remote] = {}
         self._actor_cls: Any = None
         self._ray: Any = None
+        self._unavailable: Any = ()
         self._owns_ray = False
 
     # constructors ----------------------------------------------------------------------
@@ -202,6 +203,7 @@ class RayExecutor(Executor):
                 ) from None
             self._owns_ray = True
         self._ray = ray
+        self._unavailable = getattr(ray.exceptions, "ActorUnavailableError", ())
         # max_restarts=0: a dead node's trial ends lost here and the runner re-queues it
         self._actor_cls = ray.remote(max_restarts=0, max_task_retries=0)(TrialActor)
 
@@ -254,6 +256,12 @@ class RayExecutor(Executor):
                         n, OutcomeStatus.FAILED, error=f"ray: {err}", started_at=run.started_at
                     )
                 )
+                continue
+            except self._unavailable:
+                # not known dead yet (its node may be gone, or only slow): ask again; a
+                # dead node's actors answer ActorDiedError once Ray has marked the node
+                # dead, and only then is a re-queued trial never placed on it again
+                run.pending = run.actor.poll.remote(_ACTOR_POLL)
                 continue
             except Exception as e:  # the actor or its node died
                 out.append(self._lost(run, e))
