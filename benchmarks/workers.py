@@ -99,6 +99,10 @@ def _worker(
     except Exception as e:  # the open failed: counted, never hidden
         out.put((0, [], [f"open: {type(e).__name__}: {e}"]))
         return
+    try:  # one trial before the window: lazy imports and first-ask set-up are not timed
+        tell(ask())
+    except Exception as e:
+        errors.append(f"warm-up: {type(e).__name__}: {e}")
     out.put(("ready", None, None))
     go.wait()
     end = stop_at.value
