@@ -4,7 +4,7 @@ processes on PostgreSQL for a few seconds, and a small simulated fleet. The full
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -17,14 +17,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 @pytest.fixture(scope="module")
 def bench() -> ModuleType:
-    spec = importlib.util.spec_from_file_location(
-        "workers_bench", ROOT / "benchmarks" / "workers.py"
-    )
-    assert spec is not None and spec.loader is not None
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules["workers_bench"] = mod
-    spec.loader.exec_module(mod)
-    return mod
+    # imported by name from a sys.path entry: the spawned worker processes (which get
+    # this sys.path) must find the module their target function lives in
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    return importlib.import_module("workers")
 
 
 @pytest.fixture(autouse=True)
