@@ -154,7 +154,8 @@ def build(
 
     spec = effective(spec, overrides)
     pool = None
-    if spec.resources is not None:
+    on_ray = spec.executor is not None and spec.executor.kind == "ray"
+    if spec.resources is not None and not on_ray:  # on Ray, the cluster places trials
         from hypersweep.spec.stored import fit_resources
 
         spec, pool = fit_resources(spec, overrides.gpus if overrides is not None else None)
@@ -201,41 +202,84 @@ def build(
 
 
 def _executor(spec: SweepSpec) -> Executor:
+    where = spec.executor
+    if where is not None and where.kind == "ray":
+        return _ray_executor(spec)
+    return _local_executor(spec)
+
+
+def _ray_executor(spec: SweepSpec) -> Executor:
+    """``executor: {ray: ...}``: each trial runs on the cluster in a one-trial local
+    executor (the same function / command set-up as a local run), built on its node from
+    plain, picklable arguments."""
+    from functools import partial
+
+    from hypersweep.execution.ray import RayExecutor
+
+    where = spec.executor
+    cls, args, kwargs = _local_parts(spec, 1, "process")
+    cls(*args, **kwargs).close()  # its checks run here, before any trial is sent
+    init = {} if where.namespace is None else {"namespace": where.namespace}
+    return RayExecutor(
+        partial(cls, *args, **kwargs),
+        address=where.address,
+        max_concurrent=spec.limits.max_concurrent,
+        resources=spec.resources,  # the per-trial ``resources:`` key
+        init=init,
+    )
+
+
+def _local_executor(spec: SweepSpec) -> Executor:
+    cls, args, kwargs = _local_parts(spec, spec.limits.max_concurrent, "auto")
+    built: Executor = cls(*args, **kwargs)
+    return built
+
+
+def _local_parts(
+    spec: SweepSpec, max_concurrent: int, isolation: str
+) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
+    """(executor class, args, keyword args) of the local executor the spec describes,
+    its arguments checked (a bad one raises, located in the file)."""
     lim = spec.limits
     if spec.function is not None:
         from hypersweep.execution.function import FunctionExecutor
 
         try:
             fn = resolve_function(spec.function, spec.base_dir)
-            return FunctionExecutor(
-                fn,
-                max_concurrent=lim.max_concurrent,
-                trial_timeout=lim.trial_timeout,
-                grace=spec.grace,
-                study_name=spec.name,
-                delivery=spec.space.delivery(),
-            )
         except HypersweepError as e:
             raise Locator(spec.file, spec.lines).wrap(e, "function") from None
+        return (
+            FunctionExecutor,
+            (fn,),
+            {
+                "max_concurrent": max_concurrent,
+                "isolation": isolation,
+                "trial_timeout": lim.trial_timeout,
+                "grace": spec.grace,
+                "study_name": spec.name,
+                "delivery": spec.space.delivery(),
+            },
+        )
     from hypersweep.execution.command import CommandExecutor
 
     command = spec.command if isinstance(spec.command, str) else list(spec.command or ())
+    kwargs: dict[str, Any] = {
+        "study_name": spec.name or "",
+        "metrics": [o.metric for o in spec.objectives] + [c.metric for c in spec.constraints],
+        "required": [o.metric for o in spec.objectives],
+        "metrics_config": spec.metrics_config,
+        "per_trial": spec.per_trial,
+        "delivery": spec.space.delivery(),
+        "reduce": spec.reduce,
+        "params_as": spec.params_as,
+        "max_concurrent": max_concurrent,
+        "trial_timeout": lim.trial_timeout,
+        "grace": spec.grace,
+        "workdir": str(spec.workdir),
+        "env": dict(spec.env),
+    }
     try:
-        return CommandExecutor(
-            command,
-            study_name=spec.name or "",
-            metrics=[o.metric for o in spec.objectives] + [c.metric for c in spec.constraints],
-            required=[o.metric for o in spec.objectives],
-            metrics_config=spec.metrics_config,
-            reduce=spec.reduce,
-            params_as=spec.params_as,
-            max_concurrent=lim.max_concurrent,
-            trial_timeout=lim.trial_timeout,
-            grace=spec.grace,
-            workdir=str(spec.workdir),
-            per_trial=spec.per_trial,
-            env=dict(spec.env),
-            delivery=spec.space.delivery(),
-        )
+        CommandExecutor(command, **kwargs).close()  # the template and program checks
     except HypersweepError as e:
         raise Locator(spec.file, spec.lines).wrap(e, "command") from None
+    return CommandExecutor, (command,), kwargs

@@ -48,6 +48,7 @@ TOP_KEYS = (
     "constraints",
     "warm_start",
     "resources",
+    "executor",
 )
 #: Every field of :class:`~hypersweep.limits.Limits` is a ``limits:`` key.
 LIMIT_KEYS = tuple(f.name for f in dataclasses.fields(Limits))
@@ -249,6 +250,8 @@ class SweepSpec:
     resources: Resources | None = None
     concurrent_given: bool = True
     text: str = field(default="", repr=False, compare=False)
+    #: where trials run (:mod:`hypersweep.spec.executor`): ``None`` = local
+    executor: Any = None
     lines: Mapping[str, int] = field(
         default_factory=lambda: types.MappingProxyType({}), repr=False, compare=False
     )

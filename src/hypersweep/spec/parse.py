@@ -257,6 +257,7 @@ class Parser:
         resources = self.attempt(lambda: self.resources(d.get("resources")), None)
         lim_d = d.get("limits")
         given = isinstance(lim_d, Mapping) and "max_concurrent" in lim_d
+        executor = self.attempt(lambda: self.executor(d.get("executor")), None)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -283,6 +284,7 @@ class Parser:
             warm_start=warm_start,
             resources=resources,
             concurrent_given=given or resources is None,
+            executor=executor,
             lines=types.MappingProxyType(dict(self.loc.lines)),
         )
 
@@ -576,6 +578,14 @@ class Parser:
                 )
             out[str(k)] = str(val)
         return out
+
+    def executor(self, v: Any) -> Any:
+        from hypersweep.spec.executor import parse_executor
+
+        try:
+            return parse_executor(v)
+        except SpecError as e:
+            raise self.loc.wrap(e, "executor") from None
 
     def storage(self, v: Any) -> str | None:
         if v is None:

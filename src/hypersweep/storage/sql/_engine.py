@@ -60,7 +60,7 @@ NO_LIMIT = 2**62
 
 class SQLEngine(Storage):
     """Connections, transactions with retries and the write ledger, the schema and its
-    migrations, and the study lock (:meth:`_bump`); the public class is
+    migrations, and the change numbering (:meth:`_bump`); the public class is
     :class:`~hypersweep.storage.sql.SQLStorage`."""
 
     def __init__(self, url: str, retries: int = 20, read_only: bool = False) -> None:
@@ -119,6 +119,8 @@ class SQLEngine(Storage):
         else:
             self._init_schema()
             self._ensure_read_indexes()
+            if self.dialect == "postgresql":
+                self._pg_renumber_ahead()
         if self._db_path is not None and not read_only:
             try:
                 st = os.stat(self._db_path)
@@ -459,6 +461,8 @@ class SQLEngine(Storage):
 
         ``kind`` says what the transaction changes ("trial" or "report"), so a reader can
         skip the query for the other kind."""
+        if self.dialect == "postgresql":
+            return self._pg_bump(conn, study_id, new_trials)
         marker = studies.c.trial_seq if kind == "trial" else studies.c.report_seq
         stmt = (
             studies.update()
@@ -481,6 +485,57 @@ class SQLEngine(Storage):
         if row is None:
             raise StudyNotFound(f"no study with id {study_id}")
         return int(row[0]), int(row[1])
+
+    #: the writing transaction's id (assigned here if it has none yet): on PostgreSQL the
+    #: sequence number of every row a transaction writes (see :meth:`_pg_bump`)
+    PG_XID = "pg_current_xact_id()::text::bigint"
+    #: the oldest transaction still in flight in this statement's snapshot: every change
+    #: numbered below it is final (committed or rolled back)
+    PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+
+    def _pg_bump(self, conn: Connection, study_id: int, new_trials: int) -> tuple[int, int]:
+        """PostgreSQL: no study lock. A change's sequence number is its transaction's id
+        (``pg_current_xact_id``: increasing, never reused); only a new trial touches the
+        study row (its number, ``n_trials``: one short row lock, held by creates alone).
+        Transaction ids are not committed in order, so readers take as their watermark
+        no more than their snapshot's oldest in-flight id minus one (see
+        ``SQLStorage.sync``): nothing numbered at or below it can appear later."""
+        if not new_trials:
+            xid: Any = conn.exec_driver_sql(f"SELECT {self.PG_XID}").scalar()
+            return int(xid), 0
+        row = conn.execute(
+            sa.text(
+                f"UPDATE hs_studies SET n_trials = n_trials + :k WHERE id = :sid "
+                f"RETURNING {self.PG_XID}, n_trials"
+            ),
+            {"k": new_trials, "sid": study_id},
+        ).first()
+        if row is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        return int(row[0]), int(row[1])
+
+    def _pg_renumber_ahead(self) -> None:
+        """Rows numbered above every transaction id so far (a database restored into a
+        new server, rows copied in from elsewhere, or written by a release that counted
+        changes on the study row) would be read by every sync, as if still in flight:
+        renumber them to this transaction's id. The check is one index probe per study."""
+        ahead = sa.text(
+            "SELECT GREATEST((SELECT max((SELECT max(t.seq) FROM hs_trials t "
+            "WHERE t.study_id = s.id)) FROM hs_studies s), (SELECT max((SELECT max(r.seq) "
+            "FROM hs_reports r WHERE r.study_id = s.id)) FROM hs_studies s)) "
+            f"> {self.PG_XMIN}"
+        )
+        if not self._read(lambda c: c.execute(ahead).scalar()):
+            return
+
+        def run(conn: Connection) -> None:
+            conn.exec_driver_sql("SELECT pg_advisory_xact_lock(827364519)")
+            for table in ("hs_trials", "hs_reports"):
+                conn.exec_driver_sql(
+                    f"UPDATE {table} SET seq = {self.PG_XID} WHERE seq >= {self.PG_XID}"
+                )
+
+        self._write(run)
 
     def close(self) -> None:
         self._engine.dispose()

@@ -60,6 +60,8 @@ class SQLStorage(SQLWrites):
     """
 
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
+        if self.dialect == "postgresql":
+            return self._pg_sync(study_id, watermark)
         head_q = sa.select(
             studies.c.seq,
             studies.c.trial_seq,
@@ -110,6 +112,71 @@ class SQLStorage(SQLWrites):
             [row_to_trial(r) for r in rows],
             [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
             int(head.seq),
+            loads(head.attrs, {}),
+        )
+
+    # ------------------------------------------------------------------------------------
+    # PostgreSQL: sequence numbers are transaction ids (no study lock; see _pg_bump), so a
+    # reader's new watermark is the highest number it read, but never at or above the
+    # oldest transaction in flight in its snapshot: what that one writes later is then
+    # still above the watermark. Rows between the two may be read twice; a trial is a
+    # snapshot and reports merge by step, so a second read changes nothing.
+    # ------------------------------------------------------------------------------------
+    def _pg_head(self, study_id: int) -> Any:
+        """attrs and the highest change number of the study's trials and of its reports."""
+        return sa.select(
+            studies.c.attrs,
+            sa.select(sa.func.max(trials.c.seq))
+            .where(trials.c.study_id == study_id)
+            .scalar_subquery()
+            .label("trial_seq"),
+            sa.select(sa.func.max(reports.c.seq))
+            .where(reports.c.study_id == study_id)
+            .scalar_subquery()
+            .label("report_seq"),
+            sa.literal_column(self.PG_XMIN).label("xmin"),
+        ).where(studies.c.id == study_id)
+
+    @staticmethod
+    def _safe(watermark: int, read: Iterable[int], xmin: int) -> int:
+        top = max(read, default=None)
+        return watermark if top is None else max(watermark, min(int(top), int(xmin) - 1))
+
+    def _pg_sync(self, study_id: int, watermark: int) -> SyncResult:
+        head_q = self._pg_head(study_id)
+
+        def changes(conn: Connection) -> tuple[Any, Sequence[Any], Sequence[Any]]:
+            head = conn.execute(head_q).first()
+            if head is None:
+                raise StudyNotFound(f"no study with id {study_id}")
+            rows: Sequence[Any] = []
+            reps: Sequence[Any] = []
+            if (head.trial_seq or 0) > watermark:
+                rows = conn.execute(
+                    sa.select(*TRIAL_COLS, trials.c.seq)
+                    .where(trials.c.study_id == study_id, trials.c.seq > watermark)
+                    .order_by(trials.c.number)
+                ).all()
+            if (head.report_seq or 0) > watermark:
+                reps = conn.execute(
+                    sa.select(reports.c.seq, reports.c.number, reports.c.step, reports.c.metrics)
+                    .where(reports.c.study_id == study_id, reports.c.seq > watermark)
+                    .order_by(reports.c.seq, reports.c.id)
+                ).all()
+            return head, rows, reps
+
+        head = self._read(lambda c: c.execute(head_q).first())
+        if head is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        top = max(head.trial_seq or 0, head.report_seq or 0)
+        if top <= watermark:  # the common case: one indexed read outside a transaction
+            return SyncResult([], [], int(top), loads(head.attrs, {}))
+        head, rows, reps = self._snapshot(changes)
+        mark = self._safe(watermark, [r.seq for r in rows] + [r.seq for r in reps], head.xmin)
+        return SyncResult(
+            [row_to_trial(r) for r in rows],
+            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            mark,
             loads(head.attrs, {}),
         )
 
@@ -333,11 +400,20 @@ class SQLStorage(SQLWrites):
         def run(conn: Connection) -> HistoryColumns:
             conn.exec_driver_sql(begin)  # one snapshot for every query below
             try:
-                head = conn.execute(
-                    sa.select(studies.c.seq, studies.c.attrs).where(studies.c.id == study_id)
-                ).first()
-                if head is None:
-                    raise StudyNotFound(f"no study with id {study_id}")
+                if self.dialect == "postgresql":
+                    h = conn.execute(self._pg_head(study_id)).first()
+                    if h is None:
+                        raise StudyNotFound(f"no study with id {study_id}")
+                    seqs = [s for s in (h.trial_seq, h.report_seq) if s is not None]
+                    mark = self._safe(0, seqs, h.xmin)
+                    attrs = h.attrs
+                else:
+                    row = conn.execute(
+                        sa.select(studies.c.seq, studies.c.attrs).where(studies.c.id == study_id)
+                    ).first()
+                    if row is None:
+                        raise StudyNotFound(f"no study with id {study_id}")
+                    mark, attrs = int(row.seq), row.attrs
                 cols = as_columns(
                     self._raw_rows(
                         conn,
@@ -359,18 +435,18 @@ class SQLStorage(SQLWrites):
                 if reports:
                     reps = [
                         Report(r.number, r.step, json.loads(r.metrics))
-                        for r in conn.execute(self._reports_query(study_id, int(head.seq)))
+                        for r in conn.execute(self._reports_query(study_id, mark))
                     ]
                 last: dict[int, dict[str, Any]] = {}
                 for m in last_reported:
-                    for number, v in self._last_reported(conn, study_id, int(head.seq), m):
+                    for number, v in self._last_reported(conn, study_id, mark, m):
                         last.setdefault(number, {})[m] = v
             finally:
                 conn.exec_driver_sql("COMMIT")
             return HistoryColumns(
                 *cols,
-                watermark=int(head.seq),
-                attrs=loads(head.attrs, {}),
+                watermark=mark,
+                attrs=loads(attrs, {}),
                 reports=reps,
                 last_reported=last if last_reported else None,
             )
@@ -457,9 +533,15 @@ class SQLStorage(SQLWrites):
             .where(reports.c.study_id == study_id, reports.c.seq > watermark)
             .order_by(reports.c.seq, reports.c.id)
         )
+        if self.dialect == "postgresql":  # the rows and their snapshot's horizon at once
+            q = q.add_columns(sa.literal_column(self.PG_XMIN).label("xmin"))
         rows = self._read(lambda c: c.execute(q).all())
         out = [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
-        return out, (int(rows[-1].seq) if rows else watermark)
+        if not rows:
+            return out, watermark
+        if self.dialect == "postgresql":
+            return out, self._safe(watermark, [r.seq for r in rows], rows[0].xmin)
+        return out, int(rows[-1].seq)
 
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())

@@ -156,9 +156,10 @@ class SQLStudies(SQLEngine):
         return counts
 
     # ------------------------------------------------------------------------------------
-    # PostgreSQL single-statement paths: the study bump and the trial write in one
-    # data-modifying CTE (one round trip, atomic on its own; the row lock on the study is
-    # held to the statement's commit, so sequence numbers still become visible in order)
+    # PostgreSQL single-statement paths: the trial write and its ledger row in one
+    # data-modifying CTE (one round trip, atomic on its own). The change's sequence number
+    # is the transaction id; only a create touches the study row (n_trials, the trial's
+    # number), so finishes, claims and reports of different trials never wait on each other
     # ------------------------------------------------------------------------------------
     def _single(
         self,
@@ -175,9 +176,9 @@ class SQLStudies(SQLEngine):
         return self._write(run, params["tok"], replay, begin=False)
 
     _PG_CREATE = sa.text(
-        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1, "
-        "n_trials = n_trials + 1 WHERE id = :sid AND n_trials < :max "
-        "RETURNING seq, n_trials), "
+        "WITH s AS (UPDATE hs_studies SET n_trials = n_trials + 1 "
+        "WHERE id = :sid AND n_trials < :max "
+        "RETURNING pg_current_xact_id()::text::bigint AS seq, n_trials), "
         "i AS (INSERT INTO hs_trials (study_id, number, state, params, started_at, "
         "heartbeat_at, worker_id, user_attrs, system_attrs, dedup_key, seq, budget, "
         "resume_from) "
@@ -259,8 +260,7 @@ class SQLStudies(SQLEngine):
 
     # finish a trial in one statement (its start time and attempt: the given ones, else its own)
     _PG_FINISH_AT = sa.text(
-        "WITH s AS (UPDATE hs_studies SET seq = seq + 1, trial_seq = seq + 1 "
-        "WHERE id = :sid RETURNING seq), "
+        "WITH s AS (SELECT pg_current_xact_id()::text::bigint AS seq), "
         "u AS (UPDATE hs_trials AS t SET state = :state, trial_values = :vals, "
         "metrics = :metrics, error = :error, finished_at = :now, seq = s.seq, "
         "started_at = COALESCE(CAST(:started AS DOUBLE PRECISION), t.started_at) FROM s "
