@@ -261,7 +261,10 @@ def test_a_killed_worker_node_loses_its_trial_and_the_runner_requeues_it(
         resources=Resources(cpus=0.5, custom={"side": 1}),
     )
     study = hs.Study("node-death", {"x": hs.Float(0, 1)}, "loss", storage="memory")
-    runner = Runner(study, ex, Limits(max_trials=1, retries=1))
+    # retries=2: the trial process dies with its node (parent-death signal), and the actor
+    # may report that before Ray knows the node is gone; a retry can then still be placed
+    # on the dying node, and only the next one on the new node
+    runner = Runner(study, ex, Limits(max_trials=1, retries=2))
     th = threading.Thread(target=runner.run, daemon=True)
     th.start()
     end = time.monotonic() + 240
@@ -279,6 +282,6 @@ def test_a_killed_worker_node_loses_its_trial_and_the_runner_requeues_it(
     assert not th.is_alive(), "the runner never finished"
     (t,) = study.trials()
     assert t.state == TrialState.COMPLETED and t.values == (0.5,), (t.error, t.system_attrs)
-    assert t.attempt == 2
-    (lost,) = t.system_attrs["attempts"]
-    assert "ray" in str(lost)
+    assert t.attempt in (2, 3)
+    lost = t.system_attrs["attempts"]
+    assert lost and all("ray" in str(a) or "SIGKILL" in str(a) for a in lost), lost
