@@ -171,6 +171,26 @@ def test_nested_parameters_translate_to_a_group() -> None:
     assert any(p == "parameters.optimizer" for p, _ in t.warnings)  # JSON, not repr
 
 
+def test_nested_parameters_run_unchanged_and_the_group_arrives_as_json(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    f = place(tmp_path, f"{WB}/sweep-nested.yaml", {"train-nested-cli.py": ""})
+    rc, err, seen = run(monkeypatch, capsys, tmp_path, f)
+    assert rc == 0, err
+    assert len(seen) == 8  # the whole grid: 2 x 2 x 2
+    got = set()
+    for s in seen:
+        p = s["params"]  # as the SDK gives them: the group nested
+        group = p["optimizer"]
+        assert set(group) == {"lr", "nadam"} and set(group["nadam"]) == {"beta"}
+        assert s["argv"] == [
+            f"--batch_size={p['batch_size']}",
+            "--optimizer=" + json.dumps(group, separators=(",", ":")),
+        ]
+        got.add((p["batch_size"], group["lr"], group["nadam"]["beta"]))
+    assert len(got) == 8
+
+
 @pytest.mark.parametrize(
     ("name", "paths"),
     [

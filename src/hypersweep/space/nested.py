@@ -75,6 +75,11 @@ class Delivery:
     paths: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     conditional: frozenset[str] = frozenset()
 
+    def groups(self) -> frozenset[str]:
+        """The names of the groups (``"optimizer"``, ``"optimizer.nadam"``): a command
+        placeholder naming one receives the group's parameters nested, as JSON."""
+        return frozenset(".".join(p[:i]) for p in self.paths.values() for i in range(1, len(p)))
+
     def nest(self, params: Mapping[str, Any]) -> dict[str, Any]:
         """``params`` with group parameters as nested mappings (in parameter order)."""
         if not self.paths:

@@ -425,7 +425,7 @@ class Parser:
     def check_placeholders(self, command: str | tuple[str, ...], space: Space) -> None:
         from hypersweep.execution.command import TRIAL_PLACEHOLDERS, command_placeholders
 
-        names: list[str] = list(space.param_names)
+        names: list[str] = list(space.param_names) + sorted(space.delivery().groups())
         parts = [command] if isinstance(command, str) else list(command)
         for i, part in enumerate(parts):
             path = "command" if isinstance(command, str) else f"command[{i}]"

@@ -269,6 +269,14 @@ def render_command(
             if text not in params and text in TRIAL_PLACEHOLDERS:
                 out.append(context[text] if context and text in context else f"{{{text}}}")
                 continue
+            if text not in params and delivery is not None and text in delivery.groups():
+                members = [k for k in params if k.startswith(text + ".")]
+                used.update(members)  # "{optimizer}": the group, nested, as JSON
+                node: Any = delivery.nest({k: params[k] for k in members})
+                for part in text.split("."):
+                    node = node[part]
+                out.append(format_value(node))
+                continue
             if text not in params:
                 if lenient or (delivery is not None and text in delivery.conditional):
                     dropped = True  # an inactive conditional parameter: drop the item
@@ -361,7 +369,13 @@ def rerun_command(
     """
     if not sweep or not sweep.get("command"):
         return None
-    line = command_line(sweep["command"], params, sweep.get("params_as", "args"), seed=seed)
+    from hypersweep.space.nested import Delivery
+
+    # a stored sweep keeps no space: group members are the dotted names ("optimizer.lr")
+    groups = Delivery(paths={k: tuple(k.split(".")) for k in params if "." in k})
+    line = command_line(
+        sweep["command"], params, sweep.get("params_as", "args"), delivery=groups, seed=seed
+    )
     workdir = sweep.get("workdir")
     if workdir:
         line = f"cd {shlex.quote(str(workdir))} && {line}"
