@@ -56,8 +56,8 @@ def test_the_audit_holds_after_random_kills(
     assert result["kills"]["total"] >= 1, result
     assert chaos.ok(result, args.trials), result
     assert result["completed"] == args.trials
-    # a worker woken after its trials were reclaimed had what it sent refused
-    assert result["pauses"] == 0 or result["fenced"] >= 1, result
+    # a paused worker may have been between trials, so a pause need not end in a refused
+    # write; refusal itself is tested deterministically in tests/storage/test_fencing.py
 
 
 def test_the_audit_sees_a_lost_trial_and_an_orphan(chaos: ModuleType) -> None:

@@ -417,6 +417,7 @@ class DefineByRun:
         """
         s: Any = self
         t: Trial = s._resolve(trial)
+        attempt = t.attempt
         new = dict(suggested.get("new") or {})
         if new:
             stored = dict(s.storage.get_study(s.name).space or {})
@@ -443,7 +444,7 @@ class DefineByRun:
         attrs = suggested.get("user_attrs")
         if attrs:
             t = s._cache.absorb(s.storage.set_trial_attrs(s._id, t.id, user=dict(attrs)))
-        return t
+        return t.with_(attempt=attempt)  # the attempt its caller runs (fencing)
 
     def _learn_asked(self, trial: Any) -> Any:
         if isinstance(trial, AskedTrial):

@@ -328,7 +328,7 @@ class Runner:
         if out.system_attrs:  # e.g. the metric intake of a trial that flooded its output
             study.set_system_attrs(out.number, out.system_attrs)
         if out.suggested is not None:  # a define-by-run trial: its params, new parameters
-            study.learn(out.number, out.suggested)
+            trial = study.learn(trial, out.suggested)  # (the stored trial, its attempt)
         try:
             if out.status is OutcomeStatus.FAILED:
                 error = out.error or "failed"

@@ -19,6 +19,8 @@ from hypersweep.limits import Limits
 from hypersweep.metrics import MetricsConfig
 from hypersweep.resources import Resources
 from hypersweep.space import Space, parse_space
+from hypersweep.spec.executor import parse_executor
+from hypersweep.spec.warm_start import parse_warm_start
 from hypersweep.trial import Objective
 
 if TYPE_CHECKING:
@@ -252,12 +254,15 @@ class Parser:
             DEFAULT_GRACE,
         )
         no_constraints: tuple[Constraint, ...] = ()
-        constraints = self.attempt(lambda: self.constraints(d, objectives), no_constraints)
-        warm_start = self.attempt(lambda: self.warm_start(d), None)
-        resources = self.attempt(lambda: self.resources(d.get("resources")), None)
+        constraints = self.attempt(
+            lambda: self.keyed("constraints", d, parse_constraints, objectives=objectives),
+            no_constraints,
+        )
+        warm_start = self.attempt(lambda: self.keyed("warm_start", d, parse_warm_start), None)
+        resources = self.attempt(lambda: self.keyed("resources", d, _resources), None)
         lim_d = d.get("limits")
         given = isinstance(lim_d, Mapping) and "max_concurrent" in lim_d
-        executor = self.attempt(lambda: self.executor(d.get("executor")), None)
+        executor = self.attempt(lambda: self.keyed("executor", d, parse_executor), None)
         if self.errors:
             raise self.errors[0]
         assert space is not None  # an error was recorded otherwise
@@ -292,27 +297,13 @@ class Parser:
     def _raise(e: Exception) -> None:
         raise e
 
-    def resources(self, v: Any) -> Resources | None:
+    def keyed(self, key: str, d: Mapping[str, Any], parse: Callable[..., T], **kw: Any) -> T:
+        """``parse(d[key], **kw)`` (``None`` when absent), its errors located at ``key``:
+        the keys whose parsing lives with their concept (constraints, resources, ...)."""
         try:
-            return None if v is None else Resources.parse(v, "resources")
+            return parse(d.get(key), **kw)
         except SpecError as e:
-            raise self.loc.wrap(e, "resources") from None
-
-    def constraints(
-        self, d: Mapping[str, Any], objectives: Sequence[Objective]
-    ) -> tuple[Constraint, ...]:
-        try:
-            return parse_constraints(d.get("constraints"), objectives=objectives)
-        except SpecError as e:
-            raise self.loc.wrap(e, "constraints") from None
-
-    def warm_start(self, d: Mapping[str, Any]) -> dict[str, Any] | None:
-        from hypersweep.spec.warm_start import parse_warm_start
-
-        try:
-            return parse_warm_start(d.get("warm_start"))
-        except SpecError as e:
-            raise self.loc.wrap(e, "warm_start") from None
+            raise self.loc.wrap(e, key) from None
 
     def space(self, d: Mapping[str, Any]) -> Space:
         if "space" not in d:
@@ -579,14 +570,6 @@ class Parser:
             out[str(k)] = str(val)
         return out
 
-    def executor(self, v: Any) -> Any:
-        from hypersweep.spec.executor import parse_executor
-
-        try:
-            return parse_executor(v)
-        except SpecError as e:
-            raise self.loc.wrap(e, "executor") from None
-
     def storage(self, v: Any) -> str | None:
         if v is None:
             return None
@@ -595,6 +578,10 @@ class Parser:
         if problem:
             raise self.err("storage", problem)
         return url
+
+
+def _resources(v: Any) -> Resources | None:
+    return None if v is None else Resources.parse(v, "resources")
 
 
 def storage_url_problem(url: str) -> str | None:

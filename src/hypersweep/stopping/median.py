@@ -78,4 +78,5 @@ class MedianPolicy(CurvePolicy):
         return bool(rep.y.min() > np.median(means))
 
     def _options(self) -> dict[str, Any]:
-        return {"min_trials": self.min_trials, "compare": self.compare}
+        extra = {"compare": self.compare} if self.compare != "mean" else {}  # Optuna's rule
+        return {"min_trials": self.min_trials, **extra}

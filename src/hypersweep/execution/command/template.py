@@ -372,7 +372,15 @@ def rerun_command(
     from hypersweep.space.nested import Delivery
 
     # a stored sweep keeps no space: group members are the dotted names ("optimizer.lr")
-    groups = Delivery(paths={k: tuple(k.split(".")) for k in params if "." in k})
+    # (unless a prefix is a parameter itself: Hydra's "dataset" and "dataset.train_batch")
+    paths = {k: tuple(k.split(".")) for k in params if "." in k}
+    groups = Delivery(
+        paths={
+            k: p
+            for k, p in paths.items()
+            if not any(".".join(p[:i]) in params for i in range(1, len(p)))
+        }
+    )
     line = command_line(
         sweep["command"], params, sweep.get("params_as", "args"), delivery=groups, seed=seed
     )
