@@ -64,7 +64,6 @@ def _results(
 def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str, Any]:
     """What ``status --json`` prints (the content of :meth:`Study.summary`), from the
     storage's aggregates."""
-    from hypersweep.cost import trial_seconds
     from hypersweep.storage.base import running_rows
     from hypersweep.trial import TrialState
 
@@ -83,7 +82,7 @@ def _status(storage: Storage, rec: StudyRecord, outside: list[int]) -> dict[str,
             else {"number": best[0].number, "value": best[0].value, "params": best[0].params}
         )
     out["outside_space"] = len(outside)  # from an earlier space
-    out["trial_seconds"] = trial_seconds(storage.iter_trials(rec.id, reports=False))
+    out["trial_seconds"] = storage.trial_seconds(rec.id)
     out["stop_reason"] = rec.attrs.get("stop_reason")
     out["sampler"] = rec.attrs.get("sampler")
     out["policy"] = rec.attrs.get("policy")

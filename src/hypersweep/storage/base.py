@@ -390,6 +390,13 @@ class Storage(abc.ABC):
         ]
         return max(times) if times else None
 
+    def trial_seconds(self, study_id: int, now: float | None = None) -> float:
+        """The trial time the study has spent (:func:`hypersweep.cost.trial_seconds`):
+        finished trials' durations plus the running ones' time until ``now``."""
+        from hypersweep.cost import trial_seconds
+
+        return trial_seconds(self.get_trials(study_id), now)
+
     def iter_trials(
         self,
         study_id: int,

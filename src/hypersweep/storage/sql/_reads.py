@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any
 
@@ -348,6 +349,22 @@ class SQLStorage(SQLWrites):
         )
         times = [x for x in (row or ()) if x is not None]
         return max(times) if times else None
+
+    def trial_seconds(self, study_id: int, now: float | None = None) -> float:
+        # one aggregate inside the database (a 100k-trial study's status stays fast)
+        at = time.time() if now is None else now
+        running = trials.c.state == TrialState.RUNNING.value
+        end = sa.case((trials.c.finished_at.is_not(None), trials.c.finished_at), (running, at))
+        pick = sa.func.greatest if self.dialect == "postgresql" else sa.func.max
+        spent = pick(end - trials.c.started_at, 0.0)  # (the two-argument maximum)
+        total = self._read(
+            lambda c: c.execute(
+                sa.select(sa.func.coalesce(sa.func.sum(spent), 0.0)).where(
+                    trials.c.study_id == study_id, trials.c.started_at.is_not(None)
+                )
+            ).scalar()
+        )
+        return float(total or 0.0)
 
     def iter_trials(
         self,
