@@ -15,7 +15,6 @@ from typing import Any
 import numpy as np
 
 from hypersweep.constraints import Constraint, constraint_values
-from hypersweep.cost import trial_seconds
 from hypersweep.errors import HypersweepError
 from hypersweep.history import History
 from hypersweep.samplers.base import Sampler
@@ -189,7 +188,7 @@ class StudyView:
             out["constraints"] = [c.to_dict() for c in self.constraints]
             out["feasible"] = int((done & h.feasible).sum())
             out["infeasible"] = int((done & ~h.feasible).sum())
-        out["trial_seconds"] = trial_seconds(self._history.trials)  # the cost so far
+        out["trial_seconds"] = self.storage.trial_seconds(self._id)  # the cost so far
         out["stop_reason"] = self._attrs.get("stop_reason")
         out["sampler"] = self._attrs.get("sampler")  # as the last run stored them
         out["policy"] = self._attrs.get("policy")
