@@ -151,7 +151,7 @@ def _fork_cli(argv: list[str], cwd: Path) -> Any:
 
 @pytest.mark.slow
 def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
-    tmp_path: Path,
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     sweep = _fast_readme_sweep(tmp_path, max_trials=6, sleep=0.2)
     url = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -160,14 +160,18 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
         p = _fork_cli(run + more, tmp_path)
         p.join(120)
         assert p.exitcode == 0
-    # Ctrl-C (SIGINT) in the middle of a fourth run, then the same command again
+    # Ctrl-C (SIGINT) in the middle of a fourth run, then the same command again. Its trials
+    # take 2 s (same command, slower script), so the Ctrl-C cannot come after the run ended.
+    monkeypatch.setenv("FAST_TRAIN_SLEEP", "2")
     p = _fork_cli([*run, "--max-trials", "20"], tmp_path)
+    monkeypatch.delenv("FAST_TRAIN_SLEEP")
     deadline = time.time() + 60
     while time.time() < deadline:
         done = hs.Study("digits-mlp", storage=url).trials([TrialState.COMPLETED])
         if len(done) >= 14:
             break
         time.sleep(0.05)
+    assert p.is_alive(), "the fourth run ended before its Ctrl-C"
     os.kill(p.pid, signal.SIGINT)
     p.join(60)
     assert p.exitcode == 130
