@@ -145,6 +145,20 @@ def test_fanova_1000_trials_10_params_under_a_second() -> None:
     assert took < 1.0, took
 
 
+def test_a_large_study_is_subsampled_to_max_trials() -> None:
+    """A forest grown on every trial of a 100k-trial study took minutes in the dashboard:
+    a seeded random subset of ``max_trials`` finished trials answers instead, ranking the
+    same, and a study at or under the limit is used whole."""
+    study = random_study(ishigami, 4, 1200, name="sub")
+    r = importance(study, "fanova", max_trials=400, n_bootstrap=5)
+    assert r.n_trials == 400
+    assert r.ranking()[:2] == ["x0", "x1"] and r.ranking()[-1] == "x3"  # x3: the dummy
+    assert r == importance(study, "fanova", max_trials=400, n_bootstrap=5)  # seeded
+    assert importance(study, "fanova", max_trials=1200, n_bootstrap=0).n_trials == 1200
+    with pytest.raises(HypersweepError, match="max_trials must be >= 2"):
+        importance(study, max_trials=1)
+
+
 def test_import_hypersweep_loads_no_scikit_learn() -> None:
     import subprocess
     import sys

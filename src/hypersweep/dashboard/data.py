@@ -44,11 +44,14 @@ class StudyData:
     study's lock, so the threads of the server never see a half-applied sync.
     """
 
-    def __init__(self, storage: Storage, name: str) -> None:
+    def __init__(self, storage: Storage, name: str, bulk: Storage | None = None) -> None:
         self.storage = storage
         self.lock = threading.RLock()
         self._id = storage.get_study(name).id  # raises StudyNotFound
-        self.study = Study.load(name, storage)
+        # the arrays load through ``bulk`` (a twin of ``storage``): a 100k-trial study's
+        # first sync takes seconds, and the summary's aggregate reads must not queue
+        # behind it on one connection
+        self.study = Study.load(name, bulk or storage)
         self.name = name
         self._params: dict[str, list[Any]] = {}  # name -> value per trial (None: inactive)
         self._params_n = 0
@@ -474,6 +477,7 @@ class Catalog:
 
     def __init__(self, storage: Storage) -> None:
         self.storage = storage
+        self._bulk = storage.twin()  # the studies' arrays sync through it
         self._lock = threading.Lock()
         self._studies: dict[str, StudyData] = {}
 
@@ -484,7 +488,7 @@ class Catalog:
         with self._lock:
             data = self._studies.get(name)
         if data is None:
-            data = StudyData(self.storage, name)  # raises StudyNotFound
+            data = StudyData(self.storage, name, self._bulk)  # raises StudyNotFound
             with self._lock:
                 data = self._studies.setdefault(name, data)
         return data

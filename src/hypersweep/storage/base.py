@@ -446,6 +446,14 @@ class Storage(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections."""
 
+    def twin(self) -> Storage:
+        """Another handle on the same data whose reads do not queue behind this one's
+        (a database storage: its own connections and lock). A reader that runs a long
+        bulk read in one thread and short aggregate reads in others gives the bulk read
+        a twin. The default is ``self`` (a storage held in memory has nothing to wait
+        on)."""
+        return self
+
     def check(self) -> None:  # noqa: B027 - optional hook
         """Raise :class:`~hypersweep.errors.StorageError` when the storage can no longer
         keep what is written to it (an SQLite file deleted or replaced while in use). Cheap

@@ -128,8 +128,9 @@ async function refreshStudy(st) {
   if (!st.painted) { st.painted = true; await new Promise((r) => requestAnimationFrame(() => setTimeout(r, 0))); }  // on screen first
   const tasks = [loadHistory(st), loadCurves(st), loadPoints(st), loadTable(st)];
   if (s.multi_objective) tasks.push(loadPareto(st)); else $("#pareto-card").classList.add("hidden");
-  if (!st.importanceDone) { tasks.push(loadImportance(st)); }
   await Promise.all(tasks.map((p) => p.catch((e) => console.error(e))));
+  // last: the server fits a forest for it (seconds on a large study), the charts never wait
+  if (!st.importanceDone) { await loadImportance(st).catch((e) => console.error(e)); }
 }
 
 function renderSummary(st, s) {

@@ -540,6 +540,9 @@ class SQLEngine(Storage):
     def close(self) -> None:
         self._engine.dispose()
 
+    def twin(self) -> SQLEngine:
+        return type(self)(self.url, self.retries, self.read_only)
+
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "retries": self.retries, "read_only": self.read_only}
 
