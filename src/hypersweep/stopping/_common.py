@@ -127,9 +127,10 @@ class Curves:
                         vs.append(r[metric])
             rows.append((i, st, vs))
             new_steps.update(st)
-        fresh = np.setdiff1d(
-            np.fromiter(new_steps, dtype=np.int64, count=len(new_steps)), self.steps
-        )
+        fresh = np.fromiter(new_steps, dtype=np.int64, count=len(new_steps))
+        if self.steps.size:  # usually every step is known already: one sorted lookup
+            at = np.minimum(np.searchsorted(self.steps, fresh), self.steps.size - 1)
+            fresh = np.sort(fresh[self.steps[at] != fresh])
         if fresh.size:
             self._add_steps(fresh)
         for i, st, vs in rows:
