@@ -179,7 +179,18 @@ async function loadCurves(st) {
   return plot(div, traces, {xaxis: {title: {text: "step"}}, yaxis: {title: {text: c.metric}}});
 }
 
-function axisOf(col) { return col.kind === "category" ? {values: col.values, tickvals: col.labels.map((_, i) => i), ticktext: col.labels} : {values: col.values}; }
+function axisOf(col) {
+  if (col.kind === "category") return {values: col.values, tickvals: col.labels.map((_, i) => i), ticktext: col.labels};
+  if (!col.log) return {values: col.values};
+  // parcoords has no log axis: draw log10 of the values, labelled with the values
+  const v = col.values.map((x) => (x > 0 ? Math.log10(x) : null)), fin = v.filter((x) => x !== null);
+  if (!fin.length) return {values: col.values};
+  const lo = Math.min(...fin), hi = Math.max(...fin), ticks = [lo];
+  for (let k = Math.ceil(lo); k < hi; k++) if (k - lo > 0.15 && hi - k > 0.15) ticks.push(k);  // clear of the ends
+  if (hi > lo) ticks.push(hi);
+  const label = (k) => Number.isInteger(k) ? (k >= 0 && k < 4 ? String(10 ** k) : `1e${k}`) : String(Number((10 ** k).toPrecision(3)));
+  return {values: v, tickvals: ticks, ticktext: ticks.map(label)};
+}
 
 async function loadPoints(st) {
   const p = st.points = await api(`${st.base}/points`);
