@@ -142,6 +142,12 @@ def _cli_process(argv: list[str], cwd: str) -> None:  # runs in a forked process
     sys.exit(cli.main(argv))
 
 
+def _signal_masks(pid: int) -> dict[str, str]:
+    """A process's blocked, ignored and caught signal masks (Linux /proc)."""
+    with open(f"/proc/{pid}/status", encoding="ascii") as f:
+        return {k: v.strip() for k, _, v in (ln.partition(":") for ln in f) if k.startswith("Sig")}
+
+
 def _fork_cli(argv: list[str], cwd: Path) -> Any:
     """A real process running ``hypersweep ARGV`` (forked: no interpreter start-up)."""
     p = mp.get_context("fork").Process(target=_cli_process, args=(argv, str(cwd)))
@@ -172,9 +178,10 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
             break
         time.sleep(0.05)
     assert p.is_alive(), "the fourth run ended before its Ctrl-C"
+    masks = _signal_masks(p.pid)
     os.kill(p.pid, signal.SIGINT)
     p.join(60)
-    assert p.exitcode == 130
+    assert p.exitcode == 130, f"the Ctrl-C did not end the run; its signal masks: {masks}"
     interrupted = hs.Study("digits-mlp", storage=url).trials([TrialState.QUEUED])
     assert interrupted, "the Ctrl-C should have caught trials in flight"
     assert all(t.attempt == 2 for t in interrupted)

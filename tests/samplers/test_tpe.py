@@ -491,7 +491,20 @@ def test_choice_weights_are_the_prior(multivariate: bool) -> None:
     assert heavy["c"] > 0.6 * 150 and heavy["c"] > 2.5 * even["c"]
 
 
-def test_the_numpy_normal_cdf_and_its_inverse_equal_scipys_bit_for_bit() -> None:
+def _same_to_a_few_ulp(got: np.ndarray, want: np.ndarray, ulps: int = 8) -> None:
+    """Equal where either is 0, infinite or NaN; else within ``ulps`` units in the last
+    place."""
+    exact = ~np.isfinite(want) | (want == 0) | ~np.isfinite(got) | (got == 0)
+    assert np.array_equal(got[exact], want[exact], equal_nan=True)
+    np.testing.assert_array_max_ulp(got[~exact], want[~exact], maxulp=ulps)
+
+
+def test_the_numpy_normal_cdf_and_its_inverse_match_scipys() -> None:
+    """The same algorithms as scipy.special's ``ndtr`` and ``ndtri``. They agree bit for bit
+    where numpy's ``exp``/``log`` take their baseline path. On a CPU with AVX-512, numpy's
+    SIMD ``exp``/``log`` differ from libm's by a few ulp, so the results do too (at most
+    3-4 ulp measured; ``NPY_DISABLE_CPU_FEATURES="X86_V4 AVX512_ICL"`` makes them equal
+    again)."""
     special = pytest.importorskip("scipy.special")
     from hypersweep.samplers.tpe._normal import numpy_ndtr as ndtr
     from hypersweep.samplers.tpe._normal import numpy_ndtri as ndtri
@@ -500,11 +513,10 @@ def test_the_numpy_normal_cdf_and_its_inverse_equal_scipys_bit_for_bit() -> None
     mu, h = rng.random(20000), 10 ** rng.uniform(-4, 0, 20000)
     edges = [0.0, -0.0, 1e-300, 1.4142135623730951, -11.3, 37.5, -37.66, -38.5, np.inf, -np.inf]
     x = np.concatenate([rng.normal(0, 3, 20000), rng.uniform(-40, 40, 20000), -mu / h, edges])
-    got, want = ndtr(x), special.ndtr(x)
-    assert np.array_equal(got, want, equal_nan=True)
+    _same_to_a_few_ulp(ndtr(x), special.ndtr(x))
     assert np.isnan(ndtr(np.array([np.nan]))).all()
     u = np.concatenate(
         [rng.random(20000), 10 ** -rng.uniform(0, 300, 5000), [0, 1, 0.5, np.exp(-2), 5e-324]]
     )
-    assert np.array_equal(ndtri(u), special.ndtri(u), equal_nan=True)
+    _same_to_a_few_ulp(ndtri(u), special.ndtri(u))
     assert np.isnan(ndtri(np.array([-0.1, 1.1, np.nan]))).all()
