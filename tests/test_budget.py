@@ -157,7 +157,7 @@ def _fork_cli(argv: list[str], cwd: Path) -> Any:
 
 @pytest.mark.slow
 def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
 ) -> None:
     sweep = _fast_readme_sweep(tmp_path, max_trials=6, sleep=0.2)
     url = f"sqlite:///{tmp_path / 'studies.db'}"
@@ -166,22 +166,30 @@ def test_readme_example_extended_twice_and_resumed_after_ctrl_c_never_repeats(
         p = _fork_cli(run + more, tmp_path)
         p.join(120)
         assert p.exitcode == 0
-    # Ctrl-C (SIGINT) in the middle of a fourth run, then the same command again. Its trials
-    # take 2 s (same command, slower script), so the Ctrl-C cannot come after the run ended.
-    monkeypatch.setenv("FAST_TRAIN_SLEEP", "2")
-    p = _fork_cli([*run, "--max-trials", "20"], tmp_path)
-    monkeypatch.delenv("FAST_TRAIN_SLEEP")
+    # Ctrl-C (SIGINT) in the middle of a fourth run, then the same command again. The fourth
+    # run is a fresh `hypersweep` process, as at a terminal (a fork of this pytest process
+    # that had imported torch and keras did not always end on SIGINT while pytest captured
+    # its output), and its trials take 2 s (same command, slower script), so the Ctrl-C
+    # cannot come after the run ended.
+    p = subprocess.Popen(
+        [SCRIPT, *run, "--max-trials", "20"],
+        cwd=tmp_path,
+        env={**os.environ, "FAST_TRAIN_SLEEP": "2"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.time() + 60
     while time.time() < deadline:
         done = hs.Study("digits-mlp", storage=url).trials([TrialState.COMPLETED])
         if len(done) >= 14:
             break
         time.sleep(0.05)
-    assert p.is_alive(), "the fourth run ended before its Ctrl-C"
+    assert p.poll() is None, "the fourth run ended before its Ctrl-C"
     masks = _signal_masks(p.pid)
-    os.kill(p.pid, signal.SIGINT)
-    p.join(60)
-    assert p.exitcode == 130, f"the Ctrl-C did not end the run; its signal masks: {masks}"
+    p.send_signal(signal.SIGINT)
+    out, _ = p.communicate(timeout=60)
+    assert p.returncode == 130, f"the Ctrl-C did not end the run (signal masks {masks}):\n{out}"
     interrupted = hs.Study("digits-mlp", storage=url).trials([TrialState.QUEUED])
     assert interrupted, "the Ctrl-C should have caught trials in flight"
     assert all(t.attempt == 2 for t in interrupted)
