@@ -541,7 +541,7 @@ class SQLEngine(Storage):
         self._engine.dispose()
 
     def twin(self) -> SQLEngine:
-        return type(self)(self.url, self.retries, self.read_only)
+        return type(self)(**self.__getstate__())  # the state a pickle carries: one list
 
     def __getstate__(self) -> dict[str, Any]:
         return {"url": self.url, "retries": self.retries, "read_only": self.read_only}
