@@ -35,7 +35,7 @@ import statistics
 import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -257,7 +257,7 @@ def _iris() -> tuple[Any, ...]:
     return (*split, sorted(set(iris.target)))
 
 
-def pruning_hypersweep(url: str, trials: int) -> tuple[float, list[int]]:
+def pruning_hypersweep(url: str, trials: int, seed: int | None = None) -> tuple[float, list[int]]:
     """optuna-examples simple_pruning.py ported to hypersweep; seconds for the run and
     the number of steps each trial ran."""
     import sklearn.linear_model
@@ -284,6 +284,7 @@ def pruning_hypersweep(url: str, trials: int) -> tuple[float, list[int]]:
         objective="error",
         storage=url,
         sampler="tpe",
+        seed=seed,
         # Optuna's MedianPruner rule (completed trials' values at the step, 5 startup
         # trials), so that both runs stop the same kind of trials
         policy={"policy": "median", "compare": "value", "min_trials": 5},
@@ -292,7 +293,9 @@ def pruning_hypersweep(url: str, trials: int) -> tuple[float, list[int]]:
     return time.perf_counter() - t0, ran
 
 
-def pruning_optuna(url: str | None, trials: int) -> tuple[float, list[int]]:
+def pruning_optuna(
+    url: str | None, trials: int, seed: int | None = None
+) -> tuple[float, list[int]]:
     """optuna-examples simple_pruning.py as published; seconds and steps per trial."""
     import optuna
     import sklearn.linear_model
@@ -318,13 +321,16 @@ def pruning_optuna(url: str | None, trials: int) -> tuple[float, list[int]]:
     study = optuna.create_study(
         storage=url,
         study_name=f"prune-{uuid.uuid4().hex[:8]}",
+        sampler=optuna.samplers.TPESampler(seed=seed),
         pruner=optuna.pruners.MedianPruner(),
     )
     study.optimize(objective, n_trials=trials)
     return time.perf_counter() - t0, ran
 
 
-def report_cases(tmp: Path, prior: int, steps: int, trials: int) -> None:
+def report_cases(
+    tmp: Path, prior: int, steps: int, trials: int, seeds: int, storages: Sequence[str]
+) -> None:
     print(
         f"\n## one report with the median policy after {prior} trials of {steps} steps "
         "(median ms; optuna: report + should_prune)\n"
@@ -337,22 +343,41 @@ def report_cases(tmp: Path, prior: int, steps: int, trials: int) -> None:
         o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_rep_{tag}.db"
         h, o = _ms(hs_reports(h_url, prior, steps)), _ms(optuna_reports(o_url, prior, steps))
         print(f"| {name} | {h:.2f} | {o:.2f} | {h / o:.2f} |", flush=True)
-    print(f"\n## Optuna's pruning example (simple_pruning.py), {trials} trials (seconds)\n")
     print(
-        "| storage | hypersweep | optuna | hypersweep / optuna | steps run (stopped trials) "
-        "| ms per step run | per-step ratio |"
+        f"\n## Optuna's pruning example (simple_pruning.py), {trials} trials, sampler seeds "
+        f"0-{seeds - 1} (seconds: mean over the seeds, min-max)\n"
+    )
+    print(
+        "| storage | hypersweep | optuna | hypersweep / optuna | mean steps run (stopped "
+        "trials) | ms per step run | per-step ratio |"
     )
     print("|---|---|---|---|---|---|---|")
-    for name in ("memory", "sqlite"):
-        tag = uuid.uuid4().hex[:6]
-        h_url = "memory" if name == "memory" else f"sqlite:///{tmp}/hs_prune_{tag}.db"
-        o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_prune_{tag}.db"
-        (h, h_ran), (o, o_ran) = pruning_hypersweep(h_url, trials), pruning_optuna(o_url, trials)
-        work = " / ".join(f"{sum(r)} ({sum(x < 100 for x in r)})" for r in (h_ran, o_ran))
-        hm, om = 1000 * h / sum(h_ran), 1000 * o / sum(o_ran)
+    for name in storages:
+        runs: dict[str, list[tuple[float, list[int]]]] = {"hs": [], "optuna": []}
+        for seed in range(seeds):
+            tag = uuid.uuid4().hex[:6]
+            h_url = "memory" if name == "memory" else f"sqlite:///{tmp}/hs_prune_{tag}.db"
+            o_url = None if name == "memory" else f"sqlite:///{tmp}/optuna_prune_{tag}.db"
+            runs["hs"].append(pruning_hypersweep(h_url, trials, seed))
+            runs["optuna"].append(pruning_optuna(o_url, trials, seed))
+        summary = {}
+        for key, rs in runs.items():
+            walls = [w for w, _ in rs]
+            steps = [sum(r) for _, r in rs]
+            summary[key] = {
+                "mean": statistics.mean(walls),
+                "lo": min(walls),
+                "hi": max(walls),
+                "steps": statistics.mean(steps),
+                "stopped": statistics.mean(sum(x < 100 for x in r) for _, r in rs),
+                "per_step": 1000 * sum(walls) / sum(steps),
+            }
+        h, o = summary["hs"], summary["optuna"]
         print(
-            f"| {name} | {h:.1f} | {o:.1f} | {h / o:.2f} | {work} | {hm:.2f} / {om:.2f} "
-            f"| {hm / om:.2f} |",
+            f"| {name} | {h['mean']:.1f} ({h['lo']:.1f}-{h['hi']:.1f}) | "
+            f"{o['mean']:.1f} ({o['lo']:.1f}-{o['hi']:.1f}) | {h['mean'] / o['mean']:.2f} | "
+            f"{h['steps']:.0f} ({h['stopped']:.0f}) / {o['steps']:.0f} ({o['stopped']:.0f}) | "
+            f"{h['per_step']:.2f} / {o['per_step']:.2f} | {h['per_step'] / o['per_step']:.2f} |",
             flush=True,
         )
 
@@ -394,12 +419,23 @@ def main() -> None:
     ap.add_argument("--report-prior", type=int, default=30, help="trials before the timed one")
     ap.add_argument("--report-steps", type=int, default=50, help="reports per trial")
     ap.add_argument("--pruning-trials", type=int, default=100)
+    ap.add_argument("--pruning-seeds", type=int, default=5, help="runs of the pruning example")
+    ap.add_argument(
+        "--pruning-storages", default="memory,sqlite", help="storages of the pruning example"
+    )
     args = ap.parse_args()
     n = args.trials
     lo, hi = (0, min(100, n)), (max(0, n - 100), n)
     tmp = Path(tempfile.mkdtemp(prefix="hs_bench_"))
     if args.report_only:
-        report_cases(tmp, args.report_prior, args.report_steps, args.pruning_trials)
+        report_cases(
+            tmp,
+            args.report_prior,
+            args.report_steps,
+            args.pruning_trials,
+            args.pruning_seeds,
+            args.pruning_storages.split(","),
+        )
         return
 
     backends: list[tuple[str, Callable[[], tuple[str | None, str, Callable[[], None]]]]] = [
@@ -449,7 +485,14 @@ def main() -> None:
         )
 
     if args.report:
-        report_cases(tmp, args.report_prior, args.report_steps, args.pruning_trials)
+        report_cases(
+            tmp,
+            args.report_prior,
+            args.report_steps,
+            args.pruning_trials,
+            args.pruning_seeds,
+            args.pruning_storages.split(","),
+        )
     if args.skip_parallel:
         return
     print(f"\n## {args.procs} processes x {args.per_proc} trials on one study (trials/s)\n")

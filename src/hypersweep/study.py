@@ -257,7 +257,8 @@ class Study(DefineByRun, StudyView, StudyTransfer):
             if number >= len(cached) or cached[number] is None:
                 raise HypersweepError(f"study {self.name!r} has no trial {number}")
         t = cached[number]  # a Trial passed in names the attempt its caller runs (fencing)
-        return t if isinstance(trial, int) else t.with_(attempt=trial.attempt)
+        attempt = t.attempt if isinstance(trial, int) else trial.attempt
+        return t if attempt == t.attempt else t.with_(attempt=attempt)
 
     def tell(
         self,

@@ -162,12 +162,24 @@ class TrialCache:
         if not rows:
             return
         trials = self.history.trials
+        changed = False
         for number, new in group_reports((r.number, r.step, r.metrics) for r in rows).items():
             t = trials[number] if number < len(trials) else None
-            if t is None:
+            if t is None or _holds(t.reports, new):  # e.g. this process's own reports
                 continue
             reps = dict(t.reports)
             for step, m in new.items():
                 reps[step] = {**reps.get(step, {}), **m}
             trials[number] = t.with_(reports=reps)
-        self.history.version += 1
+            changed = True
+        if changed:
+            self.history.version += 1
+
+
+def _holds(have: dict[int, dict[str, float]], new: dict[int, dict[str, float]]) -> bool:
+    """Whether the cached reports ``have`` already hold every metric of ``new``."""
+    for step, m in new.items():
+        h = have.get(step)
+        if h is None or not h.items() >= m.items():
+            return False
+    return True

@@ -506,6 +506,52 @@ def test_curve_queries_match_a_naive_reading() -> None:
         c.refresh(h)
 
 
+def test_curves_kept_report_by_report_equal_curves_built_at_once() -> None:
+    """The one-report fast path of ``Curves.refresh`` (a trial's next step) and its
+    fallbacks (an earlier step, a retried attempt, a report of another metric, NaN, a step
+    no trial reported before) leave every matrix as a fresh read of the same trials."""
+    rng = np.random.default_rng(7)
+    h = History(SPACE, [Objective("acc", "maximize")])
+    h.update([Trial(i, RUN, {"x": 0.5}) for i in range(6)])
+    kept = Curves("acc", -1.0)
+    for k in range(400):
+        i = int(rng.integers(0, 6))
+        t = h.trials[i]
+        u = rng.random()
+        reps = dict(t.reports)
+        attempt = t.attempt
+        last = max(reps, default=-1)
+        if u < 0.05:  # retried: a fresh attempt starts with no reports
+            attempt, reps = attempt + 1, {}
+        elif u < 0.12 and last > 0:  # a step before the newest one
+            reps[int(rng.integers(0, last))] = {"acc": float(rng.random())}
+        elif u < 0.17:
+            reps[last + 1] = {"loss": 1.0}
+        elif u < 0.2:
+            reps[last + 1] = {"acc": math.nan}
+        else:  # the next step, sometimes far ahead (a column no trial had)
+            reps[last + int(rng.integers(1, 4 if u < 0.9 else 40))] = {"acc": float(rng.random())}
+        h.trials[i] = t.with_(reports=reps, attempt=attempt)
+        h.version += 1
+        if k % 3 == 0:  # the derived matrices exist, as after a policy's first query
+            rows = np.ones(h.n, dtype=bool)
+            kept.refresh(h)
+            kept.running_mean(rows, 5), kept.latest(rows, 5), kept.first_from(rows, 5)
+        kept.refresh(h)
+        fresh = Curves("acc", -1.0)
+        fresh.refresh(h)
+        assert set(fresh.steps) <= set(kept.steps)  # columns stay once seen
+        assert np.array_equal(kept.last, fresh.last)
+        for j in range(h.n):
+            for a, b in zip(kept.row(j), fresh.row(j)):
+                assert np.array_equal(a, b, equal_nan=True)
+        rows = rng.random(h.n) < 0.8
+        for step in (0, 3, 10, 60):
+            for q in ("running_mean", "latest", "first_from"):
+                got, want = getattr(kept, q)(rows, step), getattr(fresh, q)(rows, step)
+                assert np.allclose(got, want, equal_nan=True), (k, q, step)
+
+
 def test_decisions_stay_fast_on_a_large_history() -> None:
     rng = np.random.default_rng(1)
     n, steps = 2000, 50

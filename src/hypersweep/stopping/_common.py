@@ -26,6 +26,7 @@ Conventions used by every policy here:
 from __future__ import annotations
 
 import abc
+import math
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -41,6 +42,7 @@ from hypersweep.trial import Objective, Trial
 __all__ = ["CurvePolicy", "Curves", "Report", "plain", "signed"]
 
 _PATH = "early_stopping"
+_FAILED = int(FAILED)  # a plain int: numpy probes an IntEnum member's attributes
 
 
 def plain(x: float) -> float:
@@ -78,6 +80,7 @@ class Curves:
         self.steps = np.empty(0, dtype=np.int64)
         self.n = 0
         self._values = np.full((16, 0), np.nan)
+        self._raw = np.full((16, 0), np.nan)  # the values as reported (where _values is set)
         self._last = np.full(16, -1, dtype=np.int64)
         self._seen: list[Trial | None] = []
         self._version = -1
@@ -117,7 +120,9 @@ class Curves:
         new_steps: set[int] = set()
         for i in changed:
             t = trials[i]
-            self._seen[i] = t
+            old, self._seen[i] = self._seen[i], t
+            if old is not None and t is not None and self._appended(i, old, t):
+                continue
             st: list[int] = []
             vs: list[float] = []
             if t is not None:
@@ -127,17 +132,22 @@ class Curves:
                         vs.append(r[metric])
             rows.append((i, st, vs))
             new_steps.update(st)
+        if not rows:
+            return
         fresh = np.fromiter(new_steps, dtype=np.int64, count=len(new_steps))
         if self.steps.size:  # usually every step is known already: one sorted lookup
-            at = np.minimum(np.searchsorted(self.steps, fresh), self.steps.size - 1)
+            at = np.minimum(self.steps.searchsorted(fresh), self.steps.size - 1)
             fresh = np.sort(fresh[self.steps[at] != fresh])
         if fresh.size:
             self._add_steps(fresh)
         for i, st, vs in rows:
             self._values[i] = np.nan
+            self._raw[i] = np.nan
             if st:
-                cols = np.searchsorted(self.steps, np.asarray(st, dtype=np.int64))
-                self._values[i, cols] = signed(np.asarray(vs, dtype=float), self.sign)
+                cols = self.steps.searchsorted(np.asarray(st, dtype=np.int64))
+                raw = np.asarray(vs, dtype=float)
+                self._raw[i, cols] = raw
+                self._values[i, cols] = signed(raw, self.sign)
                 self._last[i] = max(st)
             else:
                 self._last[i] = -1
@@ -149,6 +159,47 @@ class Curves:
                 for dst, src in zip(arrays, _derive(kind, self._values[idx])):
                     dst[idx] = src
 
+    def _appended(self, i: int, old: Trial, t: Trial) -> bool:
+        """Bring row ``i`` from snapshot ``old`` to ``t`` in O(1) when ``t`` is ``old``
+        with one report added after all of old's reports of the metric (the common case:
+        a trial's next step); ``False`` (nothing done) otherwise."""
+        reps, prev = t.reports, old.reports
+        if t.attempt != old.attempt or len(reps) != len(prev) + 1:
+            return False
+        step = next(reversed(reps))  # the key added last
+        if step <= self._last[i] or not prev.items() <= reps.items():
+            return False
+        r = reps[step]
+        if self.metric not in r:
+            return True  # another metric's report: nothing of this one changed
+        raw = float(r[self.metric])
+        y = math.inf if math.isnan(raw) else self.sign * raw
+        col = int(self.steps.searchsorted(step))
+        if col == self.steps.size or self.steps[col] != step:
+            self._add_steps(np.array([step], dtype=np.int64))
+            self._derived.clear()
+        else:
+            before = self._last[i]
+            from_col = 0 if before < 0 else int(self.steps.searchsorted(before)) + 1
+            for kind, arrays in self._derived.items():
+                if kind == "mean":
+                    arrays[0][i, col:] += y
+                    arrays[1][i, col:] += 1
+                elif kind == "latest":
+                    arrays[0][i, col:] = y
+                else:  # first: the columns after the previous report now see this one
+                    arrays[0][i, from_col : col + 1] = y
+        self._raw[i, col] = raw
+        self._values[i, col] = y
+        self._last[i] = step
+        return True
+
+    def row(self, i: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Trial ``i``'s reports of the metric: ``(steps, raw values, signed values)``."""
+        y = self._values[i]
+        has = ~np.isnan(y)
+        return self.steps[has], self._raw[i][has], y[has]
+
     def _grow(self, cap: int) -> None:
         def grow(a: np.ndarray, fill: Any) -> np.ndarray:
             b = np.full((cap, *a.shape[1:]), fill, dtype=a.dtype)
@@ -156,14 +207,18 @@ class Curves:
             return b
 
         self._values = grow(self._values, np.nan)
+        self._raw = grow(self._raw, np.nan)
         self._last = grow(self._last, -1)
         self._derived.clear()
 
     def _add_steps(self, fresh: np.ndarray) -> None:
         steps = np.union1d(self.steps, fresh)
-        grown = np.full((self._values.shape[0], steps.size), np.nan)
-        grown[:, np.searchsorted(steps, self.steps)] = self._values
-        self._values = grown
+        cols = np.searchsorted(steps, self.steps)
+        for name in ("_values", "_raw"):
+            old = getattr(self, name)
+            grown = np.full((old.shape[0], steps.size), np.nan)
+            grown[:, cols] = old
+            setattr(self, name, grown)
         self.steps = steps
 
     def _get(self, kind: str) -> tuple[np.ndarray, ...]:
@@ -174,7 +229,7 @@ class Curves:
     # queries (``rows``: a boolean mask of length ``n``) ---------------------------------
     def running_mean(self, rows: np.ndarray, step: float) -> np.ndarray:
         """Mean of each row's values at steps ``<= step`` (``NaN``: none)."""
-        k = int(np.searchsorted(self.steps, step, side="right"))
+        k = int(self.steps.searchsorted(step, side="right"))
         if k == 0:
             return np.full(int(rows.sum()), np.nan)
         total, count = self._get("mean")
@@ -184,7 +239,7 @@ class Curves:
 
     def latest(self, rows: np.ndarray, step: float) -> np.ndarray:
         """Each row's value at its latest reported step ``<= step`` (``NaN``: none)."""
-        k = int(np.searchsorted(self.steps, step, side="right"))
+        k = int(self.steps.searchsorted(step, side="right"))
         if k == 0:
             return np.full(int(rows.sum()), np.nan)
         (filled,) = self._get("latest")
@@ -192,7 +247,7 @@ class Curves:
 
     def first_from(self, rows: np.ndarray, step: float) -> np.ndarray:
         """Each row's value at its first reported step ``>= step`` (``NaN``: none)."""
-        k = int(np.searchsorted(self.steps, step, side="left"))
+        k = int(self.steps.searchsorted(step, side="left"))
         if k >= self.steps.size:
             return np.full(int(rows.sum()), np.nan)
         (filled,) = self._get("first")
@@ -257,7 +312,7 @@ class Report:
         if reached:
             mask &= c.last >= self.step
         if exclude_failed:
-            mask &= self.state != FAILED
+            mask &= self.state != _FAILED
         return mask
 
 
@@ -291,6 +346,7 @@ class CurvePolicy(Policy, abc.ABC):
         self.interval = check_int("early_stopping.interval", interval, 1)
         self.delay = check_int("early_stopping.delay", delay, 0)
         self._cache: tuple[History, str, float, Curves] | None = None
+        self._target: tuple[Sequence[Objective], tuple[str, float]] | None = None
 
     # the metric and goal ----------------------------------------------------------------
     def bind(self, objectives: Sequence[Objective]) -> None:
@@ -302,6 +358,14 @@ class CurvePolicy(Policy, abc.ABC):
         Raises:
             SpecError: ``metric`` is not an objective and no ``goal`` was given.
         """
+        known = self._target
+        if known is not None and known[0] is objectives:  # asked on every report
+            return known[1]
+        out = self._resolve_target(objectives)
+        self._target = (objectives, out)
+        return out
+
+    def _resolve_target(self, objectives: Sequence[Objective]) -> tuple[str, float]:
         if self.metric is None:
             if not objectives:
                 raise fail(f"{_PATH}.metric", "the study has no objective to default to")
@@ -331,18 +395,25 @@ class CurvePolicy(Policy, abc.ABC):
 
     def decide(self, trial: Trial, history: History) -> Decision:
         metric, sign = self.target(history.objectives)
-        pts = sorted((s, r[metric]) for s, r in trial.reports.items() if metric in r)
-        if not pts or pts[-1][0] != trial.last_step:
+        step = trial.last_step
+        if step is None or metric not in trial.reports[step]:
             return Decision.CONTINUE  # the newest report does not hold the metric
-        step = pts[-1][0]
-        if step < self.delay or len(pts) % self.interval:
+        if step < self.delay:
             return Decision.CONTINUE
-        steps = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
-        raw = np.fromiter((p[1] for p in pts), dtype=float, count=len(pts))
         curves = self.curves(history, metric, sign)
+        i = trial.number
+        if i < len(history.trials) and history.trials[i] is trial:
+            steps, raw, y = curves.row(i)  # kept current by the refresh, incrementally
+        else:  # a snapshot the history does not hold: read its own reports
+            pts = sorted((s, r[metric]) for s, r in trial.reports.items() if metric in r)
+            steps = np.fromiter((p[0] for p in pts), dtype=np.int64, count=len(pts))
+            raw = np.fromiter((p[1] for p in pts), dtype=float, count=len(pts))
+            y = signed(raw, sign)
+        if steps.size % self.interval:
+            return Decision.CONTINUE
         state = np.full(curves.n, -1, dtype=np.int8)
         state[: min(history.n, curves.n)] = history.state[: curves.n]
-        rep = Report(trial.number, step, steps, raw, signed(raw, sign), sign, curves, state)
+        rep = Report(i, step, steps, raw, y, sign, curves, state)
         return Decision.STOP if self._stop(rep) else Decision.CONTINUE
 
     def due_steps(self, steps: np.ndarray) -> np.ndarray:

@@ -19,6 +19,7 @@ __all__ = ["MedianPolicy"]
 #: What a trial is compared with: the others' running means (Vizier, Azure ML) or the
 #: finished trials' values at the step (Optuna's ``MedianPruner``).
 COMPARE = ("mean", "value")
+_COMPLETED = int(COMPLETED)
 
 
 class MedianPolicy(CurvePolicy):
@@ -68,7 +69,7 @@ class MedianPolicy(CurvePolicy):
     def _stop(self, rep: Report) -> bool:
         others = rep.others()
         if self.compare == "value":
-            others &= rep.state == COMPLETED
+            others &= rep.state == _COMPLETED
             means = rep.curves.latest(others, rep.step)
         else:
             means = rep.curves.running_mean(others, rep.step)
