@@ -114,6 +114,7 @@ class SQLEngine(Storage):
         self._pid = os.getpid()
         self._lock = threading.RLock()
         self._n_writes = 0
+        self._statements: dict[tuple[str, int], Any] = {}  # built once per (query, study)
         if read_only:
             self._check_schema_read_only()
         else:

@@ -21,6 +21,7 @@ from hypersweep.storage.base import (
     SyncResult,
     group_reports,
 )
+from hypersweep.storage.sql._pg_sync import PGSync
 from hypersweep.storage.sql._schema import (
     DONE_SQL,
     TRIAL_COLS,
@@ -32,11 +33,10 @@ from hypersweep.storage.sql._schema import (
     studies,
     trials,
 )
-from hypersweep.storage.sql._writes import SQLWrites
 from hypersweep.trial import Objective, Trial, TrialState
 
 
-class SQLStorage(SQLWrites):
+class SQLStorage(PGSync):
     """Studies in a SQL database: ``sqlite:///path.db`` or ``postgresql://user@host/db``.
 
     Args:
@@ -113,71 +113,6 @@ class SQLStorage(SQLWrites):
             [row_to_trial(r) for r in rows],
             [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
             int(head.seq),
-            loads(head.attrs, {}),
-        )
-
-    # ------------------------------------------------------------------------------------
-    # PostgreSQL: sequence numbers are transaction ids (no study lock; see _pg_bump), so a
-    # reader's new watermark is the highest number it read, but never at or above the
-    # oldest transaction in flight in its snapshot: what that one writes later is then
-    # still above the watermark. Rows between the two may be read twice; a trial is a
-    # snapshot and reports merge by step, so a second read changes nothing.
-    # ------------------------------------------------------------------------------------
-    def _pg_head(self, study_id: int) -> Any:
-        """attrs and the highest change number of the study's trials and of its reports."""
-        return sa.select(
-            studies.c.attrs,
-            sa.select(sa.func.max(trials.c.seq))
-            .where(trials.c.study_id == study_id)
-            .scalar_subquery()
-            .label("trial_seq"),
-            sa.select(sa.func.max(reports.c.seq))
-            .where(reports.c.study_id == study_id)
-            .scalar_subquery()
-            .label("report_seq"),
-            sa.literal_column(self.PG_XMIN).label("xmin"),
-        ).where(studies.c.id == study_id)
-
-    @staticmethod
-    def _safe(watermark: int, read: Iterable[int], xmin: int) -> int:
-        top = max(read, default=None)
-        return watermark if top is None else max(watermark, min(int(top), int(xmin) - 1))
-
-    def _pg_sync(self, study_id: int, watermark: int) -> SyncResult:
-        head_q = self._pg_head(study_id)
-
-        def changes(conn: Connection) -> tuple[Any, Sequence[Any], Sequence[Any]]:
-            head = conn.execute(head_q).first()
-            if head is None:
-                raise StudyNotFound(f"no study with id {study_id}")
-            rows: Sequence[Any] = []
-            reps: Sequence[Any] = []
-            if (head.trial_seq or 0) > watermark:
-                rows = conn.execute(
-                    sa.select(*TRIAL_COLS, trials.c.seq)
-                    .where(trials.c.study_id == study_id, trials.c.seq > watermark)
-                    .order_by(trials.c.number)
-                ).all()
-            if (head.report_seq or 0) > watermark:
-                reps = conn.execute(
-                    sa.select(reports.c.seq, reports.c.number, reports.c.step, reports.c.metrics)
-                    .where(reports.c.study_id == study_id, reports.c.seq > watermark)
-                    .order_by(reports.c.seq, reports.c.id)
-                ).all()
-            return head, rows, reps
-
-        head = self._read(lambda c: c.execute(head_q).first())
-        if head is None:
-            raise StudyNotFound(f"no study with id {study_id}")
-        top = max(head.trial_seq or 0, head.report_seq or 0)
-        if top <= watermark:  # the common case: one indexed read outside a transaction
-            return SyncResult([], [], int(top), loads(head.attrs, {}))
-        head, rows, reps = self._snapshot(changes)
-        mark = self._safe(watermark, [r.seq for r in rows] + [r.seq for r in reps], head.xmin)
-        return SyncResult(
-            [row_to_trial(r) for r in rows],
-            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
-            mark,
             loads(head.attrs, {}),
         )
 

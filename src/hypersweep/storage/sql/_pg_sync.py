@@ -1,0 +1,128 @@
+"""PostgreSQL's incremental sync: transaction ids as change numbers, one statement in the
+common case."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from hypersweep.errors import StudyNotFound
+from hypersweep.storage.base import Report, SyncResult
+from hypersweep.storage.sql._schema import (
+    TRIAL_COLS,
+    loads,
+    reports,
+    row_to_trial,
+    studies,
+    trials,
+)
+from hypersweep.storage.sql._writes import SQLWrites
+
+
+class PGSync(SQLWrites):
+    """The PostgreSQL half of :meth:`SQLStorage.sync <hypersweep.storage.sql.SQLStorage.sync>`."""
+
+    # ------------------------------------------------------------------------------------
+    # PostgreSQL: sequence numbers are transaction ids (no study lock; see _pg_bump), so a
+    # reader's new watermark is the highest number it read, but never at or above the
+    # oldest transaction in flight in its snapshot: what that one writes later is then
+    # still above the watermark. Rows between the two may be read twice; a trial is a
+    # snapshot and reports merge by step, so a second read changes nothing.
+    # ------------------------------------------------------------------------------------
+    def _pg_head(self, study_id: int) -> Any:
+        """attrs and the highest change number of the study's trials and of its reports."""
+        return sa.select(
+            studies.c.attrs,
+            sa.select(sa.func.max(trials.c.seq))
+            .where(trials.c.study_id == study_id)
+            .scalar_subquery()
+            .label("trial_seq"),
+            sa.select(sa.func.max(reports.c.seq))
+            .where(reports.c.study_id == study_id)
+            .scalar_subquery()
+            .label("report_seq"),
+            sa.literal_column(self.PG_XMIN).label("xmin"),
+        ).where(studies.c.id == study_id)
+
+    @staticmethod
+    def _safe(watermark: int, read: Iterable[int], xmin: int) -> int:
+        top = max(read, default=None)
+        return watermark if top is None else max(watermark, min(int(top), int(xmin) - 1))
+
+    def _pg_sync_statement(self, study_id: int) -> Any:
+        """The head of study ``study_id`` joined with its trials changed since ``:wm``
+        (built once per study: building it costs more than running it)."""
+        q = self._statements.get(("pg_sync", study_id))
+        if q is None:
+            h = self._pg_head(study_id).subquery("h")
+            t = (
+                sa.select(*TRIAL_COLS, trials.c.seq)
+                .where(
+                    trials.c.study_id == study_id,
+                    trials.c.seq > sa.bindparam("wm", type_=sa.BigInteger()),
+                )
+                .subquery("t")
+            )
+            first = sa.func.row_number().over() == 1  # the attrs once, not on every row
+            q = self._statements[("pg_sync", study_id)] = (
+                sa.select(
+                    sa.case((first, h.c.attrs)).label("attrs"),
+                    h.c.trial_seq,
+                    h.c.report_seq,
+                    h.c.xmin,
+                    *[t.c[c.name] for c in TRIAL_COLS],
+                    t.c.seq,
+                )
+                .select_from(h.outerjoin(t, sa.true()))
+                .order_by(t.c.number)
+            )
+        return q
+
+    def _pg_sync(self, study_id: int, watermark: int) -> SyncResult:
+        def changes(conn: Connection) -> tuple[Any, Sequence[Any], Sequence[Any]]:
+            head = conn.execute(self._pg_head(study_id)).first()
+            if head is None:
+                raise StudyNotFound(f"no study with id {study_id}")
+            rows: Sequence[Any] = []
+            reps: Sequence[Any] = []
+            if (head.trial_seq or 0) > watermark:
+                rows = conn.execute(
+                    sa.select(*TRIAL_COLS, trials.c.seq)
+                    .where(trials.c.study_id == study_id, trials.c.seq > watermark)
+                    .order_by(trials.c.number)
+                ).all()
+            if (head.report_seq or 0) > watermark:
+                reps = conn.execute(
+                    sa.select(reports.c.seq, reports.c.number, reports.c.step, reports.c.metrics)
+                    .where(reports.c.study_id == study_id, reports.c.seq > watermark)
+                    .order_by(reports.c.seq, reports.c.id)
+                ).all()
+            return head, rows, reps
+
+        # the common cases in one statement (one snapshot, no transaction): the head and
+        # the trials changed since the watermark, or the head alone when none changed
+        joined = self._pg_sync_statement(study_id)
+        found = self._read(lambda c: c.execute(joined, {"wm": watermark}).all())
+        if not found:
+            raise StudyNotFound(f"no study with id {study_id}")
+        head = found[0]
+        attrs = next((r.attrs for r in found if r.attrs is not None), None)
+        if (head.report_seq or 0) <= watermark:  # no new report: this read is the sync
+            changed = [r for r in found if r.id is not None]
+            if not changed:
+                top = max(head.trial_seq or 0, head.report_seq or 0)
+                return SyncResult([], [], int(top), loads(attrs, {}))
+            mark = self._safe(watermark, [r.seq for r in changed], head.xmin)
+            return SyncResult([row_to_trial(r) for r in changed], [], mark, loads(attrs, {}))
+        head, rows, reps = self._snapshot(changes)  # trials and reports as of one snapshot
+        mark = self._safe(watermark, [r.seq for r in rows] + [r.seq for r in reps], head.xmin)
+        return SyncResult(
+            [row_to_trial(r) for r in rows],
+            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            mark,
+            loads(head.attrs, {}),
+        )
