@@ -427,7 +427,8 @@ def main() -> None:
     n = args.trials
     lo, hi = (0, min(100, n)), (max(0, n - 100), n)
     tmp = Path(tempfile.mkdtemp(prefix="hs_bench_"))
-    if args.report_only:
+
+    def reports() -> None:
         report_cases(
             tmp,
             args.report_prior,
@@ -436,6 +437,9 @@ def main() -> None:
             args.pruning_seeds,
             args.pruning_storages.split(","),
         )
+
+    if args.report_only:
+        reports()
         return
 
     backends: list[tuple[str, Callable[[], tuple[str | None, str, Callable[[], None]]]]] = [
@@ -485,14 +489,7 @@ def main() -> None:
         )
 
     if args.report:
-        report_cases(
-            tmp,
-            args.report_prior,
-            args.report_steps,
-            args.pruning_trials,
-            args.pruning_seeds,
-            args.pruning_storages.split(","),
-        )
+        reports()
     if args.skip_parallel:
         return
     print(f"\n## {args.procs} processes x {args.per_proc} trials on one study (trials/s)\n")
