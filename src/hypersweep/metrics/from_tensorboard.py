@@ -22,11 +22,11 @@ import logging
 import os
 import struct
 from collections.abc import Sequence
-from typing import IO
 
 from hypersweep.metrics._protobuf import BYTES, FIXED32, VARINT, DecodeError, fields, packed
 from hypersweep.metrics._protobuf import signed as _signed
 from hypersweep.metrics.base import Point, StepOrder, walk_files
+from hypersweep.metrics.tail import ChunkTail
 
 __all__ = ["MAX_RECORD", "EventFile", "TensorBoardSource", "crc32c", "masked_crc", "scalars"]
 
@@ -139,28 +139,14 @@ def scalars(event: bytes) -> tuple[int, list[tuple[str, float]]]:
     return step, out
 
 
-class EventFile:
+class EventFile(ChunkTail):
     """One event file, read record by record as it grows."""
-
-    def __init__(self, path: str) -> None:
-        self.path = path
-        self.f: IO[bytes] | None = None
-        self.buf = b""
-        self.broken = False
 
     def records(self, limit: int = READ_LIMIT) -> list[bytes]:
         """The complete records written since the last call."""
-        if self.broken:
+        buf = self.read(limit)
+        if buf is None:
             return []
-        if self.f is None:
-            try:
-                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
-            except OSError:
-                return []
-        data = self.f.read(limit)
-        if not data and len(self.buf) < 12:
-            return []
-        buf = self.buf + data
         out: list[bytes] = []
         i = 0
         while len(buf) - i >= 12:
@@ -172,7 +158,7 @@ class EventFile:
             length = struct.unpack("<Q", header)[0]
             end = i + 12 + length + 4
             if length > MAX_RECORD:  # skip it unread: seek past its end
-                self.f.seek(end - len(buf), os.SEEK_CUR)
+                self.skip(end - len(buf))
                 i = len(buf)
                 break
             if end > len(buf):
@@ -181,11 +167,6 @@ class EventFile:
             i = end
         self.buf = buf[i:]
         return out
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None
 
 
 class TensorBoardSource:

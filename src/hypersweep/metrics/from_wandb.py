@@ -27,10 +27,11 @@ import math
 import os
 import struct
 import zlib
-from typing import IO, Any
+from typing import Any
 
 from hypersweep.metrics._protobuf import BYTES, VARINT, DecodeError, fields, signed
 from hypersweep.metrics.base import Point
+from hypersweep.metrics.tail import ChunkTail
 
 __all__ = ["BLOCK", "LogFile", "WandbSource", "decode_record"]
 
@@ -48,27 +49,18 @@ READ_LIMIT = 4 << 20
 _HISTORY, _SUMMARY = 2, 3
 
 
-class LogFile:
+class LogFile(ChunkTail):
     """One ``.wandb`` file: its complete records, as they are written."""
 
     def __init__(self, path: str) -> None:
-        self.path = path
-        self.f: IO[bytes] | None = None
-        self.buf = b""
+        super().__init__(path)
         self.pos = 0  # file offset of buf[0]
         self.parts: list[bytes] = []  # the pieces of a record that spans blocks
-        self.broken = False
 
     def records(self, limit: int = READ_LIMIT) -> list[bytes]:
-        if self.broken:
+        buf = self.read(limit)
+        if buf is None:
             return []
-        if self.f is None:
-            try:
-                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
-            except OSError:
-                return []
-        data = self.f.read(limit)
-        buf = self.buf + data
         i = 0
         out: list[bytes] = []
         if self.pos == 0:
@@ -119,11 +111,6 @@ class LogFile:
         self.buf = buf[i:]
         self.pos += i
         return out
-
-    def close(self) -> None:
-        if self.f is not None:
-            self.f.close()
-            self.f = None
 
 
 def _items(buf: bytes) -> list[tuple[str, Any]]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from typing import IO
 
-__all__ = ["MAX_LINE", "STDERR_TAIL_BYTES", "STDERR_TAIL_LINES", "Tail", "tail_text"]
+__all__ = ["MAX_LINE", "STDERR_TAIL_BYTES", "STDERR_TAIL_LINES", "ChunkTail", "Tail", "tail_text"]
 
 #: Bytes of stderr kept in a failed trial's error (at most :data:`STDERR_TAIL_LINES` lines).
 STDERR_TAIL_BYTES = 2048
@@ -96,6 +96,42 @@ class Tail:
         self.skipped += max(0, size - here)
         self.buf = b""
         self.skipping = False
+
+    def close(self) -> None:
+        if self.f is not None:
+            self.f.close()
+            self.f = None
+
+
+class ChunkTail:
+    """A growing binary file of framed records (W&B's transaction log, TensorBoard's
+    event files), read in pieces from where the last read left off. A subclass cuts
+    records out of what :meth:`read` returns and keeps the unconsumed rest in ``buf``
+    (a record split across two reads); ``broken`` stops all further reading."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.f: IO[bytes] | None = None
+        self.buf = b""
+        self.broken = False
+
+    def read(self, limit: int) -> bytes | None:
+        """``buf`` followed by up to ``limit`` bytes written since the last read;
+        ``None`` while the file does not exist (it is opened on first success) or once
+        it is broken."""
+        if self.broken:
+            return None
+        if self.f is None:
+            try:
+                self.f = open(self.path, "rb")  # noqa: SIM115 - kept open while tailing
+            except OSError:
+                return None
+        return self.buf + self.f.read(limit)
+
+    def skip(self, n: int) -> None:
+        """Move ``n`` bytes past the end of the last read, unread (an oversized record)."""
+        if self.f is not None:
+            self.f.seek(n, os.SEEK_CUR)
 
     def close(self) -> None:
         if self.f is not None:
