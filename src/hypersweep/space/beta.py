@@ -9,7 +9,7 @@ import numpy as np
 
 from hypersweep._validate import short
 from hypersweep.errors import SpaceError
-from hypersweep.space._common import as_float, check_bounds, clip, fmt, nudge_exact
+from hypersweep.space._common import as_float, check_bounds, clip, nudge_exact
 from hypersweep.space.params import NumericParam
 
 
@@ -83,15 +83,7 @@ class Beta(NumericParam):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> Any:
-        f = as_float(value)
-        if f is None or isinstance(value, bool):
-            raise SpaceError(path, f"expected a number, got {type(value).__name__} {short(value)}")
-        if f < self.low or f > self.high:
-            raise SpaceError(
-                path, f"{short(value)} is outside [{fmt(self.low)}, {fmt(self.high)}]"
-            )
-        self._check_on_step(f, path)
-        return f
+        return self._bounded(value, path)
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
         if self.step is not None:

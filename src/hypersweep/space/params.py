@@ -92,6 +92,18 @@ class NumericParam(Param):
         )
         return clip(vals, self.low, self.high)
 
+    def _bounded(self, value: Any, path: str) -> float:
+        """``value`` as a float, checked to be a number in ``[low, high]`` on the step."""
+        if not is_number(value):
+            raise SpaceError(path, f"expected a number, got {type(value).__name__} {short(value)}")
+        v = as_float(value)
+        if v is None or v < self.low or v > self.high:
+            raise SpaceError(
+                path, f"{short(value)} is outside [{fmt(self.low)}, {fmt(self.high)}]"
+            )
+        self._check_on_step(v, path)
+        return v
+
     def _check_on_step(self, v: float, path: str) -> None:
         if self.step is None:
             return
@@ -178,15 +190,7 @@ class Float(NumericParam):
         return self._finish(self._decode_array(u))
 
     def validate(self, value: Any, path: str = "") -> float:
-        if not is_number(value):
-            raise SpaceError(path, f"expected a number, got {type(value).__name__} {short(value)}")
-        v = as_float(value)
-        if v is None or v < self.low or v > self.high:
-            raise SpaceError(
-                path, f"{short(value)} is outside [{fmt(self.low)}, {fmt(self.high)}]"
-            )
-        self._check_on_step(v, path)
-        return v
+        return self._bounded(value, path)
 
     def grid_values(self, path: str, grid_points: int | None) -> list[Any]:
         if self.step is not None:
