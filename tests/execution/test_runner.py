@@ -114,3 +114,24 @@ def test_a_trial_past_its_timeout_fails_and_the_study_goes_on() -> None:
         (TrialState.COMPLETED, None),
     ]
     assert runner.elapsed == pytest.approx(4.0)
+
+
+def test_a_trial_re_queued_after_max_trials_was_reached_still_runs() -> None:
+    """max_trials stops the creation of trials, not the retry of one already numbered:
+    the runner that re-queues its last trial runs it again instead of exiting and leaving
+    it QUEUED (seen as a lost trial in the chaos audit when no other process was left)."""
+    s = _study()
+    failed_once: set[int] = set()
+
+    def plan(t: Trial) -> FakePlan:
+        if t.number == 1 and t.number not in failed_once:
+            failed_once.add(t.number)  # its first attempt fails after trial 0 was created
+            return FakePlan(duration=5.0, error="killed by SIGKILL")
+        return FakePlan(duration=1.0, result=float(t.number))
+
+    limits = Limits(max_trials=2, max_concurrent=2, retries=1, retry_on=("failed",))
+    runner, ex = _run(s, plan, limits)
+    assert _states(s) == [TrialState.COMPLETED, TrialState.COMPLETED]
+    assert runner.retried == [1]
+    assert [t.number for t, _ in ex.started] == [0, 1, 1]
+    assert runner.stop_reason == "max_trials (2) reached"

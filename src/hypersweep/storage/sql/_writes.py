@@ -361,7 +361,9 @@ class SQLWrites(SQLStudies):
             )
             .values(heartbeat_at=now)
         )
-        self._write(lambda c: c.execute(stmt))
+        # PostgreSQL: one self-committing statement (BEGIN, UPDATE, COMMIT would be three
+        # round trips, on every worker every few seconds); SQLite keeps its BEGIN IMMEDIATE
+        self._write(lambda c: c.execute(stmt), begin=self.dialect != "postgresql")
 
     def fail_stale_trials(
         self,
