@@ -4,8 +4,8 @@ SQLite file and on PostgreSQL, SIGKILLed at random moments, then the audit."""
 from __future__ import annotations
 
 import argparse
-import json
 import importlib.util
+import json
 import sys
 from pathlib import Path
 from types import ModuleType
