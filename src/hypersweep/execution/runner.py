@@ -152,6 +152,7 @@ class Runner:
         #: why the run stopped early because its trials kept failing (one line), if it did
         self.failed_fast: str | None = None
         self.retried: list[int] = []  # trials of this run re-queued for another attempt
+        self._budget_stop = False  # stopped by max_trials alone: a re-queued trial reopens
         self._failures: list[str] = []  # error lines of this run's failures before a success
         self._succeeded = False
         self._fault: StorageError | None = None  # the storage refused a write
@@ -398,19 +399,19 @@ class Runner:
 
     def _launch(self) -> None:
         lim = self.limits
-        if self.stop_reason == self._budget_reason() and not self.hard_stop and self._queued():
+        if self._budget_stop and not self.hard_stop and self._queued():
             # max_trials ends the creation of trials, not the run of those it numbered: a
             # trial re-queued since (this run's retry, or a lost one reclaimed) still runs
-            self.stop_reason = None
+            self.stop_reason, self._budget_stop = None, False
         while self.stop_reason is None and len(self.running) < lim.max_concurrent:
             if self.own_max_trials is not None and self.launched >= self.own_max_trials:
                 return self._set_stop(f"--max-trials {self.own_max_trials} of this worker reached")
             if lim.max_trials is not None and self._n_started() >= lim.max_trials:
-                return self._set_stop(self._budget_reason())
+                return self._stop_at_budget()
             try:  # the storage enforces max_trials atomically (other processes share it)
                 trial = self.study.ask(max_trials=lim.max_trials)
             except MaxTrialsReached:
-                return self._set_stop(self._budget_reason())
+                return self._stop_at_budget()
             except SpaceExhausted as e:
                 if self.running:  # a running trial may open new proposals (a PBT member)
                     return
@@ -429,8 +430,11 @@ class Runner:
             self.launched += 1
             self.executor.start(trial, budget)
 
-    def _budget_reason(self) -> str:
-        return f"max_trials ({self.limits.max_trials}) reached"
+    def _stop_at_budget(self) -> None:
+        self._set_stop(f"max_trials ({self.limits.max_trials}) reached")
+        self._budget_stop = self.stop_reason is not None and self.stop_reason.startswith(
+            "max_trials"
+        )
 
     def _queued(self) -> bool:
         return bool((self.study.history.state == QUEUED).any())
