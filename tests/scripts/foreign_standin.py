@@ -11,6 +11,7 @@ records how many steps it reported.
 
 import json
 import os
+import signal
 import sys
 import time
 import zlib
@@ -29,19 +30,22 @@ spread = 1.0
 if os.environ.get("STANDIN_SPREAD"):
     spread = 1.0 + zlib.crc32(" ".join(sys.argv[1:]).encode()) % 5
 stop_file = os.environ.get("HYPERSWEEP_STOP_FILE", "")
+# The stop file and SIGINT come together: SIGINT only raises a flag, so a script that saw
+# the file first is not interrupted while it records (and the record is written whole).
+interrupted: list[int] = []
+signal.signal(signal.SIGINT, lambda signum, frame: interrupted.append(signum))
 done = 0
-try:
-    with open(os.environ["HYPERSWEEP_METRICS_FILE"], "a", encoding="utf-8") as out:
-        for step in range(steps):
-            if stop_file and os.path.exists(stop_file):
-                break
-            value = spread / (step + 1)
-            out.write(json.dumps({"step": step, **{n: value for n in names}}) + "\n")
-            out.flush()
-            done += 1
-            time.sleep(pause)
-except KeyboardInterrupt:
-    pass
+with open(os.environ["HYPERSWEEP_METRICS_FILE"], "a", encoding="utf-8") as out:
+    for step in range(steps):
+        if interrupted or (stop_file and os.path.exists(stop_file)):
+            break
+        value = spread / (step + 1)
+        out.write(json.dumps({"step": step, **{n: value for n in names}}) + "\n")
+        out.flush()
+        done += 1
+        time.sleep(pause)
 seen["steps"] = done
-with open(os.path.join(run_dir, "standin.json"), "w", encoding="utf-8") as f:
+record = os.path.join(run_dir, "standin.json")
+with open(record + ".tmp", "w", encoding="utf-8") as f:
     json.dump(seen, f)
+os.replace(record + ".tmp", record)
