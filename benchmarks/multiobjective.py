@@ -1,15 +1,24 @@
-"""Multi-objective samplers by hypervolume: hypersweep against Optuna on standard problems.
+"""Multi-objective samplers by hypervolume: hypersweep against Optuna and pymoo.
 
 Problems (all on the unit cube, minimized; reference points bound what 100-200
 evaluations reach): ZDT1, ZDT2, ZDT3 (2 objectives, ``d = 6``, reference (1.1, 10)),
 DTLZ2 (3 objectives, ``d = 7``, reference (2.5, 2.5, 2.5)) and DTLZ7 (3 objectives,
 ``d = 7``, reference (1.1, 1.1, 25)). Formulas from Zitzler, Deb and Thiele (2000) and Deb,
-Thiele, Laumanns and Zitzler (2002).
+Thiele, Laumanns and Zitzler (2002); checked against pymoo's implementations at random
+points before the runs (when pymoo is installed). And one real task, ``mlp-digits``:
+scikit-learn's ``MLPClassifier`` on the bundled digits data (30% held out), minimizing
+the validation error and the parameter count (in thousands) over 1-2 hidden layers of
+4-64 units, L2 ``alpha`` 1e-6..1e-1 and learning rate 1e-4..1e-1 (log scales, mapped
+from the unit cube the same way for every sampler), reference (1, 8).
 
 Samplers, each run for ``--evals`` evaluations per seed in this process:
 
-* hypersweep: ``nsga2`` (population ``--population``), ``tpe`` (multi-objective), ``random``;
-* Optuna: ``NSGAIISampler`` (same population) and ``TPESampler`` (multi-objective).
+* hypersweep: ``auto`` (the default: the GP's expected hypervolume improvement for 2-3
+  objectives), ``tpe`` (multi-objective), ``nsga2`` (population ``--population``),
+  ``random``;
+* Optuna: ``GPSampler`` (multi-objective: log EHVI), ``TPESampler`` (multi-objective)
+  and ``NSGAIISampler`` (same population);
+* pymoo: ``NSGA2`` (same population), through its ask-and-tell interface.
 
 Per problem and budget (each of ``--budgets``), the hypervolume of the evaluated points
 (:func:`hypersweep.analysis.hypervolume`) with mean over seeds, and each sampler's mean
@@ -17,7 +26,10 @@ rank over problems within the 2- and the 3-objective groups (1 = best).
 
 Usage::
 
-    nice -n 10 python benchmarks/multiobjective.py --seeds 3 --report docs/benchmarks-mo.md
+    nice -n 10 python benchmarks/multiobjective.py --seeds 3 --problems zdt1,zdt2,zdt3 \
+        --report 2obj.md --json 2obj.jsonl
+    nice -n 10 python benchmarks/multiobjective.py --problems mlp-digits --seeds 2 \
+        --evals 100 --budgets 50,100
     python benchmarks/multiobjective.py --smoke
 """
 
@@ -78,13 +90,64 @@ def _dtlz7(x: np.ndarray, m: int = 3) -> np.ndarray:
     return np.append(f, (1 + g) * h)
 
 
+def _mlp_digits(u: np.ndarray) -> np.ndarray:
+    import warnings
+
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.neural_network import MLPClassifier
+
+    Xtr, Xva, ytr, yva = _digits()
+    layers = 1 + int(min(u[0], 0.999) * 2)
+    width = int(round(float(np.exp(np.log(4) + u[1] * (np.log(64) - np.log(4))))))
+    alpha = float(10 ** (-6 + 5 * u[2]))
+    lr = float(10 ** (-4 + 3 * u[3]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model = MLPClassifier((width,) * layers, alpha=alpha, learning_rate_init=lr, max_iter=30)
+        model.set_params(random_state=0).fit(Xtr, ytr)
+    n_params = sum(c.size for c in model.coefs_) + sum(b.size for b in model.intercepts_)
+    return np.array([1.0 - model.score(Xva, yva), n_params / 1000.0])
+
+
+_DIGITS: list[np.ndarray] = []
+
+
+def _digits() -> list[np.ndarray]:
+    if not _DIGITS:
+        from sklearn.datasets import load_digits
+        from sklearn.model_selection import train_test_split
+
+        X, y = load_digits(return_X_y=True)
+        _DIGITS.extend(train_test_split(X / 16.0, y, test_size=0.3, random_state=0, stratify=y))
+    return _DIGITS
+
+
 PROBLEMS = {
     "zdt1": Problem("zdt1", 6, 2, _zdt(1), (1.1, 10.0)),
     "zdt2": Problem("zdt2", 6, 2, _zdt(2), (1.1, 10.0)),
     "zdt3": Problem("zdt3", 6, 2, _zdt(3), (1.1, 10.0)),
     "dtlz2": Problem("dtlz2", 7, 3, _dtlz2, (2.5, 2.5, 2.5)),
     "dtlz7": Problem("dtlz7", 7, 3, _dtlz7, (1.1, 1.1, 25.0)),
+    "mlp-digits": Problem("mlp-digits", 4, 2, _mlp_digits, (1.0, 8.0)),
 }
+
+
+def check_against_pymoo() -> None:
+    """Our problem formulas agree with pymoo's at random points (skipped without pymoo)."""
+    try:
+        from pymoo.problems import get_problem
+    except ImportError:
+        logging.warning("pymoo not installed: formulas not cross-checked")
+        return
+    X = np.random.default_rng(0).random((50, 7))
+    for name, p in PROBLEMS.items():
+        if name.startswith("mlp"):
+            continue
+        kw = {"n_var": p.dim} if name.startswith("zdt") else {"n_var": p.dim, "n_obj": p.n_obj}
+        theirs = get_problem(name, **kw).evaluate(X[:, : p.dim])
+        ours = np.array([p.f(x[: p.dim]) for x in X])
+        if not np.allclose(ours, theirs, rtol=1e-9, atol=1e-9):
+            raise SystemExit(f"{name}: our formula differs from pymoo's")
 
 
 def run_hypersweep(p: Problem, sampler: object, evals: int, seed: int) -> np.ndarray:
@@ -117,6 +180,8 @@ def run_optuna(p: Problem, kind: str, evals: int, seed: int, population: int) ->
         sampler: optuna.samplers.BaseSampler = optuna.samplers.NSGAIISampler(
             population_size=population, seed=seed
         )
+    elif kind == "gp":
+        sampler = optuna.samplers.GPSampler(seed=seed)
     else:
         sampler = optuna.samplers.TPESampler(seed=seed)
     study = optuna.create_study(directions=["minimize"] * p.n_obj, sampler=sampler)
@@ -131,6 +196,25 @@ def run_optuna(p: Problem, kind: str, evals: int, seed: int, population: int) ->
     return np.array(out)
 
 
+def run_pymoo(p: Problem, evals: int, seed: int, population: int) -> np.ndarray:
+    """pymoo's NSGA-II by ask and tell, evaluating its populations one point at a time."""
+    from pymoo.algorithms.moo.nsga2 import NSGA2
+    from pymoo.core.problem import Problem as PymooProblem
+    from pymoo.problems.static import StaticProblem
+
+    problem = PymooProblem(n_var=p.dim, n_obj=p.n_obj, xl=0.0, xu=1.0)
+    algo = NSGA2(pop_size=population)
+    algo.setup(problem, termination=("n_eval", evals), seed=seed, verbose=False)
+    out: list[np.ndarray] = []
+    while len(out) < evals:
+        pop = algo.ask()
+        F = np.array([p.f(x) for x in pop.get("X")])
+        out.extend(F)
+        algo.evaluator.eval(StaticProblem(problem, F=F), pop)
+        algo.tell(infills=pop)
+    return np.array(out[:evals])
+
+
 def main() -> None:
     from hypersweep.analysis import hypervolume
     from hypersweep.samplers.nsga2 import NSGA2Sampler
@@ -141,7 +225,10 @@ def main() -> None:
     ap.add_argument("--budgets", default="100,200")
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--population", type=int, default=20)
-    ap.add_argument("--samplers", default="hs-nsga2,hs-tpe,hs-random,optuna-nsga2,optuna-tpe")
+    ap.add_argument(
+        "--samplers",
+        default="hs-auto,hs-tpe,hs-nsga2,hs-random,optuna-gp,optuna-tpe,optuna-nsga2,pymoo-nsga2",
+    )
     ap.add_argument("--report", help="write the markdown table here")
     ap.add_argument("--json", help="write every run here (JSON lines)")
     ap.add_argument("--smoke", action="store_true")
@@ -150,6 +237,7 @@ def main() -> None:
         args.evals, args.budgets, args.seeds, args.problems = 30, "15,30", 1, "zdt1,dtlz2"
     budgets = [int(b) for b in args.budgets.split(",")]
     samplers = args.samplers.split(",")
+    check_against_pymoo()
     rows = []
     for pname in args.problems.split(","):
         p = PROBLEMS[pname]
@@ -162,6 +250,12 @@ def main() -> None:
                         NSGA2Sampler(population=args.population) if name == "nsga2" else name
                     )
                     Y = run_hypersweep(p, spec, args.evals, seed)
+                elif s.startswith("pymoo-"):
+                    try:
+                        Y = run_pymoo(p, args.evals, seed, args.population)
+                    except ImportError:
+                        logging.warning("pymoo not installed: %s skipped", s)
+                        continue
                 else:
                     try:
                         Y = run_optuna(p, s[7:], args.evals, seed, args.population)

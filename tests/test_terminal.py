@@ -42,7 +42,12 @@ def _study(name: str, space: Any = None, **kw: Any) -> hs.Study:
             "loss",
             "auto -> tpe (conditional space)",
         ),
-        ({"x": Float(0, 1)}, ["loss", "cost"], "auto -> tpe (2 objectives)"),
+        (
+            {"x": Float(0, 1)},
+            ["loss", "cost"],
+            "auto -> gp (2 objectives, 1 unconditional parameter, tpe from trial 300)",
+        ),
+        ({"x": Float(0, 1)}, ["a", "b", "c", "d"], "auto -> tpe (4 objectives > 3)"),
         (
             {"x": Float(0, 1), "act": Choice([f"a{i}" for i in range(20)])},
             "loss",

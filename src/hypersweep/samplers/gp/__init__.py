@@ -13,6 +13,7 @@ gradients (of the marginal likelihood and of the acquisition) are analytic.
 from __future__ import annotations
 
 from hypersweep.samplers.gp._ei import log_h
+from hypersweep.samplers.gp._multi import MAX_EHVI_OBJECTIVES
 from hypersweep.samplers.gp._sampler import GPSampler
 
-__all__ = ["GPSampler", "log_h"]
+__all__ = ["MAX_EHVI_OBJECTIVES", "GPSampler", "log_h"]

@@ -6,6 +6,7 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -18,13 +19,8 @@ from hypersweep.samplers.base import (
     replace_failed,
     unfailed_draws,
 )
-from hypersweep.samplers.gp._ei import log_ei, log_h
-from hypersweep.samplers.gp._feasibility import (
-    FeasibilityTerm,
-    even_subset,
-    log_pof,
-    log_pof_grad,
-)
+from hypersweep.samplers.gp._acquisition import Acquisition, LogEI
+from hypersweep.samplers.gp._feasibility import FeasibilityTerm, even_subset
 from hypersweep.samplers.gp._features import Features
 from hypersweep.samplers.gp._model import (
     FTOL,
@@ -38,11 +34,25 @@ from hypersweep.samplers.gp._model import (
     scalarize,
     transform,
 )
+from hypersweep.samplers.gp._multi import MAX_EHVI_OBJECTIVES, propose_multi
 from hypersweep.samplers.gp._scipy import minimize
 from hypersweep.samplers.gp._scipy import sobol as scipy_sobol
 from hypersweep.samplers.prior import duel_role, prior_design, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
+
+
+@dataclass
+class _Model:
+    """One objective's GP and the data it was fit on (see ``GPSampler._inputs``)."""
+
+    keep: np.ndarray
+    Xc: np.ndarray
+    Z: np.ndarray
+    y: np.ndarray
+    y_obs: np.ndarray
+    post: Posterior
+
 
 # ======================================================================================
 # the sampler
@@ -81,11 +91,21 @@ class GPSampler(Sampler):
 
     **Outputs** (signed lower-is-better) above ``median + IQR`` are compressed by a log,
     then standardized (see :func:`transform`): heavy-tailed objectives no longer flatten
-    the model near the optimum. Multi-objective studies are scalarized per call with
-    ParEGO's augmented Chebyshev function under random simplex weights (Knowles 2006,
-    "ParEGO: a hybrid algorithm with on-line landscape approximation for expensive
-    multiobjective optimization problems", IEEE TEVC), so successive proposals spread
-    along the Pareto front.
+    the model near the optimum.
+
+    **Several objectives.** With two or three, each objective gets its own GP (the same
+    model, transform and priors; with more than ``max_points`` observations, the rows
+    kept are chosen by non-dominated front, best fronts first) and the acquisition is the
+    log expected hypervolume improvement over the observed front in the transformed
+    values (exact: a box decomposition of the non-dominated region and a closed form per
+    box, :mod:`hypersweep.samplers.gp._ehvi`), with a reference point a tenth of the
+    range beyond the worst observed value of each objective. The incumbents whose
+    neighbourhoods are searched are five front members drawn at random. RUNNING trials
+    and earlier proposals of the batch join every GP and the front with their posterior
+    means. With four or more objectives (boxes grow as ``n^(m - 1)``) a study is
+    scalarized per call with ParEGO's augmented Chebyshev function under random simplex
+    weights instead (Knowles 2006, "ParEGO: a hybrid algorithm with on-line landscape
+    approximation for expensive multiobjective optimization problems", IEEE TEVC).
 
     **Hyperparameters** are the MAP of the log marginal likelihood under log-normal priors
     (median, spread of the log, bounds), on unit-cube inputs and standardized outputs:
@@ -228,9 +248,12 @@ class GPSampler(Sampler):
         X, Y = history.observed()
         if D == 0 or X.shape[0] < max(n_startup, 2):
             return tag(self._startup(space, history, rng, n), role)
-        y = Y[:, 0] if Y.shape[1] == 1 else scalarize(Y, rng)
         with _single_threaded_blas():  # an "explore" trial of the duel is what a cold start does
-            return tag(self._bo(space, history, X, y, rng, n), role)
+            if Y.shape[1] == 1:
+                return tag(self._bo(space, history, X, Y[:, 0], rng, n), role)
+            if Y.shape[1] <= MAX_EHVI_OBJECTIVES:
+                return tag(propose_multi(self, space, history, X, Y, rng, n), role)
+            return tag(self._bo(space, history, X, scalarize(Y, rng), rng, n), role)
 
     def _startup(
         self, space: Space, history: History, rng: np.random.Generator, n: int
@@ -298,11 +321,17 @@ class GPSampler(Sampler):
         return terms
 
     def _inputs(
-        self, feats: Features, X: np.ndarray, y_raw: np.ndarray, failed_c: np.ndarray
+        self,
+        feats: Features,
+        X: np.ndarray,
+        y_raw: np.ndarray,
+        failed_c: np.ndarray,
+        keep: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The objective model's data: (kept rows, their canonical inputs, features with
-        the failed rows appended, values with the failed rows appended, observed values)."""
-        keep = self._keep(y_raw)
+        the failed rows appended, values with the failed rows appended, observed values).
+        ``keep``: the rows to fit on (default: :meth:`_keep` of ``y_raw``)."""
+        keep = self._keep(y_raw) if keep is None else keep
         X, y_raw = X[keep], y_raw[keep]
         # pessimistic prior mean: the GP's zero mean sits between the mean and the worst
         y = transform(y_raw)
@@ -342,30 +371,13 @@ class GPSampler(Sampler):
         n: int,
     ) -> list[Proposal]:
         feats = Features(space)
-        G = space.dim
-        n_obs = X.shape[0]
         failed = history.failed()
         failed_c = feats.canon(failed) if failed.shape[0] else failed
-        keep, Xc, Z, y, y_obs = self._inputs(feats, X, y_raw, failed_c)
+        m = self._model(feats, X, y_raw, failed_c)
+        keep, Xc, Z, y, y_obs, post = m.keep, m.Xc, m.Z, m.y, m.y_obs, m.post
+        inv_ls, signal, noise = post.inv_ls, post.signal, post.noise
         self.n_fit = keep.size
-        if n_obs >= REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
-            # a settled model: the fit of this history without its newest observed trial
-            Zf, yf = self._inputs(feats, X[:-1], y_raw[:-1], failed_c)[2:4]
-            theta = self._hyper(Zf, yf, feats)
-        else:
-            theta = self._hyper(Z, y, feats)
-        inv_ls = np.exp(-theta[:G])[feats.group]
-        signal, noise = math.exp(theta[G]), math.exp(theta[G + 1])
-        post = Posterior.build(Z, y, inv_ls, signal, noise)
-        # failed configurations and constraints (constrained EI; see _feasibility)
-        terms: list[FeasibilityTerm] = []
-        feasible = np.ones(y.size, dtype=bool)
-        if failed.shape[0] or history.constraints:
-            ok = np.isfinite(history.Y).all(axis=1) & history.valid  # rows of observed()
-            C = history.C[ok][keep]
-            if history.constraints:
-                feasible = (C <= 0).all(axis=1)
-            terms = self._feasibility(history, feats, Xc, C, failed_c)
+        terms, feasible = self._terms(history, feats, Xc, keep, failed_c, y.size)
         use_ei = bool(feasible.any())
         if feasible.all():
             best = float(y_obs.min())
@@ -387,7 +399,8 @@ class GPSampler(Sampler):
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
                 post = Posterior.build(Z, y, inv_ls, signal, noise)
-            u = self._maximize(post, best, feats, incumbents, seen, rng, terms, use_ei, failed_c)
+            acq = LogEI(post, best, terms, use_ei)
+            u = self._maximize(acq, feats, incumbents, seen, rng, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
             uc = feats.canon(space.encode_many([params]))
@@ -397,6 +410,52 @@ class GPSampler(Sampler):
             best = min(best, float(mu_c[0])) if use_ei else best
             seen = np.vstack([seen, uc])
         return out
+
+    def _model(
+        self,
+        feats: Features,
+        X: np.ndarray,
+        y_raw: np.ndarray,
+        failed_c: np.ndarray,
+        keep: np.ndarray | None = None,
+        keep_prev: np.ndarray | None = None,
+    ) -> _Model:
+        """One objective's GP on the observed trials ``keep`` (default: :meth:`_keep`),
+        hyperparameters from ``keep_prev`` of the history without its newest observed
+        trial on a settled model (see *Hyperparameters*)."""
+        G = feats.space.dim
+        n_obs = X.shape[0]
+        keep, Xc, Z, y, y_obs = self._inputs(feats, X, y_raw, failed_c, keep)
+        if n_obs >= REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
+            # a settled model: the fit of this history without its newest observed trial
+            Zf, yf = self._inputs(feats, X[:-1], y_raw[:-1], failed_c, keep_prev)[2:4]
+            theta = self._hyper(Zf, yf, feats)
+        else:
+            theta = self._hyper(Z, y, feats)
+        inv_ls = np.exp(-theta[:G])[feats.group]
+        post = Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
+        return _Model(keep, Xc, Z, y, y_obs, post)
+
+    def _terms(
+        self,
+        history: History,
+        feats: Features,
+        Xc: np.ndarray,
+        keep: np.ndarray,
+        failed_c: np.ndarray,
+        size: int,
+    ) -> tuple[list[FeasibilityTerm], np.ndarray]:
+        """The failure and constraint models (constrained EI; see :mod:`._feasibility`),
+        and which kept observed trials are feasible."""
+        terms: list[FeasibilityTerm] = []
+        feasible = np.ones(size, dtype=bool)
+        if failed_c.shape[0] or history.constraints:
+            ok = np.isfinite(history.Y).all(axis=1) & history.valid  # rows of observed()
+            C = history.C[ok][keep]
+            if history.constraints:
+                feasible = (C <= 0).all(axis=1)
+            terms = self._feasibility(history, feats, Xc, C, failed_c)
+        return terms, feasible
 
     # ------------------------------------------------------------------------------------
     def _candidates(
@@ -445,24 +504,20 @@ class GPSampler(Sampler):
 
     def _maximize(
         self,
-        post: Posterior,
-        best: float,
+        acq: Acquisition,
         feats: Features,
         incumbents: np.ndarray,
         seen: np.ndarray,
         rng: np.random.Generator,
-        terms: list[FeasibilityTerm] | None = None,
-        use_ei: bool = True,
         failed_c: np.ndarray | None = None,
     ) -> np.ndarray:
-        terms = terms or []
-        C = self._candidates(feats, incumbents, 1.0 / post.inv_ls[feats.start], rng)
+        C = self._candidates(feats, incumbents, 1.0 / acq.inv_ls[feats.start], rng)
         Cc = feats.canon(C)
-        a = _acquisition(post, best, feats(Cc), terms, use_ei)
+        a = acq(feats(Cc))
         order = np.argsort(-a, kind="stable")
-        polished = self._polish(post, best, feats, C[order[:5]], Cc[order[:5]], terms, use_ei)
+        polished = self._polish(acq, feats, C[order[:5]], Cc[order[:5]])
         cand = np.vstack([polished, C[order[:50]]])
-        a = _acquisition(post, best, feats(feats.canon(cand)), terms, use_ei)
+        a = acq(feats(feats.canon(cand)))
         space = feats.space
         for i in np.argsort(-a, kind="stable"):
             snapped = feats.canon(space.encode_many(space.decode_many(cand[i][None, :])))
@@ -476,44 +531,24 @@ class GPSampler(Sampler):
         return rng.random(space.dim)  # every good candidate is taken: explore
 
     def _polish(
-        self,
-        post: Posterior,
-        best: float,
-        feats: Features,
-        U0: np.ndarray,
-        Uc: np.ndarray,
-        terms: list[FeasibilityTerm] | None = None,
-        use_ei: bool = True,
+        self, acq: Acquisition, feats: Features, U0: np.ndarray, Uc: np.ndarray
     ) -> np.ndarray:
         """One L-BFGS-B run over the active continuous coordinates of several starts at
-        once (the objective is their summed log EI, so they do not interact)."""
+        once (the objective is their summed acquisition, so they do not interact)."""
         cols, fcols = feats.continuous, feats.continuous_feat
         act = ~np.isnan(Uc[:, cols])  # (B, c): the coordinates that may move
         if not act.any():
             return U0
         Zbase = feats(Uc)
         # precondition: optimize x / lengthscale, so every coordinate has a unit scale
-        scale = np.broadcast_to(post.inv_ls[fcols], act.shape)[act]
+        scale = np.broadcast_to(acq.inv_ls[fcols], act.shape)[act]
 
         def fun(xs: np.ndarray) -> tuple[float, np.ndarray]:
             Zq = Zbase.copy()
             sub = Zq[:, fcols]
             sub[act] = xs / scale
             Zq[:, fcols] = sub
-            if use_ei:
-                mu, var, dmu, dvar = post.predict_grad(Zq, fcols)
-                sd = np.sqrt(var)
-                z = (best - mu) / sd
-                lh, g = log_h(z)
-                d_mu = -g / sd
-                d_var = (1.0 - z * g) / (2.0 * var)
-                grad = d_mu[:, None] * dmu + d_var[:, None] * dvar
-                val = lh + np.log(sd)
-            else:
-                val, grad = np.zeros(Zq.shape[0]), np.zeros((Zq.shape[0], fcols.size))
-            if terms:
-                v2, g2 = log_pof_grad(terms, Zq, fcols)
-                val, grad = val + v2, grad + g2
+            val, grad = acq.with_grad(Zq, fcols)
             return -float(val.sum()), -grad[act] / scale
 
         x0 = Uc[:, cols][act] * scale
@@ -530,14 +565,6 @@ class GPSampler(Sampler):
         sub[act] = np.clip(res.x / scale, 0.0, 1.0)
         out[:, cols] = sub
         return out
-
-
-def _acquisition(
-    post: Posterior, best: float, Zq: np.ndarray, terms: list[FeasibilityTerm], use_ei: bool
-) -> np.ndarray:
-    """log EI (when a feasible incumbent exists) plus the log probability of feasibility."""
-    a = log_ei(best, *post.predict(Zq)) if use_ei else np.zeros(Zq.shape[0])
-    return a + log_pof(terms, Zq) if terms else a
 
 
 def _reflect(U: np.ndarray) -> np.ndarray:
