@@ -204,7 +204,9 @@ def test_params_as_env_and_best_command_line(tmp_path):
 
 
 def test_ctrl_c_leaves_no_running_trial_and_a_rerun_resumes(tmp_path):
-    sweep = sweep_file(tmp_path, "intr", steps=4, sleep=0.4, max_trials=8)
+    # trials of 3.2 s: after the first completes, about 10 s of the run are left for the
+    # Ctrl-C to land in (with 1.6 s trials a loaded machine sometimes sent it too late)
+    sweep = sweep_file(tmp_path, "intr", steps=8, sleep=0.4, max_trials=8)
     url = url_of(tmp_path)
     proc = start_run(sweep, url, tmp_path)
     try:
