@@ -237,6 +237,7 @@ class NSGA2Sampler(Sampler):
         u = rng.random(x.size)
         e = self.eta_mutation + 1.0
         d1, d2 = x, 1.0 - x
-        lo = (2 * u + (1 - 2 * u) * (1 - d1) ** e) ** (1 / e) - 1
-        hi = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** e) ** (1 / e)
+        with np.errstate(invalid="ignore"):  # each branch is NaN where the other applies
+            lo = (2 * u + (1 - 2 * u) * (1 - d1) ** e) ** (1 / e) - 1
+            hi = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** e) ** (1 / e)
         return x + np.where(u < 0.5, lo, hi)
