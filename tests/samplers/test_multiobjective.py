@@ -156,3 +156,27 @@ def test_nsga2_generations_and_options() -> None:
         NSGA2Sampler(population=1)
     with pytest.raises(SpecError, match="crossover_prob"):
         NSGA2Sampler(crossover_prob=2)
+
+
+def test_nsga2_children_stay_in_the_cube_and_are_never_a_silent_default() -> None:
+    # parents on the bounds: SBX children land outside [0, 1]; mutated there, they were NaN
+    # (a RuntimeWarning) and decoded to the middle of the range
+    import warnings
+
+    space = {f"x{i}": hs.Float(0, 1) for i in range(6)}
+    study = hs.Study(
+        "edge",
+        space=space,
+        objective=["a", "b"],
+        sampler=NSGA2Sampler(population=20),
+        storage="memory",
+        seed=0,
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RuntimeWarning)
+        for _ in range(200):
+            t = study.ask()
+            x = np.array([t.params[f"x{i}"] for i in range(6)])
+            study.tell(t, [float(x[0]), float(1 + x[1:].sum() - x[0])])
+    X = np.array([[t.params[f"x{i}"] for i in range(6)] for t in study.trials()[20:]])
+    assert np.isfinite(X).all() and ((X >= 0) & (X <= 1)).all()

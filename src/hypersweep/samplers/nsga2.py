@@ -211,7 +211,9 @@ class NSGA2Sampler(Sampler):
         cat = space.n_options > 0
         child = p1.copy()
         if rng.random() < self.crossover_prob:
-            child[~cat] = self._sbx(p1[~cat], p2[~cat], rng)
+            # (SBX spreads children beyond the parents: back into the cube before mutation,
+            # whose formula needs x in [0, 1])
+            child[~cat] = np.clip(self._sbx(p1[~cat], p2[~cat], rng), 0.0, 1.0)
             take = rng.random(int(cat.sum())) < 0.5
             child[cat] = np.where(take, p2[cat], p1[cat])
         pm = self.mutation_prob if self.mutation_prob is not None else 1.0 / space.dim
@@ -237,7 +239,6 @@ class NSGA2Sampler(Sampler):
         u = rng.random(x.size)
         e = self.eta_mutation + 1.0
         d1, d2 = x, 1.0 - x
-        with np.errstate(invalid="ignore"):  # each branch is NaN where the other applies
-            lo = (2 * u + (1 - 2 * u) * (1 - d1) ** e) ** (1 / e) - 1
-            hi = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** e) ** (1 / e)
+        lo = (2 * u + (1 - 2 * u) * (1 - d1) ** e) ** (1 / e) - 1
+        hi = 1 - (2 * (1 - u) + 2 * (u - 0.5) * (1 - d2) ** e) ** (1 / e)
         return x + np.where(u < 0.5, lo, hi)
