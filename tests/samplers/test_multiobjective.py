@@ -179,4 +179,17 @@ def test_nsga2_children_stay_in_the_cube_and_are_never_a_silent_default() -> Non
             x = np.array([t.params[f"x{i}"] for i in range(6)])
             study.tell(t, [float(x[0]), float(1 + x[1:].sum() - x[0])])
     X = np.array([[t.params[f"x{i}"] for i in range(6)] for t in study.trials()[20:]])
-    assert np.isfinite(X).all() and ((X >= 0) & (X <= 1)).all()
+    assert ((X >= 0) & (X <= 1)).all()
+    # the encoded children of parents on the bounds (a NaN would decode silently to 0.5)
+    edge = hs.Study("edge2", space=space, objective=["a", "b"], storage="memory", seed=0)
+    for i in range(20):
+        t = edge.enqueue({f"x{j}": float((i >> j) & 1) for j in range(6)})
+    for t in edge.trials():
+        edge.tell(edge.ask(), [0.0, 0.0])
+    sampler = NSGA2Sampler(population=20)
+    history = edge.history
+    rows = np.arange(20)
+    par = (rows, np.zeros(20, dtype=int), np.ones(20))
+    rng = np.random.default_rng(0)
+    kids = np.array([sampler._child(edge.space, history, par, rng) for _ in range(500)])
+    assert np.isfinite(kids).all()
