@@ -183,10 +183,11 @@ def test_nsga2_children_stay_in_the_cube_and_are_never_a_silent_default() -> Non
     # the encoded children of parents on the bounds (a NaN would decode silently to 0.5)
     edge = hs.Study("edge2", space=space, objective=["a", "b"], storage="memory", seed=0)
     for i in range(20):
-        t = edge.enqueue({f"x{j}": float((i >> j) & 1) for j in range(6)})
-    for t in edge.trials():
+        edge.enqueue({f"x{j}": float((i >> j) & 1) for j in range(6)})
+    for _ in range(20):
         edge.tell(edge.ask(), [0.0, 0.0])
-    sampler = NSGA2Sampler(population=20)
+    # (a non-integer exponent: a negative base is NaN, not a tiny negative number)
+    sampler = NSGA2Sampler(population=20, eta_mutation=20.5, mutation_prob=1.0)
     history = edge.history
     rows = np.arange(20)
     par = (rows, np.zeros(20, dtype=int), np.ones(20))
