@@ -132,6 +132,11 @@ PROBLEMS = {
 }
 
 
+def _group(p: Problem) -> str:
+    """The rank group of a problem: the real task apart from the test problems."""
+    return "real task" if p.name.startswith("mlp") else f"{p.n_obj} objectives"
+
+
 def check_against_pymoo() -> None:
     """Our problem formulas agree with pymoo's at random points (skipped without pymoo)."""
     try:
@@ -229,6 +234,16 @@ def main() -> None:
         "--samplers",
         default="hs-auto,hs-tpe,hs-nsga2,hs-random,optuna-gp,optuna-tpe,optuna-nsga2,pymoo-nsga2",
     )
+    ap.add_argument(
+        "--run",
+        help="run only these of --samplers (default: all); the others come from --rows",
+    )
+    ap.add_argument(
+        "--rows",
+        default="",
+        help="comma-separated --json files of earlier runs to report with (this run's rows "
+        "replace theirs for the same problem, sampler and seed)",
+    )
     ap.add_argument("--report", help="write the markdown table here")
     ap.add_argument("--json", help="write every run here (JSON lines)")
     ap.add_argument("--smoke", action="store_true")
@@ -236,13 +251,22 @@ def main() -> None:
     if args.smoke:
         args.evals, args.budgets, args.seeds, args.problems = 30, "15,30", 1, "zdt1,dtlz2"
     budgets = [int(b) for b in args.budgets.split(",")]
+    if not set(budgets) <= set(range(1, args.evals + 1)):
+        raise SystemExit(f"--budgets {args.budgets}: each must be within --evals {args.evals}")
     samplers = args.samplers.split(",")
+    to_run = args.run.split(",") if args.run else samplers
     check_against_pymoo()
-    rows = []
+    rows: list[dict] = []
+    for path in filter(None, args.rows.split(",")):
+        with open(path) as fh:
+            for line in fh:
+                r = json.loads(line)
+                r["hv"] = {int(b): v for b, v in r["hv"].items()}
+                rows.append(r)
     for pname in args.problems.split(","):
         p = PROBLEMS[pname]
         for seed in range(args.seeds):
-            for s in samplers:
+            for s in to_run:
                 t0 = time.perf_counter()
                 if s.startswith("hs-"):
                     name = s[3:]
@@ -264,18 +288,22 @@ def main() -> None:
                         continue
                 secs = time.perf_counter() - t0
                 hv = {b: hypervolume(Y[:b], p.ref) for b in budgets}
+                rows = [
+                    r for r in rows if (r["problem"], r["sampler"], r["seed"]) != (pname, s, seed)
+                ]
                 rows.append(
                     {"problem": pname, "sampler": s, "seed": seed, "seconds": secs, "hv": hv}
                 )
     load = os.getloadavg()[0]
     lines = [
         f"Hypervolume (mean over {args.seeds} seeds), population {args.population}; load "
-        f"average {load:.1f} on {os.cpu_count()} cores.",
+        f"average {load:.1f} on {os.cpu_count()} cores; 'seconds' is the mean wall time of "
+        f"a run of {args.evals} evaluations, objective included.",
         "",
         "| problem | budget | " + " | ".join(samplers) + " |",
         "|---|---|" + "---|" * len(samplers),
     ]
-    ranks: dict[tuple[int, int, str], list[float]] = {}
+    ranks: dict[tuple[str, int, str], list[float]] = {}
     for pname in args.problems.split(","):
         for b in budgets:
             means = []
@@ -284,18 +312,25 @@ def main() -> None:
                 means.append(float(np.mean(v)) if v else float("nan"))
             order = (-np.array(means)).argsort().argsort() + 1
             for s, rk in zip(samplers, order):
-                ranks.setdefault((PROBLEMS[pname].n_obj, b, s), []).append(float(rk))
+                ranks.setdefault((_group(PROBLEMS[pname]), b, s), []).append(float(rk))
             lines.append(f"| {pname} | {b} | " + " | ".join(f"{m:.3f}" for m in means) + " |")
+        secs = [
+            np.mean([r["seconds"] for r in rows if r["problem"] == pname and r["sampler"] == s])
+            if any(r["problem"] == pname and r["sampler"] == s for r in rows)
+            else float("nan")
+            for s in samplers
+        ]
+        lines.append(f"| {pname} | seconds | " + " | ".join(f"{v:.1f}" for v in secs) + " |")
     lines += [
         "",
         "| group | budget | " + " | ".join(samplers) + " |",
         "|---|---|" + "---|" * len(samplers),
     ]
-    for m in sorted({k[0] for k in ranks}):
+    for g in sorted({k[0] for k in ranks}):
         for b in budgets:
             lines.append(
-                f"| {m} objectives | {b} | "
-                + " | ".join(f"{np.mean(ranks[(m, b, s)]):.1f}" for s in samplers)
+                f"| {g} | {b} | "
+                + " | ".join(f"{np.mean(ranks[(g, b, s)]):.1f}" for s in samplers)
                 + " |"
             )
     text = "\n".join(lines)
