@@ -150,6 +150,18 @@ class Posterior:
         return k @ self.alpha, np.maximum(var, floor), dmu, dvar
 
 
+@dataclass
+class FitData:
+    """One objective's GP and the data it was fit on (see ``GPSampler._model``)."""
+
+    keep: np.ndarray
+    Xc: np.ndarray
+    Z: np.ndarray
+    y: np.ndarray
+    y_obs: np.ndarray
+    post: Posterior
+
+
 def _neg_log_prior(theta: np.ndarray, G: int) -> tuple[float, np.ndarray]:
     """Negative log prior of ``theta`` (independent log-normals) and its gradient."""
     grad = np.zeros_like(theta)

@@ -58,7 +58,10 @@ def propose_multi(
     failed = history.failed()
     failed_c = feats.canon(failed) if failed.shape[0] else failed
     keep, keep_prev = _kept(gp, Y), _kept(gp, Y[:-1])
-    models = [gp._model(feats, X, Y[:, j], failed_c, keep, keep_prev) for j in range(Y.shape[1])]
+    models = [
+        gp._model(feats, X, Y[:, j], failed_c, keep, keep_prev, pessimistic=False)
+        for j in range(Y.shape[1])
+    ]
     Xc = models[0].Xc
     gp.n_fit = keep.size
     Yo = np.column_stack([md.y_obs for md in models])  # the models' (transformed) values

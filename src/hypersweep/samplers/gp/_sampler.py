@@ -6,7 +6,6 @@ import contextlib
 import hashlib
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,6 +26,7 @@ from hypersweep.samplers.gp._model import (
     NOISE_PRIOR,
     REFIT_ALWAYS_BELOW,
     SIG_PRIOR,
+    FitData,
     Posterior,
     fit_hyper,
     ls_prior,
@@ -40,19 +40,6 @@ from hypersweep.samplers.gp._scipy import sobol as scipy_sobol
 from hypersweep.samplers.prior import duel_role, prior_design, tag
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
-
-
-@dataclass
-class _Model:
-    """One objective's GP and the data it was fit on (see ``GPSampler._inputs``)."""
-
-    keep: np.ndarray
-    Xc: np.ndarray
-    Z: np.ndarray
-    y: np.ndarray
-    y_obs: np.ndarray
-    post: Posterior
-
 
 # ======================================================================================
 # the sampler
@@ -94,7 +81,8 @@ class GPSampler(Sampler):
     the model near the optimum.
 
     **Several objectives.** With two or three, each objective gets its own GP (the same
-    model, transform and priors; with more than ``max_points`` observations, the rows
+    model, transform and priors, but the prior mean at the mean: unexplored regions may
+    hold other parts of the front; with more than ``max_points`` observations, the rows
     kept are chosen by non-dominated front, best fronts first) and the acquisition is the
     log expected hypervolume improvement over the observed front in the transformed
     values (exact: a box decomposition of the non-dominated region and a closed form per
@@ -327,6 +315,7 @@ class GPSampler(Sampler):
         y_raw: np.ndarray,
         failed_c: np.ndarray,
         keep: np.ndarray | None = None,
+        pessimistic: bool = True,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """The objective model's data: (kept rows, their canonical inputs, features with
         the failed rows appended, values with the failed rows appended, observed values).
@@ -335,7 +324,8 @@ class GPSampler(Sampler):
         X, y_raw = X[keep], y_raw[keep]
         # pessimistic prior mean: the GP's zero mean sits between the mean and the worst
         y = transform(y_raw)
-        y = y - pessimism(feats.space.dim) * y.max()
+        if pessimistic:
+            y = y - pessimism(feats.space.dim) * y.max()
         Xc = feats.canon(X)
         Z = feats(Xc)
         y_obs = y
@@ -419,22 +409,25 @@ class GPSampler(Sampler):
         failed_c: np.ndarray,
         keep: np.ndarray | None = None,
         keep_prev: np.ndarray | None = None,
-    ) -> _Model:
+        pessimistic: bool = True,
+    ) -> FitData:
         """One objective's GP on the observed trials ``keep`` (default: :meth:`_keep`),
         hyperparameters from ``keep_prev`` of the history without its newest observed
-        trial on a settled model (see *Hyperparameters*)."""
+        trial on a settled model (see *Hyperparameters*); ``pessimistic``: the prior
+        mean (see *Prior mean*)."""
         G = feats.space.dim
         n_obs = X.shape[0]
-        keep, Xc, Z, y, y_obs = self._inputs(feats, X, y_raw, failed_c, keep)
+        keep, Xc, Z, y, y_obs = self._inputs(feats, X, y_raw, failed_c, keep, pessimistic)
         if n_obs >= REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
             # a settled model: the fit of this history without its newest observed trial
-            Zf, yf = self._inputs(feats, X[:-1], y_raw[:-1], failed_c, keep_prev)[2:4]
+            prev = self._inputs(feats, X[:-1], y_raw[:-1], failed_c, keep_prev, pessimistic)
+            Zf, yf = prev[2:4]
             theta = self._hyper(Zf, yf, feats)
         else:
             theta = self._hyper(Z, y, feats)
         inv_ls = np.exp(-theta[:G])[feats.group]
         post = Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
-        return _Model(keep, Xc, Z, y, y_obs, post)
+        return FitData(keep, Xc, Z, y, y_obs, post)
 
     def _terms(
         self,
