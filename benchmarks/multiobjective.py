@@ -236,7 +236,8 @@ def main() -> None:
     )
     ap.add_argument(
         "--run",
-        help="run only these of --samplers (default: all); the others come from --rows",
+        help="run only these of --samplers (default: all; 'none': only report --rows); "
+        "the others come from --rows",
     )
     ap.add_argument(
         "--rows",
@@ -254,7 +255,7 @@ def main() -> None:
     if not set(budgets) <= set(range(1, args.evals + 1)):
         raise SystemExit(f"--budgets {args.budgets}: each must be within --evals {args.evals}")
     samplers = args.samplers.split(",")
-    to_run = args.run.split(",") if args.run else samplers
+    to_run = [] if args.run == "none" else args.run.split(",") if args.run else samplers
     check_against_pymoo()
     rows: list[dict] = []
     for path in filter(None, args.rows.split(",")):
