@@ -58,8 +58,11 @@ def propose_multi(
     failed = history.failed()
     failed_c = feats.canon(failed) if failed.shape[0] else failed
     keep, keep_prev = _kept(gp, Y), _kept(gp, Y[:-1])
+    # the prior mean alternates with the trial number: at the mean (unexplored regions
+    # may hold other parts of the front), then pessimistic (refine near the front seen)
+    pessimistic = history.n % 2 == 1
     models = [
-        gp._model(feats, X, Y[:, j], failed_c, keep, keep_prev, pessimistic=False)
+        gp._model(feats, X, Y[:, j], failed_c, keep, keep_prev, pessimistic)
         for j in range(Y.shape[1])
     ]
     Xc = models[0].Xc

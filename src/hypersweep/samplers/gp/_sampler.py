@@ -81,8 +81,10 @@ class GPSampler(Sampler):
     the model near the optimum.
 
     **Several objectives.** With two or three, each objective gets its own GP (the same
-    model, transform and priors, but the prior mean at the mean: unexplored regions may
-    hold other parts of the front; with more than ``max_points`` observations, the rows
+    model, transform and priors, but the prior mean alternates: at the mean for even
+    trial numbers, where unexplored regions may hold other parts of the front, and
+    pessimistic for odd ones, which refines the front seen; with more than ``max_points``
+    observations, the rows
     kept are chosen by non-dominated front, best fronts first) and the acquisition is the
     log expected hypervolume improvement over the observed front in the transformed
     values (exact: a box decomposition of the non-dominated region and a closed form per
