@@ -309,7 +309,9 @@ class Storage(abc.ABC):
 
     @abc.abstractmethod
     def heartbeat(self, study_id: int, trial_ids: Iterable[int], now: float | None = None) -> None:
-        """Refresh the heartbeat of RUNNING trials (does not advance the sequence)."""
+        """Refresh the heartbeat of RUNNING trials (does not advance the sequence; the SQL
+        backend on PostgreSQL commits it without waiting for the WAL flush, so a server
+        crash may lose the last beats: their trials then look a few seconds older)."""
 
     @abc.abstractmethod
     def fail_stale_trials(

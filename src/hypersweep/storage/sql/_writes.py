@@ -30,6 +30,17 @@ from hypersweep.storage.sql._schema import (
 from hypersweep.storage.sql._studies import SQLStudies
 from hypersweep.trial import Trial, TrialState
 
+#: PostgreSQL: a condition that is always true and, once evaluated (one InitPlan), makes
+#: the statement's own transaction commit without waiting for its WAL flush
+#: (``synchronous_commit = off`` for this transaction only: ``set_config(..., true)``,
+#: so nothing outlives it, which keeps a transaction-mode pooler safe). Used by the
+#: heartbeat alone: liveness is not trial state, and a heartbeat lost in a server crash
+#: only makes its trial look a few seconds older.
+ASYNC_COMMIT = (
+    sa.select(sa.func.set_config("synchronous_commit", "off", sa.true())).scalar_subquery()
+    == "off"
+)
+
 
 class SQLWrites(SQLStudies):
     """Every trial state change, one transaction each."""
@@ -352,17 +363,17 @@ class SQLWrites(SQLStudies):
         if not ids:
             return
         now = time.time() if now is None else now
-        stmt = (
-            trials.update()
-            .where(
-                trials.c.study_id == study_id,
-                trials.c.id.in_(ids),
-                trials.c.state == TrialState.RUNNING.value,
-            )
-            .values(heartbeat_at=now)
-        )
+        where = [
+            trials.c.study_id == study_id,
+            trials.c.id.in_(ids),
+            trials.c.state == TrialState.RUNNING.value,
+        ]
+        if self.dialect == "postgresql":
+            where.append(ASYNC_COMMIT)
+        stmt = trials.update().where(*where).values(heartbeat_at=now)
         # PostgreSQL: one self-committing statement (BEGIN, UPDATE, COMMIT would be three
-        # round trips, on every worker every few seconds); SQLite keeps its BEGIN IMMEDIATE
+        # round trips, on every worker every few seconds) whose commit does not wait for
+        # the WAL flush; SQLite keeps its BEGIN IMMEDIATE
         self._write(lambda c: c.execute(stmt), begin=self.dialect != "postgresql")
 
     def fail_stale_trials(
