@@ -491,8 +491,10 @@ class SQLEngine(Storage):
     #: sequence number of every row a transaction writes (see :meth:`_pg_bump`)
     PG_XID = "pg_current_xact_id()::text::bigint"
     #: the oldest transaction still in flight in this statement's snapshot: every change
-    #: numbered below it is final (committed or rolled back)
-    PG_XMIN = "pg_snapshot_xmin(pg_current_snapshot())::text::bigint"
+    #: numbered below it is final (committed or rolled back). A sub-select, so that it is
+    #: computed once per statement (an InitPlan), not again (a copy of the snapshot each
+    #: time) for every row of a read that carries it on each row (``reports_since``)
+    PG_XMIN = "(SELECT pg_snapshot_xmin(pg_current_snapshot())::text::bigint)"
 
     def _pg_bump(self, conn: Connection, study_id: int, new_trials: int) -> tuple[int, int]:
         """PostgreSQL: no study lock. A change's sequence number is its transaction's id

@@ -4,6 +4,7 @@ common case."""
 from __future__ import annotations
 
 import json
+import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -21,6 +22,8 @@ from hypersweep.storage.sql._schema import (
     trials,
 )
 from hypersweep.storage.sql._writes import SQLWrites
+
+_by_number = operator.attrgetter("number")
 
 
 class PGSync(SQLWrites):
@@ -68,18 +71,15 @@ class PGSync(SQLWrites):
                 .subquery("t")
             )
             first = sa.func.row_number().over() == 1  # the attrs once, not on every row
-            q = self._statements[("pg_sync", study_id)] = (
-                sa.select(
-                    sa.case((first, h.c.attrs)).label("attrs"),
-                    h.c.trial_seq,
-                    h.c.report_seq,
-                    h.c.xmin,
-                    *[t.c[c.name] for c in TRIAL_COLS],
-                    t.c.seq,
-                )
-                .select_from(h.outerjoin(t, sa.true()))
-                .order_by(t.c.number)
-            )
+            # unordered: the caller sorts (a sort in the server copies every wide row)
+            q = self._statements[("pg_sync", study_id)] = sa.select(
+                sa.case((first, h.c.attrs)).label("attrs"),
+                h.c.trial_seq,
+                h.c.report_seq,
+                h.c.xmin,
+                *[t.c[c.name] for c in TRIAL_COLS],
+                t.c.seq,
+            ).select_from(h.outerjoin(t, sa.true()))
         return q
 
     def _pg_sync(self, study_id: int, watermark: int) -> SyncResult:
@@ -112,7 +112,7 @@ class PGSync(SQLWrites):
         head = found[0]
         attrs = next((r.attrs for r in found if r.attrs is not None), None)
         if (head.report_seq or 0) <= watermark:  # no new report: this read is the sync
-            changed = [r for r in found if r.id is not None]
+            changed = sorted((r for r in found if r.id is not None), key=_by_number)
             if not changed:
                 top = max(head.trial_seq or 0, head.report_seq or 0)
                 return SyncResult([], [], int(top), loads(attrs, {}))
