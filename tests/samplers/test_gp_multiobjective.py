@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 
 import hypersweep as hs
-from hypersweep.analysis.hypervolume import hypervolume, hypervolume_history
+from hypersweep.analysis.hypervolume import hypervolume
 from hypersweep.history import History
 from hypersweep.samplers.auto import AutoSampler
 from hypersweep.samplers.gp import GPSampler
 from hypersweep.samplers.gp._ehvi import boxes, log_ehvi
 from hypersweep.space import Float, Space
+from tests.samplers.test_multiobjective import zdt_hv
 
 
 def _front(rng: np.random.Generator, n: int, m: int) -> np.ndarray:
@@ -67,32 +68,11 @@ def test_expected_hypervolume_improvement_matches_monte_carlo_and_its_gradient(m
     assert np.isfinite(far).all() and far[0] > far[1]
 
 
-def _zdt1(params: dict[str, float], d: int) -> list[float]:
-    x = np.array([params[f"x{i}"] for i in range(d)])
-    g = 1 + 9 * x[1:].mean()
-    return [float(x[0]), float(g * (1 - np.sqrt(x[0] / g)))]
-
-
-def _zdt_hv(sampler: object, seed: int, n: int, d: int = 4) -> float:
-    study = hs.Study(
-        f"zdt-{seed}",
-        space={f"x{i}": hs.Float(0, 1) for i in range(d)},
-        objective=["f1", "f2"],
-        sampler=sampler,
-        storage="memory",
-        seed=seed,
-    )
-    for _ in range(n):
-        t = study.ask()
-        study.tell(t, _zdt1(t.params, d))
-    return float(hypervolume_history(study, ref=[1.1, 11.0])[-1])
-
-
 def test_gp_expected_hypervolume_improvement_beats_tpe_and_random_on_zdt1() -> None:
     # the ideal front's hypervolume with this reference: 1.1 * 11 - 2/3 = 11.433
     for seed in (0, 1):
-        gp = _zdt_hv("gp", seed, 40)
-        assert gp > _zdt_hv("tpe", seed, 40) and gp > _zdt_hv("random", seed, 40)
+        gp = zdt_hv("gp", seed, 40, d=4)
+        assert gp > zdt_hv("tpe", seed, 40, d=4) and gp > zdt_hv("random", seed, 40, d=4)
         assert gp > 11.2, (seed, gp)
 
 

@@ -95,7 +95,7 @@ def zdt1(params: dict[str, float], d: int) -> list[float]:
     return [float(x[0]), float(g * (1 - np.sqrt(x[0] / g)))]
 
 
-def _zdt_hv(sampler: object, seed: int, n: int = 300, d: int = 5) -> float:
+def zdt_hv(sampler: object, seed: int, n: int = 300, d: int = 5) -> float:
     space = {f"x{i}": hs.Float(0, 1) for i in range(d)}
     study = hs.Study(
         f"zdt-{seed}",
@@ -113,8 +113,8 @@ def _zdt_hv(sampler: object, seed: int, n: int = 300, d: int = 5) -> float:
 
 def test_nsga2_beats_random_search_on_zdt1() -> None:
     for seed in (0, 1):
-        nsga = _zdt_hv(NSGA2Sampler(population=30), seed)
-        rand = _zdt_hv("random", seed)
+        nsga = zdt_hv(NSGA2Sampler(population=30), seed)
+        rand = zdt_hv("random", seed)
         assert nsga > rand, (seed, nsga, rand)
 
 

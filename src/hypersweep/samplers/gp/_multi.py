@@ -55,8 +55,7 @@ def propose_multi(
 ) -> list[Proposal]:
     """Two or three objectives: one GP each, expected hypervolume improvement."""
     feats = Features(space)
-    failed = history.failed()
-    failed_c = feats.canon(failed) if failed.shape[0] else failed
+    failed_c = gp._failed(feats, history)
     keep, keep_prev = _kept(gp, Y), _kept(gp, Y[:-1])
     # the prior mean alternates with the trial number: at the mean (unexplored regions
     # may hold other parts of the front), then pessimistic (refine near the front seen)

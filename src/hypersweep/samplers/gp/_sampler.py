@@ -310,6 +310,12 @@ class GPSampler(Sampler):
             terms.append(FeasibilityTerm(c.metric, post, -m / sd))
         return terms
 
+    @staticmethod
+    def _failed(feats: Features, history: History) -> np.ndarray:
+        """The canonical encodings of the study's failed configurations."""
+        failed = history.failed()
+        return feats.canon(failed) if failed.shape[0] else failed
+
     def _inputs(
         self,
         feats: Features,
@@ -363,8 +369,7 @@ class GPSampler(Sampler):
         n: int,
     ) -> list[Proposal]:
         feats = Features(space)
-        failed = history.failed()
-        failed_c = feats.canon(failed) if failed.shape[0] else failed
+        failed_c = self._failed(feats, history)
         m = self._model(feats, X, y_raw, failed_c)
         keep, Xc, Z, y, y_obs, post = m.keep, m.Xc, m.Z, m.y, m.y_obs, m.post
         inv_ls, signal, noise = post.inv_ls, post.signal, post.noise
