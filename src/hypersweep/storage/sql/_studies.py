@@ -258,13 +258,14 @@ class SQLStudies(SQLEngine):
             resume_from=resume_from,
         )
 
-    # finish a trial in one statement (its start time and attempt: the given ones, else its own)
+    # finish a trial in one statement (its start time and attempt: the given ones, else its own;
+    # found by its primary key: see _schema.of_study)
     _PG_FINISH_AT = sa.text(
         "WITH s AS (SELECT pg_current_xact_id()::text::bigint AS seq), "
         "u AS (UPDATE hs_trials AS t SET state = :state, trial_values = :vals, "
         "metrics = :metrics, error = :error, finished_at = :now, seq = s.seq, "
         "started_at = COALESCE(CAST(:started AS DOUBLE PRECISION), t.started_at) FROM s "
-        "WHERE t.id = :tid AND t.study_id = :sid AND t.state IN ('RUNNING', 'QUEUED') "
+        "WHERE t.id = :tid AND t.study_id + 0 = :sid AND t.state IN ('RUNNING', 'QUEUED') "
         "AND t.attempt = COALESCE(CAST(:attempt AS INTEGER), t.attempt) "
         "RETURNING t.id, t.number, t.state, t.params, t.trial_values, t.metrics, "
         "t.started_at, t.finished_at, t.heartbeat_at, t.worker_id, t.error, t.user_attrs, "

@@ -22,6 +22,7 @@ from hypersweep.storage.sql._schema import (
     TRIAL_COLS,
     dumps,
     loads,
+    of_study,
     reports,
     row_to_trial,
     stale_where,
@@ -203,7 +204,7 @@ class SQLWrites(SQLStudies):
 
     def _locked_trial(self, conn: Connection, study_id: int, trial_id: int) -> Any:
         row = conn.execute(
-            sa.select(*TRIAL_COLS).where(trials.c.id == trial_id, trials.c.study_id == study_id)
+            sa.select(*TRIAL_COLS).where(trials.c.id == trial_id, of_study(study_id))
         ).first()
         if row is None:
             raise KeyError(f"no trial with id {trial_id} in study {study_id}")
@@ -225,7 +226,7 @@ class SQLWrites(SQLStudies):
         def run(conn: Connection) -> None:
             seq, _ = self._bump(conn, study_id, kind="report")
             q = sa.select(trials.c.state, trials.c.number, trials.c.attempt).where(
-                trials.c.id == trial_id, trials.c.study_id == study_id
+                trials.c.id == trial_id, of_study(study_id)
             )
             if self.dialect == "postgresql":  # a re-queue of it waits for this report
                 q = q.with_for_update(read=True)
@@ -364,7 +365,7 @@ class SQLWrites(SQLStudies):
             return
         now = time.time() if now is None else now
         where = [
-            trials.c.study_id == study_id,
+            of_study(study_id),  # by the primary key
             trials.c.id.in_(ids),
             trials.c.state == TrialState.RUNNING.value,
         ]
