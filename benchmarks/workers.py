@@ -8,7 +8,9 @@ errors. Database time is the server's own account: the growth of ``active_time``
 ``pg_stat_database`` (milliseconds backends spent running statements, waits for the WAL
 flush at commit included) of a fresh database per run, divided by the trials;
 ``pg_stat_statements`` is not needed. Database CPU time is the CPU the server's backend
-processes of that database used (``/proc``: the server must run on this machine). The
+processes of that database used (``/proc``: the server must run on this machine); the
+simulation also prints that of the server's background processes (WAL writer,
+checkpointer, background writer: shared by every database of the server). The
 top wait event (sampled from ``pg_stat_activity`` every 50 ms) shows what workers wait on.
 
 ``--simulate 1000``: that many workers, multiplexed over a few processes (``--sim-procs``)
@@ -159,11 +161,16 @@ def _cpu_ticks(pid: int) -> int | None:
 
 class WaitSampler:
     """Samples the wait events of the database's other backends every 50 ms, and (the
-    server being local) the CPU time each backend process used meanwhile."""
+    server being local) the CPU time each backend process used meanwhile; also that of
+    the server's background processes (WAL writer, checkpointer, background writer),
+    which serve every database of the server: the WAL writer flushes what asynchronous
+    commits leave unflushed, work that a synchronous commit does in its backend."""
 
     def __init__(self, url: str) -> None:
         self.first: dict[int, int] = {}
         self.last: dict[int, int] = {}
+        self.bg_first: dict[int, int] = {}
+        self.bg_last: dict[int, int] = {}
         self.counts: Counter[str] = Counter()
         self._stop = threading.Event()
         self._eng = _admin(url)
@@ -172,13 +179,19 @@ class WaitSampler:
 
     def _run(self) -> None:
         q = (
-            "SELECT pid, state, wait_event_type, wait_event FROM pg_stat_activity WHERE "
-            "datname = current_database() AND pid <> pg_backend_pid()"
+            "SELECT pid, state, wait_event_type, wait_event, datname IS NULL "
+            "FROM pg_stat_activity WHERE (datname = current_database() "
+            "AND pid <> pg_backend_pid()) OR datname IS NULL"
         )
         with self._eng.connect() as c:
             while True:
-                for pid, state, typ, ev in c.exec_driver_sql(q):
+                for pid, state, typ, ev, background in c.exec_driver_sql(q):
                     ticks = _cpu_ticks(pid)
+                    if background:
+                        if ticks is not None:
+                            self.bg_first.setdefault(pid, ticks)
+                            self.bg_last[pid] = ticks
+                        continue
                     if ticks is not None:
                         self.first.setdefault(pid, ticks)
                         self.last[pid] = ticks
@@ -191,6 +204,11 @@ class WaitSampler:
         """CPU milliseconds the database's backends used while sampled."""
         hz = os.sysconf("SC_CLK_TCK")
         return 1e3 * sum(self.last[p] - self.first[p] for p in self.last) / hz
+
+    def background_cpu_ms(self) -> float:
+        """CPU milliseconds the server's background processes used while sampled."""
+        hz = os.sysconf("SC_CLK_TCK")
+        return 1e3 * sum(self.bg_last[p] - self.bg_first[p] for p in self.bg_last) / hz
 
     def top(self) -> str:
         self._stop.set()
@@ -342,6 +360,7 @@ def simulate(workers: int, procs: int, trials: int, trial_s: float, hb_s: float)
         wall = time.perf_counter() - t0
         top = waits.top()  # before the workers exit: their backends' CPU time is read
         cpu = waits.cpu_ms()
+        bg_cpu = waits.background_cpu_ms()
         for p in ps:
             p.join(60)
         time.sleep(0.5)
@@ -355,6 +374,7 @@ def simulate(workers: int, procs: int, trials: int, trial_s: float, hb_s: float)
         "heartbeats_per_trial": int(trial_s // hb_s),
         "db_ms_per_trial": db_ms / done if done else None,
         "db_cpu_ms_per_trial": cpu / done if done else None,
+        "server_background_cpu_ms_per_trial": bg_cpu / done if done else None,
         "wall_s": wall,
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:3],
