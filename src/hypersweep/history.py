@@ -174,6 +174,24 @@ class History:
         out.version = self.version
         return out
 
+    def without(self, rows: np.ndarray) -> History:
+        """A copy in which the rows ``rows`` (a boolean mask) are not valid, so that no
+        model sees them; trials, prior and version are shared with this history."""
+        out = History(self.space, self.objectives, self.seed, self.constraints)
+        out._grow(self.n)
+        out.n = self.n
+        for a, b in (
+            (out._X, self.X),
+            (out._Y, self.Y),
+            (out._state, self.state),
+            (out._valid, self.valid),
+            (out._C, self.C),
+        ):
+            a[: self.n] = b
+        out._valid[: self.n] &= ~rows
+        out.trials, out.prior, out.version = self.trials, self.prior, self.version
+        return out
+
     def load_columns(
         self,
         cols: HistoryColumns,

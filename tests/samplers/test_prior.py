@@ -80,19 +80,41 @@ def test_a_related_prior_finds_the_shifted_optimum_sooner(sampler, n, factor):
         assert first.params == src.best_params
 
 
-def test_an_unrelated_prior_stops_steering_tpe():
-    """Once relatedness is 0, proposals are exactly those of a cold start with the same
-    trials."""
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_an_unrelated_prior_and_its_guesses_stop_steering_the_model(sampler):
+    """Once relatedness is 0 the prior weighs nothing and its guided trials leave the
+    model: where they were tried no longer changes a proposal."""
+    from dataclasses import replace
+
+    from hypersweep.history import History
+    from hypersweep.samplers.prior import forgotten
+
     store = open_storage("memory")
     source(store)
     anti = lambda p: -bowl(1.0, -2.0)(p)  # noqa: E731
-    warm = hs.Study("w", space=SPACE, storage=store, seed=2, sampler="tpe")
+    warm = hs.Study("w", space=SPACE, storage=store, seed=2, sampler=sampler)
     warm.transfer_from("src")
     run(warm, anti, 14)
-    assert effective_weight(warm.history) == 0.0
-    cold = hs.Study("c", space=SPACE, storage=store, seed=2, sampler="tpe")
-    cold.add_trials(warm.trials())
-    assert cold.ask().params == warm.ask().params
+    h = warm.history
+    assert effective_weight(h) == 0.0
+    guided = [t.number for t in warm.trials() if t.system_attrs.get(ROLE) == "guided"]
+    assert guided and forgotten(h).tolist() == [i in guided for i in range(14)]
+    moved = History(h.space, h.objectives, h.seed)  # the guesses tried elsewhere
+    moved.update(
+        replace(t, params={"x": -4.5 + i, "y": 4.0}) if t.number in guided else t
+        for i, t in enumerate(warm.trials())
+    )
+    moved.set_prior(h.prior)
+    assert relatedness(moved) == 0.0
+    s = warm.sampler
+    a = s.propose(h.space, h, np.random.default_rng(7))[0].params
+    b = s.propose(h.space, moved, np.random.default_rng(7))[0].params
+    assert a == b
+    if sampler == "gp":  # ... whereas without the prior they are ordinary trials (the
+        h.set_prior(None)  # GP's model, a function of its data, then moves with them)
+        moved.set_prior(None)
+        a = s.propose(h.space, h, np.random.default_rng(7))[0].params
+        assert a != s.propose(h.space, moved, np.random.default_rng(7))[0].params
 
 
 def test_prior_shape_is_checked():
@@ -103,3 +125,116 @@ def test_prior_shape_is_checked():
         Prior(np.zeros((2, 2)), np.zeros((2, 1)), 0.0)
     with pytest.raises(ValueError, match="finite"):
         Prior(np.zeros((1, 2)), np.array([[np.nan]]), 0.5)
+
+
+# ----------------------------------------------------------------------------------------
+# gp: the prior's model as the prior mean
+# ----------------------------------------------------------------------------------------
+def _posterior_with_mean(rng):
+    from hypersweep.samplers.gp._model import Posterior, Warp
+    from hypersweep.samplers.gp._transfer import calibrated
+
+    Zs = rng.random((30, 2))
+    v = 50.0 * (Zs**2).sum(1) + np.exp(4 * Zs[:, 0])  # a heavy upper tail: warped
+    warp = Warp.fit(v)
+    src = Posterior.build(Zs, warp(v), np.array([2.0, 3.0]), 1.0, 1e-6)
+    Z = rng.random((8, 2))
+    probe = calibrated((src, warp), Z, np.arange(8.0))
+    y_raw = 2.0 * probe.raw(Z) + 1.0 + 0.1 * Z[:, 0]  # related, plus a small difference
+    mean = calibrated((src, warp), Z, y_raw)
+    y = Warp.fit(y_raw)(y_raw)
+    return mean, Z, y_raw, y, Posterior.build(Z, y, np.array([1.5, 1.5]), 1.0, 1e-6, mean)
+
+
+def test_the_prior_mean_is_calibrated_on_raw_values_and_never_inverted():
+    from hypersweep.samplers.gp._model import transform
+    from hypersweep.samplers.gp._transfer import calibrated
+
+    mean, Z, _, _, _ = _posterior_with_mean(np.random.default_rng(0))
+    m = mean.raw(Z)  # the source's mean in its raw values
+    exact = calibrated((mean.source, mean.source_warp), Z, 3.0 * m - 2.0)
+    assert exact.a == pytest.approx(3.0) and exact.b == pytest.approx(-2.0)
+    np.testing.assert_allclose(exact(Z), transform(3.0 * m - 2.0), atol=1e-9)  # one scale
+    inverted = calibrated((mean.source, mean.source_warp), Z, -m)  # ranks them backwards
+    assert inverted.a == 0.0 and np.ptp(inverted(Z)) == 0.0  # a constant
+    assert mean.a == pytest.approx(2.0, rel=0.05)
+
+
+def test_a_posterior_with_a_prior_mean_interpolates_and_has_exact_gradients():
+    rng = np.random.default_rng(1)
+    mean, Z, _, y, post = _posterior_with_mean(rng)
+    np.testing.assert_allclose(post.predict(Z)[0], y, atol=1e-4)  # near-exact interpolation
+    far = np.full((1, 2), 50.0)  # far from the study's points: the prior mean
+    assert post.predict(far)[0][0] == pytest.approx(mean(far)[0], abs=1e-6)
+    Zq, eps = rng.random((5, 2)), 1e-6
+    mu, var, dmu, dvar = post.predict_grad(Zq, np.arange(2))
+    np.testing.assert_allclose(mu, post.predict(Zq)[0], atol=1e-12)
+    for j in range(2):
+        e = np.zeros_like(Zq)
+        e[:, j] = eps
+        (m1, v1), (m0, v0) = post.predict(Zq + e), post.predict(Zq - e)
+        np.testing.assert_allclose(dmu[:, j], (m1 - m0) / (2 * eps), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(dvar[:, j], (v1 - v0) / (2 * eps), rtol=1e-5, atol=1e-6)
+
+
+SPACE3 = {"x": hs.Float(-5, 5), "y": hs.Float(-5, 5), "z": hs.Float(-5, 5)}
+
+
+def bowl3(c, scale=1.0, offset=0.0):
+    return lambda p: scale * sum((p[k] - v) ** 2 for k, v in zip("xyz", c)) + offset
+
+
+def test_gp_transfer_converges_finely_on_a_shifted_optimum_sooner():
+    """The related study's model is the prior mean: the GP then only has to learn the
+    (smooth) difference between the two landscapes, not the bowl itself."""
+    store = open_storage("memory")
+    src = hs.Study("src", space=SPACE3, storage=store, seed=0, sampler="random")
+    run(src, bowl3((2.0, -3.0, 1.0)), 60)
+    target = bowl3((2.3, -3.3, 1.2), scale=2.0, offset=10.0)
+    gaps = {}
+    for name in ("cold", "warm"):
+        study = hs.Study(name, space=SPACE3, storage=store, seed=0, sampler="gp")
+        if name == "warm":
+            study.transfer_from("src", weight=0.5)
+        run(study, target, 20)
+        gaps[name] = study.best_value - 10.0
+    assert roles(study)[:10] == list("geegeegee-")
+    assert study.trials()[0].params == src.best_params  # the first guess: the prior's best
+    assert gaps["warm"] < 0.01 * gaps["cold"], gaps  # (seed 0: 5e-6 against 2e-3)
+
+
+@pytest.mark.parametrize("sampler", ["tpe", "gp"])
+def test_exploring_trials_are_the_cold_starts_own_points(sampler):
+    """The duel's exploring trials, and the start-up after a prior is dropped, are the
+    space-filling points a cold start tries, in its order: a dropped prior costs the
+    guided trials, not a different start (the model then ignores the guesses, see
+    above)."""
+    store = open_storage("memory")
+    src = hs.Study("src", space=SPACE3, storage=store, seed=0, sampler="random")
+    run(src, bowl3((2.0, -3.0, 1.0)), 40)
+    anti = lambda p: -bowl3((2.0, -3.0, 1.0))(p)  # noqa: E731
+    n_startup = {"tpe": 10, "gp": 5}[sampler]
+    cold = run(hs.Study("c", space=SPACE3, storage=store, seed=1, sampler=sampler), anti, 12)
+    warm = hs.Study("w", space=SPACE3, storage=store, seed=1, sampler=sampler)
+    warm.transfer_from("src")
+    run(warm, anti, 12)
+    assert roles(warm)[:3] == list("gee") and roles(warm)[-1] == "-"
+    own = [t.params for t in warm.trials() if t.system_attrs.get(ROLE) != "guided"]
+    assert own[:n_startup] == [t.params for t in cold.trials()[:n_startup]]
+
+
+
+
+def test_the_output_warp_inverts_exactly_with_its_derivative():
+    from hypersweep.samplers.gp._model import Warp, transform
+
+    rng = np.random.default_rng(3)
+    v = np.concatenate([rng.normal(size=20), np.exp(rng.uniform(0, 8, 10))])  # a heavy tail
+    w = Warp.fit(v)
+    np.testing.assert_array_equal(w(v), transform(v))  # the GP's own transform, bit for bit
+    back, d = w.inverse(w(v))
+    np.testing.assert_allclose(back, v, rtol=1e-10)
+    eps = 1e-6
+    num = (w.inverse(w(v) + eps)[0] - w.inverse(w(v) - eps)[0]) / (2 * eps)
+    np.testing.assert_allclose(d, num, rtol=1e-5)
+    np.testing.assert_allclose(w.slope(v) * d, 1.0, rtol=1e-10)  # slope of the forward warp

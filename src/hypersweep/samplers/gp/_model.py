@@ -105,16 +105,24 @@ class Posterior:
     noise: float
     L: np.ndarray
     alpha: np.ndarray
+    #: the prior mean (transfer); ``None``: zero
+    mean: PriorMean | None = None
 
     @classmethod
     def build(
-        cls, Z: np.ndarray, y: np.ndarray, inv_ls: np.ndarray, signal: float, noise: float
+        cls,
+        Z: np.ndarray,
+        y: np.ndarray,
+        inv_ls: np.ndarray,
+        signal: float,
+        noise: float,
+        mean: PriorMean | None = None,
     ) -> Posterior:
         Zs = Z * inv_ls
         K = signal * _matern(np.sqrt(sqdist(Zs, Zs)))[0]
         L = _cholesky(K, noise)
-        alpha = dpotrs(L, y, lower=1)[0]
-        return cls(Z, y, inv_ls, signal, noise, L, alpha)
+        alpha = dpotrs(L, y if mean is None else y - mean(Z), lower=1)[0]
+        return cls(Z, y, inv_ls, signal, noise, L, alpha, mean)
 
     def predict(self, Zq: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior mean and variance of the latent function at ``Zq``."""
@@ -122,7 +130,32 @@ class Posterior:
         k = self.signal * _matern(np.sqrt(r2))[0]
         v = dtrtrs(self.L, k.T, lower=1)[0]
         var = self.signal - np.einsum("ij,ij->j", v, v)
-        return k @ self.alpha, np.maximum(var, 1e-12 * self.signal)
+        mu = k @ self.alpha
+        if self.mean is not None:
+            mu = mu + self.mean(Zq)
+        return mu, np.maximum(var, 1e-12 * self.signal)
+
+    def loo(self, rows: int) -> float:
+        """The leave-one-out log predictive density of the first ``rows`` training
+        values, in closed form (Rasmussen & Williams 2006, eq. 5.10-5.12): ``mu_-i =
+        y_i - alpha_i / [K^-1]_ii``, ``var_-i = 1 / [K^-1]_ii``."""
+        n = self.y.shape[0]
+        Linv = dtrtrs(self.L, np.eye(n), lower=1)[0]
+        var = 1.0 / (Linv[:, :rows] ** 2).sum(0)
+        r = self.alpha[:rows] * var
+        return float(np.sum(-0.5 * np.log(var) - 0.5 * r * r / var))
+
+    def mean_grad(self, Zq: np.ndarray, feat: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The posterior mean at ``Zq`` and (``feat`` given) its gradient by those
+        features, without the variance (zero prior mean)."""
+        r2 = sqdist(Zq * self.inv_ls, self.Z * self.inv_ls)
+        k, b = _matern(np.sqrt(r2))
+        mu = self.signal * (k @ self.alpha)
+        if feat is None:
+            return mu, np.zeros((Zq.shape[0], 0))
+        ga = self.signal * b * self.alpha
+        il2 = self.inv_ls[feat] ** 2
+        return mu, -(ga.sum(1)[:, None] * Zq[:, feat] - ga @ self.Z[:, feat]) * il2
 
     def predict_grad(
         self, Zq: np.ndarray, feat: np.ndarray
@@ -147,7 +180,39 @@ class Posterior:
         gw = b * w
         dvar = 2.0 * (gw.sum(1)[:, None] * Xq - gw @ Xt) * il2
         dvar[var <= floor] = 0.0
-        return k @ self.alpha, np.maximum(var, floor), dmu, dvar
+        mu = k @ self.alpha
+        if self.mean is not None:
+            m, dm = self.mean.with_grad(Zq, feat)
+            mu, dmu = mu + m, dmu + dm
+        return mu, np.maximum(var, floor), dmu, dvar
+
+
+@dataclass
+class PriorMean:
+    """A prior mean from another GP, the *source* (a related study's model of its own
+    objective, fit to its values under ``source_warp``): ``warp(a m(z) + b)`` with ``m``
+    the source's mean mapped back to its raw values, ``a``, ``b`` calibrated on this
+    study's raw values, and ``warp`` this study's output transform (transfer; see
+    :mod:`hypersweep.samplers.gp._transfer`)."""
+
+    source: Posterior
+    source_warp: Warp
+    a: float
+    b: float
+    warp: Warp
+
+    def raw(self, Zq: np.ndarray) -> np.ndarray:
+        """The source's mean at ``Zq`` in its raw values."""
+        return self.source_warp.inverse(self.source.mean_grad(Zq, None)[0])[0]
+
+    def __call__(self, Zq: np.ndarray) -> np.ndarray:
+        return self.warp(self.a * self.raw(Zq) + self.b)
+
+    def with_grad(self, Zq: np.ndarray, feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m, dm = self.source.mean_grad(Zq, feat)
+        v, dv = self.source_warp.inverse(m)
+        u = self.a * v + self.b
+        return self.warp(u), (self.a * self.warp.slope(u) * dv)[:, None] * dm
 
 
 @dataclass
@@ -247,6 +312,53 @@ def fit_hyper(
 # ======================================================================================
 
 
+@dataclass(frozen=True)
+class Warp:
+    """The output transform fit to values ``y`` (see :func:`transform`), as a function
+    that can be applied to other values: ``t`` and ``s`` of the compression, then the
+    mean and standard deviation of the compressed ``y``."""
+
+    t: float
+    s: float
+    mean: float
+    sd: float
+
+    @classmethod
+    def fit(cls, y: np.ndarray) -> Warp:
+        y = np.asarray(y, dtype=float)
+        q25, q50, q75 = np.percentile(y, [25, 50, 75])
+        s = float(q75 - q25)
+        t = float(q50 + s) if s > 0 else math.inf
+        c = cls._compress(y, t, s)
+        sd = float(c.std())
+        return cls(t, s, float(c.mean()), sd if sd > 0 else 1.0)
+
+    @staticmethod
+    def _compress(y: np.ndarray, t: float, s: float) -> np.ndarray:
+        if not s > 0:
+            return y
+        return np.where(y > t, t + s * np.log1p(np.maximum(y - t, 0.0) / s), y)
+
+    def __call__(self, y: np.ndarray) -> np.ndarray:
+        return (self._compress(np.asarray(y, dtype=float), self.t, self.s) - self.mean) / self.sd
+
+    def inverse(self, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The values whose warp is ``w``, and the derivative of that inverse at ``w``."""
+        c = np.asarray(w, dtype=float) * self.sd + self.mean
+        if not self.s > 0:
+            return c, np.full(c.shape, self.sd)
+        over = np.minimum(np.maximum(c - self.t, 0.0) / self.s, 700.0)  # no overflow
+        grow = np.expm1(over)
+        return np.where(c > self.t, self.t + self.s * grow, c), self.sd * (1.0 + grow)
+
+    def slope(self, y: np.ndarray) -> np.ndarray:
+        """The derivative of the warp at ``y``."""
+        if not self.s > 0:
+            return np.full(np.shape(y), 1.0 / self.sd)
+        over = np.maximum(np.asarray(y, dtype=float) - self.t, 0.0)
+        return self.s / (self.s + over) / self.sd
+
+
 def transform(y: np.ndarray) -> np.ndarray:
     """Compress the heavy upper tail of ``y`` (lower is better), then standardize.
 
@@ -256,16 +368,9 @@ def transform(y: np.ndarray) -> np.ndarray:
     among the good ones, which are what the optimizer needs to resolve; the order of all
     values is kept. Measured on BBOB this beats plain standardization, a full
     ``log(y - min)`` warp and a rank (copula) transform, which both lose the
-    magnitudes near the optimum.
+    magnitudes near the optimum. (:class:`Warp` is the same transform as a function.)
     """
-    y = np.asarray(y, dtype=float)
-    q25, q50, q75 = np.percentile(y, [25, 50, 75])
-    s = q75 - q25
-    if s > 0:
-        t = q50 + s
-        y = np.where(y > t, t + s * np.log1p(np.maximum(y - t, 0.0) / s), y)
-    sd = y.std()
-    return (y - y.mean()) / (sd if sd > 0 else 1.0)
+    return Warp.fit(y)(y)
 
 
 def scalarize(Y: np.ndarray, rng: np.random.Generator) -> np.ndarray:

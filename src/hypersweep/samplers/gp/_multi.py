@@ -14,6 +14,7 @@ from hypersweep.samplers.gp._acquisition import LogEHVI
 from hypersweep.samplers.gp._ehvi import boxes
 from hypersweep.samplers.gp._features import Features
 from hypersweep.samplers.gp._model import Posterior
+from hypersweep.samplers.gp._search import maximize
 from hypersweep.space import Space
 
 if TYPE_CHECKING:
@@ -91,7 +92,7 @@ def propose_multi(
     for _ in range(n):
         lower, upper = boxes(front, ref)
         acq = LogEHVI(posts, lower, upper, terms, use)
-        u = gp._maximize(acq, feats, incumbents, seen, rng, failed_c)
+        u = maximize(acq, feats, incumbents, seen, rng, failed_c)
         params = space.decode_many(u[None, :])[0]
         out.append(Proposal(params))
         uc = feats.canon(space.encode_many([params]))

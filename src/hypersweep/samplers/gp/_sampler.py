@@ -14,20 +14,18 @@ from hypersweep.history import History
 from hypersweep.samplers.base import (
     Proposal,
     Sampler,
-    near_any,
     replace_failed,
-    unfailed_draws,
 )
-from hypersweep.samplers.gp._acquisition import Acquisition, LogEI
+from hypersweep.samplers.gp._acquisition import LogEI
 from hypersweep.samplers.gp._feasibility import FeasibilityTerm, even_subset
 from hypersweep.samplers.gp._features import Features
 from hypersweep.samplers.gp._model import (
-    FTOL,
     NOISE_PRIOR,
     REFIT_ALWAYS_BELOW,
     SIG_PRIOR,
     FitData,
     Posterior,
+    Warp,
     fit_hyper,
     ls_prior,
     pessimism,
@@ -35,9 +33,16 @@ from hypersweep.samplers.gp._model import (
     transform,
 )
 from hypersweep.samplers.gp._multi import MAX_EHVI_OBJECTIVES, propose_multi
-from hypersweep.samplers.gp._scipy import minimize
-from hypersweep.samplers.gp._scipy import sobol as scipy_sobol
-from hypersweep.samplers.prior import duel_role, prior_design, tag
+from hypersweep.samplers.gp._search import maximize
+from hypersweep.samplers.gp._transfer import SourceModel, calibrated
+from hypersweep.samplers.prior import (
+    duel_role,
+    forgotten,
+    prior_design,
+    relatedness,
+    sobol_position,
+    tag,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
 
@@ -151,10 +156,19 @@ class GPSampler(Sampler):
     to an observed, running or already proposed configuration is replaced by the next
     best candidate (by a uniform draw if all of the best 55 are taken).
 
+    **Transfer.** With a prior (``warm_start: {mode: prior}``; see
+    :mod:`hypersweep.samplers.prior`), the duel's guided trials are the prior's best
+    configurations and its exploring ones the Sobol points a cold start tries. Once the
+    duel keeps the prior, a GP fit to the prior's rows (under their own output transform)
+    becomes the prior mean in place of the pessimistic one, mapped onto this study's raw
+    values by least squares and through its transform
+    (:mod:`hypersweep.samplers.gp._transfer`): the study's GP models the difference from
+    the related problem. A prior the duel drops takes its guided trials out of the model.
+
     **Startup.** Until ``n_startup`` trials have values, points come from the study's
     scrambled Sobol sequence (trial ``k`` gets point ``k``, key ``sobol:<k>``, as with
-    :class:`~hypersweep.samplers.sobol.SobolSampler`); plain uniform draws from the ``rng``
-    when ``seed`` is ``None``.
+    :class:`~hypersweep.samplers.sobol.SobolSampler`; with a prior, ``k`` less the guided
+    trials); plain uniform draws from the ``rng`` when ``seed`` is ``None``.
 
     **Cost bound.** With more than ``max_points`` observations the GP is fit on exactly
     ``max_points`` of them: the ``max_points // 2`` best, plus an evenly spaced (by trial
@@ -207,6 +221,7 @@ class GPSampler(Sampler):
         self.max_points = max_points
         self._sobol = SobolSampler()  # scrambled by this sampler's seed at each call
         self._fits: dict[bytes, np.ndarray] = {}  # fits by their data (a cache)
+        self._source = SourceModel()  # the prior's GP (a cache)
         #: observations the last model was fit on (0 before the first fit)
         self.n_fit = 0
 
@@ -214,6 +229,7 @@ class GPSampler(Sampler):
         state = dict(self.__dict__)  # caches are not part of the sampler's identity
         state.update(
             _fits={},
+            _source=SourceModel(),
             _sobol=SobolSampler(),
         )
         return state
@@ -232,15 +248,20 @@ class GPSampler(Sampler):
     ) -> list[Proposal]:
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
-        role = duel_role(history)  # transfer: the prior's best, tried against exploring
-        if role == "guided":  # (a warm-started initial design; the model sees own trials)
+        role = duel_role(history)  # transfer: guided trials against exploring ones
+        if role == "guided":  # the prior's best configurations not tried yet
             return tag(prior_design(space, history, n), role)
+        # after the duel, while the prior counts, its model is the prior mean
+        transfer = role is None and relatedness(history) > 0
+        forgot = forgotten(history)  # a dropped prior's guesses: left out of the model
+        if forgot is not None:
+            history = history.without(forgot)
         X, Y = history.observed()
-        if D == 0 or X.shape[0] < max(n_startup, 2):
-            return tag(self._startup(space, history, rng, n), role)
-        with _single_threaded_blas():  # an "explore" trial of the duel is what a cold start does
+        if D == 0 or X.shape[0] < max(n_startup, 2) or role == "explore":
+            return tag(self._startup(space, history, rng, n), role)  # exploring: Sobol
+        with _single_threaded_blas():
             if Y.shape[1] == 1:
-                return tag(self._bo(space, history, X, Y[:, 0], rng, n), role)
+                return tag(self._bo(space, history, X, Y[:, 0], rng, n, transfer), role)
             if Y.shape[1] <= MAX_EHVI_OBJECTIVES:
                 return tag(propose_multi(self, space, history, X, Y, rng, n), role)
             return tag(self._bo(space, history, X, scalarize(Y, rng), rng, n), role)
@@ -252,7 +273,7 @@ class GPSampler(Sampler):
         if seed is None:
             out = [Proposal(p) for p in space.decode_many(rng.random((n, space.dim)))]
             return replace_failed(space, history, out, rng)
-        start = history.n
+        start = sobol_position(history)
         U = self._sobol.points(space.dim, start, n, seed)
         out = [Proposal(p, key=f"sobol:{start + i}") for i, p in enumerate(space.decode_many(U))]
         return replace_failed(space, history, out, rng)
@@ -367,12 +388,13 @@ class GPSampler(Sampler):
         y_raw: np.ndarray,
         rng: np.random.Generator,
         n: int,
+        transfer: bool = False,
     ) -> list[Proposal]:
         feats = Features(space)
         failed_c = self._failed(feats, history)
-        m = self._model(feats, X, y_raw, failed_c)
+        m = self._model(feats, X, y_raw, failed_c, prior=history if transfer else None)
         keep, Xc, Z, y, y_obs, post = m.keep, m.Xc, m.Z, m.y, m.y_obs, m.post
-        inv_ls, signal, noise = post.inv_ls, post.signal, post.noise
+        inv_ls, signal, noise, mean = post.inv_ls, post.signal, post.noise, post.mean
         self.n_fit = keep.size
         terms, feasible = self._terms(history, feats, Xc, keep, failed_c, y.size)
         use_ei = bool(feasible.any())
@@ -391,13 +413,13 @@ class GPSampler(Sampler):
             Z, y = np.vstack([Z, Zp]), np.concatenate([y, mu_p])
             best = min(best, float(mu_p.min())) if use_ei else best
             seen = np.vstack([seen, Pc])
-            post = Posterior.build(Z, y, inv_ls, signal, noise)
+            post = Posterior.build(Z, y, inv_ls, signal, noise, mean)
         out: list[Proposal] = []
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
-                post = Posterior.build(Z, y, inv_ls, signal, noise)
+                post = Posterior.build(Z, y, inv_ls, signal, noise, mean)
             acq = LogEI(post, best, terms, use_ei)
-            u = self._maximize(acq, feats, incumbents, seen, rng, failed_c)
+            u = maximize(acq, feats, incumbents, seen, rng, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
             uc = feats.canon(space.encode_many([params]))
@@ -417,23 +439,48 @@ class GPSampler(Sampler):
         keep: np.ndarray | None = None,
         keep_prev: np.ndarray | None = None,
         pessimistic: bool = True,
+        prior: History | None = None,
     ) -> FitData:
         """One objective's GP on the observed trials ``keep`` (default: :meth:`_keep`),
         hyperparameters from ``keep_prev`` of the history without its newest observed
         trial on a settled model (see *Hyperparameters*); ``pessimistic``: the prior
-        mean (see *Prior mean*)."""
+        mean (see *Prior mean*); ``prior``: a history whose prior's model is the prior
+        mean instead, where it predicts the study's own values better (leave-one-out;
+        see *Transfer*)."""
+        own = self._fit(feats, X, y_raw, failed_c, keep, keep_prev, pessimistic, None)
+        if prior is None:
+            return own
+        src = self._source(feats, prior, self._keep, self._hyper)
+        other = self._fit(feats, X, y_raw, failed_c, keep, keep_prev, False, src)
+        rows = own.y_obs.size
+        return other if other.post.loo(rows) > own.post.loo(rows) else own
+
+    def _fit(
+        self,
+        feats: Features,
+        X: np.ndarray,
+        y_raw: np.ndarray,
+        failed_c: np.ndarray,
+        keep: np.ndarray | None,
+        keep_prev: np.ndarray | None,
+        pessimistic: bool,
+        source: tuple[Posterior, Warp] | None,
+    ) -> FitData:
+        """:meth:`_model`'s GP with a zero prior mean, or with ``source`` calibrated to
+        this study's values as the prior mean."""
         G = feats.space.dim
         n_obs = X.shape[0]
         keep, Xc, Z, y, y_obs = self._inputs(feats, X, y_raw, failed_c, keep, pessimistic)
+        mean = None if source is None else calibrated(source, Z[: y_obs.size], y_raw[keep])
         if n_obs >= REFIT_ALWAYS_BELOW and n_obs % 2 == 1:
             # a settled model: the fit of this history without its newest observed trial
             prev = self._inputs(feats, X[:-1], y_raw[:-1], failed_c, keep_prev, pessimistic)
             Zf, yf = prev[2:4]
-            theta = self._hyper(Zf, yf, feats)
         else:
-            theta = self._hyper(Z, y, feats)
+            Zf, yf = Z, y
+        theta = self._hyper(Zf, yf if mean is None else yf - mean(Zf), feats)
         inv_ls = np.exp(-theta[:G])[feats.group]
-        post = Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
+        post = Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]), mean)
         return FitData(keep, Xc, Z, y, y_obs, post)
 
     def _terms(
@@ -456,126 +503,6 @@ class GPSampler(Sampler):
                 feasible = (C <= 0).all(axis=1)
             terms = self._feasibility(history, feats, Xc, C, failed_c)
         return terms, feasible
-
-    # ------------------------------------------------------------------------------------
-    def _candidates(
-        self,
-        feats: Features,
-        incumbents: np.ndarray,
-        ls: np.ndarray,
-        rng: np.random.Generator,
-    ) -> np.ndarray:
-        """Sobol points, perturbations of the incumbents, and their coordinate neighbours."""
-        D = feats.space.dim
-        sobol = scipy_sobol(d=D, scramble=True, seed=rng).random(1024 if D <= 10 else 2048)
-        # Gaussian perturbations at six scales (relative to the lengthscales); half of
-        # them move every coordinate, half only a random few (sparse moves matter in
-        # higher dimensions and for discrete parameters)
-        rel = np.minimum(ls / np.exp(np.mean(np.log(ls))), 10.0)  # geometric mean 1
-        scales = np.repeat([0.3, 0.1, 0.03, 0.01, 0.003, 0.001], 32)
-        base = np.repeat(incumbents, scales.size, axis=0)
-        step = np.tile(scales, incumbents.shape[0])[:, None] * rel[None, :]
-        move = rng.random(base.shape) < max(2.0 / D, 0.2)
-        move[rng.random(base.shape[0]) < 0.5] = True
-        move[np.arange(base.shape[0]), rng.integers(0, D, base.shape[0])] = True
-        local = base + move * step * rng.standard_normal(base.shape)
-        local = np.where(np.isnan(local), rng.random(local.shape), local)  # inactive: any
-        for jc in feats.categorical:  # keep the incumbent's option, or re-draw it (1 in 4)
-            flip = rng.random(local.shape[0]) < 0.25
-            local[flip, jc] = rng.random(int(flip.sum()))
-        # one coordinate at a time: every option of a categorical, the neighbouring
-        # values of an int or step, steps of a continuous parameter
-        nb = []
-        for x in incumbents[:3]:
-            for j in range(D):
-                if np.isnan(x[j]):
-                    continue
-                vals = feats.neighbours(j, float(x[j]))
-                if j in feats.continuous:
-                    vals = x[j] + (vals - x[j]) * rel[j]
-                rows = np.repeat(x[None, :], len(vals), axis=0)
-                rows[:, j] = vals
-                nb.append(rows)
-        parts = [sobol, _reflect(local)]
-        if nb:
-            nbs = np.vstack(nb)
-            parts.append(_reflect(np.where(np.isnan(nbs), 0.5, nbs)))
-        return np.vstack(parts)
-
-    def _maximize(
-        self,
-        acq: Acquisition,
-        feats: Features,
-        incumbents: np.ndarray,
-        seen: np.ndarray,
-        rng: np.random.Generator,
-        failed_c: np.ndarray | None = None,
-    ) -> np.ndarray:
-        C = self._candidates(feats, incumbents, 1.0 / acq.inv_ls[feats.start], rng)
-        Cc = feats.canon(C)
-        a = acq(feats(Cc))
-        order = np.argsort(-a, kind="stable")
-        polished = self._polish(acq, feats, C[order[:5]], Cc[order[:5]])
-        cand = np.vstack([polished, C[order[:50]]])
-        a = acq(feats(feats.canon(cand)))
-        space = feats.space
-        for i in np.argsort(-a, kind="stable"):
-            snapped = feats.canon(space.encode_many(space.decode_many(cand[i][None, :])))
-            if _contains(seen, snapped[0]):
-                continue
-            if failed_c is not None and failed_c.shape[0] and near_any(failed_c, snapped)[0]:
-                continue  # a configuration seen to fail is never proposed again
-            return cand[i]
-        if failed_c is not None and failed_c.shape[0]:
-            return unfailed_draws(space, failed_c, rng, 1)[0]
-        return rng.random(space.dim)  # every good candidate is taken: explore
-
-    def _polish(
-        self, acq: Acquisition, feats: Features, U0: np.ndarray, Uc: np.ndarray
-    ) -> np.ndarray:
-        """One L-BFGS-B run over the active continuous coordinates of several starts at
-        once (the objective is their summed acquisition, so they do not interact)."""
-        cols, fcols = feats.continuous, feats.continuous_feat
-        act = ~np.isnan(Uc[:, cols])  # (B, c): the coordinates that may move
-        if not act.any():
-            return U0
-        Zbase = feats(Uc)
-        # precondition: optimize x / lengthscale, so every coordinate has a unit scale
-        scale = np.broadcast_to(acq.inv_ls[fcols], act.shape)[act]
-
-        def fun(xs: np.ndarray) -> tuple[float, np.ndarray]:
-            Zq = Zbase.copy()
-            sub = Zq[:, fcols]
-            sub[act] = xs / scale
-            Zq[:, fcols] = sub
-            val, grad = acq.with_grad(Zq, fcols)
-            return -float(val.sum()), -grad[act] / scale
-
-        x0 = Uc[:, cols][act] * scale
-        res = minimize(
-            fun,
-            x0,
-            jac=True,
-            method="L-BFGS-B",
-            bounds=list(zip(np.zeros_like(scale), scale)),
-            options={"maxiter": 100, "ftol": FTOL},
-        )
-        out = U0.copy()
-        sub = out[:, cols]
-        sub[act] = np.clip(res.x / scale, 0.0, 1.0)
-        out[:, cols] = sub
-        return out
-
-
-def _reflect(U: np.ndarray) -> np.ndarray:
-    """Fold values outside [0, 1] back inside (mirror at the bounds)."""
-    U = np.mod(U, 2.0)
-    return np.where(U > 1.0, 2.0 - U, U)
-
-
-def _contains(rows: np.ndarray, u: np.ndarray) -> bool:
-    same = (np.abs(rows - u) < 1e-12) | (np.isnan(rows) & np.isnan(u))
-    return bool(same.all(axis=1).any())
 
 
 _BLAS: Any = None

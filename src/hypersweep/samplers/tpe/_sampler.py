@@ -17,7 +17,14 @@ from hypersweep.samplers.base import (
     replace_failed,
     unfailed_draws,
 )
-from hypersweep.samplers.prior import duel_role, effective_weight, merged, tag
+from hypersweep.samplers.prior import (
+    duel_role,
+    effective_weight,
+    forgotten,
+    merged,
+    sobol_position,
+    tag,
+)
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.samplers.tpe._cache import BadCache
 from hypersweep.samplers.tpe._layout import Group, Layout
@@ -200,10 +207,12 @@ class TPESampler(Sampler):
         if w_prior > 0:  # transfer: the prior rows go first, weighing w_prior each
             history, n_prior = merged(history)
         y = history.Y
-        obs_idx = np.flatnonzero(history.valid & ~np.isnan(y).any(axis=1))
+        usable = history.valid & ~np.isnan(y).any(axis=1)
+        forgot = forgotten(own)  # a dropped prior's guesses: left out (n_prior is 0 then)
+        obs_idx = np.flatnonzero(usable if forgot is None else usable & ~forgot)
         n_obs = obs_idx.size
         if n_obs < self.n_startup or role == "explore":
-            start = own.n
+            start = sobol_position(own)
             pts = self._sobol.points(space.dim, start, n, self.seed)
             return tag(
                 replace_failed(
