@@ -76,6 +76,23 @@ class LogEI(Acquisition):
         return lh + np.log(sd), d_mu[:, None] * dmu + d_var[:, None] * dvar
 
 
+class LowMean(Acquisition):
+    """The negative posterior mean: where the model expects the best value (a guess,
+    with no exploration)."""
+
+    def __init__(self, post: Posterior, terms: list[FeasibilityTerm], use: bool) -> None:
+        super().__init__(terms, use)
+        self.post = post
+        self.inv_ls = post.inv_ls
+
+    def _value(self, Zq: np.ndarray) -> np.ndarray:
+        return -self.post.predict(Zq)[0]
+
+    def _value_grad(self, Zq: np.ndarray, feat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        mu, _, dmu, _ = self.post.predict_grad(Zq, feat)
+        return -mu, -dmu
+
+
 class LogEHVI(Acquisition):
     """The log expected hypervolume improvement over the boxes ``(lower, upper)`` of the
     non-dominated region, one independent GP per objective (lower is better)."""

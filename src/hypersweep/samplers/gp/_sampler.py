@@ -16,7 +16,7 @@ from hypersweep.samplers.base import (
     Sampler,
     replace_failed,
 )
-from hypersweep.samplers.gp._acquisition import LogEI
+from hypersweep.samplers.gp._acquisition import LogEI, LowMean
 from hypersweep.samplers.gp._feasibility import FeasibilityTerm, even_subset
 from hypersweep.samplers.gp._features import Features
 from hypersweep.samplers.gp._model import (
@@ -45,6 +45,10 @@ from hypersweep.samplers.prior import (
 )
 from hypersweep.samplers.sobol import SobolSampler
 from hypersweep.space import Space
+
+#: own values from which a guided trial of the duel is the prior model's predicted best
+#: (before: the prior's best configuration not tried yet)
+GUESS_FROM = 3
 
 # ======================================================================================
 # the sampler
@@ -157,13 +161,16 @@ class GPSampler(Sampler):
     best candidate (by a uniform draw if all of the best 55 are taken).
 
     **Transfer.** With a prior (``warm_start: {mode: prior}``; see
-    :mod:`hypersweep.samplers.prior`), the duel's guided trials are the prior's best
-    configurations and its exploring ones the Sobol points a cold start tries. Once the
-    duel keeps the prior, a GP fit to the prior's rows (under their own output transform)
-    becomes the prior mean in place of the pessimistic one, mapped onto this study's raw
-    values by least squares and through its transform
-    (:mod:`hypersweep.samplers.gp._transfer`): the study's GP models the difference from
-    the related problem. A prior the duel drops takes its guided trials out of the model.
+    :mod:`hypersweep.samplers.prior`), the duel's exploring trials are the Sobol points a
+    cold start tries. A GP fit to the prior's rows (under their own output transform) is
+    a prior mean, mapped onto this study's raw values by least squares and through its
+    transform (:mod:`hypersweep.samplers.gp._transfer`): a GP around it models the
+    difference from the related problem. The first guided trial is the prior's best
+    configuration; from 3 own values on, guided trials are the minimum of that model's
+    posterior mean (the prior's best guess for this problem). After the duel, while the
+    prior counts, each proposal fits the GP with and without that mean and keeps the
+    one with the better leave-one-out log predictive density of the study's own values.
+    A prior the duel drops takes its guided trials out of the model.
 
     **Startup.** Until ``n_startup`` trials have values, points come from the study's
     scrambled Sobol sequence (trial ``k`` gets point ``k``, key ``sobol:<k>``, as with
@@ -249,8 +256,12 @@ class GPSampler(Sampler):
         D = space.dim
         n_startup = self.n_startup if self.n_startup is not None else max(5, min(10, D + 1))
         role = duel_role(history)  # transfer: guided trials against exploring ones
-        if role == "guided":  # the prior's best configurations not tried yet
-            return tag(prior_design(space, history, n), role)
+        if role == "guided":  # the prior's best, then the prior model's predicted best
+            X, Y = history.observed()
+            if D == 0 or X.shape[0] < GUESS_FROM or Y.shape[1] > 1:
+                return tag(prior_design(space, history, n), role)
+            with _single_threaded_blas():
+                return tag(self._bo(space, history, X, Y[:, 0], rng, n, True, True), role)
         # after the duel, while the prior counts, its model is the prior mean
         transfer = role is None and relatedness(history) > 0
         forgot = forgotten(history)  # a dropped prior's guesses: left out of the model
@@ -389,10 +400,18 @@ class GPSampler(Sampler):
         rng: np.random.Generator,
         n: int,
         transfer: bool = False,
+        guess: bool = False,
     ) -> list[Proposal]:
+        """Expected-improvement proposals; ``transfer``: the prior's model may be the
+        prior mean (:meth:`_model`); ``guess``: the minimum of the posterior mean of the
+        model with the prior mean instead (a guided trial of the duel)."""
         feats = Features(space)
         failed_c = self._failed(feats, history)
-        m = self._model(feats, X, y_raw, failed_c, prior=history if transfer else None)
+        if guess:
+            src = self._source(feats, history, self._keep, self._hyper)
+            m = self._fit(feats, X, y_raw, failed_c, None, None, False, src)
+        else:
+            m = self._model(feats, X, y_raw, failed_c, prior=history if transfer else None)
         keep, Xc, Z, y, y_obs, post = m.keep, m.Xc, m.Z, m.y, m.y_obs, m.post
         inv_ls, signal, noise, mean = post.inv_ls, post.signal, post.noise, post.mean
         self.n_fit = keep.size
@@ -418,7 +437,7 @@ class GPSampler(Sampler):
         for i in range(n):
             if i:  # ... and so do the proposals made before in this batch
                 post = Posterior.build(Z, y, inv_ls, signal, noise, mean)
-            acq = LogEI(post, best, terms, use_ei)
+            acq = LowMean(post, terms, use_ei) if guess else LogEI(post, best, terms, use_ei)
             u = maximize(acq, feats, incumbents, seen, rng, failed_c)
             params = space.decode_many(u[None, :])[0]
             out.append(Proposal(params))
