@@ -18,6 +18,7 @@ from hypersweep.space import Choice, Float, Int, Space
 from hypersweep.storage import InMemoryStorage
 from hypersweep.testing.samplers import check_proposal
 from hypersweep.trial import Objective
+from tests.samplers.gp_helpers import assert_posterior_gradients
 
 # ----------------------------------------------------------------------------------------
 # test functions (minimization)
@@ -286,14 +287,7 @@ def test_marginal_likelihood_and_posterior_gradients_match_finite_differences() 
     np.testing.assert_allclose(grad, num, rtol=1e-5, atol=1e-6)
 
     post = Posterior.build(Z, y, np.exp(-theta[:3]), math.exp(theta[3]), 1e-6)
-    Zq = rng.random((4, 3))
-    _, _, dmu, dvar = post.predict_grad(Zq, np.arange(3))
-    for j in range(3):
-        e = np.zeros_like(Zq)
-        e[:, j] = eps
-        (m1, v1), (m0, v0) = post.predict(Zq + e), post.predict(Zq - e)
-        np.testing.assert_allclose(dmu[:, j], (m1 - m0) / (2 * eps), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(dvar[:, j], (v1 - v0) / (2 * eps), rtol=1e-5, atol=1e-6)
+    assert_posterior_gradients(post, rng.random((4, 3)), eps)
 
 
 # ----------------------------------------------------------------------------------------

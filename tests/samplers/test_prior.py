@@ -9,6 +9,7 @@ import hypersweep as hs
 from hypersweep.history import Prior
 from hypersweep.samplers.prior import ROLE, effective_weight, merged, relatedness
 from hypersweep.storage import open_storage
+from tests.samplers.gp_helpers import assert_posterior_gradients
 
 SPACE = {"x": hs.Float(-5, 5), "y": hs.Float(-5, 5)}
 
@@ -166,15 +167,7 @@ def test_a_posterior_with_a_prior_mean_interpolates_and_has_exact_gradients():
     np.testing.assert_allclose(post.predict(Z)[0], y, atol=1e-4)  # near-exact interpolation
     far = np.full((1, 2), 50.0)  # far from the study's points: the prior mean
     assert post.predict(far)[0][0] == pytest.approx(mean(far)[0], abs=1e-6)
-    Zq, eps = rng.random((5, 2)), 1e-6
-    mu, var, dmu, dvar = post.predict_grad(Zq, np.arange(2))
-    np.testing.assert_allclose(mu, post.predict(Zq)[0], atol=1e-12)
-    for j in range(2):
-        e = np.zeros_like(Zq)
-        e[:, j] = eps
-        (m1, v1), (m0, v0) = post.predict(Zq + e), post.predict(Zq - e)
-        np.testing.assert_allclose(dmu[:, j], (m1 - m0) / (2 * eps), rtol=1e-5, atol=1e-6)
-        np.testing.assert_allclose(dvar[:, j], (v1 - v0) / (2 * eps), rtol=1e-5, atol=1e-6)
+    assert_posterior_gradients(post, rng.random((5, 2)))
 
 
 SPACE3 = {"x": hs.Float(-5, 5), "y": hs.Float(-5, 5), "z": hs.Float(-5, 5)}
@@ -221,8 +214,6 @@ def test_exploring_trials_are_the_cold_starts_own_points(sampler):
     assert roles(warm)[:3] == list("gee") and roles(warm)[-1] == "-"
     own = [t.params for t in warm.trials() if t.system_attrs.get(ROLE) != "guided"]
     assert own[:n_startup] == [t.params for t in cold.trials()[:n_startup]]
-
-
 
 
 def test_the_output_warp_inverts_exactly_with_its_derivative():
