@@ -31,8 +31,9 @@ first trials happened to include a few of the prior's guesses.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -74,12 +75,30 @@ def _ranks(y: np.ndarray) -> np.ndarray:
     return r
 
 
-def _roles(history: History) -> tuple[list[float], list[float], int, int]:
-    """(first-objective values of the guided trials, of the exploring ones, trials of
-    the duel in any state, guided ones among them), values signed lower-is-better."""
+@dataclass(frozen=True)
+class _Roles:
+    guided: list[float]  # first-objective values of the guided trials (lower is better)
+    explore: list[float]  # ... of the exploring ones
+    n: int  # trials of the duel in any state
+    guided_rows: np.ndarray  # row numbers of the guided trials
+
+
+#: a history's roles by its version: every ask of a transfer study reads them several
+#: times, and finding them scans the trials
+_CACHE: weakref.WeakKeyDictionary[History, tuple[tuple[int, int], _Roles]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _roles(history: History) -> _Roles:
+    """The duel's trials of ``history`` (cached by its version)."""
+    key = (history.version, history.n)
+    hit = _CACHE.get(history)
+    if hit is not None and hit[0] == key:
+        return hit[1]
     guided: list[float] = []
     explore: list[float] = []
-    n = n_guided = 0
+    rows: list[int] = []
     trials = history.trials
     for i in range(history.n):
         t = trials[i]
@@ -88,12 +107,14 @@ def _roles(history: History) -> tuple[list[float], list[float], int, int]:
         role = t.system_attrs.get(ROLE)
         if role not in ("guided", "explore"):
             continue
-        n += 1
-        n_guided += role == "guided"
+        if role == "guided":
+            rows.append(i)
         y = history.Y[i, 0]
         if history.valid[i] and np.isfinite(y):
             (guided if role == "guided" else explore).append(float(y))
-    return guided, explore, n, n_guided
+    out = _Roles(guided, explore, len(guided) + len(explore), np.asarray(rows, dtype=int))
+    _CACHE[history] = (key, out)
+    return out
 
 
 def relatedness(history: History) -> float:
@@ -102,7 +123,8 @@ def relatedness(history: History) -> float:
     p = history.prior
     if p is None or len(p) == 0:
         return 0.0
-    guided, explore, _, _ = _roles(history)
+    r = _roles(history)
+    guided, explore = r.guided, r.explore
     if len(guided) < 1 or len(explore) < 2:
         return 1.0
     g = np.asarray(guided)[:, None]
@@ -132,12 +154,12 @@ def forgotten(history: History) -> np.ndarray | None:
     p = history.prior
     if p is None or len(p) == 0 or relatedness(history) > 0:
         return None
+    rows = _roles(history).guided_rows
+    if rows.size == 0:
+        return None
     out = np.zeros(history.n, dtype=bool)
-    trials = history.trials
-    for i in range(history.n):
-        t = trials[i]
-        out[i] = t is not None and t.system_attrs.get(ROLE) == "guided"
-    return out if out.any() else None
+    out[rows] = True
+    return out
 
 
 def sobol_position(history: History) -> int:
@@ -147,13 +169,7 @@ def sobol_position(history: History) -> int:
     points of a study whose prior was dropped)."""
     if history.prior is None:
         return history.n
-    trials = history.trials
-    guided = sum(
-        1
-        for i in range(history.n)
-        if (t := trials[i]) is not None and t.system_attrs.get(ROLE) == "guided"
-    )
-    return history.n - guided
+    return history.n - _roles(history).guided_rows.size
 
 
 def duel_role(history: History) -> str | None:
@@ -163,7 +179,7 @@ def duel_role(history: History) -> str | None:
     p = history.prior
     if p is None or len(p) == 0:
         return None
-    _, _, n, _ = _roles(history)
+    n = _roles(history).n
     if n >= len(DUEL) or effective_weight(history) == 0.0:
         return None
     return "guided" if DUEL[n] == "g" else "explore"
