@@ -176,9 +176,11 @@ def terminate_backends(
     """A ``during`` function for :func:`run_workers`: from its own connection, terminates
     the PostgreSQL backends whose ``application_name`` matches (the workers' connections,
     given ``?application_name=...`` in their URL) at random intervals of 0.2 to 1.8 x
-    ``every`` seconds, once the database holds ``min_trials`` trials (the workers have
-    opened the study). The returned function's ``.killed`` lists the number terminated
-    per round."""
+    ``every`` seconds, the first at once when the database holds ``min_trials`` trials
+    and such a backend is connected (the workers have opened the study: trials of other
+    studies in the same database do not count as a start, or every round could fall
+    before the workers connect or after they finish). The returned function's
+    ``.killed`` lists the number terminated per round."""
     import random
 
     import sqlalchemy as sa
@@ -189,6 +191,10 @@ def terminate_backends(
         "WHERE application_name = :app AND pid <> pg_backend_pid()"
     )
     count = sa.text("SELECT count(*) FROM hs_trials")
+    connected = sa.text(
+        "SELECT count(*) FROM pg_stat_activity "
+        "WHERE application_name = :app AND pid <> pg_backend_pid()"
+    )
 
     def during(done: threading.Event) -> None:
         engine = sa.create_engine(
@@ -197,10 +203,14 @@ def terminate_backends(
         try:
             with engine.connect() as c:
                 while not done.wait(0.05):
-                    if int(c.execute(count).scalar() or 0) >= min_trials:
+                    if int(c.execute(count).scalar() or 0) >= min_trials and int(
+                        c.execute(connected, {"app": application_name}).scalar() or 0
+                    ):
                         break
-                while not done.wait(every * random.uniform(0.2, 1.8)):
+                while not done.is_set():  # the first round at once: they are connected
                     killed.append(int(c.execute(kill, {"app": application_name}).scalar() or 0))
+                    if done.wait(every * random.uniform(0.2, 1.8)):
+                        break
         finally:
             engine.dispose()
 
