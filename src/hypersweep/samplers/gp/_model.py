@@ -187,7 +187,7 @@ class Posterior:
         return mu, np.maximum(var, floor), dmu, dvar
 
 
-@dataclass
+@dataclass(frozen=True)
 class PriorMean:
     """A prior mean from another GP, the *source* (a related study's model of its own
     objective, fit to its values under ``source_warp``): ``warp(a m(z) + b)`` with ``m``

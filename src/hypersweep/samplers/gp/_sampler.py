@@ -307,7 +307,8 @@ class GPSampler(Sampler):
         return np.sort(np.concatenate([best, pick]))
 
     def _term_fit(self, Z: np.ndarray, y: np.ndarray, feats: Features) -> Posterior:
-        """A GP on ``(Z, y)`` for a feasibility term (MAP hyperparameters)."""
+        """A GP on ``(Z, y)`` with MAP hyperparameters and a zero prior mean (a
+        feasibility term, the prior's source model)."""
         G = feats.space.dim
         theta = self._hyper(Z, y, feats)
         inv_ls = np.exp(-theta[:G])[feats.group]
@@ -408,7 +409,7 @@ class GPSampler(Sampler):
         feats = Features(space)
         failed_c = self._failed(feats, history)
         if guess:
-            src = self._source(feats, history, self._keep, self._hyper)
+            src = self._source(feats, history, self._keep, self._term_fit)
             m = self._fit(feats, X, y_raw, failed_c, None, None, False, src)
         else:
             m = self._model(feats, X, y_raw, failed_c, prior=history if transfer else None)
@@ -469,7 +470,7 @@ class GPSampler(Sampler):
         own = self._fit(feats, X, y_raw, failed_c, keep, keep_prev, pessimistic, None)
         if prior is None:
             return own
-        src = self._source(feats, prior, self._keep, self._hyper)
+        src = self._source(feats, prior, self._keep, self._term_fit)
         other = self._fit(feats, X, y_raw, failed_c, keep, keep_prev, False, src)
         rows = own.y_obs.size
         return other if other.post.loo(rows) > own.post.loo(rows) else own

@@ -17,7 +17,6 @@ what the related problem knew.
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Callable
 
 import numpy as np
@@ -29,8 +28,8 @@ from hypersweep.samplers.gp._model import Posterior, PriorMean, Warp
 
 class SourceModel:
     """The GP of the prior's first objective, fit to its rows (those ``keep`` selects,
-    as for the study's own model) under their own output transform; MAP
-    hyperparameters, zero prior mean; cached by the prior."""
+    as for the study's own model) under their own output transform by ``fit`` (the
+    sampler's MAP fit of a GP on ``(Z, y)``); zero prior mean; cached by the prior."""
 
     def __init__(self) -> None:
         self._cached: tuple[bytes, Posterior, Warp] | None = None
@@ -40,7 +39,7 @@ class SourceModel:
         feats: Features,
         history: History,
         keep: Callable[[np.ndarray], np.ndarray],
-        fit: Callable[[np.ndarray, np.ndarray, Features], np.ndarray],
+        fit: Callable[[np.ndarray, np.ndarray, Features], Posterior],
     ) -> tuple[Posterior, Warp]:
         p = history.prior
         assert p is not None
@@ -50,13 +49,8 @@ class SourceModel:
         if self._cached is not None and self._cached[0] == digest:
             return self._cached[1], self._cached[2]
         rows = keep(p.Y[:, 0])
-        Z = feats(feats.canon(p.X[rows]))
         warp = Warp.fit(p.Y[rows, 0])
-        y = warp(p.Y[rows, 0])
-        theta = fit(Z, y, feats)
-        G = feats.space.dim
-        inv_ls = np.exp(-theta[:G])[feats.group]
-        post = Posterior.build(Z, y, inv_ls, math.exp(theta[G]), math.exp(theta[G + 1]))
+        post = fit(feats(feats.canon(p.X[rows])), warp(p.Y[rows, 0]), feats)
         self._cached = (digest, post, warp)
         return post, warp
 
@@ -68,10 +62,8 @@ def calibrated(source: tuple[Posterior, Warp], Z: np.ndarray, y_raw: np.ndarray)
     put through the study's output transform fit to ``y_raw``, so that the mean and the
     study's values are on one scale."""
     post, source_warp = source
-    mean = PriorMean(post, source_warp, 1.0, 0.0, Warp.fit(y_raw))
-    m = mean.raw(Z)
+    m = source_warp.inverse(post.mean_grad(Z, None)[0])[0]
     mc, yc = m - m.mean(), y_raw - y_raw.mean()
     var = float(mc @ mc)
     a = max(0.0, float(mc @ yc) / var) if var > 0 else 0.0
-    mean.a, mean.b = a, float(y_raw.mean() - a * m.mean())
-    return mean
+    return PriorMean(post, source_warp, a, float(y_raw.mean() - a * m.mean()), Warp.fit(y_raw))
