@@ -115,6 +115,7 @@ class SQLEngine(Storage):
         self._lock = threading.RLock()
         self._n_writes = 0
         self._statements: dict[tuple[str, int], Any] = {}  # built once per (query, study)
+        self._stats_known = self.dialect != "postgresql"  # see _pg_ensure_statistics
         if read_only:
             self._check_schema_read_only()
         else:
@@ -403,12 +404,17 @@ class SQLEngine(Storage):
         return sa.literal_column(self._value0_sql(), sa.Double)
 
     _READ_INDEXES = ("ix_hs_trials_best", "ix_hs_trials_study_state_number")
+    #: indexes earlier releases made that no read needs: each one costs every write of a
+    #: trial (a finish changes ``state`` and ``seq``, so it updates every index).
+    #: ``(study_id, state)`` is served by ``(study_id, state, number)``.
+    _OBSOLETE_INDEXES = ("ix_hs_trials_study_state",)
 
     def _ensure_read_indexes(self) -> None:
-        """Create the aggregate reads' indexes if they are missing (a read first, so an
-        up-to-date database takes no write lock). A database this process cannot write
-        (read-only) stays readable: the reads then run without them, only slower."""
-        names = ", ".join(f"'{n}'" for n in self._READ_INDEXES)
+        """Create the aggregate reads' indexes if they are missing, and drop obsolete ones
+        (a read first, so an up-to-date database takes no write lock). A database this
+        process cannot write (read-only) stays readable: the reads then run without
+        them, only slower."""
+        names = ", ".join(f"'{n}'" for n in self._READ_INDEXES + self._OBSOLETE_INDEXES)
         if self.dialect == "postgresql":
             q = sa.text(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = current_schema() "
@@ -420,7 +426,7 @@ class SQLEngine(Storage):
             )
         try:
             have = {r[0] for r in self._read(lambda c: c.execute(q).all())}
-            if have != set(self._READ_INDEXES):
+            if have != set(self._READ_INDEXES):  # one missing, or an obsolete one there
                 self._write(self._read_indexes)
         except StorageError as e:
             import logging
@@ -434,8 +440,40 @@ class SQLEngine(Storage):
             f"(study_id, {self._value0_sql()}) WHERE {DONE_SQL}",
             "CREATE INDEX IF NOT EXISTS ix_hs_trials_study_state_number ON hs_trials "
             "(study_id, state, number)",
+            *[f"DROP INDEX IF EXISTS {name}" for name in self._OBSOLETE_INDEXES],
         ):
             conn.exec_driver_sql(stmt)
+
+    #: the trial number at which a study's worker checks the trials table's statistics
+    STATS_AT = 999
+
+    def _pg_ensure_statistics(self) -> None:
+        """ANALYZE ``hs_trials`` if its statistics describe fewer rows than this study
+        alone now holds (none at all on a new database until autovacuum's first round,
+        or with autovacuum off); once per storage object, when a study's 1,000th trial
+        is created.
+
+        The hot statements are prepared by the driver, and PostgreSQL keeps for each a
+        generic plan, made without the values from the statistics of the moment:
+
+        - with none, every index that starts with ``study_id`` costs the same, and the
+          sync's plan could filter the whole study where an index range reads a few
+          rows (``_pg_sync_statement``);
+        - with those of a tiny table, a sequential scan is the cheapest way to find one
+          trial by its id, and the plan keeps scanning as the table grows.
+
+        Statistics of a table this size fix both, and invalidate the plans made so far.
+        A role that does not own the table gets a warning from the server, not an
+        error, and the statements keep their plans."""
+        self._stats_known = True
+        rows = "SELECT reltuples FROM pg_class WHERE oid = 'hs_trials'::regclass"
+        try:
+            if (self._read(lambda c: c.exec_driver_sql(rows).scalar()) or 0) < self.STATS_AT:
+                self._read(lambda c: c.exec_driver_sql("ANALYZE hs_trials"))
+        except StorageError as e:  # housekeeping: the study goes on without it
+            import logging
+
+            logging.getLogger("hypersweep").debug("storage: ANALYZE hs_trials failed: %s", e)
 
     @staticmethod
     def _migrate(conn: Connection, version: int) -> None:

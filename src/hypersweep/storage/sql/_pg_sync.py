@@ -24,6 +24,7 @@ from hypersweep.storage.sql._schema import (
 from hypersweep.storage.sql._writes import SQLWrites
 
 _by_number = operator.attrgetter("number")
+_ALL = 2**62
 
 
 class PGSync(SQLWrites):
@@ -40,8 +41,11 @@ class PGSync(SQLWrites):
         """attrs and the highest change number of the study's trials and of its reports."""
         return sa.select(
             studies.c.attrs,
-            sa.select(sa.func.max(trials.c.seq))
-            .where(trials.c.study_id == study_id)
+            # the highest as "ORDER BY seq DESC LIMIT 1", not max(): see _pg_sync_statement
+            sa.select(trials.c.seq)
+            .where(trials.c.study_id == study_id, trials.c.seq.is_not(None))
+            .order_by(trials.c.seq.desc())
+            .limit(sa.bindparam("one", 1, type_=sa.Integer(), literal_execute=False))
             .scalar_subquery()
             .label("trial_seq"),
             sa.select(sa.func.max(reports.c.seq))
@@ -58,7 +62,16 @@ class PGSync(SQLWrites):
 
     def _pg_sync_statement(self, study_id: int) -> Any:
         """The head of study ``study_id`` joined with its trials changed since ``:wm``
-        (built once per study: building it costs more than running it)."""
+        (built once per study: building it costs more than running it).
+
+        Both reads of ``hs_trials`` are ordered by ``seq``, so that the one index that
+        serves them without a sort, ``(study_id, seq)``, is also the cheapest plan when
+        the table is tiny. The driver prepares the statement, and PostgreSQL keeps a
+        generic plan made from the first executions. On a new, never-analyzed table,
+        every index that starts with ``study_id`` costs the same; the generic plan then
+        took ``(study_id, state, number)`` and filtered ``seq`` over every trial of the
+        study, for the rest of the session. A new study's sync then cost O(trials),
+        0.24 ms of server CPU more per ask for every 1,000 trials."""
         q = self._statements.get(("pg_sync", study_id))
         if q is None:
             h = self._pg_head(study_id).subquery("h")
@@ -68,10 +81,13 @@ class PGSync(SQLWrites):
                     trials.c.study_id == study_id,
                     trials.c.seq > sa.bindparam("wm", type_=sa.BigInteger()),
                 )
+                .order_by(trials.c.seq)  # served by the index's order: no sort node
+                .limit(sa.bindparam("all", _ALL, type_=sa.BigInteger(), literal_execute=False))
                 .subquery("t")
             )
             first = sa.func.row_number().over() == 1  # the attrs once, not on every row
-            # unordered: the caller sorts (a sort in the server copies every wide row)
+            # by seq, not by number: the caller sorts (a sort in the server copies every
+            # wide row)
             q = self._statements[("pg_sync", study_id)] = sa.select(
                 sa.case((first, h.c.attrs)).label("attrs"),
                 h.c.trial_seq,
@@ -90,11 +106,14 @@ class PGSync(SQLWrites):
             rows: Sequence[Any] = []
             reps: Sequence[Any] = []
             if (head.trial_seq or 0) > watermark:
-                rows = conn.execute(
-                    sa.select(*TRIAL_COLS, trials.c.seq)
-                    .where(trials.c.study_id == study_id, trials.c.seq > watermark)
-                    .order_by(trials.c.number)
-                ).all()
+                rows = sorted(  # by seq in the server, for the plan (_pg_sync_statement)
+                    conn.execute(
+                        sa.select(*TRIAL_COLS, trials.c.seq)
+                        .where(trials.c.study_id == study_id, trials.c.seq > watermark)
+                        .order_by(trials.c.seq)
+                    ).all(),
+                    key=_by_number,
+                )
             if (head.report_seq or 0) > watermark:
                 reps = conn.execute(
                     sa.select(reports.c.seq, reports.c.number, reports.c.step, reports.c.metrics)

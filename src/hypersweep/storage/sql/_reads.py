@@ -221,7 +221,7 @@ class SQLStorage(PGSync):
         return out
 
     def running_trials(self, study_id: int, limit: int | None = None) -> list[Trial]:
-        # ix_hs_trials_study_state finds the running rows; ix_hs_reports_trial their
+        # ix_hs_trials_study_state_number finds the running rows; ix_hs_reports_trial their
         # latest step's reports
         def run(conn: Connection) -> tuple[Sequence[Any], Sequence[Any]]:
             q = (

@@ -66,7 +66,6 @@ trials = sa.Table(
     sa.UniqueConstraint("study_id", "number", name="uq_hs_trials_number"),
     sa.UniqueConstraint("study_id", "dedup_key", name="uq_hs_trials_key"),
     sa.Index("ix_hs_trials_study_seq", "study_id", "seq"),
-    sa.Index("ix_hs_trials_study_state", "study_id", "state"),
 )
 
 reports = sa.Table(

@@ -244,6 +244,8 @@ class SQLStudies(SQLEngine):
             if n is None:
                 raise StudyNotFound(f"no study with id {study_id}")
             raise MaxTrialsReached(f"the study holds {n} trials (max_trials {max_trials})")
+        if not self._stats_known and row.number >= self.STATS_AT:
+            self._pg_ensure_statistics()
         return Trial(
             number=int(row.number),
             state=state,
