@@ -124,8 +124,8 @@ class PGSync(SQLWrites):
 
         # the common cases in one statement (one snapshot, no transaction): the head and
         # the trials changed since the watermark, or the head alone when none changed
-        joined = self._pg_sync_statement(study_id)
-        found = self._read(lambda c: c.execute(joined, {"wm": watermark}).all())
+        sql, bound = self._driver_sql(("pg_sync_sql", study_id), self._pg_sync_statement(study_id))
+        found = self._read(lambda c: self._pg_run(c, sql, {**bound, "wm": watermark}))
         if not found:
             raise StudyNotFound(f"no study with id {study_id}")
         head = found[0]

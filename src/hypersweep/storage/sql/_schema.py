@@ -128,7 +128,11 @@ def dumps(x: Any) -> str:
 
 
 def loads(s: str | None, default: Any = None) -> Any:
-    return default if s is None else json.loads(s)
+    if s is None:
+        return default
+    if s == "{}":  # most attrs and a running trial's metrics: no parse (a new dict each)
+        return {}
+    return json.loads(s)
 
 
 def row_to_trial(r: Any) -> Trial:

@@ -163,15 +163,18 @@ class SQLStudies(SQLEngine):
     # ------------------------------------------------------------------------------------
     def _single(
         self,
+        key: str,
         stmt: Any,
         params: dict[str, Any],
         replay: Callable[[Connection, int | None], Any],
     ) -> Any:
         """Run one self-committing statement that writes ``params["tok"]`` to the ledger;
         a retry after a lost reply returns ``replay`` of what the first attempt wrote."""
+        sql, _ = self._driver_sql((key, 0), stmt)
 
         def run(conn: Connection) -> Any:
-            return conn.execute(stmt, params).first()
+            rows = self._pg_run(conn, sql, params)
+            return rows[0] if rows else None
 
         return self._write(run, params["tok"], replay, begin=False)
 
@@ -211,6 +214,7 @@ class SQLStudies(SQLEngine):
         worker = worker_id if running else None
         try:
             row = self._single(
+                "pg_create",
                 self._PG_CREATE,
                 {
                     "sid": study_id,
@@ -302,6 +306,7 @@ class SQLStudies(SQLEngine):
         }
         # NULL started_at / attempt keep the trial's own (COALESCE in the statement)
         row = self._single(
+            "pg_finish",
             self._PG_FINISH_AT,
             {**params, "started": started_at, "attempt": attempt},
             self._trial_by_id,
