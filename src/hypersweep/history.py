@@ -11,6 +11,7 @@ definition of counts, "best" and the Pareto front over the arrays lives here too
 from __future__ import annotations
 
 import enum
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -352,15 +353,20 @@ class History:
             if (old := self.trials[t.number]) is None
             or (old.params is not t.params and old.params != t.params)
         ]
-        for t in trials:
-            self.trials[t.number] = t
-            self._state[t.number] = _CODE[t.state]
-            if t.values is not None and len(t.values) == len(self._signs):
-                self._Y[t.number] = np.asarray(t.values, dtype=float) * self._signs
-            else:
-                self._Y[t.number] = np.nan
-            if self.constraints:
-                self._C[t.number] = constraint_values(t, self.constraints)
+        latest = {t.number: t for t in trials}  # a number given twice: the last snapshot
+        k = len(self._signs)
+        nan_row = (math.nan,) * k
+        values = []
+        for number, t in latest.items():
+            self.trials[number] = t
+            v = t.values
+            values.append(v if v is not None and len(v) == k else nan_row)
+        rows = list(latest)
+        self._state[rows] = [_BY_VALUE[t.state.value] for t in latest.values()]
+        self._Y[rows] = np.array(values, dtype=float).reshape(len(rows), k) * self._signs
+        if self.constraints:
+            for number, t in latest.items():
+                self._C[number] = constraint_values(t, self.constraints)
         if new:
             self._encode(new)
         self.version += 1

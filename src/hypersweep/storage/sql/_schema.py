@@ -135,25 +135,32 @@ def loads(s: str | None, default: Any = None) -> Any:
     return json.loads(s)
 
 
+_STATES = {s.value: s for s in TrialState}
+
+
 def row_to_trial(r: Any) -> Trial:
     vals = loads(r.trial_values)
-    return Trial(
-        number=r.number,
-        state=TrialState(r.state),
-        params=loads(r.params, {}),
-        values=tuple(vals) if vals is not None else None,
-        metrics=loads(r.metrics, {}),
-        started_at=r.started_at,
-        finished_at=r.finished_at,
-        heartbeat_at=r.heartbeat_at,
-        worker_id=r.worker_id,
-        error=r.error,
-        user_attrs=loads(r.user_attrs, {}),
-        system_attrs=loads(r.system_attrs, {}),
-        id=r.id,
-        attempt=int(r.attempt),
-        budget=r.budget,
-        resume_from=r.resume_from,
+    return Trial.from_fields(
+        {
+            "number": r.number,
+            "state": _STATES.get(r.state) or TrialState(r.state),
+            "params": loads(r.params, {}),
+            "values": tuple(vals) if vals is not None else None,
+            "metrics": loads(r.metrics, {}),
+            "reports": {},
+            "started_at": r.started_at,
+            "finished_at": r.finished_at,
+            "heartbeat_at": r.heartbeat_at,
+            "worker_id": r.worker_id,
+            "error": r.error,
+            "user_attrs": loads(r.user_attrs, {}),
+            "system_attrs": loads(r.system_attrs, {}),
+            "id": r.id,
+            "attempt": int(r.attempt),
+            "budget": r.budget,
+            "resume_from": r.resume_from,
+            "seed": None,
+        }
     )
 
 
