@@ -329,7 +329,7 @@ class SQLEngine(Storage):
             with dbapi.cursor(row_factory=self._named_rows) as cur:  # type: ignore[union-attr]
                 for fn in events.before_cursor_execute:
                     fn(conn, cur, sql, params, None, False)
-                cur.execute(sql, params)
+                cur.execute(sql, params, binary=True)
                 rows = cur.fetchall()  # every hot statement returns rows
                 for fn in events.after_cursor_execute:
                     fn(conn, cur, sql, params, None, False)
