@@ -71,8 +71,9 @@ class TrialCache:
         merged: dict[int, Trial] = {}
         for fresh in res.trials:
             old = cached[fresh.number] if fresh.number < len(cached) else None
-            keep = old is not None and old.reports  # a row carries no reports: keep them
-            merged[fresh.number] = fresh.with_(reports=old.reports) if keep else fresh
+            if old is not None and old.reports:  # a row carries no reports: keep them
+                fresh = fresh.with_(reports=old.reports)
+            merged[fresh.number] = fresh
         for r in res.reports:
             t: Trial | None = merged.get(r.number)
             if t is None:

@@ -21,7 +21,8 @@ from hypersweep.errors import (
 from hypersweep.storage.base import (
     StudyRecord,
 )
-from hypersweep.storage.sql._engine import NO_LIMIT, SQLEngine
+from hypersweep.storage.sql._engine import NO_LIMIT
+from hypersweep.storage.sql._pg_driver import PGDriver
 from hypersweep.storage.sql._schema import (
     dumps,
     loads,
@@ -34,7 +35,7 @@ from hypersweep.storage.sql._schema import (
 from hypersweep.trial import Objective, Trial, TrialState
 
 
-class SQLStudies(SQLEngine):
+class SQLStudies(PGDriver):
     """Studies, counts, and the one-statement PostgreSQL paths of trial writes."""
 
     # ------------------------------------------------------------------------------------
