@@ -29,7 +29,7 @@ from hypersweep.space import Fixed, Float, Space
 from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Trial, TrialState
 
-__all__ = ["LazyTrials", "constraint_columns", "encode_param_texts"]
+__all__ = ["LazyTrials", "constraint_columns", "encode_param_dicts", "encode_param_texts"]
 
 
 def _loads(text: str | None, default: Any) -> Any:
@@ -119,9 +119,6 @@ def encode_param_texts(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, 
 
 
 def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
-    n = len(texts)
-    X = np.full((n, space.dim), np.nan)
-    valid = np.zeros(n, dtype=bool)
     dicts: list[Any] = []
     for t in texts:
         try:
@@ -129,6 +126,17 @@ def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
         except ValueError:
             d = None
         dicts.append(d)
+    return encode_param_dicts(space, dicts)
+
+
+def encode_param_dicts(space: Space, dicts: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
+    """``(X, valid)`` for parameters dicts (anything else is an invalid row): what
+    validating and encoding each one gives, vectorized for spaces of plain floats (also
+    :meth:`History.update <hypersweep.history.History.update>`'s path for a sync's
+    batch of new trials)."""
+    n = len(dicts)
+    X = np.full((n, space.dim), np.nan)
+    valid = np.zeros(n, dtype=bool)
     if any(c.parent >= 0 for c in space.columns):
         _validate_rows(space, dicts, range(n), X, valid)
         return X, valid

@@ -63,6 +63,9 @@ class StateCode(enum.IntEnum):
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = StateCode
 _CODE = {s: StateCode.of(s) for s in TrialState}
 _BY_VALUE = {s.value: int(c) for s, c in _CODE.items()}
+#: new trials from which :meth:`History.update` checks and encodes parameters as columns
+#: (:func:`hypersweep.bulkload.encode_param_dicts`) instead of one by one
+_BATCH_ENCODE = 8
 
 
 class Prior:
@@ -372,6 +375,14 @@ class History:
         self.version += 1
 
     def _encode(self, trials: list[Trial]) -> None:
+        if len(trials) >= _BATCH_ENCODE:  # a sync's new trials: checked column by column
+            from hypersweep.bulkload import encode_param_dicts
+
+            numbers = [t.number for t in trials]
+            self._X[numbers], self._valid[numbers] = encode_param_dicts(
+                self.space, [t.params for t in trials]
+            )
+            return
         # Validate first: encode_many does not, and would clip an out-of-range value of an
         # edited space to the boundary instead of marking the row invalid.
         rows: list[int] = []

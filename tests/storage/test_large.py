@@ -24,6 +24,7 @@ import hypersweep as hs
 from hypersweep.cli import main
 from hypersweep.history import History
 from hypersweep.storage import open_storage
+from hypersweep.trial import Objective, Trial, TrialState
 
 
 @pytest.fixture(params=["memory", "sqlite", "postgres"])
@@ -309,6 +310,34 @@ def test_bulk_encoding_takes_and_rejects_the_rows_the_row_by_row_path_does() -> 
             assert valid[i], t
             np.testing.assert_array_equal(X[i], want)
     assert valid.tolist()[:4] == [True, True, True, False]
+
+
+def test_a_sync_batch_is_encoded_as_one_trial_at_a_time_would_be() -> None:
+    """History.update checks and encodes a batch of new trials (a sync at many workers)
+    column by column: the same rows, valid or not, as one update per trial."""
+    space = hs.Space({"a": hs.Float(0, 1), "b": hs.Float(1e-3, 10, log=True), "k": hs.Fixed(1)})
+    params = [
+        {"a": 0.25, "b": 0.5, "k": 1},
+        {"a": 1, "b": 10, "k": 1},
+        {"a": True, "b": 0.5, "k": 1},
+        {"a": "0.5", "b": 0.5, "k": 1},
+        {"a": 1.5, "b": 0.5, "k": 1},
+        {"a": 0.5, "k": 1},
+        {"a": 0.5, "b": 0.5, "k": 1, "z": 2},
+        {"b": 0.5, "a": 0.75, "k": 1},
+        {"a": 0.5, "b": 0.5, "k": True},
+        {"a": 0.1 + 0.2, "b": 1e-3, "k": 1.0},
+    ]
+    trials = [Trial(number=i, state=TrialState.RUNNING, params=p) for i, p in enumerate(params)]
+    objectives = [Objective("loss")]
+    batch, single = History(space, objectives), History(space, objectives)
+    batch.update(trials)
+    for t in trials:
+        single.update([t])
+    np.testing.assert_array_equal(batch.X, single.X)
+    assert batch.valid.tolist() == single.valid.tolist()
+    ok, bad = True, False
+    assert batch.valid.tolist() == [ok, ok, bad, bad, bad, bad, bad, ok, ok, ok]
 
 
 def _held_slow(history: History, params: dict[str, Any]) -> bool:
