@@ -15,7 +15,6 @@ numpy arrays samplers read from them:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Iterator, Mapping, MutableSequence, Sequence
 from itertools import chain
 from operator import itemgetter
@@ -23,6 +22,7 @@ from typing import Any, overload
 
 import numpy as np
 
+from hypersweep._json import loads as json_loads
 from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Fixed, Float, Space
@@ -33,7 +33,7 @@ __all__ = ["LazyTrials", "constraint_columns", "encode_param_dicts", "encode_par
 
 
 def _loads(text: str | None, default: Any) -> Any:
-    return default if text is None else json.loads(text)
+    return default if text is None else json_loads(text)
 
 
 def _validate_rows(
@@ -122,7 +122,7 @@ def _encode_chunk(space: Space, texts: Sequence[str]) -> tuple[np.ndarray, np.nd
     dicts: list[Any] = []
     for t in texts:
         try:
-            d = json.loads(t)
+            d = json_loads(t)
         except ValueError:
             d = None
         dicts.append(d)
@@ -173,7 +173,7 @@ def parse_values(texts: Sequence[str | None], n_objectives: int) -> np.ndarray:
                 continue
             except ValueError:
                 pass
-        v = json.loads(t)
+        v = json_loads(t)
         if v is not None and len(v) == n_objectives:
             Y[i] = v
     return Y
@@ -239,7 +239,7 @@ class LazyTrials(MutableSequence[Any]):
         return Trial(
             number=number,
             state=TrialState(c.states[row]),
-            params=json.loads(c.params[row]),
+            params=json_loads(c.params[row]),
             values=tuple(vals) if vals is not None else None,
             metrics=_loads(metrics, {}),
             reports=self._reports.get(number, {}),
@@ -260,7 +260,7 @@ class LazyTrials(MutableSequence[Any]):
         """Trial ``i``'s parameters (a trial not decoded yet stays undecoded)."""
         x = self._items[i]
         if type(x) is int:
-            return json.loads(self._cols.params[x])
+            return json_loads(self._cols.params[x])
         return x.params
 
     def _get(self, i: int) -> Any:

@@ -3,7 +3,6 @@ common case."""
 
 from __future__ import annotations
 
-import json
 import operator
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hypersweep._json import loads as json_loads
 from hypersweep.errors import StudyNotFound
 from hypersweep.storage.base import Report, SyncResult
 from hypersweep.storage.sql._schema import (
@@ -141,7 +141,7 @@ class PGSync(SQLWrites):
         mark = self._safe(watermark, [r.seq for r in rows] + [r.seq for r in reps], head.xmin)
         return SyncResult(
             [row_to_trial(r) for r in rows],
-            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            [Report(r.number, r.step, json_loads(r.metrics)) for r in reps],
             mark,
             loads(head.attrs, {}),
         )

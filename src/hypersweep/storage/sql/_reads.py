@@ -12,6 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hypersweep._json import loads as json_loads
 from hypersweep.errors import (
     StudyNotFound,
 )
@@ -111,7 +112,7 @@ class SQLStorage(PGSync):
         head, rows, reps = self._snapshot(changes)
         return SyncResult(
             [row_to_trial(r) for r in rows],
-            [Report(r.number, r.step, json.loads(r.metrics)) for r in reps],
+            [Report(r.number, r.step, json_loads(r.metrics)) for r in reps],
             int(head.seq),
             loads(head.attrs, {}),
         )
@@ -132,7 +133,7 @@ class SQLStorage(PGSync):
             return rows, reps
 
         rows, reps = self._snapshot(run)
-        by_trial = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
+        by_trial = group_reports((r.number, r.step, json_loads(r.metrics)) for r in reps)
         return [row_to_trial(r).with_(reports=by_trial.get(r.number, {})) for r in rows]
 
     def get_trial(self, study_id: int, number: int) -> Trial:
@@ -152,7 +153,7 @@ class SQLStorage(PGSync):
             return row, reps
 
         row, reps = self._snapshot(run)
-        merged = group_reports((number, r.step, json.loads(r.metrics)) for r in reps)
+        merged = group_reports((number, r.step, json_loads(r.metrics)) for r in reps)
         return row_to_trial(row).with_(reports=merged.get(number, {}))
 
     # ------------------------------------------------------------------------------------
@@ -166,7 +167,7 @@ class SQLStorage(PGSync):
         )
         if text is None:
             raise StudyNotFound(f"no study with id {study_id}")
-        return tuple(Objective(o["metric"], o["goal"]) for o in json.loads(text))
+        return tuple(Objective(o["metric"], o["goal"]) for o in json_loads(text))
 
     def best_trials(self, study_id: int) -> list[Trial]:
         objs = self._objectives_of(study_id)
@@ -196,7 +197,7 @@ class SQLStorage(PGSync):
                 number=r.number,
                 state=TrialState.COMPLETED,
                 params={},
-                values=tuple(json.loads(r.trial_values)),
+                values=tuple(json_loads(r.trial_values)),
             )
             for r in rows
         ]
@@ -253,7 +254,7 @@ class SQLStorage(PGSync):
             return rows, reps
 
         rows, reps = self._read(run)
-        by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
+        by = group_reports((r.number, r.step, json_loads(r.metrics)) for r in reps)
         return [row_to_trial(r).with_(reports=by.get(r.number, {})) for r in rows]
 
     def last_trial(self, study_id: int, state: TrialState) -> Trial | None:
@@ -335,7 +336,7 @@ class SQLStorage(PGSync):
             rows, reps = self._read(run)
             if not rows:
                 return
-            by = group_reports((r.number, r.step, json.loads(r.metrics)) for r in reps)
+            by = group_reports((r.number, r.step, json_loads(r.metrics)) for r in reps)
             for r in rows:
                 yield row_to_trial(r).with_(reports=by.get(r.number, {}))
             after = rows[-1].number
@@ -386,7 +387,7 @@ class SQLStorage(PGSync):
                 reps = None
                 if reports:
                     reps = [
-                        Report(r.number, r.step, json.loads(r.metrics))
+                        Report(r.number, r.step, json_loads(r.metrics))
                         for r in conn.execute(self._reports_query(study_id, mark))
                     ]
                 last: dict[int, dict[str, Any]] = {}
@@ -461,7 +462,7 @@ class SQLStorage(PGSync):
         out = []
         top = sa.select(sub.c.number, sub.c.metrics).where(sub.c.rk == 1)
         for number, text in conn.execute(top):
-            m = json.loads(text)
+            m = json_loads(text)
             if metric not in m:
                 break
             out.append((number, m[metric]))
@@ -474,7 +475,7 @@ class SQLStorage(PGSync):
         )
         picked: dict[int, Any] = {}
         for number, text in rows:
-            m = json.loads(text)
+            m = json_loads(text)
             if number not in picked and metric in m:
                 picked[number] = m[metric]
         return list(picked.items())
@@ -488,7 +489,7 @@ class SQLStorage(PGSync):
         if self.dialect == "postgresql":  # the rows and their snapshot's horizon at once
             q = q.add_columns(sa.literal_column(self.PG_XMIN).label("xmin"))
         rows = self._read(lambda c: c.execute(q).all())
-        out = [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
+        out = [Report(r.number, r.step, json_loads(r.metrics)) for r in rows]
         if not rows:
             return out, watermark
         if self.dialect == "postgresql":
@@ -497,4 +498,4 @@ class SQLStorage(PGSync):
 
     def reports_until(self, study_id: int, watermark: int) -> list[Report]:
         rows = self._read(lambda c: c.execute(self._reports_query(study_id, watermark)).all())
-        return [Report(r.number, r.step, json.loads(r.metrics)) for r in rows]
+        return [Report(r.number, r.step, json_loads(r.metrics)) for r in rows]

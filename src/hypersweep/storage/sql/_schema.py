@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from hypersweep._json import loads as json_loads
 from hypersweep.storage.base import (
     FINISHED_WITH_VALUE,
 )
@@ -132,7 +133,7 @@ def loads(s: str | None, default: Any = None) -> Any:
         return default
     if s == "{}":  # most attrs and a running trial's metrics: no parse (a new dict each)
         return {}
-    return json.loads(s)
+    return json_loads(s)
 
 
 _STATES = {s.value: s for s in TrialState}
