@@ -52,3 +52,13 @@ def loads(text: str) -> Any:
             if _exact(out):
                 return out
     return json.loads(text)
+
+
+def loads_or(text: str | None, default: Any) -> Any:
+    """A stored JSON column: ``default`` for NULL, a new ``{}`` for ``"{}"`` (most
+    attributes and a running trial's metrics: not parsed), else :func:`loads`."""
+    if text is None:
+        return default
+    if text == "{}":
+        return {}
+    return loads(text)

@@ -23,6 +23,7 @@ from typing import Any, overload
 import numpy as np
 
 from hypersweep._json import loads as json_loads
+from hypersweep._json import loads_or
 from hypersweep.constraints import constraint_values
 from hypersweep.errors import SpaceError
 from hypersweep.space import Fixed, Float, Space
@@ -30,10 +31,6 @@ from hypersweep.storage.base import HistoryColumns
 from hypersweep.trial import Trial, TrialState
 
 __all__ = ["LazyTrials", "constraint_columns", "encode_param_dicts", "encode_param_texts"]
-
-
-def _loads(text: str | None, default: Any) -> Any:
-    return default if text is None else json_loads(text)
 
 
 def _validate_rows(
@@ -204,7 +201,7 @@ def constraint_columns(
             reps: Mapping[int, Any] = reports.get(number, {})
         else:
             reps = {0: last[number]} if number in last else {}
-        metrics = _loads(cols.rest[row][1], {})
+        metrics = loads_or(cols.rest[row][1], {})
         C[row] = constraint_values(_Metrics(metrics, reps), constraints)
     return C
 
@@ -234,22 +231,22 @@ class LazyTrials(MutableSequence[Any]):
         tid, metrics, started, finished, hb, worker, error, ua, sa, attempt, budget, resume = (
             c.rest[row]
         )
-        vals = _loads(c.values[row], None)
+        vals = loads_or(c.values[row], None)
         number = c.numbers[row]
         return Trial(
             number=number,
             state=TrialState(c.states[row]),
             params=json_loads(c.params[row]),
             values=tuple(vals) if vals is not None else None,
-            metrics=_loads(metrics, {}),
+            metrics=loads_or(metrics, {}),
             reports=self._reports.get(number, {}),
             started_at=started,
             finished_at=finished,
             heartbeat_at=hb,
             worker_id=worker,
             error=error,
-            user_attrs=_loads(ua, {}),
-            system_attrs=_loads(sa, {}),
+            user_attrs=loads_or(ua, {}),
+            system_attrs=loads_or(sa, {}),
             id=tid,
             attempt=int(attempt),
             budget=budget,

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from hypersweep._json import loads as json_loads
+from hypersweep._json import loads_or
 from hypersweep.storage.base import (
     FINISHED_WITH_VALUE,
 )
@@ -129,11 +129,7 @@ def dumps(x: Any) -> str:
 
 
 def loads(s: str | None, default: Any = None) -> Any:
-    if s is None:
-        return default
-    if s == "{}":  # most attrs and a running trial's metrics: no parse (a new dict each)
-        return {}
-    return json_loads(s)
+    return loads_or(s, default)
 
 
 _STATES = {s.value: s for s in TrialState}
