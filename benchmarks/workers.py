@@ -292,7 +292,14 @@ def measure(lib: str, sampler: str, n: int, seconds: float) -> dict[str, Any]:
 # the 1,000-worker simulation
 # ------------------------------------------------------------------------------------------
 def _sim_proc(
-    url: str, study: str, workers: int, trials: int, trial_s: float, hb_s: float, out: Any
+    url: str,
+    study: str,
+    workers: int,
+    trials: int,
+    trial_s: float,
+    hb_s: float,
+    sampler: str,
+    out: Any,
 ) -> None:
     import hypersweep as hs
     from hypersweep.storage import open_storage
@@ -302,7 +309,7 @@ def _sim_proc(
     storage = open_storage(url)  # one pool for this process's simulated workers
     space = {"x": hs.Float(-1, 1), "y": hs.Float(-1, 1)}
     fleet = [
-        hs.Study(study, space=space, storage=storage, sampler={"name": "random", "seed": i})
+        hs.Study(study, space=space, storage=storage, sampler={"name": sampler, "seed": i})
         for i in range(workers)
     ]
     # (simulated time, kind, worker): every worker starts a trial at t ~ U(0, trial_s)
@@ -339,7 +346,9 @@ def _sim_proc(
     out.put((done, errors))
 
 
-def simulate(workers: int, procs: int, trials: int, trial_s: float, hb_s: float) -> dict[str, Any]:
+def simulate(
+    workers: int, procs: int, trials: int, trial_s: float, hb_s: float, sampler: str = "random"
+) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
     with fresh_postgres_db(PG) as url:
         study = f"sim_{uuid.uuid4().hex[:8]}"
@@ -351,7 +360,10 @@ def simulate(workers: int, procs: int, trials: int, trial_s: float, hb_s: float)
         quota = [trials // procs + (i < trials % procs) for i in range(procs)]
         t0 = time.perf_counter()
         ps = [
-            ctx.Process(target=_sim_proc, args=(url, study, per[i], quota[i], trial_s, hb_s, q))
+            ctx.Process(
+                target=_sim_proc,
+                args=(url, study, per[i], quota[i], trial_s, hb_s, sampler, q),
+            )
             for i in range(procs)
         ]
         for p in ps:
@@ -369,6 +381,7 @@ def simulate(workers: int, procs: int, trials: int, trial_s: float, hb_s: float)
     errors = [e for r in results for e in r[1]]
     return {
         "simulated_workers": workers,
+        "sampler": sampler,
         "processes": procs,
         "trials": done,
         "heartbeats_per_trial": int(trial_s // hb_s),
@@ -431,6 +444,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     ap.add_argument("--sim-trials", type=int, default=3000)
     ap.add_argument("--sim-trial", type=float, default=60.0, help="simulated s per trial")
     ap.add_argument("--sim-heartbeat", type=float, default=10.0)
+    ap.add_argument(
+        "--sim-sampler",
+        default="random",
+        help="random: each ask reads the study's head only; tpe: each ask syncs the trials",
+    )
     ap.add_argument("--json", default=None, help="also write the rows to this file")
     a = ap.parse_args(argv)
     print(f"load before: {os.getloadavg()}", flush=True)
@@ -448,7 +466,9 @@ def main(argv: Sequence[str] | None = None) -> None:
             print(line)
     sim = None
     if a.simulate:
-        sim = simulate(a.simulate, a.sim_procs, a.sim_trials, a.sim_trial, a.sim_heartbeat)
+        sim = simulate(
+            a.simulate, a.sim_procs, a.sim_trials, a.sim_trial, a.sim_heartbeat, a.sim_sampler
+        )
         print(json.dumps(sim), flush=True)
     print(f"load after: {os.getloadavg()}", flush=True)
     if a.json:

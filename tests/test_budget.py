@@ -82,6 +82,90 @@ def test_interrupted_and_resumed_is_the_same_sequence_as_one_run() -> None:
     assert run([9]) == run([4, 5]) == run([2, 3, 4])
 
 
+def _counting(monkeypatch: pytest.MonkeyPatch, storage: Any, *names: str) -> dict[str, int]:
+    calls = dict.fromkeys(names, 0)
+    for name in names:
+        real = getattr(storage, name)
+
+        def counted(*a: Any, _real: Any = real, _name: str = name, **kw: Any) -> Any:
+            calls[_name] += 1
+            return _real(*a, **kw)
+
+        monkeypatch.setattr(storage, name, counted)
+    return calls
+
+
+def test_a_random_ask_reads_the_head_not_the_trials_and_keeps_the_sequence(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Random search on an infinite space reads only the study's head per ask (the next
+    number, queued trials, attributes), never the rows other workers changed, and two
+    workers taking turns still make the sequence of one seeded run."""
+    space = {"x": hs.Float(-5, 5), "c": hs.Choice(["a", "b"])}
+    url = f"sqlite:///{tmp_path / 's.db'}"
+
+    def study(storage: Any) -> hs.Study:
+        return hs.Study("s", space=space, storage=storage, sampler="random", seed=4)
+
+    one = study("memory")
+    for _ in range(6):
+        one.tell(one.ask(), 1.0)
+    a = study(hs.storage.open_storage(url))
+    b = study(hs.storage.open_storage(url))
+    calls = _counting(monkeypatch, b.storage, "sync", "load_history", "head")
+    for worker in "aaabaa":
+        w = a if worker == "a" else b
+        w.tell(w.ask(), 1.0)
+    # b's ask knew of a's three trials by the head alone
+    assert calls == {"sync": 0, "load_history": 0, "head": 1}
+    assert _configs(study(url).trials()) == _configs(one.trials())
+    b.sync()  # the history catches up at the next sync
+    assert b.history.n == 6 and all(t is not None for t in b.history.trials)
+
+    a.enqueue({"x": 0.5, "c": "b"})  # queued trials go first
+    got = b.ask()
+    assert (got.number, got.params) == (6, {"x": 0.5, "c": "b"})
+    b.tell(got, 1.0)
+
+    from dataclasses import replace
+
+    real, heads = b.storage.head, []
+
+    def head(sid: int) -> Any:  # the first read misses a's latest trial
+        h = real(sid)
+        heads.append(h.n_trials)
+        return replace(h, n_trials=h.n_trials - 1) if len(heads) == 1 else h
+
+    a.tell(a.ask(), 1.0)  # trial 7
+    monkeypatch.setattr(b.storage, "head", head)
+    t = b.ask()  # trial 7's proposal again: refused by its key, read again, drawn anew
+    assert heads == [8, 8] and t.number == 8
+    assert t.params not in [u.params for u in a.trials() if u.number != 8]
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"sampler": "tpe"},
+        {"sampler": "random", "space": {"a": hs.Int(0, 9), "b": hs.Bool()}},
+        {"sampler": "random", "policy": "median"},
+    ],
+    ids=["a model reads the history", "a finite space screens repeats", "a policy decides"],
+)
+def test_an_ask_syncs_the_history_when_something_reads_it(
+    kw: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    kw = {"space": {"x": hs.Float(0, 1)}, **kw}
+    a = hs.Study("s", storage=url, seed=1, **kw)
+    b = hs.Study("s", storage=url, seed=1, **kw)
+    a.tell(a.ask(), 1.0)
+    calls = _counting(monkeypatch, b.storage, "sync", "load_history", "head")
+    b.ask()
+    assert calls["sync"] + calls["load_history"] == 1 and calls["head"] == 0
+    assert b.history.trials[0] is not None
+
+
 def test_a_finite_space_is_covered_before_any_repeat() -> None:
     study = hs.Study(
         "f", space={"a": hs.Int(0, 3), "b": hs.Bool()}, storage="memory", sampler="random", seed=0

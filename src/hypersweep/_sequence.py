@@ -210,6 +210,15 @@ class Repeats:
             out.append(replace(p, key=key if finite or p.key is None else p.key))
         return out
 
+    def keyed(self, proposals: Sequence[Proposal]) -> list[Proposal]:
+        """``proposals`` with the de-duplication key :meth:`screen` gives each, unscreened:
+        for an ask that holds no current history (a sampler that reads none, on an
+        infinite space). The storage refuses a second trial with a key, so a repeat of
+        a held configuration still never runs twice."""
+        from dataclasses import replace
+
+        return [p if p.key else replace(p, key=config_key(p.params)) for p in proposals]
+
     def _unseen(
         self, rng: np.random.Generator, batch: set[str], history: History
     ) -> dict[str, Any] | None:

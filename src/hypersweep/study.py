@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from hypersweep.errors import (
     MaxTrialsReached,
     SpaceExhausted,
 )
-from hypersweep.history import QUEUED, History
+from hypersweep.history import History
 from hypersweep.samplers import make_sampler
 from hypersweep.samplers.base import Sampler
 from hypersweep.sdk import check_step, clean_metrics
@@ -34,6 +34,7 @@ from hypersweep.stopping.base import Decision, Policy
 from hypersweep.storage import Storage, open_storage
 from hypersweep.study_cache import TrialCache
 from hypersweep.study_dbr import DefineByRun
+from hypersweep.study_optimize import StudyOptimize
 from hypersweep.study_setup import (
     ObjectiveLike,
     check_study_args,
@@ -52,7 +53,7 @@ __all__ = ["Study"]
 log = logging.getLogger("hypersweep")
 
 
-class Study(DefineByRun, StudyView, StudyTransfer):
+class Study(DefineByRun, StudyView, StudyTransfer, StudyOptimize):
     """A named optimization: a space, one or more objectives, and every trial so far.
 
     Creating a study with the name of an existing one resumes it (same objectives
@@ -198,12 +199,11 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         k = 1 if n is None else n
         if isinstance(k, bool) or not isinstance(k, int) or k < 1:
             raise HypersweepError(f"ask: n must be a positive integer, got {n!r}")
-        self.sync()
-        if self.sampler.uses_reports:
-            self._cache.load_reports()
+        look = partial(self._cache.look, self._head_only(), self.sampler.uses_reports)
+        self._attrs, position, queued = look()
         out: list[Trial] = []
         budget: dict[str, Any] = {} if max_trials is None else {"max_trials": max_trials}
-        if (self._history.state == QUEUED).any():
+        if queued:
             while len(out) < k:
                 t = self.storage.claim_trial(self._id, self.worker_id, **budget)
                 if t is None:
@@ -211,14 +211,17 @@ class Study(DefineByRun, StudyView, StudyTransfer):
                 out.append(self._seeded(self._cache.absorb(t)))
         conflicts = 0
         while len(out) < k:
-            rng = proposal_rng(self.seed, self._history.n, conflicts)
+            at = self._history.n if position is None else position
+            rng = proposal_rng(self.seed, at, conflicts)
             try:
                 proposals = self._propose(rng, k - len(out))
             except SpaceExhausted:
                 if out:  # hand out what was created; never leave a trial nobody holds
                     break
                 raise
-            if not self.sampler.allows_repeats and not self.define_by_run:
+            if position is not None:
+                proposals = self._repeats.keyed(proposals)
+            elif not self.sampler.allows_repeats and not self.define_by_run:
                 proposals = self._repeats.screen(proposals, self._history, rng)
             for p in proposals:
                 try:
@@ -241,10 +244,23 @@ class Study(DefineByRun, StudyView, StudyTransfer):
                     conflicts += 1
                     if conflicts > 1000:
                         raise
-                    self.sync()  # another process took it: look again
+                    self._attrs, position, _ = look()  # another process took it: look again
                     break
                 out.append(self._seeded(self._cache.absorb(t)))
         return self._asked(out, n)
+
+    def _head_only(self) -> bool:
+        """Whether an ask reads only the study's head (:meth:`Storage.head
+        <hypersweep.storage.base.Storage.head>`): the sampler reads no history, nothing
+        screens repeats against it (an infinite space; the storage's unique key still
+        refuses a repeat) and no policy decides on other trials' reports. The history
+        then catches up at the next :meth:`sync` (a run syncs every second)."""
+        return (
+            not self.sampler.reads_history
+            and self._repeats.size is None
+            and self.policy is None
+            and not self.define_by_run
+        )
 
     def _resolve(self, trial: Trial | int) -> Trial:
         number = trial if isinstance(trial, int) else trial.number
@@ -488,113 +504,6 @@ class Study(DefineByRun, StudyView, StudyTransfer):
         """Store study attributes (JSON values, merged into :attr:`attrs`; e.g. the sweep
         file's run configuration)."""
         self._attrs = dict(self.storage.update_study(self._id, attrs=attrs).attrs)
-
-    # ------------------------------------------------------------------------------------
-    # the optimization loop
-    # ------------------------------------------------------------------------------------
-    def optimize(
-        self,
-        fn: Callable[..., Any],
-        max_trials: int | None = None,
-        max_concurrent: int | None = 1,
-        timeout: float | None = None,
-        trial_timeout: float | None = None,
-        target: float | None = None,
-        patience: int | None = None,
-        callbacks: Sequence[Callable[[Study, Trial], Any]] | None = None,
-        *,
-        max_steps: int | None = None,
-        max_trial_seconds: float | None = None,
-        isolation: str = "auto",
-        progress: Any = None,
-        runs_dir: str | os.PathLike[str] = ".hypersweep/runs",
-        retries: int = 1,
-        retry_on: Sequence[str] = (),
-        max_failures: int = 3,
-        constraints: Sequence[Any] | None = None,
-        resources: Any = None,
-        gpus: Sequence[str] | None = None,
-    ) -> Trial | None:
-        """Run trials of ``fn(params, trial)`` until a limit is reached.
-
-        ``fn`` returns a number or a dict of metrics; it may call ``trial.report(step=...,
-        metric=...)`` for intermediate values (raises ``TrialStopped`` when stopped).
-
-        Args:
-            max_trials: stop when the study holds this many started trials (counted over
-                the whole study, so re-running after an interruption resumes up to the same
-                total; a retried attempt is the same trial, a queued one counts once it
-                runs).
-            max_concurrent: trials at once; above 1 each runs in its own process.
-                ``None``: as many as ``resources`` allow on ``gpus`` (1 without).
-            timeout: seconds for this call; running trials are then stopped.
-            trial_timeout: seconds per trial; the trial's process is ended and the trial
-                FAILED with reason "timeout".
-            target: stop once the best value reaches it (goal-aware).
-            patience: stop after this many COMPLETED trials without improvement.
-            callbacks: ``callback(study, trial)`` after each finished trial.
-            max_steps: stop a trial (STOPPED) once it has reported this many steps.
-            max_trial_seconds: a cost cap on the study's total trial time (see
-                :class:`~hypersweep.limits.Limits`).
-            isolation: ``"process"`` (each trial in a worker process), ``"inline"`` (in
-                this process: no pickling, no timeout) or ``"auto"`` (inline only when
-                ``max_concurrent == 1`` and there is no ``trial_timeout``).
-            progress: a progress display (see :mod:`hypersweep.execution.runner`).
-            runs_dir: where the trials' directories go
-                (``<runs_dir>/<study>/<number>/checkpoint``: ``trial.checkpoint_dir``).
-            retries: how often a trial lost to a dead worker, a hard stop (``timeout``,
-                Ctrl-C, :meth:`stop`) or a killed process is re-queued with the same number
-                and parameters (``Trial.attempt`` counts; 0: never).
-            retry_on: ``["failed"]`` also retries trials failing by their own error (an
-                exception, a NaN value).
-            max_failures: stop when the first this many trials of the call all fail with
-                the same error (0: never).
-            constraints: replace the study's constraints first (see the constructor).
-            resources: what each trial needs (``{"gpus": 0.5, "cpus": 2}``, see
-                :mod:`hypersweep.resources`); ``gpus``: the devices to hand out.
-
-        Returns:
-            The best trial (single objective), else ``None``.
-
-        Raises:
-            HypersweepError: the run failed fast (one line: the error and the fix).
-        """
-        from hypersweep.execution.devices import function_executor
-        from hypersweep.execution.runner import Runner
-        from hypersweep.limits import Limits
-
-        if constraints is not None:
-            self.set_constraints(constraints)
-        limits = Limits(
-            max_trials=max_trials,
-            max_concurrent=max_concurrent or 1,
-            timeout=timeout,
-            trial_timeout=trial_timeout,
-            max_steps=max_steps,
-            target=target,
-            patience=patience,
-            max_trial_seconds=max_trial_seconds,
-            retries=retries,
-            retry_on=tuple(retry_on) if isinstance(retry_on, (list, tuple)) else retry_on,  # type: ignore[arg-type]
-            max_failures=max_failures,
-        )
-        executor, limits = function_executor(
-            fn,
-            limits,
-            isolation,
-            self.name,
-            runs_dir,
-            resources,
-            gpus,
-            max_concurrent is None,
-            delivery=self.space.delivery(),
-            define_by_run=self._dbr_context(),
-        )
-        runner = Runner(self, executor, limits, callbacks=callbacks or (), progress=progress)
-        runner.run()
-        if runner.failed_fast:
-            raise HypersweepError(f"optimize: {runner.failed_fast}")
-        return self.best_trial if len(self.objectives) == 1 else None
 
     def __repr__(self) -> str:
         return f"Study({self.name!r}, storage={self.storage.url!r})"

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from hypersweep.errors import StorageError
-from hypersweep.history import History
+from hypersweep.history import QUEUED, History
 from hypersweep.storage import Storage
 from hypersweep.storage.base import group_reports
 from hypersweep.trial import Trial
@@ -91,6 +91,20 @@ class TrialCache:
         self.history.update(merged.values())
         self.watermark = res.watermark
         return res.attrs
+
+    def look(self, head_only: bool, reports: bool) -> tuple[dict[str, Any], int | None, bool]:
+        """What an ask reads first: ``(study attributes, position of the next proposal,
+        whether a trial is QUEUED)``. ``head_only``: from the study's head alone
+        (:meth:`Storage.head <hypersweep.storage.base.Storage.head>`; the position is its
+        trial count); else after a sync, with the reports a bulk load left out when
+        ``reports``, and the position ``None``: the history's length."""
+        if head_only:
+            h = self.storage.head(self.study_id)
+            return h.attrs, h.n_trials, h.queued
+        attrs = self.sync()
+        if reports:
+            self.load_reports()
+        return attrs, None, bool((self.history.state == QUEUED).any())
 
     def _bulk_load(self) -> dict[str, Any] | None:
         """Read every trial as columns (reports only when ``bulk_reports``; of the

@@ -32,6 +32,29 @@ class TestStorageContract(StorageContract):
         s.close()
 
 
+class _BaseHead(InMemoryStorage):
+    """A backend that does not answer ``head`` itself (as a third-party one may not)."""
+
+    head = Storage.head
+
+
+def test_the_default_head_is_what_a_backend_answers() -> None:
+    """``Storage.head``'s default (for backends written before it) gives what the
+    backends' own one-statement answers give, after the same writes."""
+    answers = []
+    for s in (InMemoryStorage(), _BaseHead()):
+        sid = s.create_study("s", [hs.Objective("loss")], None).id
+        a = s.create_trial(sid, {"x": 1})
+        s.create_trial(sid, {"x": 2}, state=TrialState.QUEUED)
+        s.update_study(sid, attrs={"stop_requested": True})
+        answers.append(s.head(sid))
+        s.claim_trial(sid, "w")
+        s.finish_trial(sid, a.id, TrialState.COMPLETED, values=[0.5])
+        answers.append(s.head(sid))
+    assert answers[:2] == answers[2:]
+    assert [(h.n_trials, h.queued) for h in answers[:2]] == [(2, True), (2, False)]
+
+
 def test_open_storage_urls(tmp_path: Path) -> None:
     assert isinstance(open_storage("memory"), InMemoryStorage)
     s = open_storage(f"sqlite:///{tmp_path}/sub/dir/x.db")  # folders are created

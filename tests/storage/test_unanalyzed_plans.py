@@ -157,3 +157,26 @@ def test_an_obsolete_index_is_dropped_when_the_storage_opens(postgres_url: str) 
         assert {"ix_hs_trials_study_state_number", "ix_hs_trials_study_seq"} <= have
     finally:
         s.close()
+
+
+def test_the_head_of_a_study_reads_no_trial_rows_under_a_generic_plan(postgres_url: str) -> None:
+    """A random-search worker's ask reads only the head (``SQLStorage.head``): the study
+    row and whether a trial is QUEUED. That probe must not visit the study's trials, with
+    no statistics (a new table) nor with them, or each ask reads the whole study again."""
+    s = open_storage(postgres_url)
+    assert isinstance(s, SQLStorage)
+    try:
+        sid = s.create_study("head", [Objective("loss")], None).id
+        for n in (400, 1100):  # before the 1,000th trial's ANALYZE, and after it
+            made = [s.create_trial(sid, {"x": i / n}) for i in range(n - s.head(sid).n_trials)]
+            for t in made:
+                s.finish_trial(sid, t.id, TrialState.COMPLETED, values=[1.0])
+            h = s.head(sid)
+            assert (h.n_trials, h.queued) == (n, False)
+            plan = _generic_plan(s, s._statements[("head", sid)], {})
+            assert "Seq Scan on hs_trials" not in plan, plan
+            assert "Rows Removed by Filter" not in plan, plan
+        s.create_trial(sid, {"x": 2.0}, state=TrialState.QUEUED)
+        assert s.head(sid).queued
+    finally:
+        s.close()

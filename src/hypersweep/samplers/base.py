@@ -173,6 +173,12 @@ class Sampler(abc.ABC):
     #: whether FAILED trials steer the sampler (the contract suite then checks that it
     #: avoids failing regions and never proposes a failed configuration again)
     learns_from_failures: ClassVar[bool] = False
+    #: False when :meth:`propose` reads nothing of the history but its length (random
+    #: search): on an infinite space without an early-stopping policy the study's ask
+    #: then reads only the study's head (:meth:`Storage.head
+    #: <hypersweep.storage.base.Storage.head>`), not the trials the other workers
+    #: changed, so a worker's cost per trial does not grow with the fleet
+    reads_history: ClassVar[bool] = True
 
     def __init__(self, seed: int | None = None) -> None:
         if seed is not None and (

@@ -24,6 +24,7 @@ class RandomSampler(Sampler):
     """
 
     name = "random"
+    reads_history = False
 
     def propose(
         self, space: Space, history: History, rng: np.random.Generator, n: int = 1

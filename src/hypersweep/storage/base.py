@@ -42,7 +42,15 @@ from typing import Any
 
 from hypersweep.trial import Objective, Trial, TrialState
 
-__all__ = ["HistoryColumns", "Report", "Storage", "StudyRecord", "SyncResult", "running_rows"]
+__all__ = [
+    "HistoryColumns",
+    "Report",
+    "Storage",
+    "StudyHead",
+    "StudyRecord",
+    "SyncResult",
+    "running_rows",
+]
 
 #: The states whose values count for "best" (a STOPPED trial keeps its last value).
 FINISHED_WITH_VALUE = (TrialState.COMPLETED, TrialState.STOPPED)
@@ -100,6 +108,21 @@ class SyncResult:
     trials: list[Trial]
     reports: list[Report]
     watermark: int
+    attrs: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StudyHead:
+    """What an ask needs of a study when its sampler reads no trials (:meth:`Storage.head`).
+
+    Attributes:
+        n_trials: the trials the study holds (the next trial's number).
+        queued: whether any trial is QUEUED (enqueued, or re-queued for a retry).
+        attrs: the study's system attributes now (stop requests, stop reason, ...).
+    """
+
+    n_trials: int
+    queued: bool
     attrs: dict[str, Any]
 
 
@@ -327,6 +350,14 @@ class Storage(abc.ABC):
     @abc.abstractmethod
     def sync(self, study_id: int, watermark: int = 0) -> SyncResult:
         """Everything that changed in the study after ``watermark`` (0: everything)."""
+
+    def head(self, study_id: int) -> StudyHead:
+        """The study's trial count, whether a trial is QUEUED, and its attributes, without
+        reading its trials' rows: what an ask whose sampler reads no history needs (the
+        SQL backends answer with one indexed statement)."""
+        counts = self.count_trials(study_id)
+        attrs = self.sync(study_id, watermark=2**62).attrs  # above every change: no rows
+        return StudyHead(sum(counts.values()), counts[TrialState.QUEUED] > 0, attrs)
 
     @abc.abstractmethod
     def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:

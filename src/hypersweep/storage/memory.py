@@ -15,7 +15,14 @@ from hypersweep.errors import (
     StudyNotFound,
     TrialNotRunning,
 )
-from hypersweep.storage.base import Report, Storage, StudyRecord, SyncResult, group_reports
+from hypersweep.storage.base import (
+    Report,
+    Storage,
+    StudyHead,
+    StudyRecord,
+    SyncResult,
+    group_reports,
+)
 from hypersweep.trial import Objective, Trial, TrialState
 
 __all__ = ["InMemoryStorage"]
@@ -54,6 +61,7 @@ class _Study:
     changed_seq: list[int] = field(default_factory=list)
     reports: list[tuple[int, Report]] = field(default_factory=list)  # (seq, report)
     keys: set[str] = field(default_factory=set)
+    queued: set[int] = field(default_factory=set)  # numbers of the QUEUED trials
     seq: int = 0
 
 
@@ -89,6 +97,10 @@ class InMemoryStorage(Storage):
             st.trials.append(trial)
         else:
             st.trials[trial.number] = trial
+        if trial.state == TrialState.QUEUED:
+            st.queued.add(trial.number)
+        else:
+            st.queued.discard(trial.number)
         st.changed.append(trial.number)
         st.changed_seq.append(seq)
         return trial
@@ -423,6 +435,11 @@ class InMemoryStorage(Storage):
                 reps.append(r)
             reps.reverse()
             return SyncResult(trials, reps, st.seq, dict(st.record.attrs))
+
+    def head(self, study_id: int) -> StudyHead:
+        with self._lock:
+            st = self._study(study_id)
+            return StudyHead(len(st.trials), bool(st.queued), dict(st.record.attrs))
 
     def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         with self._lock:

@@ -19,6 +19,7 @@ from hypersweep.errors import (
 from hypersweep.storage.base import (
     HistoryColumns,
     Report,
+    StudyHead,
     SyncResult,
     group_reports,
 )
@@ -116,6 +117,36 @@ class SQLStorage(PGSync):
             int(head.seq),
             loads(head.attrs, {}),
         )
+
+    def head(self, study_id: int) -> StudyHead:
+        # one statement: the study row and the first QUEUED trial's number, ordered by
+        # number so that (study_id, state, number) serves it without a sort: on a table
+        # without statistics an unordered probe took another study_id index and
+        # filtered the whole study (tests/storage/test_unanalyzed_plans.py)
+        q = self._statements.get(("head", study_id))
+        if q is None:
+            first_queued = (
+                sa.select(trials.c.number)
+                .where(
+                    trials.c.study_id == study_id,
+                    trials.c.state == sa.literal_column(f"'{TrialState.QUEUED.value}'"),
+                )
+                .order_by(trials.c.number)
+                .limit(sa.bindparam("one", 1, type_=sa.Integer(), literal_execute=False))
+                .scalar_subquery()
+            )
+            q = self._statements[("head", study_id)] = sa.select(
+                studies.c.n_trials, studies.c.attrs, first_queued.label("queued")
+            ).where(studies.c.id == study_id)
+        if self.dialect == "postgresql":
+            sql, bound = self._driver_sql(("head_sql", study_id), q)
+            found = self._read(lambda c: self._pg_run(c, sql, bound))
+            row = found[0] if found else None
+        else:
+            row = self._read(lambda c: c.execute(q).first())
+        if row is None:
+            raise StudyNotFound(f"no study with id {study_id}")
+        return StudyHead(int(row.n_trials), row.queued is not None, loads(row.attrs, {}))
 
     def get_trials(self, study_id: int, states: Iterable[TrialState] | None = None) -> list[Trial]:
         wanted = None if states is None else [s.value for s in states]
