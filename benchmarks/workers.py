@@ -108,6 +108,7 @@ def _worker(
     out.put(("ready", None, None))
     go.wait()
     end = stop_at.value
+    cpu0 = time.process_time()  # this process's CPU (all its threads) in the window
     while time.time() < end:
         t0 = time.perf_counter()
         try:
@@ -123,7 +124,7 @@ def _worker(
             continue
         if time.time() <= end:
             done += 1
-    out.put((done, asks, errors))
+    out.put((done, asks, errors, time.process_time() - cpu0))
 
 
 # ------------------------------------------------------------------------------------------
@@ -272,6 +273,7 @@ def measure(lib: str, sampler: str, n: int, seconds: float) -> dict[str, Any]:
     done = sum(r[0] for r in results)
     asks = sorted(a for r in results for a in r[1])
     errors = [e for r in results for e in r[2]]
+    worker_cpu_s = sum(r[3] for r in results if len(r) > 3)
     return {
         "lib": lib,
         "sampler": sampler,
@@ -282,6 +284,8 @@ def measure(lib: str, sampler: str, n: int, seconds: float) -> dict[str, Any]:
         "ask_p99_ms": 1e3 * asks[min(len(asks) - 1, int(0.99 * len(asks)))] if asks else None,
         "db_ms_per_trial": db_ms / done if done else None,
         "db_cpu_ms_per_trial": cpu / done if done else None,
+        # the workers' own CPU (the client library, the sampler, the objective)
+        "worker_cpu_ms_per_trial": 1e3 * worker_cpu_s / done if done else None,
         "errors": len(errors),
         "error_examples": sorted(set(errors))[:3],
         "top_wait": top,
@@ -403,14 +407,15 @@ def _fmt(v: Any, spec: str = ".1f") -> str:
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| library | sampler | workers | trials/s | ask p50 ms | ask p99 ms | db ms/trial "
-        "| db CPU ms/trial | errors | top wait event |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| db CPU ms/trial | worker CPU ms/trial | errors | top wait event |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['lib']} | {r['sampler']} | {r['workers']} | {r['trials_per_s']:.1f} "
             f"| {_fmt(r['ask_p50_ms'])} | {_fmt(r['ask_p99_ms'])} "
             f"| {_fmt(r['db_ms_per_trial'], '.2f')} | {_fmt(r['db_cpu_ms_per_trial'], '.2f')} "
+            f"| {_fmt(r.get('worker_cpu_ms_per_trial'), '.2f')} "
             f"| {r['errors']} | {r['top_wait']} |"
         )
     return "\n".join(lines)

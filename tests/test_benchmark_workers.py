@@ -37,6 +37,7 @@ def test_workers_ask_and_tell_without_errors_and_the_database_time_is_measured(
     assert row["trials"] > 0 and row["trials_per_s"] > 0
     assert row["ask_p50_ms"] is not None and row["ask_p99_ms"] >= row["ask_p50_ms"]
     assert row["db_ms_per_trial"] is not None and row["db_ms_per_trial"] > 0
+    assert 0 < row["worker_cpu_ms_per_trial"] < 2e3 * workers * 2.0 / row["trials"]
     assert "| hypersweep | random |" in bench.table([row])
 
 
