@@ -22,6 +22,7 @@ import hypersweep as hs
 from hypersweep import cli
 from hypersweep.errors import HypersweepError, SpecError
 from hypersweep.execution.command import rerun_command
+from hypersweep.history import StateCode
 from hypersweep.limits import Limits
 from hypersweep.spec import load_text
 from hypersweep.trial import TrialState
@@ -119,6 +120,11 @@ def test_a_random_ask_reads_the_head_not_the_trials_and_keeps_the_sequence(
     # b's ask knew of a's three trials by the head alone
     assert calls == {"sync": 0, "load_history": 0, "head": 1}
     assert _configs(study(url).trials()) == _configs(one.trials())
+    # a's trials 0-2, below b's trial 3, are not read yet: no state, in particular not
+    # QUEUED (a run would take them for re-queued trials and keep asking past its budget)
+    assert [t is None for t in b.history.trials[:4]] == [True, True, True, False]
+    assert not (b.history.state[:3] == StateCode.QUEUED).any()
+    assert b.history.counts()[TrialState.QUEUED] == 0 and b.history.n_started() == 1
     b.sync()  # the history catches up at the next sync
     assert b.history.n == 6 and all(t is not None for t in b.history.trials)
 

@@ -32,6 +32,7 @@ __all__ = [
     "QUEUED",
     "RUNNING",
     "STOPPED",
+    "UNREAD",
     "History",
     "Prior",
     "StateCode",
@@ -61,6 +62,10 @@ class StateCode(enum.IntEnum):
 
 #: the codes by name, for ``history.state == FAILED`` and ``np.isin(h.state, (...))``
 QUEUED, RUNNING, COMPLETED, STOPPED, FAILED = StateCode
+#: the state code of a row not read yet: a trial that another process created after this
+#: history's last sync, below one this process created (``trials[i] is None``); no
+#: state compares equal to it
+UNREAD = -1
 _CODE = {s: StateCode.of(s) for s in TrialState}
 _BY_VALUE = {s.value: int(c) for s, c in _CODE.items()}
 #: new trials from which :meth:`History.update` checks and encodes parameters as columns
@@ -135,7 +140,7 @@ class History:
         cap = 64
         self._X = np.full((cap, space.dim), np.nan)
         self._Y = np.full((cap, len(self.objectives)), np.nan)
-        self._state = np.zeros(cap, dtype=np.int8)
+        self._state = np.full(cap, UNREAD, dtype=np.int8)
         self._valid = np.zeros(cap, dtype=bool)
         self._C = np.full((cap, len(self.constraints)), np.nan)
         self.trials: list[Trial] = []
@@ -240,6 +245,7 @@ class History:
 
     @property
     def state(self) -> np.ndarray:
+        """Each row's :class:`StateCode` (:data:`UNREAD` for a row not read yet)."""
         return self._state[: self.n]
 
     @property
@@ -294,12 +300,14 @@ class History:
     # counts and best ----------------------------------------------------------------
     def counts(self) -> dict[TrialState, int]:
         """Rows per state (every row, whether or not its params fit the current space)."""
-        found = np.bincount(self.state.astype(np.intp), minlength=len(StateCode))
+        st = self.state
+        found = np.bincount(st[st != UNREAD].astype(np.intp), minlength=len(StateCode))
         return {c.state: int(found[c]) for c in StateCode}
 
     def n_started(self) -> int:
-        """Rows in every state but QUEUED (what counts toward ``max_trials``)."""
-        return int((self.state != QUEUED).sum())
+        """Rows in every state but QUEUED (what counts toward ``max_trials``; a row not
+        read yet is not counted)."""
+        return int((self.state > QUEUED).sum())
 
     def ranked(self) -> np.ndarray:
         """Rows that can be best: COMPLETED or STOPPED with a value for every objective,
@@ -334,7 +342,7 @@ class History:
 
         self._X = grow(self._X, np.nan)
         self._Y = grow(self._Y, np.nan)
-        self._state = grow(self._state, 0)
+        self._state = grow(self._state, UNREAD)
         self._valid = grow(self._valid, False)
         self._C = grow(self._C, np.nan)
 
