@@ -16,13 +16,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.obj
 
 
 def main() -> int:
-    import signal
-
-    # a shell starts a foreground job with Ctrl-C deliverable; a process started from a
-    # test run may inherit SIGINT ignored or blocked from whatever the test process did
-    # before (an ignored or blocked signal survives exec), and then never sees it
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     import hypersweep as hs
     from tests.objectives import slow_quadratic
 

@@ -74,6 +74,7 @@ from hypersweep.execution.base import (
     RunnerStudy,
     StopCause,
 )
+from hypersweep.execution.interrupts import InterruptLatch
 from hypersweep.history import COMPLETED, QUEUED
 from hypersweep.limits import Limits, failure_key, failure_line
 from hypersweep.stopping.base import Decision
@@ -454,9 +455,11 @@ class Runner:
         interrupted = False
         beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat", daemon=True)
         beats.start()
+        latch = InterruptLatch().__enter__()  # a Ctrl-C that Python dropped still counts
         try:
             while True:
                 try:
+                    latch.check()
                     self._check_limits()
                     if self._fault is None:
                         self._describe()
@@ -489,10 +492,14 @@ class Runner:
                 self._call_progress("update")
         except KeyboardInterrupt:
             interrupted = True
+            latch.clear()
             self._set_stop("interrupted (Ctrl-C)", hard=True)
         finally:
             self._beating.set()
-            left = self._cleanup()
+            try:
+                left = self._cleanup()
+            finally:
+                latch.__exit__()
             beats.join(5.0)
         self._call_progress("end")
         if interrupted:
