@@ -32,7 +32,8 @@ class InterruptLatch:
         self.pending = False
         self._old: dict[int, Any] = {}
 
-    def __enter__(self) -> InterruptLatch:
+    def install(self) -> InterruptLatch:
+        """Wrap the current handlers (undone by :meth:`restore`)."""
         if threading.current_thread() is threading.main_thread():
             for sig in _SIGNALS:
                 old = signal.getsignal(sig)
@@ -54,11 +55,14 @@ class InterruptLatch:
             self.pending = False
             raise KeyboardInterrupt
 
-    def clear(self) -> None:
-        """The interrupt was seen (the runner caught its ``KeyboardInterrupt``)."""
-        self.pending = False
-
-    def __exit__(self, *exc: object) -> None:
+    def restore(self) -> None:
+        """Put the handlers :meth:`install` wrapped back."""
         for sig, old in self._old.items():
             signal.signal(sig, old)
         self._old.clear()
+
+    def __enter__(self) -> InterruptLatch:
+        return self.install()
+
+    def __exit__(self, *exc: object) -> None:
+        self.restore()

@@ -455,7 +455,7 @@ class Runner:
         interrupted = False
         beats = threading.Thread(target=self._heartbeats, name="hypersweep-heartbeat", daemon=True)
         beats.start()
-        latch = InterruptLatch().__enter__()  # a Ctrl-C that Python dropped still counts
+        latch = InterruptLatch().install()  # a Ctrl-C that Python dropped still counts
         try:
             while True:
                 try:
@@ -492,14 +492,13 @@ class Runner:
                 self._call_progress("update")
         except KeyboardInterrupt:
             interrupted = True
-            latch.clear()
             self._set_stop("interrupted (Ctrl-C)", hard=True)
         finally:
             self._beating.set()
             try:
                 left = self._cleanup()
             finally:
-                latch.__exit__()
+                latch.restore()
             beats.join(5.0)
         self._call_progress("end")
         if interrupted:

@@ -119,10 +119,10 @@ class SQLStorage(PGSync):
         )
 
     def head(self, study_id: int) -> StudyHead:
-        # one statement: the study row and the first QUEUED trial's number, ordered by
-        # number so that (study_id, state, number) serves it without a sort: on a table
-        # without statistics an unordered probe took another study_id index and
-        # filtered the whole study (tests/storage/test_unanalyzed_plans.py)
+        # one statement: the study row and the first QUEUED trial's number, read from
+        # the partial index ix_hs_trials_queued (only the queue): on a table without
+        # statistics a probe of the wider study_id indexes filtered the whole study
+        # (tests/storage/test_unanalyzed_plans.py)
         q = self._statements.get(("head", study_id))
         if q is None:
             first_queued = (
